@@ -1,0 +1,63 @@
+//! Test-only helpers shared by the workspace's test suites: where the repository and the
+//! read-only `../shared` corpus live, and which loopback peers (osmem-server, moto S3, the
+//! Python oracles' venv) `scripts/test` started.
+//!
+//! Not for production code: nothing outside `[dev-dependencies]` should depend on it.
+//!
+//! Skipping rules: a test that needs a peer or the shared corpus calls [`peer`] or
+//! [`shared_dir`]; when the thing is missing it is skipped with a line on stderr, unless
+//! `REQUIRE_PEERS=1` (or `REQUIRE_SHARED=1`) is set, as `.ci/run` does, in which case the
+//! test fails instead. CI therefore cannot go green by skipping.
+
+use std::path::{Path, PathBuf};
+
+/// The repository root (the folder holding the workspace `Cargo.toml`).
+pub fn repo_root() -> PathBuf {
+    // crates/testkit -> repo root
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn required(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// The URL of a loopback peer that `scripts/test` exports in `var` (e.g. `OSMEM_URL`,
+/// `S3_ENDPOINT_URL`). `None` means: skip this test. Panics when `REQUIRE_PEERS=1`.
+pub fn peer(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if required("REQUIRE_PEERS") => {
+            panic!("{var} is not set but REQUIRE_PEERS=1: start the peers with scripts/test")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (run scripts/test to start the peers)");
+            None
+        }
+    }
+}
+
+/// The Python interpreter of the test venv (`TEST_PYTHON`, set by `scripts/test`), used to
+/// run reference oracles such as botocore. Same skip rules as [`peer`].
+pub fn python() -> Option<PathBuf> {
+    peer("TEST_PYTHON").map(PathBuf::from)
+}
+
+/// The read-only `../shared` folder beside the checkout, or `SHARED_DIR` when set.
+/// `None` means: skip this corpus test. Panics when `REQUIRE_SHARED=1`.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("..").join("shared"));
+    if dir.join("corpus").is_dir() {
+        return Some(dir);
+    }
+    if required("REQUIRE_SHARED") {
+        panic!("{} is missing but REQUIRE_SHARED=1", dir.display());
+    }
+    eprintln!("skipped: {} not found (corpus tests need ../shared)", dir.display());
+    None
+}
