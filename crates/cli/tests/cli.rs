@@ -1,0 +1,169 @@
+//! The `tweet-indexer` binary as users run it: dry run (no server), mapping print, and indexing
+//! files into osmem-server.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tweet-indexer"));
+    // Flags under test must not be overridden by the caller's environment.
+    for var in ["ES_ENDPOINT", "ES_INDEX", "ES_AUTH", "DEAD_LETTER_BUCKET", "DEAD_LETTER_FILE", "BULK_GZIP"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn samples() -> PathBuf {
+    testkit::repo_root().join("tests/samples/captured.ndjson")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run tweet-indexer")
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tweet-indexer-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("temp dir");
+    }
+    std::fs::write(&path, bytes).expect("write temp file");
+    path
+}
+
+#[test]
+fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
+    let out = run(bin().args(["index", "--dry-run"]).arg(samples()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let mut i = 0;
+    let (mut index_ops, mut delete_ops) = (0, 0);
+    while i < lines.len() {
+        if let Some(action) = lines[i].get("index") {
+            let source = &lines[i + 1];
+            assert_eq!(action["_index"], "twitter");
+            assert_eq!(action["_id"], source["id_str"], "the _id is the tweet id");
+            index_ops += 1;
+            i += 2;
+        } else if let Some(action) = lines[i].get("delete") {
+            assert!(action["_id"].as_str().is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit())));
+            delete_ops += 1;
+            i += 1;
+        } else {
+            panic!("unexpected line {i}: {}", lines[i]);
+        }
+    }
+    assert!(index_ops > 50, "{index_ops}");
+    assert_eq!(delete_ops, 1, "the sample holds one delete notice");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("-> {index_ops} documents, 1 deletes")), "{stderr}");
+}
+
+#[test]
+fn dry_run_of_gzip_stdin_matches_the_plain_file() {
+    let plain = run(bin().args(["index", "--dry-run"]).arg(samples()));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&std::fs::read(samples()).expect("samples")).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let mut child = bin()
+        .args(["index", "--dry-run", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(&gz).expect("write stdin");
+    let piped = child.wait_with_output().expect("wait");
+    assert!(piped.status.success());
+    assert_eq!(plain.stdout, piped.stdout);
+}
+
+#[test]
+fn a_bad_record_makes_the_exit_code_non_zero_and_keeps_the_rest() {
+    let path = temp_file("bad.ndjson", b"{\"id_str\":\"1\",\"text\":\"ok\",\"user\":{\"id\":1}}\n{\"truncated\": \n{\"id_str\":\"2\",\"text\":\"ok too\",\"user\":{\"id\":2}}\n");
+    let out = run(bin().args(["index", "--dry-run"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 4, "two documents, each an action and a source line");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 invalid"));
+}
+
+#[test]
+fn mapping_print_is_the_mapping_file() {
+    let out = run(bin().args(["mapping", "print"]));
+    assert!(out.status.success());
+    let file = std::fs::read(testkit::repo_root().join("mappings/twitter.json")).expect("mapping file");
+    assert_eq!(out.stdout, file);
+}
+
+#[test]
+fn a_missing_endpoint_is_named_in_the_error() {
+    let out = run(bin().args(["index"]).arg(samples()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ES_ENDPOINT"));
+}
+
+#[test]
+fn index_a_directory_into_osmem_server() {
+    let Some(url) = testkit::peer("OSMEM_URL") else { return };
+    let records = std::fs::read(samples()).expect("samples");
+    let split = records.len() / 2 + records[records.len() / 2..].iter().position(|b| *b == b'\n').unwrap_or(0) + 1;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&records[split..]).expect("gzip");
+    let first = temp_file("dir/a.ndjson", &records[..split]);
+    temp_file("dir/nested/b.ndjson.gz", &gz.finish().expect("gzip"));
+    let dir = first.parent().expect("dir").to_path_buf();
+
+    let out = run(bin().args(["index", "--endpoint", &url, "--index", "cli-dir", "--auth", "none"]).arg(&dir));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let dry = run(bin().args(["index", "--dry-run"]).arg(samples()));
+    let documents = String::from_utf8_lossy(&dry.stdout).lines().filter(|l| l.starts_with("{\"index\"")).count();
+    assert!(stderr.contains("2 objects"), "{stderr}");
+    assert!(stderr.contains(&format!("indexed {documents},")), "{stderr}");
+
+    // Again: idempotent, the count stays.
+    let again = run(bin().args(["index", "--endpoint", &url, "--index", "cli-dir"]).arg(&dir));
+    assert!(again.status.success());
+    let ids: std::collections::HashSet<String> = String::from_utf8_lossy(&dry.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["index"]["_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(count(&url, "cli-dir"), ids.len() as u64 - deleted_among(&dry.stdout, &ids));
+}
+
+/// Ids that the same output later deletes (a delete notice for an indexed tweet).
+fn deleted_among(bulk: &[u8], ids: &std::collections::HashSet<String>) -> u64 {
+    String::from_utf8_lossy(bulk)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["delete"]["_id"].as_str().map(str::to_owned))
+        .filter(|id| ids.contains(id))
+        .count() as u64
+}
+
+/// The document count of `index`, after a refresh, through the sink's own client.
+fn count(url: &str, index: &str) -> u64 {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = search_sink::SearchClient::connect(search_sink::Config::new(url))
+            .await
+            .expect("client");
+        client
+            .request(search_sink::Method::Post, &format!("{index}/_refresh"), None)
+            .await
+            .expect("refresh");
+        let response = client
+            .request(search_sink::Method::Get, &format!("{index}/_count"), None)
+            .await
+            .expect("count");
+        let body: Value = serde_json::from_slice(&response.body).expect("count JSON");
+        body["count"].as_u64().expect("count number")
+    })
+}

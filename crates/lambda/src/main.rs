@@ -1,0 +1,24 @@
+//! `tweet-indexer-lambda`: configuration and clients are built once per execution environment
+//! (warm invocations reuse them); each invocation goes to [`Handler::handle`].
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pipeline::{Indexer, S3Store};
+use serde_json::Value;
+use tweet_indexer_lambda::{Handler, logging};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init();
+    // Fail the init phase with a message naming the variable, not on the first invocation.
+    let config = search_sink::Config::from_env().inspect_err(|e| {
+        lambda_runtime::tracing::error!(error = %e, "invalid configuration");
+    })?;
+    let store = S3Store::from_env().await;
+    let indexer = Indexer::connect_with_s3(config, store.client().clone()).await?;
+    let handler = Handler::new(store, indexer);
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handler.handle(event.payload, &event.context).await
+    }))
+    .await
+}

@@ -1,0 +1,19 @@
+//! The streaming pipeline shared by the Lambda and the CLI: an object's bytes (S3 GetObject or a
+//! local file) flow through gunzip and framing ([`tweets`]) on a blocking thread, and the
+//! resulting index / delete operations flow through a bounded channel into the bulk sink
+//! ([`search_sink`]). Nothing holds a whole object: memory is bounded by the record size limit,
+//! the channel depth and one bulk request.
+//!
+//! This crate is glue: it does not parse tweets (that is `tweets`) nor speak HTTP to the search
+//! server (that is `search-sink`). It owns where bytes come from ([`source`]), the per-object
+//! loop ([`run`]), the no-server `--dry-run` path ([`dry_run`]) and the per-object
+//! [`ObjectSummary`].
+
+pub mod dry_run;
+pub mod run;
+pub mod source;
+mod summary;
+
+pub use run::{Indexer, PipelineError};
+pub use source::{Object, ObjectStore, S3Store, SourceError};
+pub use summary::ObjectSummary;

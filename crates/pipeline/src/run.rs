@@ -1,0 +1,259 @@
+//! The per-object loop: bytes -> [`tweets::Extractor`] (blocking thread) -> bounded channel ->
+//! [`search_sink::BulkSink`] (async). Parsing and enrichment use one core while bulk requests
+//! are in flight; the channel's depth bounds what is in memory between the two.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant as StdInstant;
+
+use search_sink::{
+    BulkSink, Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, FileDeadLetters, Operation, Origin, S3DeadLetters,
+    SearchClient, SinkError,
+};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::io::SyncIoBridge;
+use tweets::{Extractor, ExtractorOptions, FrameErrorKind, Framer, FramerOptions, Item};
+
+use crate::source::{Body, Object, S3Store};
+use crate::summary::ObjectSummary;
+
+/// Work items in flight between the extractor thread and the sink: small (one document each).
+const CHANNEL_DEPTH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The search side failed; the object must be retried (ids make that safe).
+    #[error("{object}: {source}")]
+    Sink { object: String, source: SinkError },
+    /// Reading the object failed part-way (network, or a corrupt gzip stream).
+    #[error("{object}: read failed at byte {offset} of the decompressed stream: {detail}")]
+    Read { object: String, offset: u64, detail: String },
+    /// The extractor thread died (a bug): reported, never swallowed.
+    #[error("{object}: extractor thread failed: {detail}")]
+    Extractor { object: String, detail: String },
+}
+
+enum Work {
+    Op {
+        op: Operation,
+        offset: u64,
+        timestamp_ms: Option<i64>,
+        warnings: u64,
+    },
+    Control,
+    Invalid {
+        offset: u64,
+        reason: String,
+    },
+}
+
+/// Holds what is shared across objects (and across invocations of a warm Lambda): the
+/// extractor with its VADER lexicon, the search client, the dead-letter store.
+#[derive(Debug, Clone)]
+pub struct Indexer {
+    extractor: Arc<Extractor>,
+    framing: FramerOptions,
+    client: Arc<SearchClient>,
+    dead_letters: Option<Arc<dyn DeadLetterStore>>,
+}
+
+impl Indexer {
+    /// Connects the sink side from `config`; an S3 dead-letter store gets an S3 client from
+    /// the environment.
+    pub async fn connect(config: Config) -> Result<Self, SinkError> {
+        let s3 = match &config.dead_letter {
+            Some(DeadLetterTarget::S3 { .. }) => Some(S3Store::from_env().await.client().clone()),
+            _ => None,
+        };
+        Self::build(config, s3).await
+    }
+
+    /// Like [`Indexer::connect`], with the S3 client the dead-letter store should use.
+    pub async fn connect_with_s3(config: Config, s3: aws_sdk_s3::Client) -> Result<Self, SinkError> {
+        Self::build(config, Some(s3)).await
+    }
+
+    async fn build(config: Config, s3: Option<aws_sdk_s3::Client>) -> Result<Self, SinkError> {
+        let dead_letters: Option<Arc<dyn DeadLetterStore>> = match (&config.dead_letter, s3) {
+            (Some(DeadLetterTarget::S3 { bucket, prefix }), Some(s3)) => {
+                Some(Arc::new(S3DeadLetters::new(s3, bucket.clone(), prefix.clone())))
+            }
+            (Some(DeadLetterTarget::File(path)), _) => Some(Arc::new(FileDeadLetters::new(path.clone()))),
+            (Some(DeadLetterTarget::S3 { .. }), None) | (None, _) => None,
+        };
+        let client = Arc::new(SearchClient::connect(config).await?);
+        let options = ExtractorOptions::default();
+        Ok(Indexer {
+            extractor: Arc::new(Extractor::new(options)),
+            framing: options.framer,
+            client,
+            dead_letters,
+        })
+    }
+
+    pub fn client(&self) -> &SearchClient {
+        &self.client
+    }
+
+    pub fn extractor(&self) -> &Extractor {
+        &self.extractor
+    }
+
+    /// Creates the index with `mappings/twitter.json` or checks and extends its mapping.
+    /// The sink does the work once per process; later calls return at once.
+    pub async fn ensure_index(&self) -> Result<EnsureOutcome, SinkError> {
+        let index = self.client.config().index.clone();
+        self.client.ensure_index(&index, tweets::MAPPING_JSON).await
+    }
+
+    /// Streams one object into the index. `deadline` bounds every request and retry; an error
+    /// means some operations of this object were not confirmed and the object should be
+    /// retried as a whole.
+    pub async fn index(&self, object: Object, deadline: Instant) -> Result<ObjectSummary, PipelineError> {
+        let started = StdInstant::now();
+        let name: Arc<str> = Arc::from(object.name.as_str());
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let body = CountingReader {
+            inner: object.body,
+            count: bytes_read.clone(),
+        };
+        let (tx, mut rx) = mpsc::channel::<Work>(CHANNEL_DEPTH);
+        let extractor = self.extractor.clone();
+        let reader = SyncIoBridge::new(body);
+        let framing = self.framing;
+        let producer = tokio::task::spawn_blocking(move || produce(&extractor, framing, reader, &tx));
+
+        let mut summary = ObjectSummary::new(name.as_ref());
+        let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
+        let sink_error = |source| PipelineError::Sink {
+            object: name.to_string(),
+            source,
+        };
+        while let Some(work) = rx.recv().await {
+            match work {
+                Work::Op {
+                    op,
+                    offset,
+                    timestamp_ms,
+                    warnings,
+                } => {
+                    match op {
+                        Operation::Index { .. } => summary.documents += 1,
+                        Operation::Delete { .. } => summary.deletes += 1,
+                    }
+                    summary.warnings += warnings;
+                    summary.saw_tweet_time(timestamp_ms);
+                    sink.push(op, Origin::new(name.clone(), offset))
+                        .await
+                        .map_err(sink_error)?;
+                }
+                Work::Control => summary.control_messages += 1,
+                Work::Invalid { offset, reason } => {
+                    summary.invalid_records += 1;
+                    tracing::warn!(object = %name, offset, %reason, "invalid record");
+                    sink.reject(Origin::new(name.clone(), offset), "invalid_record", &reason)
+                        .await
+                        .map_err(sink_error)?;
+                }
+            }
+        }
+        let produced = producer.await.map_err(|e| PipelineError::Extractor {
+            object: name.to_string(),
+            detail: e.to_string(),
+        })?;
+        summary.records = match produced {
+            Ok(records) => records,
+            Err((offset, detail)) => {
+                return Err(PipelineError::Read {
+                    object: name.to_string(),
+                    offset,
+                    detail,
+                });
+            }
+        };
+        let report = sink.finish().await.map_err(sink_error)?;
+        summary.apply(&report);
+        summary.bytes_read = bytes_read.load(Ordering::Relaxed);
+        summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(summary)
+    }
+}
+
+/// Frames and extracts on the blocking thread. Returns the number of records, or where and
+/// why reading failed. Stops early (quietly) when the receiver is gone: the sink failed and
+/// that error is the one reported.
+fn produce<R: std::io::Read>(
+    extractor: &Extractor,
+    framing: FramerOptions,
+    reader: R,
+    tx: &mpsc::Sender<Work>,
+) -> Result<u64, (u64, String)> {
+    let mut records = 0u64;
+    let mut items = Vec::new();
+    for frame in Framer::with_options(reader, framing) {
+        records += 1;
+        match frame {
+            Ok(record) => extractor.record_items(&record, &mut items),
+            Err(e) => match e.kind {
+                FrameErrorKind::Io(detail) => return Err((e.offset, detail)),
+                kind => items.push(Item::Invalid {
+                    offset: e.offset,
+                    reason: kind.to_string(),
+                }),
+            },
+        }
+        for item in items.drain(..) {
+            if tx.blocking_send(to_work(item)).is_err() {
+                return Ok(records);
+            }
+        }
+    }
+    Ok(records)
+}
+
+fn to_work(item: Item) -> Work {
+    match item {
+        Item::Document {
+            id,
+            offset,
+            doc,
+            warnings,
+        } => Work::Op {
+            timestamp_ms: doc.timestamp_ms,
+            op: Operation::Index {
+                source: doc.to_json(),
+                id,
+            },
+            offset,
+            warnings: warnings.len() as u64,
+        },
+        Item::Delete { id, offset } => Work::Op {
+            op: Operation::Delete { id },
+            offset,
+            timestamp_ms: None,
+            warnings: 0,
+        },
+        Item::Control { .. } => Work::Control,
+        Item::Invalid { offset, reason } => Work::Invalid { offset, reason },
+    }
+}
+
+/// Counts the bytes read from the source (before gunzip) for the summary and metrics.
+struct CountingReader {
+    inner: Body,
+    count: Arc<AtomicU64>,
+}
+
+impl AsyncRead for CountingReader {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = self.inner.as_mut().poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        result
+    }
+}

@@ -1,0 +1,167 @@
+//! Where objects come from: S3 (streaming GetObject, ListObjectsV2 for prefixes) and local
+//! files. Bodies are async readers; nothing here buffers a whole object.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use tokio::io::AsyncRead;
+
+/// An object's body as an async byte stream.
+pub type Body = Pin<Box<dyn AsyncRead + Send>>;
+
+/// An object opened for reading.
+pub struct Object {
+    /// `s3://bucket/key` or the local path: the name used in logs and dead letters.
+    pub name: String,
+    pub body: Body,
+    /// `Content-Encoding` as stored (gzip is detected from the bytes either way).
+    pub content_encoding: Option<String>,
+    /// Size in bytes, when known.
+    pub size: Option<u64>,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("name", &self.name)
+            .field("content_encoding", &self.content_encoding)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The object does not exist (for S3 events: deleted before we could read it).
+    #[error("{name}: not found")]
+    NotFound { name: String },
+    /// Anything else: permissions, network, throttling. Worth retrying the invocation.
+    #[error("{name}: {detail}")]
+    Unavailable { name: String, detail: String },
+}
+
+/// Opens objects by bucket and key. The Lambda handler is generic over it so tests can serve
+/// objects without S3.
+pub trait ObjectStore: Send + Sync {
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Object, SourceError>> + Send;
+}
+
+/// S3 through the AWS SDK (credentials and region from the default chain; the standard
+/// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` select a local S3 such as moto).
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Store {
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        S3Store { client }
+    }
+
+    /// A client from the environment. Path-style addressing is used when an endpoint override
+    /// is set, because local S3 servers on 127.0.0.1 have no per-bucket host names.
+    pub async fn from_env() -> Self {
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+            .iter()
+            .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()));
+        let config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(custom_endpoint)
+            .build();
+        S3Store::new(aws_sdk_s3::Client::from_conf(config))
+    }
+
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    /// Every key under `prefix`, in S3's (lexicographic) order.
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, SourceError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| SourceError::Unavailable {
+                name: format!("s3://{bucket}/{prefix}"),
+                detail: sdk_detail(&e),
+            })?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        }
+        Ok(keys)
+    }
+}
+
+impl ObjectStore for S3Store {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Object, SourceError> {
+        let name = format!("s3://{bucket}/{key}");
+        match self.client.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => Ok(Object {
+                size: out.content_length().and_then(|n| u64::try_from(n).ok()),
+                content_encoding: out.content_encoding().map(str::to_owned),
+                body: Box::pin(out.body.into_async_read()),
+                name,
+            }),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                Err(SourceError::NotFound { name })
+            }
+            Err(e) => Err(SourceError::Unavailable {
+                detail: sdk_detail(&e),
+                name,
+            }),
+        }
+    }
+}
+
+/// A readable one-line description of an SDK error (code and message, not the Debug dump).
+fn sdk_detail<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: &SdkError<E, R>,
+) -> String {
+    match error {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            format!(
+                "{}: {}",
+                err.code().unwrap_or("error"),
+                err.message().unwrap_or("no message")
+            )
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// Opens a local file as an [`Object`].
+pub async fn open_file(path: &Path) -> Result<Object, SourceError> {
+    let name = path.display().to_string();
+    match tokio::fs::File::open(path).await {
+        Ok(file) => {
+            let size = file.metadata().await.ok().map(|m| m.len());
+            Ok(Object {
+                name,
+                body: Box::pin(file),
+                content_encoding: None,
+                size,
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SourceError::NotFound { name }),
+        Err(e) => Err(SourceError::Unavailable {
+            name,
+            detail: e.to_string(),
+        }),
+    }
+}

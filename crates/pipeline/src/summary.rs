@@ -1,0 +1,78 @@
+//! What happened to one object: the counts the Lambda returns, logs and turns into metrics.
+
+use search_sink::Report;
+use serde::Serialize;
+
+/// Per-object counts. Records split into documents, deletes, control messages and invalid
+/// records (a v2 payload record can hold several documents, so documents may exceed records).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ObjectSummary {
+    /// `s3://bucket/key` or a local path.
+    pub object: String,
+    /// Bytes read from the source (compressed size for gzip objects).
+    pub bytes_read: u64,
+    /// Framed records, valid or not.
+    pub records: u64,
+    /// Tweets turned into documents.
+    pub documents: u64,
+    /// Delete notices.
+    pub deletes: u64,
+    /// Stream control messages (limit, scrub_geo, warning, ...): counted, not indexed.
+    pub control_messages: u64,
+    /// Records that could not be framed or parsed (dead-lettered when a store is configured).
+    pub invalid_records: u64,
+    /// Fields dropped from otherwise good documents (e.g. out-of-range coordinates).
+    pub warnings: u64,
+    /// Documents the search server created or updated.
+    pub indexed: u64,
+    /// Deletes applied.
+    pub deleted: u64,
+    /// Deletes of ids the index did not have (done, nothing to delete).
+    pub not_found: u64,
+    /// Operations and invalid records written to the dead-letter store.
+    pub dead_lettered: u64,
+    /// Operations sent again after a retryable failure.
+    pub retried: u64,
+    /// Bulk requests sent.
+    pub requests: u64,
+    /// Bulk body bytes before and after compression.
+    pub bulk_bytes: u64,
+    pub bulk_bytes_sent: u64,
+    /// The newest tweet's `timestamp_ms`, for the lag metric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_tweet_ms: Option<i64>,
+    /// Wall time spent on the object.
+    pub duration_ms: u64,
+}
+
+impl ObjectSummary {
+    pub fn new(object: impl Into<String>) -> Self {
+        ObjectSummary {
+            object: object.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Copies the sink's counts in.
+    pub(crate) fn apply(&mut self, report: &Report) {
+        self.indexed = report.indexed();
+        self.deleted = report.deleted;
+        self.not_found = report.not_found;
+        self.dead_lettered = report.dead_lettered;
+        self.retried = report.retried;
+        self.requests = report.requests;
+        self.bulk_bytes = report.bytes_uncompressed;
+        self.bulk_bytes_sent = report.bytes_sent;
+    }
+
+    pub(crate) fn saw_tweet_time(&mut self, timestamp_ms: Option<i64>) {
+        if let Some(t) = timestamp_ms {
+            self.newest_tweet_ms = Some(self.newest_tweet_ms.map_or(t, |n| n.max(t)));
+        }
+    }
+
+    /// True when something in the object did not make it into the index as intended.
+    pub fn has_failures(&self) -> bool {
+        self.invalid_records > 0 || self.dead_lettered > 0
+    }
+}

@@ -1,0 +1,201 @@
+//! The `_bulk` wire format: NDJSON encoding of operations (pure, no I/O: the CLI's `--dry-run`
+//! prints it) and parsing of the per-item results in a bulk response.
+
+use crate::operation::Operation;
+use serde::Deserialize;
+
+/// Why an operation cannot be encoded. These are caller bugs, reported per operation.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EncodeError {
+    /// `_id` must not be empty.
+    #[error("document id is empty")]
+    EmptyId,
+    /// `_id` is limited to 512 bytes by Elasticsearch and OpenSearch.
+    #[error("document id is {0} bytes long; the limit is 512")]
+    IdTooLong(usize),
+    /// The source must be one JSON object.
+    #[error("document {id:?} source is not a JSON object")]
+    NotAnObject {
+        /// The document id.
+        id: String,
+    },
+}
+
+/// Appends the bulk lines for `op` to `out`: the action line and, for `index`, the source line.
+///
+/// `{"index":{"_index":"twitter","_id":"1"}}\n{...source...}\n` or
+/// `{"delete":{"_index":"twitter","_id":"1"}}\n`. Line breaks inside the source (pretty JSON)
+/// are folded into spaces: outside strings they are whitespace and inside strings valid JSON
+/// has them escaped, so this keeps the JSON equal while making it one NDJSON line.
+/// On error nothing is appended.
+pub fn encode(index: &str, op: &Operation, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let id = op.id();
+    if id.is_empty() {
+        return Err(EncodeError::EmptyId);
+    }
+    if id.len() > 512 {
+        return Err(EncodeError::IdTooLong(id.len()));
+    }
+    if let Operation::Index { source, .. } = op {
+        let first = source.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(EncodeError::NotAnObject { id: id.to_owned() });
+        }
+    }
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(op.action().as_bytes());
+    out.extend_from_slice(b"\":{\"_index\":");
+    write_json_string(index, out);
+    out.extend_from_slice(b",\"_id\":");
+    write_json_string(id, out);
+    out.extend_from_slice(b"}}\n");
+    if let Operation::Index { source, .. } = op {
+        let start = out.len();
+        out.extend_from_slice(source.trim_ascii());
+        for b in &mut out[start..] {
+            if *b == b'\n' || *b == b'\r' {
+                *b = b' ';
+            }
+        }
+        out.push(b'\n');
+    }
+    Ok(())
+}
+
+fn write_json_string(s: &str, out: &mut Vec<u8>) {
+    // serde_json escapes exactly as JSON requires; writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// The outcome of one item in a bulk response, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemOutcome {
+    /// HTTP-like status of the item (201 created, 200 updated/deleted, 404 not found, ...).
+    pub status: u16,
+    /// `result` field when present (`created`, `updated`, `deleted`, `not_found`, ...).
+    pub result: Option<String>,
+    /// `error.type` when the item failed.
+    pub error_type: Option<String>,
+    /// `error.reason` when the item failed.
+    pub error_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    #[serde(default)]
+    items: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    status: u16,
+    #[serde(default)]
+    result: Option<String>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+/// Parses a `_bulk` response body into one outcome per item, in order.
+pub fn parse_response(body: &[u8]) -> Result<Vec<ItemOutcome>, serde_json::Error> {
+    let response: Response = serde_json::from_slice(body)?;
+    let mut outcomes = Vec::with_capacity(response.items.len());
+    for entry in response.items {
+        // Each item is `{ "<action>": { ... } }` with exactly one key.
+        let value = entry.into_iter().next().map(|(_, v)| v).unwrap_or_default();
+        let item: Item = serde_json::from_value(value)?;
+        let (error_type, error_reason) = match item.error {
+            None | Some(serde_json::Value::Null) => (None, None),
+            // Very old servers sent the error as a plain string.
+            Some(serde_json::Value::String(s)) => (Some("error".to_owned()), Some(s)),
+            Some(v) => (
+                v.get("type").and_then(|t| t.as_str()).map(str::to_owned),
+                v.get("reason").and_then(|t| t.as_str()).map(str::to_owned),
+            ),
+        };
+        outcomes.push(ItemOutcome {
+            status: item.status,
+            result: item.result,
+            error_type,
+            error_reason,
+        });
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(id: &str, source: &str) -> Operation {
+        Operation::Index {
+            id: id.into(),
+            source: source.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn encodes_index_and_delete_lines() {
+        let mut out = Vec::new();
+        encode("tw", &index("1", r#"{"a":1}"#), &mut out).unwrap();
+        encode("tw", &Operation::Delete { id: "2".into() }, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"index\":{\"_index\":\"tw\",\"_id\":\"1\"}}\n{\"a\":1}\n\
+             {\"delete\":{\"_index\":\"tw\",\"_id\":\"2\"}}\n"
+        );
+    }
+
+    #[test]
+    fn escapes_ids_and_folds_pretty_json() {
+        let mut out = Vec::new();
+        encode(
+            "tw",
+            &index("a\"b\n", "{\n  \"t\": \"x\\ny\"\r\n}\n"),
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], r#"{"index":{"_index":"tw","_id":"a\"b\n"}}"#);
+        let doc: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(doc["t"], "x\ny");
+    }
+
+    #[test]
+    fn rejects_bad_operations_without_writing() {
+        let mut out = Vec::new();
+        assert_eq!(
+            encode("tw", &index("", "{}"), &mut out),
+            Err(EncodeError::EmptyId)
+        );
+        assert_eq!(
+            encode("tw", &index("1", "[1]"), &mut out),
+            Err(EncodeError::NotAnObject { id: "1".into() })
+        );
+        let long = "x".repeat(513);
+        assert_eq!(
+            encode("tw", &Operation::Delete { id: long }, &mut out),
+            Err(EncodeError::IdTooLong(513))
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn parses_mixed_items() {
+        let body = br#"{"took":3,"errors":true,"items":[
+            {"index":{"_id":"1","status":201,"result":"created"}},
+            {"index":{"_id":"2","status":429,"error":{"type":"es_rejected_execution_exception","reason":"busy"}}},
+            {"delete":{"_id":"3","status":404,"result":"not_found"}}]}"#;
+        let items = parse_response(body).unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].result.as_deref(), Some("created"));
+        assert_eq!(items[1].status, 429);
+        assert_eq!(
+            items[1].error_type.as_deref(),
+            Some("es_rejected_execution_exception")
+        );
+        assert_eq!(items[1].error_reason.as_deref(), Some("busy"));
+        assert_eq!(items[2].status, 404);
+    }
+}

@@ -1,0 +1,308 @@
+//! One HTTP exchange with the search server: the body is compressed first, then signed, and
+//! the `elasticsearch` crate's transport sends exactly those bytes and headers (its own body
+//! compression is off; it adds only unsigned headers such as `user-agent`).
+
+use crate::config::{Auth, Config, SigV4};
+use crate::error::SinkError;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use bytes::Bytes;
+use elasticsearch::http::headers::{HeaderMap, HeaderName, HeaderValue};
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::http::{Method, transport::Transport};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Mutex;
+
+/// A connected client: endpoint, auth and transport. Cheap to share (`Arc`) between sinks.
+#[derive(Debug)]
+pub struct SearchClient {
+    transport: Transport,
+    base: url::Url,
+    signer: Option<Signer>,
+    basic: Option<HeaderValue>,
+    pub(crate) config: Config,
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The (decoded) body.
+    pub body: Bytes,
+}
+
+/// Why one exchange failed before a status arrived.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// Connection refused/reset, timeout, broken body: worth retrying.
+    Retryable(String),
+    /// Signing or request building failed: retrying will not help.
+    Fatal(SinkError),
+}
+
+impl SearchClient {
+    /// Builds the transport and, for SigV4, resolves region and credentials provider from
+    /// the AWS default chain (nothing is fetched until the first request).
+    pub async fn connect(config: Config) -> Result<Self, SinkError> {
+        let mut base = url::Url::parse(&config.endpoint).map_err(|e| {
+            crate::error::ConfigError::new("ES_ENDPOINT", format!("{:?}: {e}", config.endpoint))
+        })?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let pool = SingleNodeConnectionPool::new(base.clone());
+        let transport = TransportBuilder::new(pool)
+            .request_body_compression(false)
+            .enable_meta_header(false)
+            .build()
+            .map_err(|e| SinkError::Transport {
+                method: "-".into(),
+                path: "-".into(),
+                detail: format!("cannot build HTTP client: {e}"),
+            })?;
+        let mut signer = None;
+        let mut basic = None;
+        match &config.auth {
+            Auth::None => {}
+            Auth::Basic { username, password } => {
+                use base64::Engine as _;
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                let mut value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
+                    crate::error::ConfigError::new(
+                        "ES_USERNAME",
+                        "contains characters not allowed in a header",
+                    )
+                })?;
+                value.set_sensitive(true);
+                basic = Some(value);
+            }
+            Auth::SigV4(sigv4) => signer = Some(Signer::resolve(sigv4).await?),
+        }
+        Ok(Self {
+            transport,
+            base,
+            signer,
+            basic,
+            config,
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Sends one request (authenticated, not retried) and returns status and body.
+    /// `path_and_query` is relative to the endpoint, e.g. `twitter/_count` or `_bulk?x=y`;
+    /// the query must already be percent-encoded (unreserved characters only left bare).
+    pub async fn request(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<RawResponse, SinkError> {
+        let body = body.map(Bytes::copy_from_slice);
+        self.send(
+            method,
+            path_and_query,
+            body,
+            "application/json",
+            false,
+            None,
+        )
+        .await
+        .map_err(|e| match e {
+            SendError::Fatal(e) => e,
+            SendError::Retryable(detail) => SinkError::Transport {
+                method: method_name(method).into(),
+                path: path_and_query.into(),
+                detail,
+            },
+        })
+    }
+
+    /// Sends `body` as is (already compressed when `gzipped`), signing exactly these bytes.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Bytes>,
+        content_type: &'static str,
+        gzipped: bool,
+        timeout: Option<Duration>,
+    ) -> Result<RawResponse, SendError> {
+        let path_and_query = path_and_query.trim_start_matches('/');
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            elasticsearch::http::headers::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+        if gzipped {
+            headers.insert(
+                elasticsearch::http::headers::CONTENT_ENCODING,
+                HeaderValue::from_static("gzip"),
+            );
+        }
+        if let Some(value) = &self.basic {
+            headers.insert(elasticsearch::http::headers::AUTHORIZATION, value.clone());
+        }
+        if let Some(signer) = &self.signer {
+            // The transport joins the path onto the base URL the same way.
+            let url = self.base.join(path_and_query).map_err(|e| {
+                SendError::Fatal(SinkError::Signing(format!(
+                    "bad path {path_and_query:?}: {e}"
+                )))
+            })?;
+            let payload = body.as_deref().unwrap_or(&[]);
+            let signed = signer
+                .sign(method_name(method), url.as_str(), &headers, payload)
+                .await
+                .map_err(SendError::Fatal)?;
+            for (name, value) in signed {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| SendError::Fatal(SinkError::Signing(e.to_string())))?;
+                let value = HeaderValue::from_str(&value)
+                    .map_err(|e| SendError::Fatal(SinkError::Signing(e.to_string())))?;
+                headers.insert(name, value);
+            }
+        }
+        let result = self
+            .transport
+            .send::<Bytes, ()>(method, path_and_query, headers, None, body, timeout)
+            .await;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => return Err(SendError::Retryable(e.to_string())),
+        };
+        let status = response.status_code().as_u16();
+        // Reading the body can still fail (reset mid-response, timeout): retryable.
+        match response.bytes().await {
+            Ok(body) => Ok(RawResponse { status, body }),
+            Err(e) => Err(SendError::Retryable(format!("reading response body: {e}"))),
+        }
+    }
+}
+
+pub(crate) fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Put => "PUT",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+        Method::Head => "HEAD",
+    }
+}
+
+/// SigV4 signer with a small credentials cache (the default chain itself does not cache, and
+/// instance/container role look-ups are network calls).
+#[derive(Debug)]
+struct Signer {
+    service: &'static str,
+    region: String,
+    provider: SharedCredentialsProvider,
+    cached: Mutex<Option<Credentials>>,
+}
+
+/// Refresh cached credentials this long before they expire.
+const CREDENTIALS_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+impl Signer {
+    async fn resolve(sigv4: &SigV4) -> Result<Self, SinkError> {
+        let need_chain = sigv4.region.is_none() || sigv4.credentials.is_none();
+        let sdk = if need_chain {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        let region = match (&sigv4.region, &sdk) {
+            (Some(r), _) => r.clone(),
+            (None, Some(sdk)) => sdk
+                .region()
+                .map(|r| r.to_string())
+                .ok_or_else(|| crate::error::ConfigError::new("AWS_REGION", "is required for SigV4 (no region in the AWS config chain or the endpoint host)"))?,
+            (None, None) => unreachable!("sdk config is loaded when the region is missing"),
+        };
+        let provider = match (&sigv4.credentials, &sdk) {
+            (Some(p), _) => p.clone(),
+            (None, Some(sdk)) => sdk.credentials_provider().ok_or_else(|| {
+                SinkError::Signing("the AWS default chain has no credentials provider".into())
+            })?,
+            (None, None) => unreachable!("sdk config is loaded when credentials are missing"),
+        };
+        Ok(Self {
+            service: sigv4.service.name(),
+            region,
+            provider,
+            cached: Mutex::new(None),
+        })
+    }
+
+    async fn credentials(&self) -> Result<Credentials, SinkError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref() {
+            let fresh = c
+                .expiry()
+                .is_none_or(|exp| exp > SystemTime::now() + CREDENTIALS_REFRESH_MARGIN);
+            if fresh {
+                return Ok(c.clone());
+            }
+        }
+        let c = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| SinkError::Signing(format!("loading AWS credentials: {e}")))?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Returns the headers to add: `x-amz-date`, `x-amz-content-sha256`,
+    /// `x-amz-security-token` (with a session token) and `authorization`.
+    async fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, SinkError> {
+        use aws_sigv4::http_request::{
+            PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+        };
+        let credentials = self.credentials().await?;
+        let identity = credentials.into();
+        let mut settings = SigningSettings::default();
+        // aoss requires the payload hash header; es accepts it. Sending it always keeps one path.
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(self.service)
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| SinkError::Signing(e.to_string()))?
+            .into();
+        let header_pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .filter(|(name, _)| *name != elasticsearch::http::headers::AUTHORIZATION)
+            .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
+            .collect();
+        let request = SignableRequest::new(
+            method,
+            url,
+            header_pairs.into_iter(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| SinkError::Signing(e.to_string()))?;
+        let (instructions, _signature) = sign(request, &params)
+            .map_err(|e| SinkError::Signing(e.to_string()))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect())
+    }
+}

@@ -1,0 +1,73 @@
+//! Bulk-loads JSON documents into OpenSearch (1-3, Service and Serverless) or Elasticsearch
+//! (7-9) so that every operation ends indexed, deleted, or dead-lettered with a reason — or the
+//! call fails saying how many operations were not confirmed, so the caller can retry the input.
+//!
+//! It is *not* a document builder: it knows nothing of tweets. Callers hand it
+//! [`Operation`]s (an `_id` plus a serialized JSON object, or a delete) with an [`Origin`]
+//! (source object + byte offset) used in dead-letter entries.
+//!
+//! # Use
+//! ```no_run
+//! # async fn run() -> Result<(), search_sink::SinkError> {
+//! use search_sink::{BulkSink, Config, Operation, Origin, SearchClient, dead_letter};
+//! use std::sync::Arc;
+//! let config = Config::from_env()?; // ES_ENDPOINT, ES_INDEX, ES_AUTH, BULK_*, DEAD_LETTER_*
+//! let store = match &config.dead_letter {
+//!     Some(target) => Some(dead_letter::open(target).await),
+//!     None => None,
+//! };
+//! let client = Arc::new(SearchClient::connect(config).await?);
+//! let index = client.config().index.clone();
+//! client.ensure_index(&index, r#"{"mappings":{"properties":{"text":{"type":"text"}}}}"#).await?;
+//! let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+//! let mut sink = BulkSink::new(client, deadline, store);
+//! let origin = Origin::new("s3://bucket/key", 0);
+//! sink.push(Operation::Index { id: "1".into(), source: br#"{"text":"hi"}"#.to_vec() }, origin).await?;
+//! let report = sink.finish().await?;
+//! assert_eq!(report.operations, report.indexed() + report.deleted + report.not_found + report.dead_lettered);
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour
+//! - Transport: the `elasticsearch` crate (rustls) sends the exact bytes that were gzipped and
+//!   signed; no product check, so OpenSearch works. Basic auth, SigV4 (`es` / `aoss`, AWS
+//!   default credentials chain incl. session tokens) or none.
+//! - Batching: flush at [`Config::bulk_max_bytes`] (5 MiB) of NDJSON or
+//!   [`Config::bulk_max_operations`]; gzip on by default. [`bulk::encode`] is the pure encoder
+//!   (`--dry-run` prints its output).
+//! - Retries: whole requests on 429/502/503/504, timeouts and connection resets; after a
+//!   partial response only the items with 429/502/503/504. Exponential backoff with full
+//!   jitter, all bounded by the caller's deadline ([`SinkError::DeadlineExceeded`] names the
+//!   unconfirmed count). 413 splits the batch in halves; a lone operation still too large is
+//!   dead-lettered. Other item errors (400 `mapper_parsing_exception`, ...) are permanent and
+//!   go to the [`DeadLetterStore`]; with no store they fail the call
+//!   ([`SinkError::PermanentFailures`]). Delete of a missing id counts as `not_found` (done).
+//! - [`SearchClient::ensure_index`]: `HEAD`, `PUT` on 404, `resource_already_exists_exception`
+//!   is success, missing fields added with `PUT _mapping`, type conflicts fail clearly. Once
+//!   per process per endpoint + index. Never deletes an index.
+//! - OpenSearch Serverless (`aoss`): time-series collections reject custom `_id`s, so use a
+//!   *search* collection (ids keep retries idempotent).
+
+pub mod bulk;
+mod client;
+mod config;
+pub mod dead_letter;
+mod ensure;
+mod error;
+mod operation;
+mod retry;
+mod sink;
+
+pub use client::{RawResponse, SearchClient};
+pub use config::{
+    Auth, Config, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_OPERATIONS, DEFAULT_REQUEST_TIMEOUT,
+    DeadLetterTarget, SigV4, SigV4Service,
+};
+pub use dead_letter::{
+    DeadLetter, DeadLetterError, DeadLetterStore, FileDeadLetters, S3DeadLetters,
+};
+pub use elasticsearch::http::Method;
+pub use ensure::EnsureOutcome;
+pub use error::{ConfigError, SinkError};
+pub use operation::{Operation, Origin};
+pub use sink::{BULK_PATH, BulkSink, Report, gzip_bytes};

@@ -1,0 +1,52 @@
+//! Backoff between retries: a capped exponential schedule from `backon`, with *full* jitter
+//! (a uniform pick in `[0, schedule delay]`) applied here, because backon's own jitter adds
+//! to the delay instead (AWS's "full jitter" spreads concurrent Lambdas best).
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use std::time::Duration;
+
+pub(crate) struct Backoff {
+    schedule: backon::ExponentialBackoff,
+    max: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+        let schedule = ExponentialBuilder::default()
+            .with_min_delay(initial)
+            .with_max_delay(max)
+            .with_factor(2.0)
+            .without_max_times()
+            .build();
+        Self { schedule, max }
+    }
+
+    /// The next delay: uniform in `[0, min(max, initial * 2^attempt)]`.
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let cap = self.schedule.next().unwrap_or(self.max);
+        let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(0..=nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_stay_under_the_growing_cap() {
+        let mut b = Backoff::new(Duration::from_millis(10), Duration::from_millis(80));
+        let caps = [10, 20, 40, 80, 80, 80];
+        for cap in caps {
+            let d = b.next_delay();
+            assert!(d <= Duration::from_millis(cap), "{d:?} > {cap} ms");
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_delays() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(1));
+        let delays: std::collections::HashSet<Duration> = (0..20).map(|_| b.next_delay()).collect();
+        assert!(delays.len() > 10, "delays are not jittered: {delays:?}");
+    }
+}

@@ -1,0 +1,457 @@
+//! The sink against a fault-injecting peer: every case asserts exact counts and that no
+//! operation is sent again after the peer settled it.
+
+mod common;
+
+use common::{FaultPeer, Reply, doc, fast_config, origin, temp_file};
+use search_sink::{
+    BulkSink, DeadLetter, DeadLetterStore, FileDeadLetters, Operation, SearchClient, SinkError,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn all(status: u16) -> impl Fn(&common::Captured) -> Reply {
+    move |c| Reply::Items(vec![status; c.ops().len()])
+}
+
+async fn run(
+    config: search_sink::Config,
+    ops: Vec<Operation>,
+    store: Option<Arc<dyn DeadLetterStore>>,
+    budget: Duration,
+) -> Result<search_sink::Report, SinkError> {
+    let client = Arc::new(SearchClient::connect(config).await.unwrap());
+    let mut sink = BulkSink::new(client, Instant::now() + budget, store);
+    for (i, op) in ops.into_iter().enumerate() {
+        sink.push(op, origin(i as u64 * 100)).await?;
+    }
+    sink.finish().await
+}
+
+fn docs(n: usize) -> Vec<Operation> {
+    (0..n).map(|i| doc(&format!("d{i}"), i)).collect()
+}
+
+fn read_letters(path: &std::path::Path) -> Vec<DeadLetter> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn retries_a_503_then_succeeds() {
+    let peer = FaultPeer::start(|c| {
+        if c.number == 0 {
+            Reply::Status(503, r#"{"error":"unavailable"}"#.into())
+        } else {
+            all(201)(c)
+        }
+    })
+    .await;
+    let report = run(
+        fast_config(&peer.url),
+        docs(10),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.created, report.retried, report.requests),
+        (10, 10, 2)
+    );
+    assert_eq!(report.operations, 10);
+    let requests = peer.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].ids(), requests[1].ids());
+    assert!(peer.resent_after_settled().is_empty());
+    // gzip is on by default and the report counts the wire bytes exactly.
+    assert_eq!(requests[1].header("content-encoding"), Some("gzip"));
+    let wire: usize = requests.iter().map(|r| r.raw_body.len()).sum();
+    let plain: usize = requests.iter().map(|r| r.body.len()).sum();
+    assert_eq!(report.bytes_sent, wire as u64);
+    assert_eq!(report.bytes_uncompressed, plain as u64);
+    assert!(report.backoff_wait > Duration::ZERO || report.retried > 0);
+}
+
+#[tokio::test]
+async fn retries_after_a_connection_reset_mid_request() {
+    let peer = FaultPeer::start(|c| {
+        if c.number == 0 {
+            Reply::ResetMidBody
+        } else {
+            all(201)(c)
+        }
+    })
+    .await;
+    let mut config = fast_config(&peer.url);
+    config.gzip = false; // a bigger body, so the reset lands mid-upload
+    let big: Vec<Operation> = (0..20)
+        .map(|i| Operation::Index {
+            id: format!("r{i}"),
+            source: format!(r#"{{"text":"{}"}}"#, "x".repeat(4000)).into_bytes(),
+        })
+        .collect();
+    let report = run(config, big, None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.created, report.retried, report.requests),
+        (20, 20, 2)
+    );
+    let requests = peer.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].ids().len(), 20);
+    assert!(peer.resent_after_settled().is_empty());
+}
+
+#[tokio::test]
+async fn retries_after_a_response_slower_than_the_timeout() {
+    let peer = FaultPeer::start(|c| {
+        if c.number == 0 {
+            Reply::Slow(Duration::from_secs(3), Box::new(all(201)(c)))
+        } else {
+            all(201)(c)
+        }
+    })
+    .await;
+    let mut config = fast_config(&peer.url);
+    config.request_timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let report = run(config, docs(5), None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "did not time out: {:?}",
+        started.elapsed()
+    );
+    assert_eq!((report.created, report.retried, report.requests), (5, 5, 2));
+    assert!(report.request_wait >= Duration::from_millis(300));
+    assert!(peer.resent_after_settled().is_empty());
+}
+
+#[tokio::test]
+async fn splits_batches_on_413() {
+    let peer = FaultPeer::start(|c| {
+        if c.ops().len() > 2 {
+            Reply::Status(413, "request entity too large".into())
+        } else {
+            all(201)(c)
+        }
+    })
+    .await;
+    let report = run(
+        fast_config(&peer.url),
+        docs(8),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    // 8 -> 413, 4 + 4 -> 413 each, 2 + 2 + 2 + 2 -> ok.
+    assert_eq!(report.requests, 7);
+    assert_eq!(report.created, 8);
+    assert_eq!(report.retried, 16);
+    let sizes: Vec<usize> = peer.requests().iter().map(|r| r.ops().len()).collect();
+    assert_eq!(sizes, [8, 4, 2, 2, 4, 2, 2]);
+    let mut accepted: Vec<String> = peer
+        .requests()
+        .iter()
+        .filter(|r| r.ops().len() <= 2)
+        .flat_map(|r| r.ids())
+        .collect();
+    accepted.sort();
+    let mut expected: Vec<String> = (0..8).map(|i| format!("d{i}")).collect();
+    expected.sort();
+    assert_eq!(accepted, expected);
+    assert!(peer.resent_after_settled().is_empty());
+}
+
+#[tokio::test]
+async fn dead_letters_a_lone_document_that_is_still_too_large() {
+    let peer = FaultPeer::start(|c| {
+        if c.ids().iter().any(|id| id == "huge") {
+            Reply::Status(413, "too large".into())
+        } else {
+            all(201)(c)
+        }
+    })
+    .await;
+    let path = temp_file("huge");
+    let store: Arc<dyn DeadLetterStore> = Arc::new(FileDeadLetters::new(&path));
+    let mut ops = docs(3);
+    ops.push(doc("huge", 9));
+    let report = run(
+        fast_config(&peer.url),
+        ops,
+        Some(store),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    // [d0 d1 d2 huge] 413 -> [d0 d1] ok, [d2 huge] 413 -> [d2] ok, [huge] 413 -> dead letter.
+    assert_eq!(
+        (report.requests, report.created, report.dead_lettered),
+        (5, 3, 1)
+    );
+    let letters = read_letters(&path);
+    assert_eq!(letters.len(), 1);
+    assert_eq!((letters[0].id.as_str(), letters[0].status), ("huge", 413));
+    assert_eq!(letters[0].error_type, "request_entity_too_large");
+    assert_eq!(letters[0].offset, 300);
+    let _ = std::fs::remove_file(path);
+}
+
+fn mixed_ops() -> Vec<Operation> {
+    vec![
+        doc("i1", 1),
+        doc("i2", 2),
+        doc("i3", 3),
+        doc("i4", 4),
+        Operation::Delete { id: "d5".into() },
+        Operation::Delete { id: "d6".into() },
+    ]
+}
+
+fn mixed_peer_reply(c: &common::Captured) -> Reply {
+    if c.number == 0 {
+        // created, rejected, mapping error, updated, rejected delete, delete of a missing id
+        Reply::Items(vec![201, 429, 400, 200, 429, 404])
+    } else {
+        Reply::Items(
+            c.ops()
+                .iter()
+                .map(|(a, _)| if a == "delete" { 200 } else { 201 })
+                .collect(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn retries_only_the_rejected_items_of_a_partial_response() {
+    let peer = FaultPeer::start(mixed_peer_reply).await;
+    let path = temp_file("mixed");
+    let store: Arc<dyn DeadLetterStore> = Arc::new(FileDeadLetters::new(&path));
+    let report = run(
+        fast_config(&peer.url),
+        mixed_ops(),
+        Some(store),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.operations, 6);
+    assert_eq!(
+        (
+            report.created,
+            report.updated,
+            report.deleted,
+            report.not_found
+        ),
+        (2, 1, 1, 1)
+    );
+    assert_eq!(
+        (report.dead_lettered, report.retried, report.requests),
+        (1, 2, 2)
+    );
+    let requests = peer.requests();
+    assert_eq!(requests[1].ids(), ["i2", "d5"]);
+    assert!(peer.resent_after_settled().is_empty());
+    let letters = read_letters(&path);
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(
+        (
+            letter.id.as_str(),
+            letter.status,
+            letter.error_type.as_str()
+        ),
+        ("i3", 400, "mapper_parsing_exception")
+    );
+    assert!(
+        letter.reason.contains("failed to parse field [n]"),
+        "{}",
+        letter.reason
+    );
+    assert_eq!(
+        (letter.source_object.as_str(), letter.offset),
+        ("s3://in/captures/2026/11/23/part-0001.gz", 200)
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(letter.document.as_ref().unwrap().get()).unwrap();
+    assert_eq!(document["n"], 3);
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_without_a_store_fails_the_call() {
+    let peer = FaultPeer::start(mixed_peer_reply).await;
+    let err = run(
+        fast_config(&peer.url),
+        mixed_ops(),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_err();
+    match err {
+        SinkError::PermanentFailures {
+            count,
+            first_id,
+            first_offset,
+            ..
+        } => {
+            assert_eq!((count, first_id.as_str(), first_offset), (1, "i3", 200));
+        }
+        other => panic!("expected PermanentFailures, got {other}"),
+    }
+    // The retryable items were still retried before failing, and nothing was resent twice.
+    assert_eq!(peer.requests().len(), 2);
+    assert!(peer.resent_after_settled().is_empty());
+}
+
+#[tokio::test]
+async fn gives_up_at_the_deadline_naming_the_unconfirmed_count() {
+    let peer = FaultPeer::start(|_| Reply::Status(503, "unavailable".into())).await;
+    let mut config = fast_config(&peer.url);
+    config.bulk_max_operations = 4;
+    let client = Arc::new(SearchClient::connect(config).await.unwrap());
+    let started = Instant::now();
+    let mut sink = BulkSink::new(client, started + Duration::from_millis(500), None);
+    let mut outcome = Ok(());
+    let mut pushed = 0;
+    for (i, op) in docs(10).into_iter().enumerate() {
+        pushed += 1;
+        outcome = sink.push(op, origin(i as u64)).await;
+        if outcome.is_err() {
+            break;
+        }
+    }
+    // The first flush (4 operations) can never succeed: push fails at the deadline.
+    assert_eq!(pushed, 4);
+    match outcome.unwrap_err() {
+        SinkError::DeadlineExceeded {
+            unconfirmed,
+            last_problem,
+            ..
+        } => {
+            assert_eq!(unconfirmed, 4);
+            assert!(last_problem.contains("503"), "{last_problem}");
+        }
+        other => panic!("expected DeadlineExceeded, got {other}"),
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(700),
+        "overran the deadline: {elapsed:?}"
+    );
+    let requests = peer.requests();
+    assert!(requests.len() >= 2, "retried only {} times", requests.len());
+    assert!(requests.iter().all(|r| r.ops().len() == 4));
+}
+
+#[tokio::test]
+async fn a_deadline_already_past_counts_every_buffered_operation() {
+    let peer = FaultPeer::start(all(201)).await;
+    let client = Arc::new(SearchClient::connect(fast_config(&peer.url)).await.unwrap());
+    let mut sink = BulkSink::new(client, Instant::now(), None);
+    for (i, op) in docs(3).into_iter().enumerate() {
+        sink.push(op, origin(i as u64)).await.unwrap();
+    }
+    match sink.finish().await.unwrap_err() {
+        SinkError::DeadlineExceeded { unconfirmed, .. } => assert_eq!(unconfirmed, 3),
+        other => panic!("expected DeadlineExceeded, got {other}"),
+    }
+    assert!(peer.requests().is_empty());
+}
+
+#[tokio::test]
+async fn flushes_at_the_byte_limit_without_exceeding_it() {
+    let peer = FaultPeer::start(all(201)).await;
+    let mut config = fast_config(&peer.url);
+    config.gzip = false;
+    config.bulk_max_bytes = 1000;
+    let report = run(config, docs(50), None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(report.created, 50);
+    let requests = peer.requests();
+    assert_eq!(report.requests as usize, requests.len());
+    assert!(requests.len() > 1);
+    for r in &requests {
+        assert!(r.body.len() <= 1000, "bulk of {} bytes", r.body.len());
+    }
+    let total: usize = requests.iter().map(|r| r.ids().len()).sum();
+    assert_eq!(total, 50);
+}
+
+#[tokio::test]
+async fn unencodable_operations_are_dead_lettered_not_sent() {
+    let peer = FaultPeer::start(all(201)).await;
+    let path = temp_file("encode");
+    let store: Arc<dyn DeadLetterStore> = Arc::new(FileDeadLetters::new(&path));
+    let ops = vec![
+        doc("ok", 1),
+        Operation::Index {
+            id: "arr".into(),
+            source: b"[1,2]".to_vec(),
+        },
+        Operation::Delete { id: String::new() },
+    ];
+    let report = run(
+        fast_config(&peer.url),
+        ops,
+        Some(store),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.operations, report.created, report.dead_lettered),
+        (3, 1, 2)
+    );
+    assert_eq!(peer.requests()[0].ids(), ["ok"]);
+    let letters = read_letters(&path);
+    assert_eq!(
+        letters
+            .iter()
+            .map(|l| l.error_type.as_str())
+            .collect::<Vec<_>>(),
+        ["encode_error", "encode_error"]
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn auth_failures_fail_the_call_without_retrying() {
+    let peer = FaultPeer::start(|_| Reply::Status(403, r#"{"message":"forbidden"}"#.into())).await;
+    let mut config = fast_config(&peer.url);
+    config.auth = search_sink::Auth::Basic {
+        username: "u".into(),
+        password: "p".into(),
+    };
+    let err = run(config, docs(2), None, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SinkError::Rejected {
+                status: 403,
+                unconfirmed: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let requests = peer.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("authorization"), Some("Basic dTpw"));
+    assert_eq!(
+        requests[0].header("content-type"),
+        Some("application/x-ndjson")
+    );
+}

@@ -1,0 +1,423 @@
+//! Stage 3: a classified tweet -> the index document (text, entities, sentiment, emoji, geo).
+//!
+//! Field names and types of the original Python Lambda are kept (`id_str`, `timestamp_ms`,
+//! `text`, `user.id`, `user.name`, `hashtags`, `mentions`, `coordinates.coordinates`,
+//! `sentiments`, `emoticons`) so its indexes and dashboards keep working; the other fields are
+//! new. `mappings/twitter.json` maps every field serialized here.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::emoji;
+use crate::geo::{self, GeoSource, GeoWarning, Point};
+use crate::record::{RawEntities, RawIncludes, RawPlace, RawTweet, RawUser, RawV2Geo, tweet_id};
+
+/// One index document; `_id` is [`Document::id_str`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Document {
+    /// The tweet id (decimal string, exact).
+    pub id_str: String,
+    /// Creation time, epoch milliseconds: `timestamp_ms`, else `created_at` (v1 or ISO 8601).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<i64>,
+    /// Full text, HTML entities unescaped (for a retweet: the retweeted tweet's full text).
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// The client's name (v1's HTML anchor reduced to its text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    pub user: User,
+    /// Hashtags without `#`, from entities.
+    pub hashtags: Vec<String>,
+    /// Mentioned accounts as `@screen_name`, from entities.
+    pub mentions: Vec<String>,
+    /// Expanded URLs, from entities.
+    pub urls: Vec<String>,
+    /// GeoJSON point `[lon, lat]` (a place's centroid when the tweet has no point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coordinates: Option<Coordinates>,
+    pub geo_source: GeoSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
+    /// The VADER label: `Positive`, `Neutral` or `Negative` (always one keyword).
+    pub sentiments: &'static str,
+    pub sentiment: Sentiment,
+    /// Every emoji of the text in order, fully qualified.
+    pub emoticons: Vec<String>,
+    pub is_retweet: bool,
+    pub is_quote: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retweeted_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct User {
+    /// Numeric user id (`long`, as in the original mapping; exact, parsed from the string).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screen_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub followers_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+/// GeoJSON point as the original Lambda stored it: `{"type": "Point", "coordinates": [lon, lat]}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coordinates {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub coordinates: [f64; 2],
+}
+
+impl Coordinates {
+    pub fn point(p: Point) -> Self {
+        Coordinates {
+            kind: "Point",
+            coordinates: [p.lon, p.lat],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Place {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+}
+
+/// The four VADER scores.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Sentiment {
+    pub compound: f64,
+    pub pos: f64,
+    pub neu: f64,
+    pub neg: f64,
+}
+
+/// Something in a tweet we could not use; the document is still produced.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Warning {
+    #[error("geo: {0}")]
+    Geo(#[from] GeoWarning),
+    #[error("unparseable time: {0}")]
+    Time(String),
+}
+
+/// Context a tweet is read in: a v2 payload's `includes` (users, places, referenced tweets).
+#[derive(Default)]
+pub(crate) struct Context<'r, 'a> {
+    pub includes: Option<&'r RawIncludes<'a>>,
+}
+
+impl Document {
+    /// Serializes the document as the `_source` JSON of a bulk request.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain structs of strings, numbers and bools cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Builds a document from a tweet. `id` is the tweet's id (already checked present).
+pub(crate) fn build(
+    raw: &RawTweet<'_>,
+    id: String,
+    ctx: &Context<'_, '_>,
+    analyzer: &vader::Analyzer,
+    warnings: &mut Vec<Warning>,
+) -> Document {
+    // The text we index, and the entities that go with it.
+    let retweeted = raw.retweeted_status.as_deref();
+    let retweet_ref = reference(raw, "retweeted");
+    let v2_retweeted = match (retweeted, &retweet_ref, ctx.includes) {
+        (None, Some(rid), Some(inc)) => inc.tweets.iter().flatten().find(|t| tweet_id(t).as_deref() == Some(rid)),
+        _ => None,
+    };
+    let text_source = retweeted.or(v2_retweeted).unwrap_or(raw);
+    let text = unescape_html(full_text(text_source)).into_owned();
+    let entities = full_entities(text_source);
+
+    let mut hashtags = Vec::new();
+    let mut mentions = Vec::new();
+    let mut urls = Vec::new();
+    if let Some(e) = entities {
+        for h in e.hashtags.iter().flatten() {
+            if let Some(t) = h.text.as_deref().or(h.tag.as_deref()) {
+                hashtags.push(t.to_owned());
+            }
+        }
+        for m in e.user_mentions.iter().chain(e.mentions.iter()).flatten() {
+            if let Some(n) = m.screen_name.as_deref().or(m.username.as_deref()) {
+                mentions.push(format!("@{n}"));
+            }
+        }
+        for u in e.urls.iter().flatten() {
+            if let Some(x) = u.expanded_url.as_deref().or(u.url.as_deref()) {
+                urls.push(x.to_owned());
+            }
+        }
+    }
+
+    let scores = analyzer.polarity_scores(&text);
+    let mut emoticons = Vec::new();
+    emoji::extract_into(&text, &mut emoticons);
+
+    let timestamp_ms = timestamp(raw, warnings);
+    let user = user(raw, ctx);
+
+    let retweeted_id = retweeted.and_then(tweet_id).or(retweet_ref.map(str::to_owned));
+    let quoted_id = raw
+        .quoted_status_id_str
+        .as_deref()
+        .map(str::to_owned)
+        .or(raw.quoted_status_id.as_ref().map(|n| n.to_string()))
+        .or(reference(raw, "quoted").map(str::to_owned));
+    let in_reply_to_id = raw
+        .in_reply_to_status_id_str
+        .as_deref()
+        .map(str::to_owned)
+        .or(raw.in_reply_to_status_id.as_ref().map(|n| n.to_string()))
+        .or(reference(raw, "replied_to").map(str::to_owned));
+
+    let (point, geo_source, place) = locate(raw, ctx, warnings);
+
+    Document {
+        id_str: id,
+        timestamp_ms,
+        text,
+        lang: raw.lang.as_deref().map(str::to_owned),
+        source: raw.source.as_deref().map(source_name),
+        user,
+        hashtags,
+        mentions,
+        urls,
+        coordinates: point.map(Coordinates::point),
+        geo_source,
+        place,
+        sentiments: scores.label().as_str(),
+        sentiment: Sentiment {
+            compound: scores.compound,
+            pos: scores.pos,
+            neu: scores.neu,
+            neg: scores.neg,
+        },
+        emoticons,
+        is_retweet: retweeted_id.is_some(),
+        is_quote: quoted_id.is_some() || *raw.is_quote_status == Some(true),
+        retweeted_id,
+        quoted_id,
+        in_reply_to_id,
+    }
+}
+
+/// `extended_tweet.full_text` > `note_tweet.text` > `full_text` > `text`.
+fn full_text<'r>(t: &'r RawTweet<'_>) -> &'r str {
+    t.extended_tweet
+        .as_ref()
+        .and_then(|e| e.full_text.as_deref())
+        .or_else(|| t.note_tweet.as_ref().and_then(|n| n.text.as_deref()))
+        .or(t.full_text.as_deref())
+        .or(t.text.as_deref())
+        .unwrap_or_default()
+}
+
+/// The entities that match [`full_text`].
+fn full_entities<'r, 'a>(t: &'r RawTweet<'a>) -> Option<&'r RawEntities<'a>> {
+    t.extended_tweet
+        .as_ref()
+        .and_then(|e| e.entities.as_ref())
+        .or_else(|| t.note_tweet.as_ref().and_then(|n| n.entities.as_ref()))
+        .or(t.entities.as_ref())
+}
+
+/// v2 `referenced_tweets[type == kind].id`.
+fn reference<'r>(t: &'r RawTweet<'_>, kind: &str) -> Option<&'r str> {
+    t.referenced_tweets
+        .iter()
+        .flatten()
+        .find(|r| r.kind.as_deref() == Some(kind))
+        .and_then(|r| match &*r.id {
+            Some(crate::record::RawId::Str(s)) => Some(&**s),
+            _ => None,
+        })
+}
+
+fn user(raw: &RawTweet<'_>, ctx: &Context<'_, '_>) -> User {
+    let found: Option<&RawUser<'_>> = raw.user.as_ref().or(raw.author.as_ref()).or_else(|| {
+        let author = raw.author_id.as_deref()?;
+        ctx.includes?
+            .users
+            .iter()
+            .flatten()
+            .find(|u| user_id(u).as_deref() == Some(author))
+    });
+    match found {
+        Some(u) => User {
+            id: user_id(u)
+                .and_then(|s| s.parse().ok())
+                .or_else(|| raw.author_id.as_deref().and_then(|s| s.parse().ok())),
+            name: u.name.as_deref().map(str::to_owned),
+            screen_name: u
+                .screen_name
+                .as_deref()
+                .or(u.username.as_deref())
+                .map(str::to_owned),
+            followers_count: u
+                .followers_count
+                .or(u.public_metrics.as_ref().and_then(|m| *m.followers_count)),
+            verified: *u.verified,
+        },
+        None => User {
+            id: raw.author_id.as_deref().and_then(|s| s.parse().ok()),
+            ..User::default()
+        },
+    }
+}
+
+fn user_id(u: &RawUser<'_>) -> Option<String> {
+    u.id_str
+        .as_deref()
+        .map(str::to_owned)
+        .or_else(|| u.id.as_ref().map(|i| i.to_id_string()))
+}
+
+fn timestamp(raw: &RawTweet<'_>, warnings: &mut Vec<Warning>) -> Option<i64> {
+    if let Some(ms) = raw.timestamp_ms.as_ref() {
+        if let Some(n) = ms.as_u64().and_then(|n| i64::try_from(n).ok()) {
+            return Some(n);
+        }
+    }
+    let created = raw.created_at.as_deref()?;
+    let parsed = crate::time::parse_created_at(created);
+    if parsed.is_none() {
+        warnings.push(Warning::Time(created.chars().take(64).collect()));
+    }
+    parsed
+}
+
+/// Point, its source and the place, with warnings for refused values.
+fn locate(
+    raw: &RawTweet<'_>,
+    ctx: &Context<'_, '_>,
+    warnings: &mut Vec<Warning>,
+) -> (Option<Point>, GeoSource, Option<Place>) {
+    let v2_geo: Option<RawV2Geo<'_>> = raw
+        .geo
+        .filter(|_| raw.user.is_none())
+        .and_then(|g| serde_json::from_str(g.get()).ok());
+
+    // 1. The tweet's own point.
+    let own = raw
+        .coordinates
+        .as_ref()
+        .or(v2_geo.as_ref().and_then(|g| g.coordinates.as_ref()))
+        .and_then(|p| p.coordinates.as_deref());
+    let mut point = None;
+    if let Some(c) = own {
+        match geo::point(c) {
+            Ok(p) => point = p,
+            Err(w) => warnings.push(w.into()),
+        }
+    }
+
+    // 2. The place: v1 inline, v2 by id in includes.
+    let place: Option<&RawPlace<'_>> = raw.place.as_ref().or_else(|| {
+        let id = v2_geo.as_ref()?.place_id.as_deref()?;
+        ctx.includes?
+            .places
+            .iter()
+            .flatten()
+            .find(|p| p.id.as_deref() == Some(id))
+    });
+    let place_doc = place.map(|p| Place {
+        full_name: p.full_name.as_deref().map(str::to_owned),
+        country_code: p.country_code.as_deref().map(str::to_owned),
+    });
+    if let Some(p) = point {
+        return (Some(p), GeoSource::Coordinates, place_doc);
+    }
+    if let Some(p) = place {
+        let centroid = if let Some(rings) = p.bounding_box.as_ref().and_then(|b| b.coordinates.as_deref()) {
+            geo::polygon_centroid(rings)
+        } else if let Some(bbox) = p.geo.as_ref().and_then(|g| g.bbox.as_deref()) {
+            geo::bbox_slice_centroid(bbox)
+        } else {
+            Ok(None)
+        };
+        match centroid {
+            Ok(Some(c)) => return (Some(c), GeoSource::Place, place_doc),
+            Ok(None) => {}
+            Err(w) => warnings.push(w.into()),
+        }
+    }
+    (None, GeoSource::None, place_doc)
+}
+
+/// Twitter escapes exactly `&`, `<` and `>` in tweet text; undo that and nothing else (a
+/// literal `&amp;copy;` typed by a user must become `&copy;`, not `©`).
+pub fn unescape_html(s: &str) -> Cow<'_, str> {
+    if !s.contains('&') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let (ch, skip) = if tail.starts_with("&amp;") {
+            ('&', 5)
+        } else if tail.starts_with("&lt;") {
+            ('<', 4)
+        } else if tail.starts_with("&gt;") {
+            ('>', 4)
+        } else {
+            ('&', 1)
+        };
+        out.push(ch);
+        rest = &tail[skip..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// v1 `source` is `<a href="..." rel="nofollow">Client</a>`: keep `Client`. v2 is plain.
+fn source_name(s: &str) -> String {
+    if s.starts_with("<a") {
+        if let (Some(open), Some(close)) = (s.find('>'), s.rfind("</a>")) {
+            if open < close {
+                return unescape_html(&s[open + 1..close]).into_owned();
+            }
+        }
+    }
+    s.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_unescape_only_twitter_entities() {
+        assert_eq!(unescape_html("a &amp; b &lt;3 &gt;:( &amp;copy; &quot;"), "a & b <3 >:( &copy; &quot;");
+        assert!(matches!(unescape_html("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn source_anchor_is_reduced_to_its_text() {
+        assert_eq!(
+            source_name(r#"<a href="http://twitter.com" rel="nofollow">Twitter Web Client</a>"#),
+            "Twitter Web Client"
+        );
+        assert_eq!(source_name("Twitter for iPhone"), "Twitter for iPhone");
+    }
+}

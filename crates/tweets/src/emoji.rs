@@ -1,0 +1,112 @@
+//! Emoji: every emoji of a text in order, one entry per emoji sequence (ZWJ sequences, skin
+//! tones, flags, keycaps, tag sequences), normalised to the fully-qualified form.
+//!
+//! The text is split into extended grapheme clusters (`unicode-segmentation`) and each cluster
+//! is looked up in the Unicode emoji data of the `emojis` crate, which also maps unqualified
+//! and minimally-qualified forms (`❤`) to the fully-qualified one (`❤️`). A cluster that is
+//! not one known sequence (an emoji followed by a stray combining mark, a non-standard ZWJ
+//! combination, a text-presentation selector) is searched for the longest known sequences it
+//! contains, so its emoji are still found.
+
+use unicode_segmentation::UnicodeSegmentation;
+
+const VS15: char = '\u{FE0E}';
+
+/// Appends the emoji of `text` to `out`, fully qualified, in text order.
+pub fn extract_into(text: &str, out: &mut Vec<String>) {
+    // Every emoji has a non-ASCII code point (keycaps end in U+20E3).
+    if text.is_ascii() {
+        return;
+    }
+    for cluster in text.graphemes(true) {
+        if cluster.is_ascii() {
+            continue;
+        }
+        if let Some(e) = emojis::get(cluster) {
+            out.push(e.as_str().to_owned());
+            continue;
+        }
+        scan_cluster(cluster, out);
+    }
+}
+
+/// The emoji of `text`, fully qualified, in text order.
+pub fn extract(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    extract_into(text, &mut out);
+    out
+}
+
+/// Longest-match search inside a cluster that is not itself a known sequence.
+fn scan_cluster(cluster: &str, out: &mut Vec<String>) {
+    let bounds: Vec<usize> = cluster
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(cluster.len()))
+        .collect();
+    let mut a = 0;
+    while a + 1 < bounds.len() {
+        let start = bounds[a];
+        let mut found = None;
+        for b in (a + 1..bounds.len()).rev() {
+            let piece = &cluster[start..bounds[b]];
+            // A text-presentation selector asks for the glyph, not a different character.
+            let piece = piece.strip_suffix(VS15).unwrap_or(piece);
+            if piece.is_empty() || (piece.len() == 1 && piece.is_ascii()) {
+                continue;
+            }
+            if let Some(e) = emojis::get(piece) {
+                found = Some((e, b));
+                break;
+            }
+        }
+        match found {
+            Some((e, b)) => {
+                out.push(e.as_str().to_owned());
+                a = b;
+            }
+            None => a += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_are_one_entry_each_in_order() {
+        let text = "hi 👩🏽‍💻 and 👨‍👩‍👧‍👦 in 🇯🇵 press 1️⃣ #️⃣ 🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F} 👍🏿!";
+        assert_eq!(
+            extract(text),
+            [
+                "👩🏽‍💻",
+                "👨‍👩‍👧‍👦",
+                "🇯🇵",
+                "1️⃣",
+                "#️⃣",
+                "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+                "👍🏿"
+            ]
+        );
+    }
+
+    #[test]
+    fn unqualified_forms_are_normalised() {
+        assert_eq!(extract("I ❤ you ❤️"), ["❤️", "❤️"]);
+        assert_eq!(extract("1\u{20E3}"), ["1️⃣"]);
+        assert_eq!(extract("❤\u{FE0E}"), ["❤️"]);
+    }
+
+    #[test]
+    fn plain_text_has_none() {
+        assert!(extract("plain ascii 123 #tag @x").is_empty());
+        assert!(extract("日本語のテキスト, ça va? é").is_empty());
+    }
+
+    #[test]
+    fn emoji_inside_a_larger_cluster_is_found() {
+        // An emoji followed by a combining mark forms one cluster.
+        assert_eq!(extract("😀\u{0301}"), ["😀"]);
+    }
+}

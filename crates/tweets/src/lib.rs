@@ -1,0 +1,286 @@
+//! Turns a Firehose object of captured tweets into index documents: framing (any layout,
+//! gzip), classification (Twitter v1.1 tweets, X API v2 payloads and objects, stream control
+//! messages) and enrichment (full text, entities, VADER sentiment, emoji, geo). Also holds the
+//! index body, [`MAPPING_JSON`], that maps every field a [`Document`] can carry.
+//!
+//! This crate is pure: it reads from any `std::io::Read` it is handed and does no network or
+//! file-system I/O of its own; it knows nothing of S3, OpenSearch or bulk requests.
+//!
+//! Data flows top to bottom: [`framing`] (bytes -> [`Record`]s with byte offsets in the
+//! decompressed stream) -> [`record`] (classify one record) -> [`document`] (build the
+//! [`Document`], with [`emoji`], [`geo`] and the `vader` crate) -> [`Item`]s.
+//!
+//! ```
+//! let object = br#"{"id_str":"1","text":"I love it &amp; more \u2764","user":{"id":7,"name":"A"}}
+//! {"delete":{"status":{"id":2,"id_str":"2"}}}"#;
+//! let extractor = tweets::Extractor::new(tweets::ExtractorOptions::default());
+//! let items: Vec<tweets::Item> = extractor.items(&object[..]).collect();
+//! assert!(matches!(&items[0], tweets::Item::Document { id, doc, .. }
+//!     if id == "1" && doc.text == "I love it & more ❤" && doc.emoticons == ["❤️"]));
+//! assert!(matches!(&items[1], tweets::Item::Delete { id, offset: 84 } if id == "2"));
+//! ```
+//!
+//! # Differences from the original Python Lambda's values
+//! Field names and types are kept; these values differ (each was a bug or a limitation):
+//! - `text`: the full text (`extended_tweet.full_text` > `full_text` > `text`; v2
+//!   `note_tweet.text` > `text`), not the 140-character truncated `text`; for a retweet, the
+//!   retweeted tweet's full text instead of the truncated `RT @user: ...`; `&amp; &lt; &gt;`
+//!   unescaped.
+//! - `mentions`: from the tweet's entities (`@screen_name`, one per mentioned account), not a
+//!   `@\w*` regex over the truncated text (which also matched e-mail addresses and a lone `@`).
+//! - `hashtags`: from the entities of the full text (the original read the truncated text's).
+//! - `emoticons`: every emoji in text order, one entry per sequence (ZWJ, skin tones, flags,
+//!   keycaps, tags), fully qualified, from the Unicode data; not a hard-coded list of 64.
+//! - `sentiments`: always one keyword `Positive` / `Neutral` / `Negative` from VADER (the
+//!   original used TextBlob and sometimes wrote a list, or `Confused`).
+//! - `coordinates`: always `{"type": "Point", "coordinates": [lon, lat]}`, validated (out of
+//!   range or swapped values are dropped with a warning); when the tweet has no point, the
+//!   centroid of its place's bounding box (antimeridian-aware) instead of nothing; never the
+//!   `[lat, lon]` `geo` field. `geo_source` says which.
+//! - `timestamp_ms`: a number (epoch millis), also for REST and v2 tweets that have no
+//!   `timestamp_ms` (derived from `created_at`), instead of a missing field.
+//! - `user.id`: exact (parsed from the id string), also for ids above 2^53.
+//! - Records: every layout, v2 payloads, control messages; delete notices delete the tweet
+//!   instead of crashing the function.
+//!
+//! # API used by the pipeline
+//! - [`Extractor::new`]`(`[`ExtractorOptions`]`) -> Extractor` (`Send + Sync`, build once).
+//! - [`Extractor::items`]`(&self, reader: R) -> Items<'_, R>`: an iterator of [`Item`] over a
+//!   whole object (gzip detected), streaming.
+//! - [`Extractor::record_items`]`(&self, &Record, &mut Vec<Item>)`: the items of one framed
+//!   record (a v2 payload with several tweets gives several documents).
+//! - [`Document::to_json`] gives the `_source` bytes; `_id` is [`Document::id_str`]; the
+//!   newest tweet time is [`Document::timestamp_ms`].
+
+pub mod document;
+pub mod emoji;
+pub mod framing;
+pub mod geo;
+pub mod record;
+mod time;
+
+use std::collections::VecDeque;
+use std::io::Read;
+
+pub use document::{Document, Warning};
+pub use framing::{FrameError, FrameErrorKind, Framer, FramerOptions, Record};
+pub use record::ControlKind;
+
+/// The typeless index body (settings + mappings, `dynamic: false`) for Elasticsearch 7+ and
+/// OpenSearch 1+: the sink creates the `twitter` index with it.
+pub const MAPPING_JSON: &str = include_str!("../../../mappings/twitter.json");
+
+/// Extraction settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractorOptions {
+    pub framer: FramerOptions,
+}
+
+/// One outcome of a record. Offsets are byte offsets in the decompressed stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A tweet to index under `_id = id` (`== doc.id_str`), with what we had to drop from it.
+    Document {
+        id: String,
+        offset: u64,
+        doc: Box<Document>,
+        warnings: Vec<Warning>,
+    },
+    /// A delete notice: remove the tweet with this id.
+    Delete { id: String, offset: u64 },
+    /// A stream control message (limit, scrub_geo, warning, ...): counted, nothing to index.
+    Control { kind: ControlKind, offset: u64 },
+    /// A record that could not be framed or parsed; everything around it goes on.
+    Invalid { offset: u64, reason: String },
+}
+
+impl Item {
+    pub fn offset(&self) -> u64 {
+        match self {
+            Item::Document { offset, .. }
+            | Item::Delete { offset, .. }
+            | Item::Control { offset, .. }
+            | Item::Invalid { offset, .. } => *offset,
+        }
+    }
+}
+
+/// Holds the VADER analyzer; turns records into [`Item`]s.
+#[derive(Debug, Default)]
+pub struct Extractor {
+    analyzer: vader::Analyzer,
+    opts: ExtractorOptions,
+}
+
+impl Extractor {
+    pub fn new(opts: ExtractorOptions) -> Self {
+        Extractor {
+            analyzer: vader::Analyzer::new(),
+            opts,
+        }
+    }
+
+    /// A streaming iterator of items over a whole object (plain or gzip, any layout).
+    pub fn items<R: Read>(&self, reader: R) -> Items<'_, R> {
+        Items {
+            extractor: self,
+            framer: Framer::with_options(reader, self.opts.framer),
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Appends the items of one framed record to `out`.
+    pub fn record_items(&self, record: &Record, out: &mut Vec<Item>) {
+        self.bytes_items(&record.bytes, record.offset, out);
+    }
+
+    /// Appends the items of one JSON record (`offset` is reported back as is).
+    pub fn bytes_items(&self, bytes: &[u8], offset: u64, out: &mut Vec<Item>) {
+        use record::Classified;
+        let classified = match record::classify(bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(Item::Invalid {
+                    offset,
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        match classified {
+            Classified::Tweet(raw) => {
+                let ctx = document::Context::default();
+                out.push(self.document(&raw, offset, &ctx));
+            }
+            Classified::Payload { data, includes } => self.payload(data, includes, offset, out),
+            Classified::Delete(id) => out.push(Item::Delete { id, offset }),
+            Classified::Control(kind) => out.push(Item::Control { kind, offset }),
+        }
+    }
+
+    fn document(
+        &self,
+        raw: &record::RawTweet<'_>,
+        offset: u64,
+        ctx: &document::Context<'_, '_>,
+    ) -> Item {
+        let Some(id) = record::tweet_id(raw) else {
+            return Item::Invalid {
+                offset,
+                reason: record::RecordError::MissingId.to_string(),
+            };
+        };
+        let mut warnings = Vec::new();
+        let doc = document::build(raw, id.clone(), ctx, &self.analyzer, &mut warnings);
+        for w in &warnings {
+            tracing::warn!(tweet_id = %id, offset, warning = %w, "tweet field dropped");
+        }
+        Item::Document {
+            id,
+            offset,
+            doc: Box::new(doc),
+            warnings,
+        }
+    }
+
+    /// A v2 payload: `data` is one tweet or an array of tweets; `includes` resolves authors,
+    /// places and retweeted tweets.
+    fn payload(
+        &self,
+        data: &serde_json::value::RawValue,
+        includes: Option<&serde_json::value::RawValue>,
+        offset: u64,
+        out: &mut Vec<Item>,
+    ) {
+        let includes: Option<record::RawIncludes<'_>> = match includes {
+            None => None,
+            Some(raw) => match serde_json::from_str(raw.get()) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    out.push(Item::Invalid {
+                        offset,
+                        reason: format!("v2 includes: {e}"),
+                    });
+                    return;
+                }
+            },
+        };
+        let ctx = document::Context {
+            includes: includes.as_ref(),
+        };
+        let text = data.get();
+        let tweets: Result<Vec<record::RawTweet<'_>>, _> = if text.starts_with('[') {
+            serde_json::from_str(text)
+        } else {
+            serde_json::from_str(text).map(|t| vec![t])
+        };
+        match tweets {
+            Ok(tweets) => {
+                for t in &tweets {
+                    // A v2 compliance event in a payload: `data.delete.tweet.id`.
+                    if let Some(delete) = t.delete {
+                        self.bytes_items(
+                            format!("{{\"delete\":{}}}", delete.get()).as_bytes(),
+                            offset,
+                            out,
+                        );
+                        continue;
+                    }
+                    out.push(self.document(t, offset, &ctx));
+                }
+            }
+            Err(e) => out.push(Item::Invalid {
+                offset,
+                reason: format!("v2 data: {e}"),
+            }),
+        }
+    }
+}
+
+/// Iterator of [`Item`]s over one object; see [`Extractor::items`].
+pub struct Items<'e, R: Read> {
+    extractor: &'e Extractor,
+    framer: Framer<R>,
+    pending: VecDeque<Item>,
+    scratch: Vec<Item>,
+}
+
+impl<R: Read> Items<'_, R> {
+    /// Bytes of the decompressed stream consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.framer.offset()
+    }
+
+    /// Whether the object was gzip.
+    pub fn is_gzip(&self) -> bool {
+        self.framer.is_gzip()
+    }
+}
+
+impl<R: Read> Iterator for Items<'_, R> {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            match self.framer.next()? {
+                Ok(record) => {
+                    self.extractor.record_items(&record, &mut self.scratch);
+                    if self.scratch.len() == 1 {
+                        return self.scratch.pop();
+                    }
+                    self.pending.extend(self.scratch.drain(..));
+                }
+                Err(e) => {
+                    return Some(Item::Invalid {
+                        offset: e.offset,
+                        reason: e.kind.to_string(),
+                    });
+                }
+            }
+        }
+    }
+}
