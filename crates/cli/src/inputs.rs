@@ -8,8 +8,15 @@ use anyhow::{Context, Result, bail};
 use pipeline::source::{Object, ObjectStore, S3Store, open_file};
 
 pub enum Input {
-    File { path: PathBuf, size: Option<u64> },
-    S3 { store: S3Store, bucket: String, key: String },
+    File {
+        path: PathBuf,
+        size: Option<u64>,
+    },
+    S3 {
+        store: S3Store,
+        bucket: String,
+        key: String,
+    },
     Stdin,
 }
 

@@ -16,10 +16,12 @@ use pipeline::{Indexer, ObjectSummary};
 use search_sink::Config;
 use tweets::{Extractor, ExtractorOptions};
 
-use crate::inputs::Input;
-
 #[derive(Parser, Debug)]
-#[command(name = "tweet-indexer", version, about = "Index captured tweets into OpenSearch / Elasticsearch")]
+#[command(
+    name = "tweet-indexer",
+    version,
+    about = "Index captured tweets into OpenSearch / Elasticsearch"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,7 +30,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Index files, directories (recursively) or s3://bucket/prefix; `-` reads stdin.
-    Index(IndexArgs),
+    Index(Box<IndexArgs>),
     /// The index body (settings + mappings) created for the documents.
     Mapping {
         #[command(subcommand)]
@@ -41,7 +43,7 @@ enum MappingAction {
     /// Print mappings/twitter.json (as embedded in this binary).
     Print,
     /// Create the index with it, or check and extend an existing index's mapping.
-    Ensure(ServerArgs),
+    Ensure(Box<ServerArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -158,8 +160,8 @@ async fn run(cli: Cli) -> Result<bool> {
             eprintln!("index {}: {outcome:?}", server.index);
             Ok(true)
         }
-        Command::Index(args) if args.dry_run => dry_run(args).await,
-        Command::Index(args) => index(args).await,
+        Command::Index(args) if args.dry_run => dry_run(*args).await,
+        Command::Index(args) => index(*args).await,
     }
 }
 
@@ -208,7 +210,10 @@ async fn dry_run(args: IndexArgs) -> Result<bool> {
 async fn index(args: IndexArgs) -> Result<bool> {
     let config = args.server.config()?;
     let indexer = Indexer::connect(config).await?;
-    indexer.ensure_index().await.context("preparing the index")?;
+    indexer
+        .ensure_index()
+        .await
+        .context("preparing the index")?;
     let inputs = inputs::expand(&args.inputs).await?;
     let progress = report::progress(&inputs);
     let mut summaries: Vec<ObjectSummary> = Vec::new();
@@ -217,7 +222,10 @@ async fn index(args: IndexArgs) -> Result<bool> {
         progress.set_message(input.to_string());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
         let outcome = match input.open().await {
-            Ok(object) => indexer.index(object, deadline).await.map_err(anyhow::Error::from),
+            Ok(object) => indexer
+                .index(object, deadline)
+                .await
+                .map_err(anyhow::Error::from),
             Err(e) => Err(e),
         };
         match outcome {
@@ -277,6 +285,8 @@ mod tests {
         assert_eq!(config.index, "tweets-test");
         assert_eq!(config.bulk_max_bytes, 1000);
         assert!(!config.gzip);
-        assert!(matches!(config.auth, search_sink::Auth::Basic { ref username, .. } if username == "u"));
+        assert!(
+            matches!(config.auth, search_sink::Auth::Basic { ref username, .. } if username == "u")
+        );
     }
 }

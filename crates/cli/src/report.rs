@@ -8,7 +8,9 @@ use crate::inputs::Input;
 pub fn progress(inputs: &[Input]) -> ProgressBar {
     let total: u64 = inputs.iter().filter_map(Input::size).sum();
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {elapsed} {wide_msg}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {elapsed} {wide_msg}")
+    {
         bar.set_style(style);
     }
     bar
@@ -41,7 +43,13 @@ pub fn print(summaries: &[ObjectSummary], dry_run: bool) {
 fn line(s: &ObjectSummary, dry_run: bool) -> String {
     let mut text = format!(
         "{}: {} records -> {} documents, {} deletes, {} control messages, {} invalid, {} warnings",
-        s.object, s.records, s.documents, s.deletes, s.control_messages, s.invalid_records, s.warnings
+        s.object,
+        s.records,
+        s.documents,
+        s.deletes,
+        s.control_messages,
+        s.invalid_records,
+        s.warnings
     );
     if !dry_run {
         text.push_str(&format!(

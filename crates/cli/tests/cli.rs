@@ -10,7 +10,14 @@ use serde_json::Value;
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tweet-indexer"));
     // Flags under test must not be overridden by the caller's environment.
-    for var in ["ES_ENDPOINT", "ES_INDEX", "ES_AUTH", "DEAD_LETTER_BUCKET", "DEAD_LETTER_FILE", "BULK_GZIP"] {
+    for var in [
+        "ES_ENDPOINT",
+        "ES_INDEX",
+        "ES_AUTH",
+        "DEAD_LETTER_BUCKET",
+        "DEAD_LETTER_FILE",
+        "BULK_GZIP",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -38,9 +45,16 @@ fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
 #[test]
 fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
     let out = run(bin().args(["index", "--dry-run"]).arg(samples()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
-    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
     let mut i = 0;
     let (mut index_ops, mut delete_ops) = (0, 0);
     while i < lines.len() {
@@ -51,7 +65,11 @@ fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
             index_ops += 1;
             i += 2;
         } else if let Some(action) = lines[i].get("delete") {
-            assert!(action["_id"].as_str().is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit())));
+            assert!(
+                action["_id"]
+                    .as_str()
+                    .is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit()))
+            );
             delete_ops += 1;
             i += 1;
         } else {
@@ -61,14 +79,18 @@ fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
     assert!(index_ops > 50, "{index_ops}");
     assert_eq!(delete_ops, 1, "the sample holds one delete notice");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("-> {index_ops} documents, 1 deletes")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("-> {index_ops} documents, 1 deletes")),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn dry_run_of_gzip_stdin_matches_the_plain_file() {
     let plain = run(bin().args(["index", "--dry-run"]).arg(samples()));
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&std::fs::read(samples()).expect("samples")).expect("gzip");
+    gz.write_all(&std::fs::read(samples()).expect("samples"))
+        .expect("gzip");
     let gz = gz.finish().expect("gzip");
     let mut child = bin()
         .args(["index", "--dry-run", "-"])
@@ -77,7 +99,12 @@ fn dry_run_of_gzip_stdin_matches_the_plain_file() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child.stdin.take().expect("stdin").write_all(&gz).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&gz)
+        .expect("write stdin");
     let piped = child.wait_with_output().expect("wait");
     assert!(piped.status.success());
     assert_eq!(plain.stdout, piped.stdout);
@@ -89,7 +116,11 @@ fn a_bad_record_makes_the_exit_code_non_zero_and_keeps_the_rest() {
     let out = run(bin().args(["index", "--dry-run"]).arg(&path));
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().count(), 4, "two documents, each an action and a source line");
+    assert_eq!(
+        stdout.lines().count(),
+        4,
+        "two documents, each an action and a source line"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 invalid"));
 }
 
@@ -97,7 +128,8 @@ fn a_bad_record_makes_the_exit_code_non_zero_and_keeps_the_rest() {
 fn mapping_print_is_the_mapping_file() {
     let out = run(bin().args(["mapping", "print"]));
     assert!(out.status.success());
-    let file = std::fs::read(testkit::repo_root().join("mappings/twitter.json")).expect("mapping file");
+    let file =
+        std::fs::read(testkit::repo_root().join("mappings/twitter.json")).expect("mapping file");
     assert_eq!(out.stdout, file);
 }
 
@@ -110,32 +142,60 @@ fn a_missing_endpoint_is_named_in_the_error() {
 
 #[test]
 fn index_a_directory_into_osmem_server() {
-    let Some(url) = testkit::peer("OSMEM_URL") else { return };
+    let Some(url) = testkit::peer("OSMEM_URL") else {
+        return;
+    };
     let records = std::fs::read(samples()).expect("samples");
-    let split = records.len() / 2 + records[records.len() / 2..].iter().position(|b| *b == b'\n').unwrap_or(0) + 1;
+    let split = records.len() / 2
+        + records[records.len() / 2..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap_or(0)
+        + 1;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&records[split..]).expect("gzip");
     let first = temp_file("dir/a.ndjson", &records[..split]);
     temp_file("dir/nested/b.ndjson.gz", &gz.finish().expect("gzip"));
     let dir = first.parent().expect("dir").to_path_buf();
 
-    let out = run(bin().args(["index", "--endpoint", &url, "--index", "cli-dir", "--auth", "none"]).arg(&dir));
+    let out = run(bin()
+        .args([
+            "index",
+            "--endpoint",
+            &url,
+            "--index",
+            "cli-dir",
+            "--auth",
+            "none",
+        ])
+        .arg(&dir));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let dry = run(bin().args(["index", "--dry-run"]).arg(samples()));
-    let documents = String::from_utf8_lossy(&dry.stdout).lines().filter(|l| l.starts_with("{\"index\"")).count();
+    let documents = String::from_utf8_lossy(&dry.stdout)
+        .lines()
+        .filter(|l| l.starts_with("{\"index\""))
+        .count();
     assert!(stderr.contains("2 objects"), "{stderr}");
-    assert!(stderr.contains(&format!("indexed {documents},")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("indexed {documents},")),
+        "{stderr}"
+    );
 
     // Again: idempotent, the count stays.
-    let again = run(bin().args(["index", "--endpoint", &url, "--index", "cli-dir"]).arg(&dir));
+    let again = run(bin()
+        .args(["index", "--endpoint", &url, "--index", "cli-dir"])
+        .arg(&dir));
     assert!(again.status.success());
     let ids: std::collections::HashSet<String> = String::from_utf8_lossy(&dry.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v["index"]["_id"].as_str().map(str::to_owned))
         .collect();
-    assert_eq!(count(&url, "cli-dir"), ids.len() as u64 - deleted_among(&dry.stdout, &ids));
+    assert_eq!(
+        count(&url, "cli-dir"),
+        ids.len() as u64 - deleted_among(&dry.stdout, &ids)
+    );
 }
 
 /// Ids that the same output later deletes (a delete notice for an indexed tweet).
@@ -156,7 +216,11 @@ fn count(url: &str, index: &str) -> u64 {
             .await
             .expect("client");
         client
-            .request(search_sink::Method::Post, &format!("{index}/_refresh"), None)
+            .request(
+                search_sink::Method::Post,
+                &format!("{index}/_refresh"),
+                None,
+            )
             .await
             .expect("refresh");
         let response = client

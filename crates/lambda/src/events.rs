@@ -133,9 +133,9 @@ fn s3_notification(value: &Value) -> Result<Found, EventError> {
         let bucket = record.s3.bucket.name.unwrap_or_default();
         let raw_key = record.s3.object.key.unwrap_or_default();
         if !name.starts_with("ObjectCreated:") {
-            found
-                .skipped
-                .push(format!("record {i}: {name:?} on s3://{bucket}/{raw_key} is not ObjectCreated"));
+            found.skipped.push(format!(
+                "record {i}: {name:?} on s3://{bucket}/{raw_key} is not ObjectCreated"
+            ));
             continue;
         }
         if bucket.is_empty() || raw_key.is_empty() {
@@ -167,12 +167,17 @@ struct KeyOnly {
 }
 
 fn eventbridge(value: &Value) -> Result<Found, EventError> {
-    let detail_type = value.get("detail-type").and_then(Value::as_str).unwrap_or("");
+    let detail_type = value
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let source = value.get("source").and_then(Value::as_str).unwrap_or("");
     if source != "aws.s3" || detail_type != "Object Created" {
         return Ok(Found {
             objects: vec![],
-            skipped: vec![format!("EventBridge {source:?} {detail_type:?} is not an S3 Object Created event")],
+            skipped: vec![format!(
+                "EventBridge {source:?} {detail_type:?} is not an S3 Object Created event"
+            )],
         });
     }
     let event: EventBridgeEvent<ObjectCreatedDetail> = from_value(value, "EventBridge event")?;
@@ -192,10 +197,15 @@ pub fn decode_key(raw: &str) -> Result<String, EventError> {
     percent_decode_str(&plus_as_space)
         .decode_utf8()
         .map(|key| key.into_owned())
-        .map_err(|_| EventError::BadKey { raw: raw.to_owned() })
+        .map_err(|_| EventError::BadKey {
+            raw: raw.to_owned(),
+        })
 }
 
-fn from_value<T: serde::de::DeserializeOwned>(value: &Value, shape: &'static str) -> Result<T, EventError> {
+fn from_value<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    shape: &'static str,
+) -> Result<T, EventError> {
     T::deserialize(value).map_err(|e| EventError::Malformed {
         shape,
         reason: e.to_string(),
@@ -244,9 +254,15 @@ mod tests {
 
     #[test]
     fn decodes_plus_and_percent_utf8() {
-        assert_eq!(decode_key("a+b%2Bc/%C3%A9t%C3%A9+2026.gz").unwrap(), "a b+c/été 2026.gz");
+        assert_eq!(
+            decode_key("a+b%2Bc/%C3%A9t%C3%A9+2026.gz").unwrap(),
+            "a b+c/été 2026.gz"
+        );
         assert_eq!(decode_key("plain/key").unwrap(), "plain/key");
-        assert!(matches!(decode_key("bad%FF"), Err(EventError::BadKey { .. })));
+        assert!(matches!(
+            decode_key("bad%FF"),
+            Err(EventError::BadKey { .. })
+        ));
     }
 
     #[test]
@@ -302,12 +318,21 @@ mod tests {
         let Invocation::Direct(found) = parse_invocation(&event).unwrap() else {
             panic!("expected a direct invocation");
         };
-        assert_eq!(found.objects, [ObjectRef { bucket: "b".into(), key: "a+b c.gz".into() }]);
+        assert_eq!(
+            found.objects,
+            [ObjectRef {
+                bucket: "b".into(),
+                key: "a+b c.gz".into()
+            }]
+        );
     }
 
     #[test]
     fn unknown_shape_is_a_clear_error() {
         let err = parse_invocation(&json!({"hello": 1})).unwrap_err();
-        assert_eq!(err.to_string(), "unrecognised event shape: object with keys [hello]");
+        assert_eq!(
+            err.to_string(),
+            "unrecognised event shape: object with keys [hello]"
+        );
     }
 }

@@ -19,7 +19,8 @@ use tokio::time::Instant;
 use crate::events::{Found, Invocation, ObjectRef, parse_invocation};
 use crate::metrics;
 
-/// Time kept back from the invocation deadline to report a clean error before Lambda kills us.
+/// Time kept back from the invocation deadline to report a clean error before Lambda kills us:
+/// a tenth of the remaining time, at most this much (short timeouts keep most of their time).
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,22 @@ pub enum HandlerError {
     Source(SourceError),
     #[error(transparent)]
     Pipeline(#[from] pipeline::PipelineError),
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    /// The error type Lambda reports (and the on-failure destination records) names the stage.
+    fn from(error: HandlerError) -> Self {
+        let error_type = match &error {
+            HandlerError::Event(_) => "InvalidEvent",
+            HandlerError::EnsureIndex(_) => "EnsureIndexFailed",
+            HandlerError::Source(_) => "ObjectUnavailable",
+            HandlerError::Pipeline(_) => "ObjectNotIndexed",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.into(),
+            error_message: error.to_string(),
+        }
+    }
 }
 
 /// What happened to one object named by the event.
@@ -62,7 +79,8 @@ impl<S: ObjectStore> Handler<S> {
         Handler {
             store,
             indexer,
-            function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "tweet-indexer".into()),
+            function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+                .unwrap_or_else(|_| "tweet-indexer".into()),
         }
     }
 
@@ -99,7 +117,11 @@ impl<S: ObjectStore> Handler<S> {
         .await
     }
 
-    async fn direct(&self, found: Found, deadline: Instant) -> Result<InvocationReport, HandlerError> {
+    async fn direct(
+        &self,
+        found: Found,
+        deadline: Instant,
+    ) -> Result<InvocationReport, HandlerError> {
         for reason in &found.skipped {
             tracing::info!(%reason, "skipped event record");
         }
@@ -113,7 +135,11 @@ impl<S: ObjectStore> Handler<S> {
         Ok(report)
     }
 
-    async fn object(&self, object: &ObjectRef, deadline: Instant) -> Result<ObjectReport, HandlerError> {
+    async fn object(
+        &self,
+        object: &ObjectRef,
+        deadline: Instant,
+    ) -> Result<ObjectReport, HandlerError> {
         let opened = match self.store.get(&object.bucket, &object.key).await {
             Ok(opened) => opened,
             Err(SourceError::NotFound { name }) => {
@@ -149,7 +175,10 @@ impl<S: ObjectStore> Handler<S> {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         // EMF goes straight to stdout: CloudWatch parses the raw line, not a log wrapper.
-        println!("{}", metrics::emf_line(&summary, &self.function_name, now_ms));
+        println!(
+            "{}",
+            metrics::emf_line(&summary, &self.function_name, now_ms)
+        );
         Ok(ObjectReport {
             status: "indexed",
             summary,
@@ -157,8 +186,58 @@ impl<S: ObjectStore> Handler<S> {
     }
 }
 
-/// The sink's deadline: Lambda's deadline minus [`DEADLINE_MARGIN`], on tokio's clock.
+/// Lambda's longest timeout, used when the runtime API sends no usable deadline.
+pub const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// The sink's deadline: Lambda's deadline minus the margin, on tokio's clock.
+///
+/// Lambda sends an epoch time in milliseconds. Local emulators send 0 or a duration instead
+/// (cargo-lambda sends its timeout, e.g. `600000`): a "deadline" before 2001 is no deadline, and
+/// Lambda's own limit applies.
 pub fn deadline_from(lambda_deadline: SystemTime, now: SystemTime) -> Instant {
-    let remaining = lambda_deadline.duration_since(now).unwrap_or(Duration::ZERO);
-    Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN)
+    let epoch_ms = lambda_deadline
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let remaining = if epoch_ms < 1_000_000_000_000 {
+        LAMBDA_MAX_TIMEOUT
+    } else {
+        lambda_deadline
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO)
+    };
+    let margin = DEADLINE_MARGIN.min(remaining / 10);
+    Instant::now() + (remaining - margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_margin_is_a_tenth_of_the_time_left_at_most_three_seconds() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let left = |timeout: Duration| {
+            deadline_from(now + timeout, now).saturating_duration_since(Instant::now())
+        };
+        let short = left(Duration::from_secs(3));
+        assert!(
+            short > Duration::from_millis(2_600) && short <= Duration::from_millis(2_700),
+            "{short:?}"
+        );
+        let long = left(Duration::from_secs(900));
+        assert!(
+            long > Duration::from_millis(896_900) && long <= Duration::from_secs(897),
+            "{long:?}"
+        );
+        assert_eq!(left(Duration::ZERO), Duration::ZERO);
+        // cargo-lambda's emulator: its timeout in ms where an epoch time belongs.
+        let emulator = deadline_from(UNIX_EPOCH + Duration::from_millis(600_000), now);
+        assert!(emulator.saturating_duration_since(Instant::now()) > Duration::from_secs(890));
+        assert_eq!(
+            deadline_from(now, now + Duration::from_secs(5))
+                .saturating_duration_since(Instant::now()),
+            Duration::ZERO
+        );
+    }
 }

@@ -17,8 +17,9 @@ async fn main() -> Result<(), Error> {
     let indexer = Indexer::connect_with_s3(config, store.client().clone()).await?;
     let handler = Handler::new(store, indexer);
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler.handle(event.payload, &event.context).await
+    // Boxed: the pipeline's future is deep, and the runtime nests it further.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        Box::pin(async move { handler.handle(event.payload, &event.context).await })
     }))
     .await
 }

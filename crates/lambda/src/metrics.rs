@@ -20,7 +20,9 @@ const METRICS: [(&str, &str); 7] = [
 /// Builds the EMF line for one object. `now_ms` is the wall clock in epoch millis; the lag is
 /// `now_ms` minus the newest tweet's timestamp and is left out when the object had no tweet.
 pub fn emf_line(summary: &ObjectSummary, function_name: &str, now_ms: i64) -> String {
-    let lag = summary.newest_tweet_ms.map(|newest| (now_ms - newest).max(0));
+    let lag = summary
+        .newest_tweet_ms
+        .map(|newest| (now_ms - newest).max(0));
     let values: [Option<u64>; 7] = [
         Some(summary.indexed),
         Some(summary.dead_lettered),

@@ -12,7 +12,11 @@ use crate::summary::ObjectSummary;
 #[derive(Debug, thiserror::Error)]
 pub enum DryRunError {
     #[error("{object}: read failed at byte {offset} of the decompressed stream: {detail}")]
-    Read { object: String, offset: u64, detail: String },
+    Read {
+        object: String,
+        offset: u64,
+        detail: String,
+    },
     #[error("writing the bulk output failed: {0}")]
     Write(#[from] std::io::Error),
 }

@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 use std::time::Instant as StdInstant;
 
 use search_sink::{
-    BulkSink, Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, FileDeadLetters, Operation, Origin, S3DeadLetters,
-    SearchClient, SinkError,
+    BulkSink, Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, FileDeadLetters, Operation,
+    Origin, S3DeadLetters, SearchClient, SinkError,
 };
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
@@ -31,7 +31,11 @@ pub enum PipelineError {
     Sink { object: String, source: SinkError },
     /// Reading the object failed part-way (network, or a corrupt gzip stream).
     #[error("{object}: read failed at byte {offset} of the decompressed stream: {detail}")]
-    Read { object: String, offset: u64, detail: String },
+    Read {
+        object: String,
+        offset: u64,
+        detail: String,
+    },
     /// The extractor thread died (a bug): reported, never swallowed.
     #[error("{object}: extractor thread failed: {detail}")]
     Extractor { object: String, detail: String },
@@ -73,16 +77,21 @@ impl Indexer {
     }
 
     /// Like [`Indexer::connect`], with the S3 client the dead-letter store should use.
-    pub async fn connect_with_s3(config: Config, s3: aws_sdk_s3::Client) -> Result<Self, SinkError> {
+    pub async fn connect_with_s3(
+        config: Config,
+        s3: aws_sdk_s3::Client,
+    ) -> Result<Self, SinkError> {
         Self::build(config, Some(s3)).await
     }
 
     async fn build(config: Config, s3: Option<aws_sdk_s3::Client>) -> Result<Self, SinkError> {
         let dead_letters: Option<Arc<dyn DeadLetterStore>> = match (&config.dead_letter, s3) {
-            (Some(DeadLetterTarget::S3 { bucket, prefix }), Some(s3)) => {
-                Some(Arc::new(S3DeadLetters::new(s3, bucket.clone(), prefix.clone())))
+            (Some(DeadLetterTarget::S3 { bucket, prefix }), Some(s3)) => Some(Arc::new(
+                S3DeadLetters::new(s3, bucket.clone(), prefix.clone()),
+            )),
+            (Some(DeadLetterTarget::File(path)), _) => {
+                Some(Arc::new(FileDeadLetters::new(path.clone())))
             }
-            (Some(DeadLetterTarget::File(path)), _) => Some(Arc::new(FileDeadLetters::new(path.clone()))),
             (Some(DeadLetterTarget::S3 { .. }), None) | (None, _) => None,
         };
         let client = Arc::new(SearchClient::connect(config).await?);
@@ -113,7 +122,11 @@ impl Indexer {
     /// Streams one object into the index. `deadline` bounds every request and retry; an error
     /// means some operations of this object were not confirmed and the object should be
     /// retried as a whole.
-    pub async fn index(&self, object: Object, deadline: Instant) -> Result<ObjectSummary, PipelineError> {
+    pub async fn index(
+        &self,
+        object: Object,
+        deadline: Instant,
+    ) -> Result<ObjectSummary, PipelineError> {
         let started = StdInstant::now();
         let name: Arc<str> = Arc::from(object.name.as_str());
         let bytes_read = Arc::new(AtomicU64::new(0));
@@ -125,7 +138,8 @@ impl Indexer {
         let extractor = self.extractor.clone();
         let reader = SyncIoBridge::new(body);
         let framing = self.framing;
-        let producer = tokio::task::spawn_blocking(move || produce(&extractor, framing, reader, &tx));
+        let producer =
+            tokio::task::spawn_blocking(move || produce(&extractor, framing, reader, &tx));
 
         let mut summary = ObjectSummary::new(name.as_ref());
         let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
@@ -155,9 +169,13 @@ impl Indexer {
                 Work::Invalid { offset, reason } => {
                     summary.invalid_records += 1;
                     tracing::warn!(object = %name, offset, %reason, "invalid record");
-                    sink.reject(Origin::new(name.clone(), offset), "invalid_record", &reason)
-                        .await
-                        .map_err(sink_error)?;
+                    // With no store the record stays where it is (the source object, at this
+                    // offset) and is counted: failing the object cannot repair its bytes.
+                    if self.dead_letters.is_some() {
+                        sink.reject(Origin::new(name.clone(), offset), "invalid_record", &reason)
+                            .await
+                            .map_err(sink_error)?;
+                    }
                 }
             }
         }
@@ -249,7 +267,11 @@ struct CountingReader {
 }
 
 impl AsyncRead for CountingReader {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let result = self.inner.as_mut().poll_read(cx, buf);
         let read = buf.filled().len() - before;

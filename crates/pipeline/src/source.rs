@@ -45,7 +45,11 @@ pub enum SourceError {
 /// Opens objects by bucket and key. The Lambda handler is generic over it so tests can serve
 /// objects without S3.
 pub trait ObjectStore: Send + Sync {
-    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Object, SourceError>> + Send;
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Object, SourceError>> + Send;
 }
 
 /// S3 through the AWS SDK (credentials and region from the default chain; the standard
@@ -92,7 +96,11 @@ impl S3Store {
                 name: format!("s3://{bucket}/{prefix}"),
                 detail: sdk_detail(&e),
             })?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
         }
         Ok(keys)
     }
@@ -101,7 +109,14 @@ impl S3Store {
 impl ObjectStore for S3Store {
     async fn get(&self, bucket: &str, key: &str) -> Result<Object, SourceError> {
         let name = format!("s3://{bucket}/{key}");
-        match self.client.get_object().bucket(bucket).key(key).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Object {
                 size: out.content_length().and_then(|n| u64::try_from(n).ok()),
                 content_encoding: out.content_encoding().map(str::to_owned),

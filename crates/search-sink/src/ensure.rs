@@ -86,7 +86,9 @@ impl SearchClient {
                         tracing::info!(index, "index created");
                         return Ok(EnsureOutcome::Created);
                     }
-                    400 if error_type(&put) == Some("resource_already_exists_exception") => {
+                    400 if error_type(&put).as_deref()
+                        == Some("resource_already_exists_exception") =>
+                    {
                         tracing::info!(index, "index created concurrently by someone else");
                     }
                     _ => return Err(rejected("PUT", &path, &put)),
@@ -202,11 +204,10 @@ fn compare(
     Ok(())
 }
 
-fn error_type(response: &RawResponse) -> Option<&str> {
-    // Borrowing from a parsed Value is awkward; search the text instead.
-    let text = std::str::from_utf8(&response.body).ok()?;
-    text.contains("resource_already_exists_exception")
-        .then_some("resource_already_exists_exception")
+/// `error.type` of an error response, when it has one.
+fn error_type(response: &RawResponse) -> Option<String> {
+    let body: Value = serde_json::from_slice(&response.body).ok()?;
+    body.pointer("/error/type")?.as_str().map(str::to_owned)
 }
 
 pub(crate) fn excerpt(body: &[u8]) -> String {

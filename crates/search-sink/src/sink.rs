@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The bulk path. `filter_path` trims the response to what we read (big win on large
+/// The bulk path after `{index}/`. `filter_path` trims the response to what we read (big win on large
 /// batches); the query is written already percent-encoded as SigV4 canonicalizes it.
 pub const BULK_PATH: &str = "_bulk?filter_path=items.%2A.status%2Citems.%2A.result%2Citems.%2A.error.type%2Citems.%2A.error.reason";
 
@@ -92,6 +92,9 @@ struct Entry {
 pub struct BulkSink {
     client: Arc<SearchClient>,
     index: String,
+    /// `{index}/_bulk?...`: the index in the path (not only in the action lines) so that IAM
+    /// policies scoped to the index paths allow the request.
+    bulk_path: String,
     deadline: Instant,
     started: Instant,
     store: Option<Arc<dyn DeadLetterStore>>,
@@ -136,9 +139,11 @@ impl BulkSink {
         store: Option<Arc<dyn DeadLetterStore>>,
     ) -> Self {
         let capacity = client.config.bulk_max_bytes.min(16 * 1024 * 1024);
+        let index = index.into();
         Self {
             client,
-            index: index.into(),
+            bulk_path: format!("{index}/{BULK_PATH}"),
+            index,
             deadline,
             started: Instant::now(),
             store,
@@ -181,29 +186,64 @@ impl BulkSink {
         let end = self.buffer.len();
         let limits = Arc::clone(&self.client);
         let limits = &limits.config;
-        if !self.pending.is_empty() && end > limits.bulk_max_bytes {
-            // This operation would overflow the batch: send the others first.
-            let tail = self.buffer.split_off(start);
-            self.flush().await?;
-            self.buffer.extend_from_slice(&tail);
-        }
-        let start = self.buffer.len() - (end - start);
         let action = op.action();
-        self.pending.push(Pending {
-            id: match op {
-                Operation::Index { id, .. } | Operation::Delete { id } => id,
-            },
-            action,
-            origin,
-            start,
-            end: self.buffer.len(),
-        });
+        let id = match op {
+            Operation::Index { id, .. } | Operation::Delete { id } => id,
+        };
+        if !self.pending.is_empty() && end > limits.bulk_max_bytes {
+            // This operation would overflow the batch: send the others first. It waits in the
+            // buffer meanwhile, so an error counts it among the unconfirmed operations.
+            let lines = self.buffer[start..end].to_vec();
+            self.buffer.truncate(start);
+            let batch = self.take_batch();
+            self.buffer.extend_from_slice(&lines);
+            self.pending.push(Pending {
+                id,
+                action,
+                origin,
+                start: 0,
+                end: lines.len(),
+            });
+            self.send_batch(batch).await?;
+        } else {
+            self.pending.push(Pending {
+                id,
+                action,
+                origin,
+                start,
+                end,
+            });
+        }
         if self.buffer.len() >= limits.bulk_max_bytes
             || self.pending.len() >= limits.bulk_max_operations
         {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    /// Dead-letters an input that never became an operation (e.g. a record that could not be
+    /// parsed), next to the operations' dead letters of the same source object. It counts in
+    /// `operations` and `dead_lettered`, so the report still adds up; with no store it fails
+    /// the call like any permanent failure.
+    pub async fn reject(
+        &mut self,
+        origin: Origin,
+        error_type: &str,
+        reason: &str,
+    ) -> Result<(), SinkError> {
+        self.report.operations += 1;
+        self.dead_letter(DeadLetter {
+            id: String::new(),
+            action: "none".into(),
+            status: 0,
+            error_type: error_type.to_owned(),
+            reason: reason.to_owned(),
+            source_object: origin.object.to_string(),
+            offset: origin.offset,
+            document: None,
+        });
+        self.after_flush().await
     }
 
     /// Sends everything buffered, writes the dead letters and returns the report.
@@ -214,14 +254,20 @@ impl BulkSink {
         Ok(self.report)
     }
 
-    /// Sends the buffered operations now.
+    /// Sends the buffered operations now. After an error the sink must be dropped: the error
+    /// says how many operations were not confirmed.
     pub async fn flush(&mut self) -> Result<(), SinkError> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let batch = self.take_batch();
+        self.send_batch(batch).await
+    }
+
+    /// Moves every pending operation out of the buffer into a batch sharing its bytes.
+    fn take_batch(&mut self) -> Vec<Entry> {
         let data = Bytes::from(std::mem::take(&mut self.buffer));
-        let batch: Vec<Entry> = self
-            .pending
+        self.pending
             .drain(..)
             .map(|p| Entry {
                 id: p.id,
@@ -229,10 +275,11 @@ impl BulkSink {
                 origin: p.origin,
                 lines: data.slice(p.start..p.end),
             })
-            .collect();
-        drop(data);
-        let result = self.send(batch).await;
-        if let Err(e) = result {
+            .collect()
+    }
+
+    async fn send_batch(&mut self, batch: Vec<Entry>) -> Result<(), SinkError> {
+        if let Err(e) = self.send(batch).await {
             // Keep what we learned: failed operations already known are stored before the
             // caller gives up, so the retry of the whole input does not depend on them.
             if let Err(store_error) = self.write_dead_letters().await {
@@ -285,7 +332,7 @@ impl BulkSink {
                 .client
                 .send(
                     Method::Post,
-                    BULK_PATH,
+                    &self.bulk_path,
                     Some(Bytes::from(body)),
                     "application/x-ndjson",
                     gzip,
@@ -312,22 +359,22 @@ impl BulkSink {
                     let items = bulk::parse_response(&response.body).map_err(|e| {
                         SinkError::BadResponse {
                             method: "POST".into(),
-                            path: BULK_PATH.into(),
+                            path: self.bulk_path.clone(),
                             detail: format!(
                                 "{e}; {} operations were not confirmed",
-                                batch.len() + waiting(&work)
+                                batch.len() + waiting(&work) + self.pending.len()
                             ),
                         }
                     })?;
                     if items.len() != batch.len() {
                         return Err(SinkError::BadResponse {
                             method: "POST".into(),
-                            path: BULK_PATH.into(),
+                            path: self.bulk_path.clone(),
                             detail: format!(
                                 "{} items for {} operations; {} operations were not confirmed",
                                 items.len(),
                                 batch.len(),
-                                batch.len() + waiting(&work)
+                                batch.len() + waiting(&work) + self.pending.len()
                             ),
                         });
                     }
@@ -405,10 +452,10 @@ impl BulkSink {
                 status => {
                     return Err(SinkError::Rejected {
                         method: "POST".into(),
-                        path: BULK_PATH.into(),
+                        path: self.bulk_path.clone(),
                         status,
                         body: excerpt(&response.body),
-                        unconfirmed: batch.len() + waiting(&work),
+                        unconfirmed: batch.len() + waiting(&work) + self.pending.len(),
                     });
                 }
             }

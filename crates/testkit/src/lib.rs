@@ -58,6 +58,9 @@ pub fn shared_dir() -> Option<PathBuf> {
     if required("REQUIRE_SHARED") {
         panic!("{} is missing but REQUIRE_SHARED=1", dir.display());
     }
-    eprintln!("skipped: {} not found (corpus tests need ../shared)", dir.display());
+    eprintln!(
+        "skipped: {} not found (corpus tests need ../shared)",
+        dir.display()
+    );
     None
 }

@@ -140,7 +140,11 @@ pub(crate) fn build(
     let retweeted = raw.retweeted_status.as_deref();
     let retweet_ref = reference(raw, "retweeted");
     let v2_retweeted = match (retweeted, &retweet_ref, ctx.includes) {
-        (None, Some(rid), Some(inc)) => inc.tweets.iter().flatten().find(|t| tweet_id(t).as_deref() == Some(rid)),
+        (None, Some(rid), Some(inc)) => inc
+            .tweets
+            .iter()
+            .flatten()
+            .find(|t| tweet_id(t).as_deref() == Some(rid)),
         _ => None,
     };
     let text_source = retweeted.or(v2_retweeted).unwrap_or(raw);
@@ -175,7 +179,9 @@ pub(crate) fn build(
     let timestamp_ms = timestamp(raw, warnings);
     let user = user(raw, ctx);
 
-    let retweeted_id = retweeted.and_then(tweet_id).or(retweet_ref.map(str::to_owned));
+    let retweeted_id = retweeted
+        .and_then(tweet_id)
+        .or(retweet_ref.map(str::to_owned));
     let quoted_id = raw
         .quoted_status_id_str
         .as_deref()
@@ -292,10 +298,13 @@ fn user_id(u: &RawUser<'_>) -> Option<String> {
 }
 
 fn timestamp(raw: &RawTweet<'_>, warnings: &mut Vec<Warning>) -> Option<i64> {
-    if let Some(ms) = raw.timestamp_ms.as_ref() {
-        if let Some(n) = ms.as_u64().and_then(|n| i64::try_from(n).ok()) {
-            return Some(n);
-        }
+    if let Some(n) = raw
+        .timestamp_ms
+        .as_ref()
+        .and_then(|ms| ms.as_u64())
+        .and_then(|n| i64::try_from(n).ok())
+    {
+        return Some(n);
     }
     let created = raw.created_at.as_deref()?;
     let parsed = crate::time::parse_created_at(created);
@@ -347,7 +356,11 @@ fn locate(
         return (Some(p), GeoSource::Coordinates, place_doc);
     }
     if let Some(p) = place {
-        let centroid = if let Some(rings) = p.bounding_box.as_ref().and_then(|b| b.coordinates.as_deref()) {
+        let centroid = if let Some(rings) = p
+            .bounding_box
+            .as_ref()
+            .and_then(|b| b.coordinates.as_deref())
+        {
             geo::polygon_centroid(rings)
         } else if let Some(bbox) = p.geo.as_ref().and_then(|g| g.bbox.as_deref()) {
             geo::bbox_slice_centroid(bbox)
@@ -392,12 +405,11 @@ pub fn unescape_html(s: &str) -> Cow<'_, str> {
 
 /// v1 `source` is `<a href="..." rel="nofollow">Client</a>`: keep `Client`. v2 is plain.
 fn source_name(s: &str) -> String {
-    if s.starts_with("<a") {
-        if let (Some(open), Some(close)) = (s.find('>'), s.rfind("</a>")) {
-            if open < close {
-                return unescape_html(&s[open + 1..close]).into_owned();
-            }
-        }
+    if s.starts_with("<a")
+        && let (Some(open), Some(close)) = (s.find('>'), s.rfind("</a>"))
+        && open < close
+    {
+        return unescape_html(&s[open + 1..close]).into_owned();
     }
     s.to_owned()
 }
@@ -408,7 +420,10 @@ mod tests {
 
     #[test]
     fn html_unescape_only_twitter_entities() {
-        assert_eq!(unescape_html("a &amp; b &lt;3 &gt;:( &amp;copy; &quot;"), "a & b <3 >:( &copy; &quot;");
+        assert_eq!(
+            unescape_html("a &amp; b &lt;3 &gt;:( &amp;copy; &quot;"),
+            "a & b <3 >:( &copy; &quot;"
+        );
         assert!(matches!(unescape_html("plain"), Cow::Borrowed(_)));
     }
 

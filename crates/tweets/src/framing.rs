@@ -16,6 +16,12 @@
 //! open (pretty-printed JSON indents nested objects). A truncated record followed by another with
 //! no line break in between (`}{` layout) cannot be told apart from its neighbour, so there the
 //! damage can take the next record with it.
+//!
+//! Speed: with [`FramerOptions::line_fast_path`] (used by [`crate::Extractor::items`]) a record
+//! that starts a line ending in `}` is handed out whole after one `memchr` for the line feed;
+//! if it then fails to parse, the caller calls [`Framer::reject_last`] and that line is
+//! scanned byte by byte as above. NDJSON/CRLF objects thus cost one pass of `memchr`, and the
+//! other layouts fall back to the careful scan.
 
 use std::io::{self, Read};
 
@@ -32,12 +38,12 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 pub struct Record {
     /// Byte offset of the record's `{` in the decompressed stream.
     pub offset: u64,
-    /// The record's bytes, `{` to `}` inclusive; valid UTF-8 (checked by the framer).
+    /// The record's bytes, `{` to `}` inclusive; UTF-8 when `validate_utf8` is on (default).
     pub bytes: Vec<u8>,
 }
 
 impl Record {
-    /// The record as text (the framer has already checked it is UTF-8).
+    /// The record as text (empty if it is not UTF-8, which `validate_utf8` rules out).
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes).unwrap_or_default()
     }
@@ -72,12 +78,23 @@ pub struct FrameError {
 pub struct FramerOptions {
     /// Largest record accepted, in bytes (default [`DEFAULT_MAX_RECORD_BYTES`]).
     pub max_record_bytes: usize,
+    /// Check each record is UTF-8 (default true). [`crate::Extractor::items`] turns it off:
+    /// the record parser checks it itself (and reports invalid UTF-8 as the reason).
+    pub validate_utf8: bool,
+    /// Line fast path (default false): when a record starts a line that ends in `}`, hand
+    /// out the whole line without scanning it, and let the JSON parser be the judge. The
+    /// caller must then call [`Framer::reject_last`] when such a record does not parse, so
+    /// the framer re-scans it (and the rest of its line) the careful way. Used by
+    /// [`crate::Extractor::items`]: NDJSON and CRLF objects are framed at `memchr` speed.
+    pub line_fast_path: bool,
 }
 
 impl Default for FramerOptions {
     fn default() -> Self {
         FramerOptions {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            validate_utf8: true,
+            line_fast_path: false,
         }
     }
 }
@@ -106,6 +123,10 @@ pub struct Framer<R: Read> {
     /// Set after an I/O error: the iterator is finished.
     failed: bool,
     gzip: bool,
+    /// Start of the last record handed out by the line fast path.
+    last_fast: Option<usize>,
+    /// Scan carefully until the next line break (after a rejected fast record).
+    slow_line: bool,
 }
 
 /// Outcome of scanning one object from `start`.
@@ -136,6 +157,8 @@ impl<R: Read> Framer<R> {
             eof: false,
             failed: false,
             gzip: false,
+            last_fast: None,
+            slow_line: false,
         }
     }
 
@@ -176,10 +199,10 @@ impl<R: Read> Framer<R> {
         if self.eof {
             return Ok(false);
         }
-        if let Source::Pending(_) = self.source {
-            if let Source::Pending(r) = std::mem::replace(&mut self.source, Source::Done) {
-                self.detect(r)?;
-            }
+        if let Source::Pending(_) = self.source
+            && let Source::Pending(r) = std::mem::replace(&mut self.source, Source::Done)
+        {
+            self.detect(r)?;
         }
         let len = self.buf.len();
         self.buf.resize(len + READ_CHUNK, 0);
@@ -238,14 +261,17 @@ impl<R: Read> Framer<R> {
     fn scan_object(&self, start: usize, state: &mut ObjState) -> Scan {
         let buf = &self.buf;
         let mut i = state.resume.max(start);
-        let end = buf.len().min(start.saturating_add(self.opts.max_record_bytes));
-        // A byte loop over a class table: JSON tokens are short, so this beats
-        // repeated `memchr` calls.
+        let end = buf
+            .len()
+            .min(start.saturating_add(self.opts.max_record_bytes));
         while i < end {
-            let b = buf[i];
             if state.escaped {
-                // The byte after a backslash (only ever set inside strings) is content.
+                // The byte after a backslash (only ever set inside strings) is content,
+                // except a line break, which no JSON escape allows: a record cut after `\`.
                 state.escaped = false;
+                if buf[i] == b'\n' {
+                    return Scan::Broken(i, "line break inside a string");
+                }
                 i += 1;
                 continue;
             }
@@ -264,11 +290,15 @@ impl<R: Read> Framer<R> {
                 } else if b == b'\n' {
                     return Scan::Broken(i, "line break inside a string");
                 }
-            } else if CLASS[b as usize] == 0 {
-                i += 1;
-                continue;
             } else {
-                match b {
+                // Outside strings only quotes and braces matter (brackets balance inside a
+                // valid object and cannot end it).
+                let Some(k) = memchr::memchr3(b'"', b'{', b'}', &buf[i..end]) else {
+                    i = end;
+                    continue;
+                };
+                i += k;
+                match buf[i] {
                     b'"' => state.in_string = true,
                     b'{' => {
                         if state.depth > 0 && at_line_start(buf, i, start) {
@@ -276,13 +306,12 @@ impl<R: Read> Framer<R> {
                         }
                         state.depth += 1;
                     }
-                    b'}' => {
+                    _ => {
                         state.depth = state.depth.saturating_sub(1);
                         if state.depth == 0 {
                             return Scan::Complete(i);
                         }
                     }
-                    _ => {}
                 }
             }
             i += 1;
@@ -303,6 +332,9 @@ impl<R: Read> Framer<R> {
             if state.in_string {
                 if state.escaped {
                     state.escaped = false;
+                    if b == b'\n' {
+                        return Some(i);
+                    }
                 } else if b == b'"' {
                     state.in_string = false;
                 } else if b == b'\\' {
@@ -330,11 +362,20 @@ impl<R: Read> Framer<R> {
         None
     }
 
-    fn next_item(&mut self) -> Option<Result<Record, FrameError>> {
+    /// The next record as a borrowed slice of the read buffer (no copy): its offset and
+    /// bytes. [`Iterator::next`] is the same with an owned copy.
+    pub fn next_borrowed(&mut self) -> Option<Result<(u64, &[u8]), FrameError>> {
+        match self.next_span()? {
+            Ok((offset, start, end)) => Some(Ok((offset, &self.buf[start..end]))),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn next_span(&mut self) -> Option<Result<(u64, usize, usize), FrameError>> {
         if self.failed {
             return None;
         }
-        loop {
+        {
             // Skip separators between records.
             loop {
                 if self.pos >= self.buf.len() {
@@ -347,7 +388,11 @@ impl<R: Read> Framer<R> {
                     }
                 }
                 match self.buf[self.pos] {
-                    b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']' => self.pos += 1,
+                    b'\n' => {
+                        self.slow_line = false;
+                        self.pos += 1;
+                    }
+                    b' ' | b'\t' | b'\r' | b',' | b'[' | b']' => self.pos += 1,
                     0xEF => {
                         // A byte order mark (at the start, or where pieces were concatenated).
                         if self.buf.len() - self.pos < 3 && !self.eof {
@@ -377,6 +422,15 @@ impl<R: Read> Framer<R> {
                 self.compact(start);
             }
             let start = self.pos;
+            self.last_fast = None;
+            if self.opts.line_fast_path
+                && !self.slow_line
+                && let Some(end) = self.line_candidate(start)
+            {
+                self.pos = end;
+                self.last_fast = Some(start);
+                return Some(Ok((self.base + start as u64, start, end)));
+            }
             let mut state = ObjState::default();
             loop {
                 match self.scan_object(start, &mut state) {
@@ -384,16 +438,13 @@ impl<R: Read> Framer<R> {
                         self.pos = end + 1;
                         let bytes = &self.buf[start..=end];
                         let offset = self.base + start as u64;
-                        if std::str::from_utf8(bytes).is_err() {
+                        if self.opts.validate_utf8 && std::str::from_utf8(bytes).is_err() {
                             return Some(Err(FrameError {
                                 offset,
                                 kind: FrameErrorKind::InvalidUtf8,
                             }));
                         }
-                        return Some(Ok(Record {
-                            offset,
-                            bytes: bytes.to_vec(),
-                        }));
+                        return Some(Ok((offset, start, end + 1)));
                     }
                     Scan::Broken(resume, why) => {
                         self.pos = resume;
@@ -435,6 +486,37 @@ impl<R: Read> Framer<R> {
                     },
                 }
             }
+        }
+    }
+
+    /// The line fast path: the record from `start` to the end of its line, when the line is
+    /// buffered, within the size limit and ends in `}` (after `\r`, `,` and blanks).
+    fn line_candidate(&self, start: usize) -> Option<usize> {
+        let limit = self.buf.len().min(
+            start
+                .saturating_add(self.opts.max_record_bytes)
+                .saturating_add(8),
+        );
+        let nl = start + memchr::memchr(b'\n', &self.buf[start..limit])?;
+        let mut end = nl;
+        while end > start && matches!(self.buf[end - 1], b'\r' | b' ' | b'\t' | b',') {
+            end -= 1;
+        }
+        let fits = end - start <= self.opts.max_record_bytes;
+        (fits && end > start + 1 && self.buf[end - 1] == b'}').then_some(end)
+    }
+
+    /// Undoes the last record if it came from the line fast path (see
+    /// [`FramerOptions::line_fast_path`]): the framer re-scans it, and the rest of its line,
+    /// byte by byte. Returns whether there was anything to undo.
+    pub fn reject_last(&mut self) -> bool {
+        match self.last_fast.take() {
+            Some(start) => {
+                self.pos = start;
+                self.slow_line = true;
+                true
+            }
+            None => false,
         }
     }
 
@@ -484,17 +566,6 @@ fn at_line_start(buf: &[u8], i: usize, floor: usize) -> bool {
     false
 }
 
-/// Bytes the object scanner must look at outside strings.
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'"' as usize] = 1;
-    t[b'\\' as usize] = 1;
-    t[b'{' as usize] = 1;
-    t[b'}' as usize] = 1;
-    t[b'\n' as usize] = 1;
-    t
-};
-
 #[derive(Default)]
 struct ObjState {
     depth: u32,
@@ -508,6 +579,9 @@ impl<R: Read> Iterator for Framer<R> {
     type Item = Result<Record, FrameError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_item()
+        Some(self.next_borrowed()?.map(|(offset, bytes)| Record {
+            offset,
+            bytes: bytes.to_vec(),
+        }))
     }
 }

@@ -145,7 +145,9 @@ mod tests {
 
     #[test]
     fn point_sized_and_swapped_boxes() {
-        let p = polygon_centroid(&[vec![vec![2.35, 48.85]; 4]]).unwrap().unwrap();
+        let p = polygon_centroid(&[vec![vec![2.35, 48.85]; 4]])
+            .unwrap()
+            .unwrap();
         assert_eq!((p.lon, p.lat), (2.35, 48.85));
         assert!(bbox_centroid(0.0, 10.0, 1.0, 5.0).is_err());
         assert!(bbox_slice_centroid(&[0.0, 95.0, 1.0, 96.0]).is_err());

@@ -108,7 +108,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     }
 }
 
-
 /// A field read leniently: a value of an unexpected JSON type (a map where a list was expected,
 /// a number for a string, ...) becomes `None` instead of failing the whole record. Real
 /// captures disagree with the API documentation often enough (`"mentions": {}`, a `source`
@@ -155,25 +154,39 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for LenientVisitor<T> {
         Ok(Lenient(None))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(de::value::BoolDeserializer::<E>::new(v))))
+        Ok(Self::keep(T::deserialize(
+            de::value::BoolDeserializer::<E>::new(v),
+        )))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(de::value::U64Deserializer::<E>::new(v))))
+        Ok(Self::keep(T::deserialize(
+            de::value::U64Deserializer::<E>::new(v),
+        )))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(de::value::I64Deserializer::<E>::new(v))))
+        Ok(Self::keep(T::deserialize(
+            de::value::I64Deserializer::<E>::new(v),
+        )))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(de::value::F64Deserializer::<E>::new(v))))
+        Ok(Self::keep(T::deserialize(
+            de::value::F64Deserializer::<E>::new(v),
+        )))
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(de::value::BorrowedStrDeserializer::<E>::new(v))))
+        Ok(Self::keep(T::deserialize(
+            de::value::BorrowedStrDeserializer::<E>::new(v),
+        )))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(de::value::StringDeserializer::<E>::new(v.to_owned()))))
+        Ok(Self::keep(T::deserialize(
+            de::value::StringDeserializer::<E>::new(v.to_owned()),
+        )))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(de::value::StringDeserializer::<E>::new(v))))
+        Ok(Self::keep(T::deserialize(
+            de::value::StringDeserializer::<E>::new(v),
+        )))
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         match T::deserialize(de::value::SeqAccessDeserializer::new(&mut seq)) {
@@ -262,6 +275,8 @@ pub struct RawTweet<'a> {
     pub user_withheld: Option<IgnoredAny>,
     pub disconnect: Option<IgnoredAny>,
     pub warning: Option<IgnoredAny>,
+    /// User-stream events (`follow`, `favorite`, ...): named `event` whatever the key order.
+    pub event: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -471,6 +486,8 @@ pub enum RecordError {
     Json(String),
     #[error("tweet without an id")]
     MissingId,
+    #[error("invalid UTF-8 in record")]
+    InvalidUtf8,
 }
 
 impl From<serde_json::Error> for RecordError {
@@ -481,14 +498,18 @@ impl From<serde_json::Error> for RecordError {
 
 /// Parses and classifies one record.
 pub fn classify(bytes: &[u8]) -> Result<Classified<'_>, RecordError> {
-    let raw: RawTweet<'_> = serde_json::from_slice(bytes)?;
-    if let Some(data) = raw.data {
-        if raw.text.is_none() && raw.full_text.is_none() {
-            return Ok(Classified::Payload {
-                data,
-                includes: raw.includes,
-            });
-        }
+    // One bulk UTF-8 check, then parse from `&str`: serde_json then skips its per-string
+    // validation (every key of every object we read), which cost more than this.
+    let text = std::str::from_utf8(bytes).map_err(|_| RecordError::InvalidUtf8)?;
+    let raw: RawTweet<'_> = serde_json::from_str(text)?;
+    if let Some(data) = raw.data
+        && raw.text.is_none()
+        && raw.full_text.is_none()
+    {
+        return Ok(Classified::Payload {
+            data,
+            includes: raw.includes,
+        });
     }
     if let Some(delete) = raw.delete {
         return Ok(match delete_target(delete) {
@@ -519,6 +540,9 @@ pub fn classify(bytes: &[u8]) -> Result<Classified<'_>, RecordError> {
     }
     if raw.includes.is_some() {
         return Ok(Classified::Control(ControlKind::EmptyPayload));
+    }
+    if raw.event.is_some() {
+        return Ok(Classified::Control(ControlKind::Other("event".to_owned())));
     }
     Ok(Classified::Control(ControlKind::Other(first_key(bytes))))
 }
@@ -576,7 +600,9 @@ fn first_key(bytes: &[u8]) -> String {
                 map.next_value::<IgnoredAny>()?;
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             }
-            Ok(key.map(Cow::into_owned).unwrap_or_else(|| "empty".to_owned()))
+            Ok(key
+                .map(Cow::into_owned)
+                .unwrap_or_else(|| "empty".to_owned()))
         }
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);

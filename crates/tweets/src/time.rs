@@ -30,7 +30,29 @@ fn month(s: &str) -> Option<u32> {
     MONTHS.iter().position(|m| *m == s).map(|i| i as u32 + 1)
 }
 
-fn millis(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32, offset_s: i64) -> Option<i64> {
+/// A broken-down UTC-offset time.
+struct Civil {
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: u32,
+    mi: u32,
+    s: u32,
+    ms: u32,
+    offset_s: i64,
+}
+
+fn millis(c: Civil) -> Option<i64> {
+    let Civil {
+        y,
+        mo,
+        d,
+        h,
+        mi,
+        s,
+        ms,
+        offset_s,
+    } = c;
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
@@ -69,7 +91,16 @@ fn parse_v1(s: &str) -> Option<i64> {
     let y = i64::from(num(parts.next()?)?);
     let mut t = hms.split(':');
     let (h, mi, sec) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
-    millis(y, mo, d, h, mi, sec, 0, off)
+    millis(Civil {
+        y,
+        mo,
+        d,
+        h,
+        mi,
+        s: sec,
+        ms: 0,
+        offset_s: off,
+    })
 }
 
 /// ISO 8601 / RFC 3339: `yyyy-mm-ddTHH:MM:SS[.fff][Z|±hh:mm]`.
@@ -97,7 +128,16 @@ fn parse_iso(s: &str) -> Option<i64> {
         "" | "Z" | "z" => 0,
         o => offset(o)?,
     };
-    millis(y, mo, d, h, mi, sec, ms, off)
+    millis(Civil {
+        y,
+        mo,
+        d,
+        h,
+        mi,
+        s: sec,
+        ms,
+        offset_s: off,
+    })
 }
 
 /// Epoch milliseconds of a v1 or ISO 8601 creation time.
@@ -134,7 +174,13 @@ mod tests {
 
     #[test]
     fn garbage_is_none() {
-        for s in ["", "yesterday", "Mon Foo 09 23:17:05 +0000 2015", "2019-13-05T22:10:38Z", "2019-09-05"] {
+        for s in [
+            "",
+            "yesterday",
+            "Mon Foo 09 23:17:05 +0000 2015",
+            "2019-13-05T22:10:38Z",
+            "2019-09-05",
+        ] {
             assert_eq!(p(s), None, "{s}");
         }
     }

@@ -48,7 +48,10 @@ fn check_one_document_per_line(file: &str) -> usize {
                 assert_eq!(id, &want, "{file} line {}", n + 1);
                 assert_eq!(doc.id_str, want, "{file} line {}", n + 1);
             }
-            other => panic!("{file} line {}: expected one document, got {other:?}", n + 1),
+            other => panic!(
+                "{file} line {}: expected one document, got {other:?}",
+                n + 1
+            ),
         }
     }
     all.len()
@@ -73,7 +76,10 @@ fn every_v2_payload_tweet_yields_its_document() {
     let Some(dir) = corpus() else { return };
     let ex = Extractor::new(ExtractorOptions::default());
     let mut total = 0;
-    for (n, line) in lines(&dir.join("tweets_v2_payloads.ndjson")).iter().enumerate() {
+    for (n, line) in lines(&dir.join("tweets_v2_payloads.ndjson"))
+        .iter()
+        .enumerate()
+    {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
         let want: Vec<String> = match &v["data"] {
             serde_json::Value::Array(a) => a.iter().map(source_id).collect(),
@@ -104,7 +110,10 @@ fn every_control_message_is_classified() {
     let all = lines(&dir.join("system_messages.ndjson"));
     for (n, line) in all.iter().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
-        let key = v.as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default();
+        let key = v
+            .as_object()
+            .and_then(|o| o.keys().next().cloned())
+            .unwrap_or_default();
         let items = items_of(&ex, line);
         let [item] = items.as_slice() else {
             panic!("line {}: {items:?}", n + 1)
@@ -128,7 +137,9 @@ fn every_control_message_is_classified() {
                 if v.get(kind.as_str()).is_none() {
                     panic!("line {}: kind {kind} is not a key of the message", n + 1);
                 }
-                if expected_known.contains(&key.as_str()) && v.as_object().is_some_and(|o| o.len() == 1) {
+                if expected_known.contains(&key.as_str())
+                    && v.as_object().is_some_and(|o| o.len() == 1)
+                {
                     assert_eq!(kind.as_str(), key, "line {}", n + 1);
                 }
                 kind.to_string()
@@ -139,18 +150,31 @@ fn every_control_message_is_classified() {
     }
     eprintln!("control messages: {} {kinds:?}", all.len());
     assert_eq!(kinds.values().sum::<usize>(), 58);
-    for k in ["delete(tweet)", "scrub_geo", "limit", "status_withheld", "user_withheld", "disconnect", "warning"] {
+    for k in [
+        "delete(tweet)",
+        "scrub_geo",
+        "limit",
+        "status_withheld",
+        "user_withheld",
+        "disconnect",
+        "warning",
+    ] {
         assert!(kinds.contains_key(k), "no {k} in {kinds:?}");
     }
 }
 
 #[test]
 fn every_fully_qualified_emoji_is_one_emoji() {
-    let Some(dir) = testkit::shared_dir() else { return };
-    let text = fs::read_to_string(dir.join("corpus/emoji/17.0/emoji-test.txt")).expect("emoji-test");
+    let Some(dir) = testkit::shared_dir() else {
+        return;
+    };
+    let text =
+        fs::read_to_string(dir.join("corpus/emoji/17.0/emoji-test.txt")).expect("emoji-test");
     let mut n = 0;
     for line in text.lines() {
-        let Some((codes, rest)) = line.split_once(';') else { continue };
+        let Some((codes, rest)) = line.split_once(';') else {
+            continue;
+        };
         if line.starts_with('#') || !rest.trim_start().starts_with("fully-qualified") {
             continue;
         }
@@ -158,9 +182,13 @@ fn every_fully_qualified_emoji_is_one_emoji() {
             .split_whitespace()
             .map(|h| char::from_u32(u32::from_str_radix(h, 16).expect("hex")).expect("char"))
             .collect();
-        assert_eq!(tweets::emoji::extract(&emoji), [emoji.clone()], "{codes}");
+        assert_eq!(tweets::emoji::extract(&emoji), [emoji.as_str()], "{codes}");
         // Also inside text.
-        assert_eq!(tweets::emoji::extract(&format!("a {emoji} b")), [emoji.clone()], "{codes}");
+        assert_eq!(
+            tweets::emoji::extract(&format!("a {emoji} b")),
+            [emoji.as_str()],
+            "{codes}"
+        );
         n += 1;
     }
     eprintln!("fully-qualified emoji checked: {n}");

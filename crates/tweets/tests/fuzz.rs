@@ -69,7 +69,7 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
-        let ex = Extractor::new(ExtractorOptions { framer: FramerOptions { max_record_bytes: 2048 } });
+        let ex = Extractor::new(ExtractorOptions { framer: FramerOptions { max_record_bytes: 2048, ..FramerOptions::default() } });
         run(&ex, &bytes);
     }
 

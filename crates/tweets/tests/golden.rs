@@ -36,7 +36,9 @@ fn v1(id: &str) -> (&'static str, Value) {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 #[test]
@@ -76,7 +78,10 @@ fn retweet_of_a_long_tweet_indexes_the_original_full_text() {
     assert!(d.is_retweet);
     assert_eq!(d.retweeted_id.as_deref(), rs["id_str"].as_str());
     assert_eq!(d.id_str, "665995584021487616");
-    assert_eq!(d.user.screen_name.as_deref(), v["user"]["screen_name"].as_str());
+    assert_eq!(
+        d.user.screen_name.as_deref(),
+        v["user"]["screen_name"].as_str()
+    );
 }
 
 #[test]
@@ -116,7 +121,9 @@ fn coordinates_are_lon_lat_and_not_the_geo_field() {
 fn place_bounding_box_centroid() {
     let (line, v) = v1("596605305284354048");
     assert!(v["coordinates"].is_null());
-    let ring = v["place"]["bounding_box"]["coordinates"][0].as_array().unwrap();
+    let ring = v["place"]["bounding_box"]["coordinates"][0]
+        .as_array()
+        .unwrap();
     let lons: Vec<f64> = ring.iter().map(|p| p[0].as_f64().unwrap()).collect();
     let lats: Vec<f64> = ring.iter().map(|p| p[1].as_f64().unwrap()).collect();
     let fold = |xs: &[f64], f: fn(f64, f64) -> f64| xs.iter().copied().reduce(f).unwrap();
@@ -126,22 +133,35 @@ fn place_bounding_box_centroid() {
     ];
     let d = doc(line);
     let got = d.coordinates.expect("centroid").coordinates;
-    assert!((got[0] - want[0]).abs() < 1e-9 && (got[1] - want[1]).abs() < 1e-9, "{got:?} {want:?}");
+    assert!(
+        (got[0] - want[0]).abs() < 1e-9 && (got[1] - want[1]).abs() < 1e-9,
+        "{got:?} {want:?}"
+    );
     assert_eq!(serde_json::to_value(d.geo_source).unwrap(), "place");
     let place = d.place.expect("place");
     assert_eq!(place.full_name.as_deref(), v["place"]["full_name"].as_str());
-    assert_eq!(place.country_code.as_deref(), v["place"]["country_code"].as_str());
+    assert_eq!(
+        place.country_code.as_deref(),
+        v["place"]["country_code"].as_str()
+    );
 }
 
 #[test]
 fn antimeridian_place_box_derived_from_a_real_tweet() {
     let (_, mut v) = v1("596605305284354048");
     // A Fiji-like box crossing the antimeridian: west 177, east -178.
-    v["place"]["bounding_box"]["coordinates"] =
-        serde_json::json!([[[177.0, -20.0], [177.0, -16.0], [-178.0, -16.0], [-178.0, -20.0]]]);
+    v["place"]["bounding_box"]["coordinates"] = serde_json::json!([[
+        [177.0, -20.0],
+        [177.0, -16.0],
+        [-178.0, -16.0],
+        [-178.0, -20.0]
+    ]]);
     let d = doc(&v.to_string());
     let got = d.coordinates.expect("centroid").coordinates;
-    assert!((got[0] - 179.5).abs() < 1e-9 && (got[1] + 18.0).abs() < 1e-9, "{got:?}");
+    assert!(
+        (got[0] - 179.5).abs() < 1e-9 && (got[1] + 18.0).abs() < 1e-9,
+        "{got:?}"
+    );
     // Out-of-range values: no geo, one warning, still a document.
     v["place"]["bounding_box"]["coordinates"] =
         serde_json::json!([[[10.0, 95.0], [10.0, 96.0], [11.0, 96.0], [11.0, 95.0]]]);
@@ -159,15 +179,25 @@ fn ids_above_2_pow_53_are_exact() {
     for line in V1.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         let d = doc(line);
-        let want = v["id_str"].as_str().map(str::to_owned).unwrap_or_else(|| v["id"].to_string());
+        let want = v["id_str"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v["id"].to_string());
         assert_eq!(d.id_str, want);
-        let uid = v["user"]["id_str"].as_str().map(str::to_owned).unwrap_or_else(|| v["user"]["id"].to_string());
+        let uid = v["user"]["id_str"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v["user"]["id"].to_string());
         assert_eq!(d.user.id.map(|n| n.to_string()), Some(uid));
     }
     let big = doc(v1("1611340888684331008").0);
     assert!(big.id_str.parse::<u64>().unwrap() > 1 << 53);
     // The serialized document keeps the digits (no float on the way).
-    assert!(String::from_utf8(big.to_json()).unwrap().contains("\"id_str\":\"1611340888684331008\""));
+    assert!(
+        String::from_utf8(big.to_json())
+            .unwrap()
+            .contains("\"id_str\":\"1611340888684331008\"")
+    );
 }
 
 #[test]
@@ -184,12 +214,21 @@ fn emoji_with_skin_tones_zwj_flags_and_keycaps() {
         let hit = d.emoticons.iter().any(|e| match what {
             "skin tone" => e.chars().any(|c| ('\u{1F3FB}'..='\u{1F3FF}').contains(&c)),
             "ZWJ" => e.contains('\u{200D}'),
-            "flag" => e.chars().filter(|c| ('\u{1F1E6}'..='\u{1F1FF}').contains(c)).count() == 2,
+            "flag" => {
+                e.chars()
+                    .filter(|c| ('\u{1F1E6}'..='\u{1F1FF}').contains(c))
+                    .count()
+                    == 2
+            }
             _ => e.contains('\u{20E3}'),
         });
         assert!(hit, "{what} in {id}: {:?}", d.emoticons);
         for e in &d.emoticons {
-            assert_eq!(emojis::get(e).map(|x| x.as_str()), Some(e.as_str()), "fully qualified");
+            assert_eq!(
+                emojis::get(e).map(|x| x.as_str()),
+                Some(e.as_str()),
+                "fully qualified"
+            );
         }
     }
 }
@@ -210,7 +249,10 @@ fn sentiment_is_what_vader_says_about_the_indexed_text() {
 fn stream_tweet_timestamp_ms_and_rest_created_at() {
     let (line, v) = v1("972472958584320000");
     let d = doc(line);
-    assert_eq!(d.timestamp_ms.map(|t| t.to_string()).as_deref(), v["timestamp_ms"].as_str());
+    assert_eq!(
+        d.timestamp_ms.map(|t| t.to_string()).as_deref(),
+        v["timestamp_ms"].as_str()
+    );
     // `Mon Nov 09 23:17:05 +0000 2015`-style created_at when there is no timestamp_ms.
     let (line, v) = v1("664125813147611136");
     assert!(v.get("timestamp_ms").is_none());
@@ -230,13 +272,29 @@ fn v2_payload_with_includes_places() {
         .iter()
         .find(|p| p["id"] == place_id)
         .unwrap();
-    assert_eq!(d.place.as_ref().unwrap().full_name.as_deref(), place["full_name"].as_str());
+    assert_eq!(
+        d.place.as_ref().unwrap().full_name.as_deref(),
+        place["full_name"].as_str()
+    );
     if v["data"]["geo"]["coordinates"].is_null() {
-        let b: Vec<f64> = place["geo"]["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let b: Vec<f64> = place["geo"]["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         let got = d.coordinates.unwrap().coordinates;
-        assert!((got[0] - (b[0] + b[2]) / 2.0).abs() < 1e-9 && (got[1] - (b[1] + b[3]) / 2.0).abs() < 1e-9);
+        assert!(
+            (got[0] - (b[0] + b[2]) / 2.0).abs() < 1e-9
+                && (got[1] - (b[1] + b[3]) / 2.0).abs() < 1e-9
+        );
     }
-    let author = v["includes"]["users"].as_array().unwrap().iter().find(|u| u["id"] == v["data"]["author_id"]).unwrap();
+    let author = v["includes"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == v["data"]["author_id"])
+        .unwrap();
     assert_eq!(d.user.screen_name.as_deref(), author["username"].as_str());
 }
 
@@ -244,7 +302,10 @@ fn v2_payload_with_includes_places() {
 fn v2_note_tweet_text_wins_derived_from_a_real_payload() {
     let line = V2_PAYLOADS.lines().next().unwrap();
     let mut v: Value = serde_json::from_str(line).unwrap();
-    let long = format!("{} and a much longer note &amp; more #LongPost", v["data"]["text"].as_str().unwrap());
+    let long = format!(
+        "{} and a much longer note &amp; more #LongPost",
+        v["data"]["text"].as_str().unwrap()
+    );
     v["data"]["note_tweet"] = serde_json::json!({
         "text": long,
         "entities": {"hashtags": [{"start": 0, "end": 9, "tag": "LongPost"}]}
@@ -269,7 +330,13 @@ fn v2_payload_with_an_array_of_tweets_yields_each() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(ids, [a["data"]["id"].as_str().unwrap(), b["data"]["id"].as_str().unwrap()]);
+    assert_eq!(
+        ids,
+        [
+            a["data"]["id"].as_str().unwrap(),
+            b["data"]["id"].as_str().unwrap()
+        ]
+    );
 }
 
 #[test]
@@ -279,7 +346,10 @@ fn v2_objects_with_geo_coordinates() {
         let d = doc(line);
         assert_eq!(d.id_str, v["id"].as_str().unwrap());
         if let Some(c) = v["geo"]["coordinates"]["coordinates"].as_array() {
-            assert_eq!(d.coordinates.unwrap().coordinates, [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()]);
+            assert_eq!(
+                d.coordinates.unwrap().coordinates,
+                [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()]
+            );
         }
     }
 }
@@ -290,25 +360,48 @@ fn control_messages_and_delete_notices() {
     for line in CONTROL.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         let got = items(line);
-        let [item] = got.as_slice() else { panic!("{got:?}") };
+        let [item] = got.as_slice() else {
+            panic!("{got:?}")
+        };
         match item {
             Item::Delete { id, .. } => {
                 assert_eq!(Some(id.as_str()), v["delete"]["status"]["id_str"].as_str());
                 seen.push("delete".to_owned());
             }
             Item::Control { kind, .. } => {
-                assert!(v.get(kind.as_str()).is_some(), "{kind} names a key of {line:.40}");
+                assert!(
+                    v.get(kind.as_str()).is_some(),
+                    "{kind} names a key of {line:.40}"
+                );
                 seen.push(kind.to_string());
             }
             other => panic!("{other:?}"),
         }
     }
-    for k in ["delete", "scrub_geo", "limit", "status_withheld", "user_withheld", "disconnect", "warning", "event", "friends", "control"] {
+    for k in [
+        "delete",
+        "scrub_geo",
+        "limit",
+        "status_withheld",
+        "user_withheld",
+        "disconnect",
+        "warning",
+        "event",
+        "friends",
+        "control",
+    ] {
         assert!(seen.iter().any(|s| s == k), "{k} not in {seen:?}");
     }
     // A v2 compliance delete and a delete without a tweet id.
-    assert!(matches!(items(r#"{"data":{"delete":{"tweet":{"id":"1500000000000000001","author_id":"2"},"event_at":"2022-01-01T00:00:00.000Z"}}}"#).as_slice(),
-        [Item::Delete { id, .. }] if id == "1500000000000000001"));
-    assert!(matches!(items(r#"{"delete":{"direct_message":{"id":1,"user_id":234}}}"#).as_slice(),
-        [Item::Control { kind: tweets::ControlKind::Delete, .. }]));
+    assert!(
+        matches!(items(r#"{"data":{"delete":{"tweet":{"id":"1500000000000000001","author_id":"2"},"event_at":"2022-01-01T00:00:00.000Z"}}}"#).as_slice(),
+        [Item::Delete { id, .. }] if id == "1500000000000000001")
+    );
+    assert!(matches!(
+        items(r#"{"delete":{"direct_message":{"id":1,"user_id":234}}}"#).as_slice(),
+        [Item::Control {
+            kind: tweets::ControlKind::Delete,
+            ..
+        }]
+    ));
 }

@@ -66,7 +66,9 @@ fn produced(v: &Value, prefix: &str, out: &mut BTreeMap<String, Value>) {
     for (k, v) in v.as_object().expect("object") {
         let path = format!("{prefix}{k}");
         match v {
-            Value::Object(_) if path != "coordinates.coordinates" => produced(v, &format!("{path}."), out),
+            Value::Object(_) if path != "coordinates.coordinates" => {
+                produced(v, &format!("{path}."), out)
+            }
             _ => {
                 out.insert(path, v.clone());
             }
@@ -87,7 +89,9 @@ fn compatible(ty: &str, v: &Value) -> bool {
         "date" => s.is_i64() || s.is_u64() || s.is_string(),
         // [lon, lat]
         "geo_point" => s.as_array().is_some_and(|a| {
-            a.len() == 2 && a[0].as_f64().is_some_and(|x| x.abs() <= 180.0) && a[1].as_f64().is_some_and(|y| y.abs() <= 90.0)
+            a.len() == 2
+                && a[0].as_f64().is_some_and(|x| x.abs() <= 180.0)
+                && a[1].as_f64().is_some_and(|y| y.abs() <= 90.0)
         }),
         _ => false,
     })
@@ -98,8 +102,15 @@ fn mapping_is_typeless_strict_and_covers_every_field() {
     let body: Value = serde_json::from_str(MAPPING_JSON).expect("mapping is JSON");
     assert!(body["settings"].is_object());
     let mappings = &body["mappings"];
-    assert_eq!(mappings["dynamic"], Value::Bool(false), "dynamic must be false");
-    assert!(mappings.get("_doc").is_none() && mappings.get("tweet").is_none(), "typeless");
+    assert_eq!(
+        mappings["dynamic"],
+        Value::Bool(false),
+        "dynamic must be false"
+    );
+    assert!(
+        mappings.get("_doc").is_none() && mappings.get("tweet").is_none(),
+        "typeless"
+    );
     let mut types = BTreeMap::new();
     mapped(&mappings["properties"], "", &mut types);
 
@@ -143,10 +154,17 @@ fn mapping_is_typeless_strict_and_covers_every_field() {
 
     let produced_paths: Vec<&String> = fields.keys().collect();
     let mapped_paths: Vec<&String> = types.keys().collect();
-    assert_eq!(produced_paths, mapped_paths, "document fields vs mapped fields");
+    assert_eq!(
+        produced_paths, mapped_paths,
+        "document fields vs mapped fields"
+    );
     for (path, value) in &fields {
         let ty = &types[path];
-        assert_eq!(Some(&ty.as_str()), expected.get(path.as_str()), "intended type of {path}");
+        assert_eq!(
+            Some(&ty.as_str()),
+            expected.get(path.as_str()),
+            "intended type of {path}"
+        );
         assert!(compatible(ty, value), "{path}: {value} is not a {ty}");
     }
     // Ids above 2^53 serialize as exact integers.
@@ -159,7 +177,9 @@ fn a_minimal_document_only_has_mapped_fields() {
     let ex = tweets::Extractor::new(tweets::ExtractorOptions::default());
     let mut out = Vec::new();
     ex.bytes_items(line.as_bytes(), 0, &mut out);
-    let [tweets::Item::Document { doc, .. }] = out.as_slice() else { panic!("{out:?}") };
+    let [tweets::Item::Document { doc, .. }] = out.as_slice() else {
+        panic!("{out:?}")
+    };
     let body: Value = serde_json::from_str(MAPPING_JSON).unwrap();
     let mut types = BTreeMap::new();
     mapped(&body["mappings"]["properties"], "", &mut types);
