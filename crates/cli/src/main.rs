@@ -1,8 +1,10 @@
 //! `tweet-indexer`: the command-line front door. Indexes local files, directories and S3
 //! prefixes through the same pipeline as the Lambda, prints the bulk requests instead
-//! (`index --dry-run`), and prints or applies the index mapping (`mapping print|ensure`).
+//! (`index --dry-run`), prints or applies the index mapping (`mapping print|ensure`) and imports
+//! the dashboards (`dashboards import`).
 //! Settings come from flags or the same environment variables the Lambda reads.
 
+mod dashboards;
 mod inputs;
 mod report;
 
@@ -36,6 +38,17 @@ enum Command {
         #[command(subcommand)]
         action: MappingAction,
     },
+    /// Kibana / OpenSearch Dashboards saved objects (index pattern, visualizations, dashboard).
+    Dashboards {
+        #[command(subcommand)]
+        action: DashboardsAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DashboardsAction {
+    /// POST them to the saved-objects import API (overwriting earlier versions).
+    Import(Box<dashboards::ImportArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,6 +173,9 @@ async fn run(cli: Cli) -> Result<bool> {
             eprintln!("index {}: {outcome:?}", server.index);
             Ok(true)
         }
+        Command::Dashboards {
+            action: DashboardsAction::Import(args),
+        } => dashboards::import(*args).await,
         Command::Index(args) if args.dry_run => dry_run(*args).await,
         Command::Index(args) => index(*args).await,
     }

@@ -104,12 +104,29 @@ impl SearchClient {
         path_and_query: &str,
         body: Option<&[u8]>,
     ) -> Result<RawResponse, SinkError> {
+        let json = HeaderValue::from_static("application/json");
+        self.request_with(method, path_and_query, body, json, &[])
+            .await
+    }
+
+    /// Like [`SearchClient::request`] with any content type and extra headers, e.g. a
+    /// multipart upload with `osd-xsrf` for the Dashboards saved-objects API. The extra headers
+    /// are signed with the rest.
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+        content_type: HeaderValue,
+        extra_headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<RawResponse, SinkError> {
         let body = body.map(Bytes::copy_from_slice);
         self.send(
             method,
             path_and_query,
             body,
-            "application/json",
+            content_type,
+            extra_headers,
             false,
             None,
         )
@@ -125,21 +142,23 @@ impl SearchClient {
     }
 
     /// Sends `body` as is (already compressed when `gzipped`), signing exactly these bytes.
+    #[allow(clippy::too_many_arguments)] // one private choke point for every request
     pub(crate) async fn send(
         &self,
         method: Method,
         path_and_query: &str,
         body: Option<Bytes>,
-        content_type: &'static str,
+        content_type: HeaderValue,
+        extra_headers: &[(HeaderName, HeaderValue)],
         gzipped: bool,
         timeout: Option<Duration>,
     ) -> Result<RawResponse, SendError> {
         let path_and_query = path_and_query.trim_start_matches('/');
         let mut headers = HeaderMap::new();
-        headers.insert(
-            elasticsearch::http::headers::CONTENT_TYPE,
-            HeaderValue::from_static(content_type),
-        );
+        headers.insert(elasticsearch::http::headers::CONTENT_TYPE, content_type);
+        for (name, value) in extra_headers {
+            headers.insert(name.clone(), value.clone());
+        }
         if gzipped {
             headers.insert(
                 elasticsearch::http::headers::CONTENT_ENCODING,

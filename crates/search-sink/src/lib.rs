@@ -67,6 +67,7 @@ pub use dead_letter::{
     DeadLetter, DeadLetterError, DeadLetterStore, FileDeadLetters, S3DeadLetters,
 };
 pub use elasticsearch::http::Method;
+pub use elasticsearch::http::headers::{HeaderName, HeaderValue};
 pub use ensure::EnsureOutcome;
 pub use error::{ConfigError, SinkError};
 pub use operation::{Operation, Origin};

@@ -11,6 +11,7 @@ use crate::operation::{Operation, Origin};
 use crate::retry::Backoff;
 use bytes::Bytes;
 use elasticsearch::http::Method;
+use elasticsearch::http::headers::HeaderValue;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
@@ -334,7 +335,8 @@ impl BulkSink {
                     Method::Post,
                     &self.bulk_path,
                     Some(Bytes::from(body)),
-                    "application/x-ndjson",
+                    HeaderValue::from_static("application/x-ndjson"),
+                    &[],
                     gzip,
                     Some(timeout),
                 )

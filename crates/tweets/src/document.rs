@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::emoji;
 use crate::geo::{self, GeoSource, GeoWarning, Point};
-use crate::record::{RawEntities, RawIncludes, RawPlace, RawTweet, RawUser, RawV2Geo, tweet_id};
+use crate::record::{
+    RawEntities, RawIncludes, RawPlace, RawTweet, RawUser, RawV2Geo, TweetText, any_tweet_id,
+};
 
 /// One index document; `_id` is [`Document::id_str`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -123,8 +125,22 @@ pub(crate) struct Context<'r, 'a> {
 impl Document {
     /// Serializes the document as the `_source` JSON of a bulk request.
     pub fn to_json(&self) -> Vec<u8> {
+        // Room for the fixed fields plus the strings, so the buffer is not regrown as it fills.
+        let strings = self.text.len()
+            + self
+                .hashtags
+                .iter()
+                .chain(&self.mentions)
+                .chain(&self.urls)
+                .chain(&self.emoticons)
+                .map(|s| s.len() + 3)
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(640 + strings + strings / 8);
         // Serializing plain structs of strings, numbers and bools cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        }
     }
 }
 
@@ -144,12 +160,14 @@ pub(crate) fn build(
             .tweets
             .iter()
             .flatten()
-            .find(|t| tweet_id(t).as_deref() == Some(rid)),
+            .find(|t| any_tweet_id(*t).as_deref() == Some(rid)),
         _ => None,
     };
-    let text_source = retweeted.or(v2_retweeted).unwrap_or(raw);
-    let text = unescape_html(full_text(text_source)).into_owned();
-    let entities = full_entities(text_source);
+    let (text, entities) = match retweeted.or(v2_retweeted) {
+        Some(r) => (full_text(r), full_entities(r)),
+        None => (full_text(raw), full_entities(raw)),
+    };
+    let text = unescape_html(text).into_owned();
 
     let mut hashtags = Vec::new();
     let mut mentions = Vec::new();
@@ -180,7 +198,7 @@ pub(crate) fn build(
     let user = user(raw, ctx);
 
     let retweeted_id = retweeted
-        .and_then(tweet_id)
+        .and_then(any_tweet_id)
         .or(retweet_ref.map(str::to_owned));
     let quoted_id = raw
         .quoted_status_id_str
@@ -227,23 +245,23 @@ pub(crate) fn build(
 }
 
 /// `extended_tweet.full_text` > `note_tweet.text` > `full_text` > `text`.
-fn full_text<'r>(t: &'r RawTweet<'_>) -> &'r str {
-    t.extended_tweet
+fn full_text<'r, 'a: 'r>(t: &'r impl TweetText<'a>) -> &'r str {
+    t.extended_tweet()
         .as_ref()
         .and_then(|e| e.full_text.as_deref())
-        .or_else(|| t.note_tweet.as_ref().and_then(|n| n.text.as_deref()))
-        .or(t.full_text.as_deref())
-        .or(t.text.as_deref())
+        .or_else(|| t.note_tweet().as_ref().and_then(|n| n.text.as_deref()))
+        .or(t.full_text().as_deref())
+        .or(t.text().as_deref())
         .unwrap_or_default()
 }
 
 /// The entities that match [`full_text`].
-fn full_entities<'r, 'a>(t: &'r RawTweet<'a>) -> Option<&'r RawEntities<'a>> {
-    t.extended_tweet
+fn full_entities<'r, 'a>(t: &'r impl TweetText<'a>) -> Option<&'r RawEntities<'a>> {
+    t.extended_tweet()
         .as_ref()
         .and_then(|e| e.entities.as_ref())
-        .or_else(|| t.note_tweet.as_ref().and_then(|n| n.entities.as_ref()))
-        .or(t.entities.as_ref())
+        .or_else(|| t.note_tweet().as_ref().and_then(|n| n.entities.as_ref()))
+        .or(t.entities().as_ref())
 }
 
 /// v2 `referenced_tweets[type == kind].id`.

@@ -8,17 +8,33 @@
 //! combination, a text-presentation selector) is searched for the longest known sequences it
 //! contains, so its emoji are still found.
 
-use unicode_segmentation::UnicodeSegmentation;
+use std::sync::OnceLock;
+
+use unicode_segmentation::{GraphemeCursor, UnicodeSegmentation};
 
 const VS15: char = '\u{FE0E}';
 
 /// Appends the emoji of `text` to `out`, fully qualified, in text order.
 pub fn extract_into(text: &str, out: &mut Vec<String>) {
-    // Cheap test first: most texts (and all ASCII ones) have no emoji code point at all.
-    if !text.chars().any(may_be_emoji) {
+    // Cheap tests first: most texts (and all ASCII ones) have no emoji code point at all.
+    if text.is_ascii() {
         return;
     }
-    for cluster in text.graphemes(true) {
+    let Some(first) = text.find(may_be_emoji) else {
+        return;
+    };
+    let last_end = text
+        .rfind(may_be_emoji)
+        .and_then(|i| Some(i + text[i..].chars().next()?.len_utf8()))
+        .unwrap_or(text.len());
+    // Only the clusters from the one holding the first candidate to the one holding the
+    // last are segmented: segmentation restarted at a cluster boundary gives the same
+    // clusters as segmenting from the start of the text.
+    let start = cluster_start(text, first);
+    for (i, cluster) in text[start..].grapheme_indices(true) {
+        if start + i >= last_end {
+            break;
+        }
         if !cluster.chars().any(may_be_emoji) {
             continue;
         }
@@ -35,8 +51,50 @@ pub fn extract_into(text: &str, out: &mut Vec<String>) {
 /// U+20E3, flags and tags use U+1F1E6.. and U+E0020..). Checked against every sequence of
 /// `emoji-test.txt` by the corpus test.
 fn may_be_emoji(c: char) -> bool {
-    matches!(c as u32,
-        0xA9 | 0xAE | 0x2000..=0x2BFF | 0x3030 | 0x303D | 0x3297 | 0x3299 | 0x1F000..)
+    match c as u32 {
+        // Punctuation, arrows and symbols: only some of them are emoji (`’`, `…`, `•` are
+        // not, and are common), so ask the emoji data.
+        n @ 0x2000..=0x2BFF => {
+            let i = (n - 0x2000) as usize;
+            general_punctuation_emoji()[i / 64] & (1 << (i % 64)) != 0
+        }
+        n => matches!(
+            n,
+            0xA9 | 0xAE | 0x3030 | 0x303D | 0x3297 | 0x3299 | 0x1F000..
+        ),
+    }
+}
+
+/// Bit set of the code points in U+2000..=U+2BFF that occur in any emoji sequence (every
+/// skin tone; unqualified forms only drop U+FE0F), from the `emojis` data.
+fn general_punctuation_emoji() -> &'static [u64; 48] {
+    static SET: OnceLock<[u64; 48]> = OnceLock::new();
+    SET.get_or_init(|| {
+        let mut set = [0u64; 48];
+        let all = emojis::iter().flat_map(|e| {
+            let tones = e.skin_tones().into_iter().flatten();
+            std::iter::once(e).chain(tones)
+        });
+        for e in all {
+            for c in e.as_str().chars() {
+                if let n @ 0x2000..=0x2BFF = c as u32 {
+                    let i = (n - 0x2000) as usize;
+                    set[i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        set
+    })
+}
+
+/// The start of the grapheme cluster that holds byte `at` of `text`.
+fn cluster_start(text: &str, at: usize) -> usize {
+    let mut cursor = GraphemeCursor::new(at, text.len(), true);
+    if cursor.is_boundary(text, 0).unwrap_or(true) {
+        return at;
+    }
+    let mut cursor = GraphemeCursor::new(at, text.len(), true);
+    cursor.prev_boundary(text, 0).ok().flatten().unwrap_or(0)
 }
 
 /// The emoji of `text`, fully qualified, in text order.

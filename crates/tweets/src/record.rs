@@ -240,8 +240,10 @@ pub struct RawTweet<'a> {
     pub author_id: Str<'a>,
     #[serde(borrow)]
     pub entities: Lenient<RawEntities<'a>>,
+    /// Only what a retweet takes from it (id, full text, entities): its `user`, `place`,
+    /// nested `quoted_status` etc. are skipped, not matched field by field.
     #[serde(borrow)]
-    pub retweeted_status: Lenient<Box<RawTweet<'a>>>,
+    pub retweeted_status: Lenient<Box<RawRetweet<'a>>>,
     #[serde(borrow)]
     pub quoted_status_id_str: Str<'a>,
     pub quoted_status_id: Lenient<u64>,
@@ -278,6 +280,64 @@ pub struct RawTweet<'a> {
     /// User-stream events (`follow`, `favorite`, ...): named `event` whatever the key order.
     pub event: Option<IgnoredAny>,
 }
+
+/// A retweeted tweet (v1 `retweeted_status`, v2 `includes.tweets[]`): only the fields a
+/// retweet's document takes from it, so the rest of it is skipped at `IgnoredAny` speed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawRetweet<'a> {
+    #[serde(borrow)]
+    pub id: Lenient<RawId<'a>>,
+    #[serde(borrow)]
+    pub id_str: Str<'a>,
+    #[serde(borrow)]
+    pub text: Str<'a>,
+    #[serde(borrow)]
+    pub full_text: Str<'a>,
+    #[serde(borrow)]
+    pub extended_tweet: Lenient<RawExtended<'a>>,
+    #[serde(borrow)]
+    pub note_tweet: Lenient<RawExtended<'a>>,
+    #[serde(borrow)]
+    pub entities: Lenient<RawEntities<'a>>,
+}
+
+/// The text-bearing fields shared by [`RawTweet`] and [`RawRetweet`].
+pub(crate) trait TweetText<'a> {
+    fn id_fields(&self) -> (&Str<'a>, &Lenient<RawId<'a>>);
+    fn text(&self) -> &Str<'a>;
+    fn full_text(&self) -> &Str<'a>;
+    fn extended_tweet(&self) -> &Lenient<RawExtended<'a>>;
+    fn note_tweet(&self) -> &Lenient<RawExtended<'a>>;
+    fn entities(&self) -> &Lenient<RawEntities<'a>>;
+}
+
+macro_rules! tweet_text {
+    ($t:ident) => {
+        impl<'a> TweetText<'a> for $t<'a> {
+            fn id_fields(&self) -> (&Str<'a>, &Lenient<RawId<'a>>) {
+                (&self.id_str, &self.id)
+            }
+            fn text(&self) -> &Str<'a> {
+                &self.text
+            }
+            fn full_text(&self) -> &Str<'a> {
+                &self.full_text
+            }
+            fn extended_tweet(&self) -> &Lenient<RawExtended<'a>> {
+                &self.extended_tweet
+            }
+            fn note_tweet(&self) -> &Lenient<RawExtended<'a>> {
+                &self.note_tweet
+            }
+            fn entities(&self) -> &Lenient<RawEntities<'a>> {
+                &self.entities
+            }
+        }
+    };
+}
+tweet_text!(RawTweet);
+tweet_text!(RawRetweet);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -421,7 +481,7 @@ pub struct RawIncludes<'a> {
     pub places: Lenient<Vec<RawPlace<'a>>>,
     /// Referenced tweets (the full text of a retweeted tweet lives here).
     #[serde(borrow)]
-    pub tweets: Lenient<Vec<RawTweet<'a>>>,
+    pub tweets: Lenient<Vec<RawRetweet<'a>>>,
 }
 
 /// The kind of a stream control message (anything that is neither a tweet nor a payload).
@@ -549,11 +609,16 @@ pub fn classify(bytes: &[u8]) -> Result<Classified<'_>, RecordError> {
 
 /// The id of a tweet: `id_str`, else `id` (string in v2, exact integer in v1).
 pub fn tweet_id(raw: &RawTweet<'_>) -> Option<String> {
-    if let Some(s) = raw.id_str.as_deref().filter(|s| !s.is_empty()) {
+    any_tweet_id(raw)
+}
+
+/// [`tweet_id`] of a tweet or a retweeted tweet.
+pub(crate) fn any_tweet_id<'a>(raw: &impl TweetText<'a>) -> Option<String> {
+    let (id_str, id) = raw.id_fields();
+    if let Some(s) = id_str.as_deref().filter(|s| !s.is_empty()) {
         return Some(s.to_owned());
     }
-    raw.id
-        .as_ref()
+    id.as_ref()
         .filter(|id| !id.is_empty())
         .map(RawId::to_id_string)
 }

@@ -1,0 +1,141 @@
+//! `infra/template.yaml` deploys this binary the way it runs: the function's handler, runtime,
+//! architecture and cargo-lambda binary name match, and every environment variable the template
+//! sets is one the binary's configuration reads, with a value it accepts (CloudFormation
+//! intrinsics are replaced by realistic values: parameter defaults, a domain endpoint).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use search_sink::{Auth, Config, DeadLetterTarget, SigV4Service};
+use serde_norway::Value;
+
+fn template() -> Value {
+    let path = testkit::repo_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).expect("infra/template.yaml");
+    serde_norway::from_str(&text).expect("template parses as YAML")
+}
+
+fn the_function(template: &Value) -> (&str, &Value) {
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let functions: Vec<(&str, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .filter(|(_, r)| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .is_some()
+        })
+        .map(|(name, r)| (name.as_str().unwrap_or("?"), r))
+        .collect();
+    assert_eq!(
+        functions.len(),
+        1,
+        "exactly one function is built by cargo-lambda"
+    );
+    functions[0]
+}
+
+/// A realistic value for one environment variable's template expression.
+fn resolve(value: &Value, parameters: &Value) -> String {
+    match value {
+        Value::String(s) if s.contains("${") => s
+            .replace(
+                "${BucketNamePrefix}",
+                parameters["BucketNamePrefix"]["Default"]
+                    .as_str()
+                    .unwrap_or("x"),
+            )
+            .replace("${AWS::AccountId}", "111122223333")
+            .replace("${AWS::Region}", "eu-west-1"),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Tagged(tagged) => match tagged.tag.to_string().as_str() {
+            "!Ref" => {
+                let name = tagged.value.as_str().expect("!Ref names a parameter");
+                let default = &parameters[name]["Default"];
+                assert!(!default.is_null(), "parameter {name} has a default");
+                resolve(default, parameters)
+            }
+            "!Sub" => resolve(&tagged.value, parameters),
+            // The endpoint: the created domain's, or an existing one.
+            "!If" => "https://search-tweets-abc123.eu-west-1.es.amazonaws.com".into(),
+            other => panic!("unexpected intrinsic {other} in the function's environment"),
+        },
+        other => panic!("unexpected environment value {other:?}"),
+    }
+}
+
+#[test]
+fn handler_runtime_architecture_and_binary_match_this_crate() {
+    let template = template();
+    let (name, function) = the_function(&template);
+    let props = &function["Properties"];
+    assert_eq!(props["Handler"].as_str(), Some("bootstrap"), "{name}");
+    assert_eq!(props["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(props["Architectures"][0].as_str(), Some("arm64"));
+    assert_eq!(
+        function["Metadata"]["BuildMethod"].as_str(),
+        Some("rust-cargolambda")
+    );
+    let binary = function["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .expect("Binary");
+    let built = Path::new(env!("CARGO_BIN_EXE_tweet-indexer-lambda"));
+    assert_eq!(built.file_stem().and_then(|s| s.to_str()), Some(binary));
+    // CodeUri is the workspace root, where cargo-lambda finds the package.
+    let code_uri = props["CodeUri"].as_str().expect("CodeUri");
+    let root = testkit::repo_root().join("infra").join(code_uri);
+    assert!(
+        root.join("Cargo.toml").is_file(),
+        "{code_uri} from infra/ is the workspace"
+    );
+}
+
+#[test]
+fn every_template_variable_is_read_and_accepted_by_the_binary() {
+    let template = template();
+    let (_, function) = the_function(&template);
+    let variables = function["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .expect("Variables");
+    let env: BTreeMap<String, String> = variables
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().expect("name").to_owned(),
+                resolve(v, &template["Parameters"]),
+            )
+        })
+        .collect();
+
+    // The binary reads its settings through this one function (src/main.rs).
+    let read = RefCell::new(BTreeSet::new());
+    let config: Config = Config::from_lookup(|name| {
+        read.borrow_mut().insert(name.to_owned());
+        env.get(name).cloned()
+    })
+    .expect("the template's environment is a valid configuration");
+
+    let unread: Vec<&String> = env.keys().filter(|k| !read.borrow().contains(*k)).collect();
+    assert!(
+        unread.is_empty(),
+        "the template sets variables the binary never reads: {unread:?}"
+    );
+    assert!(
+        env.contains_key("ES_ENDPOINT"),
+        "the one required variable is set"
+    );
+    assert!(matches!(config.auth, Auth::SigV4(ref s) if s.service == SigV4Service::Es));
+    assert_eq!(config.index, "twitter");
+    assert_eq!(config.bulk_max_bytes, 5 * 1024 * 1024);
+    assert!(config.gzip);
+    match config.dead_letter {
+        Some(DeadLetterTarget::S3 { bucket, prefix }) => {
+            assert_eq!(bucket, "tweet-indexer-111122223333-eu-west-1");
+            assert_eq!(prefix, "dead-letter/");
+        }
+        other => panic!("the template configures an S3 dead-letter store, got {other:?}"),
+    }
+}
