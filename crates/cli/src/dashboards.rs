@@ -7,6 +7,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use search_sink::{Config, HeaderName, HeaderValue, Method, SearchClient};
+
+use crate::AuthArgs;
 use serde_json::Value;
 
 const KIBANA: &str = include_str!("../../../infra/dashboards/kibana.ndjson");
@@ -34,16 +36,8 @@ pub struct ImportArgs {
     /// Send this NDJSON file instead of the embedded set.
     #[arg(long)]
     file: Option<std::path::PathBuf>,
-    /// sigv4, basic or none (default: sigv4 for *.amazonaws.com, basic with a username, else none).
-    #[arg(long, env = "ES_AUTH")]
-    auth: Option<String>,
-    /// SigV4 service: es for Dashboards on an OpenSearch Service domain.
-    #[arg(long, env = "ES_SIGV4_SERVICE")]
-    sigv4_service: Option<String>,
-    #[arg(long, env = "ES_USERNAME")]
-    username: Option<String>,
-    #[arg(long, env = "ES_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 /// Returns whether every object was imported.
@@ -59,12 +53,8 @@ pub async fn import(args: ImportArgs) -> Result<bool> {
     };
     let config = Config::from_lookup(|name| match name {
         "ES_ENDPOINT" => Some(args.url.clone()),
-        "ES_AUTH" => args.auth.clone(),
-        "ES_SIGV4_SERVICE" => args.sigv4_service.clone(),
-        "ES_USERNAME" => args.username.clone(),
-        "ES_PASSWORD" => args.password.clone(),
         "AWS_REGION" | "AWS_DEFAULT_REGION" => std::env::var(name).ok(),
-        _ => None,
+        other => args.auth.lookup(other).flatten(),
     })?;
     let client = SearchClient::connect(config).await?;
     let body = multipart(&ndjson);

@@ -83,16 +83,8 @@ struct ServerArgs {
     /// Index name.
     #[arg(long, env = "ES_INDEX", default_value = "twitter")]
     index: String,
-    /// sigv4, basic or none (default: sigv4 for *.amazonaws.com, basic with a username, else none).
-    #[arg(long, env = "ES_AUTH")]
-    auth: Option<String>,
-    /// SigV4 service: es (OpenSearch Service) or aoss (Serverless).
-    #[arg(long, env = "ES_SIGV4_SERVICE")]
-    sigv4_service: Option<String>,
-    #[arg(long, env = "ES_USERNAME")]
-    username: Option<String>,
-    #[arg(long, env = "ES_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
     /// Flush a bulk request at this many bytes (default 5 MiB).
     #[arg(long, env = "BULK_MAX_BYTES")]
     bulk_max_bytes: Option<String>,
@@ -109,15 +101,42 @@ struct ServerArgs {
     dead_letter_file: Option<String>,
 }
 
+/// How requests are authenticated; shared by every command that talks to a server.
+#[derive(Args, Debug)]
+pub struct AuthArgs {
+    /// sigv4, basic or none (default: sigv4 for *.amazonaws.com, basic with a username, else none).
+    #[arg(long, env = "ES_AUTH")]
+    auth: Option<String>,
+    /// SigV4 service: es (OpenSearch Service and its Dashboards) or aoss (Serverless).
+    #[arg(long, env = "ES_SIGV4_SERVICE")]
+    sigv4_service: Option<String>,
+    #[arg(long, env = "ES_USERNAME")]
+    username: Option<String>,
+    #[arg(long, env = "ES_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+impl AuthArgs {
+    /// The value of one of the auth variables, from its flag; `None` for other names.
+    pub fn lookup(&self, name: &str) -> Option<Option<String>> {
+        Some(match name {
+            "ES_AUTH" => self.auth.clone(),
+            "ES_SIGV4_SERVICE" => self.sigv4_service.clone(),
+            "ES_USERNAME" => self.username.clone(),
+            "ES_PASSWORD" => self.password.clone(),
+            _ => return None,
+        })
+    }
+}
+
 impl ServerArgs {
     fn config(&self) -> Result<Config> {
         let config = Config::from_lookup(|name| match name {
             "ES_ENDPOINT" => self.endpoint.clone(),
             "ES_INDEX" => Some(self.index.clone()),
-            "ES_AUTH" => self.auth.clone(),
-            "ES_SIGV4_SERVICE" => self.sigv4_service.clone(),
-            "ES_USERNAME" => self.username.clone(),
-            "ES_PASSWORD" => self.password.clone(),
+            "ES_AUTH" | "ES_SIGV4_SERVICE" | "ES_USERNAME" | "ES_PASSWORD" => {
+                self.auth.lookup(name).flatten()
+            }
             "BULK_MAX_BYTES" => self.bulk_max_bytes.clone(),
             "BULK_GZIP" => self.bulk_gzip.clone(),
             "DEAD_LETTER_BUCKET" => self.dead_letter_bucket.clone(),

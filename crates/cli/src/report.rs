@@ -23,19 +23,7 @@ pub fn print(summaries: &[ObjectSummary], dry_run: bool) {
         if summaries.len() > 1 {
             eprintln!("{}", line(s, dry_run));
         }
-        total.bytes_read += s.bytes_read;
-        total.records += s.records;
-        total.documents += s.documents;
-        total.deletes += s.deletes;
-        total.control_messages += s.control_messages;
-        total.invalid_records += s.invalid_records;
-        total.warnings += s.warnings;
-        total.indexed += s.indexed;
-        total.deleted += s.deleted;
-        total.not_found += s.not_found;
-        total.dead_lettered += s.dead_lettered;
-        total.retried += s.retried;
-        total.requests += s.requests;
+        total.add(s);
     }
     eprintln!("{}", line(&total, dry_run));
 }

@@ -64,17 +64,9 @@ impl S3Store {
         S3Store { client }
     }
 
-    /// A client from the environment. Path-style addressing is used when an endpoint override
-    /// is set, because local S3 servers on 127.0.0.1 have no per-bucket host names.
+    /// A client from the AWS default chain (path-style when an endpoint override is set).
     pub async fn from_env() -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-            .iter()
-            .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()));
-        let config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(custom_endpoint)
-            .build();
-        S3Store::new(aws_sdk_s3::Client::from_conf(config))
+        S3Store::new(search_sink::dead_letter::s3_client_from_env().await)
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {

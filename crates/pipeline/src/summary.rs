@@ -71,6 +71,29 @@ impl ObjectSummary {
         }
     }
 
+    /// Adds another object's counts (for totals over several objects).
+    pub fn add(&mut self, other: &ObjectSummary) {
+        self.bytes_read += other.bytes_read;
+        self.records += other.records;
+        self.documents += other.documents;
+        self.deletes += other.deletes;
+        self.control_messages += other.control_messages;
+        self.invalid_records += other.invalid_records;
+        self.warnings += other.warnings;
+        self.indexed += other.indexed;
+        self.deleted += other.deleted;
+        self.not_found += other.not_found;
+        self.dead_lettered += other.dead_lettered;
+        self.retried += other.retried;
+        self.requests += other.requests;
+        self.bulk_bytes += other.bulk_bytes;
+        self.bulk_bytes_sent += other.bulk_bytes_sent;
+        self.duration_ms += other.duration_ms;
+        if let Some(t) = other.newest_tweet_ms {
+            self.saw_tweet_time(Some(t));
+        }
+    }
+
     /// True when something in the object did not make it into the index as intended.
     pub fn has_failures(&self) -> bool {
         self.invalid_records > 0 || self.dead_lettered > 0

@@ -106,14 +106,7 @@ impl S3DeadLetters {
     /// A store with a client from the AWS default chain; path-style addressing is used when
     /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` point at a local S3 (e.g. moto).
     pub async fn from_env(bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let local = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-            .iter()
-            .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
-        let conf = aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(local)
-            .build();
-        Self::new(aws_sdk_s3::Client::from_conf(conf), bucket, prefix)
+        Self::new(s3_client_from_env().await, bucket, prefix)
     }
 
     /// The key used for `source_object`'s dead letters.
@@ -194,6 +187,20 @@ impl DeadLetterStore for FileDeadLetters {
         tracing::warn!(path = %self.path.display(), source_object, count = entries.len(), "dead letters stored");
         Ok(())
     }
+}
+
+/// An S3 client from the AWS default chain. Path-style addressing when an endpoint override
+/// (`AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`) is set: local S3 servers on 127.0.0.1 have no
+/// per-bucket host names.
+pub async fn s3_client_from_env() -> aws_sdk_s3::Client {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let local = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
+    let conf = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(local)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// Opens the store a [`DeadLetterTarget`] names (S3 clients come from the AWS default chain).
