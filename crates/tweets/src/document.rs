@@ -180,7 +180,10 @@ pub(crate) fn build(
         }
         for m in e.user_mentions.iter().chain(e.mentions.iter()).flatten() {
             if let Some(n) = m.screen_name.as_deref().or(m.username.as_deref()) {
-                mentions.push(format!("@{n}"));
+                let mut mention = String::with_capacity(n.len() + 1);
+                mention.push('@');
+                mention.push_str(n);
+                mentions.push(mention);
             }
         }
         for u in e.urls.iter().flatten() {

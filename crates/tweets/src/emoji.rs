@@ -172,6 +172,25 @@ mod tests {
     }
 
     #[test]
+    fn only_emoji_code_points_of_the_symbol_blocks_are_candidates() {
+        for c in ['❤', '\u{200D}', '\u{20E3}', '➖', '✨', '™', '↔'] {
+            assert!(may_be_emoji(c), "{c:?}");
+        }
+        for c in ['’', '…', '•', '“', '—', '€'] {
+            assert!(!may_be_emoji(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn clusters_between_first_and_last_candidate_are_all_seen() {
+        assert_eq!(
+            extract("’quoted…’ 1\u{20E3} then 👍🏽 — and ❤ • end"),
+            ["1️⃣", "👍🏽", "❤️"]
+        );
+        assert_eq!(extract("🇯🇵🇺🇸 x🇫🇷"), ["🇯🇵", "🇺🇸", "🇫🇷"]);
+    }
+
+    #[test]
     fn emoji_inside_a_larger_cluster_is_found() {
         // An emoji followed by a combining mark forms one cluster.
         assert_eq!(extract("😀\u{0301}"), ["😀"]);

@@ -421,15 +421,20 @@ impl<R: Read> Framer<R> {
             if start >= READ_CHUNK {
                 self.compact(start);
             }
-            let start = self.pos;
+            let mut start = self.pos;
             self.last_fast = None;
-            if self.opts.line_fast_path
-                && !self.slow_line
-                && let Some(end) = self.line_candidate(start)
-            {
-                self.pos = end;
-                self.last_fast = Some(start);
-                return Some(Ok((self.base + start as u64, start, end)));
+            if self.opts.line_fast_path && !self.slow_line {
+                if let Some(end) = self.line_candidate(start) {
+                    self.pos = end;
+                    self.last_fast = Some(start);
+                    return Some(Ok((self.base + start as u64, start, end)));
+                }
+                // The record runs past the buffered bytes: before reading more, move just it
+                // to the front (rather than the whole buffered tail later).
+                if start > 0 && !self.eof && memchr::memchr(b'\n', &self.buf[start..]).is_none() {
+                    self.compact(start);
+                    start = self.pos;
+                }
             }
             let mut state = ObjState::default();
             loop {

@@ -144,8 +144,8 @@ impl Extractor {
 
     /// Appends the items of one JSON record (`offset` is reported back as is).
     pub fn bytes_items(&self, bytes: &[u8], offset: u64, out: &mut Vec<Item>) {
-        use record::Classified;
-        let classified = match record::classify(bytes) {
+        use record::{Classified, Sorted};
+        let classified = match record::sort(bytes) {
             Ok(c) => c,
             Err(e) => {
                 out.push(Item::Invalid {
@@ -154,6 +154,14 @@ impl Extractor {
                 });
                 return;
             }
+        };
+        let classified = match classified {
+            Sorted::Tweet(raw) => {
+                let ctx = document::Context::default();
+                out.push(self.document(&raw, offset, &ctx));
+                return;
+            }
+            Sorted::Other(c) => c,
         };
         match classified {
             Classified::Tweet(raw) => {

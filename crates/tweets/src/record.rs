@@ -558,6 +558,21 @@ impl From<serde_json::Error> for RecordError {
 
 /// Parses and classifies one record.
 pub fn classify(bytes: &[u8]) -> Result<Classified<'_>, RecordError> {
+    Ok(match sort(bytes)? {
+        Sorted::Tweet(raw) => Classified::Tweet(Box::new(raw)),
+        Sorted::Other(c) => c,
+    })
+}
+
+/// [`classify`] for the extractor: a tweet stays on the stack (one heap allocation and
+/// copy of the large [`RawTweet`] less per tweet).
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Sorted<'a> {
+    Tweet(RawTweet<'a>),
+    Other(Classified<'a>),
+}
+
+pub(crate) fn sort(bytes: &[u8]) -> Result<Sorted<'_>, RecordError> {
     // One bulk UTF-8 check, then parse from `&str`: serde_json then skips its per-string
     // validation (every key of every object we read), which cost more than this.
     let text = std::str::from_utf8(bytes).map_err(|_| RecordError::InvalidUtf8)?;
@@ -566,16 +581,16 @@ pub fn classify(bytes: &[u8]) -> Result<Classified<'_>, RecordError> {
         && raw.text.is_none()
         && raw.full_text.is_none()
     {
-        return Ok(Classified::Payload {
+        return Ok(Sorted::Other(Classified::Payload {
             data,
             includes: raw.includes,
-        });
+        }));
     }
     if let Some(delete) = raw.delete {
-        return Ok(match delete_target(delete) {
+        return Ok(Sorted::Other(match delete_target(delete) {
             Some(id) => Classified::Delete(id),
             None => Classified::Control(ControlKind::Delete),
-        });
+        }));
     }
     let control = [
         (raw.scrub_geo.is_some(), ControlKind::ScrubGeo),
@@ -586,7 +601,7 @@ pub fn classify(bytes: &[u8]) -> Result<Classified<'_>, RecordError> {
         (raw.warning.is_some(), ControlKind::Warning),
     ];
     if let Some((_, kind)) = control.into_iter().find(|(present, _)| *present) {
-        return Ok(Classified::Control(kind));
+        return Ok(Sorted::Other(Classified::Control(kind)));
     }
     let is_tweet = raw.text.is_some()
         || raw.full_text.is_some()
@@ -596,15 +611,21 @@ pub fn classify(bytes: &[u8]) -> Result<Classified<'_>, RecordError> {
         if tweet_id(&raw).is_none() {
             return Err(RecordError::MissingId);
         }
-        return Ok(Classified::Tweet(Box::new(raw)));
+        return Ok(Sorted::Tweet(raw));
     }
     if raw.includes.is_some() {
-        return Ok(Classified::Control(ControlKind::EmptyPayload));
+        return Ok(Sorted::Other(Classified::Control(
+            ControlKind::EmptyPayload,
+        )));
     }
     if raw.event.is_some() {
-        return Ok(Classified::Control(ControlKind::Other("event".to_owned())));
+        return Ok(Sorted::Other(Classified::Control(ControlKind::Other(
+            "event".to_owned(),
+        ))));
     }
-    Ok(Classified::Control(ControlKind::Other(first_key(bytes))))
+    Ok(Sorted::Other(Classified::Control(ControlKind::Other(
+        first_key(bytes),
+    ))))
 }
 
 /// The id of a tweet: `id_str`, else `id` (string in v2, exact integer in v1).
