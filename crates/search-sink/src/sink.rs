@@ -139,7 +139,7 @@ impl BulkSink {
         deadline: Instant,
         store: Option<Arc<dyn DeadLetterStore>>,
     ) -> Self {
-        let capacity = client.config.bulk_max_bytes.min(16 * 1024 * 1024);
+        let capacity = buffer_capacity(client.config.bulk_max_bytes);
         let index = index.into();
         Self {
             client,
@@ -265,9 +265,15 @@ impl BulkSink {
         self.send_batch(batch).await
     }
 
+    fn buffer_capacity(&self) -> usize {
+        buffer_capacity(self.client.config.bulk_max_bytes)
+    }
+
     /// Moves every pending operation out of the buffer into a batch sharing its bytes.
     fn take_batch(&mut self) -> Vec<Entry> {
-        let data = Bytes::from(std::mem::take(&mut self.buffer));
+        // Keep the next buffer's capacity: growing it again by doubling overshoots the limit.
+        let next = Vec::with_capacity(self.buffer_capacity());
+        let data = Bytes::from(std::mem::replace(&mut self.buffer, next));
         self.pending
             .drain(..)
             .map(|p| Entry {
@@ -318,12 +324,17 @@ impl BulkSink {
                 return Err(self.deadline_error(batch.len() + waiting(&work)));
             }
             let raw_len: usize = batch.iter().map(|e| e.lines.len()).sum();
-            let mut raw = Vec::with_capacity(raw_len);
-            for entry in &batch {
-                raw.extend_from_slice(&entry.lines);
-            }
             let gzip = self.client.config.gzip;
-            let body = if gzip { gzip_bytes(&raw) } else { raw };
+            // Gzip straight from the operations' slices: no second copy of the batch.
+            let body = if gzip {
+                gzip_entries(&batch, raw_len)
+            } else {
+                let mut raw = Vec::with_capacity(raw_len);
+                for entry in &batch {
+                    raw.extend_from_slice(&entry.lines);
+                }
+                raw
+            };
             self.report.requests += 1;
             self.report.bytes_uncompressed += raw_len as u64;
             self.report.bytes_sent += body.len() as u64;
@@ -573,13 +584,30 @@ fn letter_for(entry: &Entry, status: u16, error_type: String, reason: String) ->
     }
 }
 
+/// The bulk buffer's capacity: the flush limit plus room for the operation that crosses it
+/// (pages are only touched as they fill, so a small object does not pay for it).
+fn buffer_capacity(bulk_max_bytes: usize) -> usize {
+    bulk_max_bytes.min(16 * 1024 * 1024) + 64 * 1024
+}
+
 /// Gzip at the fastest level: bulk NDJSON still shrinks several-fold and CPU is scarce in a
-/// Lambda; writing into a Vec cannot fail.
+/// Lambda.
 pub fn gzip_bytes(raw: &[u8]) -> Vec<u8> {
+    gzip_parts([raw], raw.len())
+}
+
+fn gzip_entries(batch: &[Entry], raw_len: usize) -> Vec<u8> {
+    gzip_parts(batch.iter().map(|e| &e.lines[..]), raw_len)
+}
+
+/// Gzips the concatenation of `parts` (writing into a Vec cannot fail).
+fn gzip_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>, raw_len: usize) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(raw.len() / 4 + 64),
+        Vec::with_capacity(raw_len / 4 + 64),
         flate2::Compression::fast(),
     );
-    let _ = encoder.write_all(raw);
+    for part in parts {
+        let _ = encoder.write_all(part);
+    }
     encoder.finish().unwrap_or_default()
 }
