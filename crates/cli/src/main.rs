@@ -88,6 +88,9 @@ struct ServerArgs {
     /// Flush a bulk request at this many bytes (default 5 MiB).
     #[arg(long, env = "BULK_MAX_BYTES")]
     bulk_max_bytes: Option<String>,
+    /// Bulk requests in flight at once (default 2).
+    #[arg(long, env = "BULK_CONCURRENCY")]
+    bulk_concurrency: Option<String>,
     /// Gzip bulk request bodies (true/false, default true).
     #[arg(long, env = "BULK_GZIP")]
     bulk_gzip: Option<String>,
@@ -138,6 +141,7 @@ impl ServerArgs {
                 self.auth.lookup(name).flatten()
             }
             "BULK_MAX_BYTES" => self.bulk_max_bytes.clone(),
+            "BULK_CONCURRENCY" => self.bulk_concurrency.clone(),
             "BULK_GZIP" => self.bulk_gzip.clone(),
             "DEAD_LETTER_BUCKET" => self.dead_letter_bucket.clone(),
             "DEAD_LETTER_PREFIX" => self.dead_letter_prefix.clone(),
@@ -307,6 +311,8 @@ mod tests {
             "1000",
             "--bulk-gzip",
             "false",
+            "--bulk-concurrency",
+            "4",
             "--index",
             "tweets-test",
             "f.ndjson",
@@ -319,6 +325,7 @@ mod tests {
         assert_eq!(config.endpoint, "http://127.0.0.1:9200");
         assert_eq!(config.index, "tweets-test");
         assert_eq!(config.bulk_max_bytes, 1000);
+        assert_eq!(config.bulk_concurrency, 4);
         assert!(!config.gzip);
         assert!(
             matches!(config.auth, search_sink::Auth::Basic { ref username, .. } if username == "u")

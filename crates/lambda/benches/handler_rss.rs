@@ -101,6 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (hwm_start, _) = memory_kib();
     let config = search_sink::Config::from_env()?;
     let bulk_max_bytes = config.bulk_max_bytes;
+    let bulk_concurrency = config.bulk_concurrency;
     let gzip = config.gzip;
     let store = S3Store::from_env().await;
     let indexer = Indexer::connect_with_s3(config, store.client().clone()).await?;
@@ -131,6 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "retried": field("retried"),
         "bulk_max_bytes": bulk_max_bytes,
         "bulk_gzip": gzip,
+        "bulk_concurrency": bulk_concurrency,
         "seconds": seconds,
         "documents_per_second": documents as f64 / seconds.max(f64::EPSILON),
         "vm_hwm_kib_at_start": hwm_start,

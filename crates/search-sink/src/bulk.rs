@@ -72,54 +72,79 @@ fn write_json_string(s: &str, out: &mut Vec<u8>) {
 pub struct ItemOutcome {
     /// HTTP-like status of the item (201 created, 200 updated/deleted, 404 not found, ...).
     pub status: u16,
-    /// `result` field when present (`created`, `updated`, `deleted`, `not_found`, ...).
-    pub result: Option<String>,
+    /// The document did not exist before: status 201, or `result: created` (servers that
+    /// answer 200 for every success).
+    pub created: bool,
     /// `error.type` when the item failed.
     pub error_type: Option<String>,
     /// `error.reason` when the item failed.
     pub error_reason: Option<String>,
 }
 
+/// Parses a `_bulk` response body into one outcome per item, in order. Typed and borrowed:
+/// a response with thousands of items costs a few bytes per item, not a JSON tree.
+pub fn parse_response(body: &[u8]) -> Result<Vec<ItemOutcome>, serde_json::Error> {
+    let response: Response = serde_json::from_slice(body)?;
+    Ok(response.items.into_iter().map(|i| i.0).collect())
+}
+
 #[derive(Deserialize)]
 struct Response {
     #[serde(default)]
-    items: Vec<serde_json::Map<String, serde_json::Value>>,
+    items: Vec<ItemEntry>,
+}
+
+/// `{ "<action>": { "status": .., "result": .., "error": .. } }`: exactly one key.
+struct ItemEntry(ItemOutcome);
+
+impl<'de> Deserialize<'de> for ItemEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ItemEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a bulk item `{\"<action>\": {...}}`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ItemEntry, A::Error> {
+                let Some((_, item)) = map.next_entry::<serde::de::IgnoredAny, Item>()? else {
+                    return Err(serde::de::Error::custom("empty bulk item"));
+                };
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                let (error_type, error_reason) = match item.error {
+                    None | Some(serde_json::Value::Null) => (None, None),
+                    // Very old servers sent the error as a plain string.
+                    Some(serde_json::Value::String(s)) => (Some("error".to_owned()), Some(s)),
+                    Some(v) => (
+                        v.get("type").and_then(|t| t.as_str()).map(str::to_owned),
+                        v.get("reason").and_then(|t| t.as_str()).map(str::to_owned),
+                    ),
+                };
+                Ok(ItemEntry(ItemOutcome {
+                    status: item.status,
+                    created: item.status == 201 || item.result.as_deref() == Some("created"),
+                    error_type,
+                    error_reason,
+                }))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[derive(Deserialize)]
-struct Item {
+struct Item<'a> {
     status: u16,
-    #[serde(default)]
-    result: Option<String>,
+    #[serde(default, borrow)]
+    result: Option<std::borrow::Cow<'a, str>>,
+    /// Only failed items carry one, so the tree is rare.
     #[serde(default)]
     error: Option<serde_json::Value>,
-}
-
-/// Parses a `_bulk` response body into one outcome per item, in order.
-pub fn parse_response(body: &[u8]) -> Result<Vec<ItemOutcome>, serde_json::Error> {
-    let response: Response = serde_json::from_slice(body)?;
-    let mut outcomes = Vec::with_capacity(response.items.len());
-    for entry in response.items {
-        // Each item is `{ "<action>": { ... } }` with exactly one key.
-        let value = entry.into_iter().next().map(|(_, v)| v).unwrap_or_default();
-        let item: Item = serde_json::from_value(value)?;
-        let (error_type, error_reason) = match item.error {
-            None | Some(serde_json::Value::Null) => (None, None),
-            // Very old servers sent the error as a plain string.
-            Some(serde_json::Value::String(s)) => (Some("error".to_owned()), Some(s)),
-            Some(v) => (
-                v.get("type").and_then(|t| t.as_str()).map(str::to_owned),
-                v.get("reason").and_then(|t| t.as_str()).map(str::to_owned),
-            ),
-        };
-        outcomes.push(ItemOutcome {
-            status: item.status,
-            result: item.result,
-            error_type,
-            error_reason,
-        });
-    }
-    Ok(outcomes)
 }
 
 #[cfg(test)]
@@ -189,7 +214,8 @@ mod tests {
             {"delete":{"_id":"3","status":404,"result":"not_found"}}]}"#;
         let items = parse_response(body).unwrap();
         assert_eq!(items.len(), 3);
-        assert_eq!(items[0].result.as_deref(), Some("created"));
+        assert!(items[0].created);
+        assert!(!items[1].created && !items[2].created);
         assert_eq!(items[1].status, 429);
         assert_eq!(
             items[1].error_type.as_deref(),
@@ -197,5 +223,27 @@ mod tests {
         );
         assert_eq!(items[1].error_reason.as_deref(), Some("busy"));
         assert_eq!(items[2].status, 404);
+    }
+
+    #[test]
+    fn reads_200_created_plain_string_errors_and_escaped_results() {
+        // Servers that answer 200 for every success say `created` in `result`; very old ones
+        // send errors as strings; a result with an escape cannot be borrowed.
+        let body = br#"{"items":[
+            {"index":{"status":200,"result":"created"}},
+            {"index":{"status":200,"result":"updated"}},
+            {"index":{"status":400,"error":"MapperParsingException[failed]"}},
+            {"create":{"status":200,"result":"cr\u0065ated","_id":"x"}}]}"#;
+        let items = parse_response(body).unwrap();
+        let created: Vec<bool> = items.iter().map(|i| i.created).collect();
+        assert_eq!(created, [true, false, false, true]);
+        assert_eq!(items[2].error_type.as_deref(), Some("error"));
+        assert_eq!(
+            items[2].error_reason.as_deref(),
+            Some("MapperParsingException[failed]")
+        );
+        assert!(parse_response(br#"{"items":[{}]}"#).is_err());
+        assert!(parse_response(br#"{"items":[{"index":{"result":"created"}}]}"#).is_err());
+        assert_eq!(parse_response(b"{}").unwrap(), vec![]);
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const DEFAULT_BULK_MAX_BYTES: usize = 5 * 1024 * 1024;
 /// Default flush threshold in operations.
 pub const DEFAULT_BULK_MAX_OPERATIONS: usize = 10_000;
+/// Default number of bulk requests in flight at once.
+pub const DEFAULT_BULK_CONCURRENCY: usize = 2;
 /// Default timeout of one HTTP request (further bounded by the caller's deadline).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -26,6 +28,8 @@ pub struct Config {
     pub bulk_max_bytes: usize,
     /// Flush when this many operations are pending.
     pub bulk_max_operations: usize,
+    /// Bulk requests in flight at once (each holds one batch in memory: gzipped when `gzip`).
+    pub bulk_concurrency: usize,
     /// Gzip request bodies (`Content-Encoding: gzip`).
     pub gzip: bool,
     /// Timeout of one HTTP request.
@@ -49,6 +53,7 @@ impl Config {
             auth: Auth::None,
             bulk_max_bytes: DEFAULT_BULK_MAX_BYTES,
             bulk_max_operations: DEFAULT_BULK_MAX_OPERATIONS,
+            bulk_concurrency: DEFAULT_BULK_CONCURRENCY,
             gzip: true,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             dead_letter: None,
@@ -74,6 +79,7 @@ impl Config {
     /// | `ES_USERNAME`, `ES_PASSWORD` | basic auth | |
     /// | `BULK_MAX_BYTES` | flush threshold in bytes | 5242880 |
     /// | `BULK_MAX_OPERATIONS` | flush threshold in operations | 10000 |
+    /// | `BULK_CONCURRENCY` | bulk requests in flight at once | 2 |
     /// | `BULK_GZIP` | `true`/`false` (`1`/`0`) | `true` |
     /// | `DEAD_LETTER_BUCKET`, `DEAD_LETTER_PREFIX` | S3 dead-letter store | none; prefix `dead-letter/` |
     /// | `DEAD_LETTER_FILE` | local NDJSON dead-letter file (if no bucket) | none |
@@ -154,6 +160,9 @@ impl Config {
         }
         if let Some(v) = get("BULK_MAX_OPERATIONS") {
             config.bulk_max_operations = parse_positive("BULK_MAX_OPERATIONS", &v)?;
+        }
+        if let Some(v) = get("BULK_CONCURRENCY") {
+            config.bulk_concurrency = parse_positive("BULK_CONCURRENCY", &v)?;
         }
         if let Some(v) = get("BULK_GZIP") {
             config.gzip = match v.to_ascii_lowercase().as_str() {
@@ -322,6 +331,7 @@ mod tests {
             ("ES_USERNAME", "u"),
             ("ES_PASSWORD", "p"),
             ("BULK_MAX_BYTES", "1000"),
+            ("BULK_CONCURRENCY", "3"),
             ("BULK_GZIP", "false"),
             ("DEAD_LETTER_BUCKET", "b"),
         ])
@@ -329,6 +339,7 @@ mod tests {
         assert_eq!(c.index, "tweets2");
         assert!(matches!(c.auth, Auth::Basic { .. }));
         assert_eq!(c.bulk_max_bytes, 1000);
+        assert_eq!(c.bulk_concurrency, 3);
         assert!(!c.gzip);
         assert_eq!(
             c.dead_letter,
@@ -341,6 +352,7 @@ mod tests {
         assert!(matches!(from(&local).unwrap().auth, Auth::None));
         for (var, value) in [
             ("BULK_MAX_BYTES", "0"),
+            ("BULK_CONCURRENCY", "0"),
             ("BULK_GZIP", "maybe"),
             ("ES_AUTH", "kerberos"),
             ("ES_SIGV4_SERVICE", "s3"),

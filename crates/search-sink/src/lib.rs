@@ -33,7 +33,9 @@
 //!   signed; no product check, so OpenSearch works. Basic auth, SigV4 (`es` / `aoss`, AWS
 //!   default credentials chain incl. session tokens) or none.
 //! - Batching: flush at [`Config::bulk_max_bytes`] (5 MiB) of NDJSON or
-//!   [`Config::bulk_max_operations`]; gzip on by default. [`bulk::encode`] is the pure encoder
+//!   [`Config::bulk_max_operations`]; gzip on by default. Up to [`Config::bulk_concurrency`]
+//!   (2) bulk requests in flight; a batch touching an id still in flight waits for it, so
+//!   operations on one id apply in order. [`bulk::encode`] is the pure encoder
 //!   (`--dry-run` prints its output).
 //! - Retries: whole requests on 429/502/503/504, timeouts and connection resets; after a
 //!   partial response only the items with 429/502/503/504. Exponential backoff with full
@@ -52,6 +54,7 @@ pub mod bulk;
 mod client;
 mod config;
 pub mod dead_letter;
+mod delivery;
 mod ensure;
 mod error;
 mod operation;
@@ -60,15 +63,16 @@ mod sink;
 
 pub use client::{RawResponse, SearchClient};
 pub use config::{
-    Auth, Config, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_OPERATIONS, DEFAULT_REQUEST_TIMEOUT,
-    DeadLetterTarget, SigV4, SigV4Service,
+    Auth, Config, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_OPERATIONS,
+    DEFAULT_REQUEST_TIMEOUT, DeadLetterTarget, SigV4, SigV4Service,
 };
 pub use dead_letter::{
     DeadLetter, DeadLetterError, DeadLetterStore, FileDeadLetters, S3DeadLetters,
 };
+pub use delivery::gzip_bytes;
 pub use elasticsearch::http::Method;
 pub use elasticsearch::http::headers::{HeaderName, HeaderValue};
 pub use ensure::EnsureOutcome;
 pub use error::{ConfigError, SinkError};
 pub use operation::{Operation, Origin};
-pub use sink::{BULK_PATH, BulkSink, Report, gzip_bytes};
+pub use sink::{BULK_PATH, BulkSink, Report};

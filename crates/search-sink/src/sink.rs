@@ -1,22 +1,22 @@
-//! The streaming bulk sink: operations are encoded into an NDJSON buffer as they are pushed and
-//! sent when the buffer reaches the byte or operation limit. Each flush retries only what is
+//! The streaming bulk sink: operations are encoded into an NDJSON batch as they are pushed
+//! (gzipped on the fly when compression is on, so a filling batch holds its compressed form
+//! only) and sent when the batch reaches the byte or operation limit. Each batch retries only what is
 //! unconfirmed, inside the caller's deadline, and routes permanent failures to dead letters.
 
 use crate::bulk;
-use crate::client::{SearchClient, SendError};
+use crate::client::SearchClient;
 use crate::dead_letter::{DeadLetter, DeadLetterStore};
-use crate::ensure::excerpt;
+use crate::delivery::{self, Batch, Body, Delivery, Entry, Failure, Target};
 use crate::error::SinkError;
 use crate::operation::{Operation, Origin};
-use crate::retry::Backoff;
 use bytes::Bytes;
-use elasticsearch::http::Method;
-use elasticsearch::http::headers::HeaderValue;
+use flate2::write::GzEncoder;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// The bulk path after `{index}/`. `filter_path` trims the response to what we read (big win on large
@@ -64,6 +64,21 @@ impl Report {
     pub fn indexed(&self) -> u64 {
         self.created + self.updated
     }
+
+    /// Adds a delivery's outcome counts (`operations` and `dead_lettered` are counted by the
+    /// sink itself).
+    fn absorb(&mut self, other: &Report) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.not_found += other.not_found;
+        self.retried += other.retried;
+        self.requests += other.requests;
+        self.bytes_uncompressed += other.bytes_uncompressed;
+        self.bytes_sent += other.bytes_sent;
+        self.backoff_wait += other.backoff_wait;
+        self.request_wait += other.request_wait;
+    }
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -79,28 +94,34 @@ struct Pending {
     end: usize,
 }
 
-/// One operation in flight: its encoded lines share the flushed buffer.
-struct Entry {
-    id: String,
-    action: &'static str,
-    origin: Origin,
-    lines: Bytes,
-}
-
 /// A streaming bulk loader bound to one index and one deadline. Push operations, then call
 /// [`BulkSink::finish`]; an error means some operations were not confirmed (the error says how
 /// many) and the caller should fail so that the whole input is retried.
+///
+/// Up to [`Config::bulk_concurrency`](crate::Config::bulk_concurrency) batches are in flight
+/// at once, each in its own task ([`crate::delivery`]). A batch that touches an `_id` still
+/// in flight waits for the batches in flight, so operations on one id apply in push order.
 pub struct BulkSink {
     client: Arc<SearchClient>,
     index: String,
     /// `{index}/_bulk?...`: the index in the path (not only in the action lines) so that IAM
     /// policies scoped to the index paths allow the request.
-    bulk_path: String,
+    bulk_path: Arc<str>,
     deadline: Instant,
     started: Instant,
     store: Option<Arc<dyn DeadLetterStore>>,
-    buffer: Vec<u8>,
+    /// The batch being filled.
+    filling: Filling,
+    /// One operation's lines, encoded before we know which batch they go in.
+    scratch: Vec<u8>,
+    /// 1 while the operation in `scratch` waits for its batch to be launched.
+    waiting: usize,
     pending: Vec<Pending>,
+    flights: JoinSet<Flight>,
+    /// Operations in flight, and the sorted id hashes of each batch in flight by number.
+    in_flight: usize,
+    in_flight_ids: Vec<(u64, Vec<u64>)>,
+    launched: u64,
     report: Report,
     letters: Vec<DeadLetter>,
     letters_bytes: usize,
@@ -110,11 +131,87 @@ pub struct BulkSink {
     last_problem: String,
 }
 
+/// The batch being filled: its NDJSON, or a gzip stream of it.
+enum Filling {
+    Plain(Vec<u8>),
+    Gzip {
+        encoder: GzEncoder<Vec<u8>>,
+        plain_len: usize,
+    },
+}
+
+impl Filling {
+    fn new(gzip: bool, bulk_max_bytes: usize) -> Self {
+        if gzip {
+            Filling::Gzip {
+                encoder: gzip_encoder(bulk_max_bytes),
+                plain_len: 0,
+            }
+        } else {
+            Filling::Plain(Vec::with_capacity(buffer_capacity(bulk_max_bytes)))
+        }
+    }
+
+    /// NDJSON bytes in the batch (before compression).
+    fn plain_len(&self) -> usize {
+        match self {
+            Filling::Plain(buffer) => buffer.len(),
+            Filling::Gzip { plain_len, .. } => *plain_len,
+        }
+    }
+
+    fn append(&mut self, lines: &[u8]) {
+        match self {
+            Filling::Plain(buffer) => buffer.extend_from_slice(lines),
+            Filling::Gzip { encoder, plain_len } => {
+                // Writing into a Vec cannot fail.
+                let _ = encoder.write_all(lines);
+                *plain_len += lines.len();
+            }
+        }
+    }
+
+    /// The finished body; `self` is left empty, ready for the next batch.
+    fn take(&mut self, bulk_max_bytes: usize) -> Body {
+        match self {
+            Filling::Plain(buffer) => {
+                // Keep the next buffer's capacity: growing it again by doubling overshoots the limit.
+                let next = Vec::with_capacity(buffer_capacity(bulk_max_bytes));
+                Body::Plain(Bytes::from(std::mem::replace(buffer, next)))
+            }
+            Filling::Gzip { encoder, plain_len } => {
+                let encoder = std::mem::replace(encoder, gzip_encoder(bulk_max_bytes));
+                let mut gzip = encoder.finish().unwrap_or_default();
+                gzip.shrink_to_fit();
+                Body::Gzipped {
+                    gzip: Bytes::from(gzip),
+                    plain_len: std::mem::take(plain_len),
+                }
+            }
+        }
+    }
+}
+
+/// A gzip stream at the fastest level (bulk NDJSON still shrinks 4-5 fold and CPU is scarce in
+/// a Lambda), its output sized for a full batch at a ratio of 3 (pages are touched only as
+/// they fill).
+fn gzip_encoder(bulk_max_bytes: usize) -> GzEncoder<Vec<u8>> {
+    let capacity = bulk_max_bytes.min(16 * 1024 * 1024) / 3 + 4096;
+    GzEncoder::new(Vec::with_capacity(capacity), flate2::Compression::fast())
+}
+
+/// A finished delivery and its batch number.
+struct Flight {
+    delivery: Delivery,
+    number: u64,
+}
+
 impl std::fmt::Debug for BulkSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkSink")
             .field("index", &self.index)
             .field("pending", &self.pending.len())
+            .field("in_flight", &self.in_flight)
             .field("report", &self.report)
             .finish()
     }
@@ -139,17 +236,23 @@ impl BulkSink {
         deadline: Instant,
         store: Option<Arc<dyn DeadLetterStore>>,
     ) -> Self {
-        let capacity = buffer_capacity(client.config.bulk_max_bytes);
         let index = index.into();
+        let filling = Filling::new(client.config.gzip, client.config.bulk_max_bytes);
         Self {
             client,
-            bulk_path: format!("{index}/{BULK_PATH}"),
+            bulk_path: format!("{index}/{BULK_PATH}").into(),
             index,
             deadline,
             started: Instant::now(),
             store,
-            buffer: Vec::with_capacity(capacity),
+            filling,
+            scratch: Vec::new(),
+            waiting: 0,
             pending: Vec::new(),
+            flights: JoinSet::new(),
+            in_flight: 0,
+            in_flight_ids: Vec::new(),
+            launched: 0,
             report: Report::default(),
             letters: Vec::new(),
             letters_bytes: 0,
@@ -168,8 +271,8 @@ impl BulkSink {
     /// that cannot be encoded (empty id, source not a JSON object) is dead-lettered.
     pub async fn push(&mut self, op: Operation, origin: Origin) -> Result<(), SinkError> {
         self.report.operations += 1;
-        let start = self.buffer.len();
-        if let Err(e) = bulk::encode(&self.index, &op, &mut self.buffer) {
+        self.scratch.clear();
+        if let Err(e) = bulk::encode(&self.index, &op, &mut self.scratch) {
             tracing::warn!(object = %origin.object, offset = origin.offset, error = %e, "operation cannot be encoded");
             let letter = DeadLetter {
                 id: op.id().to_owned(),
@@ -184,41 +287,35 @@ impl BulkSink {
             self.dead_letter(letter);
             return self.after_flush().await;
         }
-        let end = self.buffer.len();
         let limits = Arc::clone(&self.client);
         let limits = &limits.config;
         let action = op.action();
         let id = match op {
             Operation::Index { id, .. } | Operation::Delete { id } => id,
         };
-        if !self.pending.is_empty() && end > limits.bulk_max_bytes {
-            // This operation would overflow the batch: send the others first. It waits in the
-            // buffer meanwhile, so an error counts it among the unconfirmed operations.
-            let lines = self.buffer[start..end].to_vec();
-            self.buffer.truncate(start);
-            let batch = self.take_batch();
-            self.buffer.extend_from_slice(&lines);
-            self.pending.push(Pending {
-                id,
-                action,
-                origin,
-                start: 0,
-                end: lines.len(),
-            });
-            self.send_batch(batch).await?;
-        } else {
-            self.pending.push(Pending {
-                id,
-                action,
-                origin,
-                start,
-                end,
-            });
+        if !self.pending.is_empty()
+            && self.filling.plain_len() + self.scratch.len() > limits.bulk_max_bytes
+        {
+            // This operation would overflow the batch: send the others first. It waits in
+            // `scratch` meanwhile, so an error counts it among the unconfirmed operations.
+            self.waiting = 1;
+            let launched = self.launch().await;
+            self.waiting = 0;
+            launched?;
         }
-        if self.buffer.len() >= limits.bulk_max_bytes
+        let start = self.filling.plain_len();
+        self.filling.append(&self.scratch);
+        self.pending.push(Pending {
+            id,
+            action,
+            origin,
+            start,
+            end: start + self.scratch.len(),
+        });
+        if self.filling.plain_len() >= limits.bulk_max_bytes
             || self.pending.len() >= limits.bulk_max_operations
         {
-            self.flush().await?;
+            self.launch().await?;
         }
         Ok(())
     }
@@ -255,46 +352,150 @@ impl BulkSink {
         Ok(self.report)
     }
 
-    /// Sends the buffered operations now. After an error the sink must be dropped: the error
-    /// says how many operations were not confirmed.
+    /// Sends the buffered operations now and waits until every batch in flight is settled.
+    /// After an error the sink must be dropped: the error says how many operations were not
+    /// confirmed.
     pub async fn flush(&mut self) -> Result<(), SinkError> {
+        self.launch().await?;
+        while !self.flights.is_empty() {
+            self.settle_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered operations to a new delivery task, first waiting for a free slot
+    /// (and for every batch in flight if one of them holds an id of this batch).
+    async fn launch(&mut self) -> Result<(), SinkError> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let mut id_hashes: Vec<u64> = self.pending.iter().map(|p| id_hash(&p.id)).collect();
+        id_hashes.sort_unstable();
+        id_hashes.dedup();
+        let shares_an_id = self
+            .in_flight_ids
+            .iter()
+            .any(|(_, held)| id_hashes.iter().any(|h| held.binary_search(h).is_ok()));
+        if shares_an_id {
+            while !self.flights.is_empty() {
+                self.settle_one().await?;
+            }
+        }
+        let slots = self.client.config.bulk_concurrency.max(1);
+        while self.flights.len() >= slots {
+            self.settle_one().await?;
+        }
+        if Instant::now() >= self.deadline {
+            return Err(self.deadline_error(self.in_flight));
+        }
         let batch = self.take_batch();
-        self.send_batch(batch).await
+        let number = self.launched;
+        self.launched += 1;
+        self.in_flight_ids.push((number, id_hashes));
+        self.in_flight += batch.entries.len();
+        let target = Target {
+            client: Arc::clone(&self.client),
+            path: Arc::clone(&self.bulk_path),
+            deadline: self.deadline,
+        };
+        self.flights.spawn(async move {
+            Flight {
+                delivery: delivery::deliver(target, batch).await,
+                number,
+            }
+        });
+        Ok(())
     }
 
-    fn buffer_capacity(&self) -> usize {
-        buffer_capacity(self.client.config.bulk_max_bytes)
-    }
-
-    /// Moves every pending operation out of the buffer into a batch sharing its bytes.
-    fn take_batch(&mut self) -> Vec<Entry> {
-        // Keep the next buffer's capacity: growing it again by doubling overshoots the limit.
-        let next = Vec::with_capacity(self.buffer_capacity());
-        let data = Bytes::from(std::mem::replace(&mut self.buffer, next));
-        self.pending
+    /// Moves every pending operation and the filled body into a batch.
+    fn take_batch(&mut self) -> Batch {
+        let entries = self
+            .pending
             .drain(..)
             .map(|p| Entry {
                 id: p.id,
                 action: p.action,
                 origin: p.origin,
-                lines: data.slice(p.start..p.end),
+                range: p.start..p.end,
             })
-            .collect()
+            .collect();
+        let body = self.filling.take(self.client.config.bulk_max_bytes);
+        Batch { entries, body }
     }
 
-    async fn send_batch(&mut self, batch: Vec<Entry>) -> Result<(), SinkError> {
-        if let Err(e) = self.send(batch).await {
+    /// Waits for one delivery and takes in its counts and dead letters. If it failed, the
+    /// other deliveries are stopped and counted as unconfirmed.
+    async fn settle_one(&mut self) -> Result<(), SinkError> {
+        let Some(joined) = self.flights.join_next().await else {
+            return Ok(());
+        };
+        let flight = match joined {
+            Ok(flight) => flight,
+            Err(e) => {
+                let unconfirmed = self.in_flight + self.pending.len();
+                self.flights.abort_all();
+                return Err(SinkError::Transport {
+                    method: "POST".into(),
+                    path: self.bulk_path.to_string(),
+                    detail: format!(
+                        "bulk delivery task failed: {e}; {unconfirmed} operations were not confirmed"
+                    ),
+                });
+            }
+        };
+        self.in_flight_ids.retain(|(n, _)| *n != flight.number);
+        let delivery = flight.delivery;
+        self.in_flight -= delivery.operations;
+        self.report.absorb(&delivery.report);
+        if !delivery.last_problem.is_empty() {
+            self.last_problem = delivery.last_problem;
+        }
+        for letter in delivery.letters {
+            self.dead_letter(letter);
+        }
+        if let Some(failure) = delivery.failure {
             // Keep what we learned: failed operations already known are stored before the
             // caller gives up, so the retry of the whole input does not depend on them.
             if let Err(store_error) = self.write_dead_letters().await {
                 tracing::error!(error = %store_error, "dead letters could not be written");
             }
-            return Err(e);
+            let others = self.in_flight;
+            self.flights.abort_all();
+            return Err(self.failure_error(failure, others));
         }
         self.after_flush().await
+    }
+
+    /// The caller-facing error for a failed delivery; `others` counts operations of other
+    /// batches stopped with it.
+    fn failure_error(&self, failure: Failure, others: usize) -> SinkError {
+        let held = others + self.pending.len() + self.waiting;
+        match failure {
+            Failure::Deadline { unconfirmed } => self.deadline_error(unconfirmed + others),
+            Failure::Rejected {
+                status,
+                body,
+                unconfirmed,
+            } => SinkError::Rejected {
+                method: "POST".into(),
+                path: self.bulk_path.to_string(),
+                status,
+                body,
+                unconfirmed: unconfirmed + held,
+            },
+            Failure::BadResponse {
+                detail,
+                unconfirmed,
+            } => SinkError::BadResponse {
+                method: "POST".into(),
+                path: self.bulk_path.to_string(),
+                detail: format!(
+                    "{detail}; {} operations were not confirmed",
+                    unconfirmed + held
+                ),
+            },
+            Failure::Fatal(e) => e,
+        }
     }
 
     async fn after_flush(&mut self) -> Result<(), SinkError> {
@@ -313,190 +514,9 @@ impl BulkSink {
         Ok(())
     }
 
-    /// Sends `batch`, splitting on 413 and re-sending only unconfirmed operations.
-    async fn send(&mut self, batch: Vec<Entry>) -> Result<(), SinkError> {
-        let config = &self.client.config;
-        let mut backoff = Backoff::new(config.retry_initial_delay, config.retry_max_delay);
-        let mut work = vec![batch];
-        while let Some(batch) = work.pop() {
-            let remaining = self.deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Err(self.deadline_error(batch.len() + waiting(&work)));
-            }
-            let raw_len: usize = batch.iter().map(|e| e.lines.len()).sum();
-            let gzip = self.client.config.gzip;
-            // Gzip straight from the operations' slices: no second copy of the batch.
-            let body = if gzip {
-                gzip_entries(&batch, raw_len)
-            } else {
-                let mut raw = Vec::with_capacity(raw_len);
-                for entry in &batch {
-                    raw.extend_from_slice(&entry.lines);
-                }
-                raw
-            };
-            self.report.requests += 1;
-            self.report.bytes_uncompressed += raw_len as u64;
-            self.report.bytes_sent += body.len() as u64;
-            let timeout = self.client.config.request_timeout.min(remaining);
-            let sent_at = Instant::now();
-            let result = self
-                .client
-                .send(
-                    Method::Post,
-                    &self.bulk_path,
-                    Some(Bytes::from(body)),
-                    HeaderValue::from_static("application/x-ndjson"),
-                    &[],
-                    gzip,
-                    Some(timeout),
-                )
-                .await;
-            self.report.request_wait += sent_at.elapsed();
-            let response = match result {
-                Ok(r) => r,
-                Err(SendError::Fatal(e)) => return Err(e),
-                Err(SendError::Retryable(problem)) => {
-                    tracing::warn!(
-                        problem,
-                        operations = batch.len(),
-                        "bulk request failed; will retry"
-                    );
-                    self.last_problem = problem;
-                    self.retry_later(&mut work, batch, &mut backoff).await?;
-                    continue;
-                }
-            };
-            match response.status {
-                200 => {
-                    let items = bulk::parse_response(&response.body).map_err(|e| {
-                        SinkError::BadResponse {
-                            method: "POST".into(),
-                            path: self.bulk_path.clone(),
-                            detail: format!(
-                                "{e}; {} operations were not confirmed",
-                                batch.len() + waiting(&work) + self.pending.len()
-                            ),
-                        }
-                    })?;
-                    if items.len() != batch.len() {
-                        return Err(SinkError::BadResponse {
-                            method: "POST".into(),
-                            path: self.bulk_path.clone(),
-                            detail: format!(
-                                "{} items for {} operations; {} operations were not confirmed",
-                                items.len(),
-                                batch.len(),
-                                batch.len() + waiting(&work) + self.pending.len()
-                            ),
-                        });
-                    }
-                    let mut again = Vec::new();
-                    for (entry, item) in batch.into_iter().zip(items) {
-                        match (item.status, entry.action) {
-                            (200..=299, "delete") => self.report.deleted += 1,
-                            (404, "delete") => self.report.not_found += 1,
-                            (200..=299, _)
-                                if item.status == 201
-                                    || item.result.as_deref() == Some("created") =>
-                            {
-                                self.report.created += 1
-                            }
-                            (200..=299, _) => self.report.updated += 1,
-                            (429 | 502 | 503 | 504, _) => {
-                                self.last_problem = format!(
-                                    "item status {}: {}: {}",
-                                    item.status,
-                                    item.error_type.as_deref().unwrap_or("-"),
-                                    item.error_reason.as_deref().unwrap_or("-")
-                                );
-                                again.push(entry);
-                            }
-                            (status, _) => {
-                                let letter = letter_for(
-                                    &entry,
-                                    status,
-                                    item.error_type.unwrap_or_else(|| "unknown".into()),
-                                    item.error_reason.unwrap_or_default(),
-                                );
-                                self.dead_letter(letter);
-                            }
-                        }
-                    }
-                    if !again.is_empty() {
-                        tracing::warn!(operations = again.len(), problem = %self.last_problem, "bulk items rejected; will retry them");
-                        self.retry_later(&mut work, again, &mut backoff).await?;
-                    }
-                }
-                413 if batch.len() == 1 => {
-                    let entry = &batch[0];
-                    let letter = letter_for(
-                        entry,
-                        413,
-                        "request_entity_too_large".into(),
-                        format!(
-                            "a bulk request with only this operation ({raw_len} bytes) is too large for the server"
-                        ),
-                    );
-                    self.dead_letter(letter);
-                }
-                413 => {
-                    let mut first = batch;
-                    let second = first.split_off(first.len() / 2);
-                    tracing::info!(
-                        operations = first.len() + second.len(),
-                        "413 request too large; splitting the batch"
-                    );
-                    self.report.retried += (first.len() + second.len()) as u64;
-                    // Stack: the first half goes out first.
-                    work.push(second);
-                    work.push(first);
-                }
-                429 | 502 | 503 | 504 => {
-                    self.last_problem =
-                        format!("HTTP {}: {}", response.status, excerpt(&response.body));
-                    tracing::warn!(
-                        status = response.status,
-                        operations = batch.len(),
-                        "bulk request refused; will retry"
-                    );
-                    self.retry_later(&mut work, batch, &mut backoff).await?;
-                }
-                status => {
-                    return Err(SinkError::Rejected {
-                        method: "POST".into(),
-                        path: self.bulk_path.clone(),
-                        status,
-                        body: excerpt(&response.body),
-                        unconfirmed: batch.len() + waiting(&work) + self.pending.len(),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Sleeps a jittered backoff and queues `batch` again, unless the deadline would pass.
-    async fn retry_later(
-        &mut self,
-        work: &mut Vec<Vec<Entry>>,
-        batch: Vec<Entry>,
-        backoff: &mut Backoff,
-    ) -> Result<(), SinkError> {
-        let delay = backoff.next_delay();
-        if Instant::now() + delay >= self.deadline {
-            return Err(self.deadline_error(batch.len() + waiting(work)));
-        }
-        tokio::time::sleep(delay).await;
-        self.report.backoff_wait += delay;
-        self.report.retried += batch.len() as u64;
-        work.push(batch);
-        Ok(())
-    }
-
     fn deadline_error(&self, unconfirmed: usize) -> SinkError {
         SinkError::DeadlineExceeded {
-            unconfirmed: unconfirmed + self.pending.len(),
+            unconfirmed: unconfirmed + self.pending.len() + self.waiting,
             elapsed: self.started.elapsed(),
             last_problem: if self.last_problem.is_empty() {
                 "none".into()
@@ -557,57 +577,14 @@ impl BulkSink {
     }
 }
 
-fn waiting(work: &[Vec<Entry>]) -> usize {
-    work.iter().map(Vec::len).sum()
-}
-
-fn letter_for(entry: &Entry, status: u16, error_type: String, reason: String) -> DeadLetter {
-    // The source line is the second line of an `index` entry.
-    let document = (entry.action == "index")
-        .then(|| {
-            let lines = &entry.lines;
-            let split = lines.iter().position(|&b| b == b'\n')?;
-            let source = lines[split + 1..].trim_ascii_end();
-            let text = String::from_utf8(source.to_vec()).ok()?;
-            serde_json::value::RawValue::from_string(text).ok()
-        })
-        .flatten();
-    DeadLetter {
-        id: entry.id.clone(),
-        action: entry.action.into(),
-        status,
-        error_type,
-        reason,
-        source_object: entry.origin.object.to_string(),
-        offset: entry.origin.offset,
-        document,
-    }
+/// A fast hash of an id, to spot batches that touch the same document.
+fn id_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 /// The bulk buffer's capacity: the flush limit plus room for the operation that crosses it
 /// (pages are only touched as they fill, so a small object does not pay for it).
 fn buffer_capacity(bulk_max_bytes: usize) -> usize {
     bulk_max_bytes.min(16 * 1024 * 1024) + 64 * 1024
-}
-
-/// Gzip at the fastest level: bulk NDJSON still shrinks several-fold and CPU is scarce in a
-/// Lambda.
-pub fn gzip_bytes(raw: &[u8]) -> Vec<u8> {
-    gzip_parts([raw], raw.len())
-}
-
-fn gzip_entries(batch: &[Entry], raw_len: usize) -> Vec<u8> {
-    gzip_parts(batch.iter().map(|e| &e.lines[..]), raw_len)
-}
-
-/// Gzips the concatenation of `parts` (writing into a Vec cannot fail).
-fn gzip_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>, raw_len: usize) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(raw_len / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    for part in parts {
-        let _ = encoder.write_all(part);
-    }
-    encoder.finish().unwrap_or_default()
 }

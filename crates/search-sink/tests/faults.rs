@@ -318,6 +318,8 @@ async fn gives_up_at_the_deadline_naming_the_unconfirmed_count() {
     let peer = FaultPeer::start(|_| Reply::Status(503, "unavailable".into())).await;
     let mut config = fast_config(&peer.url);
     config.bulk_max_operations = 4;
+    // One batch in flight while the next one fills (the concurrent case is tested below).
+    config.bulk_concurrency = 1;
     let client = Arc::new(SearchClient::connect(config).await.unwrap());
     let started = Instant::now();
     let mut sink = BulkSink::new(client, started + Duration::from_millis(500), None);
@@ -330,15 +332,16 @@ async fn gives_up_at_the_deadline_naming_the_unconfirmed_count() {
             break;
         }
     }
-    // The first flush (4 operations) can never succeed: push fails at the deadline.
-    assert_eq!(pushed, 4);
+    // The first batch (4 operations) can never succeed; the push that fills the second batch
+    // waits for it and fails at the deadline, counting both batches.
+    assert_eq!(pushed, 8);
     match outcome.unwrap_err() {
         SinkError::DeadlineExceeded {
             unconfirmed,
             last_problem,
             ..
         } => {
-            assert_eq!(unconfirmed, 4);
+            assert_eq!(unconfirmed, 8);
             // Usually the 503; a last attempt cut short by the deadline reports its timeout.
             assert_ne!(last_problem, "none");
         }
@@ -464,16 +467,124 @@ async fn an_operation_waiting_behind_a_failed_flush_is_counted_unconfirmed() {
     let peer = FaultPeer::start(|_| Reply::Status(503, "unavailable".into())).await;
     let mut config = fast_config(&peer.url);
     config.gzip = false;
-    // Each operation is ~80 bytes: the third overflows 200 bytes and flushes the first two.
+    // Each operation is ~80 bytes: the third overflows 200 bytes and sends the first two.
     config.bulk_max_bytes = 200;
+    config.bulk_concurrency = 1;
     let client = Arc::new(SearchClient::connect(config).await.unwrap());
     let mut sink = BulkSink::new(client, Instant::now() + Duration::from_millis(300), None);
-    sink.push(doc("w0", 0), origin(0)).await.unwrap();
-    sink.push(doc("w1", 1), origin(1)).await.unwrap();
-    match sink.push(doc("w2", 2), origin(2)).await.unwrap_err() {
-        SinkError::DeadlineExceeded { unconfirmed, .. } => assert_eq!(unconfirmed, 3),
+    for i in 0..4 {
+        sink.push(doc(&format!("w{i}"), i), origin(i as u64))
+            .await
+            .unwrap();
+    }
+    // w4 overflows [w2, w3] and waits for the slot that [w0, w1] holds until the deadline:
+    // all five are unconfirmed (in flight, buffered, and the one waiting).
+    match sink.push(doc("w4", 4), origin(4)).await.unwrap_err() {
+        SinkError::DeadlineExceeded { unconfirmed, .. } => assert_eq!(unconfirmed, 5),
         other => panic!("expected DeadlineExceeded, got {other}"),
     }
-    assert_eq!(sink.report().operations, 3);
+    assert_eq!(sink.report().operations, 5);
     assert!(peer.requests().iter().all(|r| r.ids() == ["w0", "w1"]));
+}
+
+#[tokio::test]
+async fn keeps_two_batches_in_flight_and_never_more() {
+    // Every reply waits, so batches pile up at the peer unless the sink holds them back.
+    let peer =
+        FaultPeer::start(|c| Reply::Slow(Duration::from_millis(150), Box::new(all(201)(c)))).await;
+    let mut config = fast_config(&peer.url);
+    config.bulk_max_operations = 3;
+    assert_eq!(config.bulk_concurrency, 2, "the default");
+    let report = run(config, docs(12), None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.requests), (12, 4));
+    assert_eq!(peer.max_concurrent(), 2);
+    // Each batch went out once, in push order of its operations.
+    let mut ids: Vec<String> = peer.requests().iter().flat_map(|r| r.ids()).collect();
+    ids.sort();
+    let mut want: Vec<String> = (0..12).map(|i| format!("d{i}")).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(peer.resent_after_settled().is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_touching_an_id_in_flight_waits_for_it() {
+    // Batch 0 indexes t1 (slowly); batch 1 deletes t1 and must not reach the server before
+    // batch 0 is answered, or the delete could land first and the tweet come back.
+    let peer = FaultPeer::start(|c| {
+        let items = c
+            .ops()
+            .iter()
+            .map(|(action, _)| if action == "delete" { 200 } else { 201 })
+            .collect();
+        let delay = if c.number == 0 { 300 } else { 200 };
+        Reply::Slow(Duration::from_millis(delay), Box::new(Reply::Items(items)))
+    })
+    .await;
+    let mut config = fast_config(&peer.url);
+    config.bulk_max_operations = 2;
+    let ops = vec![
+        doc("t0", 0),
+        doc("t1", 1),
+        Operation::Delete { id: "t1".into() },
+        doc("t2", 2),
+        doc("t3", 3),
+        doc("t4", 4),
+    ];
+    let report = run(config, ops, None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.deleted), (5, 1));
+    let requests = peer.requests();
+    let with_delete = requests
+        .iter()
+        .find(|r| r.ops().iter().any(|(a, _)| a == "delete"))
+        .unwrap();
+    assert_eq!(with_delete.number, 1);
+    assert_eq!(
+        peer.answered_before(1),
+        Some(1),
+        "the delete overtook the index"
+    );
+    // Batches without a shared id do overlap: the third went out while the second was open.
+    assert_eq!(peer.max_concurrent(), 2);
+}
+
+#[tokio::test]
+async fn a_failure_counts_the_batches_still_in_flight_as_unconfirmed() {
+    // Batch 0 is refused for good (HTTP 400); batch 1 is still waiting for its answer then.
+    let peer = FaultPeer::start(|c| {
+        if c.number == 0 {
+            Reply::Status(400, r#"{"error":"bad"}"#.into())
+        } else {
+            Reply::Slow(Duration::from_millis(500), Box::new(all(201)(c)))
+        }
+    })
+    .await;
+    let mut config = fast_config(&peer.url);
+    config.bulk_max_operations = 3;
+    let client = Arc::new(SearchClient::connect(config).await.unwrap());
+    let mut sink = BulkSink::new(client, Instant::now() + Duration::from_secs(10), None);
+    let mut result = Ok(());
+    for (i, op) in docs(7).into_iter().enumerate() {
+        result = sink.push(op, origin(i as u64)).await;
+        if result.is_err() {
+            break;
+        }
+    }
+    let err = match result {
+        Err(e) => e,
+        Ok(()) => sink.finish().await.unwrap_err(),
+    };
+    match err {
+        // Nothing was confirmed: batch 0 (3), batch 1 in flight (3), the 7th buffered (1).
+        SinkError::Rejected {
+            status,
+            unconfirmed,
+            ..
+        } => assert_eq!((status, unconfirmed), (400, 7)),
+        other => panic!("expected Rejected, got {other}"),
+    }
 }

@@ -78,6 +78,13 @@ struct State {
     settled: HashSet<String>,
     /// Ids sent again after they were settled: must stay empty.
     resent_after_settled: Vec<String>,
+    /// Requests read but not yet answered, and the most seen at once.
+    active: usize,
+    max_active: usize,
+    /// Request numbers in the order their answers were written.
+    answered: Vec<usize>,
+    /// For each request number, how many requests had been answered when it arrived.
+    answered_before: Vec<(usize, usize)>,
 }
 
 pub struct FaultPeer {
@@ -115,6 +122,25 @@ impl FaultPeer {
 
     pub fn resent_after_settled(&self) -> Vec<String> {
         self.state.lock().unwrap().resent_after_settled.clone()
+    }
+
+    /// The most requests the peer held at once (read, not yet answered).
+    pub fn max_concurrent(&self) -> usize {
+        self.state.lock().unwrap().max_active
+    }
+
+    /// Request numbers in the order they were answered.
+    pub fn answered(&self) -> Vec<usize> {
+        self.state.lock().unwrap().answered.clone()
+    }
+
+    /// How many requests had been answered when request `number` arrived.
+    pub fn answered_before(&self, number: usize) -> Option<usize> {
+        let st = self.state.lock().unwrap();
+        st.answered_before
+            .iter()
+            .find(|(n, _)| *n == number)
+            .map(|(_, before)| *before)
     }
 }
 
@@ -207,7 +233,11 @@ async fn serve(
                 }
             }
         }
-        st.requests.push(captured);
+        st.active += 1;
+        st.max_active = st.max_active.max(st.active);
+        let before = st.answered.len();
+        st.answered_before.push((captured.number, before));
+        st.requests.push(captured.clone());
     }
     let mut reply = reply;
     if let Reply::Slow(delay, inner) = reply {
@@ -223,6 +253,11 @@ async fn serve(
         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
+    {
+        let mut st = state.lock().unwrap();
+        st.active -= 1;
+        st.answered.push(captured.number);
+    }
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
 }

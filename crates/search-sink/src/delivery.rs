@@ -1,0 +1,418 @@
+//! One batch's life after it leaves the sink's buffer: send it, read the per-item outcomes,
+//! re-send only what is unconfirmed (429/5xx, timeouts, resets, with backoff), split it on 413,
+//! until every operation is confirmed or dead-lettered, or the deadline passes.
+//!
+//! Each delivery runs as its own task, so several batches can be in flight while the sink
+//! fills the next one. A gzipped batch keeps only its compressed body while in flight (a
+//! quarter of the NDJSON or less); it is decompressed again only when some of it must be
+//! re-sent or dead-lettered, which is rare.
+
+use crate::bulk;
+use crate::client::{SearchClient, SendError};
+use crate::dead_letter::DeadLetter;
+use crate::ensure::excerpt;
+use crate::error::SinkError;
+use crate::operation::Origin;
+use crate::retry::Backoff;
+use crate::sink::Report;
+use bytes::Bytes;
+use elasticsearch::http::Method;
+use elasticsearch::http::headers::HeaderValue;
+use std::io::{Read, Write};
+use std::ops::Range;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// One operation of a batch: its lines are `range` of the batch's NDJSON.
+pub(crate) struct Entry {
+    pub(crate) id: String,
+    pub(crate) action: &'static str,
+    pub(crate) origin: Origin,
+    pub(crate) range: Range<usize>,
+}
+
+/// The batch's NDJSON, or only its gzip form while nothing needs re-sending.
+pub(crate) enum Body {
+    Plain(Bytes),
+    Gzipped { gzip: Bytes, plain_len: usize },
+}
+
+/// A batch handed over by the sink.
+pub(crate) struct Batch {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) body: Body,
+}
+
+/// Where and how long a delivery may try.
+pub(crate) struct Target {
+    pub(crate) client: Arc<SearchClient>,
+    /// `{index}/_bulk?filter_path=...`
+    pub(crate) path: Arc<str>,
+    pub(crate) deadline: Instant,
+}
+
+/// Why a delivery stopped before confirming everything. `unconfirmed` counts only this
+/// delivery's operations; the sink adds the ones it still holds.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Deadline {
+        unconfirmed: usize,
+    },
+    Rejected {
+        status: u16,
+        body: String,
+        unconfirmed: usize,
+    },
+    BadResponse {
+        detail: String,
+        unconfirmed: usize,
+    },
+    Fatal(SinkError),
+}
+
+/// What a delivery did: counts to add to the sink's report, permanent failures to
+/// dead-letter, and a failure if it stopped early.
+pub(crate) struct Delivery {
+    /// Operations in the batch.
+    pub(crate) operations: usize,
+    pub(crate) report: Report,
+    pub(crate) letters: Vec<DeadLetter>,
+    pub(crate) last_problem: String,
+    pub(crate) failure: Option<Failure>,
+}
+
+/// Delivers `batch`; never panics on server input, never returns before every operation is
+/// settled or the delivery has failed.
+pub(crate) async fn deliver(target: Target, batch: Batch) -> Delivery {
+    let mut run = Run {
+        operations: batch.entries.len(),
+        report: Report::default(),
+        letters: Vec::new(),
+        last_problem: String::new(),
+        plain: None,
+        gzipped: None,
+        gzip: target.client.config().gzip,
+    };
+    let failure = run.send_all(&target, batch).await.err();
+    Delivery {
+        operations: run.operations,
+        report: run.report,
+        letters: run.letters,
+        last_problem: run.last_problem,
+        failure,
+    }
+}
+
+struct Run {
+    operations: usize,
+    report: Report,
+    letters: Vec<DeadLetter>,
+    last_problem: String,
+    /// The batch's NDJSON once it had to be decompressed (or when it was never compressed).
+    plain: Option<Bytes>,
+    /// The in-flight gzip body and its plain length, kept until `plain` is needed.
+    gzipped: Option<(Bytes, usize)>,
+    gzip: bool,
+}
+
+/// A part of the batch to send: all of it the first time (its body already built), then the
+/// entries that still need sending.
+struct Work {
+    entries: Vec<Entry>,
+    /// Set for the whole batch's first send: no re-encoding needed.
+    ready: Option<(Bytes, usize)>,
+}
+
+impl Run {
+    async fn send_all(&mut self, target: &Target, batch: Batch) -> Result<(), Failure> {
+        let config = target.client.config();
+        let mut backoff = Backoff::new(config.retry_initial_delay, config.retry_max_delay);
+        let ready = match batch.body {
+            Body::Plain(plain) => {
+                let len = plain.len();
+                self.plain = Some(plain.clone());
+                (plain, len)
+            }
+            Body::Gzipped { gzip, plain_len } => {
+                self.gzipped = Some((gzip.clone(), plain_len));
+                (gzip, plain_len)
+            }
+        };
+        let mut work = vec![Work {
+            entries: batch.entries,
+            ready: Some(ready),
+        }];
+        while let Some(part) = work.pop() {
+            let remaining = target.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(Failure::Deadline {
+                    unconfirmed: part.entries.len() + waiting(&work),
+                });
+            }
+            let (body, plain_len) = match part.ready {
+                Some(ready) => ready,
+                None => self.encode(&part.entries, &mut work)?,
+            };
+            let entries = part.entries;
+            self.report.requests += 1;
+            self.report.bytes_uncompressed += plain_len as u64;
+            self.report.bytes_sent += body.len() as u64;
+            let timeout = config.request_timeout.min(remaining);
+            let sent_at = Instant::now();
+            let result = target
+                .client
+                .send(
+                    Method::Post,
+                    &target.path,
+                    Some(body),
+                    HeaderValue::from_static("application/x-ndjson"),
+                    &[],
+                    self.gzip,
+                    Some(timeout),
+                )
+                .await;
+            self.report.request_wait += sent_at.elapsed();
+            let response = match result {
+                Ok(r) => r,
+                Err(SendError::Fatal(e)) => return Err(Failure::Fatal(e)),
+                Err(SendError::Retryable(problem)) => {
+                    tracing::warn!(
+                        problem,
+                        operations = entries.len(),
+                        "bulk request failed; will retry"
+                    );
+                    self.last_problem = problem;
+                    self.retry_later(target, &mut work, entries, &mut backoff)
+                        .await?;
+                    continue;
+                }
+            };
+            match response.status {
+                200 => {
+                    let items =
+                        bulk::parse_response(&response.body).map_err(|e| Failure::BadResponse {
+                            detail: e.to_string(),
+                            unconfirmed: entries.len() + waiting(&work),
+                        })?;
+                    if items.len() != entries.len() {
+                        return Err(Failure::BadResponse {
+                            detail: format!(
+                                "{} items for {} operations",
+                                items.len(),
+                                entries.len()
+                            ),
+                            unconfirmed: entries.len() + waiting(&work),
+                        });
+                    }
+                    let mut again = Vec::new();
+                    for (entry, item) in entries.into_iter().zip(items) {
+                        match (item.status, entry.action) {
+                            (200..=299, "delete") => self.report.deleted += 1,
+                            (404, "delete") => self.report.not_found += 1,
+                            (200..=299, _) if item.created => self.report.created += 1,
+                            (200..=299, _) => self.report.updated += 1,
+                            (429 | 502 | 503 | 504, _) => {
+                                self.last_problem = format!(
+                                    "item status {}: {}: {}",
+                                    item.status,
+                                    item.error_type.as_deref().unwrap_or("-"),
+                                    item.error_reason.as_deref().unwrap_or("-")
+                                );
+                                again.push(entry);
+                            }
+                            (status, _) => {
+                                let letter = self.letter_for(
+                                    &entry,
+                                    status,
+                                    item.error_type.unwrap_or_else(|| "unknown".into()),
+                                    item.error_reason.unwrap_or_default(),
+                                    &mut work,
+                                )?;
+                                self.letters.push(letter);
+                            }
+                        }
+                    }
+                    if !again.is_empty() {
+                        tracing::warn!(operations = again.len(), problem = %self.last_problem, "bulk items rejected; will retry them");
+                        self.retry_later(target, &mut work, again, &mut backoff)
+                            .await?;
+                    }
+                }
+                413 if entries.len() == 1 => {
+                    let reason = format!(
+                        "a bulk request with only this operation ({plain_len} bytes) is too large for the server"
+                    );
+                    let letter = self.letter_for(
+                        &entries[0],
+                        413,
+                        "request_entity_too_large".into(),
+                        reason,
+                        &mut work,
+                    )?;
+                    self.letters.push(letter);
+                }
+                413 => {
+                    let mut first = entries;
+                    let second = first.split_off(first.len() / 2);
+                    tracing::info!(
+                        operations = first.len() + second.len(),
+                        "413 request too large; splitting the batch"
+                    );
+                    self.report.retried += (first.len() + second.len()) as u64;
+                    // Stack: the first half goes out first.
+                    work.push(Work {
+                        entries: second,
+                        ready: None,
+                    });
+                    work.push(Work {
+                        entries: first,
+                        ready: None,
+                    });
+                }
+                429 | 502 | 503 | 504 => {
+                    self.last_problem =
+                        format!("HTTP {}: {}", response.status, excerpt(&response.body));
+                    tracing::warn!(
+                        status = response.status,
+                        operations = entries.len(),
+                        "bulk request refused; will retry"
+                    );
+                    self.retry_later(target, &mut work, entries, &mut backoff)
+                        .await?;
+                }
+                status => {
+                    return Err(Failure::Rejected {
+                        status,
+                        body: excerpt(&response.body),
+                        unconfirmed: entries.len() + waiting(&work),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch's NDJSON, decompressing the in-flight gzip body the first time it is needed.
+    fn plain(&mut self, unconfirmed: usize) -> Result<Bytes, Failure> {
+        if let Some(plain) = &self.plain {
+            return Ok(plain.clone());
+        }
+        let inflated = self
+            .gzipped
+            .take()
+            .and_then(|(gzip, plain_len)| gunzip(&gzip, plain_len));
+        match inflated {
+            Some(plain) => {
+                let plain = Bytes::from(plain);
+                self.plain = Some(plain.clone());
+                Ok(plain)
+            }
+            // Only reachable if our own gzip output were corrupt.
+            None => Err(Failure::BadResponse {
+                detail: "the in-flight batch could not be decompressed for a re-send".into(),
+                unconfirmed,
+            }),
+        }
+    }
+
+    /// A body for `entries`: their lines, gzipped when configured.
+    fn encode(&mut self, entries: &[Entry], work: &mut [Work]) -> Result<(Bytes, usize), Failure> {
+        let plain = self.plain(entries.len() + waiting(work))?;
+        let parts = entries.iter().map(|e| &plain[e.range.clone()]);
+        let plain_len = entries.iter().map(|e| e.range.len()).sum();
+        let body = if self.gzip {
+            gzip_parts(parts, plain_len)
+        } else {
+            let mut out = Vec::with_capacity(plain_len);
+            parts.for_each(|p| out.extend_from_slice(p));
+            out
+        };
+        Ok((Bytes::from(body), plain_len))
+    }
+
+    fn letter_for(
+        &mut self,
+        entry: &Entry,
+        status: u16,
+        error_type: String,
+        reason: String,
+        work: &mut [Work],
+    ) -> Result<DeadLetter, Failure> {
+        let plain = self.plain(1 + waiting(work))?;
+        // The source line is the second line of an `index` entry.
+        let document = (entry.action == "index")
+            .then(|| {
+                let lines = &plain[entry.range.clone()];
+                let split = lines.iter().position(|&b| b == b'\n')?;
+                let source = lines[split + 1..].trim_ascii_end();
+                let text = String::from_utf8(source.to_vec()).ok()?;
+                serde_json::value::RawValue::from_string(text).ok()
+            })
+            .flatten();
+        Ok(DeadLetter {
+            id: entry.id.clone(),
+            action: entry.action.into(),
+            status,
+            error_type,
+            reason,
+            source_object: entry.origin.object.to_string(),
+            offset: entry.origin.offset,
+            document,
+        })
+    }
+
+    /// Sleeps a jittered backoff and queues `entries` again, unless the deadline would pass.
+    async fn retry_later(
+        &mut self,
+        target: &Target,
+        work: &mut Vec<Work>,
+        entries: Vec<Entry>,
+        backoff: &mut Backoff,
+    ) -> Result<(), Failure> {
+        let delay = backoff.next_delay();
+        if Instant::now() + delay >= target.deadline {
+            return Err(Failure::Deadline {
+                unconfirmed: entries.len() + waiting(work),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        self.report.backoff_wait += delay;
+        self.report.retried += entries.len() as u64;
+        work.push(Work {
+            entries,
+            ready: None,
+        });
+        Ok(())
+    }
+}
+
+fn waiting(work: &[Work]) -> usize {
+    work.iter().map(|w| w.entries.len()).sum()
+}
+
+/// Gzip at the fastest level: bulk NDJSON still shrinks several-fold and CPU is scarce in a
+/// Lambda.
+pub fn gzip_bytes(raw: &[u8]) -> Vec<u8> {
+    gzip_parts([raw], raw.len())
+}
+
+/// Gzips the concatenation of `parts` (writing into a Vec cannot fail).
+pub(crate) fn gzip_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>, raw_len: usize) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(raw_len / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    for part in parts {
+        let _ = encoder.write_all(part);
+    }
+    encoder.finish().unwrap_or_default()
+}
+
+/// Inflates a body this crate gzipped; `None` if it is not valid gzip (it always is).
+pub(crate) fn gunzip(gzip: &[u8], plain_len: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(plain_len);
+    flate2::read::GzDecoder::new(gzip)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
+}
