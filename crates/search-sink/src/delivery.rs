@@ -18,6 +18,7 @@ use crate::sink::Report;
 use bytes::Bytes;
 use elasticsearch::http::Method;
 use elasticsearch::http::headers::HeaderValue;
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::sync::Arc;
@@ -205,7 +206,15 @@ impl Run {
                         });
                     }
                     let mut again = Vec::new();
+                    // Ids with an operation to retry: their later operations in this batch go
+                    // with it, whatever their status, so that a delete that succeeded is not
+                    // overtaken by the retried index of the same tweet.
+                    let mut again_ids: HashSet<String> = HashSet::new();
                     for (entry, item) in entries.into_iter().zip(items) {
+                        if !again_ids.is_empty() && again_ids.contains(&entry.id) {
+                            again.push(entry);
+                            continue;
+                        }
                         match (item.status, entry.action) {
                             (200..=299, "delete") => self.report.deleted += 1,
                             (404, "delete") => self.report.not_found += 1,
@@ -218,6 +227,7 @@ impl Run {
                                     item.error_type.as_deref().unwrap_or("-"),
                                     item.error_reason.as_deref().unwrap_or("-")
                                 );
+                                again_ids.insert(entry.id.clone());
                                 again.push(entry);
                             }
                             (status, _) => {

@@ -588,3 +588,37 @@ async fn a_failure_counts_the_batches_still_in_flight_as_unconfirmed() {
         other => panic!("expected Rejected, got {other}"),
     }
 }
+
+#[tokio::test]
+async fn a_retried_item_takes_the_later_operations_on_its_id_with_it() {
+    // The index of x is rejected (429) but the delete of x after it succeeds: re-sending the
+    // index alone would bring the tweet back. Both go again, in order, and count once.
+    let peer = FaultPeer::start(|c| {
+        if c.number == 0 {
+            Reply::Items(vec![429, 200, 201])
+        } else {
+            Reply::Items(vec![201, 200])
+        }
+    })
+    .await;
+    let ops = vec![
+        doc("x", 0),
+        Operation::Delete { id: "x".into() },
+        doc("y", 1),
+    ];
+    let report = run(fast_config(&peer.url), ops, None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.created,
+            report.deleted,
+            report.retried,
+            report.requests
+        ),
+        (2, 1, 2, 2)
+    );
+    let requests = peer.requests();
+    let op = |a: &str, id: &str| (a.to_owned(), id.to_owned());
+    assert_eq!(requests[1].ops(), [op("index", "x"), op("delete", "x")]);
+}
