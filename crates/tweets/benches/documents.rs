@@ -2,6 +2,16 @@
 //! - `framing+parse+enrich`: bytes -> framed records -> documents (VADER, emoji, geo) -> JSON;
 //! - `serde_json IgnoredAny`: raw parsing of the same records, the limit we compare against.
 //!
+//! Diagnostics, each one required piece alone over the same tweets, to say where the time goes:
+//! - `parse only`: [`tweets::record::classify`] of each pre-split line (typed view, no framing;
+//!   `classify` boxes the view, which the extractor keeps on the stack);
+//! - `vader only`, `emoji only`: the scoring / emoji extraction the extractor does, over the
+//!   documents' texts (built beforehand, outside the timed loop);
+//! - `to_json only`: [`tweets::Document::to_json`] of pre-built documents.
+//!
+//! Enrichment alone (parsed record -> document) has no public entry point (the builder takes the
+//! crate-private parsed view), so it is read as `framing+parse+enrich` - `framing+parse`.
+//!
 //! Throughput is reported as elements = tweets (documents/s).
 //!
 //! `cargo bench -p tweets -- --warm-up-time 1 --measurement-time 3`
@@ -74,6 +84,57 @@ fn bench(c: &mut Criterion) {
             tweets::Framer::with_options(&bytes[..], fast)
                 .filter(Result::is_ok)
                 .count()
+        })
+    });
+    // The required pieces, each alone over the same tweets.
+    g.bench_function("parse only (typed RawTweet, no framing)", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for l in &lines {
+                if let Ok(tweets::record::Classified::Tweet(_)) = tweets::record::classify(l) {
+                    n += 1;
+                }
+            }
+            assert_eq!(n, tweets);
+        })
+    });
+    let docs: Vec<tweets::Document> = ex
+        .items(&bytes[..])
+        .filter_map(|item| match item {
+            Item::Document { doc, .. } => Some(*doc),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(docs.len() as u64, tweets);
+    let analyzer = vader::Analyzer::new();
+    g.bench_function("vader only (the documents' texts)", |b| {
+        b.iter(|| {
+            let same = docs
+                .iter()
+                .filter(|d| analyzer.polarity_scores(&d.text).label().as_str() == d.sentiments)
+                .count();
+            assert_eq!(same as u64, tweets);
+        })
+    });
+    let emoji_count: usize = docs.iter().map(|d| d.emoticons.len()).sum();
+    assert!(emoji_count > 0);
+    g.bench_function("emoji only (the documents' texts)", |b| {
+        let mut found = Vec::new();
+        b.iter(|| {
+            let mut n = 0;
+            for d in &docs {
+                found.clear();
+                tweets::emoji::extract_into(&d.text, &mut found);
+                n += found.len();
+            }
+            assert_eq!(n, emoji_count);
+        })
+    });
+    let json_bytes: usize = docs.iter().map(|d| d.to_json().len()).sum();
+    g.bench_function("to_json only (pre-built documents)", |b| {
+        b.iter(|| {
+            let n: usize = docs.iter().map(|d| d.to_json().len()).sum();
+            assert_eq!(n, json_bytes);
         })
     });
     g.bench_function("serde_json IgnoredAny (limit)", |b| {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::emoji;
 use crate::geo::{self, GeoSource, GeoWarning, Point};
 use crate::record::{
-    RawEntities, RawIncludes, RawPlace, RawTweet, RawUser, RawV2Geo, TweetText, any_tweet_id,
+    RawEntities, RawId, RawIncludes, RawPlace, RawTweet, RawUser, RawV2Geo, TweetText, any_tweet_id,
 };
 
 /// One index document; `_id` is [`Document::id_str`].
@@ -169,9 +169,14 @@ pub(crate) fn build(
     };
     let text = unescape_html(text).into_owned();
 
-    let mut hashtags = Vec::new();
-    let mut mentions = Vec::new();
-    let mut urls = Vec::new();
+    // Sized once from the entity lists (each entity gives at most one entry).
+    fn count<T>(list: &Option<Vec<T>>) -> usize {
+        list.as_ref().map_or(0, Vec::len)
+    }
+    let mut hashtags = Vec::with_capacity(entities.map_or(0, |e| count(&e.hashtags)));
+    let mut mentions =
+        Vec::with_capacity(entities.map_or(0, |e| count(&e.user_mentions) + count(&e.mentions)));
+    let mut urls = Vec::with_capacity(entities.map_or(0, |e| count(&e.urls)));
     if let Some(e) = entities {
         for h in e.hashtags.iter().flatten() {
             if let Some(t) = h.text.as_deref().or(h.tag.as_deref()) {
@@ -290,8 +295,7 @@ fn user(raw: &RawTweet<'_>, ctx: &Context<'_, '_>) -> User {
     });
     match found {
         Some(u) => User {
-            id: user_id(u)
-                .and_then(|s| s.parse().ok())
+            id: numeric_user_id(u)
                 .or_else(|| raw.author_id.as_deref().and_then(|s| s.parse().ok())),
             name: u.name.as_deref().map(str::to_owned),
             screen_name: u
@@ -308,6 +312,14 @@ fn user(raw: &RawTweet<'_>, ctx: &Context<'_, '_>) -> User {
             id: raw.author_id.as_deref().and_then(|s| s.parse().ok()),
             ..User::default()
         },
+    }
+}
+
+/// `user_id(u)` as a number, without making the string.
+fn numeric_user_id(u: &RawUser<'_>) -> Option<u64> {
+    match u.id_str.as_deref() {
+        Some(s) => s.parse().ok(),
+        None => u.id.as_ref().and_then(RawId::as_u64),
     }
 }
 
@@ -427,7 +439,10 @@ pub fn unescape_html(s: &str) -> Cow<'_, str> {
 /// v1 `source` is `<a href="..." rel="nofollow">Client</a>`: keep `Client`. v2 is plain.
 fn source_name(s: &str) -> String {
     if s.starts_with("<a")
-        && let (Some(open), Some(close)) = (s.find('>'), s.rfind("</a>"))
+        && let (Some(open), Some(close)) = (
+            memchr::memchr(b'>', s.as_bytes()),
+            memchr::memmem::rfind(s.as_bytes(), b"</a>"),
+        )
         && open < close
     {
         return unescape_html(&s[open + 1..close]).into_owned();
@@ -446,6 +461,24 @@ mod tests {
             "a & b <3 >:( &copy; &quot;"
         );
         assert!(matches!(unescape_html("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn numeric_user_id_is_the_user_id_string_parsed() {
+        for json in [
+            r#"{"id_str":"12","id":34}"#,
+            r#"{"id_str":"x","id":34}"#,
+            r#"{"id_str":"","id":34}"#,
+            r#"{"id":34}"#,
+            r#"{"id":"56"}"#,
+            r#"{"id":"18446744073709551616"}"#,
+            r#"{"id":-1}"#,
+            r#"{"name":"no id"}"#,
+        ] {
+            let u: RawUser<'_> = serde_json::from_str(json).unwrap();
+            let want = user_id(&u).and_then(|s| s.parse::<u64>().ok());
+            assert_eq!(numeric_user_id(&u), want, "{json}");
+        }
     }
 
     #[test]

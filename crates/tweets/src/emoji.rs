@@ -20,24 +20,17 @@ pub fn extract_into(text: &str, out: &mut Vec<String>) {
     if text.is_ascii() {
         return;
     }
-    let Some(first) = text.find(may_be_emoji) else {
-        return;
-    };
-    let last_end = text
-        .rfind(may_be_emoji)
-        .and_then(|i| Some(i + text[i..].chars().next()?.len_utf8()))
-        .unwrap_or(text.len());
-    // Only the clusters from the one holding the first candidate to the one holding the
-    // last are segmented: segmentation restarted at a cluster boundary gives the same
-    // clusters as segmenting from the start of the text.
-    let start = cluster_start(text, first);
-    for (i, cluster) in text[start..].grapheme_indices(true) {
-        if start + i >= last_end {
+    // Only the clusters that hold a candidate are segmented: the one holding each candidate
+    // is found from the whole text (`GraphemeCursor`), and read from its start, as
+    // segmentation restarted at a cluster boundary gives the same clusters as segmenting from
+    // the start of the text. Clusters follow each other, so `from` is always a boundary.
+    let mut from = 0;
+    while let Some(at) = next_candidate(text, from) {
+        let start = cluster_start(text, at);
+        let Some(cluster) = text[start..].graphemes(true).next() else {
             break;
-        }
-        if !cluster.chars().any(may_be_emoji) {
-            continue;
-        }
+        };
+        from = start + cluster.len();
         if let Some(e) = emojis::get(cluster) {
             out.push(e.as_str().to_owned());
             continue;
@@ -63,6 +56,28 @@ fn may_be_emoji(c: char) -> bool {
             0xA9 | 0xAE | 0x3030 | 0x303D | 0x3297 | 0x3299 | 0x1F000..
         ),
     }
+}
+
+/// Whether `b` can lead the UTF-8 encoding of a [`may_be_emoji`] code point: U+A9, U+AE
+/// (`C2`), U+2000..=U+2BFF (`E2`), U+3030..=U+3299 (`E3`), U+1F000.. (`F0`..=`F4`). A lead
+/// byte is never a continuation byte, so a match is always the start of a code point.
+fn may_lead_emoji(b: u8) -> bool {
+    matches!(b, 0xC2 | 0xE2 | 0xE3 | 0xF0..=0xF4)
+}
+
+/// `text[from..].find(may_be_emoji)` (as an index into `text`), testing bytes instead of
+/// decoding every character.
+fn next_candidate(text: &str, mut from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    while let Some(i) = bytes[from..].iter().position(|&b| may_lead_emoji(b)) {
+        let at = from + i;
+        let c = text.get(at..)?.chars().next()?;
+        if may_be_emoji(c) {
+            return Some(at);
+        }
+        from = at + c.len_utf8();
+    }
+    None
 }
 
 /// Bit set of the code points in U+2000..=U+2BFF that occur in any emoji sequence (every
@@ -188,6 +203,77 @@ mod tests {
             ["1️⃣", "👍🏽", "❤️"]
         );
         assert_eq!(extract("🇯🇵🇺🇸 x🇫🇷"), ["🇯🇵", "🇺🇸", "🇫🇷"]);
+    }
+
+    #[test]
+    fn byte_scan_finds_the_same_candidates_as_decoding() {
+        let texts = [
+            "",
+            "ascii only",
+            "©®‼ x",
+            "’quoted…’ 1\u{20E3} then 👍🏽 — and ❤ • end",
+            "日本語 〰 〽 ㊗ ㊙ 𠀋 \u{E0067} é ß",
+            "€ … •",
+        ];
+        for text in texts {
+            for (from, _) in text.char_indices() {
+                let want = text[from..].find(may_be_emoji).map(|i| from + i);
+                assert_eq!(next_candidate(text, from), want, "{text:?} {from}");
+            }
+        }
+        // Every non-ASCII code point, one at a time.
+        let mut buf = [b'a'; 6];
+        for c in (0x80..=0x10FFFF).filter_map(char::from_u32) {
+            let n = c.encode_utf8(&mut buf[1..]).len();
+            buf[n + 1] = b'b';
+            let text = std::str::from_utf8(&buf[..n + 2]).expect("UTF-8");
+            assert_eq!(
+                next_candidate(text, 0),
+                may_be_emoji(c).then_some(1),
+                "{c:?}"
+            );
+        }
+    }
+
+    /// The previous way: segment every cluster from the first candidate's to the last's.
+    fn extract_by_segmenting_all(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for cluster in text.graphemes(true) {
+            if !cluster.chars().any(may_be_emoji) {
+                continue;
+            }
+            match emojis::get(cluster) {
+                Some(e) => out.push(e.as_str().to_owned()),
+                None => scan_cluster(cluster, &mut out),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn only_candidate_clusters_are_segmented_with_the_same_result() {
+        let texts = [
+            "🇯🇵🇺🇸 x🇫🇷 🇦🇦🇦 🇺🇸",
+            "a\u{301}❤\u{FE0F}\u{301} 👩\u{200D}\u{1F4BB}\u{200D} ‼️",
+            "क्‍ष 😀\u{0301}\u{0302} 1\u{FE0F}\u{20E3}\u{20E3} ©\u{FE0E}",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}🏴 \u{E0067}",
+            "\r\n❤\r\n👍🏽👍\u{1F3FD}\u{1F3FD} 👨‍👩‍👧‍👦‍",
+        ];
+        for text in texts {
+            assert_eq!(extract(text), extract_by_segmenting_all(text), "{text:?}");
+        }
+        // Every emoji sequence of the data, alone, repeated and between letters and marks.
+        for e in emojis::iter() {
+            let s = e.as_str();
+            for text in [
+                s.to_owned(),
+                format!("{s}{s}"),
+                format!("x{s}\u{301}y"),
+                format!("🇯{s}🇵"),
+            ] {
+                assert_eq!(extract(&text), extract_by_segmenting_all(&text), "{text:?}");
+            }
+        }
     }
 
     #[test]

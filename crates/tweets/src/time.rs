@@ -71,17 +71,35 @@ fn offset(s: &str) -> Option<i64> {
         b'-' => (-1, &s[1..]),
         _ => return None,
     };
-    let rest = rest.replace(':', "");
-    if rest.len() != 4 {
+    // Exactly four digits once every `:` is dropped (`hhmm`, `hh:mm`); read in place, as this
+    // runs for most tweets.
+    let mut digits = [0u8; 4];
+    let mut n = 0;
+    for &b in rest.as_bytes() {
+        if b == b':' {
+            continue;
+        }
+        if n == digits.len() || !b.is_ascii_digit() {
+            return None;
+        }
+        digits[n] = b - b'0';
+        n += 1;
+    }
+    if n != digits.len() {
         return None;
     }
-    let h = i64::from(num(&rest[..2])?);
-    let m = i64::from(num(&rest[2..])?);
+    let h = i64::from(digits[0] * 10 + digits[1]);
+    let m = i64::from(digits[2] * 10 + digits[3]);
     Some(sign * (h * 3600 + m * 60))
 }
 
 /// v1 `created_at`: `Www Mmm dd HH:MM:SS +zzzz yyyy`.
 fn parse_v1(s: &str) -> Option<i64> {
+    parse_v1_exact(s).unwrap_or_else(|| parse_v1_split(s))
+}
+
+/// [`parse_v1`] of any spacing.
+fn parse_v1_split(s: &str) -> Option<i64> {
     let mut parts = s.split_ascii_whitespace();
     let _weekday = parts.next()?;
     let mo = month(parts.next()?)?;
@@ -103,6 +121,36 @@ fn parse_v1(s: &str) -> Option<i64> {
     })
 }
 
+/// [`parse_v1`] of the one layout Twitter writes (every field at a fixed column, one space
+/// between): read in place, without splitting. `None` when `s` is not laid out so; else what
+/// the general path gives, as the layout leaves it no other reading.
+fn parse_v1_exact(s: &str) -> Option<Option<i64>> {
+    let b: &[u8; 30] = s.as_bytes().try_into().ok()?;
+    let digit = |i: usize| b[i].is_ascii_digit().then(|| u32::from(b[i] - b'0'));
+    let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+    let spaces = [3, 7, 10, 19, 25].iter().all(|&i| b[i] == b' ');
+    let weekday = b[..3].iter().all(|c| !c.is_ascii_whitespace());
+    if !spaces || !weekday || b[13] != b':' || b[16] != b':' || !matches!(b[20], b'+' | b'-') {
+        return None;
+    }
+    let (d, h, mi, sec) = (two(8)?, two(11)?, two(14)?, two(17)?);
+    let (oh, om) = (two(21)?, two(23)?);
+    let y = two(26)? * 100 + two(28)?;
+    let sign = if b[20] == b'-' { -1 } else { 1 };
+    Some(month(s.get(4..7)?).and_then(|mo| {
+        millis(Civil {
+            y: i64::from(y),
+            mo,
+            d,
+            h,
+            mi,
+            s: sec,
+            ms: 0,
+            offset_s: sign * (i64::from(oh) * 3600 + i64::from(om) * 60),
+        })
+    }))
+}
+
 /// ISO 8601 / RFC 3339: `yyyy-mm-ddTHH:MM:SS[.fff][Z|±hh:mm]`.
 fn parse_iso(s: &str) -> Option<i64> {
     let b = s.as_bytes();
@@ -120,8 +168,12 @@ fn parse_iso(s: &str) -> Option<i64> {
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
         let f = &frac[..digits];
-        let padded: String = f.chars().chain(std::iter::repeat('0')).take(3).collect();
-        ms = num(&padded)?;
+        // Milliseconds: the first three digits, right-padded with zeros.
+        ms = f
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(3)
+            .fold(0, |acc, b| acc * 10 + u32::from(b - b'0'));
         rest = &frac[digits..];
     }
     let off = match rest {
@@ -164,12 +216,43 @@ mod tests {
     }
 
     #[test]
+    fn v1_fixed_layout_reads_as_the_general_path() {
+        let base = "Mon Nov 09 23:17:05 +0100 2015";
+        let mut cases = vec![
+            base.to_owned(),
+            "Mon Nov 09 23:17:05 -0530 2015".to_owned(),
+            "Mon Xyz 09 23:17:05 +0000 2015".to_owned(),
+            "Mon Feb 31 25:17:05 +0000 2015".to_owned(),
+        ];
+        // Every single-byte change of the fixed layout.
+        for i in 0..base.len() {
+            for c in [" ", "0", "9", ":", "+", "-", "a", "\t", "é"] {
+                let mut s = base.to_owned();
+                s.replace_range(i..=i, c);
+                cases.push(s);
+            }
+        }
+        let mut read_in_place = 0;
+        for s in &cases {
+            if let Some(fast) = super::parse_v1_exact(s) {
+                assert_eq!(fast, super::parse_v1_split(s), "{s:?}");
+                read_in_place += 1;
+            }
+        }
+        // The digit-to-digit changes, the weekday's and the offset sign's at least.
+        assert!(read_in_place > 40, "{read_in_place}");
+        assert_eq!(super::parse_v1_exact(base), Some(Some(1_447_107_425_000)));
+    }
+
+    #[test]
     fn iso_format() {
         // date -u -d '2019-09-05T22:10:38Z' +%s -> 1567721438
         assert_eq!(p("2019-09-05T22:10:38.000Z"), Some(1_567_721_438_000));
         assert_eq!(p("2019-09-05T22:10:38.5Z"), Some(1_567_721_438_500));
         assert_eq!(p("2019-09-05T23:10:38+01:00"), Some(1_567_721_438_000));
         assert_eq!(p("2019-09-05T22:10:38Z"), Some(1_567_721_438_000));
+        assert_eq!(p("2019-09-05T22:10:38.1234Z"), Some(1_567_721_438_123));
+        assert_eq!(p("2019-09-05T17:40:38-0430"), Some(1_567_721_438_000));
     }
 
     #[test]
@@ -180,6 +263,10 @@ mod tests {
             "Mon Foo 09 23:17:05 +0000 2015",
             "2019-13-05T22:10:38Z",
             "2019-09-05",
+            "Mon Nov 09 23:17:05 +1é2 2015",
+            "Mon Nov 09 23:17:05 +01000 2015",
+            "Mon Nov 09 23:17:05 +01:0 2015",
+            "2019-09-05T22:10:38+0a:00",
         ] {
             assert_eq!(p(s), None, "{s}");
         }
