@@ -192,12 +192,9 @@ impl Filling {
     }
 }
 
-/// A gzip stream at the fastest level (bulk NDJSON still shrinks 4-5 fold and CPU is scarce in
-/// a Lambda), its output sized for a full batch at a ratio of 3 (pages are touched only as
-/// they fill).
+/// The gzip stream of a filling batch, sized for a full one.
 fn gzip_encoder(bulk_max_bytes: usize) -> GzEncoder<Vec<u8>> {
-    let capacity = bulk_max_bytes.min(16 * 1024 * 1024) / 3 + 4096;
-    GzEncoder::new(Vec::with_capacity(capacity), flate2::Compression::fast())
+    delivery::gzip_encoder(bulk_max_bytes.min(16 * 1024 * 1024))
 }
 
 /// A finished delivery and its batch number.

@@ -184,16 +184,20 @@ fn reference_pearson(set: &str) -> f64 {
         .unwrap_or_else(|| panic!("{set} missing from pearson.tsv"))
 }
 
-#[test]
-fn pearson_r_on_paper_tweets_equals_reference() {
-    let analyzer = Analyzer::new();
-    let records = load("tweets");
+/// Pearson r between our compound scores and the human ratings of one of the paper's sets.
+fn pearson_r_of(analyzer: &Analyzer, set: &str) -> f64 {
+    let records = load(set);
     let ours: Vec<f64> = records
         .iter()
         .map(|r| analyzer.polarity_scores(&r.text).compound)
         .collect();
     let ratings: Vec<f64> = records.iter().map(|r| r.rating.expect("rating")).collect();
-    let r = pearson(&ours, &ratings);
+    pearson(&ours, &ratings)
+}
+
+#[test]
+fn pearson_r_on_paper_tweets_equals_reference() {
+    let r = pearson_r_of(&Analyzer::new(), "tweets");
     let want = reference_pearson("tweets");
     eprintln!("Pearson r on the 4,200 paper tweets: {r:.6} (reference {want:.6})");
     assert!((r - want).abs() < 1e-6, "r = {r}, reference gives {want}");
@@ -203,13 +207,7 @@ fn pearson_r_on_paper_tweets_equals_reference() {
 fn pearson_r_on_paper_snippets_equals_reference() {
     let analyzer = Analyzer::new();
     for set in ["movie_reviews", "amazon_reviews", "nyt_editorials"] {
-        let records = load(set);
-        let ours: Vec<f64> = records
-            .iter()
-            .map(|r| analyzer.polarity_scores(&r.text).compound)
-            .collect();
-        let ratings: Vec<f64> = records.iter().map(|r| r.rating.expect("rating")).collect();
-        let r = pearson(&ours, &ratings);
+        let r = pearson_r_of(&analyzer, set);
         let want = reference_pearson(set);
         assert!((r - want).abs() < 1e-6, "{set}: r = {r}, reference {want}");
     }
