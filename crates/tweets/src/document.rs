@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::emoji;
 use crate::geo::{self, GeoSource, GeoWarning, Point};
 use crate::record::{
-    RawEntities, RawId, RawIncludes, RawPlace, RawTweet, RawUser, RawV2Geo, TweetText, any_tweet_id,
+    Checked, RawEntities, RawId, RawIncludes, RawPlace, RawPoint, RawTweet, RawUser, RawV2Geo,
+    Seen, TweetText, any_tweet_id,
 };
 
 /// One index document; `_id` is [`Document::id_str`].
@@ -107,13 +108,25 @@ pub struct Sentiment {
     pub neg: f64,
 }
 
-/// Something in a tweet we could not use; the document is still produced.
+/// Something in a tweet we could not use or had to replace; the document is still produced.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Warning {
     #[error("geo: {0}")]
     Geo(#[from] GeoWarning),
     #[error("unparseable time: {0}")]
     Time(String),
+    /// `timestamp_ms` that is no epoch-milliseconds integer; `created_at` is used instead.
+    #[error("timestamp_ms unusable ({0}): created_at used instead")]
+    TimestampMs(String),
+    /// No usable text (`text` null, missing or not a string): indexed with an empty text.
+    #[error("text unusable ({0}): indexed with an empty text")]
+    Text(String),
+    /// A key given twice in the record; like JSON parsers, the last value is used.
+    #[error("duplicate key `{0}` in the record: its last value is used")]
+    DuplicateKey(String),
+    /// Escapes of lone UTF-16 surrogates (`\ud800`), which are no characters.
+    #[error("{0} lone UTF-16 surrogate escape(s) replaced by U+FFFD")]
+    LoneSurrogates(usize),
 }
 
 /// Context a tweet is read in: a v2 payload's `includes` (users, places, referenced tweets).
@@ -167,7 +180,19 @@ pub(crate) fn build(
         Some(r) => (full_text(r), full_entities(r)),
         None => (full_text(raw), full_entities(raw)),
     };
-    let text = unescape_html(text).into_owned();
+    let text = match text {
+        Some(text) => unescape_html(text).into_owned(),
+        None => {
+            let why = match (retweeted.or(v2_retweeted), &raw.text.seen) {
+                (Some(_), _) => "none in the retweeted tweet".to_owned(),
+                (None, Seen::Null) => "null".to_owned(),
+                (None, Seen::Refused(what)) => what.clone(),
+                (None, Seen::Absent | Seen::Read) => "missing".to_owned(),
+            };
+            warnings.push(Warning::Text(why));
+            String::new()
+        }
+    };
 
     // Sized once from the entity lists (each entity gives at most one entry).
     fn count<T>(list: &Option<Vec<T>>) -> usize {
@@ -253,14 +278,13 @@ pub(crate) fn build(
 }
 
 /// `extended_tweet.full_text` > `note_tweet.text` > `full_text` > `text`.
-fn full_text<'r, 'a: 'r>(t: &'r impl TweetText<'a>) -> &'r str {
+fn full_text<'r, 'a: 'r>(t: &'r impl TweetText<'a>) -> Option<&'r str> {
     t.extended_tweet()
         .as_ref()
         .and_then(|e| e.full_text.as_deref())
         .or_else(|| t.note_tweet().as_ref().and_then(|n| n.text.as_deref()))
         .or(t.full_text().as_deref())
         .or(t.text().as_deref())
-        .unwrap_or_default()
 }
 
 /// The entities that match [`full_text`].
@@ -331,13 +355,19 @@ fn user_id(u: &RawUser<'_>) -> Option<String> {
 }
 
 fn timestamp(raw: &RawTweet<'_>, warnings: &mut Vec<Warning>) -> Option<i64> {
-    if let Some(n) = raw
-        .timestamp_ms
-        .as_ref()
-        .and_then(|ms| ms.as_u64())
-        .and_then(|n| i64::try_from(n).ok())
-    {
-        return Some(n);
+    let refused = match (&raw.timestamp_ms.value, &raw.timestamp_ms.seen) {
+        (Some(ms), _) => match ms.as_u64().and_then(|n| i64::try_from(n).ok()) {
+            Some(n) => return Some(n),
+            None => Some(match ms {
+                RawId::Str(s) => format!("a string: {:?}", s.chars().take(64).collect::<String>()),
+                RawId::Num(n) => format!("a number: {n}"),
+            }),
+        },
+        (None, Seen::Refused(what)) => Some(what.clone()),
+        (None, _) => None,
+    };
+    if let Some(what) = refused {
+        warnings.push(Warning::TimestampMs(what));
     }
     let created = raw.created_at.as_deref()?;
     let parsed = crate::time::parse_created_at(created);
@@ -353,24 +383,32 @@ fn locate(
     ctx: &Context<'_, '_>,
     warnings: &mut Vec<Warning>,
 ) -> (Option<Point>, GeoSource, Option<Place>) {
-    let v2_geo: Option<RawV2Geo<'_>> = raw
-        .geo
-        .filter(|_| raw.user.is_none())
-        .and_then(|g| serde_json::from_str(g.get()).ok());
+    // v1 `geo` is a `[lat, lon]` array we never read; v2 `geo` is an object.
+    let v2_geo: Option<RawV2Geo<'_>> = match raw.geo.filter(|_| raw.user.is_none()) {
+        Some(g) if g.get().starts_with('{') => match serde_json::from_str(g.get()) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                warnings.push(GeoWarning::Unusable(format!("v2 geo ({e})")).into());
+                None
+            }
+        },
+        _ => None,
+    };
 
-    // 1. The tweet's own point.
-    let own = raw
-        .coordinates
-        .as_ref()
-        .or(v2_geo.as_ref().and_then(|g| g.coordinates.as_ref()))
-        .and_then(|p| p.coordinates.as_deref());
-    let mut point = None;
-    if let Some(c) = own {
-        match geo::point(c) {
-            Ok(p) => point = p,
-            Err(w) => warnings.push(w.into()),
+    // 1. The tweet's own point: the first of v1 `coordinates` and v2 `geo.coordinates`
+    // that holds anything but `null`.
+    let own = [Some(&raw.coordinates), v2_geo.as_ref().map(|g| &g.coordinates)]
+        .into_iter()
+        .flatten()
+        .find(|c| !matches!(c.seen, Seen::Absent | Seen::Null));
+    let point = match own.map(own_point) {
+        Some(Ok(p)) => p,
+        Some(Err(w)) => {
+            warnings.push(w.into());
+            None
         }
-    }
+        None => None,
+    };
 
     // 2. The place: v1 inline, v2 by id in includes.
     let place: Option<&RawPlace<'_>> = raw.place.as_ref().or_else(|| {
@@ -407,6 +445,35 @@ fn locate(
         }
     }
     (None, GeoSource::None, place_doc)
+}
+
+/// A GeoJSON point field: `Ok(None)` for an empty or `null` point, a warning for a value that
+/// is dropped (out of range, not numbers, not a point object).
+fn own_point(field: &Checked<RawPoint>) -> Result<Option<Point>, GeoWarning> {
+    let unusable = |what: &str| Err(GeoWarning::Unusable(what.to_owned()));
+    match (&field.value, &field.seen) {
+        (Some(point), _) => match (&point.coordinates.value, &point.coordinates.seen) {
+            (Some(members), _) => match members.iter().map(|m| m.value).collect::<Option<Vec<_>>>() {
+                Some(c) => geo::point(&c),
+                None => {
+                    let shown: Vec<String> = members
+                        .iter()
+                        .map(|m| match (&m.value, &m.seen) {
+                            (Some(n), _) => n.to_string(),
+                            (None, Seen::Refused(what)) => what.clone(),
+                            (None, _) => "null".to_owned(),
+                        })
+                        .collect();
+                    unusable(&format!("[{}]", shown.join(", ")))
+                }
+            },
+            (None, Seen::Refused(what)) => unusable(what),
+            (None, Seen::Absent) => unusable("a point object without coordinates"),
+            (None, Seen::Null | Seen::Read) => Ok(None),
+        },
+        (None, Seen::Refused(what)) => unusable(what),
+        (None, _) => Ok(None),
+    }
 }
 
 /// Twitter escapes exactly `&`, `<` and `>` in tweet text; undo that and nothing else (a

@@ -32,6 +32,9 @@ pub enum GeoWarning {
     PointOutOfRange(Vec<f64>),
     #[error("place bounding box invalid: {0}")]
     BadBox(String),
+    /// A point that is no `[lon, lat]` array of numbers (strings, an object, ...): dropped.
+    #[error("coordinates unusable: {0}")]
+    Unusable(String),
 }
 
 fn in_range(lon: f64, lat: f64) -> bool {

@@ -142,23 +142,50 @@ impl Extractor {
         self.bytes_items(&record.bytes, record.offset, out);
     }
 
-    /// Appends the items of one JSON record (`offset` is reported back as is).
+    /// Appends the items of one JSON record (`offset` is reported back as is). Every record
+    /// gives at least one item: documents, deletes, named control messages, or an invalid
+    /// item with its reason; nothing is dropped without a word.
     pub fn bytes_items(&self, bytes: &[u8], offset: u64, out: &mut Vec<Item>) {
-        use record::{Classified, Sorted};
-        let classified = match record::sort(bytes) {
-            Ok(c) => c,
-            Err(e) => {
-                out.push(Item::Invalid {
-                    offset,
-                    reason: e.to_string(),
-                });
-                return;
+        use record::{Classified, RecordError, Sorted};
+        let invalid = |e: RecordError| Item::Invalid {
+            offset,
+            reason: e.to_string(),
+        };
+        // What `record::repair` had to change to read a valid record serde_json refused.
+        let mut repairs = Vec::new();
+        let repaired: String;
+        let sorted = match record::sort(bytes) {
+            Ok(s) => s,
+            Err(first) => {
+                let fixed = match (first, std::str::from_utf8(bytes)) {
+                    (e @ RecordError::Json(_), Ok(text)) => record::repair(
+                        text,
+                        e,
+                        |t| record::sort(t.as_bytes()).map(drop),
+                        &mut repairs,
+                    ),
+                    (e, _) => Err(e),
+                };
+                let sorted = match fixed {
+                    Ok(text) => {
+                        repaired = text;
+                        record::sort(repaired.as_bytes())
+                    }
+                    Err(e) => Err(e),
+                };
+                match sorted {
+                    Ok(s) => s,
+                    Err(e) => {
+                        out.push(invalid(e));
+                        return;
+                    }
+                }
             }
         };
-        let classified = match classified {
+        let classified = match sorted {
             Sorted::Tweet(raw) => {
                 let ctx = document::Context::default();
-                out.push(self.document(&raw, offset, &ctx));
+                out.push(self.document(&raw, offset, &ctx, &repairs));
                 return;
             }
             Sorted::Other(c) => c,
@@ -166,19 +193,44 @@ impl Extractor {
         match classified {
             Classified::Tweet(raw) => {
                 let ctx = document::Context::default();
-                out.push(self.document(&raw, offset, &ctx));
+                out.push(self.document(&raw, offset, &ctx, &repairs));
             }
-            Classified::Payload { data, includes } => self.payload(data, includes, offset, out),
-            Classified::Delete(id) => out.push(Item::Delete { id, offset }),
-            Classified::Control(kind) => out.push(Item::Control { kind, offset }),
+            Classified::Payload {
+                data,
+                includes,
+                errors,
+            } => {
+                if let Some(errors) = errors {
+                    log_stream_errors(errors, offset);
+                }
+                self.payload(data, includes, offset, repairs, out);
+            }
+            Classified::StreamErrors(errors) => {
+                log_repairs(&repairs, offset);
+                log_stream_errors(errors, offset);
+                out.push(Item::Control {
+                    kind: ControlKind::StreamError,
+                    offset,
+                });
+            }
+            Classified::Delete(id) => {
+                log_repairs(&repairs, offset);
+                out.push(Item::Delete { id, offset });
+            }
+            Classified::Control(kind) => {
+                log_repairs(&repairs, offset);
+                out.push(Item::Control { kind, offset });
+            }
         }
     }
 
+    /// The document of one tweet; `repairs` are what reading its record needed.
     fn document(
         &self,
         raw: &record::RawTweet<'_>,
         offset: u64,
         ctx: &document::Context<'_, '_>,
+        repairs: &[Warning],
     ) -> Item {
         let Some(id) = record::tweet_id(raw) else {
             return Item::Invalid {
@@ -186,10 +238,10 @@ impl Extractor {
                 reason: record::RecordError::MissingId.to_string(),
             };
         };
-        let mut warnings = Vec::new();
+        let mut warnings = repairs.to_vec();
         let doc = document::build(raw, id.clone(), ctx, &self.analyzer, &mut warnings);
         for w in &warnings {
-            tracing::warn!(tweet_id = %id, offset, warning = %w, "tweet field dropped");
+            tracing::warn!(tweet_id = %id, offset, warning = %w, "tweet field dropped or replaced");
         }
         Item::Document {
             id,
@@ -199,57 +251,134 @@ impl Extractor {
         }
     }
 
-    /// A v2 payload: `data` is one tweet or an array of tweets; `includes` resolves authors,
-    /// places and retweeted tweets.
+    /// A v2 payload: `data` is one tweet or an array of tweets (or compliance events);
+    /// `includes` resolves authors, places and retweeted tweets.
     fn payload(
         &self,
         data: &serde_json::value::RawValue,
         includes: Option<&serde_json::value::RawValue>,
         offset: u64,
+        mut repairs: Vec<Warning>,
         out: &mut Vec<Item>,
     ) {
-        let includes: Option<record::RawIncludes<'_>> = match includes {
+        use record::{RawIncludes, RawTweet, RecordError, repair};
+        // `data` and `includes` are parsed apart from the record: a valid JSON value that
+        // serde_json refuses is repaired as a whole record is (see `record::repair`).
+        let includes_repaired: String;
+        let includes: Option<RawIncludes<'_>> = match includes.map(|raw| raw.get()) {
             None => None,
-            Some(raw) => match serde_json::from_str(raw.get()) {
+            Some(text) => match serde_json::from_str(text) {
                 Ok(i) => Some(i),
                 Err(e) => {
-                    out.push(Item::Invalid {
-                        offset,
-                        reason: format!("v2 includes: {e}"),
-                    });
-                    return;
+                    let check = |t: &str| -> Result<(), RecordError> {
+                        serde_json::from_str::<RawIncludes<'_>>(t)
+                            .map(drop)
+                            .map_err(Into::into)
+                    };
+                    let parsed = match repair(text, e.into(), check, &mut repairs) {
+                        Ok(fixed) => {
+                            includes_repaired = fixed;
+                            serde_json::from_str(&includes_repaired).map_err(RecordError::from)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match parsed {
+                        Ok(i) => Some(i),
+                        Err(e) => {
+                            out.push(Item::Invalid {
+                                offset,
+                                reason: format!("v2 includes: {e}"),
+                            });
+                            return;
+                        }
+                    }
                 }
             },
         };
         let ctx = document::Context {
             includes: includes.as_ref(),
         };
-        let text = data.get();
-        let tweets: Result<Vec<record::RawTweet<'_>>, _> = if text.starts_with('[') {
-            serde_json::from_str(text)
-        } else {
-            serde_json::from_str(text).map(|t| vec![t])
-        };
-        match tweets {
-            Ok(tweets) => {
-                for t in &tweets {
-                    // A v2 compliance event in a payload: `data.delete.tweet.id`.
-                    if let Some(delete) = t.delete {
-                        self.bytes_items(
-                            format!("{{\"delete\":{}}}", delete.get()).as_bytes(),
-                            offset,
-                            out,
-                        );
-                        continue;
+        fn tweets(text: &str) -> Result<Vec<RawTweet<'_>>, serde_json::Error> {
+            if text.starts_with('[') {
+                serde_json::from_str(text)
+            } else {
+                serde_json::from_str(text).map(|t| vec![t])
+            }
+        }
+        let data_repaired: String;
+        let parsed = match tweets(data.get()) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                let check = |t: &str| -> Result<(), RecordError> { Ok(tweets(t).map(drop)?) };
+                match repair(data.get(), e.into(), check, &mut repairs) {
+                    Ok(fixed) => {
+                        data_repaired = fixed;
+                        tweets(&data_repaired).map_err(RecordError::from)
                     }
-                    out.push(self.document(t, offset, &ctx));
+                    Err(e) => Err(e),
                 }
             }
-            Err(e) => out.push(Item::Invalid {
-                offset,
-                reason: format!("v2 data: {e}"),
-            }),
+        };
+        let tweets = match parsed {
+            Ok(tweets) => tweets,
+            Err(e) => {
+                out.push(Item::Invalid {
+                    offset,
+                    reason: format!("v2 data: {e}"),
+                });
+                return;
+            }
+        };
+        for t in &tweets {
+            // v2 compliance events in a payload: `data.delete.tweet.id`, `data.withheld`,
+            // `data.scrub_geo`.
+            if let Some(delete) = t.delete {
+                self.bytes_items(
+                    format!("{{\"delete\":{}}}", delete.get()).as_bytes(),
+                    offset,
+                    out,
+                );
+                continue;
+            }
+            // A tweet may carry `withheld` too: an event is one without a tweet id.
+            let compliance = [
+                (t.withheld.is_some(), ControlKind::Withheld),
+                (t.scrub_geo.is_some(), ControlKind::ScrubGeo),
+            ];
+            if let Some((_, kind)) = compliance.into_iter().find(|(present, _)| *present)
+                && record::tweet_id(t).is_none()
+            {
+                log_repairs(&repairs, offset);
+                out.push(Item::Control { kind, offset });
+                continue;
+            }
+            out.push(self.document(t, offset, &ctx, &repairs));
         }
+    }
+}
+
+/// Logs what reading a record needed when the record gives no document to carry it.
+fn log_repairs(repairs: &[Warning], offset: u64) {
+    for w in repairs {
+        tracing::warn!(offset, warning = %w, "record repaired");
+    }
+}
+
+/// Logs a v2 payload's `errors` (a stream error, or the part of a payload the API could not
+/// expand): their title, detail and type are shown nowhere else.
+fn log_stream_errors(errors: &serde_json::value::RawValue, offset: u64) {
+    let listed = record::stream_errors(errors);
+    if listed.is_empty() {
+        tracing::warn!(offset, errors = %errors.get(), "v2 errors");
+    }
+    for e in listed {
+        tracing::warn!(
+            offset,
+            title = %e.title,
+            detail = %e.detail,
+            r#type = %e.kind,
+            "v2 stream error"
+        );
     }
 }
 

@@ -2,10 +2,16 @@
 //! borrowed view ([`RawTweet`]) that names only the fields we use: strings borrow from the
 //! record buffer unless they contain escapes, everything else is skipped without allocating.
 //!
-//! Classification: a v2 payload (`data`, optionally `includes` + `matching_rules`), a control
-//! message (`delete`, `scrub_geo`, `limit`, `status_withheld`, `user_withheld`, `disconnect`,
-//! `warning`, or any other object that is not a tweet), else a tweet (v1.1 or bare v2 object).
+//! Classification: a v2 payload (`data`, optionally `includes` + `matching_rules` + `errors`),
+//! a v2 stream error (`errors` only), a delete notice, a documented control message
+//! (`scrub_geo`, `limit`, `status_withheld`, `user_withheld`, `disconnect`, `warning`, and the
+//! user/site-stream kinds of [`USER_STREAM_KINDS`]), or a tweet (v1.1 or bare v2 object: it
+//! has a text field, or an id and an author). Anything else is a [`RecordError`] naming why
+//! (its keys for an unknown object): nothing is counted as a control message by default.
 //! Ids are read as JSON strings or as exact 64-bit integers, never through `f64`.
+//!
+//! Valid JSON that serde_json refuses (lone surrogate escapes, duplicated keys) is repaired by
+//! [`repair`], on the error path only, and the repair is reported as a [`Warning`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,6 +19,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
+
+use crate::document::Warning;
 
 /// A tweet or user id as it appears in the record: a JSON string (`id_str`, v2 `id`) or an
 /// integer (v1 `id`, parsed exactly as `u64`).
@@ -111,7 +119,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
 /// A field read leniently: a value of an unexpected JSON type (a map where a list was expected,
 /// a number for a string, ...) becomes `None` instead of failing the whole record. Real
 /// captures disagree with the API documentation often enough (`"mentions": {}`, a `source`
-/// object in user-stream events) that one odd field must not cost a tweet.
+/// object in user-stream events) that one odd field must not cost a tweet. Fields whose loss
+/// the document reports use [`Checked`] instead.
+///
+/// A duplicated key, nesting beyond the recursion limit or a lone surrogate escape inside the
+/// value is not a type mismatch: it fails the record, so that the caller can repair it (see
+/// [`repair`]) instead of this field being dropped without a word.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lenient<T>(pub Option<T>);
 
@@ -130,79 +143,193 @@ impl<T> std::ops::Deref for Lenient<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LenientVisitor(std::marker::PhantomData))
+        d.deserialize_any(LenientVisitor::<T, false>(std::marker::PhantomData))
+            .map(|c| Lenient(c.value))
     }
 }
 
-struct LenientVisitor<T>(std::marker::PhantomData<T>);
+/// What a [`Checked`] field held in the record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Seen {
+    /// The key was not there.
+    #[default]
+    Absent,
+    /// `null`.
+    Null,
+    /// A value of the expected type (kept in [`Checked::value`]).
+    Read,
+    /// A value of another type, described for a warning (`a number: 42`).
+    Refused(String),
+}
 
-impl<T> LenientVisitor<T> {
-    fn keep<E>(r: Result<T, E>) -> Lenient<T> {
-        Lenient(r.ok())
+/// A field read like [`Lenient`] that also remembers whether it was absent, `null` or refused,
+/// for the fields whose loss the document reports as a [`crate::Warning`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked<T> {
+    pub value: Option<T>,
+    pub seen: Seen,
+}
+
+impl<T> Default for Checked<T> {
+    fn default() -> Self {
+        Checked {
+            value: None,
+            seen: Seen::Absent,
+        }
     }
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for LenientVisitor<T> {
-    type Value = Lenient<T>;
+impl<T> std::ops::Deref for Checked<T> {
+    type Target = Option<T>;
+    fn deref(&self) -> &Option<T> {
+        &self.value
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenientVisitor::<T, true>(std::marker::PhantomData))
+    }
+}
+
+/// Reads any JSON value as a `T` when it is one; `DESCRIBE` says whether a refused value is
+/// described (for [`Checked`]; [`Lenient`] does not pay for the text).
+struct LenientVisitor<T, const DESCRIBE: bool>(std::marker::PhantomData<T>);
+
+impl<T, const DESCRIBE: bool> LenientVisitor<T, DESCRIBE> {
+    fn keep<E: fmt::Display>(r: Result<T, E>, describe: impl FnOnce() -> String) -> Checked<T> {
+        match r {
+            Ok(v) => Checked {
+                value: Some(v),
+                seen: Seen::Read,
+            },
+            Err(_) => Checked {
+                value: None,
+                seen: Seen::Refused(if DESCRIBE { describe() } else { String::new() }),
+            },
+        }
+    }
+
+    fn refused(what: &str, e: &impl fmt::Display) -> Checked<T> {
+        let seen = if DESCRIBE {
+            let why = e.to_string();
+            // serde_json's position is of no use in a warning about one field.
+            let why = why.rfind(" at line ").map_or(why.as_str(), |i| &why[..i]);
+            Seen::Refused(format!("{what} ({why})"))
+        } else {
+            Seen::Refused(String::new())
+        };
+        Checked { value: None, seen }
+    }
+}
+
+/// Whether an error from inside a value must fail the record rather than drop the field:
+/// the ones [`repair`] can fix or must name (a type mismatch only costs the field).
+fn fails_the_record(e: &impl fmt::Display) -> bool {
+    let msg = e.to_string();
+    msg.starts_with("duplicate field")
+        || msg.contains(RECURSION_LIMIT)
+        || msg.contains(LONE_SURROGATE)
+        || msg.contains(BROKEN_SURROGATE_PAIR)
+}
+
+/// serde_json's messages for the errors [`repair`] handles.
+const RECURSION_LIMIT: &str = "recursion limit exceeded";
+const LONE_SURROGATE: &str = "lone leading surrogate in hex escape";
+const BROKEN_SURROGATE_PAIR: &str = "unexpected end of hex escape";
+
+/// Shortens a value shown in a warning.
+fn clip(s: &str) -> String {
+    clip_to(s, 64)
+}
+
+fn clip_to(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const DESCRIBE: bool> Visitor<'de> for LenientVisitor<T, DESCRIBE> {
+    type Value = Checked<T>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Lenient(None))
+        Ok(Checked {
+            value: None,
+            seen: Seen::Null,
+        })
     }
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Lenient(None))
+        self.visit_unit()
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(
-            de::value::BoolDeserializer::<E>::new(v),
-        )))
+        Ok(Self::keep(
+            T::deserialize(de::value::BoolDeserializer::<E>::new(v)),
+            || format!("a boolean: {v}"),
+        ))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(
-            de::value::U64Deserializer::<E>::new(v),
-        )))
+        Ok(Self::keep(
+            T::deserialize(de::value::U64Deserializer::<E>::new(v)),
+            || format!("a number: {v}"),
+        ))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(
-            de::value::I64Deserializer::<E>::new(v),
-        )))
+        Ok(Self::keep(
+            T::deserialize(de::value::I64Deserializer::<E>::new(v)),
+            || format!("a number: {v}"),
+        ))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(
-            de::value::F64Deserializer::<E>::new(v),
-        )))
+        Ok(Self::keep(
+            T::deserialize(de::value::F64Deserializer::<E>::new(v)),
+            || format!("a number: {v}"),
+        ))
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(
-            de::value::BorrowedStrDeserializer::<E>::new(v),
-        )))
+        Ok(Self::keep(
+            T::deserialize(de::value::BorrowedStrDeserializer::<E>::new(v)),
+            || format!("a string: {:?}", clip(v)),
+        ))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(
-            de::value::StringDeserializer::<E>::new(v.to_owned()),
-        )))
+        Ok(Self::keep(
+            T::deserialize(de::value::StringDeserializer::<E>::new(v.to_owned())),
+            || format!("a string: {:?}", clip(v)),
+        ))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Self::keep(T::deserialize(
-            de::value::StringDeserializer::<E>::new(v),
-        )))
+        let shown = if DESCRIBE { clip(&v) } else { String::new() };
+        Ok(Self::keep(
+            T::deserialize(de::value::StringDeserializer::<E>::new(v)),
+            || format!("a string: {shown:?}"),
+        ))
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         match T::deserialize(de::value::SeqAccessDeserializer::new(&mut seq)) {
-            Ok(v) => Ok(Lenient(Some(v))),
-            Err(_) => {
+            Ok(v) => Ok(Checked {
+                value: Some(v),
+                seen: Seen::Read,
+            }),
+            Err(e) if fails_the_record(&e) => Err(e),
+            Err(e) => {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
+                Ok(Self::refused("an array", &e))
             }
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         match T::deserialize(de::value::MapAccessDeserializer::new(&mut map)) {
-            Ok(v) => Ok(Lenient(Some(v))),
-            Err(_) => {
+            Ok(v) => Ok(Checked {
+                value: Some(v),
+                seen: Seen::Read,
+            }),
+            Err(e) if fails_the_record(&e) => Err(e),
+            Err(e) => {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
+                Ok(Self::refused("an object", &e))
             }
         }
     }
@@ -222,11 +349,11 @@ pub struct RawTweet<'a> {
     #[serde(borrow)]
     pub created_at: Str<'a>,
     #[serde(borrow)]
-    pub timestamp_ms: Lenient<RawId<'a>>,
+    pub timestamp_ms: Checked<RawId<'a>>,
     #[serde(borrow)]
-    pub text: Str<'a>,
+    pub text: Checked<CowStr<'a>>,
     #[serde(borrow)]
-    pub full_text: Str<'a>,
+    pub full_text: Checked<CowStr<'a>>,
     #[serde(borrow)]
     pub extended_tweet: Lenient<RawExtended<'a>>,
     #[serde(borrow)]
@@ -253,7 +380,7 @@ pub struct RawTweet<'a> {
     pub in_reply_to_status_id: Lenient<u64>,
     #[serde(borrow)]
     pub referenced_tweets: Lenient<Vec<RawReference<'a>>>,
-    pub coordinates: Lenient<RawPoint>,
+    pub coordinates: Checked<RawPoint>,
     #[serde(borrow)]
     pub place: Lenient<RawPlace<'a>>,
     /// v1 `geo` is `[lat, lon]` (unused); v2 `geo` is `{coordinates, place_id}`: read lazily.
@@ -268,6 +395,9 @@ pub struct RawTweet<'a> {
     pub data: Option<&'a RawValue>,
     #[serde(borrow)]
     pub includes: Option<&'a RawValue>,
+    /// v2 `errors` (a stream error, or the part of a payload that could not be expanded).
+    #[serde(borrow)]
+    pub errors: Option<&'a RawValue>,
     // control messages
     #[serde(borrow)]
     pub delete: Option<&'a RawValue>,
@@ -277,6 +407,9 @@ pub struct RawTweet<'a> {
     pub user_withheld: Option<IgnoredAny>,
     pub disconnect: Option<IgnoredAny>,
     pub warning: Option<IgnoredAny>,
+    /// A tweet's withholding, or (in a v2 payload's `data`, with no tweet id) a compliance
+    /// `withheld` event.
+    pub withheld: Option<IgnoredAny>,
     /// User-stream events (`follow`, `favorite`, ...): named `event` whatever the key order.
     pub event: Option<IgnoredAny>,
 }
@@ -305,8 +438,8 @@ pub struct RawRetweet<'a> {
 /// The text-bearing fields shared by [`RawTweet`] and [`RawRetweet`].
 pub(crate) trait TweetText<'a> {
     fn id_fields(&self) -> (&Str<'a>, &Lenient<RawId<'a>>);
-    fn text(&self) -> &Str<'a>;
-    fn full_text(&self) -> &Str<'a>;
+    fn text(&self) -> &Option<CowStr<'a>>;
+    fn full_text(&self) -> &Option<CowStr<'a>>;
     fn extended_tweet(&self) -> &Lenient<RawExtended<'a>>;
     fn note_tweet(&self) -> &Lenient<RawExtended<'a>>;
     fn entities(&self) -> &Lenient<RawEntities<'a>>;
@@ -318,10 +451,10 @@ macro_rules! tweet_text {
             fn id_fields(&self) -> (&Str<'a>, &Lenient<RawId<'a>>) {
                 (&self.id_str, &self.id)
             }
-            fn text(&self) -> &Str<'a> {
+            fn text(&self) -> &Option<CowStr<'a>> {
                 &self.text
             }
-            fn full_text(&self) -> &Str<'a> {
+            fn full_text(&self) -> &Option<CowStr<'a>> {
                 &self.full_text
             }
             fn extended_tweet(&self) -> &Lenient<RawExtended<'a>> {
@@ -427,11 +560,13 @@ pub struct RawReference<'a> {
     pub id: Lenient<RawId<'a>>,
 }
 
-/// A GeoJSON point (`coordinates` of v1, `geo.coordinates` of v2): `[lon, lat]`.
+/// A GeoJSON point (`coordinates` of v1, `geo.coordinates` of v2): `[lon, lat]`. Each member
+/// is read on its own, so that a member of the wrong type (a string, a nested array) is
+/// skipped whole and named in the warning instead of failing the record.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct RawPoint {
-    pub coordinates: Lenient<Vec<f64>>,
+    pub coordinates: Checked<Vec<Checked<f64>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -466,7 +601,7 @@ pub struct RawPlaceGeo {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct RawV2Geo<'a> {
-    pub coordinates: Lenient<RawPoint>,
+    pub coordinates: Checked<RawPoint>,
     #[serde(borrow)]
     pub place_id: Str<'a>,
 }
@@ -484,22 +619,38 @@ pub struct RawIncludes<'a> {
     pub tweets: Lenient<Vec<RawRetweet<'a>>>,
 }
 
-/// The kind of a stream control message (anything that is neither a tweet nor a payload).
+/// The kind of a stream control message: a record that is neither a tweet nor a delete notice
+/// of one, of a kind the streaming APIs document. Any other object is an invalid record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ControlKind {
-    /// A `delete` notice that names no tweet (e.g. a direct message deletion).
+    /// A `delete` notice of something other than a tweet (a direct message).
     Delete,
     ScrubGeo,
     Limit,
     StatusWithheld,
     UserWithheld,
+    /// A v2 compliance `withheld` event.
+    Withheld,
     Disconnect,
     Warning,
-    /// A v2 payload with no `data` (e.g. only `errors`).
-    EmptyPayload,
-    /// Any other object; holds its first key (`event`, `friends`, `control`, ...).
-    Other(String),
+    /// A v2 payload with `errors` and no `data` (a stream error such as an operational
+    /// disconnect); the extractor logs each error's title, detail and type.
+    StreamError,
+    /// A user- or site-stream message of a documented kind (one of [`USER_STREAM_KINDS`]).
+    UserStream(&'static str),
 }
+
+/// The keys that name user- and site-stream messages: `event` (follow, favorite, ...),
+/// the `friends` list sent at connection, `direct_message`, the site-stream envelope
+/// `for_user` and site-stream `control` messages.
+pub const USER_STREAM_KINDS: [&str; 6] = [
+    "event",
+    "friends",
+    "friends_str",
+    "direct_message",
+    "for_user",
+    "control",
+];
 
 impl ControlKind {
     /// A short stable name for logs and counters.
@@ -510,10 +661,11 @@ impl ControlKind {
             ControlKind::Limit => "limit",
             ControlKind::StatusWithheld => "status_withheld",
             ControlKind::UserWithheld => "user_withheld",
+            ControlKind::Withheld => "withheld",
             ControlKind::Disconnect => "disconnect",
             ControlKind::Warning => "warning",
-            ControlKind::EmptyPayload => "empty_payload",
-            ControlKind::Other(k) => k,
+            ControlKind::StreamError => "stream_error",
+            ControlKind::UserStream(k) => k,
         }
     }
 }
@@ -529,15 +681,22 @@ impl fmt::Display for ControlKind {
 pub enum Classified<'a> {
     /// A v1.1 tweet or a bare v2 tweet object.
     Tweet(Box<RawTweet<'a>>),
-    /// A v2 payload: its `data` (object or array) and `includes`.
+    /// A v2 payload: its `data` (object or array), `includes` and partial `errors`.
     Payload {
         data: &'a RawValue,
         includes: Option<&'a RawValue>,
+        errors: Option<&'a RawValue>,
     },
+    /// A v2 payload of `errors` only: a stream error ([`ControlKind::StreamError`]).
+    StreamErrors(&'a RawValue),
     /// A delete notice for this tweet id.
     Delete(String),
     Control(ControlKind),
 }
+
+/// The deepest nesting of arrays and objects a record may have (serde_json's recursion limit,
+/// kept for stack safety): the record itself is level 1.
+pub const MAX_DEPTH: usize = 127;
 
 /// Why a record could not be classified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -548,11 +707,27 @@ pub enum RecordError {
     MissingId,
     #[error("invalid UTF-8 in record")]
     InvalidUtf8,
+    #[error("nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("not a JSON object")]
+    NotAnObject,
+    #[error("empty object")]
+    EmptyObject,
+    /// Valid JSON that is no tweet, v2 payload, delete notice or documented control message.
+    #[error("not a tweet, a v2 payload or a known stream message (keys: {0})")]
+    Unknown(String),
+    #[error("delete notice {0}")]
+    Delete(String),
 }
 
 impl From<serde_json::Error> for RecordError {
     fn from(e: serde_json::Error) -> Self {
-        RecordError::Json(e.to_string())
+        let msg = e.to_string();
+        if msg.contains(RECURSION_LIMIT) {
+            RecordError::TooDeep
+        } else {
+            RecordError::Json(msg)
+        }
     }
 }
 
@@ -576,6 +751,10 @@ pub(crate) fn sort(bytes: &[u8]) -> Result<Sorted<'_>, RecordError> {
     // One bulk UTF-8 check, then parse from `&str`: serde_json then skips its per-string
     // validation (every key of every object we read), which cost more than this.
     let text = std::str::from_utf8(bytes).map_err(|_| RecordError::InvalidUtf8)?;
+    // serde reads a struct from an array too (field by field): only objects are records.
+    if text.trim_start().as_bytes().first() != Some(&b'{') {
+        return Err(RecordError::NotAnObject);
+    }
     let raw: RawTweet<'_> = serde_json::from_str(text)?;
     if let Some(data) = raw.data
         && raw.text.is_none()
@@ -584,10 +763,11 @@ pub(crate) fn sort(bytes: &[u8]) -> Result<Sorted<'_>, RecordError> {
         return Ok(Sorted::Other(Classified::Payload {
             data,
             includes: raw.includes,
+            errors: raw.errors,
         }));
     }
     if let Some(delete) = raw.delete {
-        return Ok(Sorted::Other(match delete_target(delete) {
+        return Ok(Sorted::Other(match delete_target(delete)? {
             Some(id) => Classified::Delete(id),
             None => Classified::Control(ControlKind::Delete),
         }));
@@ -603,29 +783,49 @@ pub(crate) fn sort(bytes: &[u8]) -> Result<Sorted<'_>, RecordError> {
     if let Some((_, kind)) = control.into_iter().find(|(present, _)| *present) {
         return Ok(Sorted::Other(Classified::Control(kind)));
     }
-    let is_tweet = raw.text.is_some()
-        || raw.full_text.is_some()
-        || raw.extended_tweet.is_some()
-        || raw.note_tweet.is_some();
-    if is_tweet {
+    if is_tweet(&raw) {
         if tweet_id(&raw).is_none() {
             return Err(RecordError::MissingId);
         }
         return Ok(Sorted::Tweet(raw));
     }
-    if raw.includes.is_some() {
-        return Ok(Sorted::Other(Classified::Control(
-            ControlKind::EmptyPayload,
-        )));
+    if let Some(errors) = raw.errors {
+        return Ok(Sorted::Other(Classified::StreamErrors(errors)));
     }
     if raw.event.is_some() {
-        return Ok(Sorted::Other(Classified::Control(ControlKind::Other(
-            "event".to_owned(),
+        return Ok(Sorted::Other(Classified::Control(ControlKind::UserStream(
+            "event",
         ))));
     }
-    Ok(Sorted::Other(Classified::Control(ControlKind::Other(
-        first_key(bytes),
-    ))))
+    // Not a tweet: a documented stream message named by one of its keys, or invalid.
+    let keys = object_keys(text)?;
+    if keys.is_empty() {
+        return Err(RecordError::EmptyObject);
+    }
+    match keys
+        .iter()
+        .find_map(|k| USER_STREAM_KINDS.iter().find(|kind| **kind == k.as_str()))
+    {
+        Some(kind) => Ok(Sorted::Other(Classified::Control(ControlKind::UserStream(
+            kind,
+        )))),
+        None => Err(RecordError::Unknown(keys.join(", "))),
+    }
+}
+
+/// Whether a record that is no payload or control message is a tweet: it has a text field
+/// (whatever its value: an unusable text is reported on the document), or an id and an
+/// author or retweeted tweet (a tweet whose text is missing).
+fn is_tweet(raw: &RawTweet<'_>) -> bool {
+    raw.text.seen != Seen::Absent
+        || raw.full_text.seen != Seen::Absent
+        || raw.extended_tweet.is_some()
+        || raw.note_tweet.is_some()
+        || ((raw.user.is_some()
+            || raw.author.is_some()
+            || raw.author_id.is_some()
+            || raw.retweeted_status.is_some())
+            && tweet_id(raw).is_some())
 }
 
 /// The id of a tweet: `id_str`, else `id` (string in v2, exact integer in v1).
@@ -644,15 +844,17 @@ pub(crate) fn any_tweet_id<'a>(raw: &impl TweetText<'a>) -> Option<String> {
         .map(RawId::to_id_string)
 }
 
-/// `delete.status.{id_str,id}` (v1) or `delete.tweet.id` (v2 compliance events).
-fn delete_target(delete: &RawValue) -> Option<String> {
+/// The tweet a delete notice removes: `delete.status.{id_str,id}` (v1) or `delete.tweet.id`
+/// (v2 compliance events); `None` for a delete of a direct message, which names no tweet.
+fn delete_target(delete: &RawValue) -> Result<Option<String>, RecordError> {
     #[derive(Deserialize, Default)]
     #[serde(default)]
     struct Delete<'a> {
         #[serde(borrow)]
-        status: Lenient<Target<'a>>,
+        status: Option<Target<'a>>,
         #[serde(borrow)]
-        tweet: Lenient<Target<'a>>,
+        tweet: Option<Target<'a>>,
+        direct_message: Option<IgnoredAny>,
     }
     #[derive(Deserialize, Default)]
     #[serde(default)]
@@ -660,38 +862,210 @@ fn delete_target(delete: &RawValue) -> Option<String> {
         #[serde(borrow)]
         id_str: Str<'a>,
         #[serde(borrow)]
-        id: Lenient<RawId<'a>>,
+        id: Checked<RawId<'a>>,
     }
-    let d: Delete<'_> = serde_json::from_str(delete.get()).ok()?;
-    let t = d.status.0.or(d.tweet.0)?;
-    t.id_str
-        .0
-        .filter(|s| !s.is_empty())
-        .map(|s| s.0.into_owned())
-        .or_else(|| t.id.0.filter(|i| !i.is_empty()).map(|i| i.to_id_string()))
+    let d: Delete<'_> = serde_json::from_str(delete.get()).map_err(|e| {
+        let e = RecordError::from(e);
+        match e {
+            RecordError::Json(msg) => RecordError::Delete(format!("unreadable: {msg}")),
+            other => other,
+        }
+    })?;
+    let Some(target) = d.status.or(d.tweet) else {
+        if d.direct_message.is_some() {
+            return Ok(None);
+        }
+        let keys = object_keys(delete.get()).unwrap_or_default();
+        return Err(RecordError::Delete(format!(
+            "names no tweet (keys: {})",
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.join(", ")
+            }
+        )));
+    };
+    if let Some(s) = target.id_str.0.filter(|s| !s.is_empty()) {
+        return Ok(Some(s.0.into_owned()));
+    }
+    match target.id {
+        Checked { value: Some(id), .. } if !id.is_empty() => Ok(Some(id.to_id_string())),
+        Checked {
+            seen: Seen::Refused(what),
+            ..
+        } => Err(RecordError::Delete(format!(
+            "with an unusable tweet id ({what})"
+        ))),
+        _ => Err(RecordError::Delete("without a tweet id".to_owned())),
+    }
 }
 
-/// The first key of a JSON object, for naming unknown control messages.
-fn first_key(bytes: &[u8]) -> String {
-    struct FirstKey;
-    impl<'de> Visitor<'de> for FirstKey {
-        type Value = String;
+/// The keys of a JSON object in record order (at most a handful, for naming it in a message);
+/// [`RecordError::NotAnObject`] for any other JSON value.
+fn object_keys(text: &str) -> Result<Vec<String>, RecordError> {
+    const SHOWN: usize = 8;
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Vec<String>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("an object")
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<String, A::Error> {
-            let key: Option<Cow<'de, str>> = map.next_key()?;
-            // Drain the rest so the deserializer is satisfied.
-            if key.is_some() {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+            let mut keys = Vec::new();
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                 map.next_value::<IgnoredAny>()?;
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                match keys.len() {
+                    n if n < SHOWN => keys.push(clip(&key)),
+                    SHOWN => keys.push("...".to_owned()),
+                    _ => {}
+                }
             }
-            Ok(key
-                .map(Cow::into_owned)
-                .unwrap_or_else(|| "empty".to_owned()))
+            Ok(keys)
         }
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    de.deserialize_map(FirstKey)
-        .unwrap_or_else(|_| "other".to_owned())
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(Keys).map_err(|_| RecordError::NotAnObject)
+}
+
+/// Makes a record that serde_json refused although it is valid JSON readable, on the error
+/// path only: lone UTF-16 surrogate escapes (`\ud800`) become `\ufffd` (what Python's
+/// `errors="replace"` shows), and duplicated keys keep their last value (what JSON parsers
+/// do; serde's derived structs refuse them). `check` parses the repaired text as the caller
+/// will; each repair is reported in `warnings`. Any other error is returned as it is.
+pub(crate) fn repair(
+    text: &str,
+    first: RecordError,
+    check: impl Fn(&str) -> Result<(), RecordError>,
+    warnings: &mut Vec<Warning>,
+) -> Result<String, RecordError> {
+    let mut current = Cow::Borrowed(text);
+    let mut error = first;
+    // Each round fixes one kind of error; a record can need both, in either order.
+    for _ in 0..4 {
+        let RecordError::Json(msg) = &error else {
+            return Err(error);
+        };
+        let repaired = if msg.contains(LONE_SURROGATE) || msg.contains(BROKEN_SURROGATE_PAIR) {
+            let (fixed, replaced) = replace_lone_surrogates(&current);
+            if replaced == 0 {
+                return Err(error);
+            }
+            warnings.push(Warning::LoneSurrogates(replaced));
+            fixed
+        } else if let Some(key) = duplicated_key(msg) {
+            // A `Value` map keeps the last of duplicated keys, at every level.
+            match serde_json::from_str::<serde_json::Value>(&current) {
+                Ok(value) => {
+                    warnings.push(Warning::DuplicateKey(key.to_owned()));
+                    value.to_string()
+                }
+                Err(e) => {
+                    error = e.into();
+                    continue;
+                }
+            }
+        } else {
+            return Err(error);
+        };
+        match check(&repaired) {
+            Ok(()) => return Ok(repaired),
+            Err(e) => {
+                error = e;
+                current = Cow::Owned(repaired);
+            }
+        }
+    }
+    Err(error)
+}
+
+/// One entry of a v2 `errors` array, as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamError {
+    pub title: String,
+    pub detail: String,
+    /// The problem type URI (`.../problems/operational-disconnect`).
+    pub kind: String,
+}
+
+/// The entries of a v2 `errors` array that are objects (empty when it is no array).
+pub fn stream_errors(errors: &RawValue) -> Vec<StreamError> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Entry<'a> {
+        #[serde(borrow)]
+        title: Str<'a>,
+        #[serde(borrow)]
+        detail: Str<'a>,
+        #[serde(borrow, rename = "type")]
+        kind: Str<'a>,
+    }
+    let entries: Lenient<Vec<Lenient<Entry<'_>>>> =
+        serde_json::from_str(errors.get()).unwrap_or_default();
+    let text = |s: &Str<'_>| {
+        s.as_deref()
+            .map(|s| clip_to(s, 512))
+            .unwrap_or_default()
+    };
+    entries
+        .0
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.0)
+        .map(|e| StreamError {
+            title: text(&e.title),
+            detail: text(&e.detail),
+            kind: text(&e.kind),
+        })
+        .collect()
+}
+
+/// `lang` of serde's "duplicate field `lang`".
+fn duplicated_key(msg: &str) -> Option<&str> {
+    let rest = msg.strip_prefix("duplicate field `")?;
+    rest.split('`').next()
+}
+
+/// Replaces every `\uXXXX` escape of a lone UTF-16 surrogate by `\ufffd`; returns the text and
+/// how many were replaced. Written by hand: serde_json has no lossy mode for them, and this
+/// only looks at escapes (a backslash in valid JSON always starts one), so it needs no parser.
+fn replace_lone_surrogates(text: &str) -> (String, usize) {
+    fn hex4(b: &[u8], at: usize) -> Option<u32> {
+        let digits = b.get(at..at + 4)?;
+        digits.iter().try_fold(0u32, |n, &d| {
+            Some(n * 16 + char::from(d).to_digit(16)?)
+        })
+    }
+    const HIGH: std::ops::Range<u32> = 0xD800..0xDC00;
+    const LOW: std::ops::Range<u32> = 0xDC00..0xE000;
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut i, mut replaced) = (0, 0, 0);
+    while let Some(found) = b.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        let at = i + found;
+        let unit = (b.get(at + 1) == Some(&b'u'))
+            .then(|| hex4(b, at + 2))
+            .flatten();
+        let Some(unit) = unit else {
+            // `\\`, `\"`, `\n`, ...: two bytes.
+            i = at + 2;
+            continue;
+        };
+        let paired = HIGH.contains(&unit)
+            && b.get(at + 6) == Some(&b'\\')
+            && b.get(at + 7) == Some(&b'u')
+            && hex4(b, at + 8).is_some_and(|low| LOW.contains(&low));
+        if paired {
+            i = at + 12;
+        } else if HIGH.contains(&unit) || LOW.contains(&unit) {
+            out.push_str(&text[copied..at]);
+            out.push_str("\\ufffd");
+            copied = at + 6;
+            i = at + 6;
+            replaced += 1;
+        } else {
+            i = at + 6;
+        }
+    }
+    out.push_str(&text[copied..]);
+    (out, replaced)
 }
