@@ -397,10 +397,13 @@ fn locate(
 
     // 1. The tweet's own point: the first of v1 `coordinates` and v2 `geo.coordinates`
     // that holds anything but `null`.
-    let own = [Some(&raw.coordinates), v2_geo.as_ref().map(|g| &g.coordinates)]
-        .into_iter()
-        .flatten()
-        .find(|c| !matches!(c.seen, Seen::Absent | Seen::Null));
+    let own = [
+        Some(&raw.coordinates),
+        v2_geo.as_ref().map(|g| &g.coordinates),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|c| !matches!(c.seen, Seen::Absent | Seen::Null));
     let point = match own.map(own_point) {
         Some(Ok(p)) => p,
         Some(Err(w)) => {
@@ -453,7 +456,8 @@ fn own_point(field: &Checked<RawPoint>) -> Result<Option<Point>, GeoWarning> {
     let unusable = |what: &str| Err(GeoWarning::Unusable(what.to_owned()));
     match (&field.value, &field.seen) {
         (Some(point), _) => match (&point.coordinates.value, &point.coordinates.seen) {
-            (Some(members), _) => match members.iter().map(|m| m.value).collect::<Option<Vec<_>>>() {
+            (Some(members), _) => match members.iter().map(|m| m.value).collect::<Option<Vec<_>>>()
+            {
                 Some(c) => geo::point(&c),
                 None => {
                     let shown: Vec<String> = members

@@ -889,7 +889,9 @@ fn delete_target(delete: &RawValue) -> Result<Option<String>, RecordError> {
         return Ok(Some(s.0.into_owned()));
     }
     match target.id {
-        Checked { value: Some(id), .. } if !id.is_empty() => Ok(Some(id.to_id_string())),
+        Checked {
+            value: Some(id), ..
+        } if !id.is_empty() => Ok(Some(id.to_id_string())),
         Checked {
             seen: Seen::Refused(what),
             ..
@@ -924,7 +926,8 @@ fn object_keys(text: &str) -> Result<Vec<String>, RecordError> {
         }
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_map(Keys).map_err(|_| RecordError::NotAnObject)
+    de.deserialize_map(Keys)
+        .map_err(|_| RecordError::NotAnObject)
 }
 
 /// Makes a record that serde_json refused although it is valid JSON readable, on the error
@@ -1001,11 +1004,7 @@ pub fn stream_errors(errors: &RawValue) -> Vec<StreamError> {
     }
     let entries: Lenient<Vec<Lenient<Entry<'_>>>> =
         serde_json::from_str(errors.get()).unwrap_or_default();
-    let text = |s: &Str<'_>| {
-        s.as_deref()
-            .map(|s| clip_to(s, 512))
-            .unwrap_or_default()
-    };
+    let text = |s: &Str<'_>| s.as_deref().map(|s| clip_to(s, 512)).unwrap_or_default();
     entries
         .0
         .into_iter()
@@ -1031,9 +1030,9 @@ fn duplicated_key(msg: &str) -> Option<&str> {
 fn replace_lone_surrogates(text: &str) -> (String, usize) {
     fn hex4(b: &[u8], at: usize) -> Option<u32> {
         let digits = b.get(at..at + 4)?;
-        digits.iter().try_fold(0u32, |n, &d| {
-            Some(n * 16 + char::from(d).to_digit(16)?)
-        })
+        digits
+            .iter()
+            .try_fold(0u32, |n, &d| Some(n * 16 + char::from(d).to_digit(16)?))
     }
     const HIGH: std::ops::Range<u32> = 0xD800..0xDC00;
     const LOW: std::ops::Range<u32> = 0xDC00..0xE000;
@@ -1068,4 +1067,183 @@ fn replace_lone_surrogates(text: &str) -> (String, usize) {
     }
     out.push_str(&text[copied..]);
     (out, replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogate_escapes_and_only_they_are_replaced() {
+        let cases = [
+            (r#""a\ud800b""#, r#""a\ufffdb""#, 1),
+            (r#""a\uDC00""#, r#""a\ufffd""#, 1),
+            // A pair, any case of hex digits, is a character.
+            (
+                r#""\ud83d\ude00 \uD83D\uDE00""#,
+                r#""\ud83d\ude00 \uD83D\uDE00""#,
+                0,
+            ),
+            // Two leading surrogates: the first is lone, the second pairs.
+            (r#""\ud83d\ud83d\ude00""#, r#""\ufffd\ud83d\ude00""#, 1),
+            // An escaped backslash before `u` starts no escape.
+            (r#""\\ud800 \\\ud800""#, r#""\\ud800 \\\ufffd""#, 1),
+            (r#""\ud800\n\u0041""#, r#""\ufffd\n\u0041""#, 1),
+            // Truncated escapes are left to the parser to report.
+            (r#""\ud8"#, r#""\ud8"#, 0),
+            (r#""\"#, r#""\"#, 0),
+            ("\"é\\udfffé\"", "\"é\\ufffdé\"", 1),
+        ];
+        for (input, want, n) in cases {
+            assert_eq!(
+                replace_lone_surrogates(input),
+                (want.to_owned(), n),
+                "{input}"
+            );
+        }
+        // Every replacement then parses to U+FFFD.
+        let (fixed, _) = replace_lone_surrogates(r#""a\ud800b""#);
+        assert_eq!(
+            serde_json::from_str::<String>(&fixed).unwrap(),
+            "a\u{FFFD}b"
+        );
+    }
+
+    #[test]
+    fn duplicated_key_is_read_from_serde_message() {
+        assert_eq!(
+            duplicated_key("duplicate field `lang` at line 1 column 9"),
+            Some("lang")
+        );
+        assert_eq!(duplicated_key("invalid type: map"), None);
+    }
+
+    /// `MAX_DEPTH` is serde_json's recursion limit, counted with the record as level 1.
+    #[test]
+    fn max_depth_is_the_parsers_limit() {
+        let nested = |levels: usize| {
+            // The record is one level; `levels - 1` arrays inside it.
+            let arrays = levels - 1;
+            format!(
+                r#"{{"id_str":"1","text":"t","lang":"a","lang":"b","x":{}1{}}}"#,
+                "[".repeat(arrays),
+                "]".repeat(arrays)
+            )
+        };
+        let check = |t: &str| sort(t.as_bytes()).map(drop);
+        let mut warnings = Vec::new();
+        let at_limit = nested(MAX_DEPTH);
+        let first = sort(at_limit.as_bytes()).err().unwrap();
+        assert!(repair(&at_limit, first, check, &mut warnings).is_ok());
+        let beyond = nested(MAX_DEPTH + 1);
+        let first = sort(beyond.as_bytes()).err().unwrap();
+        assert_eq!(
+            repair(&beyond, first, check, &mut warnings),
+            Err(RecordError::TooDeep)
+        );
+        assert_eq!(
+            RecordError::TooDeep.to_string(),
+            "nested deeper than 127 levels"
+        );
+    }
+
+    #[test]
+    fn lenient_drops_a_mismatch_but_not_an_error_repair_must_see() {
+        let user: Lenient<RawUser<'_>> = serde_json::from_str(r#"{"name":{"a":1}}"#).unwrap();
+        assert_eq!(user.as_ref().map(|u| u.name.is_none()), Some(true));
+        let mismatch: Lenient<Vec<RawTag<'_>>> = serde_json::from_str(r#"{"a":1}"#).unwrap();
+        assert!(mismatch.is_none());
+        for fatal in [
+            r#"{"name":"a","name":"b"}"#,
+            r#"{"name":"a\ud800"}"#,
+            r#"{"name":"\udc00"}"#,
+        ] {
+            let got = serde_json::from_str::<Lenient<RawUser<'_>>>(fatal);
+            assert!(got.is_err(), "{fatal}");
+        }
+        let dup_in_list = r#"[{"text":"a","text":"b"}]"#;
+        assert!(serde_json::from_str::<Lenient<Vec<RawTag<'_>>>>(dup_in_list).is_err());
+    }
+
+    #[test]
+    fn checked_tells_absent_null_read_and_refused_apart() {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct T<'a> {
+            #[serde(borrow)]
+            s: Checked<CowStr<'a>>,
+        }
+        let seen = |json: &str| serde_json::from_str::<T<'_>>(json).unwrap().s.seen;
+        assert_eq!(seen("{}"), Seen::Absent);
+        assert_eq!(seen(r#"{"s":null}"#), Seen::Null);
+        assert_eq!(seen(r#"{"s":"x"}"#), Seen::Read);
+        assert_eq!(
+            seen(r#"{"s":true}"#),
+            Seen::Refused("a boolean: true".into())
+        );
+        assert_eq!(seen(r#"{"s":-3}"#), Seen::Refused("a number: -3".into()));
+        assert_eq!(
+            seen(r#"{"s":[1]}"#),
+            Seen::Refused("an array (invalid type: sequence, expected a string)".into())
+        );
+        let object = format!(r#"{{"id":"{}"}}"#, "x".repeat(100));
+        let ms: Checked<RawId<'_>> = serde_json::from_str(r#""abc""#).unwrap();
+        assert_eq!(ms.seen, Seen::Read);
+        let refused: Checked<u64> = serde_json::from_str(&object).unwrap();
+        assert!(matches!(refused.seen, Seen::Refused(ref s) if s.starts_with("an object")));
+        let clipped: Checked<u64> =
+            serde_json::from_str(&format!("\"{}\"", "é".repeat(100))).unwrap();
+        assert_eq!(
+            clipped.seen,
+            Seen::Refused(format!("a string: \"{}...\"", "é".repeat(64)))
+        );
+    }
+
+    #[test]
+    fn only_objects_are_records() {
+        for (json, want) in [
+            ("[1,\"2\",null,null,\"text\"]", RecordError::NotAnObject),
+            ("5", RecordError::NotAnObject),
+            (" null", RecordError::NotAnObject),
+            ("\"x\"", RecordError::NotAnObject),
+            ("{ }", RecordError::EmptyObject),
+        ] {
+            assert_eq!(sort(json.as_bytes()).err(), Some(want), "{json}");
+        }
+    }
+
+    #[test]
+    fn user_and_site_stream_messages_are_named_by_their_key() {
+        for (json, kind) in [
+            (r#"{"friends":[1,2]}"#, "friends"),
+            (r#"{"friends_str":["1"]}"#, "friends_str"),
+            (r#"{"for_user":1,"message":{"limit":{}}}"#, "for_user"),
+            (r#"{"control":{"control_uri":"/x"}}"#, "control"),
+            (r#"{"direct_message":{"id":1}}"#, "direct_message"),
+            (r#"{"target":{},"event":"follow"}"#, "event"),
+        ] {
+            match classify(json.as_bytes()) {
+                Ok(Classified::Control(k)) => assert_eq!(k.as_str(), kind, "{json}"),
+                other => panic!("{json}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn stream_errors_are_read_for_the_log() {
+        let raw: Box<RawValue> = serde_json::from_str(
+            r#"[{"title":"ConnectionException","detail":"too many","type":"https://x/problems/streaming-connection","connection_issue":"TooManyConnections"}, 5]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            stream_errors(&raw),
+            [StreamError {
+                title: "ConnectionException".into(),
+                detail: "too many".into(),
+                kind: "https://x/problems/streaming-connection".into(),
+            }]
+        );
+        let not_a_list: Box<RawValue> = serde_json::from_str(r#""oops""#).unwrap();
+        assert!(stream_errors(&not_a_list).is_empty());
+    }
 }
