@@ -143,8 +143,7 @@ impl<T> std::ops::Deref for Lenient<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LenientVisitor::<T, false>(std::marker::PhantomData))
-            .map(|c| Lenient(c.value))
+        d.deserialize_any(LenientVisitor::<T, Self>(std::marker::PhantomData))
     }
 }
 
@@ -188,38 +187,69 @@ impl<T> std::ops::Deref for Checked<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Checked<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LenientVisitor::<T, true>(std::marker::PhantomData))
+        d.deserialize_any(LenientVisitor::<T, Self>(std::marker::PhantomData))
     }
 }
 
-/// Reads any JSON value as a `T` when it is one; `DESCRIBE` says whether a refused value is
-/// described (for [`Checked`]; [`Lenient`] does not pay for the text).
-struct LenientVisitor<T, const DESCRIBE: bool>(std::marker::PhantomData<T>);
+/// What [`LenientVisitor`] makes of a value: [`Lenient`] keeps only the value, [`Checked`]
+/// also describes a refused one (so `Lenient` never pays for the text).
+trait Outcome<T> {
+    fn read(value: T) -> Self;
+    fn null() -> Self;
+    fn refused(describe: impl FnOnce() -> String) -> Self;
+}
 
-impl<T, const DESCRIBE: bool> LenientVisitor<T, DESCRIBE> {
-    fn keep<E: fmt::Display>(r: Result<T, E>, describe: impl FnOnce() -> String) -> Checked<T> {
+impl<T> Outcome<T> for Lenient<T> {
+    fn read(value: T) -> Self {
+        Lenient(Some(value))
+    }
+    fn null() -> Self {
+        Lenient(None)
+    }
+    fn refused(_: impl FnOnce() -> String) -> Self {
+        Lenient(None)
+    }
+}
+
+impl<T> Outcome<T> for Checked<T> {
+    fn read(value: T) -> Self {
+        Checked {
+            value: Some(value),
+            seen: Seen::Read,
+        }
+    }
+    fn null() -> Self {
+        Checked {
+            value: None,
+            seen: Seen::Null,
+        }
+    }
+    fn refused(describe: impl FnOnce() -> String) -> Self {
+        Checked {
+            value: None,
+            seen: Seen::Refused(describe()),
+        }
+    }
+}
+
+/// Reads any JSON value as a `T` when it is one, into a [`Lenient`] or a [`Checked`].
+struct LenientVisitor<T, O>(std::marker::PhantomData<(T, O)>);
+
+impl<T, O: Outcome<T>> LenientVisitor<T, O> {
+    fn keep<E>(r: Result<T, E>, describe: impl FnOnce() -> String) -> O {
         match r {
-            Ok(v) => Checked {
-                value: Some(v),
-                seen: Seen::Read,
-            },
-            Err(_) => Checked {
-                value: None,
-                seen: Seen::Refused(if DESCRIBE { describe() } else { String::new() }),
-            },
+            Ok(v) => O::read(v),
+            Err(_) => O::refused(describe),
         }
     }
 
-    fn refused(what: &str, e: &impl fmt::Display) -> Checked<T> {
-        let seen = if DESCRIBE {
+    fn mismatch(what: &str, e: &impl fmt::Display) -> O {
+        O::refused(|| {
             let why = e.to_string();
             // serde_json's position is of no use in a warning about one field.
             let why = why.rfind(" at line ").map_or(why.as_str(), |i| &why[..i]);
-            Seen::Refused(format!("{what} ({why})"))
-        } else {
-            Seen::Refused(String::new())
-        };
-        Checked { value: None, seen }
+            format!("{what} ({why})")
+        })
     }
 }
 
@@ -250,86 +280,78 @@ fn clip_to(s: &str, max: usize) -> String {
     }
 }
 
-impl<'de, T: Deserialize<'de>, const DESCRIBE: bool> Visitor<'de> for LenientVisitor<T, DESCRIBE> {
-    type Value = Checked<T>;
+impl<'de, T: Deserialize<'de>, O: Outcome<T>> Visitor<'de> for LenientVisitor<T, O> {
+    type Value = O;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Checked {
-            value: None,
-            seen: Seen::Null,
-        })
+    fn visit_unit<E: de::Error>(self) -> Result<O, E> {
+        Ok(O::null())
     }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        self.visit_unit()
+    fn visit_none<E: de::Error>(self) -> Result<O, E> {
+        Ok(O::null())
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<O, E> {
         Ok(Self::keep(
             T::deserialize(de::value::BoolDeserializer::<E>::new(v)),
             || format!("a boolean: {v}"),
         ))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<O, E> {
         Ok(Self::keep(
             T::deserialize(de::value::U64Deserializer::<E>::new(v)),
             || format!("a number: {v}"),
         ))
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<O, E> {
         Ok(Self::keep(
             T::deserialize(de::value::I64Deserializer::<E>::new(v)),
             || format!("a number: {v}"),
         ))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<O, E> {
         Ok(Self::keep(
             T::deserialize(de::value::F64Deserializer::<E>::new(v)),
             || format!("a number: {v}"),
         ))
     }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<O, E> {
         Ok(Self::keep(
             T::deserialize(de::value::BorrowedStrDeserializer::<E>::new(v)),
             || format!("a string: {:?}", clip(v)),
         ))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<O, E> {
         Ok(Self::keep(
             T::deserialize(de::value::StringDeserializer::<E>::new(v.to_owned())),
             || format!("a string: {:?}", clip(v)),
         ))
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        let shown = if DESCRIBE { clip(&v) } else { String::new() };
+    fn visit_string<E: de::Error>(self, v: String) -> Result<O, E> {
+        // serde_json hands strings over borrowed: this is for other deserializers.
+        let shown = format!("a string: {:?}", clip(&v));
         Ok(Self::keep(
             T::deserialize(de::value::StringDeserializer::<E>::new(v)),
-            || format!("a string: {shown:?}"),
+            || shown,
         ))
     }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<O, A::Error> {
         match T::deserialize(de::value::SeqAccessDeserializer::new(&mut seq)) {
-            Ok(v) => Ok(Checked {
-                value: Some(v),
-                seen: Seen::Read,
-            }),
+            Ok(v) => Ok(O::read(v)),
             Err(e) if fails_the_record(&e) => Err(e),
             Err(e) => {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Self::refused("an array", &e))
+                Ok(Self::mismatch("an array", &e))
             }
         }
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<O, A::Error> {
         match T::deserialize(de::value::MapAccessDeserializer::new(&mut map)) {
-            Ok(v) => Ok(Checked {
-                value: Some(v),
-                seen: Seen::Read,
-            }),
+            Ok(v) => Ok(O::read(v)),
             Err(e) if fails_the_record(&e) => Err(e),
             Err(e) => {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Self::refused("an object", &e))
+                Ok(Self::mismatch("an object", &e))
             }
         }
     }
