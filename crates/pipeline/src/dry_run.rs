@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 
 use search_sink::{Operation, bulk};
-use tweets::{Extractor, FrameErrorKind, Framer, FramerOptions, Item};
+use tweets::{Extractor, FramerOptions, Item};
 
 use crate::summary::ObjectSummary;
 
@@ -31,27 +31,10 @@ pub fn write_bulk<R: Read, W: Write>(
     out: &mut W,
 ) -> Result<ObjectSummary, DryRunError> {
     let mut summary = ObjectSummary::new(object);
-    let mut items = Vec::new();
     let mut line = Vec::new();
-    for frame in Framer::with_options(reader, framing) {
-        summary.records += 1;
-        match frame {
-            Ok(record) => extractor.record_items(&record, &mut items),
-            Err(e) => match e.kind {
-                FrameErrorKind::Io(detail) => {
-                    return Err(DryRunError::Read {
-                        object: object.to_owned(),
-                        offset: e.offset,
-                        detail,
-                    });
-                }
-                kind => items.push(Item::Invalid {
-                    offset: e.offset,
-                    reason: kind.to_string(),
-                }),
-            },
-        }
-        for item in items.drain(..) {
+    let mut items = extractor.items_with(reader, framing);
+    while let Some(item) = items.next() {
+        {
             let (op, offset) = match item {
                 Item::Document {
                     id,
@@ -75,7 +58,12 @@ pub fn write_bulk<R: Read, W: Write>(
                 }
                 Item::Invalid { offset, reason } => {
                     summary.invalid_records += 1;
-                    tracing::warn!(object, offset, %reason, "invalid record");
+                    if items.is_gzip() {
+                        let decompressed_offset = offset;
+                        tracing::warn!(object, decompressed_offset, %reason, "invalid record");
+                    } else {
+                        tracing::warn!(object, offset, %reason, "invalid record");
+                    }
                     continue;
                 }
             };
@@ -88,6 +76,14 @@ pub fn write_bulk<R: Read, W: Write>(
                 }
             }
         }
+    }
+    summary.records = items.records();
+    if let Some(e) = items.read_error() {
+        return Err(DryRunError::Read {
+            object: object.to_owned(),
+            offset: e.offset,
+            detail: e.kind.to_string(),
+        });
     }
     Ok(summary)
 }

@@ -4,7 +4,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant as StdInstant;
 
@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::io::SyncIoBridge;
-use tweets::{Extractor, ExtractorOptions, FrameErrorKind, Framer, FramerOptions, Item};
+use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
 use crate::source::{Body, Object, S3Store};
 use crate::summary::ObjectSummary;
@@ -138,8 +138,11 @@ impl Indexer {
         let extractor = self.extractor.clone();
         let reader = SyncIoBridge::new(body);
         let framing = self.framing;
-        let producer =
-            tokio::task::spawn_blocking(move || produce(&extractor, framing, reader, &tx));
+        let gzip = Arc::new(AtomicBool::new(false));
+        let producer_gzip = gzip.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            produce(&extractor, framing, reader, &tx, &producer_gzip)
+        });
 
         let mut summary = ObjectSummary::new(name.as_ref());
         let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
@@ -168,7 +171,12 @@ impl Indexer {
                 Work::Control => summary.control_messages += 1,
                 Work::Invalid { offset, reason } => {
                     summary.invalid_records += 1;
-                    tracing::warn!(object = %name, offset, %reason, "invalid record");
+                    if gzip.load(Ordering::Relaxed) {
+                        let decompressed_offset = offset;
+                        tracing::warn!(object = %name, decompressed_offset, %reason, "invalid record");
+                    } else {
+                        tracing::warn!(object = %name, offset, %reason, "invalid record");
+                    }
                     // With no store the record stays where it is (the source object, at this
                     // offset) and is counted: failing the object cannot repair its bytes.
                     if self.dead_letters.is_some() {
@@ -201,36 +209,28 @@ impl Indexer {
     }
 }
 
-/// Frames and extracts on the blocking thread. Returns the number of records, or where and
-/// why reading failed. Stops early (quietly) when the receiver is gone: the sink failed and
-/// that error is the one reported.
+/// Frames and extracts on the blocking thread ([`tweets::Items`], the one frame -> items
+/// loop). Returns the number of records, or where and why reading failed. Stops early
+/// (quietly) when the receiver is gone: the sink failed and that error is the one reported.
+/// Sets `gzip` once the object turns out to be gzip (warnings then name decompressed offsets).
 fn produce<R: std::io::Read>(
     extractor: &Extractor,
     framing: FramerOptions,
     reader: R,
     tx: &mpsc::Sender<Work>,
+    gzip: &AtomicBool,
 ) -> Result<u64, (u64, String)> {
-    let mut records = 0u64;
-    let mut items = Vec::new();
-    for frame in Framer::with_options(reader, framing) {
-        records += 1;
-        match frame {
-            Ok(record) => extractor.record_items(&record, &mut items),
-            Err(e) => match e.kind {
-                FrameErrorKind::Io(detail) => return Err((e.offset, detail)),
-                kind => items.push(Item::Invalid {
-                    offset: e.offset,
-                    reason: kind.to_string(),
-                }),
-            },
-        }
-        for item in items.drain(..) {
-            if tx.blocking_send(to_work(item)).is_err() {
-                return Ok(records);
-            }
+    let mut items = extractor.items_with(reader, framing);
+    while let Some(item) = items.next() {
+        gzip.store(items.is_gzip(), Ordering::Relaxed);
+        if tx.blocking_send(to_work(item)).is_err() {
+            return Ok(items.records());
         }
     }
-    Ok(records)
+    match items.read_error() {
+        Some(e) => Err((e.offset, e.kind.to_string())),
+        None => Ok(items.records()),
+    }
 }
 
 fn to_work(item: Item) -> Work {

@@ -3,35 +3,106 @@
 //!
 //! Accepted, also mixed in one stream: NDJSON (LF or CRLF), blank keep-alive lines, objects with
 //! no delimiter (`}{`), the legacy `{...},\n` layout, a top-level JSON array, a UTF-8 byte order
-//! mark, and gzip (detected by its magic bytes; several members back to back are one stream).
+//! mark, NUL padding, and gzip members (detected by their header, decoded one by one: plain bytes
+//! before, between or after members are framed too; see [`gzip`](self) below). A stream whose
+//! decoded bytes start with a gzip header again (gzip of gzip) is decoded twice. UTF-16 and
+//! UTF-32 text is rejected as a whole with one error naming the encoding.
 //!
 //! Offsets are byte offsets in the *decompressed* stream (for a plain object they are offsets in
 //! the object itself).
 //!
-//! The framer only finds object boundaries (string- and escape-aware brace matching) and checks
-//! UTF-8; it does not validate JSON syntax: the record parser does that and reports its own
-//! error for the same offset. Resynchronisation after damage: garbage between records is skipped
-//! up to the next `{`; an unterminated record ends at the first raw line break inside a string
-//! (JSON strings cannot hold one) or at a line that starts with `{` while the record is still
-//! open (pretty-printed JSON indents nested objects). A truncated record followed by another with
-//! no line break in between (`}{` layout) cannot be told apart from its neighbour, so there the
-//! damage can take the next record with it.
+//! The framer finds object boundaries (string- and escape-aware brace matching); a caller may
+//! pass a *judge* (the record parser, see [`Framer::next_judged`]) that decides whether a framed
+//! object is a record. Damage is one [`FrameError`] per damaged span, with its offset and length:
+//!
+//! - A record that is truncated, oversized, not UTF-8, rejected by the judge, or followed on its
+//!   own line by other bytes (`{...}"retweeted_status":{...}}`: one damaged line, not a record
+//!   plus a phantom) starts a span. So does any byte that cannot start a record.
+//! - Resynchronisation never continues the damaged state: from the byte after the span's start,
+//!   the framer looks for the next *candidate* record start, frames it afresh (new brace and
+//!   string state), has it judged, and only then ends the span there.
+//! - A candidate is a `{` that is the first byte of a line, or a `{` followed by (blanks and) a
+//!   `"` whose previous non-blank byte is not `:`, `,` or `[`. Why this cannot match a nested
+//!   object (`user`, `retweeted_status`, `quoted_status`, v2 `includes`): in JSON a nested
+//!   object is a value, so it always follows `:` (member) or `[` / `,` (array element); and
+//!   `{"` cannot occur inside a JSON string, where `"` must be escaped. Two exceptions, each
+//!   narrowed: in a one-line array (`[{...},{...}]`, learned when good records are separated by
+//!   `,` on one line) a `{` after `},` is a candidate when its first key is one that started a
+//!   good record of this stream (or a top-level key of the Twitter APIs); and a `[` may precede
+//!   a candidate only at the start of a line or after `]` / `}` (arrays concatenated).
 //!
 //! Speed: with [`FramerOptions::line_fast_path`] (used by [`crate::Extractor::items`]) a record
-//! that starts a line ending in `}` is handed out whole after one `memchr` for the line feed;
-//! if it then fails to parse, the caller calls [`Framer::reject_last`] and that line is
-//! scanned byte by byte as above. NDJSON/CRLF objects thus cost one pass of `memchr`, and the
-//! other layouts fall back to the careful scan.
+//! that starts a line ending in `}` is handed to the judge whole after one `memchr` for the line
+//! feed; only if the judge refuses it is the line scanned byte by byte. NDJSON/CRLF objects
+//! thus cost one pass of `memchr`, and the other layouts fall back to the careful scan.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 
-use flate2::read::MultiGzDecoder;
+mod gzip;
+
+use gzip::{Event, MAGIC, Unwrap};
 
 /// Default per-record size limit (1 MiB): a record above it is reported and skipped.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
 const READ_CHUNK: usize = 64 * 1024;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Longest first key remembered for candidate checks.
+const MAX_KEY_BYTES: usize = 64;
+/// How many distinct first keys a stream may teach the framer.
+const MAX_KEYS: usize = 32;
+/// Keys that start top-level objects of the Twitter / X APIs (tweets, v2 objects and payloads,
+/// stream messages) and, in the shared corpus, never start an element of an array inside one
+/// (unlike `id`, `id_str`, `text`, `type`, `author_id`, `geo`): candidates after a `,` before
+/// any record of the stream taught its own keys.
+const SEED_KEYS: &[&[u8]] = &[
+    b"attachments",
+    b"context_annotations",
+    b"contributors",
+    b"control",
+    b"conversation_id",
+    b"coordinates",
+    b"created_at",
+    b"data",
+    b"delete",
+    b"direct_message",
+    b"disconnect",
+    b"display_text_range",
+    b"edit_controls",
+    b"edit_history_tweet_ids",
+    b"entities",
+    b"event",
+    b"extended_entities",
+    b"favorited",
+    b"for_user",
+    b"friends",
+    b"full_text",
+    b"in_reply_to_screen_name",
+    b"in_reply_to_status_id",
+    b"in_reply_to_status_id_str",
+    b"in_reply_to_user_id",
+    b"in_reply_to_user_id_str",
+    b"lang",
+    b"limit",
+    b"metadata",
+    b"place",
+    b"possibly_sensitive",
+    b"possibly_sensitive_appealable",
+    b"public_metrics",
+    b"quoted_status",
+    b"referenced_tweets",
+    b"reply_count",
+    b"reply_settings",
+    b"retweeted_status",
+    b"scrub_geo",
+    b"source",
+    b"status_withheld",
+    b"target",
+    b"user",
+    b"user_withheld",
+    b"warning",
+];
 
 /// One framed record: the bytes of one top-level JSON object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,21 +127,47 @@ pub enum FrameErrorKind {
     Truncated(&'static str),
     #[error("invalid UTF-8 in record")]
     InvalidUtf8,
-    #[error("garbage between records ({len} bytes)")]
-    Garbage { len: u64 },
+    #[error("garbage between records")]
+    Garbage,
     #[error("record exceeds the size limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// The judge (the record parser) refused the record; its reason.
+    #[error("{0}")]
+    Rejected(String),
+    #[error("record followed by other bytes on its line")]
+    TrailingBytes,
+    #[error(
+        "corrupt gzip member at compressed byte {raw_offset} ({detail}): {raw_len} compressed bytes skipped up to the next member"
+    )]
+    CorruptGzip {
+        raw_offset: u64,
+        raw_len: u64,
+        detail: String,
+    },
+    #[error("the object is {0} text, not UTF-8: re-encode it as UTF-8")]
+    Encoding(&'static str),
     #[error("read error: {0}")]
     Io(String),
 }
 
-/// A framing error: where (offset in the decompressed stream) and why. Framing goes on after
-/// every kind except [`FrameErrorKind::Io`], which ends the stream.
+/// A framing error: where (offset in the decompressed stream), how many bytes of it are
+/// damaged, and why. Framing goes on after every kind except [`FrameErrorKind::Io`] (an
+/// error of the reader: retryable), which ends the stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at byte {offset}: {kind}")]
+#[error("at byte {offset}: {kind} ({len} bytes)")]
 pub struct FrameError {
     pub offset: u64,
+    /// Length of the damaged span in the decompressed stream (0 for a corrupt gzip member,
+    /// whose length is in compressed bytes, and for read errors).
+    pub len: u64,
     pub kind: FrameErrorKind,
+}
+
+impl FrameError {
+    /// The error as an invalid-record reason: what and how many bytes.
+    pub fn reason(&self) -> String {
+        format!("{} ({} bytes)", self.kind, self.len)
+    }
 }
 
 /// Framing settings.
@@ -81,11 +178,9 @@ pub struct FramerOptions {
     /// Check each record is UTF-8 (default true). [`crate::Extractor::items`] turns it off:
     /// the record parser checks it itself (and reports invalid UTF-8 as the reason).
     pub validate_utf8: bool,
-    /// Line fast path (default false): when a record starts a line that ends in `}`, hand
-    /// out the whole line without scanning it, and let the JSON parser be the judge. The
-    /// caller must then call [`Framer::reject_last`] when such a record does not parse, so
-    /// the framer re-scans it (and the rest of its line) the careful way. Used by
-    /// [`crate::Extractor::items`]: NDJSON and CRLF objects are framed at `memchr` speed.
+    /// Line fast path (default false): when a record starts a line that ends in `}`, hand the
+    /// whole line to the judge without scanning it; if the judge refuses, the line is scanned
+    /// the careful way. Only useful with a judge that parses ([`Framer::next_judged`]).
     pub line_fast_path: bool,
 }
 
@@ -99,18 +194,32 @@ impl Default for FramerOptions {
     }
 }
 
+/// The judge of [`Framer::next_judged`]: `Ok` when the bytes at this offset are a record,
+/// else the reason they are not.
+pub type Judge<'j> = dyn FnMut(u64, &[u8]) -> Result<(), String> + 'j;
+
+/// One step of [`Framer::next_judged`]: a damaged span, a judged record, or a damaged span
+/// and then the record that ended it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub damage: Option<FrameError>,
+    /// `(offset, start, end)`: the record's offset and its range in [`Framer::buffer`].
+    pub record: Option<(u64, usize, usize)>,
+}
+
 enum Source<R: Read> {
-    /// Not read yet: gzip detection happens on the first bytes.
+    /// Not read yet.
     Pending(R),
-    Plain(io::Chain<io::Cursor<Vec<u8>>, R>),
-    Gzip(Box<MultiGzDecoder<io::Chain<io::Cursor<Vec<u8>>, R>>>),
+    Single(Unwrap<R>),
+    /// Gzip inside gzip.
+    Double(Box<Unwrap<Unwrap<R>>>),
     Done,
 }
 
 /// Streaming record framer over any reader; an [`Iterator`] of records and framing errors.
 ///
 /// Memory: one read buffer (64 KiB chunks) plus the record being assembled, which never
-/// exceeds the record limit (an oversized record is skipped without being buffered).
+/// exceeds the record limit (damaged and oversized spans are skipped without being buffered).
 pub struct Framer<R: Read> {
     source: Source<R>,
     opts: FramerOptions,
@@ -119,14 +228,23 @@ pub struct Framer<R: Read> {
     pos: usize,
     /// Absolute offset of `buf[0]`.
     base: u64,
+    /// The byte before `buf[0]` (dropped by compaction), for look-backs.
+    before: Option<u8>,
     eof: bool,
     /// Set after an I/O error: the iterator is finished.
     failed: bool,
+    /// The stream's first bytes were checked (double gzip, UTF-16/32).
+    checked_start: bool,
+    encoding: Option<&'static str>,
     gzip: bool,
-    /// Start of the last record handed out by the line fast path.
-    last_fast: Option<usize>,
-    /// Scan carefully until the next line break (after a rejected fast record).
-    slow_line: bool,
+    /// First keys of good records (for candidates after `},` in a one-line array).
+    keys: Vec<Box<[u8]>>,
+    /// Good records were separated by `,` on one line (a one-line array).
+    comma_layout: bool,
+    /// Errors found below the framer (gzip), reported before the next record.
+    pending: VecDeque<FrameError>,
+    /// A record judged already, to hand out after the damage returned before it.
+    ready: Option<(u64, usize, usize)>,
 }
 
 /// Outcome of scanning one object from `start`.
@@ -135,10 +253,24 @@ enum Scan {
     Complete(usize),
     /// Need more bytes.
     More,
-    /// The object is broken; resume at this index (not consumed).
-    Broken(usize, &'static str),
-    /// The object passed the size limit; the rest of it is skipped.
+    /// The object is broken.
+    Broken(&'static str),
+    /// The object passed the size limit.
     TooLarge,
+}
+
+/// Whether a `{` may start a record.
+enum Candidate {
+    Yes,
+    /// After `:`: only when its object is followed by another record.
+    IfFollowed,
+    No,
+    NeedMore,
+}
+
+/// Bytes between records (and at a damaged span's end, not counted in its length).
+fn is_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']' | 0)
 }
 
 impl<R: Read> Framer<R> {
@@ -154,15 +286,20 @@ impl<R: Read> Framer<R> {
             buf: Vec::with_capacity(READ_CHUNK * 2),
             pos: 0,
             base: 0,
+            before: None,
             eof: false,
             failed: false,
+            checked_start: false,
+            encoding: None,
             gzip: false,
-            last_fast: None,
-            slow_line: false,
+            keys: Vec::new(),
+            comma_layout: false,
+            pending: VecDeque::new(),
+            ready: None,
         }
     }
 
-    /// Whether the stream turned out to be gzip (known after the first record).
+    /// Whether the stream held gzip (known once its first bytes are read).
     pub fn is_gzip(&self) -> bool {
         self.gzip
     }
@@ -172,26 +309,55 @@ impl<R: Read> Framer<R> {
         self.base + self.pos as u64
     }
 
-    fn detect(&mut self, mut reader: R) -> io::Result<()> {
-        let mut head = vec![0u8; 2];
-        let mut got = 0;
-        while got < 2 {
-            match reader.read(&mut head[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+    /// The read buffer: [`Step::record`] ranges index into it until the next call.
+    pub fn buffer(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn read_source(&mut self, at: usize) -> io::Result<usize> {
+        let out = &mut self.buf[at..];
+        let (n, events, members) = match &mut self.source {
+            Source::Pending(_) | Source::Done => return Ok(0),
+            Source::Single(u) => (u.read(out)?, u.take_events(), u.members()),
+            Source::Double(u) => {
+                let n = u.read(out)?;
+                let mut events = u.inner_mut().take_events();
+                events.extend(u.take_events());
+                (n, events, 1)
+            }
+        };
+        if members > 0 {
+            self.gzip = true;
+        }
+        for event in events {
+            match event {
+                Event::Checksum {
+                    raw_offset,
+                    decompressed_offset,
+                    detail,
+                } => tracing::warn!(
+                    compressed_offset = raw_offset,
+                    decompressed_offset,
+                    detail,
+                    "gzip member trailer does not match; its data is kept"
+                ),
+                Event::Corrupt {
+                    raw_offset,
+                    raw_len,
+                    decompressed_offset,
+                    detail,
+                } => self.pending.push_back(FrameError {
+                    offset: decompressed_offset,
+                    len: 0,
+                    kind: FrameErrorKind::CorruptGzip {
+                        raw_offset,
+                        raw_len,
+                        detail,
+                    },
+                }),
             }
         }
-        head.truncate(got);
-        let chained = io::Cursor::new(head.clone()).chain(reader);
-        self.source = if head == [0x1f, 0x8b] {
-            self.gzip = true;
-            Source::Gzip(Box::new(MultiGzDecoder::new(chained)))
-        } else {
-            Source::Plain(chained)
-        };
-        Ok(())
+        Ok(n)
     }
 
     /// Reads one more chunk into `buf`; returns false at end of input.
@@ -202,27 +368,21 @@ impl<R: Read> Framer<R> {
         if let Source::Pending(_) = self.source
             && let Source::Pending(r) = std::mem::replace(&mut self.source, Source::Done)
         {
-            self.detect(r)?;
+            self.source = Source::Single(Unwrap::new(r));
         }
         let len = self.buf.len();
         self.buf.resize(len + READ_CHUNK, 0);
-        let res = loop {
-            let r = match &mut self.source {
-                Source::Plain(r) => r.read(&mut self.buf[len..]),
-                Source::Gzip(r) => r.read(&mut self.buf[len..]),
-                Source::Pending(_) | Source::Done => Ok(0),
-            };
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
+        let res = self.read_source(len);
         match res {
             Ok(n) => {
                 self.buf.truncate(len + n);
                 if n == 0 {
                     self.eof = true;
                     self.source = Source::Done;
+                }
+                if !self.checked_start && (self.buf.len() >= 4 || self.eof) {
+                    self.checked_start = true;
+                    self.check_start();
                 }
                 Ok(n > 0)
             }
@@ -233,19 +393,28 @@ impl<R: Read> Framer<R> {
         }
     }
 
+    /// The stream's first bytes: gzip inside gzip, or text in another encoding than UTF-8.
+    fn check_start(&mut self) {
+        if self.base == 0 && self.gzip && self.buf.starts_with(&MAGIC) {
+            if let Source::Single(u) = std::mem::replace(&mut self.source, Source::Done) {
+                let decoded = std::mem::take(&mut self.buf);
+                tracing::warn!("the object is gzip inside gzip: decoding it twice");
+                self.source = Source::Double(Box::new(Unwrap::with_prefix(u, decoded)));
+                self.pos = 0;
+                self.eof = false;
+            }
+            return;
+        }
+        self.encoding = detect_wide_encoding(&self.buf);
+    }
+
     /// Drops consumed bytes so the buffer only holds the unfinished tail.
     fn compact(&mut self, keep_from: usize) {
         if keep_from > 0 {
+            self.before = Some(self.buf[keep_from - 1]);
             self.buf.drain(..keep_from);
             self.base += keep_from as u64;
-            self.pos -= keep_from;
-        }
-    }
-
-    fn err(&self, at: usize, kind: FrameErrorKind) -> FrameError {
-        FrameError {
-            offset: self.base + at as u64,
-            kind,
+            self.pos -= keep_from.min(self.pos);
         }
     }
 
@@ -253,8 +422,11 @@ impl<R: Read> Framer<R> {
         self.failed = true;
         self.eof = true;
         self.source = Source::Done;
-        let at = self.buf.len();
-        self.err(at, FrameErrorKind::Io(e.to_string()))
+        FrameError {
+            offset: self.base + self.buf.len() as u64,
+            len: 0,
+            kind: FrameErrorKind::Io(e.to_string()),
+        }
     }
 
     /// Scans the object starting at `start` (a `{`), from the saved state.
@@ -270,7 +442,7 @@ impl<R: Read> Framer<R> {
                 // except a line break, which no JSON escape allows: a record cut after `\`.
                 state.escaped = false;
                 if buf[i] == b'\n' {
-                    return Scan::Broken(i, "line break inside a string");
+                    return Scan::Broken("line break inside a string");
                 }
                 i += 1;
                 continue;
@@ -288,7 +460,7 @@ impl<R: Read> Framer<R> {
                 } else if b == b'\\' {
                     state.escaped = true;
                 } else if b == b'\n' {
-                    return Scan::Broken(i, "line break inside a string");
+                    return Scan::Broken("line break inside a string");
                 }
             } else {
                 // Outside strings only quotes and braces matter (brackets balance inside a
@@ -302,7 +474,7 @@ impl<R: Read> Framer<R> {
                     b'"' => state.in_string = true,
                     b'{' => {
                         if state.depth > 0 && at_line_start(buf, i, start) {
-                            return Scan::Broken(i, "next record began before this one ended");
+                            return Scan::Broken("next record began before this one ended");
                         }
                         state.depth += 1;
                     }
@@ -323,175 +495,471 @@ impl<R: Read> Framer<R> {
         Scan::More
     }
 
-    /// Skips the rest of an oversized object without buffering it; returns the index where
-    /// framing resumes, or None when more input is needed (buffer consumed).
-    fn skip_object(&mut self, state: &mut ObjState) -> Option<usize> {
-        let mut i = self.pos;
-        while i < self.buf.len() {
-            let b = self.buf[i];
-            if state.in_string {
-                if state.escaped {
-                    state.escaped = false;
-                    if b == b'\n' {
-                        return Some(i);
-                    }
-                } else if b == b'"' {
-                    state.in_string = false;
-                } else if b == b'\\' {
-                    state.escaped = true;
-                } else if b == b'\n' {
-                    return Some(i);
-                }
-            } else {
-                match b {
-                    b'"' => state.in_string = true,
-                    b'{' if at_line_start(&self.buf, i, 0) => return Some(i),
-                    b'{' => state.depth += 1,
-                    b'}' => {
-                        state.depth = state.depth.saturating_sub(1);
-                        if state.depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            i += 1;
-        }
-        self.pos = i;
-        None
-    }
-
     /// The next record as a borrowed slice of the read buffer (no copy): its offset and
-    /// bytes. [`Iterator::next`] is the same with an owned copy.
+    /// bytes, with no judge (every framed object is a record). [`Iterator::next`] is the same
+    /// with an owned copy.
     pub fn next_borrowed(&mut self) -> Option<Result<(u64, &[u8]), FrameError>> {
-        match self.next_span()? {
-            Ok((offset, start, end)) => Some(Ok((offset, &self.buf[start..end]))),
+        if let Some((offset, start, end)) = self.ready.take() {
+            return Some(Ok((offset, &self.buf[start..end])));
+        }
+        match self.next_judged(&mut |_, _| Ok(()))? {
             Err(e) => Some(Err(e)),
+            Ok(Step {
+                damage: Some(e),
+                record,
+            }) => {
+                self.ready = record;
+                Some(Err(e))
+            }
+            Ok(Step {
+                damage: None,
+                record: Some((offset, start, end)),
+            }) => Some(Ok((offset, &self.buf[start..end]))),
+            Ok(Step {
+                damage: None,
+                record: None,
+            }) => None,
         }
     }
 
-    fn next_span(&mut self) -> Option<Result<(u64, usize, usize), FrameError>> {
+    /// The next step: a damaged span and/or a record the judge accepted (its bytes are
+    /// `self.buffer()[start..end]`). `Err` only for an error of the reader, which ends the
+    /// stream. `judge` is called on every framed object, also on candidates while
+    /// resynchronising; the last call it got before a step with a record was for that record.
+    pub fn next_judged(&mut self, judge: &mut Judge<'_>) -> Option<Result<Step, FrameError>> {
         if self.failed {
             return None;
         }
-        {
-            // Skip separators between records.
-            loop {
-                if self.pos >= self.buf.len() {
-                    let keep = self.pos;
-                    self.compact(keep);
-                    match self.fill() {
-                        Ok(true) => continue,
-                        Ok(false) => return None,
-                        Err(e) => return Some(Err(self.io_error(e))),
+        if let Some(e) = self.pending.pop_front() {
+            return Some(Ok(damage_only(e)));
+        }
+        // Skip separators between records.
+        let mut comma_on_line = false;
+        loop {
+            if self.pos >= self.buf.len() {
+                let keep = self.pos;
+                self.compact(keep);
+                match self.fill() {
+                    Ok(true) => {}
+                    Ok(false) => return self.pending.pop_front().map(|e| Ok(damage_only(e))),
+                    Err(e) => return Some(Err(self.io_error(e))),
+                }
+                if let Some(e) = self.pending.pop_front() {
+                    return Some(Ok(damage_only(e)));
+                }
+                if let Some(name) = self.encoding.take() {
+                    return Some(self.reject_encoding(name));
+                }
+                continue;
+            }
+            match self.buf[self.pos] {
+                b'\n' => {
+                    comma_on_line = false;
+                    self.pos += 1;
+                }
+                b',' => {
+                    comma_on_line = true;
+                    self.pos += 1;
+                }
+                b' ' | b'\t' | b'\r' | b'[' | b']' | 0 => self.pos += 1,
+                0xEF => {
+                    // A byte order mark (at the start, or where pieces were concatenated).
+                    if self.buf.len() - self.pos < 3 && !self.eof {
+                        let keep = self.pos;
+                        self.compact(keep);
+                        match self.fill() {
+                            Ok(_) => continue,
+                            Err(e) => return Some(Err(self.io_error(e))),
+                        }
+                    }
+                    if self.buf[self.pos..].starts_with(BOM) {
+                        self.pos += 3;
+                    } else {
+                        break;
                     }
                 }
-                match self.buf[self.pos] {
-                    b'\n' => {
-                        self.slow_line = false;
-                        self.pos += 1;
-                    }
-                    b' ' | b'\t' | b'\r' | b',' | b'[' | b']' => self.pos += 1,
-                    0xEF => {
-                        // A byte order mark (at the start, or where pieces were concatenated).
-                        if self.buf.len() - self.pos < 3 && !self.eof {
-                            let keep = self.pos;
-                            self.compact(keep);
-                            match self.fill() {
-                                Ok(_) => continue,
-                                Err(e) => return Some(Err(self.io_error(e))),
-                            }
-                        }
-                        if self.buf[self.pos..].starts_with(BOM) {
-                            self.pos += 3;
-                        } else {
-                            break;
-                        }
-                    }
-                    _ => break,
-                }
+                _ => break,
             }
-            let start = self.pos;
-            if self.buf[start] != b'{' {
-                return Some(Err(self.garbage()));
-            }
-            // Drop consumed bytes now and then (not per record: that would move the
-            // buffered tail once per record).
-            if start >= READ_CHUNK {
-                self.compact(start);
-            }
-            let mut start = self.pos;
-            self.last_fast = None;
-            if self.opts.line_fast_path && !self.slow_line {
-                if let Some(end) = self.line_candidate(start) {
+        }
+        if comma_on_line && self.base + (self.pos as u64) > 0 {
+            self.comma_layout = true;
+        }
+        let start = self.pos;
+        if self.buf[start] != b'{' {
+            return self.resync(start, FrameErrorKind::Garbage, judge);
+        }
+        let line_start = self.after_line_break(start);
+        // Drop consumed bytes now and then (not per record: that would move the buffered
+        // tail once per record).
+        if start >= READ_CHUNK {
+            self.compact(start);
+        }
+        let mut start = self.pos;
+        if self.opts.line_fast_path {
+            if let Some(end) = self.line_candidate(start) {
+                let offset = self.base + start as u64;
+                if judge(offset, &self.buf[start..end]).is_ok() {
+                    self.learn_key(start);
                     self.pos = end;
-                    self.last_fast = Some(start);
-                    return Some(Ok((self.base + start as u64, start, end)));
+                    return Some(Ok(record_only(offset, start, end)));
                 }
+            } else if start > 0 && !self.eof && memchr::memchr(b'\n', &self.buf[start..]).is_none()
+            {
                 // The record runs past the buffered bytes: before reading more, move just it
                 // to the front (rather than the whole buffered tail later).
-                if start > 0 && !self.eof && memchr::memchr(b'\n', &self.buf[start..]).is_none() {
-                    self.compact(start);
-                    start = self.pos;
+                self.compact(start);
+                start = self.pos;
+            }
+        }
+        let mut state = ObjState::default();
+        loop {
+            match self.scan_object(start, &mut state) {
+                Scan::Complete(end) => {
+                    return match self.check_complete(start, end, line_start, judge) {
+                        Ok(Ok(())) => {
+                            self.learn_key(start);
+                            self.pos = end + 1;
+                            let offset = self.base + start as u64;
+                            Some(Ok(record_only(offset, start, end + 1)))
+                        }
+                        Ok(Err(kind)) => self.resync(start, kind, judge),
+                        Err(e) => Some(Err(self.io_error(e))),
+                    };
                 }
+                Scan::Broken(why) => {
+                    return self.resync(start, FrameErrorKind::Truncated(why), judge);
+                }
+                Scan::TooLarge => {
+                    let kind = FrameErrorKind::TooLarge {
+                        limit: self.opts.max_record_bytes,
+                    };
+                    return self.resync(start, kind, judge);
+                }
+                Scan::More => match self.fill() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let kind = FrameErrorKind::Truncated("end of input");
+                        return self.resync(start, kind, judge);
+                    }
+                    Err(e) => return Some(Err(self.io_error(e))),
+                },
+            }
+        }
+    }
+
+    /// A complete object at `start..=end`: whether it is a record (UTF-8, alone on its line
+    /// up to the next record start, accepted by the judge), else why not.
+    fn check_complete(
+        &mut self,
+        start: usize,
+        end: usize,
+        line_start: bool,
+        judge: &mut Judge<'_>,
+    ) -> io::Result<Result<(), FrameErrorKind>> {
+        if self.opts.validate_utf8 && std::str::from_utf8(&self.buf[start..=end]).is_err() {
+            return Ok(Err(FrameErrorKind::InvalidUtf8));
+        }
+        if !self.clean_after(end + 1, line_start)? {
+            return Ok(Err(FrameErrorKind::TrailingBytes));
+        }
+        let offset = self.base + start as u64;
+        Ok(judge(offset, &self.buf[start..=end]).map_err(FrameErrorKind::Rejected))
+    }
+
+    /// Whether the object that ends before `i` really ended there: not when a member follows
+    /// (`}"key":` or `},"key"`: an extra `}` cut it short), nor, for an object that starts a
+    /// line, when other bytes follow on its line (NDJSON lines are authoritative). Other bytes
+    /// after an object inside a line are garbage of their own. Reads more input as needed
+    /// (never compacts).
+    fn clean_after(&mut self, mut i: usize, line_start: bool) -> io::Result<bool> {
+        let mut comma = false;
+        loop {
+            if i >= self.buf.len() {
+                if !self.fill()? {
+                    return Ok(true);
+                }
+                continue;
+            }
+            match self.buf[i] {
+                b'\n' => return Ok(true),
+                b'{' => {
+                    if comma {
+                        self.comma_layout = true;
+                    }
+                    return Ok(true);
+                }
+                b',' => comma = true,
+                b' ' | b'\t' | b'\r' | b'[' | b']' | 0 => {}
+                0xEF if self.buf.len() - i < 3 && !self.eof => {
+                    self.fill()?;
+                    continue;
+                }
+                0xEF if self.buf[i..].starts_with(BOM) => i += 2,
+                b'"' => return Ok(false),
+                _ => return Ok(!line_start),
+            }
+            i += 1;
+        }
+    }
+
+    /// Whether the next byte from `i` that is not a separator is a `{`. Reads more input as
+    /// needed (never compacts).
+    fn next_is_object(&mut self, mut i: usize) -> io::Result<bool> {
+        loop {
+            if i >= self.buf.len() {
+                if !self.fill()? {
+                    return Ok(false);
+                }
+                continue;
+            }
+            match self.buf[i] {
+                b'{' => return Ok(true),
+                b if is_separator(b) => i += 1,
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// Damage from `span_start`: scans afresh from the next byte for a candidate record start
+    /// that frames and is judged a record; reports the bytes in between as one span.
+    fn resync(
+        &mut self,
+        span_start: usize,
+        kind: FrameErrorKind,
+        judge: &mut Judge<'_>,
+    ) -> Option<Result<Step, FrameError>> {
+        let span_abs = self.base + span_start as u64;
+        // End of the span's last non-separator byte, once the bytes are dropped.
+        let mut content_end = span_abs + 1;
+        let mut i = span_start + 1;
+        loop {
+            let Some(k) = memchr::memchr(b'{', &self.buf[i.min(self.buf.len())..]) else {
+                content_end = self.content_end(self.buf.len(), span_abs, content_end);
+                if self.eof {
+                    self.pos = self.buf.len();
+                    return Some(Ok(damage_only(FrameError {
+                        offset: span_abs,
+                        len: content_end - span_abs,
+                        kind,
+                    })));
+                }
+                // Keep a few bytes for the look-back of the next candidate.
+                let keep = self.buf.len().saturating_sub(8);
+                self.pos = keep;
+                self.compact(keep);
+                i = self.buf.len();
+                if let Err(e) = self.fill() {
+                    return Some(Err(self.io_error(e)));
+                }
+                continue;
+            };
+            let c = i + k;
+            let followed = match self.candidate(c) {
+                Candidate::No => {
+                    i = c + 1;
+                    continue;
+                }
+                Candidate::NeedMore => {
+                    match self.fill() {
+                        Ok(true) => {}
+                        Ok(false) => i = c + 1,
+                        Err(e) => return Some(Err(self.io_error(e))),
+                    }
+                    continue;
+                }
+                Candidate::Yes => false,
+                Candidate::IfFollowed => true,
+            };
+            // Frame the candidate afresh; drop what is before it first.
+            let line_start = self.after_line_break(c);
+            let mut c = c;
+            if c >= READ_CHUNK {
+                content_end = self.content_end(c, span_abs, content_end);
+                self.pos = c;
+                self.compact(c);
+                c = 0;
             }
             let mut state = ObjState::default();
-            loop {
-                match self.scan_object(start, &mut state) {
-                    Scan::Complete(end) => {
-                        self.pos = end + 1;
-                        let bytes = &self.buf[start..=end];
-                        let offset = self.base + start as u64;
-                        if self.opts.validate_utf8 && std::str::from_utf8(bytes).is_err() {
-                            return Some(Err(FrameError {
-                                offset,
-                                kind: FrameErrorKind::InvalidUtf8,
-                            }));
-                        }
-                        return Some(Ok((offset, start, end + 1)));
-                    }
-                    Scan::Broken(resume, why) => {
-                        self.pos = resume;
-                        return Some(Err(self.err(start, FrameErrorKind::Truncated(why))));
-                    }
-                    Scan::TooLarge => {
-                        let err = self.err(
-                            start,
-                            FrameErrorKind::TooLarge {
-                                limit: self.opts.max_record_bytes,
-                            },
-                        );
-                        self.pos = state.resume.max(start);
-                        // Continue the same state machine without keeping bytes.
-                        loop {
-                            if let Some(resume) = self.skip_object(&mut state) {
-                                self.pos = resume;
-                                break;
-                            }
-                            let keep = self.pos;
-                            self.compact(keep);
-                            match self.fill() {
-                                Ok(true) => {}
-                                Ok(false) => break,
-                                Err(e) => return Some(Err(self.io_error(e))),
-                            }
-                        }
-                        return Some(Err(err));
-                    }
+            let outcome = loop {
+                match self.scan_object(c, &mut state) {
+                    Scan::Complete(end) if followed => match self.next_is_object(end + 1) {
+                        Ok(true) => match self.check_complete(c, end, line_start, judge) {
+                            Ok(Ok(())) => break Some(end),
+                            Ok(Err(_)) => break None,
+                            Err(e) => return Some(Err(self.io_error(e))),
+                        },
+                        Ok(false) => break None,
+                        Err(e) => return Some(Err(self.io_error(e))),
+                    },
+                    Scan::Complete(end) => match self.check_complete(c, end, line_start, judge) {
+                        Ok(Ok(())) => break Some(end),
+                        Ok(Err(_)) => break None,
+                        Err(e) => return Some(Err(self.io_error(e))),
+                    },
+                    Scan::Broken(_) | Scan::TooLarge => break None,
                     Scan::More => match self.fill() {
                         Ok(true) => {}
-                        Ok(false) => {
-                            self.pos = self.buf.len();
-                            return Some(Err(
-                                self.err(start, FrameErrorKind::Truncated("end of input"))
-                            ));
-                        }
+                        Ok(false) => break None,
                         Err(e) => return Some(Err(self.io_error(e))),
                     },
                 }
+            };
+            let Some(end) = outcome else {
+                i = c + 1;
+                continue;
+            };
+            content_end = self.content_end(c, span_abs, content_end);
+            self.learn_key(c);
+            self.pos = end + 1;
+            let offset = self.base + c as u64;
+            return Some(Ok(Step {
+                damage: Some(FrameError {
+                    offset: span_abs,
+                    len: content_end - span_abs,
+                    kind,
+                }),
+                record: Some((offset, c, end + 1)),
+            }));
+        }
+    }
+
+    /// The absolute end of the last non-separator byte before `to` in a span that starts at
+    /// `span_abs`; `known` when all buffered bytes of the span before `to` are separators.
+    fn content_end(&self, to: usize, span_abs: u64, known: u64) -> u64 {
+        let floor = span_abs.saturating_sub(self.base) as usize;
+        let mut j = to.min(self.buf.len());
+        while j > floor && is_separator(self.buf[j - 1]) {
+            j -= 1;
+        }
+        if j > floor || (span_abs >= self.base && j > 0) {
+            (self.base + j as u64).max(known)
+        } else {
+            known
+        }
+    }
+
+    /// Whether `buf[i]` is the first byte of a line (or of the stream), after a `\r`.
+    fn line_start(&self, i: usize) -> bool {
+        self.after_line_break(i) || self.base == 0 && self.buf[..i].iter().all(|b| *b == b'\r')
+    }
+
+    /// Whether `buf[i]` follows a line break (and `\r`s): the stream has lines. (The first
+    /// record of a stream may be followed by another with no delimiter.)
+    fn after_line_break(&self, i: usize) -> bool {
+        let mut j = i;
+        while j > 0 && self.buf[j - 1] == b'\r' {
+            j -= 1;
+        }
+        if j > 0 {
+            self.buf[j - 1] == b'\n'
+        } else {
+            self.before == Some(b'\n')
+        }
+    }
+
+    /// Whether the `{` at `c` may start a record (see the module docs for the rule).
+    fn candidate(&self, c: usize) -> Candidate {
+        let buf = &self.buf;
+        let mut j = c;
+        while j > 0 && matches!(buf[j - 1], b' ' | b'\t' | b'\r') {
+            j -= 1;
+        }
+        if j == c && self.line_start(c) {
+            return Candidate::Yes;
+        }
+        let prev = if j == 0 {
+            self.before
+        } else {
+            Some(buf[j - 1])
+        };
+        let mut yes = Candidate::Yes;
+        let need_known_key = match prev {
+            // A member's value, or the next record after a record cut just after a `:`.
+            Some(b':') => {
+                yes = Candidate::IfFollowed;
+                false
+            }
+            // A one-line array's next record (or one after a record cut just after a `,`),
+            // or an array element inside a record.
+            Some(b',') => {
+                if !self.comma_layout {
+                    yes = Candidate::IfFollowed;
+                }
+                true
+            }
+            Some(b'[') => {
+                if !matches!(prev_non_blank(buf, j - 1), None | Some(b'\n' | b']' | b'}')) {
+                    return Candidate::No;
+                }
+                false
+            }
+            _ => false,
+        };
+        // `{`, blanks, `"`, the key, `"`.
+        let mut k = c + 1;
+        while k < buf.len() && matches!(buf[k], b' ' | b'\t' | b'\r' | b'\n') {
+            k += 1;
+        }
+        let more = || {
+            if self.eof {
+                Candidate::No
+            } else {
+                Candidate::NeedMore
+            }
+        };
+        match buf.get(k) {
+            None => return more(),
+            Some(b'"') => {}
+            Some(_) => return Candidate::No,
+        }
+        if !need_known_key {
+            return yes;
+        }
+        let rest = &buf[k + 1..buf.len().min(k + 2 + MAX_KEY_BYTES)];
+        match memchr::memchr(b'"', rest) {
+            Some(n) if self.known_key(&rest[..n]) => yes,
+            Some(_) => Candidate::No,
+            None if rest.len() > MAX_KEY_BYTES => Candidate::No,
+            None => more(),
+        }
+    }
+
+    fn known_key(&self, key: &[u8]) -> bool {
+        SEED_KEYS.contains(&key) || self.keys.iter().any(|k| &**k == key)
+    }
+
+    /// Remembers the first key of the good record at `start`.
+    fn learn_key(&mut self, start: usize) {
+        if self.keys.len() >= MAX_KEYS {
+            return;
+        }
+        let Some(key) = first_key(&self.buf[start..]) else {
+            return;
+        };
+        if !self.keys.iter().any(|k| &**k == key) {
+            self.keys.push(key.into());
+        }
+    }
+
+    /// The whole stream as one error naming its encoding.
+    fn reject_encoding(&mut self, name: &'static str) -> Result<Step, FrameError> {
+        let offset = self.base + self.pos as u64;
+        loop {
+            self.pos = self.buf.len();
+            let keep = self.pos;
+            self.compact(keep);
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(self.io_error(e)),
             }
         }
+        self.pending.clear();
+        Ok(damage_only(FrameError {
+            offset,
+            len: self.base + self.buf.len() as u64 - offset,
+            kind: FrameErrorKind::Encoding(name),
+        }))
     }
 
     /// The line fast path: the record from `start` to the end of its line, when the line is
@@ -510,51 +978,59 @@ impl<R: Read> Framer<R> {
         let fits = end - start <= self.opts.max_record_bytes;
         (fits && end > start + 1 && self.buf[end - 1] == b'}').then_some(end)
     }
+}
 
-    /// Undoes the last record if it came from the line fast path (see
-    /// [`FramerOptions::line_fast_path`]): the framer re-scans it, and the rest of its line,
-    /// byte by byte. Returns whether there was anything to undo.
-    pub fn reject_last(&mut self) -> bool {
-        match self.last_fast.take() {
-            Some(start) => {
-                self.pos = start;
-                self.slow_line = true;
-                true
-            }
-            None => false,
-        }
+fn damage_only(e: FrameError) -> Step {
+    Step {
+        damage: Some(e),
+        record: None,
     }
+}
 
-    /// Consumes bytes up to the next `{` (or line start) and reports them.
-    fn garbage(&mut self) -> FrameError {
-        let start = self.pos;
-        let offset = self.base + start as u64;
-        let mut len: u64 = 0;
-        loop {
-            let rest = &self.buf[self.pos..];
-            match memchr::memchr2(b'{', b'\n', rest) {
-                Some(k) => {
-                    self.pos += k;
-                    len += k as u64;
-                    break;
-                }
-                None => {
-                    len += rest.len() as u64;
-                    self.pos = self.buf.len();
-                    let keep = self.pos;
-                    self.compact(keep);
-                    match self.fill() {
-                        Ok(true) => {}
-                        Ok(false) => break,
-                        Err(e) => return self.io_error(e),
-                    }
-                }
-            }
-        }
-        FrameError {
-            offset,
-            kind: FrameErrorKind::Garbage { len },
-        }
+fn record_only(offset: u64, start: usize, end: usize) -> Step {
+    Step {
+        damage: None,
+        record: Some((offset, start, end)),
+    }
+}
+
+/// The previous byte before `i` that is not a blank or line break.
+fn prev_non_blank(buf: &[u8], i: usize) -> Option<u8> {
+    buf[..i]
+        .iter()
+        .rev()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// The first key of the object at the start of `b` (`{`, blanks, `"key"`).
+fn first_key(b: &[u8]) -> Option<&[u8]> {
+    let mut k = 1;
+    while k < b.len() && matches!(b[k], b' ' | b'\t' | b'\r' | b'\n') {
+        k += 1;
+    }
+    if b.get(k) != Some(&b'"') {
+        return None;
+    }
+    let rest = &b[k + 1..b.len().min(k + 2 + MAX_KEY_BYTES)];
+    let n = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[n] == b'"').then(|| &rest[..n])
+}
+
+/// UTF-16 or UTF-32 text, told by its byte order mark or by the NUL bytes around the first
+/// ASCII characters (JSON text starts with ASCII).
+fn detect_wide_encoding(b: &[u8]) -> Option<&'static str> {
+    let at = |i: usize| b.get(i).copied();
+    match (at(0), at(1), at(2), at(3)) {
+        (Some(0xFF), Some(0xFE), Some(0), Some(0)) => Some("UTF-32LE"),
+        (Some(0), Some(0), Some(0xFE), Some(0xFF)) => Some("UTF-32BE"),
+        (Some(0xFF), Some(0xFE), ..) => Some("UTF-16LE"),
+        (Some(0xFE), Some(0xFF), ..) => Some("UTF-16BE"),
+        (Some(a), Some(0), Some(0), Some(0)) if a != 0 => Some("UTF-32LE"),
+        (Some(0), Some(0), Some(0), Some(d)) if d != 0 => Some("UTF-32BE"),
+        (Some(a), Some(0), Some(c), Some(0)) if a != 0 && c != 0 => Some("UTF-16LE"),
+        (Some(0), Some(b), Some(0), Some(d)) if b != 0 && d != 0 => Some("UTF-16BE"),
+        _ => None,
     }
 }
 

@@ -122,6 +122,12 @@ impl Extractor {
 
     /// A streaming iterator of items over a whole object (plain or gzip, any layout).
     pub fn items<R: Read>(&self, reader: R) -> Items<'_, R> {
+        self.items_with(reader, self.opts.framer)
+    }
+
+    /// As [`Extractor::items`], with these framing options (the record parser is the
+    /// framer's judge, so `validate_utf8` is off and the line fast path on).
+    pub fn items_with<R: Read>(&self, reader: R, framer: FramerOptions) -> Items<'_, R> {
         Items {
             extractor: self,
             framer: Framer::with_options(
@@ -129,11 +135,13 @@ impl Extractor {
                 FramerOptions {
                     validate_utf8: false,
                     line_fast_path: true,
-                    ..self.opts.framer
+                    ..framer
                 },
             ),
             pending: VecDeque::new(),
             scratch: Vec::new(),
+            records: 0,
+            read_error: None,
         }
     }
 
@@ -382,12 +390,21 @@ fn log_stream_errors(errors: &serde_json::value::RawValue, offset: u64) {
     }
 }
 
-/// Iterator of [`Item`]s over one object; see [`Extractor::items`].
+/// Iterator of [`Item`]s over one object; see [`Extractor::items`]. This is the one
+/// frame -> items loop: the pipeline, `--dry-run` and the benchmarks all use it.
+///
+/// The record parser is the framer's judge: a framed object whose only item would be
+/// [`Item::Invalid`] is damage, and the framer resynchronises after it (see [`framing`]), so a
+/// damaged record costs only itself. Every damaged span is one [`Item::Invalid`] whose reason
+/// ends with its length in bytes. An error of the reader ends the iteration; see
+/// [`Items::read_error`].
 pub struct Items<'e, R: Read> {
     extractor: &'e Extractor,
     framer: Framer<R>,
     pending: VecDeque<Item>,
     scratch: Vec<Item>,
+    records: u64,
+    read_error: Option<FrameError>,
 }
 
 impl<R: Read> Items<'_, R> {
@@ -396,9 +413,20 @@ impl<R: Read> Items<'_, R> {
         self.framer.offset()
     }
 
-    /// Whether the object was gzip.
+    /// Whether the object held gzip (offsets are then in the decompressed stream).
     pub fn is_gzip(&self) -> bool {
         self.framer.is_gzip()
+    }
+
+    /// Records and damaged spans framed so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// The reader's error that ended the iteration early (network: the object may be
+    /// retried), if any. Damaged data is never a read error.
+    pub fn read_error(&self) -> Option<&FrameError> {
+        self.read_error.as_ref()
     }
 }
 
@@ -410,28 +438,36 @@ impl<R: Read> Iterator for Items<'_, R> {
             if let Some(item) = self.pending.pop_front() {
                 return Some(item);
             }
-            match self.framer.next_borrowed()? {
-                Ok((offset, bytes)) => {
-                    self.extractor.bytes_items(bytes, offset, &mut self.scratch);
-                    // A line that did not parse may hold several records or a broken one:
-                    // let the framer scan it carefully and judge again.
-                    if matches!(self.scratch.as_slice(), [Item::Invalid { .. }])
-                        && self.framer.reject_last()
-                    {
-                        self.scratch.clear();
-                        continue;
-                    }
-                    if self.scratch.len() == 1 {
-                        return self.scratch.pop();
-                    }
-                    self.pending.extend(self.scratch.drain(..));
+            let extractor = self.extractor;
+            let scratch = &mut self.scratch;
+            let mut judge = |offset: u64, bytes: &[u8]| {
+                scratch.clear();
+                extractor.bytes_items(bytes, offset, scratch);
+                match scratch.as_slice() {
+                    [Item::Invalid { reason, .. }] => Err(reason.clone()),
+                    _ => Ok(()),
                 }
+            };
+            let step = match self.framer.next_judged(&mut judge)? {
+                Ok(step) => step,
                 Err(e) => {
-                    return Some(Item::Invalid {
-                        offset: e.offset,
-                        reason: e.kind.to_string(),
-                    });
+                    self.read_error = Some(e);
+                    return None;
                 }
+            };
+            if let Some(e) = step.damage {
+                self.records += 1;
+                self.pending.push_back(Item::Invalid {
+                    offset: e.offset,
+                    reason: e.reason(),
+                });
+            }
+            if step.record.is_some() {
+                self.records += 1;
+                if self.pending.is_empty() && self.scratch.len() == 1 {
+                    return self.scratch.pop();
+                }
+                self.pending.extend(self.scratch.drain(..));
             }
         }
     }
