@@ -46,7 +46,8 @@ pub fn write_bulk<R: Read, W: Write>(
                     summary.warnings += warnings.len() as u64;
                     summary.saw_tweet_time(doc.timestamp_ms);
                     let source = doc.to_json();
-                    (Operation::Index { id, source }, offset)
+                    let version = crate::run::tweet_version(doc.timestamp_ms);
+                    (Operation::Index { id, source, version }, offset)
                 }
                 Item::Delete { id, offset } => {
                     summary.deletes += 1;

@@ -245,6 +245,7 @@ fn to_work(item: Item) -> Work {
             op: Operation::Index {
                 source: doc.to_json(),
                 id,
+                version: tweet_version(doc.timestamp_ms),
             },
             offset,
             warnings: warnings.len() as u64,
@@ -258,6 +259,12 @@ fn to_work(item: Item) -> Work {
         Item::Control { .. } => Work::Control,
         Item::Invalid { offset, reason } => Work::Invalid { offset, reason },
     }
+}
+
+/// The external version of a tweet's document: its time, so a replayed older copy never
+/// overwrites a newer one and never resurrects a delete (a tombstone's version is higher).
+pub(crate) fn tweet_version(timestamp_ms: Option<i64>) -> u64 {
+    timestamp_ms.and_then(|t| u64::try_from(t).ok()).unwrap_or(0)
 }
 
 /// Counts the bytes read from the source (before gunzip) for the summary and metrics.

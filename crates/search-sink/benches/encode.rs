@@ -24,7 +24,7 @@ fn documents(n: usize) -> Vec<Operation> {
                 "retweet_count": i % 40,
                 "favorite_count": i % 90,
             });
-            Operation::Index { id: format!("{}", 1_700_000_000_000_000_000u64 + i as u64), source: serde_json::to_vec(&source).unwrap() }
+            Operation::Index { id: format!("{}", 1_700_000_000_000_000_000u64 + i as u64), source: serde_json::to_vec(&source).unwrap(), version: 1_700_000_000_000 + i as u64 }
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! The `_bulk` wire format: NDJSON encoding of operations (pure, no I/O: the CLI's `--dry-run`
 //! prints it) and parsing of the per-item results in a bulk response.
 
-use crate::operation::Operation;
+use crate::operation::{Operation, TOMBSTONE_SOURCE};
 use serde::Deserialize;
 
 /// Why an operation cannot be encoded. These are caller bugs, reported per operation.
@@ -21,13 +21,14 @@ pub enum EncodeError {
     },
 }
 
-/// Appends the bulk lines for `op` to `out`: the action line and, for `index`, the source line.
+/// Appends the bulk lines for `op` to `out`: a versioned `index` action line and its source
+/// line; a delete is a tombstone ([`crate::operation`] explains why).
 ///
-/// `{"index":{"_index":"twitter","_id":"1"}}\n{...source...}\n` or
-/// `{"delete":{"_index":"twitter","_id":"1"}}\n`. Line breaks inside the source (pretty JSON)
-/// are folded into spaces: outside strings they are whitespace and inside strings valid JSON
-/// has them escaped, so this keeps the JSON equal while making it one NDJSON line.
-/// On error nothing is appended.
+/// `{"index":{"_index":"twitter","_id":"1","version":1700000000000,"version_type":"external_gte"}}\n{...source...}\n`
+/// or, for a delete, the same action at [`TOMBSTONE_VERSION`](crate::TOMBSTONE_VERSION) with [`TOMBSTONE_SOURCE`].
+/// Line breaks inside the source (pretty JSON) are folded into spaces: outside strings they
+/// are whitespace and inside strings valid JSON has them escaped, so this keeps the JSON equal
+/// while making it one NDJSON line. On error nothing is appended.
 pub fn encode(index: &str, op: &Operation, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let id = op.id();
     if id.is_empty() {
@@ -36,29 +37,29 @@ pub fn encode(index: &str, op: &Operation, out: &mut Vec<u8>) -> Result<(), Enco
     if id.len() > 512 {
         return Err(EncodeError::IdTooLong(id.len()));
     }
-    if let Operation::Index { source, .. } = op {
-        let first = source.iter().find(|b| !b.is_ascii_whitespace());
-        if first != Some(&b'{') {
-            return Err(EncodeError::NotAnObject { id: id.to_owned() });
-        }
+    let source: &[u8] = match op {
+        Operation::Index { source, .. } => source,
+        Operation::Delete { .. } => TOMBSTONE_SOURCE,
+    };
+    let first = source.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(EncodeError::NotAnObject { id: id.to_owned() });
     }
-    out.extend_from_slice(b"{\"");
-    out.extend_from_slice(op.action().as_bytes());
-    out.extend_from_slice(b"\":{\"_index\":");
+    out.extend_from_slice(b"{\"index\":{\"_index\":");
     write_json_string(index, out);
     out.extend_from_slice(b",\"_id\":");
     write_json_string(id, out);
-    out.extend_from_slice(b"}}\n");
-    if let Operation::Index { source, .. } = op {
-        let start = out.len();
-        out.extend_from_slice(source.trim_ascii());
-        for b in &mut out[start..] {
-            if *b == b'\n' || *b == b'\r' {
-                *b = b' ';
-            }
+    out.extend_from_slice(b",\"version\":");
+    out.extend_from_slice(op.version().to_string().as_bytes());
+    out.extend_from_slice(b",\"version_type\":\"external_gte\"}}\n");
+    let start = out.len();
+    out.extend_from_slice(source.trim_ascii());
+    for b in &mut out[start..] {
+        if *b == b'\n' || *b == b'\r' {
+            *b = b' ';
         }
-        out.push(b'\n');
     }
+    out.push(b'\n');
     Ok(())
 }
 
@@ -155,18 +156,26 @@ mod tests {
         Operation::Index {
             id: id.into(),
             source: source.as_bytes().to_vec(),
+            version: 7,
         }
     }
 
     #[test]
-    fn encodes_index_and_delete_lines() {
+    fn encodes_versioned_indexes_and_tombstones() {
         let mut out = Vec::new();
         encode("tw", &index("1", r#"{"a":1}"#), &mut out).unwrap();
         encode("tw", &Operation::Delete { id: "2".into() }, &mut out).unwrap();
+        let too_new = Operation::Index {
+            id: "3".into(),
+            source: b"{}".to_vec(),
+            version: u64::MAX,
+        };
+        encode("tw", &too_new, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"index\":{\"_index\":\"tw\",\"_id\":\"1\"}}\n{\"a\":1}\n\
-             {\"delete\":{\"_index\":\"tw\",\"_id\":\"2\"}}\n"
+            "{\"index\":{\"_index\":\"tw\",\"_id\":\"1\",\"version\":7,\"version_type\":\"external_gte\"}}\n{\"a\":1}\n\
+             {\"index\":{\"_index\":\"tw\",\"_id\":\"2\",\"version\":1000000000000000000,\"version_type\":\"external_gte\"}}\n{\"deleted\":true}\n\
+             {\"index\":{\"_index\":\"tw\",\"_id\":\"3\",\"version\":999999999999999999,\"version_type\":\"external_gte\"}}\n{}\n"
         );
     }
 
@@ -182,7 +191,10 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0], r#"{"index":{"_index":"tw","_id":"a\"b\n"}}"#);
+        assert_eq!(
+            lines[0],
+            r#"{"index":{"_index":"tw","_id":"a\"b\n","version":7,"version_type":"external_gte"}}"#
+        );
         let doc: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(doc["t"], "x\ny");
     }

@@ -183,8 +183,10 @@ impl SearchClient {
             for (name, value) in signed {
                 let name = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|e| SendError::Fatal(SinkError::Signing(e.to_string())))?;
-                let value = HeaderValue::from_str(&value)
+                let mut value = HeaderValue::from_str(&value)
                     .map_err(|e| SendError::Fatal(SinkError::Signing(e.to_string())))?;
+                // Debug output of the request (HTTP client traces) shows these as `Sensitive`.
+                value.set_sensitive(true);
                 headers.insert(name, value);
             }
         }
@@ -316,7 +318,13 @@ impl Signer {
             SignableBody::Bytes(body),
         )
         .map_err(|e| SinkError::Signing(e.to_string()))?;
-        let (instructions, _signature) = sign(request, &params)
+        // aws-sigv4 traces the canonical request and string to sign, which hold the access
+        // key id and the session token: with `RUST_LOG=trace` they would reach the logs. The
+        // signing runs with no subscriber, whatever the process-wide log level.
+        let signed = tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+            sign(request, &params)
+        });
+        let (instructions, _signature) = signed
             .map_err(|e| SinkError::Signing(e.to_string()))?
             .into_parts();
         Ok(instructions

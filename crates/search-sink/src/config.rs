@@ -12,8 +12,9 @@ pub const DEFAULT_BULK_MAX_BYTES: usize = 5 * 1024 * 1024;
 pub const DEFAULT_BULK_MAX_OPERATIONS: usize = 10_000;
 /// Default number of bulk requests in flight at once.
 pub const DEFAULT_BULK_CONCURRENCY: usize = 2;
-/// Default timeout of one HTTP request (further bounded by the caller's deadline).
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default base timeout of one HTTP request (bulk requests get more time for their payload;
+/// every request is further bounded by the caller's deadline).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything the sink needs to talk to one search endpoint.
 #[derive(Debug, Clone)]
@@ -32,7 +33,8 @@ pub struct Config {
     pub bulk_concurrency: usize,
     /// Gzip request bodies (`Content-Encoding: gzip`).
     pub gzip: bool,
-    /// Timeout of one HTTP request.
+    /// Base timeout of one HTTP request; a bulk request adds time for its payload (1 s per
+    /// 256 KiB), and the caller's deadline caps both.
     pub request_timeout: Duration,
     /// Where permanently failed operations go; `None` makes them fail the call.
     pub dead_letter: Option<DeadLetterTarget>,
@@ -44,7 +46,7 @@ pub struct Config {
 
 impl Config {
     /// A config for `endpoint` with defaults: index `twitter`, no auth, 5 MiB / 10,000
-    /// operations per bulk, gzip on, 30 s request timeout, backoff caps 100 ms doubling up to
+    /// operations per bulk, gzip on, 60 s base request timeout, backoff caps 100 ms doubling up to
     /// 10 s, no dead-letter store.
     pub fn new(endpoint: impl Into<String>) -> Self {
         Self {
@@ -75,7 +77,7 @@ impl Config {
     /// | `ES_INDEX` | index name | `twitter` |
     /// | `ES_AUTH` | `sigv4`, `basic` or `none` | `sigv4` for `*.amazonaws.com`, `basic` when `ES_USERNAME` is set, else `none` |
     /// | `ES_SIGV4_SERVICE` | `es` or `aoss` | `aoss` for `*.aoss.amazonaws.com`, else `es` |
-    /// | `AWS_REGION` | SigV4 region | from the endpoint host, else the AWS config chain |
+    /// | `AWS_REGION` | SigV4 region when the endpoint host names none | the endpoint host's region, else the AWS config chain |
     /// | `ES_USERNAME`, `ES_PASSWORD` | basic auth | |
     /// | `BULK_MAX_BYTES` | flush threshold in bytes | 5242880 |
     /// | `BULK_MAX_OPERATIONS` | flush threshold in operations | 10000 |
@@ -142,9 +144,7 @@ impl Config {
                 };
                 Auth::SigV4(SigV4 {
                     service,
-                    region: get("AWS_REGION")
-                        .or_else(|| get("AWS_DEFAULT_REGION"))
-                        .or_else(|| region_from_host(&host)),
+                    region: sigv4_region(&host, &get),
                     credentials: None,
                 })
             }
@@ -205,6 +205,15 @@ fn endpoint_host(endpoint: &str) -> Option<String> {
         return None;
     }
     url.host_str().map(str::to_ascii_lowercase)
+}
+
+/// The SigV4 region: the endpoint host's own (a domain in us-east-1 must be signed for
+/// us-east-1 whatever region the caller runs in), else `AWS_REGION` / `AWS_DEFAULT_REGION`,
+/// else `None` (the AWS config chain decides when the client connects).
+fn sigv4_region(host: &str, get: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    region_from_host(host)
+        .or_else(|| get("AWS_REGION"))
+        .or_else(|| get("AWS_DEFAULT_REGION"))
 }
 
 /// `search-x.eu-west-1.es.amazonaws.com` / `id.us-east-1.aoss.amazonaws.com` -> the region.
@@ -313,14 +322,35 @@ mod tests {
             }
             other => panic!("expected sigv4, got {other:?}"),
         }
+        // A Lambda in eu-west-3 writing to a domain in eu-west-1 must sign for eu-west-1.
         let c = from(&[
             ("ES_ENDPOINT", "https://search-d.eu-west-1.es.amazonaws.com"),
             ("AWS_REGION", "eu-west-3"),
         ])
         .unwrap();
         assert!(
-            matches!(c.auth, Auth::SigV4(SigV4 { service: SigV4Service::Es, region: Some(ref r), .. }) if r == "eu-west-3")
+            matches!(c.auth, Auth::SigV4(SigV4 { service: SigV4Service::Es, region: Some(ref r), .. }) if r == "eu-west-1")
         );
+    }
+
+    #[test]
+    fn the_endpoint_host_names_the_region_before_the_environment() {
+        let table: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+            ("search-x.us-east-1.es.amazonaws.com", &[("AWS_REGION", "eu-west-1")], Some("us-east-1")),
+            ("abc.ap-south-1.aoss.amazonaws.com", &[("AWS_DEFAULT_REGION", "eu-west-1")], Some("ap-south-1")),
+            ("vpc-x-abc.eu-central-1.es.amazonaws.com", &[], Some("eu-central-1")),
+            // Custom domain names and proxies carry no region: the environment decides.
+            ("search.example.com", &[("AWS_REGION", "eu-west-2")], Some("eu-west-2")),
+            ("search.example.com", &[("AWS_DEFAULT_REGION", "eu-north-1")], Some("eu-north-1")),
+            ("search.example.com", &[("AWS_REGION", "eu-west-2"), ("AWS_DEFAULT_REGION", "x")], Some("eu-west-2")),
+            ("search.example.com", &[], None),
+            ("s3.us-east-1.amazonaws.com", &[], None),
+        ];
+        for (host, vars, want) in table {
+            let map: HashMap<&str, &str> = vars.iter().copied().collect();
+            let get = |name: &str| map.get(name).map(|v| v.to_string());
+            assert_eq!(sigv4_region(host, &get).as_deref(), *want, "{host} {vars:?}");
+        }
     }
 
     #[test]

@@ -45,6 +45,12 @@ pub enum DeadLetterError {
         /// Error from the SDK.
         detail: String,
     },
+    /// The deadline passed before the store confirmed the write.
+    #[error("dead letters of {source_object} not stored before the deadline")]
+    Timeout {
+        /// The source object whose dead letters were being written.
+        source_object: String,
+    },
     /// Appending to the local file failed.
     #[error("{path}: {source}")]
     File {

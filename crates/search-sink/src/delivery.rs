@@ -13,6 +13,7 @@ use crate::dead_letter::DeadLetter;
 use crate::ensure::excerpt;
 use crate::error::SinkError;
 use crate::operation::Origin;
+use crate::classify::{ItemClass, classify};
 use crate::retry::Backoff;
 use crate::sink::Report;
 use bytes::Bytes;
@@ -22,7 +23,8 @@ use flate2::write::GzEncoder;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// One operation of a batch: its lines are `range` of the batch's NDJSON.
@@ -48,9 +50,13 @@ pub(crate) struct Batch {
 /// Where and how long a delivery may try.
 pub(crate) struct Target {
     pub(crate) client: Arc<SearchClient>,
+    /// The index name (to ensure it again if it disappeared).
+    pub(crate) index: Arc<str>,
     /// `{index}/_bulk?filter_path=...`
     pub(crate) path: Arc<str>,
     pub(crate) deadline: Instant,
+    /// One backoff state per sink: a congested cluster slows every batch, not each anew.
+    pub(crate) backoff: Arc<Mutex<Backoff>>,
 }
 
 /// Why a delivery stopped before confirming everything. `unconfirmed` counts only this
@@ -63,6 +69,14 @@ pub(crate) enum Failure {
     Rejected {
         status: u16,
         body: String,
+        unconfirmed: usize,
+    },
+    /// Items refused for an index-wide or unknown reason (write block, security, missing
+    /// index): nothing is dead-lettered, the input must be retried later.
+    Refused {
+        status: u16,
+        error_type: String,
+        reason: String,
         unconfirmed: usize,
     },
     BadResponse {
@@ -128,7 +142,7 @@ struct Work {
 impl Run {
     async fn send_all(&mut self, target: &Target, batch: Batch) -> Result<(), Failure> {
         let config = target.client.config();
-        let mut backoff = Backoff::new(config.retry_initial_delay, config.retry_max_delay);
+        let mut reensured = false;
         let ready = match batch.body {
             Body::Plain(plain) => {
                 let len = plain.len();
@@ -159,7 +173,7 @@ impl Run {
             self.report.requests += 1;
             self.report.bytes_uncompressed += plain_len as u64;
             self.report.bytes_sent += body.len() as u64;
-            let timeout = config.request_timeout.min(remaining);
+            let timeout = bulk_timeout(config.request_timeout, plain_len, remaining);
             let sent_at = Instant::now();
             let result = target
                 .client
@@ -184,7 +198,7 @@ impl Run {
                         "bulk request failed; will retry"
                     );
                     self.last_problem = problem;
-                    self.retry_later(target, &mut work, entries, &mut backoff)
+                    self.retry_later(target, &mut work, entries)
                         .await?;
                     continue;
                 }
@@ -206,48 +220,8 @@ impl Run {
                             unconfirmed: entries.len() + waiting(&work),
                         });
                     }
-                    let mut again = Vec::new();
-                    // Ids with an operation to retry: their later operations in this batch go
-                    // with it, whatever their status, so that a delete that succeeded is not
-                    // overtaken by the retried index of the same tweet.
-                    let mut again_ids: HashSet<String> = HashSet::new();
-                    for (entry, item) in entries.into_iter().zip(items) {
-                        if !again_ids.is_empty() && again_ids.contains(&entry.id) {
-                            again.push(entry);
-                            continue;
-                        }
-                        match (item.status, entry.action) {
-                            (200..=299, "delete") => self.report.deleted += 1,
-                            (404, "delete") => self.report.not_found += 1,
-                            (200..=299, _) if item.created => self.report.created += 1,
-                            (200..=299, _) => self.report.updated += 1,
-                            (429 | 502 | 503 | 504, _) => {
-                                self.last_problem = format!(
-                                    "item status {}: {}: {}",
-                                    item.status,
-                                    item.error_type.as_deref().unwrap_or("-"),
-                                    item.error_reason.as_deref().unwrap_or("-")
-                                );
-                                again_ids.insert(entry.id.clone());
-                                again.push(entry);
-                            }
-                            (status, _) => {
-                                let letter = self.letter_for(
-                                    &entry,
-                                    status,
-                                    item.error_type.unwrap_or_else(|| "unknown".into()),
-                                    item.error_reason.unwrap_or_default(),
-                                    &mut work,
-                                )?;
-                                self.letters.push(letter);
-                            }
-                        }
-                    }
-                    if !again.is_empty() {
-                        tracing::warn!(operations = again.len(), problem = %self.last_problem, "bulk items rejected; will retry them");
-                        self.retry_later(target, &mut work, again, &mut backoff)
-                            .await?;
-                    }
+                    self.settle_items(target, entries, items, &mut work, &mut reensured)
+                        .await?;
                 }
                 413 if entries.len() == 1 => {
                     let reason = format!(
@@ -280,7 +254,15 @@ impl Run {
                         ready: None,
                     });
                 }
-                429 | 502 | 503 | 504 => {
+                429 | 500..=599 => {
+                    if let Some(error_type) = index_wide_error(&response.body) {
+                        return Err(Failure::Refused {
+                            status: response.status,
+                            error_type,
+                            reason: excerpt(&response.body),
+                            unconfirmed: entries.len() + waiting(&work),
+                        });
+                    }
                     self.last_problem =
                         format!("HTTP {}: {}", response.status, excerpt(&response.body));
                     tracing::warn!(
@@ -288,7 +270,7 @@ impl Run {
                         operations = entries.len(),
                         "bulk request refused; will retry"
                     );
-                    self.retry_later(target, &mut work, entries, &mut backoff)
+                    self.retry_later(target, &mut work, entries)
                         .await?;
                 }
                 status => {
@@ -372,20 +354,20 @@ impl Run {
         })
     }
 
-    /// Sleeps a jittered backoff and queues `entries` again, unless the deadline would pass.
+    /// Sleeps a jittered backoff (shortened to fit the deadline) and queues `entries` again.
     async fn retry_later(
         &mut self,
         target: &Target,
         work: &mut Vec<Work>,
         entries: Vec<Entry>,
-        backoff: &mut Backoff,
     ) -> Result<(), Failure> {
-        let delay = backoff.next_delay();
-        if Instant::now() + delay >= target.deadline {
+        let delay = lock(&target.backoff).next_delay();
+        let remaining = target.deadline.saturating_duration_since(Instant::now());
+        let Some(delay) = fit_delay(delay, remaining) else {
             return Err(Failure::Deadline {
                 unconfirmed: entries.len() + waiting(work),
             });
-        }
+        };
         tokio::time::sleep(delay).await;
         self.report.backoff_wait += delay;
         self.report.retried += entries.len() as u64;
@@ -395,6 +377,158 @@ impl Run {
         });
         Ok(())
     }
+
+    /// Books one bulk response's items by their [`classify`] class; queues the retryable ones
+    /// (with the later operations on their ids) and fails on index-wide refusals.
+    async fn settle_items(
+        &mut self,
+        target: &Target,
+        entries: Vec<Entry>,
+        items: Vec<bulk::ItemOutcome>,
+        work: &mut Vec<Work>,
+        reensured: &mut bool,
+    ) -> Result<(), Failure> {
+        let mut again = Vec::new();
+        // Ids with an operation to retry: their later operations in this batch go with it,
+        // whatever their status, so that a delete that succeeded is not overtaken by the
+        // retried index of the same tweet.
+        let mut again_ids: HashSet<String> = HashSet::new();
+        let mut refused: Option<(u16, String, String)> = None;
+        let mut refused_count = 0;
+        let mut index_missing = 0;
+        for (entry, item) in entries.into_iter().zip(items) {
+            if !again_ids.is_empty() && again_ids.contains(&entry.id) {
+                again.push(entry);
+                continue;
+            }
+            let class = classify(
+                entry.action == "delete",
+                item.status,
+                item.created,
+                item.error_type.as_deref(),
+            );
+            let problem = || {
+                format!(
+                    "item status {}: {}: {}",
+                    item.status,
+                    item.error_type.as_deref().unwrap_or("-"),
+                    item.error_reason.as_deref().unwrap_or("-")
+                )
+            };
+            match class {
+                ItemClass::Created => self.report.created += 1,
+                ItemClass::Updated => self.report.updated += 1,
+                ItemClass::Deleted => self.report.deleted += 1,
+                ItemClass::NotFound => self.report.not_found += 1,
+                ItemClass::Superseded => self.report.superseded += 1,
+                ItemClass::Retry => {
+                    self.last_problem = problem();
+                    again_ids.insert(entry.id.clone());
+                    again.push(entry);
+                }
+                ItemClass::IndexMissing if !*reensured => {
+                    self.last_problem = problem();
+                    index_missing += 1;
+                    again_ids.insert(entry.id.clone());
+                    again.push(entry);
+                }
+                ItemClass::IndexMissing | ItemClass::Fail => {
+                    self.report.refused += 1;
+                    refused_count += 1;
+                    if refused.is_none() {
+                        refused = Some((
+                            item.status,
+                            item.error_type.clone().unwrap_or_else(|| "unknown".into()),
+                            item.error_reason.clone().unwrap_or_default(),
+                        ));
+                    }
+                }
+                ItemClass::DeadLetter => {
+                    let letter = self.letter_for(
+                        &entry,
+                        item.status,
+                        item.error_type.unwrap_or_else(|| "unknown".into()),
+                        item.error_reason.unwrap_or_default(),
+                        work,
+                    )?;
+                    self.letters.push(letter);
+                }
+            }
+        }
+        if let Some((status, error_type, reason)) = refused {
+            tracing::error!(status, error_type, reason, operations = refused_count, "bulk items refused for a reason that is not the documents'; failing the delivery");
+            return Err(Failure::Refused {
+                status,
+                error_type,
+                reason,
+                unconfirmed: refused_count + again.len() + waiting(work),
+            });
+        }
+        if index_missing > 0 {
+            *reensured = true;
+            tracing::warn!(index = %target.index, "the index disappeared; ensuring it again");
+            match target.client.reensure(&target.index, target.deadline).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(Failure::Refused {
+                        status: 404,
+                        error_type: "index_not_found_exception".into(),
+                        reason: format!(
+                            "index {:?} does not exist and this process never ensured it",
+                            target.index
+                        ),
+                        unconfirmed: again.len() + waiting(work),
+                    });
+                }
+                Err(e) => return Err(Failure::Fatal(e)),
+            }
+        }
+        if again.is_empty() {
+            lock(&target.backoff).reset();
+        } else {
+            tracing::warn!(operations = again.len(), problem = %self.last_problem, "bulk items rejected; will retry them");
+            self.retry_later(target, work, again).await?;
+        }
+        Ok(())
+    }
+}
+
+fn lock(backoff: &Mutex<Backoff>) -> std::sync::MutexGuard<'_, Backoff> {
+    backoff
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Bytes per second a bulk request is given on top of the base timeout: large bodies take
+/// longer to upload and to index, and a timeout the server outlives makes it apply the batch
+/// twice.
+const BULK_TIMEOUT_BYTES_PER_SECOND: u64 = 256 * 1024;
+
+/// The timeout of one bulk request: `base` plus time for its `plain_len` bytes, capped by
+/// the time left.
+pub(crate) fn bulk_timeout(base: Duration, plain_len: usize, remaining: Duration) -> Duration {
+    let for_payload = Duration::from_secs_f64(plain_len as f64 / BULK_TIMEOUT_BYTES_PER_SECOND as f64);
+    (base + for_payload).min(remaining)
+}
+
+/// Shortest attempt worth making after a backoff.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+
+/// The backoff to sleep with `remaining` time left: `delay`, shortened so that at least half
+/// of what is left (and [`MIN_ATTEMPT`]) remains for the attempt; `None` when no attempt fits.
+pub(crate) fn fit_delay(delay: Duration, remaining: Duration) -> Option<Duration> {
+    if remaining < MIN_ATTEMPT * 2 {
+        return None;
+    }
+    Some(delay.min(remaining / 2))
+}
+
+/// The `error.type` of a whole-request refusal that retrying in this invocation cannot fix
+/// (a block on the index, e.g. the flood-stage `read_only_allow_delete` answered with 429).
+fn index_wide_error(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error_type = value.pointer("/error/type")?.as_str()?;
+    (classify(false, 429, false, Some(error_type)) == ItemClass::Fail).then(|| error_type.to_owned())
 }
 
 fn waiting(work: &[Work]) -> usize {
@@ -432,4 +566,47 @@ pub(crate) fn gunzip(gzip: &[u8], plain_len: usize) -> Option<Vec<u8>> {
         .read_to_end(&mut out)
         .ok()?;
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_timeouts_grow_with_the_payload_and_stop_at_the_deadline() {
+        let base = Duration::from_secs(60);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(bulk_timeout(base, 0, hour), base);
+        // 5 MiB at 256 KiB/s: 20 s more.
+        assert_eq!(bulk_timeout(base, 5 << 20, hour), Duration::from_secs(80));
+        assert_eq!(
+            bulk_timeout(base, 5 << 20, Duration::from_secs(7)),
+            Duration::from_secs(7)
+        );
+    }
+
+    #[test]
+    fn the_last_backoff_is_shortened_to_fit_the_deadline() {
+        let ms = Duration::from_millis;
+        let table = [
+            // (delay, remaining) -> sleep
+            (ms(100), ms(10_000), Some(ms(100))),
+            (ms(8_000), ms(10_000), Some(ms(5_000))),
+            (ms(8_000), ms(100), Some(ms(50))),
+            (ms(8_000), ms(99), None),
+            (ms(0), ms(0), None),
+        ];
+        for (delay, remaining, want) in table {
+            assert_eq!(fit_delay(delay, remaining), want, "{delay:?} with {remaining:?} left");
+        }
+    }
+
+    #[test]
+    fn whole_request_blocks_fail_and_busy_answers_retry() {
+        let block = br#"{"error":{"type":"cluster_block_exception","reason":"index [t] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"},"status":429}"#;
+        assert_eq!(index_wide_error(block).as_deref(), Some("cluster_block_exception"));
+        let busy = br#"{"error":{"type":"es_rejected_execution_exception","reason":"busy"},"status":429}"#;
+        assert_eq!(index_wide_error(busy), None);
+        assert_eq!(index_wide_error(b"<html>bad gateway</html>"), None);
+    }
 }

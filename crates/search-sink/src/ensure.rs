@@ -1,14 +1,27 @@
-//! Ensure the index exists with the fields we write: create it from the caller's body, treat a
-//! concurrent creation as success, add missing fields with `PUT _mapping`, and fail clearly on
-//! a type conflict. Never deletes an index.
+//! Ensure the index exists with the fields we write: install an `_index_template` for the
+//! index name (so an index auto-created by a bulk after someone deleted it gets our mapping,
+//! not dynamic guesses), create the index from the caller's body, treat a concurrent creation
+//! as success, add missing fields with `PUT _mapping`, and fail clearly on a type conflict.
+//! Every request has a timeout bounded by the deadline and is retried like bulks (429, 5xx,
+//! connection errors). Never deletes an index.
 
-use crate::client::{RawResponse, SearchClient};
+use crate::client::{RawResponse, SearchClient, SendError, method_name};
+use crate::delivery::fit_delay;
 use crate::error::SinkError;
+use crate::retry::Backoff;
+use bytes::Bytes;
 use elasticsearch::http::Method;
+use elasticsearch::http::headers::HeaderValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+/// Time given to [`SearchClient::ensure_index`] (callers with a deadline of their own use
+/// [`SearchClient::ensure_index_before`]).
+pub const DEFAULT_ENSURE_TIME: Duration = Duration::from_secs(60);
 
 /// What `ensure_index` found or did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +38,21 @@ pub enum EnsureOutcome {
     AlreadyEnsured,
 }
 
-/// Once-per-process guard keyed by endpoint + index (warm Lambdas skip the round trips).
-static ENSURED: LazyLock<Mutex<HashMap<String, Arc<OnceCell<()>>>>> =
-    LazyLock::new(Default::default);
+/// Once-per-process guard keyed by endpoint + index (warm Lambdas skip the round trips), with
+/// the body it was ensured with, so a bulk that finds the index gone can ensure it again.
+static ENSURED: LazyLock<Mutex<HashMap<String, Guard>>> = LazyLock::new(Default::default);
+
+#[derive(Clone, Default)]
+struct Guard {
+    cell: Arc<OnceCell<()>>,
+    body: Option<Arc<str>>,
+}
+
+fn guards() -> std::sync::MutexGuard<'static, HashMap<String, Guard>> {
+    ENSURED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Path-segment encoding: everything but unreserved characters.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -43,27 +68,62 @@ pub(crate) fn segment(s: &str) -> String {
 impl SearchClient {
     /// Ensures `index` exists with the mappings of `body_json` (the index body: settings +
     /// mappings, e.g. the embedded `mappings/twitter.json`), once per process for this
-    /// endpoint and index. Concurrent callers in the process wait for the first one; after a
-    /// failure the next call tries again.
+    /// endpoint and index, within [`DEFAULT_ENSURE_TIME`]. Concurrent callers in the process
+    /// wait for the first one; after a failure the next call tries again.
     pub async fn ensure_index(
         &self,
         index: &str,
         body_json: &str,
     ) -> Result<EnsureOutcome, SinkError> {
-        let key = format!("{}\u{0}{index}", self.config.endpoint);
+        self.ensure_index_before(index, body_json, Instant::now() + DEFAULT_ENSURE_TIME)
+            .await
+    }
+
+    /// Like [`SearchClient::ensure_index`], every request and retry bounded by `deadline`.
+    pub async fn ensure_index_before(
+        &self,
+        index: &str,
+        body_json: &str,
+        deadline: Instant,
+    ) -> Result<EnsureOutcome, SinkError> {
+        let key = self.guard_key(index);
         let cell = {
-            let mut map = ENSURED
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            map.entry(key).or_default().clone()
+            let mut map = guards();
+            let guard = map.entry(key).or_default();
+            guard.body = Some(Arc::from(body_json));
+            guard.cell.clone()
         };
         let mut outcome = None;
         cell.get_or_try_init(|| async {
-            outcome = Some(self.ensure_index_now(index, body_json).await?);
+            outcome = Some(self.ensure_index_now_before(index, body_json, deadline).await?);
             Ok::<(), SinkError>(())
         })
         .await?;
         Ok(outcome.unwrap_or(EnsureOutcome::AlreadyEnsured))
+    }
+
+    /// Ensures `index` again with the body this process last ensured it with, after a bulk
+    /// found it missing (deleted while the process was warm). `Ok(false)`: this process never
+    /// ensured it, so there is no body to create it from.
+    pub(crate) async fn reensure(&self, index: &str, deadline: Instant) -> Result<bool, SinkError> {
+        let key = self.guard_key(index);
+        let body = {
+            let mut map = guards();
+            let Some(guard) = map.get_mut(&key) else {
+                return Ok(false);
+            };
+            let Some(body) = guard.body.clone() else {
+                return Ok(false);
+            };
+            guard.cell = Arc::default();
+            body
+        };
+        self.ensure_index_before(index, &body, deadline).await?;
+        Ok(true)
+    }
+
+    fn guard_key(&self, index: &str) -> String {
+        format!("{}\u{0}{index}", self.config.endpoint)
     }
 
     /// Like [`SearchClient::ensure_index`] but always talks to the server (no process guard).
@@ -72,14 +132,26 @@ impl SearchClient {
         index: &str,
         body_json: &str,
     ) -> Result<EnsureOutcome, SinkError> {
+        self.ensure_index_now_before(index, body_json, Instant::now() + DEFAULT_ENSURE_TIME)
+            .await
+    }
+
+    /// Like [`SearchClient::ensure_index_now`], bounded by `deadline`.
+    pub async fn ensure_index_now_before(
+        &self,
+        index: &str,
+        body_json: &str,
+        deadline: Instant,
+    ) -> Result<EnsureOutcome, SinkError> {
         let body: Value = serde_json::from_str(body_json).map_err(SinkError::IndexBody)?;
         let path = segment(index);
-        let head = self.request(Method::Head, &path, None).await?;
+        self.put_template(index, &body, deadline).await?;
+        let head = self.retrying(Method::Head, &path, None, deadline).await?;
         match head.status {
             200 => {}
             404 => {
                 let put = self
-                    .request(Method::Put, &path, Some(body_json.as_bytes()))
+                    .retrying(Method::Put, &path, Some(body_json.as_bytes()), deadline)
                     .await?;
                 match put.status {
                     200 | 201 => {
@@ -108,7 +180,9 @@ impl SearchClient {
             });
         }
         let mapping_path = format!("{path}/_mapping");
-        let got = self.request(Method::Get, &mapping_path, None).await?;
+        let got = self
+            .retrying(Method::Get, &mapping_path, None, deadline)
+            .await?;
         if got.status != 200 {
             return Err(rejected("GET", &mapping_path, &got));
         }
@@ -134,7 +208,7 @@ impl SearchClient {
         if !missing.is_empty() {
             let update = serde_json::json!({ "properties": missing }).to_string();
             let put = self
-                .request(Method::Put, &mapping_path, Some(update.as_bytes()))
+                .retrying(Method::Put, &mapping_path, Some(update.as_bytes()), deadline)
                 .await?;
             if put.status != 200 {
                 return Err(rejected("PUT", &mapping_path, &put));
@@ -142,6 +216,88 @@ impl SearchClient {
             tracing::info!(index, fields = ?added_fields, "fields added to the existing mapping");
         }
         Ok(EnsureOutcome::Existing { added_fields })
+    }
+
+    /// Installs `_index_template/{index}` matching exactly the index name with the body's
+    /// settings and mappings. Servers without composable templates (Elasticsearch before
+    /// 7.8) or policies that do not allow it get a warning: the index itself is still ensured.
+    async fn put_template(&self, index: &str, body: &Value, deadline: Instant) -> Result<(), SinkError> {
+        let mut template = Map::new();
+        for part in ["settings", "mappings", "aliases"] {
+            if let Some(value) = body.get(part) {
+                template.insert(part.to_owned(), value.clone());
+            }
+        }
+        let request = serde_json::json!({
+            "index_patterns": [index],
+            "priority": 100,
+            "template": template,
+            "_meta": { "description": "written by tweet-indexer: recreates the index with its mapping" },
+        })
+        .to_string();
+        let path = format!("_index_template/{}", segment(index));
+        let put = self
+            .retrying(Method::Put, &path, Some(request.as_bytes()), deadline)
+            .await?;
+        match put.status {
+            200 | 201 => Ok(()),
+            400 | 401 | 403 | 404 | 405 => {
+                tracing::warn!(index, status = put.status, body = %excerpt(&put.body), "index template not installed: an index deleted later would be recreated without our mapping");
+                Ok(())
+            }
+            _ => Err(rejected("PUT", &path, &put)),
+        }
+    }
+
+    /// One request with the bulk retry policy: timeouts bounded by `deadline`, 429, 5xx and
+    /// connection errors retried with backoff. Other statuses are returned to the caller.
+    async fn retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        deadline: Instant,
+    ) -> Result<RawResponse, SinkError> {
+        let body = body.map(Bytes::copy_from_slice);
+        let mut backoff = Backoff::new(self.config.retry_initial_delay, self.config.retry_max_delay);
+        let started = Instant::now();
+        let mut last_problem = String::from("none");
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(no_time_left(method, path, started, &last_problem));
+            }
+            let timeout = self.config.request_timeout.min(remaining);
+            let json = HeaderValue::from_static("application/json");
+            let sent = self
+                .send(method, path, body.clone(), json, &[], false, Some(timeout))
+                .await;
+            match sent {
+                Ok(r) if r.status == 429 || (500..=599).contains(&r.status) => {
+                    last_problem = format!("HTTP {}: {}", r.status, excerpt(&r.body));
+                }
+                Ok(r) => return Ok(r),
+                Err(SendError::Fatal(e)) => return Err(e),
+                Err(SendError::Retryable(problem)) => last_problem = problem,
+            }
+            tracing::warn!(method = method_name(method), path, problem = %last_problem, "request failed; will retry");
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let Some(delay) = fit_delay(backoff.next_delay(), remaining) else {
+                return Err(no_time_left(method, path, started, &last_problem));
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+fn no_time_left(method: Method, path: &str, started: Instant, last_problem: &str) -> SinkError {
+    SinkError::Transport {
+        method: method_name(method).into(),
+        path: path.into(),
+        detail: format!(
+            "no answer before the deadline ({:.1?} spent; last problem: {last_problem})",
+            started.elapsed()
+        ),
     }
 }
 

@@ -9,16 +9,6 @@ pub enum SinkError {
     /// The configuration is unusable (names the setting).
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// An operation could not be encoded (bad id or source).
-    #[error("cannot encode operation from {object} at byte {offset}: {source}")]
-    Encode {
-        /// Source object of the operation.
-        object: String,
-        /// Byte offset of the operation in its source object.
-        offset: u64,
-        /// Why.
-        source: crate::bulk::EncodeError,
-    },
     /// The deadline passed before every operation was confirmed.
     #[error(
         "deadline reached after {elapsed:?}: {unconfirmed} operations were not confirmed by the search server (last problem: {last_problem})"
@@ -46,6 +36,24 @@ pub enum SinkError {
         /// Start of the response body.
         body: String,
         /// Operations not confirmed (0 outside bulk).
+        unconfirmed: usize,
+    },
+    /// Bulk items were refused for a reason that is not the documents' (a write block on the
+    /// index, a security error, a missing index, an unknown error): nothing was dead-lettered;
+    /// retry the input once the index accepts writes.
+    #[error(
+        "index {index:?} refused writes: item status {status} {error_type}: {reason}; {unconfirmed} operations were not confirmed"
+    )]
+    Refused {
+        /// Index name.
+        index: String,
+        /// Item (or request) status of the first refusal.
+        status: u16,
+        /// Its `error.type`.
+        error_type: String,
+        /// Its `error.reason`.
+        reason: String,
+        /// Operations not confirmed.
         unconfirmed: usize,
     },
     /// Documents failed permanently and no dead-letter store is configured.

@@ -51,6 +51,7 @@
 //!   *search* collection (ids keep retries idempotent).
 
 pub mod bulk;
+mod classify;
 mod client;
 mod config;
 pub mod dead_letter;
@@ -74,5 +75,6 @@ pub use elasticsearch::http::Method;
 pub use elasticsearch::http::headers::{HeaderName, HeaderValue};
 pub use ensure::EnsureOutcome;
 pub use error::{ConfigError, SinkError};
-pub use operation::{Operation, Origin};
+pub use classify::{ItemClass, classify};
+pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION};
 pub use sink::{BULK_PATH, BulkSink, Report};

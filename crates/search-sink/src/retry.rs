@@ -7,18 +7,22 @@ use std::time::Duration;
 
 pub(crate) struct Backoff {
     schedule: backon::ExponentialBackoff,
+    initial: Duration,
     max: Duration,
 }
 
 impl Backoff {
     pub(crate) fn new(initial: Duration, max: Duration) -> Self {
-        let schedule = ExponentialBuilder::default()
-            .with_min_delay(initial)
-            .with_max_delay(max)
-            .with_factor(2.0)
-            .without_max_times()
-            .build();
-        Self { schedule, max }
+        Self {
+            schedule: schedule(initial, max),
+            initial,
+            max,
+        }
+    }
+
+    /// Back to the first, shortest delay (after a request that needed no retry).
+    pub(crate) fn reset(&mut self) {
+        self.schedule = schedule(self.initial, self.max);
     }
 
     /// The next delay: uniform in `[0, min(max, initial * 2^attempt)]`.
@@ -27,6 +31,15 @@ impl Backoff {
         let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(fastrand::u64(0..=nanos))
     }
+}
+
+fn schedule(initial: Duration, max: Duration) -> backon::ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(initial)
+        .with_max_delay(max)
+        .with_factor(2.0)
+        .without_max_times()
+        .build()
 }
 
 #[cfg(test)]
@@ -41,6 +54,16 @@ mod tests {
             let d = b.next_delay();
             assert!(d <= Duration::from_millis(cap), "{d:?} > {cap} ms");
         }
+    }
+
+    #[test]
+    fn reset_starts_the_schedule_over() {
+        let mut b = Backoff::new(Duration::from_millis(10), Duration::from_secs(10));
+        for _ in 0..8 {
+            b.next_delay();
+        }
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(10));
     }
 
     #[test]

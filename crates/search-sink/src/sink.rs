@@ -9,6 +9,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterStore};
 use crate::delivery::{self, Batch, Body, Delivery, Entry, Failure, Target};
 use crate::error::SinkError;
 use crate::operation::{Operation, Origin};
+use crate::retry::Backoff;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use serde::Serialize;
@@ -28,7 +29,7 @@ pub const BULK_PATH: &str = "_bulk?filter_path=items.%2A.status%2Citems.%2A.resu
 const DEAD_LETTER_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 
 /// What happened to the operations pushed into one sink. When `finish` returns Ok,
-/// `operations == created + updated + deleted + not_found + dead_lettered`.
+/// `operations == created + updated + deleted + not_found + superseded + dead_lettered`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Operations pushed.
@@ -41,8 +42,14 @@ pub struct Report {
     pub deleted: u64,
     /// Deletes of documents that did not exist (counted as done).
     pub not_found: u64,
+    /// Operations the index already held a newer version of (409 on a versioned write: a
+    /// late or replayed index of a deleted or newer document). Done, not failures.
+    pub superseded: u64,
     /// Operations written to the dead-letter store.
     pub dead_lettered: u64,
+    /// Operations refused for an index-wide or unknown reason (write block, security error,
+    /// missing index): they fail the call and are never dead-lettered.
+    pub refused: u64,
     /// Operation re-sends (after 429/5xx/timeouts/resets, per-item retries and 413 splits).
     pub retried: u64,
     /// HTTP bulk requests sent (including failed attempts).
@@ -72,6 +79,8 @@ impl Report {
         self.updated += other.updated;
         self.deleted += other.deleted;
         self.not_found += other.not_found;
+        self.superseded += other.superseded;
+        self.refused += other.refused;
         self.retried += other.retried;
         self.requests += other.requests;
         self.bytes_uncompressed += other.bytes_uncompressed;
@@ -108,6 +117,8 @@ pub struct BulkSink {
     /// policies scoped to the index paths allow the request.
     bulk_path: Arc<str>,
     deadline: Instant,
+    /// Shared by every delivery of this sink.
+    backoff: Arc<std::sync::Mutex<Backoff>>,
     started: Instant,
     store: Option<Arc<dyn DeadLetterStore>>,
     /// The batch being filled.
@@ -235,9 +246,14 @@ impl BulkSink {
     ) -> Self {
         let index = index.into();
         let filling = Filling::new(client.config.gzip, client.config.bulk_max_bytes);
+        let backoff = Backoff::new(
+            client.config.retry_initial_delay,
+            client.config.retry_max_delay,
+        );
         Self {
+            backoff: Arc::new(std::sync::Mutex::new(backoff)),
             client,
-            bulk_path: format!("{index}/{BULK_PATH}").into(),
+            bulk_path: format!("{}/{BULK_PATH}", crate::ensure::segment(&index)).into(),
             index,
             deadline,
             started: Instant::now(),
@@ -392,8 +408,10 @@ impl BulkSink {
         self.in_flight += batch.entries.len();
         let target = Target {
             client: Arc::clone(&self.client),
+            index: Arc::from(self.index.as_str()),
             path: Arc::clone(&self.bulk_path),
             deadline: self.deadline,
+            backoff: Arc::clone(&self.backoff),
         };
         self.flights.spawn(async move {
             Flight {
@@ -480,6 +498,18 @@ impl BulkSink {
                 body,
                 unconfirmed: unconfirmed + held,
             },
+            Failure::Refused {
+                status,
+                error_type,
+                reason,
+                unconfirmed,
+            } => SinkError::Refused {
+                index: self.index.clone(),
+                status,
+                error_type,
+                reason,
+                unconfirmed: unconfirmed + held,
+            },
             Failure::BadResponse {
                 detail,
                 unconfirmed,
@@ -560,13 +590,22 @@ impl BulkSink {
         }
         for (object, group) in by_object {
             let part = self.parts_written.entry(object.clone()).or_insert(0);
-            store
-                .store(&object, *part, &group)
-                .await
-                .map_err(|source| SinkError::DeadLetter {
+            // Bounded like every request: a hung store must not outlive the invocation.
+            match tokio::time::timeout_at(self.deadline, store.store(&object, *part, &group)).await
+            {
+                Ok(stored) => stored.map_err(|source| SinkError::DeadLetter {
                     count: group.len(),
                     source,
-                })?;
+                })?,
+                Err(_) => {
+                    return Err(SinkError::DeadLetter {
+                        count: group.len(),
+                        source: crate::dead_letter::DeadLetterError::Timeout {
+                            source_object: object,
+                        },
+                    });
+                }
+            }
             *part += 1;
             self.report.dead_lettered += group.len() as u64;
         }

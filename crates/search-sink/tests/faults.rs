@@ -92,6 +92,7 @@ async fn retries_after_a_connection_reset_mid_request() {
         .map(|i| Operation::Index {
             id: format!("r{i}"),
             source: format!(r#"{{"text":"{}"}}"#, "x".repeat(4000)).into_bytes(),
+            version: 1,
         })
         .collect();
     let report = run(config, big, None, Duration::from_secs(10))
@@ -404,6 +405,7 @@ async fn unencodable_operations_are_dead_lettered_not_sent() {
         Operation::Index {
             id: "arr".into(),
             source: b"[1,2]".to_vec(),
+            version: 1,
         },
         Operation::Delete { id: String::new() },
     ];
@@ -467,8 +469,8 @@ async fn an_operation_waiting_behind_a_failed_flush_is_counted_unconfirmed() {
     let peer = FaultPeer::start(|_| Reply::Status(503, "unavailable".into())).await;
     let mut config = fast_config(&peer.url);
     config.gzip = false;
-    // Each operation is ~80 bytes: the third overflows 200 bytes and sends the first two.
-    config.bulk_max_bytes = 200;
+    // Each operation is ~110 bytes: the third overflows 300 bytes and sends the first two.
+    config.bulk_max_bytes = 300;
     config.bulk_concurrency = 1;
     let client = Arc::new(SearchClient::connect(config).await.unwrap());
     let mut sink = BulkSink::new(client, Instant::now() + Duration::from_millis(300), None);
@@ -621,4 +623,167 @@ async fn a_retried_item_takes_the_later_operations_on_its_id_with_it() {
     let requests = peer.requests();
     let op = |a: &str, id: &str| (a.to_owned(), id.to_owned());
     assert_eq!(requests[1].ops(), [op("index", "x"), op("delete", "x")]);
+}
+
+#[tokio::test]
+async fn item_500s_are_retried_not_dead_lettered() {
+    let peer = FaultPeer::start(|c| {
+        if c.number == 0 {
+            Reply::Items(vec![201, 500, 201])
+        } else {
+            Reply::Items(vec![201; c.ops().len()])
+        }
+    })
+    .await;
+    let path = temp_file("item-500");
+    let store: Arc<dyn DeadLetterStore> = Arc::new(FileDeadLetters::new(&path));
+    let report = run(
+        fast_config(&peer.url),
+        docs(3),
+        Some(store),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.created, report.retried, report.dead_lettered),
+        (3, 1, 0)
+    );
+    assert_eq!(peer.requests()[1].ids(), ["d1"]);
+    assert!(read_letters(&path).is_empty());
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn index_wide_item_errors_fail_the_delivery_with_nothing_dead_lettered() {
+    // 403 (a write block or a security error) or an unknown error on every item: the
+    // documents are fine, so none is dead-lettered and the call fails for a later retry.
+    for status in [403, 401, 418] {
+        let peer = FaultPeer::start(all(status)).await;
+        let path = temp_file(&format!("refused-{status}"));
+        let store: Arc<dyn DeadLetterStore> = Arc::new(FileDeadLetters::new(&path));
+        let started = Instant::now();
+        let err = run(
+            fast_config(&peer.url),
+            docs(5),
+            Some(store),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+        match err {
+            SinkError::Refused {
+                status: got,
+                unconfirmed,
+                ..
+            } => assert_eq!((got, unconfirmed), (status, 5)),
+            other => panic!("expected Refused, got {other}"),
+        }
+        assert_eq!(peer.requests().len(), 1, "not retried in this invocation");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(read_letters(&path).is_empty(), "status {status}");
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[tokio::test]
+async fn a_409_on_a_versioned_write_counts_as_superseded() {
+    let peer = FaultPeer::start(|_| Reply::Items(vec![409, 201])).await;
+    let report = run(
+        fast_config(&peer.url),
+        docs(2),
+        None,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.superseded, report.created, report.retried),
+        (1, 1, 0)
+    );
+    assert_eq!(peer.requests().len(), 1);
+}
+
+/// Answers for `ensure_index` requests: `head` decides each HEAD (given the request number;
+/// 0 is the template PUT); everything else succeeds.
+fn ensure_peer(
+    head: impl Fn(usize) -> Reply + Send + Sync + 'static,
+) -> impl Fn(&common::Captured) -> Reply + Send + Sync + 'static {
+    move |c| {
+        if c.method == "HEAD" {
+            head(c.number)
+        } else {
+            Reply::Status(200, r#"{"acknowledged":true}"#.into())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_429_on_head_is_retried() {
+    let peer = FaultPeer::start(ensure_peer(|n| {
+        if n == 1 {
+            Reply::Status(429, r#"{"error":{"type":"too_many_requests"}}"#.into())
+        } else {
+            Reply::Status(200, String::new())
+        }
+    }))
+    .await;
+    let client = SearchClient::connect(fast_config(&peer.url)).await.unwrap();
+    let outcome = client
+        .ensure_index_now("faults", r#"{"settings":{}}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        search_sink::EnsureOutcome::Existing {
+            added_fields: vec![]
+        }
+    );
+    let methods: Vec<(String, String)> = peer
+        .requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.target.clone()))
+        .collect();
+    let head = ("HEAD".to_owned(), "/faults".to_owned());
+    assert_eq!(
+        methods,
+        [
+            ("PUT".to_owned(), "/_index_template/faults".to_owned()),
+            head.clone(),
+            head
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_hung_head_ends_at_the_deadline_with_a_clear_error() {
+    let peer = FaultPeer::start(ensure_peer(|_| {
+        Reply::Slow(
+            Duration::from_secs(30),
+            Box::new(Reply::Status(200, String::new())),
+        )
+    }))
+    .await;
+    let mut config = fast_config(&peer.url);
+    config.request_timeout = Duration::from_secs(60);
+    let client = SearchClient::connect(config).await.unwrap();
+    let started = Instant::now();
+    let err = client
+        .ensure_index_now_before(
+            "faults",
+            r#"{"settings":{}}"#,
+            Instant::now() + Duration::from_millis(700),
+        )
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(650) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("HEAD faults:") && text.contains("no answer before the deadline"),
+        "{text}"
+    );
 }

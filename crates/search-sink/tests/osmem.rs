@@ -38,6 +38,52 @@ async fn count(client: &SearchClient, index: &str) -> u64 {
     v["count"].as_u64().unwrap()
 }
 
+/// Documents that are not tombstones (every test document has `n`).
+async fn live_count(client: &SearchClient, index: &str) -> u64 {
+    let refresh = client
+        .request(Method::Post, &format!("{index}/_refresh"), None)
+        .await
+        .unwrap();
+    assert_eq!(refresh.status, 200);
+    let r = client
+        .request(
+            Method::Post,
+            &format!("{index}/_count"),
+            Some(br#"{"query":{"exists":{"field":"n"}}}"#),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["count"].as_u64().unwrap()
+}
+
+/// `_source` of a document, `None` when it does not exist.
+async fn source(client: &SearchClient, index: &str, id: &str) -> Option<serde_json::Value> {
+    let r = client
+        .request(Method::Get, &format!("{index}/_doc/{id}"), None)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    (v["found"] == true).then(|| v["_source"].clone())
+}
+
+async fn try_load(
+    client: &Arc<SearchClient>,
+    ops: Vec<Operation>,
+    store: Option<Arc<dyn DeadLetterStore>>,
+) -> Result<search_sink::Report, SinkError> {
+    let mut sink = BulkSink::new(
+        client.clone(),
+        Instant::now() + Duration::from_secs(30),
+        store,
+    );
+    for (i, op) in ops.into_iter().enumerate() {
+        sink.push(op, origin(i as u64)).await?;
+    }
+    sink.finish().await
+}
+
 async fn load(
     client: &Arc<SearchClient>,
     ops: Vec<Operation>,
@@ -218,7 +264,62 @@ async fn deletes_and_counts_missing_ids_as_not_found() {
         (report.deleted, report.not_found, report.dead_lettered),
         (10, 3, 0)
     );
-    assert_eq!(count(&client, &index).await, 10);
+    assert_eq!(live_count(&client, &index).await, 10);
+    // Tombstones stand in for the 10 deleted and the 3 never seen.
+    assert_eq!(count(&client, &index).await, 23);
+}
+
+#[tokio::test]
+async fn deleted_tweets_stay_deleted_when_an_older_object_is_replayed() {
+    // Object A indexes x0..x19, object B deletes x0..x9, then A is retried (Lambda retry,
+    // SQS redelivery, ...): the deletes must win.
+    let index = unique_index("replay");
+    let Some(client) = client(&index).await else {
+        return;
+    };
+    client.ensure_index_now(&index, MAPPING).await.unwrap();
+    let object_a = || -> Vec<Operation> { (0..20).map(|i| doc(&format!("x{i}"), 1000 + i)).collect() };
+    let object_b: Vec<Operation> = (0..10)
+        .map(|i| Operation::Delete { id: format!("x{i}") })
+        .collect();
+    assert_eq!(load(&client, object_a(), None).await.created, 20);
+    assert_eq!(load(&client, object_b, None).await.deleted, 10);
+    let again = load(&client, object_a(), None).await;
+    assert_eq!(
+        (again.superseded, again.updated, again.created, again.dead_lettered),
+        (10, 10, 0, 0),
+        "{again:?}"
+    );
+    assert_eq!(live_count(&client, &index).await, 10);
+    assert_eq!(
+        source(&client, &index, "x3").await,
+        Some(serde_json::json!({"deleted": true}))
+    );
+    assert_eq!(source(&client, &index, "x13").await.unwrap()["n"], 1013);
+}
+
+#[tokio::test]
+async fn a_delete_that_arrives_before_its_tweet_wins() {
+    let index = unique_index("early-delete");
+    let Some(client) = client(&index).await else {
+        return;
+    };
+    client.ensure_index_now(&index, MAPPING).await.unwrap();
+    let deletes: Vec<Operation> = (0..5)
+        .map(|i| Operation::Delete { id: format!("e{i}") })
+        .collect();
+    assert_eq!(load(&client, deletes, None).await.not_found, 5);
+    // The tweets arrive later, in one batch with two that were never deleted.
+    let tweets: Vec<Operation> = (0..7).map(|i| doc(&format!("e{i}"), 2000 + i)).collect();
+    let report = load(&client, tweets, None).await;
+    assert_eq!((report.superseded, report.created), (5, 2), "{report:?}");
+    assert_eq!(live_count(&client, &index).await, 2);
+    // A newer copy of a live tweet still replaces an older one, and not the reverse.
+    let newer = load(&client, vec![doc("e5", 3000)], None).await;
+    assert_eq!(newer.updated, 1);
+    let older = load(&client, vec![doc("e5", 2500)], None).await;
+    assert_eq!(older.superseded, 1);
+    assert_eq!(source(&client, &index, "e5").await.unwrap()["n"], 3000);
 }
 
 #[tokio::test]
@@ -232,6 +333,7 @@ async fn dead_letters_a_document_that_violates_the_mapping() {
     ops[5] = Operation::Index {
         id: "v5".into(),
         source: br#"{"n":"not a number","text":"bad"}"#.to_vec(),
+        version: 5,
     };
     let path = temp_file("violation");
     let store: Arc<dyn DeadLetterStore> = Arc::new(FileDeadLetters::new(&path));
@@ -256,60 +358,100 @@ async fn dead_letters_a_document_that_violates_the_mapping() {
     let _ = std::fs::remove_file(path);
 }
 
-#[tokio::test]
-async fn retries_read_only_429s_until_the_block_is_lifted() {
-    let index = unique_index("readonly");
+async fn set_block(client: &SearchClient, index: &str, setting: &str, value: &str) {
+    let body = format!(r#"{{"{setting}": {value}}}"#);
+    let r = client
+        .request(
+            Method::Put,
+            &format!("{index}/_settings"),
+            Some(body.as_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// A block on the index (what AWS sets on low storage) fails the delivery with nothing
+/// dead-lettered; once the block is lifted, running the same input again indexes everything.
+async fn a_block_fails_then_a_rerun_succeeds(setting: &str) {
+    let index = unique_index("blocked");
     let Some(client) = client(&index).await else {
         return;
     };
     client.ensure_index_now(&index, MAPPING).await.unwrap();
-    let settings = format!("{index}/_settings");
-    let block = client
-        .request(
-            Method::Put,
-            &settings,
-            Some(br#"{"index.blocks.read_only_allow_delete": true}"#),
-        )
+    set_block(&client, &index, setting, "true").await;
+    let ops = || -> Vec<Operation> { (0..20).map(|i| doc(&format!("b{i}"), i)).collect() };
+    let path = temp_file(&format!("blocked-{setting}"));
+    let store: Arc<dyn DeadLetterStore> = Arc::new(FileDeadLetters::new(&path));
+    let started = Instant::now();
+    let err = try_load(&client, ops(), Some(store.clone()))
+        .await
+        .unwrap_err();
+    match &err {
+        SinkError::Refused {
+            error_type,
+            unconfirmed,
+            ..
+        } => {
+            assert_eq!(error_type, "cluster_block_exception", "{err}");
+            assert_eq!(*unconfirmed, 20, "{err}");
+        }
+        other => panic!("expected Refused, got {other}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a block is not retried until the deadline"
+    );
+    assert!(
+        std::fs::read_to_string(&path).unwrap_or_default().is_empty(),
+        "nothing may be dead-lettered"
+    );
+    set_block(&client, &index, setting, "null").await;
+    let report = try_load(&client, ops(), Some(store)).await.unwrap();
+    assert_eq!((report.created, report.dead_lettered), (20, 0));
+    assert_eq!(live_count(&client, &index).await, 20);
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn a_write_block_fails_the_delivery_and_a_rerun_indexes_everything() {
+    a_block_fails_then_a_rerun_succeeds("index.blocks.write").await;
+}
+
+#[tokio::test]
+async fn a_flood_stage_block_answered_429_is_a_block_too() {
+    a_block_fails_then_a_rerun_succeeds("index.blocks.read_only_allow_delete").await;
+}
+
+#[tokio::test]
+async fn an_index_deleted_under_a_warm_client_is_recreated_with_its_mapping() {
+    let index = unique_index("warm");
+    let Some(client) = client(&index).await else {
+        return;
+    };
+    assert_eq!(
+        client.ensure_index(&index, MAPPING).await.unwrap(),
+        EnsureOutcome::Created
+    );
+    load(&client, vec![doc("w1", 1)], None).await;
+    let deleted = client.request(Method::Delete, &index, None).await.unwrap();
+    assert_eq!(deleted.status, 200);
+    // The warm process does not ensure again: the guard says it is done.
+    assert_eq!(
+        client.ensure_index(&index, MAPPING).await.unwrap(),
+        EnsureOutcome::AlreadyEnsured
+    );
+    let report = load(&client, vec![doc("w2", 2), doc("w3", 3)], None).await;
+    assert_eq!(report.created, 2);
+    let r = client
+        .request(Method::Get, &format!("{index}/_mapping"), None)
         .await
         .unwrap();
-    assert_eq!(
-        block.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&block.body)
-    );
-    let lifter = {
-        let (client, settings) = (client.clone(), settings.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(800)).await;
-            let r = client
-                .request(
-                    Method::Put,
-                    &settings,
-                    Some(br#"{"index.blocks.read_only_allow_delete": null}"#),
-                )
-                .await
-                .unwrap();
-            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        })
-    };
-    let started = Instant::now();
-    let report = load(
-        &client,
-        (0..20).map(|i| doc(&format!("r{i}"), i)).collect(),
-        None,
-    )
-    .await;
-    lifter.await.unwrap();
-    assert_eq!((report.created, report.dead_lettered), (20, 0));
-    assert!(report.requests >= 2 && report.retried >= 20, "{report:?}");
-    assert_eq!(
-        report.retried,
-        20 * (report.requests - 1),
-        "only whole rejected batches were re-sent"
-    );
-    assert!(started.elapsed() >= Duration::from_millis(700));
-    assert_eq!(count(&client, &index).await, 20);
+    let mapping: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let properties = &mapping[&index]["mappings"]["properties"];
+    assert_eq!(properties["n"]["type"], "long", "{mapping}");
+    assert_eq!(properties["user"]["properties"]["name"]["type"], "keyword", "{mapping}");
+    assert_eq!(live_count(&client, &index).await, 2);
 }
 
 #[tokio::test]

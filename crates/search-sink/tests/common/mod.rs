@@ -46,7 +46,13 @@ impl Captured {
             if action == "index" {
                 lines.next().expect("source line");
             }
-            ops.push((action.clone(), id));
+            // A delete is a tombstone: an `index` at the tombstone version.
+            let action = if meta["version"].as_u64() == Some(search_sink::TOMBSTONE_VERSION) {
+                "delete".to_owned()
+            } else {
+                action.clone()
+            };
+            ops.push((action, id));
         }
         ops
     }
@@ -305,10 +311,12 @@ pub fn fast_config(url: &str) -> Config {
     config
 }
 
+/// A document at version `n`.
 pub fn doc(id: &str, n: usize) -> Operation {
     Operation::Index {
         id: id.to_owned(),
         source: format!(r#"{{"n":{n},"text":"document {id}"}}"#).into_bytes(),
+        version: n as u64,
     }
 }
 

@@ -1,0 +1,127 @@
+//! What one bulk item's answer means for the operation: a pure policy, kept apart from the
+//! sending (as Vector keeps its Elasticsearch retry logic apart from the service), so every
+//! status and error type has one tested answer.
+//!
+//! - Success: created/updated/deleted/not found.
+//! - `Superseded`: 409 on our versioned write, a newer version (or a tombstone) is already
+//!   there. Done: not a failure, not retried, not dead-lettered.
+//! - `Retry`: 429 and 5xx (busy or broken node), with backoff inside the deadline.
+//! - `DeadLetter`: the document itself is bad (mapping/parsing errors, too large); other
+//!   documents go on.
+//! - `IndexMissing`: the index is gone (deleted on a warm process); ensure it again once.
+//! - `Fail`: index-wide or unknown problems (write blocks on low storage, security errors,
+//!   anything unrecognised): the whole delivery fails so the input is retried later; nothing
+//!   is dead-lettered, since the documents are fine.
+
+/// The class of one bulk item outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemClass {
+    /// An index that created the document.
+    Created,
+    /// An index that replaced the document.
+    Updated,
+    /// A tombstone that replaced a document.
+    Deleted,
+    /// A tombstone for an id the index did not have (or a real delete answered 404).
+    NotFound,
+    /// A higher version of the id is already indexed (409): the operation is moot.
+    Superseded,
+    /// Try again later (429, 5xx).
+    Retry,
+    /// The document is bad: dead-letter it.
+    DeadLetter,
+    /// The index does not exist.
+    IndexMissing,
+    /// The whole delivery must fail: retrying it now or dead-lettering it would be wrong.
+    Fail,
+}
+
+/// Error types that describe the document, not the index or the cluster.
+const DOCUMENT_ERRORS: &[&str] = &[
+    "mapper_parsing_exception",
+    "document_parsing_exception",
+    "illegal_argument_exception",
+    "strict_dynamic_mapping_exception",
+    "mapper_exception",
+    "parse_exception",
+    "max_bytes_length_exceeded_exception",
+    "request_entity_too_large",
+    "encode_error",
+];
+
+/// Classifies one item: `delete` says whether the operation was a delete (tombstone),
+/// `created` whether the server said `created`, `error_type` is the item's `error.type`.
+pub fn classify(delete: bool, status: u16, created: bool, error_type: Option<&str>) -> ItemClass {
+    let error_type = error_type.unwrap_or("");
+    match (status, error_type) {
+        (200..=299, _) => match (delete, created) {
+            (true, true) => ItemClass::NotFound,
+            (true, false) => ItemClass::Deleted,
+            (false, true) => ItemClass::Created,
+            (false, false) => ItemClass::Updated,
+        },
+        // Blocks are index-wide whatever the status (403 write block, 429 flood-stage
+        // read_only_allow_delete): retrying in this invocation only burns the deadline.
+        (_, "cluster_block_exception") => ItemClass::Fail,
+        (_, "index_not_found_exception") => ItemClass::IndexMissing,
+        (409, _) => ItemClass::Superseded,
+        (_, "version_conflict_engine_exception") => ItemClass::Superseded,
+        // A real delete of a missing id (older servers, or a caller's own deletes).
+        (404, "") if delete => ItemClass::NotFound,
+        (429, _) | (500..=599, _) => ItemClass::Retry,
+        (413, _) => ItemClass::DeadLetter,
+        (400, t) if DOCUMENT_ERRORS.contains(&t) => ItemClass::DeadLetter,
+        _ => ItemClass::Fail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ItemClass::*;
+
+    #[test]
+    fn every_item_answer_has_one_class() {
+        let table: &[(bool, u16, bool, Option<&str>, ItemClass)] = &[
+            (false, 201, true, None, Created),
+            (false, 200, true, None, Created),
+            (false, 200, false, None, Updated),
+            (true, 201, true, None, NotFound),
+            (true, 200, false, None, Deleted),
+            (true, 404, false, None, NotFound),
+            (false, 409, false, Some("version_conflict_engine_exception"), Superseded),
+            (true, 409, false, Some("version_conflict_engine_exception"), Superseded),
+            (false, 429, false, Some("es_rejected_execution_exception"), Retry),
+            (false, 429, false, Some("circuit_breaking_exception"), Retry),
+            (false, 500, false, Some("null_pointer_exception"), Retry),
+            (false, 502, false, None, Retry),
+            (false, 503, false, Some("unavailable_shards_exception"), Retry),
+            (false, 504, false, None, Retry),
+            (false, 400, false, Some("mapper_parsing_exception"), DeadLetter),
+            (false, 400, false, Some("document_parsing_exception"), DeadLetter),
+            (false, 400, false, Some("illegal_argument_exception"), DeadLetter),
+            (false, 400, false, Some("strict_dynamic_mapping_exception"), DeadLetter),
+            (false, 413, false, None, DeadLetter),
+            (false, 403, false, Some("cluster_block_exception"), Fail),
+            (false, 429, false, Some("cluster_block_exception"), Fail),
+            (true, 403, false, Some("cluster_block_exception"), Fail),
+            (false, 404, false, Some("index_not_found_exception"), IndexMissing),
+            (true, 404, false, Some("index_not_found_exception"), IndexMissing),
+            (false, 403, false, Some("security_exception"), Fail),
+            (false, 401, false, Some("security_exception"), Fail),
+            (false, 403, false, Some("authorization_exception"), Fail),
+            (false, 400, false, Some("index_closed_exception"), Fail),
+            (false, 400, false, Some("action_request_validation_exception"), Fail),
+            (false, 400, false, None, Fail),
+            (false, 404, false, None, Fail),
+            (false, 418, false, Some("teapot"), Fail),
+        ];
+        for &(delete, status, created, error_type, want) in table {
+            assert_eq!(
+                classify(delete, status, created, error_type),
+                want,
+                "delete={delete} status={status} type={error_type:?}"
+            );
+        }
+    }
+}
