@@ -103,9 +103,7 @@ pub async fn expand(args: &[String]) -> Expanded {
             let listed = match store.list(bucket, prefix).await {
                 Ok(listed) => listed,
                 Err(e) => {
-                    expanded
-                        .problems
-                        .push(problem(format!("cannot list: {e}")));
+                    expanded.problems.push(problem(format!("cannot list: {e}")));
                     continue;
                 }
             };

@@ -172,8 +172,16 @@ const SETTINGS: [(&str, &str, &str); 12] = [
     ("BULK_MAX_BYTES", "bulk_max_bytes", "--bulk-max-bytes"),
     ("BULK_CONCURRENCY", "bulk_concurrency", "--bulk-concurrency"),
     ("BULK_GZIP", "bulk_gzip", "--bulk-gzip"),
-    ("DEAD_LETTER_BUCKET", "dead_letter_bucket", "--dead-letter-bucket"),
-    ("DEAD_LETTER_PREFIX", "dead_letter_prefix", "--dead-letter-prefix"),
+    (
+        "DEAD_LETTER_BUCKET",
+        "dead_letter_bucket",
+        "--dead-letter-bucket",
+    ),
+    (
+        "DEAD_LETTER_PREFIX",
+        "dead_letter_prefix",
+        "--dead-letter-prefix",
+    ),
     ("DEAD_LETTER_FILE", "dead_letter_file", "--dead-letter-file"),
 ];
 
@@ -398,7 +406,8 @@ async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
         let index = args.server.index.clone();
         let name = object.name.clone();
         // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
-        let body = tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
+        let body =
+            tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
         let result = tokio::task::spawn_blocking(move || {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -547,11 +556,31 @@ mod tests {
     fn a_bad_flag_value_is_named_by_its_flag_and_is_a_usage_error() {
         // (flag, value, expected start of the message)
         let table = [
-            ("--bulk-max-bytes", "lots", "--bulk-max-bytes: \"lots\" is not a positive"),
-            ("--bulk-concurrency", "0", "--bulk-concurrency: \"0\" is not a positive"),
-            ("--bulk-gzip", "maybe", "--bulk-gzip: \"maybe\" is not true or false"),
-            ("--index", "Upper", "--index: \"Upper\" is not a valid index name"),
-            ("--endpoint", "ftp://x", "--endpoint: \"ftp://x\" is not an http(s) URL"),
+            (
+                "--bulk-max-bytes",
+                "lots",
+                "--bulk-max-bytes: \"lots\" is not a positive",
+            ),
+            (
+                "--bulk-concurrency",
+                "0",
+                "--bulk-concurrency: \"0\" is not a positive",
+            ),
+            (
+                "--bulk-gzip",
+                "maybe",
+                "--bulk-gzip: \"maybe\" is not true or false",
+            ),
+            (
+                "--index",
+                "Upper",
+                "--index: \"Upper\" is not a valid index name",
+            ),
+            (
+                "--endpoint",
+                "ftp://x",
+                "--endpoint: \"ftp://x\" is not an http(s) URL",
+            ),
         ];
         for (flag, value, expected) in table {
             let mut args = vec!["index", "--auth", "none"];
@@ -564,7 +593,10 @@ mod tests {
             let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
             let message = e.to_string();
             assert!(message.starts_with(expected), "{flag}: {message}");
-            assert!(!message.contains("BULK_") && !message.contains("ES_"), "{message}");
+            assert!(
+                !message.contains("BULK_") && !message.contains("ES_"),
+                "{message}"
+            );
         }
         // Basic auth without a username: the missing setting is named both ways.
         let failure = server_config(&[
@@ -577,7 +609,10 @@ mod tests {
         ])
         .unwrap_err();
         let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
-        assert!(e.to_string().starts_with("--username (or ES_USERNAME): "), "{e}");
+        assert!(
+            e.to_string().starts_with("--username (or ES_USERNAME): "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -600,8 +635,13 @@ mod tests {
     #[test]
     fn exit_codes_and_the_worst_outcome_wins() {
         assert_eq!(
-            [Status::Ok, Status::DataProblems, Status::Usage, Status::DeliveryFailed]
-                .map(Status::code),
+            [
+                Status::Ok,
+                Status::DataProblems,
+                Status::Usage,
+                Status::DeliveryFailed
+            ]
+            .map(Status::code),
             [0, 1, 2, 3]
         );
         assert_eq!(

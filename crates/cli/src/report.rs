@@ -182,7 +182,11 @@ mod tests {
             (false, None, false),
             (false, Some("1"), false),
         ] {
-            assert_eq!(colour(terminal, no_color), expected, "{terminal} {no_color:?}");
+            assert_eq!(
+                colour(terminal, no_color),
+                expected,
+                "{terminal} {no_color:?}"
+            );
         }
     }
 
@@ -216,8 +220,16 @@ mod tests {
         assert_eq!(lines.len(), 3, "{lines:#?}");
         assert!(lines[1].starts_with("b.ndjson.gz: "), "{}", lines[1]);
         assert!(lines[1].contains("indexed 12,"), "{}", lines[1]);
-        assert!(lines[1].ends_with("[FAILED: server unavailable]"), "{}", lines[1]);
-        assert!(lines[2].starts_with("2 objects (1 failed): "), "{}", lines[2]);
+        assert!(
+            lines[1].ends_with("[FAILED: server unavailable]"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].starts_with("2 objects (1 failed): "),
+            "{}",
+            lines[2]
+        );
         assert!(lines[2].contains("-> 25 documents"), "{}", lines[2]);
         assert!(lines[2].contains("indexed 17,"), "{}", lines[2]);
     }
@@ -236,7 +248,11 @@ mod tests {
             true,
         );
         assert_eq!(lines.len(), 1);
-        assert!(lines[0].starts_with("x.ndjson: 0 records -> 3 documents"), "{}", lines[0]);
+        assert!(
+            lines[0].starts_with("x.ndjson: 0 records -> 3 documents"),
+            "{}",
+            lines[0]
+        );
         assert!(!lines[0].contains("indexed"), "dry run: no server counts");
     }
 }

@@ -234,12 +234,12 @@ fn count(url: &str, index: &str) -> u64 {
 
 #[test]
 fn a_missing_input_is_reported_and_the_others_are_still_processed() {
-    let good = temp_file("good-among-missing.ndjson", &std::fs::read(samples()).expect("samples"));
+    let good = temp_file(
+        "good-among-missing.ndjson",
+        &std::fs::read(samples()).expect("samples"),
+    );
     let missing = good.with_file_name("no-such-file.ndjson");
-    let out = run(bin()
-        .args(["index", "--dry-run"])
-        .arg(&missing)
-        .arg(&good));
+    let out = run(bin().args(["index", "--dry-run"]).arg(&missing).arg(&good));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -247,7 +247,10 @@ fn a_missing_input_is_reported_and_the_others_are_still_processed() {
         "{stderr}"
     );
     let alone = run(bin().args(["index", "--dry-run"]).arg(&good));
-    assert_eq!(out.stdout, alone.stdout, "the good input is processed in full");
+    assert_eq!(
+        out.stdout, alone.stdout,
+        "the good input is processed in full"
+    );
 }
 
 #[test]
@@ -255,10 +258,20 @@ fn inputs_are_checked_before_the_server_is_contacted() {
     // Nothing listens on port 9 of loopback: contacting the server would fail with exit 3.
     let missing = std::env::temp_dir().join("tweet-indexer-cli-surely-missing.ndjson");
     let out = run(bin()
-        .args(["index", "--endpoint", "http://127.0.0.1:9", "--auth", "none"])
+        .args([
+            "index",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--auth",
+            "none",
+        ])
         .arg(&missing));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "usage error, nothing sent: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "usage error, nothing sent: {stderr}"
+    );
     assert!(stderr.contains("no such file or directory"), "{stderr}");
     assert!(stderr.contains("nothing was done"), "{stderr}");
 }
@@ -300,7 +313,13 @@ fn a_bad_flag_value_names_the_flag_and_exits_2() {
     // From the environment, the variable is named.
     let out = run(bin()
         .env("BULK_MAX_BYTES", "lots")
-        .args(["index", "--endpoint", "http://127.0.0.1:9", "--auth", "none"])
+        .args([
+            "index",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--auth",
+            "none",
+        ])
         .arg(samples()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -311,7 +330,10 @@ fn a_bad_flag_value_names_the_flag_and_exits_2() {
         .arg(samples()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--auth") && stderr.contains("sigv4"), "{stderr}");
+    assert!(
+        stderr.contains("--auth") && stderr.contains("sigv4"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -322,7 +344,10 @@ fn stderr_has_no_colour_when_it_is_not_a_terminal() {
     );
     let out = run(bin().args(["index", "--dry-run"]).arg(&path));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("invalid record"), "a warning was logged: {stderr}");
+    assert!(
+        stderr.contains("invalid record"),
+        "a warning was logged: {stderr}"
+    );
     assert!(!stderr.contains('\u{1b}'), "no ANSI escape: {stderr:?}");
 }
 

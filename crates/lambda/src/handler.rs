@@ -297,7 +297,8 @@ enum KeyForms {
 }
 
 fn is_eventbridge(payload: &Value) -> bool {
-    payload.get("detail-type").is_some() && payload.get("source").and_then(Value::as_str) == Some("aws.s3")
+    payload.get("detail-type").is_some()
+        && payload.get("source").and_then(Value::as_str) == Some("aws.s3")
 }
 
 /// Lambda's longest timeout, used when the runtime API sends no usable deadline.

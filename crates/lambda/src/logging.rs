@@ -22,7 +22,9 @@ pub struct LevelChoice {
 /// maps to ERROR, the closest that still shows fatal errors. Anything else falls back to INFO
 /// with a warning, never silently.
 pub fn choose_level(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) -> LevelChoice {
-    let aws = aws_lambda_log_level.map(str::trim).filter(|v| !v.is_empty());
+    let aws = aws_lambda_log_level
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
     if let Some(level) = aws {
         let mapped = match level.to_ascii_uppercase().as_str() {
             "TRACE" => Some("trace"),
@@ -101,16 +103,28 @@ mod tests {
             (Some("TRACE"), None, "trace", false),
             (Some("VERBOSE"), None, "info", true),
             (Some(""), Some("debug"), "debug", false),
-            (None, Some("tweet_indexer_lambda=debug,warn"), "tweet_indexer_lambda=debug,warn", false),
+            (
+                None,
+                Some("tweet_indexer_lambda=debug,warn"),
+                "tweet_indexer_lambda=debug,warn",
+                false,
+            ),
             (None, Some("=!="), "info", true),
             (None, None, "info", false),
         ];
         for (aws, rust_log, directives, warns) in table {
             let choice = choose_level(*aws, *rust_log);
             assert_eq!(choice.directives, *directives, "{aws:?} {rust_log:?}");
-            assert_eq!(choice.warning.is_some(), *warns, "{aws:?} {rust_log:?}: {choice:?}");
+            assert_eq!(
+                choice.warning.is_some(),
+                *warns,
+                "{aws:?} {rust_log:?}: {choice:?}"
+            );
         }
         let warning = choose_level(Some("VERBOSE"), None).warning.unwrap();
-        assert!(warning.contains("VERBOSE") && warning.contains("FATAL"), "{warning}");
+        assert!(
+            warning.contains("VERBOSE") && warning.contains("FATAL"),
+            "{warning}"
+        );
     }
 }

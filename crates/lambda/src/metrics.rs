@@ -106,7 +106,11 @@ mod tests {
             .unwrap()
             .iter()
             .any(|m| m["Name"] == name);
-        assert_eq!(declared, value.get(name).is_some(), "{name} declared iff present");
+        assert_eq!(
+            declared,
+            value.get(name).is_some(),
+            "{name} declared iff present"
+        );
         value.get(name).and_then(Value::as_u64)
     }
 
@@ -130,7 +134,11 @@ mod tests {
             let line = emf_line(&summary, outcome, "fn", 1_500);
             assert_eq!(metric(&line, "ObjectsIndexed"), Some(ok), "{outcome:?}");
             assert_eq!(metric(&line, "ObjectsFailed"), Some(failed), "{outcome:?}");
-            assert_eq!(metric(&line, "MissingObjects"), Some(missing), "{outcome:?}");
+            assert_eq!(
+                metric(&line, "MissingObjects"),
+                Some(missing),
+                "{outcome:?}"
+            );
             // A failed attempt's dead letters still reach the dead-letter alarm.
             assert_eq!(metric(&line, "DocumentsDeadLettered"), Some(2));
             assert_eq!(metric(&line, "DocumentsIndexed"), Some(4), "created only");

@@ -391,10 +391,16 @@ async fn a_missing_object_fails_the_invocation_and_is_counted() {
     };
     let error = env
         .handler
-        .handle(env.event(&["firehose/never-written"]), &context(Duration::from_secs(60)))
+        .handle(
+            env.event(&["firehose/never-written"]),
+            &context(Duration::from_secs(60)),
+        )
         .await
         .expect_err("a missing object must fail the invocation so that an alarm sees it");
-    assert!(error.to_string().contains("firehose/never-written"), "{error}");
+    assert!(
+        error.to_string().contains("firehose/never-written"),
+        "{error}"
+    );
     assert_eq!(
         lambda_runtime::Diagnostic::from(error).error_type,
         "ObjectMissing"
@@ -418,7 +424,9 @@ async fn a_missing_object_fails_the_invocation_and_is_counted() {
             message("absent", &["firehose/never-written"]),
         ]}))
         .await;
-    let failures = result["batchItemFailures"].as_array().expect("batch response");
+    let failures = result["batchItemFailures"]
+        .as_array()
+        .expect("batch response");
     assert_eq!(failures.len(), 1, "{result}");
     assert_eq!(failures[0]["itemIdentifier"], "absent");
     assert_eq!(env.count().await, document_ids(&records[..3]).len() as u64);
@@ -430,14 +438,20 @@ async fn an_eventbridge_key_is_tried_as_given_then_percent_decoded() {
         return;
     };
     let records = samples();
-    env.put("firehose/a b%.ndjson", join(&records[..2], b"\n")).await;
-    env.put("firehose/plain.ndjson", join(&records[2..4], b"\n")).await;
+    env.put("firehose/a b%.ndjson", join(&records[..2], b"\n"))
+        .await;
+    env.put("firehose/plain.ndjson", join(&records[2..4], b"\n"))
+        .await;
     let event = |key: &str| {
         json!({"version": "0", "id": "1", "detail-type": "Object Created", "source": "aws.s3",
             "account": "1", "time": "2026-11-23T12:00:00Z", "region": "us-east-1", "resources": [],
             "detail": {"version": "0", "bucket": {"name": env.bucket}, "object": {"key": key, "size": 3}}})
     };
-    for key in ["firehose/a b%.ndjson", "firehose/a%20b%25.ndjson", "firehose/plain.ndjson"] {
+    for key in [
+        "firehose/a b%.ndjson",
+        "firehose/a%20b%25.ndjson",
+        "firehose/plain.ndjson",
+    ] {
         let result = env.invoke(event(key)).await;
         assert_eq!(result["objects"][0]["status"], "indexed", "{key}: {result}");
     }
@@ -450,7 +464,10 @@ async fn an_eventbridge_key_is_tried_as_given_then_percent_decoded() {
     // Neither form exists: the invocation fails.
     assert!(
         env.handler
-            .handle(event("firehose/gone%20too"), &context(Duration::from_secs(60)))
+            .handle(
+                event("firehose/gone%20too"),
+                &context(Duration::from_secs(60))
+            )
             .await
             .is_err()
     );

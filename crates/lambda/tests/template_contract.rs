@@ -224,8 +224,9 @@ Resources:
 #[test]
 fn every_alarm_on_the_indexer_namespace_uses_a_metric_the_binary_emits() {
     let template = template();
-    let metrics = std::fs::read_to_string(testkit::repo_root().join("crates/lambda/src/metrics.rs"))
-        .expect("metrics.rs");
+    let metrics =
+        std::fs::read_to_string(testkit::repo_root().join("crates/lambda/src/metrics.rs"))
+            .expect("metrics.rs");
     let resources = template["Resources"].as_mapping().expect("Resources");
     let alarmed: Vec<&str> = resources
         .iter()

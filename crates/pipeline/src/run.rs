@@ -184,9 +184,13 @@ impl Indexer {
                         // With no store the record stays where it is (the source object, at this
                         // offset) and is counted: failing the object cannot repair its bytes.
                         if self.dead_letters.is_some() {
-                            sink.reject(Origin::new(name.clone(), offset), "invalid_record", &reason)
-                                .await
-                                .map_err(sink_error)?;
+                            sink.reject(
+                                Origin::new(name.clone(), offset),
+                                "invalid_record",
+                                &reason,
+                            )
+                            .await
+                            .map_err(sink_error)?;
                         }
                     }
                 }

@@ -235,7 +235,10 @@ mod tests {
         assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
         assert!(Instant::now() >= deadline);
 
-        let mut body = until(Box::pin(&b"all of it"[..]), Instant::now() + Duration::from_secs(5));
+        let mut body = until(
+            Box::pin(&b"all of it"[..]),
+            Instant::now() + Duration::from_secs(5),
+        );
         let mut buf = Vec::new();
         body.read_to_end(&mut buf).await.unwrap();
         assert_eq!(buf, b"all of it");

@@ -137,11 +137,11 @@ mod tests {
         let mut total = ObjectSummary::new("2 objects");
         total.add(&one);
         total.add(&two);
+        assert_eq!((total.records, total.documents, total.indexed), (4, 3, 3));
         assert_eq!(
-            (total.records, total.documents, total.indexed),
-            (4, 3, 3)
+            (total.created, total.updated, total.dead_lettered),
+            (2, 1, 1)
         );
-        assert_eq!((total.created, total.updated, total.dead_lettered), (2, 1, 1));
         assert_eq!(total.newest_tweet_ms, Some(10));
         assert!(total.has_failures());
         assert!(!two.has_failures());
