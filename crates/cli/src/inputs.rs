@@ -1,10 +1,13 @@
 //! What the user named on the command line, expanded: files, directories (recursively, sorted),
-//! `s3://bucket/prefix` (every key under it) and `-` (stdin).
+//! `s3://bucket/prefix` (every key under it, with the sizes ListObjectsV2 gives) and `-`
+//! (stdin). Every argument is checked here, before anything is sent to a server: a name that
+//! does not exist, cannot be read, or an S3 prefix that cannot be listed or holds nothing is a
+//! [`Problem`], reported by the caller, while the other arguments are still processed.
 
 use std::fmt;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use pipeline::source::{Object, ObjectStore, S3Store, open_file};
 
 pub enum Input {
@@ -16,6 +19,7 @@ pub enum Input {
         store: S3Store,
         bucket: String,
         key: String,
+        size: Option<u64>,
     },
     Stdin,
 }
@@ -31,78 +35,172 @@ impl fmt::Display for Input {
 }
 
 impl Input {
+    /// Bytes to read, for the progress bar (stdin: unknown).
     pub fn size(&self) -> Option<u64> {
         match self {
-            Input::File { size, .. } => *size,
-            _ => None,
+            Input::File { size, .. } | Input::S3 { size, .. } => *size,
+            Input::Stdin => None,
         }
     }
 
-    pub async fn open(&self) -> Result<Object> {
-        Ok(match self {
-            Input::File { path, .. } => open_file(path).await?,
-            Input::S3 { store, bucket, key } => store.get(bucket, key).await?,
-            Input::Stdin => Object {
+    pub async fn open(&self) -> Result<Object, pipeline::SourceError> {
+        match self {
+            Input::File { path, .. } => open_file(path).await,
+            Input::S3 {
+                store, bucket, key, ..
+            } => store.get(bucket, key).await,
+            Input::Stdin => Ok(Object {
                 name: "stdin".into(),
                 body: Box::pin(tokio::io::stdin()),
                 content_encoding: None,
                 size: None,
-            },
-        })
+            }),
+        }
     }
 }
 
-/// Expands the arguments in order; fails on a name that does not exist or an empty prefix.
-pub async fn expand(args: &[String]) -> Result<Vec<Input>> {
-    let mut inputs = Vec::new();
+/// An argument that names nothing readable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub argument: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.argument, self.reason)
+    }
+}
+
+/// The arguments, expanded in order, and the ones that could not be used.
+#[derive(Default)]
+pub struct Expanded {
+    pub inputs: Vec<Input>,
+    pub problems: Vec<Problem>,
+}
+
+/// Expands and checks every argument (no argument stops the others).
+pub async fn expand(args: &[String]) -> Expanded {
+    let mut expanded = Expanded::default();
     let mut s3: Option<S3Store> = None;
     for arg in args {
+        let problem = |reason: String| Problem {
+            argument: arg.clone(),
+            reason,
+        };
         if arg == "-" {
-            inputs.push(Input::Stdin);
+            expanded.inputs.push(Input::Stdin);
         } else if let Some(rest) = arg.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                bail!("{arg}: no bucket name");
+                expanded.problems.push(problem("no bucket name".into()));
+                continue;
             }
             let store = match &s3 {
                 Some(store) => store.clone(),
                 None => s3.insert(S3Store::from_env().await).clone(),
             };
-            let keys = store.list(bucket, prefix).await?;
-            if keys.is_empty() {
-                bail!("{arg}: no objects under this prefix");
-            }
-            for key in keys.into_iter().filter(|k| !k.ends_with('/')) {
-                inputs.push(Input::S3 {
+            let listed = match store.list(bucket, prefix).await {
+                Ok(listed) => listed,
+                Err(e) => {
+                    expanded.problems.push(problem(format!("cannot list: {e}")));
+                    continue;
+                }
+            };
+            let before = expanded.inputs.len();
+            for object in listed.into_iter().filter(|o| !o.key.ends_with('/')) {
+                expanded.inputs.push(Input::S3 {
                     store: store.clone(),
                     bucket: bucket.to_owned(),
-                    key,
+                    key: object.key,
+                    size: object.size,
                 });
             }
+            if expanded.inputs.len() == before {
+                expanded
+                    .problems
+                    .push(problem("no objects under this prefix".into()));
+            }
         } else {
-            let path = PathBuf::from(arg);
-            let meta = std::fs::metadata(&path).with_context(|| format!("{arg}: cannot read"))?;
-            if meta.is_dir() {
-                let mut files: Vec<_> = walkdir::WalkDir::new(&path)
-                    .sort_by_file_name()
-                    .into_iter()
-                    .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("{arg}: cannot list"))?
-                    .into_iter()
-                    .filter(|e| e.file_type().is_file())
-                    .map(|e| Input::File {
-                        size: e.metadata().ok().map(|m| m.len()),
-                        path: e.into_path(),
-                    })
-                    .collect();
-                inputs.append(&mut files);
-            } else {
-                inputs.push(Input::File {
-                    path,
-                    size: Some(meta.len()),
-                });
+            match local(arg) {
+                Ok(mut files) => expanded.inputs.append(&mut files),
+                Err(reason) => expanded.problems.push(problem(reason)),
             }
         }
     }
-    Ok(inputs)
+    expanded
+}
+
+/// A file, or every file under a directory; each one opened once to prove it is readable.
+fn local(arg: &str) -> Result<Vec<Input>, String> {
+    let path = PathBuf::from(arg);
+    let meta = std::fs::metadata(&path).map_err(|e| describe(&e))?;
+    if !meta.is_dir() {
+        std::fs::File::open(&path).map_err(|e| describe(&e))?;
+        return Ok(vec![Input::File {
+            path,
+            size: Some(meta.len()),
+        }]);
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(&path).sort_by_file_name() {
+        let entry = entry.map_err(|e| format!("cannot list: {e}"))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        std::fs::File::open(entry.path())
+            .map_err(|e| format!("{}: {}", entry.path().display(), describe(&e)))?;
+        files.push(Input::File {
+            size: entry.metadata().ok().map(|m| m.len()),
+            path: entry.into_path(),
+        });
+    }
+    if files.is_empty() {
+        return Err("no files in this directory".into());
+    }
+    Ok(files)
+}
+
+fn describe(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "cannot read it (permission denied)".into(),
+        _ => format!("cannot read it: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_argument_is_checked_and_a_bad_one_does_not_stop_the_others() {
+        let dir = std::env::temp_dir().join(format!("tweet-indexer-inputs-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("nested")).unwrap();
+        std::fs::create_dir_all(dir.join("empty")).unwrap();
+        std::fs::write(dir.join("b.ndjson"), b"{}\n").unwrap();
+        std::fs::write(dir.join("nested/a.ndjson"), b"{}\n{}\n").unwrap();
+        let arg = |p: &str| dir.join(p).display().to_string();
+        let expanded = expand(&[
+            arg("missing.ndjson"),
+            arg("b.ndjson"),
+            arg("empty"),
+            arg("nested"),
+            "s3:///prefix".into(),
+        ])
+        .await;
+        let names: Vec<String> = expanded.inputs.iter().map(ToString::to_string).collect();
+        assert_eq!(names, [arg("b.ndjson"), arg("nested/a.ndjson")]);
+        assert_eq!(expanded.inputs[1].size(), Some(6));
+        let problems: Vec<String> = expanded.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                format!("{}: no such file or directory", arg("missing.ndjson")),
+                format!("{}: no files in this directory", arg("empty")),
+                "s3:///prefix: no bucket name".to_owned(),
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

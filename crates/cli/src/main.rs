@@ -3,6 +3,10 @@
 //! (`index --dry-run`), prints or applies the index mapping (`mapping print|ensure`) and imports
 //! the dashboards (`dashboards import`).
 //! Settings come from flags or the same environment variables the Lambda reads.
+//!
+//! Exit codes: 0 everything indexed; 1 data problems (invalid or dead-lettered records, an
+//! input that does not exist or cannot be read); 2 configuration or usage errors (nothing was
+//! sent); 3 delivery failures (the search server or S3 failed; rerunning is safe).
 
 mod dashboards;
 mod inputs;
@@ -13,10 +17,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
-use pipeline::{Indexer, ObjectSummary};
-use search_sink::Config;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use pipeline::{Indexer, ObjectSummary, PipelineError, SourceError};
+use search_sink::{Config, ConfigError, SinkError};
 use tweets::{Extractor, ExtractorOptions};
+
+use crate::report::Outcome;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -104,12 +111,34 @@ struct ServerArgs {
     dead_letter_file: Option<String>,
 }
 
+/// How requests are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthKind {
+    /// AWS Signature V4 (Amazon OpenSearch Service and Serverless).
+    Sigv4,
+    /// HTTP basic auth (`--username`, `--password`).
+    Basic,
+    /// No authentication.
+    None,
+}
+
+impl AuthKind {
+    /// The value `ES_AUTH` takes for it.
+    fn as_setting(self) -> &'static str {
+        match self {
+            AuthKind::Sigv4 => "sigv4",
+            AuthKind::Basic => "basic",
+            AuthKind::None => "none",
+        }
+    }
+}
+
 /// How requests are authenticated; shared by every command that talks to a server.
 #[derive(Args, Debug)]
 pub struct AuthArgs {
-    /// sigv4, basic or none (default: sigv4 for *.amazonaws.com, basic with a username, else none).
-    #[arg(long, env = "ES_AUTH")]
-    auth: Option<String>,
+    /// Default: sigv4 for *.amazonaws.com, basic with a username, else none.
+    #[arg(long, env = "ES_AUTH", value_enum, ignore_case = true)]
+    auth: Option<AuthKind>,
     /// SigV4 service: es (OpenSearch Service and its Dashboards) or aoss (Serverless).
     #[arg(long, env = "ES_SIGV4_SERVICE")]
     sigv4_service: Option<String>,
@@ -123,7 +152,7 @@ impl AuthArgs {
     /// The value of one of the auth variables, from its flag; `None` for other names.
     pub fn lookup(&self, name: &str) -> Option<Option<String>> {
         Some(match name {
-            "ES_AUTH" => self.auth.clone(),
+            "ES_AUTH" => self.auth.map(|a| a.as_setting().to_owned()),
             "ES_SIGV4_SERVICE" => self.sigv4_service.clone(),
             "ES_USERNAME" => self.username.clone(),
             "ES_PASSWORD" => self.password.clone(),
@@ -132,8 +161,59 @@ impl AuthArgs {
     }
 }
 
+/// Each setting's environment variable, the id of its clap argument, and its flag.
+const SETTINGS: [(&str, &str, &str); 12] = [
+    ("ES_ENDPOINT", "endpoint", "--endpoint"),
+    ("ES_INDEX", "index", "--index"),
+    ("ES_AUTH", "auth", "--auth"),
+    ("ES_SIGV4_SERVICE", "sigv4_service", "--sigv4-service"),
+    ("ES_USERNAME", "username", "--username"),
+    ("ES_PASSWORD", "password", "--password"),
+    ("BULK_MAX_BYTES", "bulk_max_bytes", "--bulk-max-bytes"),
+    ("BULK_CONCURRENCY", "bulk_concurrency", "--bulk-concurrency"),
+    ("BULK_GZIP", "bulk_gzip", "--bulk-gzip"),
+    (
+        "DEAD_LETTER_BUCKET",
+        "dead_letter_bucket",
+        "--dead-letter-bucket",
+    ),
+    (
+        "DEAD_LETTER_PREFIX",
+        "dead_letter_prefix",
+        "--dead-letter-prefix",
+    ),
+    ("DEAD_LETTER_FILE", "dead_letter_file", "--dead-letter-file"),
+];
+
+/// A configuration error worded for the command line: the flag when the faulty value came
+/// from it, the variable when it came from the environment, both when it is missing.
+fn config_error(error: ConfigError, matches: &ArgMatches) -> anyhow::Error {
+    let Some((variable, id, flag)) = SETTINGS.iter().find(|(v, _, _)| *v == error.variable) else {
+        return error.into();
+    };
+    // `try_get_raw` first: `value_source` insists (in debug builds) that the id exists.
+    let source = match matches.try_get_raw(id) {
+        Ok(Some(_)) => matches.value_source(id),
+        _ => None,
+    };
+    let named = match source {
+        Some(ValueSource::CommandLine) => (*flag).to_owned(),
+        Some(ValueSource::EnvVariable) => format!("{variable} (environment)"),
+        _ => format!("{flag} (or {variable})"),
+    };
+    anyhow::anyhow!("{named}: {}", error.problem)
+}
+
+/// The innermost subcommand's matches (where the flags of `index`, `mapping ensure`, ... are).
+fn innermost(matches: &ArgMatches) -> &ArgMatches {
+    match matches.subcommand() {
+        Some((_, sub)) => innermost(sub),
+        None => matches,
+    }
+}
+
 impl ServerArgs {
-    fn config(&self) -> Result<Config> {
+    fn config(&self, matches: &ArgMatches) -> Result<Config, Failure> {
         let config = Config::from_lookup(|name| match name {
             "ES_ENDPOINT" => self.endpoint.clone(),
             "ES_INDEX" => Some(self.index.clone()),
@@ -147,74 +227,187 @@ impl ServerArgs {
             "DEAD_LETTER_PREFIX" => self.dead_letter_prefix.clone(),
             "DEAD_LETTER_FILE" => self.dead_letter_file.clone(),
             other => std::env::var(other).ok(),
-        })?;
+        })
+        .map_err(|e| Failure::Usage(config_error(e, innermost(matches))))?;
         Ok(config)
     }
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_target(false)
-        .init();
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+/// How a run ended, as an exit code. Ordered by severity: the worst outcome of a run wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Status {
+    Ok,
+    /// Invalid or dead-lettered records, or inputs that could not be read.
+    DataProblems,
+    /// The search server or S3 failed: some data was not confirmed.
+    DeliveryFailed,
+    /// Configuration or usage: nothing was done.
+    Usage,
+}
+
+impl Status {
+    fn code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::DataProblems => 1,
+            Status::Usage => 2,
+            Status::DeliveryFailed => 3,
         }
     }
 }
 
-/// Returns whether everything succeeded.
-async fn run(cli: Cli) -> Result<bool> {
+/// A run that stopped: why, and so which exit code.
+#[derive(Debug)]
+enum Failure {
+    Usage(anyhow::Error),
+    Delivery(anyhow::Error),
+}
+
+impl Failure {
+    fn status(&self) -> Status {
+        match self {
+            Failure::Usage(_) => Status::Usage,
+            Failure::Delivery(_) => Status::DeliveryFailed,
+        }
+    }
+}
+
+/// A sink error is a usage error when it is about the configuration, else a delivery failure.
+fn sink_failure(error: SinkError, context: &str) -> Failure {
+    match error {
+        SinkError::Config(e) => Failure::Usage(anyhow::Error::from(e).context(context.to_owned())),
+        other => Failure::Delivery(anyhow::Error::from(other).context(context.to_owned())),
+    }
+}
+
+/// The status an object that failed part-way gives the run.
+fn pipeline_status(error: &PipelineError) -> Status {
+    match error {
+        PipelineError::Sink { .. } | PipelineError::Read { .. } => Status::DeliveryFailed,
+        // A bug, not the data: report it like a delivery failure (rerunning is safe).
+        PipelineError::Extractor { .. } => Status::DeliveryFailed,
+    }
+}
+
+fn source_status(error: &SourceError) -> Status {
+    match error {
+        SourceError::NotFound { .. } => Status::DataProblems,
+        SourceError::Unavailable { .. } => Status::DeliveryFailed,
+    }
+}
+
+fn main() -> ExitCode {
+    report::init_logging();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Status::DeliveryFailed.code());
+        }
+    };
+    let status = match runtime.block_on(run(cli, &matches)) {
+        Ok(status) => status,
+        Err(failure) => {
+            let status = failure.status();
+            let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
+            report::say(&format!("error: {e:#}"));
+            status
+        }
+    };
+    // Do not wait for blocking reads that can never finish (stdin after a timeout).
+    runtime.shutdown_background();
+    ExitCode::from(status.code())
+}
+
+async fn run(cli: Cli, matches: &ArgMatches) -> Result<Status, Failure> {
     match cli.command {
         Command::Mapping {
             action: MappingAction::Print,
         } => {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(tweets::MAPPING_JSON.as_bytes())?;
-            Ok(true)
+            stdout
+                .write_all(tweets::MAPPING_JSON.as_bytes())
+                .map_err(|e| Failure::Delivery(e.into()))?;
+            Ok(Status::Ok)
         }
         Command::Mapping {
             action: MappingAction::Ensure(server),
         } => {
-            let indexer = Indexer::connect(server.config()?).await?;
-            let outcome = indexer.ensure_index().await?;
+            let config = server.config(matches)?;
+            let indexer = Indexer::connect(config)
+                .await
+                .map_err(|e| sink_failure(e, "connecting"))?;
+            let outcome = indexer
+                .ensure_index()
+                .await
+                .map_err(|e| sink_failure(e, "preparing the index"))?;
             eprintln!("index {}: {outcome:?}", server.index);
-            Ok(true)
+            Ok(Status::Ok)
         }
         Command::Dashboards {
             action: DashboardsAction::Import(args),
-        } => dashboards::import(*args).await,
+        } => match dashboards::import(*args).await {
+            Ok(true) => Ok(Status::Ok),
+            // Some saved objects were refused (reported one by one): a data problem.
+            Ok(false) => Ok(Status::DataProblems),
+            Err(e) if e.downcast_ref::<ConfigError>().is_some() => Err(Failure::Usage(e)),
+            Err(e) => Err(Failure::Delivery(e)),
+        },
         Command::Index(args) if args.dry_run => dry_run(*args).await,
-        Command::Index(args) => index(*args).await,
+        Command::Index(args) => index(*args, matches).await,
     }
 }
 
-async fn dry_run(args: IndexArgs) -> Result<bool> {
+/// Expands the inputs and reports the ones that cannot be read. With none left, the run is a
+/// usage error and nothing is sent; otherwise the rest is processed and the run ends with at
+/// least [`Status::DataProblems`].
+async fn checked_inputs(arguments: &[String]) -> Result<(Vec<inputs::Input>, Status), Failure> {
+    let expanded = inputs::expand(arguments).await;
+    for problem in &expanded.problems {
+        report::say(&format!("error: {problem}"));
+    }
+    if expanded.inputs.is_empty() {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "none of the inputs can be read: nothing was done"
+        )));
+    }
+    let status = if expanded.problems.is_empty() {
+        Status::Ok
+    } else {
+        Status::DataProblems
+    };
+    Ok((expanded.inputs, status))
+}
+
+async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
     let extractor = std::sync::Arc::new(Extractor::new(ExtractorOptions::default()));
-    let inputs = inputs::expand(&args.inputs).await?;
-    let mut summaries = Vec::new();
-    let mut ok = true;
+    let (inputs, mut status) = checked_inputs(&args.inputs).await?;
+    let mut outcomes = Vec::new();
     for input in inputs {
-        let object = input.open().await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
+        let object = match input.open().await {
+            Ok(object) => object,
+            Err(e) => {
+                report::say(&format!("error: {e}"));
+                status = status.max(source_status(&e));
+                outcomes.push(Outcome {
+                    summary: ObjectSummary::new(input.to_string()),
+                    error: Some(e.to_string()),
+                });
+                continue;
+            }
+        };
         let extractor = extractor.clone();
         let index = args.server.index.clone();
         let name = object.name.clone();
-        let body = tokio_util::io::SyncIoBridge::new(object.body);
+        // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
+        let body =
+            tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
         let result = tokio::task::spawn_blocking(move || {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -230,74 +423,105 @@ async fn dry_run(args: IndexArgs) -> Result<bool> {
             Ok::<_, anyhow::Error>(summary)
         })
         .await
-        .context("dry-run thread failed")?;
+        .context("dry-run thread failed")
+        .map_err(Failure::Delivery)?;
         match result {
             Ok(summary) => {
-                ok &= !summary.has_failures();
-                summaries.push(summary);
+                if summary.has_failures() {
+                    status = status.max(Status::DataProblems);
+                }
+                outcomes.push(Outcome {
+                    summary,
+                    error: None,
+                });
             }
             Err(e) => {
-                eprintln!("error: {e:#}");
-                ok = false;
+                report::say(&format!("error: {e:#}"));
+                status = status.max(Status::DeliveryFailed);
+                outcomes.push(Outcome {
+                    summary: ObjectSummary::new(input.to_string()),
+                    error: Some(format!("{e:#}")),
+                });
             }
         }
     }
-    report::print(&summaries, true);
-    Ok(ok)
+    report::print(&outcomes, true);
+    Ok(status)
 }
 
-async fn index(args: IndexArgs) -> Result<bool> {
-    let config = args.server.config()?;
-    let indexer = Indexer::connect(config).await?;
+async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure> {
+    let config = args.server.config(matches)?;
+    // Every input is checked before the index is created or changed: a mistyped path alone
+    // touches nothing on the server.
+    let (inputs, mut status) = checked_inputs(&args.inputs).await?;
+    let indexer = Indexer::connect(config)
+        .await
+        .map_err(|e| sink_failure(e, "connecting"))?;
     indexer
         .ensure_index()
         .await
-        .context("preparing the index")?;
-    let inputs = inputs::expand(&args.inputs).await?;
+        .map_err(|e| sink_failure(e, "preparing the index"))?;
     let progress = report::progress(&inputs);
-    let mut summaries: Vec<ObjectSummary> = Vec::new();
-    let mut ok = true;
+    let mut outcomes = Vec::new();
     for input in &inputs {
         progress.set_message(input.to_string());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
-        let outcome = match input.open().await {
-            Ok(object) => indexer
-                .index(object, deadline)
-                .await
-                .map_err(anyhow::Error::from),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(summary) => {
-                ok &= !summary.has_failures();
-                summaries.push(summary);
-            }
+        let mut summary = ObjectSummary::new(input.to_string());
+        let error = match input.open().await {
+            Ok(object) => match indexer.index_into(object, deadline, &mut summary).await {
+                Ok(()) => None,
+                Err(e) => {
+                    status = status.max(pipeline_status(&e));
+                    Some(e.to_string())
+                }
+            },
             Err(e) => {
-                progress.suspend(|| eprintln!("error: {input}: {e:#}"));
-                ok = false;
+                status = status.max(source_status(&e));
+                Some(e.to_string())
             }
+        };
+        if let Some(error) = &error {
+            report::say(&format!("error: {input}: {error}"));
         }
+        if summary.has_failures() {
+            status = status.max(Status::DataProblems);
+        }
+        outcomes.push(Outcome { summary, error });
         progress.inc(input.size().unwrap_or(0));
     }
-    progress.finish_and_clear();
-    report::print(&summaries, false);
-    Ok(ok && summaries.len() == inputs.len())
+    report::finish(&progress);
+    report::print(&outcomes, false);
+    Ok(status)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
 
+    /// Parses like `main` does; the environment is not read for these names unless given.
+    fn parse(args: &[&str]) -> (Cli, ArgMatches) {
+        let matches = Cli::command()
+            .try_get_matches_from(std::iter::once("tweet-indexer").chain(args.iter().copied()))
+            .unwrap();
+        (Cli::from_arg_matches(&matches).unwrap(), matches)
+    }
+
+    fn server_config(args: &[&str]) -> Result<Config, Failure> {
+        let (cli, matches) = parse(args);
+        let Command::Index(index) = cli.command else {
+            panic!("expected index");
+        };
+        index.server.config(&matches)
+    }
+
     #[test]
     fn flags_override_environment_names() {
-        let cli = Cli::try_parse_from([
-            "tweet-indexer",
+        let config = server_config(&[
             "index",
             "--endpoint",
             "http://127.0.0.1:9200",
@@ -318,10 +542,6 @@ mod tests {
             "f.ndjson",
         ])
         .unwrap();
-        let Command::Index(args) = cli.command else {
-            panic!("expected index");
-        };
-        let config = args.server.config().unwrap();
         assert_eq!(config.endpoint, "http://127.0.0.1:9200");
         assert_eq!(config.index, "tweets-test");
         assert_eq!(config.bulk_max_bytes, 1000);
@@ -330,5 +550,122 @@ mod tests {
         assert!(
             matches!(config.auth, search_sink::Auth::Basic { ref username, .. } if username == "u")
         );
+    }
+
+    #[test]
+    fn a_bad_flag_value_is_named_by_its_flag_and_is_a_usage_error() {
+        // (flag, value, expected start of the message)
+        let table = [
+            (
+                "--bulk-max-bytes",
+                "lots",
+                "--bulk-max-bytes: \"lots\" is not a positive",
+            ),
+            (
+                "--bulk-concurrency",
+                "0",
+                "--bulk-concurrency: \"0\" is not a positive",
+            ),
+            (
+                "--bulk-gzip",
+                "maybe",
+                "--bulk-gzip: \"maybe\" is not true or false",
+            ),
+            (
+                "--index",
+                "Upper",
+                "--index: \"Upper\" is not a valid index name",
+            ),
+            (
+                "--endpoint",
+                "ftp://x",
+                "--endpoint: \"ftp://x\" is not an http(s) URL",
+            ),
+        ];
+        for (flag, value, expected) in table {
+            let mut args = vec!["index", "--auth", "none"];
+            if flag != "--endpoint" {
+                args.extend(["--endpoint", "http://127.0.0.1:9200"]);
+            }
+            args.extend([flag, value, "f.ndjson"]);
+            let failure = server_config(&args).unwrap_err();
+            assert_eq!(failure.status(), Status::Usage, "{flag}");
+            let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
+            let message = e.to_string();
+            assert!(message.starts_with(expected), "{flag}: {message}");
+            assert!(
+                !message.contains("BULK_") && !message.contains("ES_"),
+                "{message}"
+            );
+        }
+        // Basic auth without a username: the missing setting is named both ways.
+        let failure = server_config(&[
+            "index",
+            "--endpoint",
+            "http://127.0.0.1:9200",
+            "--auth",
+            "basic",
+            "f.ndjson",
+        ])
+        .unwrap_err();
+        let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
+        assert!(
+            e.to_string().starts_with("--username (or ES_USERNAME): "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn auth_is_one_of_three_values() {
+        let (cli, _) = parse(&["index", "--auth", "SIGV4", "f"]);
+        let Command::Index(args) = cli.command else {
+            panic!("expected index");
+        };
+        assert_eq!(args.server.auth.auth, Some(AuthKind::Sigv4));
+        let error = Cli::command()
+            .try_get_matches_from(["tweet-indexer", "index", "--auth", "token", "f"])
+            .unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
+        let text = error.to_string();
+        assert!(text.contains("--auth") && text.contains("sigv4"), "{text}");
+        // clap's own usage errors exit 2, like ours.
+        assert_eq!(error.exit_code(), i32::from(Status::Usage.code()));
+    }
+
+    #[test]
+    fn exit_codes_and_the_worst_outcome_wins() {
+        assert_eq!(
+            [
+                Status::Ok,
+                Status::DataProblems,
+                Status::Usage,
+                Status::DeliveryFailed
+            ]
+            .map(Status::code),
+            [0, 1, 2, 3]
+        );
+        assert_eq!(
+            Status::DataProblems.max(Status::DeliveryFailed),
+            Status::DeliveryFailed
+        );
+        assert_eq!(Status::Ok.max(Status::DataProblems), Status::DataProblems);
+        let missing = SourceError::NotFound { name: "x".into() };
+        let unavailable = SourceError::Unavailable {
+            name: "s3://b/k".into(),
+            detail: "SlowDown".into(),
+        };
+        assert_eq!(source_status(&missing), Status::DataProblems);
+        assert_eq!(source_status(&unavailable), Status::DeliveryFailed);
+        let read = PipelineError::Read {
+            object: "x".into(),
+            offset: 1,
+            detail: "reset".into(),
+        };
+        assert_eq!(pipeline_status(&read), Status::DeliveryFailed);
+        let config = sink_failure(
+            SinkError::Config(Config::from_lookup(|_| None).unwrap_err()),
+            "connecting",
+        );
+        assert_eq!(config.status(), Status::Usage);
     }
 }

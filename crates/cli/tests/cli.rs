@@ -231,3 +231,142 @@ fn count(url: &str, index: &str) -> u64 {
         body["count"].as_u64().expect("count number")
     })
 }
+
+#[test]
+fn a_missing_input_is_reported_and_the_others_are_still_processed() {
+    let good = temp_file(
+        "good-among-missing.ndjson",
+        &std::fs::read(samples()).expect("samples"),
+    );
+    let missing = good.with_file_name("no-such-file.ndjson");
+    let out = run(bin().args(["index", "--dry-run"]).arg(&missing).arg(&good));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: no such file or directory", missing.display())),
+        "{stderr}"
+    );
+    let alone = run(bin().args(["index", "--dry-run"]).arg(&good));
+    assert_eq!(
+        out.stdout, alone.stdout,
+        "the good input is processed in full"
+    );
+}
+
+#[test]
+fn inputs_are_checked_before_the_server_is_contacted() {
+    // Nothing listens on port 9 of loopback: contacting the server would fail with exit 3.
+    let missing = std::env::temp_dir().join("tweet-indexer-cli-surely-missing.ndjson");
+    let out = run(bin()
+        .args([
+            "index",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--auth",
+            "none",
+        ])
+        .arg(&missing));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "usage error, nothing sent: {stderr}"
+    );
+    assert!(stderr.contains("no such file or directory"), "{stderr}");
+    assert!(stderr.contains("nothing was done"), "{stderr}");
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_is_a_delivery_failure() {
+    let out = run(bin()
+        .args([
+            "index",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--auth",
+            "none",
+            "--timeout-secs",
+            "5",
+        ])
+        .arg(samples()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+}
+
+#[test]
+fn a_bad_flag_value_names_the_flag_and_exits_2() {
+    let out = run(bin()
+        .args([
+            "index",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--auth",
+            "none",
+            "--bulk-max-bytes",
+            "lots",
+        ])
+        .arg(samples()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--bulk-max-bytes: \"lots\""), "{stderr}");
+    assert!(!stderr.contains("BULK_MAX_BYTES"), "{stderr}");
+    // From the environment, the variable is named.
+    let out = run(bin()
+        .env("BULK_MAX_BYTES", "lots")
+        .args([
+            "index",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--auth",
+            "none",
+        ])
+        .arg(samples()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("BULK_MAX_BYTES (environment)"), "{stderr}");
+    // An unknown auth kind is refused by the parser, naming the flag and the choices.
+    let out = run(bin()
+        .args(["index", "--dry-run", "--auth", "token"])
+        .arg(samples()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--auth") && stderr.contains("sigv4"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn stderr_has_no_colour_when_it_is_not_a_terminal() {
+    let path = temp_file(
+        "colour.ndjson",
+        b"{\"id_str\":\"1\",\"text\":\"ok\",\"user\":{\"id\":1}}\n{\"truncated\": \n",
+    );
+    let out = run(bin().args(["index", "--dry-run"]).arg(&path));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid record"),
+        "a warning was logged: {stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "no ANSI escape: {stderr:?}");
+}
+
+#[test]
+fn timeout_secs_bounds_a_dry_run() {
+    let mut child = bin()
+        .args(["index", "--dry-run", "--timeout-secs", "1", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Keep stdin open and silent: only the timeout can end the run.
+    let stdin = child.stdin.take();
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("deadline"), "{stderr}");
+}

@@ -3,9 +3,14 @@
 //!
 //! Failure policy: a direct S3 or EventBridge invocation fails as a whole when any object could
 //! not be confirmed (S3's async retry re-runs it; ids make that safe). An SQS batch reports the
-//! failed messages only. A missing object (deleted before we read it) is logged and skipped:
-//! retrying cannot bring it back.
+//! failed messages only. A missing object (GetObject: NoSuchKey) fails too: a key decoded
+//! wrongly or a lost object must reach an alarm (Lambda `Errors`, the `MissingObjects` metric)
+//! rather than vanish; after the retries the event waits in the failure queue, where it can be
+//! looked at and dropped. EventBridge keys are tried as given, then percent-decoded.
+//!
+//! Every object gets one EMF metrics line (see [`crate::metrics`]), failed or not.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
@@ -16,8 +21,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::events::{Found, Invocation, ObjectRef, parse_invocation};
-use crate::metrics;
+use crate::events::{Found, Invocation, ObjectRef, decode_key, parse_invocation};
+use crate::metrics::{self, Outcome};
 
 /// Time kept back from the invocation deadline to report a clean error before Lambda kills us:
 /// a tenth of the remaining time, at most this much (short timeouts keep most of their time).
@@ -31,6 +36,8 @@ pub enum HandlerError {
     EnsureIndex(search_sink::SinkError),
     #[error("{0}")]
     Source(SourceError),
+    #[error("{0} (NoSuchKey): nothing was indexed; check the key's encoding")]
+    Missing(SourceError),
     #[error(transparent)]
     Pipeline(#[from] pipeline::PipelineError),
 }
@@ -42,6 +49,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
             HandlerError::Event(_) => "InvalidEvent",
             HandlerError::EnsureIndex(_) => "EnsureIndexFailed",
             HandlerError::Source(_) => "ObjectUnavailable",
+            HandlerError::Missing(_) => "ObjectMissing",
             HandlerError::Pipeline(_) => "ObjectNotIndexed",
         };
         lambda_runtime::Diagnostic {
@@ -54,7 +62,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 /// What happened to one object named by the event.
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectReport {
-    /// `indexed`, or `missing` when the object no longer exists.
+    /// `indexed` (a missing or failed object fails the invocation instead).
     pub status: &'static str,
     #[serde(flatten)]
     pub summary: ObjectSummary,
@@ -68,10 +76,15 @@ pub struct InvocationReport {
     pub skipped: Vec<String>,
 }
 
+/// Where the EMF lines go: stdout in production (CloudWatch parses the raw line, not a log
+/// wrapper), a collector in tests.
+pub type MetricsWriter = Arc<dyn Fn(String) + Send + Sync>;
+
 pub struct Handler<S> {
     store: S,
     indexer: Indexer,
     function_name: String,
+    metrics: MetricsWriter,
 }
 
 impl<S: ObjectStore> Handler<S> {
@@ -81,25 +94,42 @@ impl<S: ObjectStore> Handler<S> {
             indexer,
             function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME")
                 .unwrap_or_else(|_| "tweet-indexer".into()),
+            metrics: Arc::new(|line| println!("{line}")),
         }
+    }
+
+    /// Sends the EMF lines to `writer` instead of stdout.
+    pub fn with_metrics_writer(mut self, writer: MetricsWriter) -> Self {
+        self.metrics = writer;
+        self
     }
 
     /// Handles one invocation payload. `context` gives the request id and the deadline.
     pub async fn handle(&self, payload: Value, context: &Context) -> Result<Value, HandlerError> {
         let span = tracing::info_span!("invocation", request_id = %context.request_id);
         let deadline = deadline_from(context.deadline(), SystemTime::now());
+        // EventBridge sends the key as stored, but a rule's input transformer or a hand-made
+        // event may carry the URL-encoded form: both are tried.
+        let keys = if is_eventbridge(&payload) {
+            KeyForms::AsGivenThenDecoded
+        } else {
+            KeyForms::AsGiven
+        };
         async move {
             self.indexer.ensure_index().await.map_err(HandlerError::EnsureIndex)?;
             match parse_invocation(&payload)? {
                 Invocation::Direct(found) => {
-                    let report = self.direct(found, deadline).await?;
+                    let report = self.direct(found, deadline, keys).await?;
                     Ok(serde_json::to_value(report).unwrap_or(Value::Null))
                 }
                 Invocation::Sqs(works) => {
                     let mut response = SqsBatchResponse::default();
                     for work in works {
                         let outcome = match work.found {
-                            Ok(found) => self.direct(found, deadline).await.map(|_| ()),
+                            Ok(found) => self
+                                .direct(found, deadline, KeyForms::AsGiven)
+                                .await
+                                .map(|_| ()),
                             Err(e) => Err(HandlerError::Event(e)),
                         };
                         if let Err(e) = outcome {
@@ -121,6 +151,7 @@ impl<S: ObjectStore> Handler<S> {
         &self,
         found: Found,
         deadline: Instant,
+        keys: KeyForms,
     ) -> Result<InvocationReport, HandlerError> {
         for reason in &found.skipped {
             tracing::info!(%reason, "skipped event record");
@@ -130,7 +161,9 @@ impl<S: ObjectStore> Handler<S> {
             ..Default::default()
         };
         for object in found.objects {
-            report.objects.push(self.object(&object, deadline).await?);
+            report
+                .objects
+                .push(self.object(&object, deadline, keys).await?);
         }
         Ok(report)
     }
@@ -139,21 +172,44 @@ impl<S: ObjectStore> Handler<S> {
         &self,
         object: &ObjectRef,
         deadline: Instant,
+        keys: KeyForms,
     ) -> Result<ObjectReport, HandlerError> {
-        let opened = match self.store.get(&object.bucket, &object.key).await {
+        let opened = match self.open(object, deadline, keys).await {
             Ok(opened) => opened,
             Err(SourceError::NotFound { name }) => {
-                tracing::warn!(bucket = %object.bucket, key = %object.key, "object not found (deleted before it was read?): skipped");
-                return Ok(ObjectReport {
-                    status: "missing",
-                    summary: ObjectSummary::new(name),
-                });
+                tracing::error!(bucket = %object.bucket, key = %object.key, "object not found (NoSuchKey): the invocation fails so that this is seen");
+                self.emit(&ObjectSummary::new(name.clone()), Outcome::Missing);
+                return Err(HandlerError::Missing(SourceError::NotFound { name }));
             }
-            Err(e) => return Err(HandlerError::Source(e)),
+            Err(e) => {
+                let name = format!("s3://{}/{}", object.bucket, object.key);
+                self.emit(&ObjectSummary::new(name), Outcome::Failed);
+                return Err(HandlerError::Source(e));
+            }
         };
-        let summary = self.indexer.index(opened, deadline).await.inspect_err(|e| {
-            tracing::error!(bucket = %object.bucket, key = %object.key, error = %e, "object failed: the invocation will be retried");
-        })?;
+        let mut summary = ObjectSummary::new(opened.name.as_str());
+        let indexed = self
+            .indexer
+            .index_into(opened, deadline, &mut summary)
+            .await;
+        let outcome = if indexed.is_ok() {
+            Outcome::Indexed
+        } else {
+            Outcome::Failed
+        };
+        self.emit(&summary, outcome);
+        if let Err(e) = indexed {
+            tracing::error!(
+                bucket = %object.bucket,
+                key = %object.key,
+                error = %e,
+                documents = summary.documents,
+                indexed = summary.indexed,
+                dead_lettered = summary.dead_lettered,
+                "object failed: the invocation will be retried"
+            );
+            return Err(e.into());
+        }
         tracing::info!(
             bucket = %object.bucket,
             key = %object.key,
@@ -170,20 +226,79 @@ impl<S: ObjectStore> Handler<S> {
             duration_ms = summary.duration_ms,
             "object indexed"
         );
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        // EMF goes straight to stdout: CloudWatch parses the raw line, not a log wrapper.
-        println!(
-            "{}",
-            metrics::emf_line(&summary, &self.function_name, now_ms)
-        );
         Ok(ObjectReport {
             status: "indexed",
             summary,
         })
     }
+
+    /// GetObject, bounded by the deadline; for EventBridge, a missing key is tried again
+    /// percent-decoded.
+    async fn open(
+        &self,
+        object: &ObjectRef,
+        deadline: Instant,
+        keys: KeyForms,
+    ) -> Result<pipeline::Object, SourceError> {
+        let first = self.get(&object.bucket, &object.key, deadline).await;
+        let decoded = match (&first, keys) {
+            (Err(SourceError::NotFound { .. }), KeyForms::AsGivenThenDecoded) => {
+                decode_key(&object.key).ok().filter(|k| *k != object.key)
+            }
+            _ => None,
+        };
+        match decoded {
+            Some(key) => {
+                let second = self.get(&object.bucket, &key, deadline).await;
+                if second.is_ok() {
+                    tracing::warn!(bucket = %object.bucket, given = %object.key, %key, "the key as given does not exist; read it percent-decoded");
+                }
+                second
+            }
+            None => first,
+        }
+    }
+
+    async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        deadline: Instant,
+    ) -> Result<pipeline::Object, SourceError> {
+        tokio::time::timeout_at(deadline, self.store.get(bucket, key))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SourceError::Unavailable {
+                    name: format!("s3://{bucket}/{key}"),
+                    detail: "GetObject did not answer before the deadline".into(),
+                })
+            })
+    }
+
+    fn emit(&self, summary: &ObjectSummary, outcome: Outcome) {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        (self.metrics)(metrics::emf_line(
+            summary,
+            outcome,
+            &self.function_name,
+            now_ms,
+        ));
+    }
+}
+
+/// Which forms of an object key to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyForms {
+    AsGiven,
+    AsGivenThenDecoded,
+}
+
+fn is_eventbridge(payload: &Value) -> bool {
+    payload.get("detail-type").is_some()
+        && payload.get("source").and_then(Value::as_str) == Some("aws.s3")
 }
 
 /// Lambda's longest timeout, used when the runtime API sends no usable deadline.

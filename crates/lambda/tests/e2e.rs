@@ -2,6 +2,7 @@
 //! Each test uses its own bucket and index, so they run in parallel against one server.
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -21,6 +22,8 @@ struct Env {
     index: String,
     indexer: Indexer,
     handler: Handler<S3Store>,
+    /// The EMF lines the handler wrote, parsed.
+    metrics: Arc<Mutex<Vec<Value>>>,
 }
 
 fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
@@ -54,13 +57,21 @@ async fn setup(name: &str) -> Option<Env> {
     let indexer = Indexer::connect_with_s3(config, s3.clone())
         .await
         .expect("connect");
-    let handler = Handler::new(S3Store::new(s3.clone()), indexer.clone());
+    let metrics = Arc::new(Mutex::new(Vec::new()));
+    let collected = metrics.clone();
+    let handler = Handler::new(S3Store::new(s3.clone()), indexer.clone()).with_metrics_writer(
+        Arc::new(move |line: String| {
+            let value = serde_json::from_str(&line).expect("EMF line is JSON");
+            collected.lock().expect("metrics lock").push(value);
+        }),
+    );
     Some(Env {
         s3,
         bucket,
         index,
         indexer,
         handler,
+        metrics,
     })
 }
 
@@ -101,6 +112,11 @@ impl Env {
             .handle(payload, &context(Duration::from_secs(120)))
             .await
             .expect("invocation succeeds")
+    }
+
+    /// The EMF lines written so far.
+    fn metrics(&self) -> Vec<Value> {
+        self.metrics.lock().expect("metrics lock").clone()
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -369,13 +385,92 @@ async fn a_bad_record_is_dead_lettered_to_s3_while_the_rest_is_indexed() {
 }
 
 #[tokio::test]
-async fn a_missing_object_is_reported_and_not_retried() {
+async fn a_missing_object_fails_the_invocation_and_is_counted() {
     let Some(env) = setup("missing").await else {
         return;
     };
-    let result = env.invoke(env.event(&["firehose/never-written"])).await;
-    assert_eq!(result["objects"][0]["status"], "missing", "{result}");
-    assert_eq!(result["objects"][0]["documents"].as_u64(), Some(0));
+    let error = env
+        .handler
+        .handle(
+            env.event(&["firehose/never-written"]),
+            &context(Duration::from_secs(60)),
+        )
+        .await
+        .expect_err("a missing object must fail the invocation so that an alarm sees it");
+    assert!(
+        error.to_string().contains("firehose/never-written"),
+        "{error}"
+    );
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(error).error_type,
+        "ObjectMissing"
+    );
+    let metrics = env.metrics();
+    assert_eq!(metrics.len(), 1, "{metrics:?}");
+    assert_eq!(metrics[0]["MissingObjects"], 1);
+    assert_eq!(metrics[0]["ObjectsIndexed"], 0);
+    assert_eq!(metrics[0]["outcome"], "missing");
+
+    // Through SQS it is a failed message, the others go through.
+    let records = samples();
+    env.put("firehose/there", join(&records[..3], b"\n")).await;
+    let message = |id: &str, keys: &[&str]| {
+        json!({"messageId": id, "body": env.event(keys).to_string(), "eventSource": "aws:sqs",
+               "attributes": {}, "messageAttributes": {}})
+    };
+    let result = env
+        .invoke(json!({"Records": [
+            message("present", &["firehose/there"]),
+            message("absent", &["firehose/never-written"]),
+        ]}))
+        .await;
+    let failures = result["batchItemFailures"]
+        .as_array()
+        .expect("batch response");
+    assert_eq!(failures.len(), 1, "{result}");
+    assert_eq!(failures[0]["itemIdentifier"], "absent");
+    assert_eq!(env.count().await, document_ids(&records[..3]).len() as u64);
+}
+
+#[tokio::test]
+async fn an_eventbridge_key_is_tried_as_given_then_percent_decoded() {
+    let Some(env) = setup("eventbridge").await else {
+        return;
+    };
+    let records = samples();
+    env.put("firehose/a b%.ndjson", join(&records[..2], b"\n"))
+        .await;
+    env.put("firehose/plain.ndjson", join(&records[2..4], b"\n"))
+        .await;
+    let event = |key: &str| {
+        json!({"version": "0", "id": "1", "detail-type": "Object Created", "source": "aws.s3",
+            "account": "1", "time": "2026-11-23T12:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {"version": "0", "bucket": {"name": env.bucket}, "object": {"key": key, "size": 3}}})
+    };
+    for key in [
+        "firehose/a b%.ndjson",
+        "firehose/a%20b%25.ndjson",
+        "firehose/plain.ndjson",
+    ] {
+        let result = env.invoke(event(key)).await;
+        assert_eq!(result["objects"][0]["status"], "indexed", "{key}: {result}");
+    }
+    let decoded = env.invoke(event("firehose/a%20b%25.ndjson")).await;
+    assert_eq!(
+        decoded["objects"][0]["object"],
+        format!("s3://{}/firehose/a b%.ndjson", env.bucket)
+    );
+    assert_eq!(env.count().await, document_ids(&records[..4]).len() as u64);
+    // Neither form exists: the invocation fails.
+    assert!(
+        env.handler
+            .handle(
+                event("firehose/gone%20too"),
+                &context(Duration::from_secs(60))
+            )
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -424,4 +519,36 @@ async fn an_exhausted_deadline_fails_the_invocation() {
         .await;
     let error = result.expect_err("the invocation must fail so that S3 retries it");
     assert!(error.to_string().contains("firehose/late"), "{error}");
+    // The failure has its metrics line too.
+    let metrics = env.metrics();
+    assert_eq!(metrics.len(), 1, "{metrics:?}");
+    assert_eq!(metrics[0]["ObjectsFailed"], 1);
+    assert_eq!(metrics[0]["outcome"], "failed");
+    assert_eq!(
+        metrics[0]["object"],
+        format!("s3://{}/firehose/late", env.bucket)
+    );
+}
+
+#[tokio::test]
+async fn every_indexed_object_has_a_metrics_line_counting_new_documents_once() {
+    let Some(env) = setup("emf").await else {
+        return;
+    };
+    let records = samples();
+    env.put("firehose/one", join(&records[..6], b"\n")).await;
+    let ids = document_ids(&records[..6]);
+    let unique = ids.iter().collect::<std::collections::HashSet<_>>().len() as u64;
+    env.invoke(env.event(&["firehose/one"])).await;
+    // The same object again (a retry): the documents are rewritten, not new.
+    env.invoke(env.event(&["firehose/one"])).await;
+    let metrics = env.metrics();
+    assert_eq!(metrics.len(), 2, "{metrics:?}");
+    assert_eq!(metrics[0]["DocumentsIndexed"].as_u64(), Some(unique));
+    assert_eq!(metrics[1]["DocumentsIndexed"].as_u64(), Some(0));
+    assert_eq!(
+        metrics[1]["DocumentsUpdated"].as_u64(),
+        Some(ids.len() as u64)
+    );
+    assert!(metrics.iter().all(|m| m["ObjectsIndexed"] == 1));
 }

@@ -139,3 +139,106 @@ fn every_template_variable_is_read_and_accepted_by_the_binary() {
         other => panic!("the template configures an S3 dead-letter store, got {other:?}"),
     }
 }
+
+/// The SQS triggers in a template that do not ask for partial batch responses: without
+/// `ReportBatchItemFailures` Lambda ignores the handler's `batchItemFailures` and deletes the
+/// failed messages with the rest.
+fn sqs_triggers_without_partial_batch_responses(template: &Value) -> Vec<String> {
+    let reports = |props: &Value| {
+        props["FunctionResponseTypes"]
+            .as_sequence()
+            .is_some_and(|types| {
+                types
+                    .iter()
+                    .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+            })
+    };
+    let Some(resources) = template["Resources"].as_mapping() else {
+        return vec![];
+    };
+    let queues: BTreeSet<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SQS::Queue"))
+        .filter_map(|(name, _)| name.as_str())
+        .collect();
+    let mut missing = Vec::new();
+    for (name, resource) in resources {
+        let name = name.as_str().unwrap_or("?");
+        match resource["Type"].as_str() {
+            Some("AWS::Serverless::Function") => {
+                for (event, spec) in resource["Properties"]["Events"]
+                    .as_mapping()
+                    .into_iter()
+                    .flatten()
+                {
+                    if spec["Type"].as_str() == Some("SQS") && !reports(&spec["Properties"]) {
+                        missing.push(format!("{name}.{}", event.as_str().unwrap_or("?")));
+                    }
+                }
+            }
+            Some("AWS::Lambda::EventSourceMapping") => {
+                let source = format!("{:?}", resource["Properties"]["EventSourceArn"]);
+                let from_queue =
+                    queues.iter().any(|q| source.contains(q)) || source.contains(":sqs:");
+                if from_queue && !reports(&resource["Properties"]) {
+                    missing.push(name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    missing
+}
+
+#[test]
+fn every_sqs_trigger_reports_batch_item_failures() {
+    let template = template();
+    assert_eq!(
+        sqs_triggers_without_partial_batch_responses(&template),
+        Vec::<String>::new()
+    );
+    // The check itself catches both ways of wiring SQS.
+    let broken: Value = serde_norway::from_str(
+        r#"
+Resources:
+  Q: {Type: "AWS::SQS::Queue"}
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Good: {Type: SQS, Properties: {Queue: x, FunctionResponseTypes: [ReportBatchItemFailures]}}
+        Bad: {Type: SQS, Properties: {Queue: x}}
+  M:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      EventSourceArn: !GetAtt Q.Arn
+"#,
+    )
+    .expect("YAML");
+    assert_eq!(
+        sqs_triggers_without_partial_batch_responses(&broken),
+        ["F.Bad", "M"]
+    );
+}
+
+#[test]
+fn every_alarm_on_the_indexer_namespace_uses_a_metric_the_binary_emits() {
+    let template = template();
+    let metrics =
+        std::fs::read_to_string(testkit::repo_root().join("crates/lambda/src/metrics.rs"))
+            .expect("metrics.rs");
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let alarmed: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Properties"]["Namespace"].as_str() == Some("TweetIndexer"))
+        .filter_map(|(_, r)| r["Properties"]["MetricName"].as_str())
+        .collect();
+    assert!(alarmed.contains(&"MissingObjects"), "{alarmed:?}");
+    assert!(alarmed.contains(&"DocumentsDeadLettered"), "{alarmed:?}");
+    for name in alarmed {
+        assert!(
+            metrics.contains(&format!("(\"{name}\", ")),
+            "alarm on {name}, which metrics.rs does not emit"
+        );
+    }
+}

@@ -2,23 +2,20 @@
 //! [`search_sink::BulkSink`] (async). Parsing and enrichment use one core while bulk requests
 //! are in flight; the channel's depth bounds what is in memory between the two.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Instant as StdInstant;
 
 use search_sink::{
     BulkSink, Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, FileDeadLetters, Operation,
     Origin, S3DeadLetters, SearchClient, SinkError,
 };
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::io::SyncIoBridge;
+use tokio_util::io::{InspectReader, SyncIoBridge};
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
-use crate::source::{Body, Object, S3Store};
+use crate::source::{self, Object, S3Store};
 use crate::summary::ObjectSummary;
 
 /// Work items in flight between the extractor thread and the sink: small (one document each).
@@ -127,13 +124,28 @@ impl Indexer {
         object: Object,
         deadline: Instant,
     ) -> Result<ObjectSummary, PipelineError> {
+        let mut summary = ObjectSummary::new(object.name.as_str());
+        self.index_into(object, deadline, &mut summary)
+            .await
+            .map(|()| summary)
+    }
+
+    /// Like [`Indexer::index`], counting into `summary` as it goes: after an error it still
+    /// holds what was read and what the server confirmed before the failure (documents
+    /// written before an error are real and belong in the totals and metrics).
+    pub async fn index_into(
+        &self,
+        object: Object,
+        deadline: Instant,
+        summary: &mut ObjectSummary,
+    ) -> Result<(), PipelineError> {
         let started = StdInstant::now();
         let name: Arc<str> = Arc::from(object.name.as_str());
         let bytes_read = Arc::new(AtomicU64::new(0));
-        let body = CountingReader {
-            inner: object.body,
-            count: bytes_read.clone(),
-        };
+        let counter = bytes_read.clone();
+        let body = InspectReader::new(source::until(object.body, deadline), move |bytes| {
+            counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        });
         let (tx, mut rx) = mpsc::channel::<Work>(CHANNEL_DEPTH);
         let extractor = self.extractor.clone();
         let reader = SyncIoBridge::new(body);
@@ -144,54 +156,75 @@ impl Indexer {
             produce(&extractor, framing, reader, &tx, &producer_gzip)
         });
 
-        let mut summary = ObjectSummary::new(name.as_ref());
         let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
         let sink_error = |source| PipelineError::Sink {
             object: name.to_string(),
             source,
         };
-        while let Some(work) = rx.recv().await {
-            match work {
-                Work::Op {
-                    op,
-                    offset,
-                    timestamp_ms,
-                    warnings,
-                } => {
-                    match op {
-                        Operation::Index { .. } => summary.documents += 1,
-                        Operation::Delete { .. } => summary.deletes += 1,
-                    }
-                    summary.warnings += warnings;
-                    summary.saw_tweet_time(timestamp_ms);
-                    sink.push(op, Origin::new(name.clone(), offset))
-                        .await
-                        .map_err(sink_error)?;
-                }
-                Work::Control => summary.control_messages += 1,
-                Work::Invalid { offset, reason } => {
-                    summary.invalid_records += 1;
-                    if gzip.load(Ordering::Relaxed) {
-                        let decompressed_offset = offset;
-                        tracing::warn!(object = %name, decompressed_offset, %reason, "invalid record");
-                    } else {
-                        tracing::warn!(object = %name, offset, %reason, "invalid record");
-                    }
-                    // With no store the record stays where it is (the source object, at this
-                    // offset) and is counted: failing the object cannot repair its bytes.
-                    if self.dead_letters.is_some() {
-                        sink.reject(Origin::new(name.clone(), offset), "invalid_record", &reason)
+        let fed = async {
+            while let Some(work) = rx.recv().await {
+                match work {
+                    Work::Op {
+                        op,
+                        offset,
+                        timestamp_ms,
+                        warnings,
+                    } => {
+                        match op {
+                            Operation::Index { .. } => summary.documents += 1,
+                            Operation::Delete { .. } => summary.deletes += 1,
+                        }
+                        summary.warnings += warnings;
+                        summary.saw_tweet_time(timestamp_ms);
+                        sink.push(op, Origin::new(name.clone(), offset))
                             .await
                             .map_err(sink_error)?;
                     }
+                    Work::Control => summary.control_messages += 1,
+                    Work::Invalid { offset, reason } => {
+                        summary.invalid_records += 1;
+                        if gzip.load(Ordering::Relaxed) {
+                            let decompressed_offset = offset;
+                            tracing::warn!(object = %name, decompressed_offset, %reason, "invalid record");
+                        } else {
+                            tracing::warn!(object = %name, offset, %reason, "invalid record");
+                        }
+                        // With no store the record stays where it is (the source object, at this
+                        // offset) and is counted: failing the object cannot repair its bytes.
+                        if self.dead_letters.is_some() {
+                            sink.reject(
+                                Origin::new(name.clone(), offset),
+                                "invalid_record",
+                                &reason,
+                            )
+                            .await
+                            .map_err(sink_error)?;
+                        }
+                    }
                 }
             }
+            Ok(())
+        }
+        .await;
+        // Whatever happened, the counts so far are kept (the sink's report holds what the
+        // server confirmed): an error below returns with `summary` filled in.
+        let finish = |summary: &mut ObjectSummary, sink: &BulkSink| {
+            summary.apply(sink.report());
+            summary.bytes_read = bytes_read.load(Ordering::Relaxed);
+            summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        };
+        if let Err(e) = fed {
+            drop(rx);
+            finish(summary, &sink);
+            return Err(e);
         }
         let produced = producer.await.map_err(|e| PipelineError::Extractor {
             object: name.to_string(),
             detail: e.to_string(),
-        })?;
-        summary.records = match produced {
+        });
+        let flushed = sink.flush().await.map_err(sink_error);
+        finish(summary, &sink);
+        summary.records = match produced? {
             Ok(records) => records,
             Err((offset, detail)) => {
                 return Err(PipelineError::Read {
@@ -201,11 +234,10 @@ impl Indexer {
                 });
             }
         };
+        flushed?;
         let report = sink.finish().await.map_err(sink_error)?;
         summary.apply(&report);
-        summary.bytes_read = bytes_read.load(Ordering::Relaxed);
-        summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        Ok(summary)
+        Ok(())
     }
 }
 
@@ -265,24 +297,4 @@ fn to_work(item: Item) -> Work {
 /// overwrites a newer one and never resurrects a delete (a tombstone's version is higher).
 pub(crate) fn tweet_version(timestamp_ms: Option<i64>) -> u64 {
     timestamp_ms.and_then(|t| u64::try_from(t).ok()).unwrap_or(0)
-}
-
-/// Counts the bytes read from the source (before gunzip) for the summary and metrics.
-struct CountingReader {
-    inner: Body,
-    count: Arc<AtomicU64>,
-}
-
-impl AsyncRead for CountingReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let result = self.inner.as_mut().poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        self.count.fetch_add(read as u64, Ordering::Relaxed);
-        result
-    }
 }

@@ -4,9 +4,11 @@
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 /// An object's body as an async byte stream.
 pub type Body = Pin<Box<dyn AsyncRead + Send>>;
@@ -73,8 +75,8 @@ impl S3Store {
         &self.client
     }
 
-    /// Every key under `prefix`, in S3's (lexicographic) order.
-    pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, SourceError> {
+    /// Every object under `prefix` with its size, in S3's (lexicographic) order.
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, SourceError> {
         let mut keys = Vec::new();
         let mut pages = self
             .client
@@ -88,14 +90,23 @@ impl S3Store {
                 name: format!("s3://{bucket}/{prefix}"),
                 detail: sdk_detail(&e),
             })?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
+            keys.extend(page.contents().iter().filter_map(|o| {
+                Some(Listed {
+                    key: o.key()?.to_owned(),
+                    size: o.size().and_then(|n| u64::try_from(n).ok()),
+                })
+            }));
         }
         Ok(keys)
     }
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    /// Size in bytes as ListObjectsV2 reports it (for progress before the object is opened).
+    pub size: Option<u64>,
 }
 
 impl ObjectStore for S3Store {
@@ -170,5 +181,66 @@ pub async fn open_file(path: &Path) -> Result<Object, SourceError> {
             name,
             detail: e.to_string(),
         }),
+    }
+}
+
+/// `body`, failing with [`std::io::ErrorKind::TimedOut`] once `deadline` passes while a read is
+/// waiting. A stalled GetObject body would otherwise hang the extractor thread until Lambda
+/// kills the sandbox, with no error reported. Written here because the timeout readers on
+/// offer (e.g. `tokio-io-timeout`) bound each read, not the whole object by one deadline.
+pub fn until(body: Body, deadline: Instant) -> Body {
+    Box::pin(UntilDeadline {
+        inner: body,
+        deadline: Box::pin(tokio::time::sleep_until(deadline)),
+    })
+}
+
+struct UntilDeadline {
+    inner: Body,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl AsyncRead for UntilDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.inner.as_mut().poll_read(cx, buf) {
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the object could not be read before the deadline",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_stalled_body_fails_at_the_deadline_and_a_fast_one_reads_through() {
+        let (_writer, stalled) = tokio::io::duplex(64);
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let mut body = until(Box::pin(stalled), deadline);
+        let mut buf = Vec::new();
+        let error = body.read_to_end(&mut buf).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert!(Instant::now() >= deadline);
+
+        let mut body = until(
+            Box::pin(&b"all of it"[..]),
+            Instant::now() + Duration::from_secs(5),
+        );
+        let mut buf = Vec::new();
+        body.read_to_end(&mut buf).await.unwrap();
+        assert_eq!(buf, b"all of it");
     }
 }

@@ -23,8 +23,14 @@ pub struct ObjectSummary {
     pub invalid_records: u64,
     /// Fields dropped from otherwise good documents (e.g. out-of-range coordinates).
     pub warnings: u64,
-    /// Documents the search server created or updated.
+    /// Documents the search server created or updated (`created + updated`).
     pub indexed: u64,
+    /// Documents new to the index. A retried object (an invocation retry after a failure)
+    /// re-writes documents the first attempt already wrote: those come back as `updated`, so
+    /// `created` counts each tweet once however often its object is retried.
+    pub created: u64,
+    /// Documents that replaced one with the same `_id` (a retry, or a tweet seen twice).
+    pub updated: u64,
     /// Deletes applied.
     pub deleted: u64,
     /// Deletes of ids the index did not have (done, nothing to delete).
@@ -56,6 +62,8 @@ impl ObjectSummary {
     /// Copies the sink's counts in.
     pub(crate) fn apply(&mut self, report: &Report) {
         self.indexed = report.indexed();
+        self.created = report.created;
+        self.updated = report.updated;
         self.deleted = report.deleted;
         self.not_found = report.not_found;
         self.dead_lettered = report.dead_lettered;
@@ -81,6 +89,8 @@ impl ObjectSummary {
         self.invalid_records += other.invalid_records;
         self.warnings += other.warnings;
         self.indexed += other.indexed;
+        self.created += other.created;
+        self.updated += other.updated;
         self.deleted += other.deleted;
         self.not_found += other.not_found;
         self.dead_lettered += other.dead_lettered;
@@ -97,5 +107,43 @@ impl ObjectSummary {
     /// True when something in the object did not make it into the index as intended.
     pub fn has_failures(&self) -> bool {
         self.invalid_records > 0 || self.dead_lettered > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_every_count_and_keep_the_newest_tweet() {
+        let one = ObjectSummary {
+            records: 3,
+            documents: 2,
+            indexed: 2,
+            created: 1,
+            updated: 1,
+            dead_lettered: 1,
+            newest_tweet_ms: Some(10),
+            ..ObjectSummary::new("a")
+        };
+        let two = ObjectSummary {
+            records: 1,
+            documents: 1,
+            indexed: 1,
+            created: 1,
+            newest_tweet_ms: Some(5),
+            ..ObjectSummary::new("b")
+        };
+        let mut total = ObjectSummary::new("2 objects");
+        total.add(&one);
+        total.add(&two);
+        assert_eq!((total.records, total.documents, total.indexed), (4, 3, 3));
+        assert_eq!(
+            (total.created, total.updated, total.dead_lettered),
+            (2, 1, 1)
+        );
+        assert_eq!(total.newest_tweet_ms, Some(10));
+        assert!(total.has_failures());
+        assert!(!two.has_failures());
     }
 }
