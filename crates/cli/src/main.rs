@@ -5,6 +5,7 @@
 //! Settings come from flags or the same environment variables the Lambda reads.
 
 mod dashboards;
+mod event;
 mod inputs;
 mod report;
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use pipeline::{Indexer, ObjectSummary};
+use pipeline::{AuthorFilter, Indexer, ObjectSummary};
 use search_sink::Config;
 use tweets::{Extractor, ExtractorOptions};
 
@@ -43,6 +44,17 @@ enum Command {
         #[command(subcommand)]
         action: DashboardsAction,
     },
+    /// Build a Lambda test event from a captured stream (for `cargo lambda invoke --data-file`).
+    Event {
+        #[command(subcommand)]
+        kind: EventKind,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EventKind {
+    /// A Kinesis Data Streams event: one record per tweet, or KPL aggregates (`--aggregate N`).
+    Kinesis(event::KinesisArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,6 +82,9 @@ struct IndexArgs {
     /// Give up on one object after this many seconds (the Lambda uses its remaining time).
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
+    /// Index only tweets by these user ids (id,id,...); others are counted as filtered.
+    #[arg(long, env = "FOLLOW_USER_IDS")]
+    follow_user_ids: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -199,6 +214,9 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Dashboards {
             action: DashboardsAction::Import(args),
         } => dashboards::import(*args).await,
+        Command::Event {
+            kind: EventKind::Kinesis(args),
+        } => event::kinesis(&args).map(|()| true),
         Command::Index(args) if args.dry_run => dry_run(*args).await,
         Command::Index(args) => index(*args).await,
     }
@@ -248,7 +266,8 @@ async fn dry_run(args: IndexArgs) -> Result<bool> {
 
 async fn index(args: IndexArgs) -> Result<bool> {
     let config = args.server.config()?;
-    let indexer = Indexer::connect(config).await?;
+    let follow = AuthorFilter::parse(args.follow_user_ids.as_deref().unwrap_or_default())?;
+    let indexer = Indexer::connect(config).await?.with_author_filter(follow);
     indexer
         .ensure_index()
         .await

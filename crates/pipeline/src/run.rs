@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::io::SyncIoBridge;
 use tweets::{Extractor, ExtractorOptions, FrameErrorKind, Framer, FramerOptions, Item};
 
+use crate::filter::AuthorFilter;
 use crate::source::{Body, Object, S3Store};
 use crate::summary::ObjectSummary;
 
@@ -49,6 +50,7 @@ enum Work {
         warnings: u64,
     },
     Control,
+    Filtered,
     Invalid {
         offset: u64,
         reason: String,
@@ -59,10 +61,11 @@ enum Work {
 /// extractor with its VADER lexicon, the search client, the dead-letter store.
 #[derive(Debug, Clone)]
 pub struct Indexer {
-    extractor: Arc<Extractor>,
-    framing: FramerOptions,
-    client: Arc<SearchClient>,
-    dead_letters: Option<Arc<dyn DeadLetterStore>>,
+    pub(crate) extractor: Arc<Extractor>,
+    pub(crate) framing: FramerOptions,
+    pub(crate) client: Arc<SearchClient>,
+    pub(crate) dead_letters: Option<Arc<dyn DeadLetterStore>>,
+    pub(crate) filter: AuthorFilter,
 }
 
 impl Indexer {
@@ -101,7 +104,14 @@ impl Indexer {
             framing: options.framer,
             client,
             dead_letters,
+            filter: AuthorFilter::default(),
         })
+    }
+
+    /// Indexes only the tweets of the followed authors (see [`AuthorFilter`]).
+    pub fn with_author_filter(mut self, filter: AuthorFilter) -> Self {
+        self.filter = filter;
+        self
     }
 
     pub fn client(&self) -> &SearchClient {
@@ -138,8 +148,10 @@ impl Indexer {
         let extractor = self.extractor.clone();
         let reader = SyncIoBridge::new(body);
         let framing = self.framing;
-        let producer =
-            tokio::task::spawn_blocking(move || produce(&extractor, framing, reader, &tx));
+        let filter = self.filter.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            produce(&extractor, &filter, framing, reader, &tx)
+        });
 
         let mut summary = ObjectSummary::new(name.as_ref());
         let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
@@ -166,6 +178,7 @@ impl Indexer {
                         .map_err(sink_error)?;
                 }
                 Work::Control => summary.control_messages += 1,
+                Work::Filtered => summary.filtered += 1,
                 Work::Invalid { offset, reason } => {
                     summary.invalid_records += 1;
                     tracing::warn!(object = %name, offset, %reason, "invalid record");
@@ -206,6 +219,7 @@ impl Indexer {
 /// that error is the one reported.
 fn produce<R: std::io::Read>(
     extractor: &Extractor,
+    filter: &AuthorFilter,
     framing: FramerOptions,
     reader: R,
     tx: &mpsc::Sender<Work>,
@@ -225,7 +239,12 @@ fn produce<R: std::io::Read>(
             },
         }
         for item in items.drain(..) {
-            if tx.blocking_send(to_work(item)).is_err() {
+            let work = if filter.rejects(&item) {
+                Work::Filtered
+            } else {
+                to_work(item)
+            };
+            if tx.blocking_send(work).is_err() {
                 return Ok(records);
             }
         }
