@@ -155,7 +155,7 @@ fn context(remaining: Duration) -> Context {
     ctx
 }
 
-/// `n` records from the shared corpus: v1.1 tweets and a few v2 payloads.
+/// `n` records from the shared corpus: v1.1 tweets and up to a tenth of v2 payloads.
 fn corpus_records(n: usize) -> Option<Vec<Vec<u8>>> {
     let corpus = testkit::shared_dir()?.join("corpus");
     let lines = |file: &str, take: usize| -> Vec<Vec<u8>> {
@@ -166,8 +166,8 @@ fn corpus_records(n: usize) -> Option<Vec<Vec<u8>>> {
             .map(<[u8]>::to_vec)
             .collect()
     };
-    let mut records = lines("tweets_v1.ndjson", n - n / 10);
     let v2 = lines("tweets_v2_payloads.ndjson", n / 10);
+    let mut records = lines("tweets_v1.ndjson", n - v2.len());
     // Interleave the v2 payloads among the v1 tweets.
     for (i, payload) in v2.into_iter().enumerate() {
         records.insert((i * 9 + 5).min(records.len()), payload);
