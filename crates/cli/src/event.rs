@@ -116,11 +116,15 @@ pub fn sequence_number(position: usize) -> String {
 /// The author's id, as the producer of the setup uses it (`PartitionKey=user_id`).
 fn partition_key(data: &[u8]) -> String {
     let value: Value = serde_json::from_slice(data).unwrap_or(Value::Null);
-    ["/user/id_str", "/data/author_id", "/delete/status/user_id_str"]
-        .iter()
-        .find_map(|pointer| value.pointer(pointer).and_then(Value::as_str))
-        .unwrap_or("0")
-        .to_owned()
+    [
+        "/user/id_str",
+        "/data/author_id",
+        "/delete/status/user_id_str",
+    ]
+    .iter()
+    .find_map(|pointer| value.pointer(pointer).and_then(Value::as_str))
+    .unwrap_or("0")
+    .to_owned()
 }
 
 #[cfg(test)]
@@ -137,10 +141,15 @@ mod tests {
         let plain = kinesis_event(&records, 0, "s", "shardId-1");
         let plain = plain["Records"].as_array().unwrap();
         assert_eq!(plain.len(), 3);
-        let keys: Vec<&str> = plain.iter().map(|r| r["kinesis"]["partitionKey"].as_str().unwrap()).collect();
+        let keys: Vec<&str> = plain
+            .iter()
+            .map(|r| r["kinesis"]["partitionKey"].as_str().unwrap())
+            .collect();
         assert_eq!(keys, ["7", "8", "7"]);
         for (record, data) in plain.iter().zip(&records) {
-            let decoded = STANDARD.decode(record["kinesis"]["data"].as_str().unwrap()).unwrap();
+            let decoded = STANDARD
+                .decode(record["kinesis"]["data"].as_str().unwrap())
+                .unwrap();
             assert_eq!(&decoded, data);
         }
         assert!(sequence_number(1) > sequence_number(0));
@@ -151,7 +160,9 @@ mod tests {
         assert_eq!(aggregated.len(), 2);
         let mut back = Vec::new();
         for record in aggregated {
-            let data = STANDARD.decode(record["kinesis"]["data"].as_str().unwrap()).unwrap();
+            let data = STANDARD
+                .decode(record["kinesis"]["data"].as_str().unwrap())
+                .unwrap();
             back.extend(kpl::deaggregate(&data).unwrap().into_iter().map(|r| r.data));
         }
         assert_eq!(back, records);

@@ -40,7 +40,10 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
         s.warnings
     );
     if s.filtered > 0 {
-        text.push_str(&format!(", {} filtered (not by a followed author)", s.filtered));
+        text.push_str(&format!(
+            ", {} filtered (not by a followed author)",
+            s.filtered
+        ));
     }
     if !dry_run {
         text.push_str(&format!(

@@ -115,7 +115,14 @@ pub async fn handle<S: ObjectStore>(
 ) -> BatchJobResponse {
     let mut results = Vec::with_capacity(event.tasks.len());
     for task in &event.tasks {
-        let (code, text) = run_task(store, indexer, &event.invocation_schema_version, task, deadline).await;
+        let (code, text) = run_task(
+            store,
+            indexer,
+            &event.invocation_schema_version,
+            task,
+            deadline,
+        )
+        .await;
         if code == SUCCEEDED {
             tracing::info!(task_id = %task.task_id, result = %text, "batch task succeeded");
         } else {
@@ -251,7 +258,9 @@ mod tests {
             ("bucket-2".into(), "tweets/a+b%C3%A9.gz".into())
         );
         assert_eq!(v2.tasks[0].s3_version_id, None);
-        let unsupported = parse(&json!({"invocationSchemaVersion": "3.0", "invocationId": "i", "job": {}, "tasks": []}));
+        let unsupported = parse(
+            &json!({"invocationSchemaVersion": "3.0", "invocationId": "i", "job": {}, "tasks": []}),
+        );
         assert!(unsupported.unwrap_err().to_string().contains("\"3.0\""));
     }
 
@@ -286,12 +295,27 @@ mod tests {
             detail: detail.into(),
         };
         let sources = [
-            (SourceError::NotFound { name: "n".into() }, PERMANENT_FAILURE),
-            (unavailable("AccessDenied: Access Denied"), PERMANENT_FAILURE),
+            (
+                SourceError::NotFound { name: "n".into() },
+                PERMANENT_FAILURE,
+            ),
+            (
+                unavailable("AccessDenied: Access Denied"),
+                PERMANENT_FAILURE,
+            ),
             (unavailable("NoSuchVersion: gone"), PERMANENT_FAILURE),
-            (unavailable("SlowDown: Please reduce your request rate"), TEMPORARY_FAILURE),
-            (unavailable("InternalError: We encountered an internal error"), TEMPORARY_FAILURE),
-            (unavailable("dispatch failure: io error: connection reset"), TEMPORARY_FAILURE),
+            (
+                unavailable("SlowDown: Please reduce your request rate"),
+                TEMPORARY_FAILURE,
+            ),
+            (
+                unavailable("InternalError: We encountered an internal error"),
+                TEMPORARY_FAILURE,
+            ),
+            (
+                unavailable("dispatch failure: io error: connection reset"),
+                TEMPORARY_FAILURE,
+            ),
         ];
         for (error, code) in sources {
             assert_eq!(source_code(&error), code, "{error}");

@@ -129,7 +129,11 @@ pub fn objects_in(value: &Value) -> Result<Found, EventError> {
         })?;
         return objects_in(&inner);
     }
-    if value.pointer("/Records/0/EventSource").and_then(Value::as_str) == Some("aws:sns") {
+    if value
+        .pointer("/Records/0/EventSource")
+        .and_then(Value::as_str)
+        == Some("aws:sns")
+    {
         return sns_event(value);
     }
     if value.get("Records").is_some() {
@@ -401,8 +405,10 @@ mod tests {
     #[test]
     fn sns_messages_are_read_like_direct_events() {
         let topic = "arn:aws:sns:us-east-1:123456789012:tweets";
-        let put = json!({"Records": [s3_record("ObjectCreated:Put", "b", "firehose/a%20b.gz")]}).to_string();
-        let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}).to_string();
+        let put = json!({"Records": [s3_record("ObjectCreated:Put", "b", "firehose/a%20b.gz")]})
+            .to_string();
+        let test_event =
+            json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}).to_string();
         let event = json!({"Records": [
             sns_record(topic, &put),
             sns_record(topic, &test_event),
@@ -422,12 +428,19 @@ mod tests {
         assert_eq!(found.skipped.len(), 3, "{:?}", found.skipped);
         assert!(found.skipped[0].contains("s3:TestEvent"));
         for skipped in &found.skipped[1..] {
-            assert!(skipped.contains(&format!("from topic {topic} is not an S3 notification")), "{skipped}");
+            assert!(
+                skipped.contains(&format!("from topic {topic} is not an S3 notification")),
+                "{skipped}"
+            );
         }
         // A malformed S3 notification fails as it does when it comes directly.
         let broken = json!({"Records": [{"eventName": "ObjectCreated:Put"}]}).to_string();
         let err = parse_invocation(&json!({"Records": [sns_record(topic, &broken)]})).unwrap_err();
-        assert!(err.to_string().starts_with("malformed S3 event notification"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("malformed S3 event notification"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -440,9 +453,17 @@ mod tests {
             panic!("sns-s3-put.json: expected a direct invocation");
         };
         assert_eq!(found.objects.len(), 1);
-        assert!(matches!(parse_invocation(&read("kinesis.json")).unwrap(), Invocation::Kinesis(r) if r.len() >= 4));
+        assert!(
+            matches!(parse_invocation(&read("kinesis.json")).unwrap(), Invocation::Kinesis(r) if r.len() >= 4)
+        );
         for name in ["s3-batch-v1.json", "s3-batch-v2.json"] {
-            assert!(matches!(parse_invocation(&read(name)).unwrap(), Invocation::BatchJob(_)), "{name}");
+            assert!(
+                matches!(
+                    parse_invocation(&read(name)).unwrap(),
+                    Invocation::BatchJob(_)
+                ),
+                "{name}"
+            );
         }
     }
 

@@ -34,7 +34,10 @@ pub struct KinesisRecord {
 
 /// True for a Kinesis event (`Records[0].eventSource == "aws:kinesis"`).
 pub fn is_kinesis(payload: &Value) -> bool {
-    payload.pointer("/Records/0/eventSource").and_then(Value::as_str) == Some("aws:kinesis")
+    payload
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str)
+        == Some("aws:kinesis")
 }
 
 /// The records of a Kinesis event. A record whose data is not base64 stays in the batch as an

@@ -174,12 +174,19 @@ async fn cargo_lambda_invoke_answers_kinesis_and_batch_operations_events() {
         .iter()
         .map(|r| r["resultCode"].as_str().expect("resultCode"))
         .collect();
-    assert_eq!(codes, ["Succeeded", "PermanentFailure", "Succeeded"], "{answer}");
+    assert_eq!(
+        codes,
+        ["Succeeded", "PermanentFailure", "Succeeded"],
+        "{answer}"
+    );
     let summary: Value = serde_json::from_str(
         answer["results"][0]["resultString"]
             .as_str()
             .expect("resultString"),
     )
     .expect("a JSON summary");
-    assert!(summary["indexed"].as_u64().expect("indexed") > 50, "{summary}");
+    assert!(
+        summary["indexed"].as_u64().expect("indexed") > 50,
+        "{summary}"
+    );
 }

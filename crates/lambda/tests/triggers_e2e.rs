@@ -244,7 +244,12 @@ fn failures(response: &Value) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("not a Kinesis response: {response}"))
         .iter()
-        .map(|f| f["itemIdentifier"].as_str().expect("itemIdentifier").to_owned())
+        .map(|f| {
+            f["itemIdentifier"]
+                .as_str()
+                .expect("itemIdentifier")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -428,16 +433,24 @@ async fn a_search_failure_mid_batch_answers_the_first_unconfirmed_record_and_a_r
     let position = (0..records.len())
         .find(|i| sequence_number(*i) == failed[0])
         .expect("the answer names a record of the batch");
-    assert!(position > 0, "some records were confirmed before the failure");
+    assert!(
+        position > 0,
+        "some records were confirmed before the failure"
+    );
     // Everything before the answer is in the index.
     let indexed = env.ids().await;
     let before: BTreeSet<String> = document_ids(&records[..position]).into_iter().collect();
-    assert!(before.is_subset(&indexed), "a record before the answer is missing");
+    assert!(
+        before.is_subset(&indexed),
+        "a record before the answer is missing"
+    );
     assert!(indexed.len() < expected_ids(&records).len());
 
     // Lambda retries the shard from the answered record.
     proxy.failing.store(false, Ordering::SeqCst);
-    let retry = env.invoke(kinesis_event(&records[position..], position)).await;
+    let retry = env
+        .invoke(kinesis_event(&records[position..], position))
+        .await;
     assert_eq!(failures(&retry), Vec::<String>::new());
     assert_eq!(env.ids().await, expected_ids(&records));
 }
@@ -462,12 +475,19 @@ async fn a_batch_operations_job_over_three_objects_answers_per_task_codes() {
         .await
         .expect("versioning");
     let ndjson = |records: &[Vec<u8>]| -> Vec<u8> {
-        records.iter().flat_map(|r| r.iter().copied().chain([b'\n'])).collect()
+        records
+            .iter()
+            .flat_map(|r| r.iter().copied().chain([b'\n']))
+            .collect()
     };
     // Two versions of the first object: the task names the older one.
-    let first_version = env.put("archive/one file.ndjson", ndjson(&records[..10])).await;
-    env.put("archive/one file.ndjson", ndjson(&records[10..12])).await;
-    env.put("archive/two.ndjson", ndjson(&records[20..30])).await;
+    let first_version = env
+        .put("archive/one file.ndjson", ndjson(&records[..10]))
+        .await;
+    env.put("archive/one file.ndjson", ndjson(&records[10..12]))
+        .await;
+    env.put("archive/two.ndjson", ndjson(&records[20..30]))
+        .await;
     let arn = format!("arn:aws:s3:::{}", env.bucket);
     let event = json!({
         "invocationSchemaVersion": "1.0", "invocationId": "inv-1", "job": {"id": "job-1"},
@@ -484,14 +504,29 @@ async fn a_batch_operations_job_over_three_objects_answers_per_task_codes() {
     let results = response["results"].as_array().expect("results");
     let codes: Vec<(&str, &str)> = results
         .iter()
-        .map(|r| (r["taskId"].as_str().unwrap(), r["resultCode"].as_str().unwrap()))
+        .map(|r| {
+            (
+                r["taskId"].as_str().unwrap(),
+                r["resultCode"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         codes,
-        [("t1", "Succeeded"), ("t2", "PermanentFailure"), ("t3", "Succeeded")]
+        [
+            ("t1", "Succeeded"),
+            ("t2", "PermanentFailure"),
+            ("t3", "Succeeded")
+        ]
     );
-    assert!(results[1]["resultString"].as_str().unwrap().contains("not found"));
-    let summary: Value = serde_json::from_str(results[0]["resultString"].as_str().unwrap()).unwrap();
+    assert!(
+        results[1]["resultString"]
+            .as_str()
+            .unwrap()
+            .contains("not found")
+    );
+    let summary: Value =
+        serde_json::from_str(results[0]["resultString"].as_str().unwrap()).unwrap();
     assert_eq!(summary["documents"], document_ids(&records[..10]).len());
     let mut want: BTreeSet<String> = document_ids(&records[..10]).into_iter().collect();
     want.extend(document_ids(&records[20..30]));
@@ -505,7 +540,10 @@ async fn a_batch_operations_job_over_three_objects_answers_per_task_codes() {
     });
     let response = env.invoke(v2).await;
     assert_eq!(response["invocationSchemaVersion"], "2.0");
-    assert_eq!(response["results"][0]["resultCode"], "Succeeded", "{response}");
+    assert_eq!(
+        response["results"][0]["resultCode"], "Succeeded",
+        "{response}"
+    );
     want.extend(document_ids(&records[10..12]));
     assert_eq!(env.ids().await, want);
 }
@@ -546,9 +584,8 @@ async fn with_follow_user_ids_only_those_authors_are_indexed_and_deletes_apply()
         .collect();
     let first_followed = followed[0].0.clone();
     let mut batch = records.clone();
-    batch.push(
-        format!(r#"{{"delete":{{"status":{{"id_str":"{first_followed}"}}}}}}"#).into_bytes(),
-    );
+    batch
+        .push(format!(r#"{{"delete":{{"status":{{"id_str":"{first_followed}"}}}}}}"#).into_bytes());
     let response = env.invoke(kinesis_event(&batch, 0)).await;
     assert_eq!(failures(&response), Vec::<String>::new());
     let want: BTreeSet<String> = followed
@@ -560,8 +597,14 @@ async fn with_follow_user_ids_only_those_authors_are_indexed_and_deletes_apply()
     assert_eq!(env.ids().await, want);
 
     // The same filter on the S3 path: an object of all 100 records.
-    env.put("firehose/all.ndjson", batch.iter().flat_map(|r| r.iter().copied().chain([b'\n'])).collect())
-        .await;
+    env.put(
+        "firehose/all.ndjson",
+        batch
+            .iter()
+            .flat_map(|r| r.iter().copied().chain([b'\n']))
+            .collect(),
+    )
+    .await;
     let arn = format!("arn:aws:s3:::{}", env.bucket);
     let job = json!({"invocationSchemaVersion": "1.0", "invocationId": "i", "job": {"id": "j"},
         "tasks": [{"taskId": "t", "s3Key": "firehose/all.ndjson", "s3VersionId": null, "s3BucketArn": arn}]});
@@ -570,6 +613,10 @@ async fn with_follow_user_ids_only_those_authors_are_indexed_and_deletes_apply()
         serde_json::from_str(response["results"][0]["resultString"].as_str().unwrap()).unwrap();
     let documents = document_ids(&records).len() as u64;
     assert_eq!(summary["documents"], followed.len() as u64, "{summary}");
-    assert_eq!(summary["filtered"], documents - followed.len() as u64, "{summary}");
+    assert_eq!(
+        summary["filtered"],
+        documents - followed.len() as u64,
+        "{summary}"
+    );
     assert_eq!(env.ids().await, want);
 }

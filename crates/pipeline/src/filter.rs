@@ -90,8 +90,14 @@ mod tests {
     fn keeps_followed_authors_v1_and_v2_and_every_delete() {
         let records = [
             // (record, kept with follow = 7 and 18446744073709551615)
-            (r#"{"id_str":"1","text":"a","user":{"id_str":"7","id":7}}"#, true),
-            (r#"{"id_str":"2","text":"b","user":{"id_str":"8","id":8}}"#, false),
+            (
+                r#"{"id_str":"1","text":"a","user":{"id_str":"7","id":7}}"#,
+                true,
+            ),
+            (
+                r#"{"id_str":"2","text":"b","user":{"id_str":"8","id":8}}"#,
+                false,
+            ),
             (
                 r#"{"id_str":"3","text":"c","user":{"id_str":"18446744073709551615"}}"#,
                 true,
@@ -99,7 +105,10 @@ mod tests {
             (r#"{"data":{"id":"4","text":"d","author_id":"7"}}"#, true),
             (r#"{"data":{"id":"5","text":"e","author_id":"9"}}"#, false),
             (r#"{"id_str":"6","text":"no author"}"#, false),
-            (r#"{"delete":{"status":{"id":2,"id_str":"2","user_id":8}}}"#, true),
+            (
+                r#"{"delete":{"status":{"id":2,"id_str":"2","user_id":8}}}"#,
+                true,
+            ),
             (r#"{"limit":{"track":3}}"#, true),
         ];
         let filter = AuthorFilter::parse("7,18446744073709551615").unwrap();

@@ -80,7 +80,9 @@ pub fn deaggregate(data: &[u8]) -> Result<Vec<UserRecord>, KplError> {
             }
             let partition_key = partition_key_index
                 .and_then(|i| partition_keys.get(usize::try_from(i).ok()?))
-                .ok_or(KplError::Malformed("record without a valid partition key index"))?
+                .ok_or(KplError::Malformed(
+                    "record without a valid partition key index",
+                ))?
                 .clone();
             let explicit_hash_key = match hash_key_index {
                 None => None,

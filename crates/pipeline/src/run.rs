@@ -149,9 +149,8 @@ impl Indexer {
         let reader = SyncIoBridge::new(body);
         let framing = self.framing;
         let filter = self.filter.clone();
-        let producer = tokio::task::spawn_blocking(move || {
-            produce(&extractor, &filter, framing, reader, &tx)
-        });
+        let producer =
+            tokio::task::spawn_blocking(move || produce(&extractor, &filter, framing, reader, &tx));
 
         let mut summary = ObjectSummary::new(name.as_ref());
         let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());

@@ -43,8 +43,8 @@ json.dump({"built": built, "decoded": decoded}, sys.stdout)
 "#;
 
 fn sample_records() -> Vec<UserRecord> {
-    let text = std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson"))
-        .expect("samples");
+    let text =
+        std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples");
     let mut records: Vec<UserRecord> = text
         .split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
@@ -102,7 +102,9 @@ fn aggregates_agree_with_aws_kinesis_agg_both_ways() {
     assert!(!built.is_empty());
     let mut decoded = Vec::new();
     for aggregate in built {
-        let bytes = STANDARD.decode(aggregate.as_str().expect("b64")).expect("b64");
+        let bytes = STANDARD
+            .decode(aggregate.as_str().expect("b64"))
+            .expect("b64");
         assert!(kpl::is_aggregate(&bytes));
         decoded.extend(kpl::deaggregate(&bytes).expect("their aggregate decodes"));
     }
