@@ -19,6 +19,7 @@ from common import POLICIES, Report, example_values, load_json, load_template, m
 ACCEPTED = {
     ("lambda-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
     ("firehose-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
+    ("batch-operations-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
     ("data-key.json", "RESOURCE_STAR"): 'in a key policy "Resource": "*" means this key only',
     ("data-key.json", "PERMISSIONS_MANAGEMENT_ACTIONS"): (
         "the account-root statement is AWS's default key policy: it delegates key administration "

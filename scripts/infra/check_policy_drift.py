@@ -27,6 +27,9 @@ POLICY_SOURCES = {
     ("IndexerRole", "Policies[lambda-execution]"): "lambda-execution.json",
     ("DomainLogDeliveryPolicy", "PolicyDocument"): "opensearch-log-delivery.json",
     ("SearchDomain", "AccessPolicies"): "domain-access.json",
+    ("IndexerKinesisPolicy", "PolicyDocument"): "lambda-kinesis-read.json",
+    ("BatchOperationsRole", "AssumeRolePolicyDocument"): "batch-operations-trust.json",
+    ("BatchOperationsRole", "Policies[batch-operations]"): "batch-operations.json",
 }
 
 # Properties that hold a policy document, per resource type.

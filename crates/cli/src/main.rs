@@ -9,6 +9,7 @@
 //! sent); 3 delivery failures (the search server or S3 failed; rerunning is safe).
 
 mod dashboards;
+mod event;
 mod inputs;
 mod report;
 
@@ -19,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use pipeline::{Indexer, ObjectSummary, PipelineError, SourceError};
+use pipeline::{AuthorFilter, Indexer, ObjectSummary, PipelineError, SourceError};
 use search_sink::{Config, ConfigError, SinkError};
 use tweets::{Extractor, ExtractorOptions};
 
@@ -50,6 +51,17 @@ enum Command {
         #[command(subcommand)]
         action: DashboardsAction,
     },
+    /// Build a Lambda test event from a captured stream (for `cargo lambda invoke --data-file`).
+    Event {
+        #[command(subcommand)]
+        kind: EventKind,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EventKind {
+    /// A Kinesis Data Streams event: one record per tweet, or KPL aggregates (`--aggregate N`).
+    Kinesis(event::KinesisArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -77,6 +89,9 @@ struct IndexArgs {
     /// Give up on one object after this many seconds (the Lambda uses its remaining time).
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
+    /// Index only tweets by these user ids (id,id,...); others are counted as filtered.
+    #[arg(long, env = "FOLLOW_USER_IDS")]
+    follow_user_ids: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -358,6 +373,11 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<Status, Failure> {
             Err(e) if e.downcast_ref::<ConfigError>().is_some() => Err(Failure::Usage(e)),
             Err(e) => Err(Failure::Delivery(e)),
         },
+        Command::Event {
+            kind: EventKind::Kinesis(args),
+        } => event::kinesis(&args)
+            .map(|()| Status::Ok)
+            .map_err(Failure::Usage),
         Command::Index(args) if args.dry_run => dry_run(*args).await,
         Command::Index(args) => index(*args, matches).await,
     }
@@ -454,9 +474,12 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure>
     // Every input is checked before the index is created or changed: a mistyped path alone
     // touches nothing on the server.
     let (inputs, mut status) = checked_inputs(&args.inputs).await?;
+    let follow = AuthorFilter::parse(args.follow_user_ids.as_deref().unwrap_or_default())
+        .map_err(|e| Failure::Usage(e.into()))?;
     let indexer = Indexer::connect(config)
         .await
-        .map_err(|e| sink_failure(e, "connecting"))?;
+        .map_err(|e| sink_failure(e, "connecting"))?
+        .with_author_filter(follow);
     indexer
         .ensure_index()
         .await

@@ -159,6 +159,12 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
         s.invalid_records,
         s.warnings
     );
+    if s.filtered > 0 {
+        text.push_str(&format!(
+            ", {} filtered (not by a followed author)",
+            s.filtered
+        ));
+    }
     if !dry_run {
         text.push_str(&format!(
             "; indexed {}, deleted {} ({} not found), dead-lettered {}, retried {}, {} requests",

@@ -1,9 +1,12 @@
-//! Which S3 objects an invocation asks us to index.
+//! What an invocation asks us to index: its trigger, classified.
 //!
 //! Accepted shapes: S3 event notifications (every record), the `s3:TestEvent` S3 sends when a
-//! notification is configured (skipped), EventBridge "Object Created" events, and any of those
-//! wrapped in SQS messages (fan-out setups), also through an SNS envelope. Records that are not
-//! `ObjectCreated:*` are skipped with a reason, never an error.
+//! notification is configured (skipped), EventBridge "Object Created" events, SNS events whose
+//! messages are any of those (S3 -> SNS -> Lambda), and any of those wrapped in SQS messages
+//! (fan-out setups), also through an SNS envelope. Records that are not `ObjectCreated:*`, and
+//! SNS messages that are not S3 notifications, are skipped with a reason, never an error.
+//! Kinesis batches ([`crate::kinesis`]) and S3 Batch Operations jobs ([`crate::batch_ops`])
+//! are recognised here and decoded by their own modules.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::s3::S3Event;
@@ -42,6 +45,10 @@ pub enum Invocation {
     Direct(Found),
     /// SQS batch: failures are reported per message (partial batch response).
     Sqs(Vec<SqsWork>),
+    /// Kinesis batch: answered with the first record to retry.
+    Kinesis(Vec<crate::kinesis::KinesisRecord>),
+    /// S3 Batch Operations: one result code per task.
+    BatchJob(crate::batch_ops::BatchJobEvent),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -80,6 +87,12 @@ pub fn parse_invocation(payload: &Value) -> Result<Invocation, EventError> {
             .collect();
         return Ok(Invocation::Sqs(works));
     }
+    if crate::kinesis::is_kinesis(payload) {
+        return crate::kinesis::parse(payload).map(Invocation::Kinesis);
+    }
+    if crate::batch_ops::is_batch_job(payload) {
+        return crate::batch_ops::parse(payload).map(Invocation::BatchJob);
+    }
     objects_in(payload).map(Invocation::Direct)
 }
 
@@ -116,6 +129,13 @@ pub fn objects_in(value: &Value) -> Result<Found, EventError> {
         })?;
         return objects_in(&inner);
     }
+    if value
+        .pointer("/Records/0/EventSource")
+        .and_then(Value::as_str)
+        == Some("aws:sns")
+    {
+        return sns_event(value);
+    }
     if value.get("Records").is_some() {
         return s3_notification(value);
     }
@@ -123,6 +143,47 @@ pub fn objects_in(value: &Value) -> Result<Found, EventError> {
         return eventbridge(value);
     }
     Err(EventError::Unrecognised(describe(value)))
+}
+
+/// An SNS event (S3 -> SNS -> Lambda): each record's `Sns.Message` is read like a direct
+/// event. A message that is not JSON or not a known event shape is skipped with a reason
+/// naming its topic (another publisher on a shared topic); a known shape that is malformed
+/// is an error, as it is when it comes directly.
+fn sns_event(value: &Value) -> Result<Found, EventError> {
+    let records = value
+        .get("Records")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut found = Found::default();
+    for (i, record) in records.iter().enumerate() {
+        let topic = record
+            .pointer("/Sns/TopicArn")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let message = record
+            .pointer("/Sns/Message")
+            .and_then(Value::as_str)
+            .ok_or_else(|| EventError::Malformed {
+                shape: "SNS event",
+                reason: format!("record {i} has no Sns.Message string"),
+            })?;
+        let inner = match serde_json::from_str::<Value>(message) {
+            Ok(inner) => objects_in(&inner),
+            Err(e) => Err(EventError::Unrecognised(format!("not JSON ({e})"))),
+        };
+        match inner {
+            Ok(inner) => {
+                found.objects.extend(inner.objects);
+                found.skipped.extend(inner.skipped);
+            }
+            Err(EventError::Unrecognised(what)) => found.skipped.push(format!(
+                "SNS record {i} from topic {topic} is not an S3 notification: {what}"
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
 }
 
 fn s3_notification(value: &Value) -> Result<Found, EventError> {
@@ -325,6 +386,85 @@ mod tests {
                 key: "a+b c.gz".into()
             }]
         );
+    }
+
+    fn sns_record(topic: &str, message: &str) -> Value {
+        json!({
+            "EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": format!("{topic}:0b6941c3-f04d-4d3e-a66d-b1df00e1e381"),
+            "Sns": {
+                "Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+                "TopicArn": topic, "Subject": "Amazon S3 Notification", "Message": message,
+                "Timestamp": "2026-11-23T12:00:00.000Z", "SignatureVersion": "1",
+                "Signature": "EXAMPLE", "SigningCertUrl": "https://example.com/cert.pem",
+                "UnsubscribeUrl": "https://example.com/unsubscribe", "MessageAttributes": {}
+            }
+        })
+    }
+
+    #[test]
+    fn sns_messages_are_read_like_direct_events() {
+        let topic = "arn:aws:sns:us-east-1:123456789012:tweets";
+        let put = json!({"Records": [s3_record("ObjectCreated:Put", "b", "firehose/a%20b.gz")]})
+            .to_string();
+        let test_event =
+            json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}).to_string();
+        let event = json!({"Records": [
+            sns_record(topic, &put),
+            sns_record(topic, &test_event),
+            sns_record(topic, r#"{"alarm": "high CPU"}"#),
+            sns_record(topic, "plain text"),
+        ]});
+        let Invocation::Direct(found) = parse_invocation(&event).unwrap() else {
+            panic!("expected a direct invocation");
+        };
+        assert_eq!(
+            found.objects,
+            [ObjectRef {
+                bucket: "b".into(),
+                key: "firehose/a b.gz".into()
+            }]
+        );
+        assert_eq!(found.skipped.len(), 3, "{:?}", found.skipped);
+        assert!(found.skipped[0].contains("s3:TestEvent"));
+        for skipped in &found.skipped[1..] {
+            assert!(
+                skipped.contains(&format!("from topic {topic} is not an S3 notification")),
+                "{skipped}"
+            );
+        }
+        // A malformed S3 notification fails as it does when it comes directly.
+        let broken = json!({"Records": [{"eventName": "ObjectCreated:Put"}]}).to_string();
+        let err = parse_invocation(&json!({"Records": [sns_record(topic, &broken)]})).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("malformed S3 event notification"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_shipped_sample_events_parse() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        let read = |name: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(root.join(name)).unwrap()).unwrap()
+        };
+        let Invocation::Direct(found) = parse_invocation(&read("sns-s3-put.json")).unwrap() else {
+            panic!("sns-s3-put.json: expected a direct invocation");
+        };
+        assert_eq!(found.objects.len(), 1);
+        assert!(
+            matches!(parse_invocation(&read("kinesis.json")).unwrap(), Invocation::Kinesis(r) if r.len() >= 4)
+        );
+        for name in ["s3-batch-v1.json", "s3-batch-v2.json"] {
+            assert!(
+                matches!(
+                    parse_invocation(&read(name)).unwrap(),
+                    Invocation::BatchJob(_)
+                ),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -141,6 +141,15 @@ impl<S: ObjectStore> Handler<S> {
                     }
                     Ok(serde_json::to_value(response).unwrap_or(Value::Null))
                 }
+                Invocation::Kinesis(records) => {
+                    let response = crate::kinesis::handle(&self.indexer, records, deadline).await;
+                    Ok(serde_json::to_value(response).unwrap_or(Value::Null))
+                }
+                Invocation::BatchJob(job) => {
+                    let response =
+                        crate::batch_ops::handle(&self.store, &self.indexer, job, deadline).await;
+                    Ok(serde_json::to_value(response).unwrap_or(Value::Null))
+                }
             }
         }
         .instrument(span)

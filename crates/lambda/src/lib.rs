@@ -1,13 +1,16 @@
 //! The AWS Lambda front door: S3 put notifications (direct, through SQS or SNS, or EventBridge)
-//! name objects; each is streamed through the [`pipeline`] into the search index; the result is
-//! a JSON summary per object, JSON logs for CloudWatch Logs Insights and one Embedded Metric
-//! Format line per object.
+//! and S3 Batch Operations tasks ([`batch_ops`]) name objects; each is streamed through the
+//! [`pipeline`] into the search index; the result is a JSON summary per object, JSON logs for
+//! CloudWatch Logs Insights and one Embedded Metric Format line per object. Kinesis batches
+//! ([`kinesis`]) carry the tweets themselves and go through the pipeline as one batch.
 //!
 //! Not here: parsing tweets (`tweets`), HTTP to the search server (`search-sink`), the streaming
 //! loop (`pipeline`). `main.rs` only wires configuration, logging and the runtime.
 
+pub mod batch_ops;
 pub mod events;
 pub mod handler;
+pub mod kinesis;
 pub mod logging;
 pub mod metrics;
 

@@ -2,7 +2,7 @@
 //! (warm invocations reuse them); each invocation goes to [`Handler::handle`].
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use pipeline::{Indexer, S3Store};
+use pipeline::{AuthorFilter, Indexer, S3Store};
 use serde_json::Value;
 use tweet_indexer_lambda::{Handler, logging};
 
@@ -14,7 +14,12 @@ async fn main() -> Result<(), Error> {
         lambda_runtime::tracing::error!(error = %e, "invalid configuration");
     })?;
     let store = S3Store::from_env().await;
-    let indexer = Indexer::connect_with_s3(config, store.client().clone()).await?;
+    let follow = AuthorFilter::from_env().inspect_err(|e| {
+        lambda_runtime::tracing::error!(error = %e, "invalid configuration");
+    })?;
+    let indexer = Indexer::connect_with_s3(config, store.client().clone())
+        .await?
+        .with_author_filter(follow);
     let handler = Handler::new(store, indexer);
     let handler = &handler;
     // Boxed: the pipeline's future is deep, and the runtime nests it further.

@@ -117,6 +117,13 @@ fn every_template_variable_is_read_and_accepted_by_the_binary() {
         env.get(name).cloned()
     })
     .expect("the template's environment is a valid configuration");
+    // The author filter is read next to it (src/main.rs); the default is no filter.
+    let follow = pipeline::AuthorFilter::from_lookup(|name| {
+        read.borrow_mut().insert(name.to_owned());
+        env.get(name).cloned()
+    })
+    .expect("the template's FOLLOW_USER_IDS is a valid list");
+    assert!(!follow.is_active());
 
     let unread: Vec<&String> = env.keys().filter(|k| !read.borrow().contains(*k)).collect();
     assert!(

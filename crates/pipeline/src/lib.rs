@@ -6,14 +6,20 @@
 //!
 //! This crate is glue: it does not parse tweets (that is `tweets`) nor speak HTTP to the search
 //! server (that is `search-sink`). It owns where bytes come from ([`source`]), the per-object
-//! loop ([`run`]), the no-server `--dry-run` path ([`dry_run`]) and the per-object
-//! [`ObjectSummary`].
+//! loop ([`run`]), the in-memory batch of records of a Kinesis trigger ([`batch`]), the
+//! no-server `--dry-run` path ([`dry_run`]), the optional author filter ([`filter`]), KPL
+//! aggregates ([`kpl`]) and the per-object [`ObjectSummary`].
 
+pub mod batch;
 pub mod dry_run;
+pub mod filter;
+pub mod kpl;
 pub mod run;
 pub mod source;
 mod summary;
 
+pub use batch::{BatchOutcome, BatchRecord};
+pub use filter::AuthorFilter;
 pub use run::{Indexer, PipelineError};
 pub use source::{Object, ObjectStore, S3Store, SourceError};
 pub use summary::ObjectSummary;

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::io::{InspectReader, SyncIoBridge};
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
+use crate::filter::AuthorFilter;
 use crate::source::{self, Object, S3Store};
 use crate::summary::ObjectSummary;
 
@@ -46,6 +47,7 @@ enum Work {
         warnings: u64,
     },
     Control,
+    Filtered,
     Invalid {
         offset: u64,
         reason: String,
@@ -56,10 +58,11 @@ enum Work {
 /// extractor with its VADER lexicon, the search client, the dead-letter store.
 #[derive(Debug, Clone)]
 pub struct Indexer {
-    extractor: Arc<Extractor>,
-    framing: FramerOptions,
-    client: Arc<SearchClient>,
-    dead_letters: Option<Arc<dyn DeadLetterStore>>,
+    pub(crate) extractor: Arc<Extractor>,
+    pub(crate) framing: FramerOptions,
+    pub(crate) client: Arc<SearchClient>,
+    pub(crate) dead_letters: Option<Arc<dyn DeadLetterStore>>,
+    pub(crate) filter: AuthorFilter,
 }
 
 impl Indexer {
@@ -98,7 +101,14 @@ impl Indexer {
             framing: options.framer,
             client,
             dead_letters,
+            filter: AuthorFilter::default(),
         })
+    }
+
+    /// Indexes only the tweets of the followed authors (see [`AuthorFilter`]).
+    pub fn with_author_filter(mut self, filter: AuthorFilter) -> Self {
+        self.filter = filter;
+        self
     }
 
     pub fn client(&self) -> &SearchClient {
@@ -152,8 +162,9 @@ impl Indexer {
         let framing = self.framing;
         let gzip = Arc::new(AtomicBool::new(false));
         let producer_gzip = gzip.clone();
+        let filter = self.filter.clone();
         let producer = tokio::task::spawn_blocking(move || {
-            produce(&extractor, framing, reader, &tx, &producer_gzip)
+            produce(&extractor, &filter, framing, reader, &tx, &producer_gzip)
         });
 
         let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
@@ -181,6 +192,7 @@ impl Indexer {
                             .map_err(sink_error)?;
                     }
                     Work::Control => summary.control_messages += 1,
+                    Work::Filtered => summary.filtered += 1,
                     Work::Invalid { offset, reason } => {
                         summary.invalid_records += 1;
                         if gzip.load(Ordering::Relaxed) {
@@ -247,6 +259,7 @@ impl Indexer {
 /// Sets `gzip` once the object turns out to be gzip (warnings then name decompressed offsets).
 fn produce<R: std::io::Read>(
     extractor: &Extractor,
+    filter: &AuthorFilter,
     framing: FramerOptions,
     reader: R,
     tx: &mpsc::Sender<Work>,
@@ -255,7 +268,12 @@ fn produce<R: std::io::Read>(
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
         gzip.store(items.is_gzip(), Ordering::Relaxed);
-        if tx.blocking_send(to_work(item)).is_err() {
+        let work = if filter.rejects(&item) {
+            Work::Filtered
+        } else {
+            to_work(item)
+        };
+        if tx.blocking_send(work).is_err() {
             return Ok(items.records());
         }
     }

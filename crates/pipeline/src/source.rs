@@ -52,6 +52,25 @@ pub trait ObjectStore: Send + Sync {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Object, SourceError>> + Send;
+
+    /// Opens one version of an object (`None`: the current one). Stores without versions
+    /// refuse a version id rather than serve another version.
+    fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> impl Future<Output = Result<Object, SourceError>> + Send {
+        async move {
+            match version_id {
+                None => self.get(bucket, key).await,
+                Some(version) => Err(SourceError::Unavailable {
+                    name: format!("s3://{bucket}/{key}?versionId={version}"),
+                    detail: "this store cannot open object versions".into(),
+                }),
+            }
+        }
+    }
 }
 
 /// S3 through the AWS SDK (credentials and region from the default chain; the standard
@@ -111,12 +130,25 @@ pub struct Listed {
 
 impl ObjectStore for S3Store {
     async fn get(&self, bucket: &str, key: &str) -> Result<Object, SourceError> {
-        let name = format!("s3://{bucket}/{key}");
+        self.get_version(bucket, key, None).await
+    }
+
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Object, SourceError> {
+        let name = match version_id {
+            None => format!("s3://{bucket}/{key}"),
+            Some(version) => format!("s3://{bucket}/{key}?versionId={version}"),
+        };
         match self
             .client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .set_version_id(version_id.map(str::to_owned))
             .send()
             .await
         {

@@ -17,6 +17,8 @@ pub struct ObjectSummary {
     pub documents: u64,
     /// Delete notices.
     pub deletes: u64,
+    /// Tweets by authors outside `FOLLOW_USER_IDS` (not indexed).
+    pub filtered: u64,
     /// Stream control messages (limit, scrub_geo, warning, ...): counted, not indexed.
     pub control_messages: u64,
     /// Records that could not be framed or parsed (dead-lettered when a store is configured).
@@ -85,6 +87,7 @@ impl ObjectSummary {
         self.records += other.records;
         self.documents += other.documents;
         self.deletes += other.deletes;
+        self.filtered += other.filtered;
         self.control_messages += other.control_messages;
         self.invalid_records += other.invalid_records;
         self.warnings += other.warnings;

@@ -1,0 +1,358 @@
+//! S3 Batch Operations trigger (backfill at scale): each task names one object of a manifest
+//! (invocation schema 1.0: bucket ARN and URL-encoded key; 2.0: bucket name and plain key;
+//! both may carry a version id, which is honoured). Each object goes through the same pipeline
+//! as an S3 notification, and each task gets its own result code:
+//!
+//! - `Succeeded`, with a short JSON summary of the object's counts as `resultString`;
+//! - `TemporaryFailure` for what a retry can fix (throttling, 5xx, the deadline, the network);
+//! - `PermanentFailure` for a missing or unreadable object, with the reason.
+//!
+//! `treatMissingKeysAs` is `PermanentFailure`: a key missing from the bucket will stay missing.
+//! Not here: the job itself (the manifest, retries and the completion report are S3's).
+
+use lambda_runtime::tracing;
+use pipeline::{Indexer, ObjectStore, ObjectSummary, PipelineError, SourceError};
+use search_sink::SinkError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::events::{EventError, decode_key};
+
+pub const SUCCEEDED: &str = "Succeeded";
+pub const TEMPORARY_FAILURE: &str = "TemporaryFailure";
+pub const PERMANENT_FAILURE: &str = "PermanentFailure";
+
+/// A Batch Operations invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchJobEvent {
+    pub invocation_schema_version: String,
+    pub invocation_id: String,
+    pub tasks: Vec<BatchTask>,
+}
+
+/// One task as sent; which bucket field is set depends on the schema version.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchTask {
+    pub task_id: String,
+    pub s3_key: String,
+    #[serde(default)]
+    pub s3_version_id: Option<String>,
+    /// Schema 1.0.
+    #[serde(default)]
+    pub s3_bucket_arn: Option<String>,
+    /// Schema 2.0.
+    #[serde(default)]
+    pub s3_bucket: Option<String>,
+}
+
+/// The answer S3 Batch Operations expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchJobResponse {
+    pub invocation_schema_version: String,
+    pub treat_missing_keys_as: &'static str,
+    pub invocation_id: String,
+    pub results: Vec<TaskResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskResult {
+    pub task_id: String,
+    pub result_code: &'static str,
+    pub result_string: String,
+}
+
+/// True for a Batch Operations invocation.
+pub fn is_batch_job(payload: &Value) -> bool {
+    payload.get("invocationSchemaVersion").is_some() && payload.get("tasks").is_some()
+}
+
+pub fn parse(payload: &Value) -> Result<BatchJobEvent, EventError> {
+    let event = BatchJobEvent::deserialize(payload).map_err(|e| EventError::Malformed {
+        shape: "S3 Batch Operations event",
+        reason: e.to_string(),
+    })?;
+    match event.invocation_schema_version.as_str() {
+        "1.0" | "2.0" => Ok(event),
+        other => Err(EventError::Malformed {
+            shape: "S3 Batch Operations event",
+            reason: format!("unsupported invocationSchemaVersion {other:?}"),
+        }),
+    }
+}
+
+/// The bucket and real key a task names.
+pub fn task_object(schema: &str, task: &BatchTask) -> Result<(String, String), String> {
+    if schema == "1.0" {
+        let arn = task.s3_bucket_arn.as_deref().unwrap_or_default();
+        let bucket = arn
+            .rsplit_once(":::")
+            .map(|(_, bucket)| bucket)
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| format!("s3BucketArn {arn:?} names no bucket"))?;
+        let key = decode_key(&task.s3_key).map_err(|e| e.to_string())?;
+        Ok((bucket.to_owned(), key))
+    } else {
+        let bucket = task
+            .s3_bucket
+            .as_deref()
+            .filter(|b| !b.is_empty())
+            .ok_or("task has no s3Bucket")?;
+        Ok((bucket.to_owned(), task.s3_key.clone()))
+    }
+}
+
+/// Runs every task and answers one result per task.
+pub async fn handle<S: ObjectStore>(
+    store: &S,
+    indexer: &Indexer,
+    event: BatchJobEvent,
+    deadline: Instant,
+) -> BatchJobResponse {
+    let mut results = Vec::with_capacity(event.tasks.len());
+    for task in &event.tasks {
+        let (code, text) = run_task(
+            store,
+            indexer,
+            &event.invocation_schema_version,
+            task,
+            deadline,
+        )
+        .await;
+        if code == SUCCEEDED {
+            tracing::info!(task_id = %task.task_id, result = %text, "batch task succeeded");
+        } else {
+            tracing::error!(task_id = %task.task_id, result_code = code, reason = %text, "batch task failed");
+        }
+        results.push(TaskResult {
+            task_id: task.task_id.clone(),
+            result_code: code,
+            result_string: text,
+        });
+    }
+    BatchJobResponse {
+        invocation_schema_version: event.invocation_schema_version,
+        treat_missing_keys_as: PERMANENT_FAILURE,
+        invocation_id: event.invocation_id,
+        results,
+    }
+}
+
+async fn run_task<S: ObjectStore>(
+    store: &S,
+    indexer: &Indexer,
+    schema: &str,
+    task: &BatchTask,
+    deadline: Instant,
+) -> (&'static str, String) {
+    let (bucket, key) = match task_object(schema, task) {
+        Ok(object) => object,
+        Err(reason) => return (PERMANENT_FAILURE, reason),
+    };
+    if Instant::now() >= deadline {
+        return (
+            TEMPORARY_FAILURE,
+            "invocation deadline reached before the object was read".into(),
+        );
+    }
+    let object = match store
+        .get_version(&bucket, &key, task.s3_version_id.as_deref())
+        .await
+    {
+        Ok(object) => object,
+        Err(e) => return (source_code(&e), e.to_string()),
+    };
+    match indexer.index(object, deadline).await {
+        Ok(summary) => (SUCCEEDED, result_summary(&summary)),
+        Err(e) => (pipeline_code(&e), e.to_string()),
+    }
+}
+
+/// The short JSON kept in the completion report for a succeeded task.
+pub fn result_summary(summary: &ObjectSummary) -> String {
+    serde_json::json!({
+        "records": summary.records,
+        "documents": summary.documents,
+        "deletes": summary.deletes,
+        "filtered": summary.filtered,
+        "invalid_records": summary.invalid_records,
+        "indexed": summary.indexed,
+        "deleted": summary.deleted,
+        "dead_lettered": summary.dead_lettered,
+    })
+    .to_string()
+}
+
+/// S3 error codes that a retry will not change.
+const PERMANENT_S3_CODES: &[&str] = &[
+    "AccessDenied",
+    "NoSuchBucket",
+    "NoSuchVersion",
+    "InvalidObjectState",
+    "InvalidArgument",
+];
+
+fn source_code(error: &SourceError) -> &'static str {
+    match error {
+        SourceError::NotFound { .. } => PERMANENT_FAILURE,
+        SourceError::Unavailable { detail, .. } => {
+            let code = detail.split(':').next().unwrap_or_default();
+            if PERMANENT_S3_CODES.contains(&code) {
+                PERMANENT_FAILURE
+            } else {
+                TEMPORARY_FAILURE
+            }
+        }
+    }
+}
+
+fn pipeline_code(error: &PipelineError) -> &'static str {
+    match error {
+        // A corrupt gzip stream stays corrupt; a read cut by the network does not.
+        PipelineError::Read { detail, .. } if is_corrupt_stream(detail) => PERMANENT_FAILURE,
+        PipelineError::Read { .. } | PipelineError::Extractor { .. } => TEMPORARY_FAILURE,
+        PipelineError::Sink { source, .. } => match source {
+            // Documents refused for good with no dead-letter store: retrying changes nothing.
+            SinkError::PermanentFailures { .. } | SinkError::Encode { .. } => PERMANENT_FAILURE,
+            _ => TEMPORARY_FAILURE,
+        },
+    }
+}
+
+fn is_corrupt_stream(detail: &str) -> bool {
+    ["corrupt deflate stream", "invalid gzip header"]
+        .iter()
+        .any(|needle| detail.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_schema_versions_name_the_object() {
+        let v1 = parse(&json!({
+            "invocationSchemaVersion": "1.0", "invocationId": "inv1", "job": {"id": "job1"},
+            "tasks": [{"taskId": "t1", "s3Key": "tweets/a+b%C3%A9.gz", "s3VersionId": "v1",
+                       "s3BucketArn": "arn:aws:s3:::bucket-1"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            task_object("1.0", &v1.tasks[0]).unwrap(),
+            ("bucket-1".into(), "tweets/a bé.gz".into())
+        );
+        assert_eq!(v1.tasks[0].s3_version_id.as_deref(), Some("v1"));
+        let v2 = parse(&json!({
+            "invocationSchemaVersion": "2.0", "invocationId": "inv2",
+            "job": {"id": "job2", "userArguments": {"k": "v"}},
+            "tasks": [{"taskId": "t2", "s3Bucket": "bucket-2", "s3Key": "tweets/a+b%C3%A9.gz", "s3VersionId": null}]
+        }))
+        .unwrap();
+        assert_eq!(
+            task_object("2.0", &v2.tasks[0]).unwrap(),
+            ("bucket-2".into(), "tweets/a+b%C3%A9.gz".into())
+        );
+        assert_eq!(v2.tasks[0].s3_version_id, None);
+        let unsupported = parse(
+            &json!({"invocationSchemaVersion": "3.0", "invocationId": "i", "job": {}, "tasks": []}),
+        );
+        assert!(unsupported.unwrap_err().to_string().contains("\"3.0\""));
+    }
+
+    #[test]
+    fn response_shape_is_exact() {
+        let response = BatchJobResponse {
+            invocation_schema_version: "1.0".into(),
+            treat_missing_keys_as: PERMANENT_FAILURE,
+            invocation_id: "inv".into(),
+            results: vec![TaskResult {
+                task_id: "t".into(),
+                result_code: SUCCEEDED,
+                result_string: result_summary(&ObjectSummary::new("s3://b/k")),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({
+                "invocationSchemaVersion": "1.0",
+                "treatMissingKeysAs": "PermanentFailure",
+                "invocationId": "inv",
+                "results": [{"taskId": "t", "resultCode": "Succeeded",
+                  "resultString": "{\"dead_lettered\":0,\"deleted\":0,\"deletes\":0,\"documents\":0,\"filtered\":0,\"indexed\":0,\"invalid_records\":0,\"records\":0}"}]
+            })
+        );
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        let unavailable = |detail: &str| SourceError::Unavailable {
+            name: "s3://b/k".into(),
+            detail: detail.into(),
+        };
+        let sources = [
+            (
+                SourceError::NotFound { name: "n".into() },
+                PERMANENT_FAILURE,
+            ),
+            (
+                unavailable("AccessDenied: Access Denied"),
+                PERMANENT_FAILURE,
+            ),
+            (unavailable("NoSuchVersion: gone"), PERMANENT_FAILURE),
+            (
+                unavailable("SlowDown: Please reduce your request rate"),
+                TEMPORARY_FAILURE,
+            ),
+            (
+                unavailable("InternalError: We encountered an internal error"),
+                TEMPORARY_FAILURE,
+            ),
+            (
+                unavailable("dispatch failure: io error: connection reset"),
+                TEMPORARY_FAILURE,
+            ),
+        ];
+        for (error, code) in sources {
+            assert_eq!(source_code(&error), code, "{error}");
+        }
+        let read = |detail: &str| PipelineError::Read {
+            object: "o".into(),
+            offset: 3,
+            detail: detail.into(),
+        };
+        let sink = |source| PipelineError::Sink {
+            object: "o".into(),
+            source,
+        };
+        let pipelines = [
+            (read("corrupt deflate stream"), PERMANENT_FAILURE),
+            (read("connection reset by peer"), TEMPORARY_FAILURE),
+            (
+                sink(SinkError::DeadlineExceeded {
+                    unconfirmed: 3,
+                    elapsed: std::time::Duration::from_secs(1),
+                    last_problem: "HTTP 429".into(),
+                }),
+                TEMPORARY_FAILURE,
+            ),
+            (
+                sink(SinkError::PermanentFailures {
+                    count: 1,
+                    first_id: "1".into(),
+                    first_object: "o".into(),
+                    first_offset: 0,
+                    first_reason: "mapper_parsing_exception: x".into(),
+                }),
+                PERMANENT_FAILURE,
+            ),
+        ];
+        for (error, code) in pipelines {
+            assert_eq!(pipeline_code(&error), code, "{error}");
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Kinesis Data Streams trigger: each record's data (base64 in the event) is one or more tweets
+//! in any layout the framer reads (gzip included) or a KPL aggregate of such records. The whole
+//! batch goes through one bulk sink in record order ([`pipeline::batch`]).
+//!
+//! The answer is a [`KinesisEventResponse`]: empty when every record is confirmed, else the
+//! sequence number of the first record not known to be confirmed (Lambda retries the shard
+//! from there; document ids make the re-sent records harmless). Records that are not readable
+//! data (bad base64, a KPL aggregate with a wrong MD5) are logged with shard id and sequence
+//! number and dead-lettered, never failed: a retry cannot repair them.
+//!
+//! Not here: framing and extraction (`tweets`), the sink (`search-sink`), the KPL format
+//! ([`pipeline::kpl`]).
+
+use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use lambda_runtime::tracing;
+use pipeline::{BatchRecord, Indexer, kpl};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::events::EventError;
+
+/// One record of a Kinesis event, decoded as far as the event allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KinesisRecord {
+    /// The stream's name (from `eventSourceARN`), `?` when absent.
+    pub stream: String,
+    pub shard_id: String,
+    pub sequence_number: String,
+    /// The record's bytes, or why they could not be read.
+    pub data: Result<Vec<u8>, String>,
+}
+
+/// True for a Kinesis event (`Records[0].eventSource == "aws:kinesis"`).
+pub fn is_kinesis(payload: &Value) -> bool {
+    payload
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str)
+        == Some("aws:kinesis")
+}
+
+/// The records of a Kinesis event. A record whose data is not base64 stays in the batch as an
+/// unreadable record (it has a sequence number); a record without a sequence number makes the
+/// event malformed (it could not be named in a failure answer).
+pub fn parse(payload: &Value) -> Result<Vec<KinesisRecord>, EventError> {
+    let records = payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| EventError::Malformed {
+            shape: "Kinesis event",
+            reason: "no Records array".into(),
+        })?;
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let text = |pointer: &str| raw.pointer(pointer).and_then(Value::as_str);
+            let sequence_number = text("/kinesis/sequenceNumber")
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| EventError::Malformed {
+                    shape: "Kinesis event",
+                    reason: format!("record {i} has no kinesis.sequenceNumber"),
+                })?
+                .to_owned();
+            // eventID is `shardId-...:sequenceNumber`.
+            let shard_id = text("/eventID")
+                .and_then(|id| id.split_once(':'))
+                .map_or("?", |(shard, _)| shard)
+                .to_owned();
+            let stream = text("/eventSourceARN")
+                .and_then(|arn| arn.rsplit_once(":stream/"))
+                .map_or("?", |(_, name)| name)
+                .to_owned();
+            let data = KinesisEventRecord::deserialize(raw)
+                .map(|record| record.kinesis.data.0)
+                .map_err(|e| format!("record data is not base64: {e}"));
+            Ok(KinesisRecord {
+                stream,
+                shard_id,
+                sequence_number,
+                data,
+            })
+        })
+        .collect()
+}
+
+/// Indexes the batch and answers which record Lambda should retry from.
+pub async fn handle(
+    indexer: &Indexer,
+    records: Vec<KinesisRecord>,
+    deadline: Instant,
+) -> KinesisEventResponse {
+    let mut response = KinesisEventResponse::default();
+    let Some(first) = records.first() else {
+        return response;
+    };
+    let batch_name = format!("kinesis://{}/{}", first.stream, first.shard_id);
+    let batch: Vec<BatchRecord> = records.iter().map(batch_record).collect();
+    let outcome = indexer.index_batch(&batch_name, batch, deadline).await;
+    let summary = &outcome.summary;
+    tracing::info!(
+        batch = %batch_name,
+        kinesis_records = records.len(),
+        records = summary.records,
+        documents = summary.documents,
+        deletes = summary.deletes,
+        filtered = summary.filtered,
+        control_messages = summary.control_messages,
+        invalid_records = summary.invalid_records,
+        indexed = summary.indexed,
+        deleted = summary.deleted,
+        dead_lettered = summary.dead_lettered,
+        retried = summary.retried,
+        duration_ms = summary.duration_ms,
+        "kinesis batch indexed"
+    );
+    if let (Some(index), Some(error)) = (outcome.first_unconfirmed, &outcome.error) {
+        if let Some(record) = records.get(index) {
+            tracing::error!(
+                batch = %batch_name,
+                shard_id = %record.shard_id,
+                sequence_number = %record.sequence_number,
+                confirmed_records = index,
+                %error,
+                "kinesis batch failed: Lambda retries from this record"
+            );
+            response.add_failure(record.sequence_number.clone());
+        }
+    }
+    response
+}
+
+/// A Kinesis record as the pipeline sees it: named by stream, shard and sequence number,
+/// with its payloads (several when it is a KPL aggregate).
+fn batch_record(record: &KinesisRecord) -> BatchRecord {
+    let name = format!(
+        "kinesis://{}/{}/{}",
+        record.stream, record.shard_id, record.sequence_number
+    );
+    let payloads = match &record.data {
+        Err(reason) => Err(reason.clone()),
+        Ok(data) if kpl::is_aggregate(data) => kpl::deaggregate(data)
+            .map(|records| records.into_iter().map(|r| r.data).collect())
+            .map_err(|e| e.to_string()),
+        Ok(data) => Ok(vec![data.clone()]),
+    };
+    if let Err(reason) = &payloads {
+        tracing::warn!(
+            shard_id = %record.shard_id,
+            sequence_number = %record.sequence_number,
+            %reason,
+            "unreadable kinesis record: skipped (dead-lettered when a store is configured)"
+        );
+    }
+    BatchRecord { name, payloads }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn kinesis_record(sequence: &str, data_base64: &str) -> Value {
+        json!({
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0", "partitionKey": "7",
+                "sequenceNumber": sequence, "data": data_base64,
+                "approximateArrivalTimestamp": 1_764_400_000.123
+            },
+            "eventSource": "aws:kinesis", "eventVersion": "1.0",
+            "eventID": format!("shardId-000000000003:{sequence}"), "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": "arn:aws:iam::123456789012:role/indexer",
+            "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/tweets"
+        })
+    }
+
+    #[test]
+    fn records_keep_order_and_bad_base64_is_one_unreadable_record() {
+        // "eyJpZF9zdHIiOiIxIn0=" is {"id_str":"1"}
+        let event = json!({"Records": [
+            kinesis_record("100", "eyJpZF9zdHIiOiIxIn0="),
+            kinesis_record("101", "not base64!"),
+            kinesis_record("102", ""),
+        ]});
+        assert!(is_kinesis(&event));
+        let records = parse(&event).unwrap();
+        let sequences: Vec<&str> = records.iter().map(|r| r.sequence_number.as_str()).collect();
+        assert_eq!(sequences, ["100", "101", "102"]);
+        assert_eq!(records[0].stream, "tweets");
+        assert_eq!(records[0].shard_id, "shardId-000000000003");
+        assert_eq!(records[0].data.as_deref(), Ok(&br#"{"id_str":"1"}"#[..]));
+        assert!(records[1].data.as_ref().unwrap_err().contains("not base64"));
+        assert_eq!(records[2].data.as_deref(), Ok(&b""[..]));
+    }
+
+    #[test]
+    fn empty_batch_and_missing_sequence_number() {
+        assert_eq!(parse(&json!({"Records": []})).unwrap(), []);
+        let mut record = kinesis_record("1", "e30=");
+        record["kinesis"]
+            .as_object_mut()
+            .unwrap()
+            .remove("sequenceNumber");
+        let err = parse(&json!({"Records": [record]})).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "malformed Kinesis event: record 0 has no kinesis.sequenceNumber"
+        );
+    }
+
+    #[test]
+    fn aggregates_are_split_and_a_bad_one_is_one_unreadable_record() {
+        let user = |data: &[u8]| kpl::UserRecord {
+            partition_key: "7".into(),
+            explicit_hash_key: None,
+            data: data.to_vec(),
+        };
+        let aggregate = kpl::aggregate(&[
+            user(br#"{"id_str":"1","text":"a"}"#),
+            user(br#"{"delete":{"status":{"id_str":"1"}}}"#),
+        ]);
+        let mut corrupt = aggregate.clone();
+        corrupt[6] ^= 0xFF;
+        let record = |data: Vec<u8>| KinesisRecord {
+            stream: "s".into(),
+            shard_id: "shardId-0".into(),
+            sequence_number: "9".into(),
+            data: Ok(data),
+        };
+        let good = batch_record(&record(aggregate));
+        assert_eq!(good.name, "kinesis://s/shardId-0/9");
+        let payloads = good.payloads.unwrap();
+        assert_eq!(payloads.len(), 2);
+        assert!(payloads[1].starts_with(b"{\"delete\""));
+        assert_eq!(
+            batch_record(&record(corrupt)).payloads,
+            Err("KPL aggregate MD5 mismatch (truncated or corrupted record)".into())
+        );
+        assert_eq!(
+            batch_record(&record(b"{}".to_vec())).payloads,
+            Ok(vec![b"{}".to_vec()])
+        );
+    }
+
+    #[test]
+    fn response_shapes_are_what_lambda_expects() {
+        let empty = KinesisEventResponse::default();
+        assert_eq!(
+            serde_json::to_value(&empty).unwrap(),
+            json!({"batchItemFailures": []})
+        );
+        let mut failed = KinesisEventResponse::default();
+        failed.add_failure("49590338271490256608559692538361571095921575989136588898");
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "49590338271490256608559692538361571095921575989136588898"}]})
+        );
+    }
+}

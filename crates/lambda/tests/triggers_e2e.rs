@@ -1,0 +1,622 @@
+//! The Kinesis, S3 Batch Operations and author-filter paths end to end with real peers:
+//! moto S3 + osmem-server + the real handler, pipeline and sink. A small HTTP proxy in front
+//! of osmem-server fails bulk requests on demand, to stop a batch part-way.
+//! Each test uses its own bucket and index, so they run in parallel against one server.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use lambda_runtime::Context;
+use pipeline::kpl::{self, UserRecord};
+use pipeline::{AuthorFilter, Indexer, S3Store};
+use search_sink::{Config, Method};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tweet_indexer_lambda::Handler;
+use tweets::{Extractor, ExtractorOptions, Item};
+
+struct Env {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    index: String,
+    indexer: Indexer,
+    handler: Handler<S3Store>,
+}
+
+struct Options {
+    /// Search endpoint to use instead of osmem-server itself (a proxy in front of it).
+    endpoint: Option<String>,
+    bulk_max_operations: Option<usize>,
+    follow: AuthorFilter,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            endpoint: None,
+            bulk_max_operations: None,
+            follow: AuthorFilter::default(),
+        }
+    }
+}
+
+fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+async fn setup(name: &str, options: Options) -> Option<Env> {
+    let osmem = testkit::peer("OSMEM_URL")?;
+    let s3_url = testkit::peer("S3_ENDPOINT_URL")?;
+    let s3 = s3_client(&s3_url);
+    let bucket = format!("triggers-{name}");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let index = format!("triggers-{name}");
+    let mut config = Config::new(options.endpoint.unwrap_or(osmem));
+    config.index = index.clone();
+    if let Some(n) = options.bulk_max_operations {
+        config.bulk_max_operations = n;
+    }
+    let indexer = Indexer::connect_with_s3(config, s3.clone())
+        .await
+        .expect("connect")
+        .with_author_filter(options.follow);
+    let handler = Handler::new(S3Store::new(s3.clone()), indexer.clone());
+    Some(Env {
+        s3,
+        bucket,
+        index,
+        indexer,
+        handler,
+    })
+}
+
+impl Env {
+    async fn invoke(&self, payload: Value) -> Value {
+        self.handler
+            .handle(payload, &context(Duration::from_secs(120)))
+            .await
+            .expect("invocation succeeds")
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) -> Option<String> {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .expect("put object")
+            .version_id()
+            .map(str::to_owned)
+    }
+
+    async fn request(&self, method: Method, path: &str, body: Option<&[u8]>) -> (u16, Value) {
+        let response = self
+            .indexer
+            .client()
+            .request(method, path, body)
+            .await
+            .expect("search request");
+        (
+            response.status,
+            serde_json::from_slice(&response.body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// The ids now in the index.
+    async fn ids(&self) -> BTreeSet<String> {
+        self.request(Method::Post, &format!("{}/_refresh", self.index), None)
+            .await;
+        let query = json!({"size": 10000, "_source": false, "query": {"match_all": {}}});
+        let (status, body) = self
+            .request(
+                Method::Post,
+                &format!("{}/_search", self.index),
+                Some(query.to_string().as_bytes()),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["hits"]["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|hit| hit["_id"].as_str().expect("_id").to_owned())
+            .collect()
+    }
+}
+
+fn context(remaining: Duration) -> Context {
+    let mut ctx = Context::default();
+    ctx.request_id = "triggers-e2e".into();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    ctx.deadline = now + remaining.as_millis() as u64;
+    ctx
+}
+
+/// `n` records from the shared corpus: v1.1 tweets and up to a tenth of v2 payloads.
+fn corpus_records(n: usize) -> Option<Vec<Vec<u8>>> {
+    let corpus = testkit::shared_dir()?.join("corpus");
+    let lines = |file: &str, take: usize| -> Vec<Vec<u8>> {
+        let text = std::fs::read(corpus.join(file)).expect("corpus file");
+        text.split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .take(take)
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    let v2 = lines("tweets_v2_payloads.ndjson", n / 10);
+    let mut records = lines("tweets_v1.ndjson", n - v2.len());
+    // Interleave the v2 payloads among the v1 tweets.
+    for (i, payload) in v2.into_iter().enumerate() {
+        records.insert((i * 9 + 5).min(records.len()), payload);
+    }
+    Some(records)
+}
+
+/// The independent expectation: what the extractor makes of the records, in order.
+fn items(records: &[Vec<u8>]) -> Vec<Item> {
+    let extractor = Extractor::new(ExtractorOptions::default());
+    let mut out = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        extractor.bytes_items(record, i as u64, &mut out);
+    }
+    out
+}
+
+/// Ids left in the index after applying the records' documents and deletes in order.
+fn expected_ids(records: &[Vec<u8>]) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for item in items(records) {
+        match item {
+            Item::Document { id, .. } => {
+                ids.insert(id);
+            }
+            Item::Delete { id, .. } => {
+                ids.remove(&id);
+            }
+            _ => {}
+        }
+    }
+    ids
+}
+
+fn document_ids(records: &[Vec<u8>]) -> Vec<String> {
+    items(records)
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Document { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sequence_number(position: usize) -> String {
+    format!("4960{position:052}")
+}
+
+/// A Kinesis event whose records carry `payloads` (each base64-encoded) in order.
+fn kinesis_event(payloads: &[Vec<u8>], first_position: usize) -> Value {
+    let records: Vec<Value> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let sequence = sequence_number(first_position + i);
+            json!({
+                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p",
+                            "sequenceNumber": sequence, "data": STANDARD.encode(data),
+                            "approximateArrivalTimestamp": 1_764_417_600.5},
+                "eventSource": "aws:kinesis", "eventVersion": "1.0",
+                "eventID": format!("shardId-000000000000:{sequence}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/indexer",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/tweets"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a Kinesis response: {response}"))
+        .iter()
+        .map(|f| {
+            f["itemIdentifier"]
+                .as_str()
+                .expect("itemIdentifier")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_kinesis_batch_of_plain_and_aggregated_records_indexes_each_tweet_once_and_applies_deletes()
+ {
+    let Some(env) = setup("kinesis", Options::default()).await else {
+        return;
+    };
+    let Some(mut user_records) = corpus_records(480) else {
+        return;
+    };
+    // Delete notices for 20 tweets indexed earlier in the same batch.
+    let ids = document_ids(&user_records);
+    for (n, id) in ids.iter().step_by(ids.len() / 20).take(20).enumerate() {
+        let delete = format!(r#"{{"delete":{{"status":{{"id_str":"{id}","user_id_str":"1"}}}}}}"#);
+        user_records.insert(300 + n * 8, delete.into_bytes());
+    }
+    assert_eq!(user_records.len(), 500);
+    let expected = expected_ids(&user_records);
+    assert!(expected.len() < ids.len(), "the deletes remove documents");
+
+    // Records 100..400 travel as KPL aggregates of 10 user records, the rest one per record.
+    let mut payloads: Vec<Vec<u8>> = user_records[..100].to_vec();
+    for chunk in user_records[100..400].chunks(10) {
+        let chunk: Vec<UserRecord> = chunk
+            .iter()
+            .map(|data| UserRecord {
+                partition_key: "p".into(),
+                explicit_hash_key: None,
+                data: data.clone(),
+            })
+            .collect();
+        payloads.push(kpl::aggregate(&chunk));
+    }
+    payloads.extend_from_slice(&user_records[400..]);
+    let response = env.invoke(kinesis_event(&payloads, 0)).await;
+    assert_eq!(failures(&response), Vec::<String>::new());
+    assert_eq!(env.ids().await, expected);
+
+    // Lambda may deliver the batch again: same documents, nothing new.
+    let again = env.invoke(kinesis_event(&payloads, 0)).await;
+    assert_eq!(failures(&again), Vec::<String>::new());
+    assert_eq!(env.ids().await, expected);
+}
+
+#[tokio::test]
+async fn unreadable_kinesis_records_are_skipped_not_failed() {
+    let Some(env) = setup("kinesis-bad", Options::default()).await else {
+        return;
+    };
+    let Some(records) = corpus_records(10) else {
+        return;
+    };
+    let mut corrupt = kpl::aggregate(&[UserRecord {
+        partition_key: "p".into(),
+        explicit_hash_key: None,
+        data: records[1].clone(),
+    }]);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    let mut event = kinesis_event(&[records[0].clone(), corrupt, records[2].clone()], 0);
+    event["Records"][1]["kinesis"]["data"] = json!("%%% not base64 %%%");
+    let response = env.invoke(event).await;
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let want: BTreeSet<String> = [&records[0], &records[2]]
+        .iter()
+        .flat_map(|r| document_ids(std::slice::from_ref(r)))
+        .collect();
+    assert_eq!(env.ids().await, want);
+}
+
+/// An HTTP/1.1 proxy to `upstream` that lets `budget` bulk requests through and then answers
+/// every bulk request with a 500 while `failing` is set.
+struct FaultyProxy {
+    url: String,
+    failing: Arc<AtomicBool>,
+}
+
+async fn faulty_proxy(upstream: &str, budget: usize) -> FaultyProxy {
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let failing = Arc::new(AtomicBool::new(true));
+    let passed = Arc::new(AtomicUsize::new(0));
+    let flag = failing.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let failing = flag.clone();
+            let passed = passed.clone();
+            tokio::spawn(async move {
+                let _ = relay(client, &upstream, budget, &failing, &passed).await;
+            });
+        }
+    });
+    FaultyProxy { url, failing }
+}
+
+async fn relay(
+    client: TcpStream,
+    upstream: &str,
+    budget: usize,
+    failing: &AtomicBool,
+    passed: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut client = BufReader::new(client);
+    loop {
+        let mut head = Vec::new();
+        let mut content_length = 0usize;
+        loop {
+            let mut line = String::new();
+            if client.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(value) = lower.strip_prefix("content-length:") {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
+            if !lower.starts_with("connection:") {
+                head.extend_from_slice(line.as_bytes());
+            }
+        }
+        let mut body = vec![0; content_length];
+        client.read_exact(&mut body).await?;
+        let is_bulk = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("/_bulk"));
+        if is_bulk
+            && failing.load(Ordering::SeqCst)
+            && passed.fetch_add(1, Ordering::SeqCst) >= budget
+        {
+            let reply = br#"{"error":"injected failure"}"#;
+            let response = format!(
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                reply.len()
+            );
+            client.get_mut().write_all(response.as_bytes()).await?;
+            client.get_mut().write_all(reply).await?;
+            continue;
+        }
+        head.extend_from_slice(b"connection: close\r\n\r\n");
+        let mut server = TcpStream::connect(upstream).await?;
+        server.write_all(&head).await?;
+        server.write_all(&body).await?;
+        let mut response = Vec::new();
+        server.read_to_end(&mut response).await?;
+        client.get_mut().write_all(&response).await?;
+        // The upstream closed; so do we (the response says `connection: close`).
+        return Ok(());
+    }
+}
+
+#[tokio::test]
+async fn a_search_failure_mid_batch_answers_the_first_unconfirmed_record_and_a_retry_completes() {
+    let Some(osmem) = testkit::peer("OSMEM_URL") else {
+        return;
+    };
+    let Some(records) = corpus_records(200) else {
+        return;
+    };
+    let proxy = faulty_proxy(&osmem, 3).await;
+    let options = Options {
+        endpoint: Some(proxy.url.clone()),
+        bulk_max_operations: Some(20),
+        ..Options::default()
+    };
+    let Some(env) = setup("kinesis-fault", options).await else {
+        return;
+    };
+    let response = env.invoke(kinesis_event(&records, 0)).await;
+    let failed = failures(&response);
+    assert_eq!(failed.len(), 1, "{response}");
+    let position = (0..records.len())
+        .find(|i| sequence_number(*i) == failed[0])
+        .expect("the answer names a record of the batch");
+    assert!(
+        position > 0,
+        "some records were confirmed before the failure"
+    );
+    // Everything before the answer is in the index.
+    let indexed = env.ids().await;
+    let before: BTreeSet<String> = document_ids(&records[..position]).into_iter().collect();
+    assert!(
+        before.is_subset(&indexed),
+        "a record before the answer is missing"
+    );
+    assert!(indexed.len() < expected_ids(&records).len());
+
+    // Lambda retries the shard from the answered record.
+    proxy.failing.store(false, Ordering::SeqCst);
+    let retry = env
+        .invoke(kinesis_event(&records[position..], position))
+        .await;
+    assert_eq!(failures(&retry), Vec::<String>::new());
+    assert_eq!(env.ids().await, expected_ids(&records));
+}
+
+#[tokio::test]
+async fn a_batch_operations_job_over_three_objects_answers_per_task_codes() {
+    let Some(env) = setup("batch-ops", Options::default()).await else {
+        return;
+    };
+    let Some(records) = corpus_records(30) else {
+        return;
+    };
+    env.s3
+        .put_bucket_versioning()
+        .bucket(&env.bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let ndjson = |records: &[Vec<u8>]| -> Vec<u8> {
+        records
+            .iter()
+            .flat_map(|r| r.iter().copied().chain([b'\n']))
+            .collect()
+    };
+    // Two versions of the first object: the task names the older one.
+    let first_version = env
+        .put("archive/one file.ndjson", ndjson(&records[..10]))
+        .await;
+    env.put("archive/one file.ndjson", ndjson(&records[10..12]))
+        .await;
+    env.put("archive/two.ndjson", ndjson(&records[20..30]))
+        .await;
+    let arn = format!("arn:aws:s3:::{}", env.bucket);
+    let event = json!({
+        "invocationSchemaVersion": "1.0", "invocationId": "inv-1", "job": {"id": "job-1"},
+        "tasks": [
+            {"taskId": "t1", "s3Key": "archive/one+file.ndjson", "s3VersionId": first_version, "s3BucketArn": arn},
+            {"taskId": "t2", "s3Key": "archive/missing.ndjson", "s3VersionId": null, "s3BucketArn": arn},
+            {"taskId": "t3", "s3Key": "archive/two.ndjson", "s3VersionId": null, "s3BucketArn": arn},
+        ]
+    });
+    let response = env.invoke(event).await;
+    assert_eq!(response["invocationSchemaVersion"], "1.0");
+    assert_eq!(response["treatMissingKeysAs"], "PermanentFailure");
+    assert_eq!(response["invocationId"], "inv-1");
+    let results = response["results"].as_array().expect("results");
+    let codes: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["taskId"].as_str().unwrap(),
+                r["resultCode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("t1", "Succeeded"),
+            ("t2", "PermanentFailure"),
+            ("t3", "Succeeded")
+        ]
+    );
+    assert!(
+        results[1]["resultString"]
+            .as_str()
+            .unwrap()
+            .contains("not found")
+    );
+    let summary: Value =
+        serde_json::from_str(results[0]["resultString"].as_str().unwrap()).unwrap();
+    assert_eq!(summary["documents"], document_ids(&records[..10]).len());
+    let mut want: BTreeSet<String> = document_ids(&records[..10]).into_iter().collect();
+    want.extend(document_ids(&records[20..30]));
+    assert_eq!(env.ids().await, want);
+
+    // Schema 2.0: bucket name and plain key.
+    let v2 = json!({
+        "invocationSchemaVersion": "2.0", "invocationId": "inv-2",
+        "job": {"id": "job-2", "userArguments": {}},
+        "tasks": [{"taskId": "t4", "s3Bucket": env.bucket, "s3Key": "archive/one file.ndjson", "s3VersionId": null}]
+    });
+    let response = env.invoke(v2).await;
+    assert_eq!(response["invocationSchemaVersion"], "2.0");
+    assert_eq!(
+        response["results"][0]["resultCode"], "Succeeded",
+        "{response}"
+    );
+    want.extend(document_ids(&records[10..12]));
+    assert_eq!(env.ids().await, want);
+}
+
+#[tokio::test]
+async fn with_follow_user_ids_only_those_authors_are_indexed_and_deletes_apply() {
+    let Some(records) = corpus_records(100) else {
+        return;
+    };
+    // Follow the authors of the first three documents.
+    let authors: Vec<u64> = items(&records)
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Document { doc, .. } => doc.user.id,
+            _ => None,
+        })
+        .take(3)
+        .collect();
+    let list = authors
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let options = Options {
+        follow: AuthorFilter::parse(&list).expect("ids"),
+        ..Options::default()
+    };
+    let Some(env) = setup("follow", options).await else {
+        return;
+    };
+    let followed: Vec<(String, u64)> = items(&records)
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Document { id, doc, .. } => Some((id, doc.user.id?)),
+            _ => None,
+        })
+        .filter(|(_, author)| authors.contains(author))
+        .collect();
+    let first_followed = followed[0].0.clone();
+    let mut batch = records.clone();
+    batch
+        .push(format!(r#"{{"delete":{{"status":{{"id_str":"{first_followed}"}}}}}}"#).into_bytes());
+    let response = env.invoke(kinesis_event(&batch, 0)).await;
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let want: BTreeSet<String> = followed
+        .iter()
+        .map(|(id, _)| id.clone())
+        .filter(|id| *id != first_followed)
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(env.ids().await, want);
+
+    // The same filter on the S3 path: an object of all 100 records.
+    env.put(
+        "firehose/all.ndjson",
+        batch
+            .iter()
+            .flat_map(|r| r.iter().copied().chain([b'\n']))
+            .collect(),
+    )
+    .await;
+    let arn = format!("arn:aws:s3:::{}", env.bucket);
+    let job = json!({"invocationSchemaVersion": "1.0", "invocationId": "i", "job": {"id": "j"},
+        "tasks": [{"taskId": "t", "s3Key": "firehose/all.ndjson", "s3VersionId": null, "s3BucketArn": arn}]});
+    let response = env.invoke(job).await;
+    let summary: Value =
+        serde_json::from_str(response["results"][0]["resultString"].as_str().unwrap()).unwrap();
+    let documents = document_ids(&records).len() as u64;
+    assert_eq!(summary["documents"], followed.len() as u64, "{summary}");
+    assert_eq!(
+        summary["filtered"],
+        documents - followed.len() as u64,
+        "{summary}"
+    );
+    assert_eq!(env.ids().await, want);
+}

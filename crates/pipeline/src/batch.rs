@@ -1,0 +1,284 @@
+//! A batch of small in-memory records (a Kinesis batch) through one bulk sink, in order.
+//!
+//! Each record holds one or more payloads (a KPL aggregate gives several); each payload is
+//! framed like an object (one JSON value, NDJSON, any layout the framer reads, gzip included).
+//! The caller learns which prefix of the batch is confirmed: the sink is flushed at record
+//! boundaries every few bulk requests (a checkpoint), so on a failure every record before the
+//! last checkpoint is known indexed and the first record after it is where a retry starts.
+//! Unlike [`Indexer::index`], nothing streams: a batch is bounded by the invocation payload
+//! (6 MB), so it is extracted in one blocking task and then sent.
+//!
+//! Not here: what the records came from (the Lambda's Kinesis module decodes base64 and KPL).
+
+use std::sync::Arc;
+use std::time::Instant as StdInstant;
+
+use search_sink::{BulkSink, Operation, Origin, SinkError};
+use tokio::time::Instant;
+use tweets::{Extractor, FrameErrorKind, Framer, FramerOptions, Item};
+
+use crate::filter::AuthorFilter;
+use crate::run::{Indexer, PipelineError};
+use crate::summary::ObjectSummary;
+
+/// One record of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    /// Names the record in logs and dead letters (for Kinesis: stream, shard, sequence number).
+    pub name: String,
+    /// The record's payloads, or why it is not readable data (bad base64, bad aggregate):
+    /// such a record is counted and dead-lettered, never retried.
+    pub payloads: Result<Vec<Vec<u8>>, String>,
+}
+
+/// What became of a batch.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// Counts over the whole batch (`object` is the batch's name).
+    pub summary: ObjectSummary,
+    /// The first record not known to be confirmed, when something failed: every record
+    /// before it is indexed (or dead-lettered), it and the later ones must be retried.
+    pub first_unconfirmed: Option<usize>,
+    /// The failure, when there was one.
+    pub error: Option<PipelineError>,
+}
+
+/// One step of a record, ready for the sink.
+enum Step {
+    Op {
+        op: Operation,
+        origin: Origin,
+        timestamp_ms: Option<i64>,
+        warnings: u64,
+    },
+    Control,
+    Filtered,
+    Invalid {
+        origin: Origin,
+        reason: String,
+    },
+}
+
+/// The steps of one record, and how many framed records its payloads held.
+struct Extracted {
+    steps: Vec<Step>,
+    frames: u64,
+}
+
+impl Indexer {
+    /// Indexes `records` in order through one bulk sink. Never fails as a whole: a failure is
+    /// reported in [`BatchOutcome::error`] with the first record to retry.
+    pub async fn index_batch(
+        &self,
+        name: &str,
+        records: Vec<BatchRecord>,
+        deadline: Instant,
+    ) -> BatchOutcome {
+        let started = StdInstant::now();
+        let mut summary = ObjectSummary::new(name);
+        let extractor = self.extractor.clone();
+        let filter = self.filter.clone();
+        let framing = self.framing;
+        let extracted = tokio::task::spawn_blocking(move || {
+            records
+                .iter()
+                .map(|record| extract(&extractor, &filter, framing, record))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let extracted = match extracted {
+            Ok(extracted) => extracted,
+            Err(e) => {
+                return BatchOutcome {
+                    summary,
+                    first_unconfirmed: Some(0),
+                    error: Some(PipelineError::Extractor {
+                        object: name.to_owned(),
+                        detail: e.to_string(),
+                    }),
+                };
+            }
+        };
+
+        let config = self.client.config();
+        let checkpoint_every = config
+            .bulk_max_operations
+            .saturating_mul(config.bulk_concurrency.max(1))
+            .max(1) as u64;
+        let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
+        let mut confirmed_records = 0usize;
+        let mut pushed_at_checkpoint = 0u64;
+        let mut failure = None;
+        'records: for (index, record) in extracted.into_iter().enumerate() {
+            summary.records += record.frames;
+            for step in record.steps {
+                if let Err(e) = self.send(&mut sink, step, &mut summary).await {
+                    failure = Some(e);
+                    break 'records;
+                }
+            }
+            if sink.report().operations - pushed_at_checkpoint >= checkpoint_every {
+                if let Err(e) = sink.flush().await {
+                    failure = Some(e);
+                    break;
+                }
+                pushed_at_checkpoint = sink.report().operations;
+                // Dead letters are written when the sink finishes: until then a record with
+                // one is not confirmed, so the checkpoint stops moving.
+                if sink.report().dead_lettered == 0 {
+                    confirmed_records = index + 1;
+                }
+            }
+        }
+        let result = match failure {
+            Some(e) => {
+                summary.apply(sink.report());
+                Err(e)
+            }
+            None => sink.finish().await.map(|report| summary.apply(&report)),
+        };
+        summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(()) => BatchOutcome {
+                summary,
+                first_unconfirmed: None,
+                error: None,
+            },
+            Err(source) => BatchOutcome {
+                summary,
+                first_unconfirmed: Some(confirmed_records),
+                error: Some(PipelineError::Sink {
+                    object: name.to_owned(),
+                    source,
+                }),
+            },
+        }
+    }
+
+    async fn send(
+        &self,
+        sink: &mut BulkSink,
+        step: Step,
+        summary: &mut ObjectSummary,
+    ) -> Result<(), SinkError> {
+        match step {
+            Step::Op {
+                op,
+                origin,
+                timestamp_ms,
+                warnings,
+            } => {
+                match op {
+                    Operation::Index { .. } => summary.documents += 1,
+                    Operation::Delete { .. } => summary.deletes += 1,
+                }
+                summary.warnings += warnings;
+                summary.saw_tweet_time(timestamp_ms);
+                sink.push(op, origin).await
+            }
+            Step::Control => {
+                summary.control_messages += 1;
+                Ok(())
+            }
+            Step::Filtered => {
+                summary.filtered += 1;
+                Ok(())
+            }
+            Step::Invalid { origin, reason } => {
+                summary.invalid_records += 1;
+                tracing::warn!(record = %origin.object, offset = origin.offset, %reason, "invalid record");
+                // As for objects: with no store the record is logged and counted; a retry
+                // cannot repair its bytes.
+                if self.dead_letters.is_some() {
+                    sink.reject(origin, "invalid_record", &reason).await
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Frames and extracts one record's payloads (CPU work, on the blocking thread).
+fn extract(
+    extractor: &Extractor,
+    filter: &AuthorFilter,
+    framing: FramerOptions,
+    record: &BatchRecord,
+) -> Extracted {
+    let mut out = Extracted {
+        steps: Vec::new(),
+        frames: 0,
+    };
+    let payloads = match &record.payloads {
+        Ok(payloads) => payloads,
+        Err(reason) => {
+            out.frames = 1;
+            out.steps.push(Step::Invalid {
+                origin: Origin::new(record.name.as_str(), 0),
+                reason: reason.clone(),
+            });
+            return out;
+        }
+    };
+    let mut items = Vec::new();
+    for (i, payload) in payloads.iter().enumerate() {
+        // A deaggregated record's payloads are named `name/N` (N = its index in the aggregate).
+        let object: Arc<str> = if payloads.len() == 1 {
+            Arc::from(record.name.as_str())
+        } else {
+            Arc::from(format!("{}/{i}", record.name))
+        };
+        for frame in Framer::with_options(&payload[..], framing) {
+            out.frames += 1;
+            match frame {
+                Ok(frame) => extractor.record_items(&frame, &mut items),
+                Err(e) => {
+                    let io = matches!(e.kind, FrameErrorKind::Io(_));
+                    items.push(Item::Invalid {
+                        offset: e.offset,
+                        reason: e.kind.to_string(),
+                    });
+                    // In memory, an I/O error is a corrupt gzip stream: nothing after it is readable.
+                    if io {
+                        break;
+                    }
+                }
+            }
+        }
+        for item in items.drain(..) {
+            if filter.rejects(&item) {
+                out.steps.push(Step::Filtered);
+                continue;
+            }
+            out.steps.push(match item {
+                Item::Document {
+                    id,
+                    offset,
+                    doc,
+                    warnings,
+                } => Step::Op {
+                    timestamp_ms: doc.timestamp_ms,
+                    op: Operation::Index {
+                        source: doc.to_json(),
+                        id,
+                    },
+                    origin: Origin::new(object.clone(), offset),
+                    warnings: warnings.len() as u64,
+                },
+                Item::Delete { id, offset } => Step::Op {
+                    op: Operation::Delete { id },
+                    origin: Origin::new(object.clone(), offset),
+                    timestamp_ms: None,
+                    warnings: 0,
+                },
+                Item::Control { .. } => Step::Control,
+                Item::Invalid { offset, reason } => Step::Invalid {
+                    origin: Origin::new(object.clone(), offset),
+                    reason,
+                },
+            });
+        }
+    }
+    out
+}
