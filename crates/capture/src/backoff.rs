@@ -124,7 +124,8 @@ mod tests {
     fn reconnect_delay_table() {
         let big = S(10_000);
         #[rustfmt::skip]
-        let table: &[(Failure, u32, Option<Duration>, Duration, f64, Duration)] = &[
+        type Row = (Failure, u32, Option<Duration>, Duration, f64, Duration);
+        let table: &[Row] = &[
             // failure, attempt, reset, max_backoff, jitter, expected
             (Failure::Disconnected, 1, None, big, 0.0, S(0)),
             (Failure::Disconnected, 1, None, big, 0.99, S(0)),

@@ -243,11 +243,11 @@ async fn stream(api_url: &str, args: StreamArgs) -> Result<()> {
     options.volume_window = args.volume_window;
     let sink = match &args.to {
         Destination::Stdout => Sink::Stdout(tokio::io::stdout()),
-        Destination::Dir(path) => Sink::Dir(DirSink::new(
+        Destination::Dir(path) => Sink::Dir(Box::new(DirSink::new(
             path,
             capture::sink::dir::ROTATE_BYTES,
             capture::sink::dir::ROTATE_AGE,
-        )?),
+        )?)),
         Destination::Firehose(name) => Sink::Firehose(FirehoseSink::from_env(name.clone()).await),
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);

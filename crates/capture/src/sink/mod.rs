@@ -81,7 +81,7 @@ pub(crate) fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error
 
 pub enum Sink {
     Stdout(tokio::io::Stdout),
-    Dir(dir::DirSink),
+    Dir(Box<dir::DirSink>),
     Firehose(firehose::FirehoseSink),
 }
 
