@@ -300,7 +300,7 @@ async fn shutdown_returns_ok_after_forwarding_what_was_read() {
         steps: vec![
             Step::send(&crlf(&t1)),
             Step::keep_alive(),
-            Step::Sleep(Duration::from_secs(25)),
+            Step::Sleep(Duration::from_secs(10)),
             Step::keep_alive(),
             Step::Sleep(Duration::from_secs(3600)),
         ],
@@ -315,8 +315,8 @@ async fn shutdown_returns_ok_after_forwarding_what_was_read() {
     let reader = stream::run(&client, &config, &token, &tx, &stats, shutdown);
     let stopper = async {
         let first = rx.recv().await.unwrap();
-        // Keep-alives every 25 s keep a 30 s stall timeout from firing.
-        tokio::time::sleep(Duration::from_secs(40)).await;
+        // A keep-alive after 10 s keeps the 30 s stall timeout from firing.
+        tokio::time::sleep(Duration::from_secs(20)).await;
         stop.send(true).unwrap();
         first
     };
