@@ -27,6 +27,10 @@ POLICY_SOURCES = {
     ("IndexerRole", "Policies[lambda-execution]"): "lambda-execution.json",
     ("DomainLogDeliveryPolicy", "PolicyDocument"): "opensearch-log-delivery.json",
     ("SearchDomain", "AccessPolicies"): "domain-access.json",
+    ("CaptureExecutionRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
+    ("CaptureExecutionRole", "Policies[capture-execution]"): "capture-execution.json",
+    ("CaptureTaskRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
+    ("CaptureTaskRole", "Policies[capture-task]"): "capture-task.json",
 }
 
 # Properties that hold a policy document, per resource type.

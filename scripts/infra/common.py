@@ -97,6 +97,8 @@ def example_values(template: dict) -> dict:
             "DataKey.Arn": f"arn:aws:kms:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             "FailureQueue.Arn": f"arn:aws:sqs:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:{EXAMPLE_STACK}-FailureQueue-EXAMPLE",
             "IndexerRole.Arn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/{EXAMPLE_STACK}-IndexerRole-EXAMPLE",
+            "DeliveryStream.Arn": f"arn:aws:firehose:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:deliverystream/{EXAMPLE_STACK}-tweets",
+            "CaptureTokenSecret": f"arn:aws:secretsmanager:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:secret:CaptureTokenSecret-AbCdEf",
             # Optional parameter whose default is empty: the statement using it only exists
             # when it is set, so lint it with a plausible value.
             "AdminPrincipalArn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/SearchAdmin",
