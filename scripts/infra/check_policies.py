@@ -20,6 +20,11 @@ ACCEPTED = {
     ("lambda-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
     ("firehose-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
     ("batch-operations-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
+    ("ecs-tasks-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
+    ("capture-execution.json", "CREDENTIALS_EXPOSURE"): (
+        "ECS pulls the capture image from ECR with the execution role: ecr:GetAuthorizationToken "
+        "(resource-less) yields a registry login, and the role is assumable by ECS tasks only"
+    ),
     ("data-key.json", "RESOURCE_STAR"): 'in a key policy "Resource": "*" means this key only',
     ("data-key.json", "PERMISSIONS_MANAGEMENT_ACTIONS"): (
         "the account-root statement is AWS's default key policy: it delegates key administration "

@@ -30,6 +30,10 @@ POLICY_SOURCES = {
     ("IndexerKinesisPolicy", "PolicyDocument"): "lambda-kinesis-read.json",
     ("BatchOperationsRole", "AssumeRolePolicyDocument"): "batch-operations-trust.json",
     ("BatchOperationsRole", "Policies[batch-operations]"): "batch-operations.json",
+    ("CaptureExecutionRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
+    ("CaptureExecutionRole", "Policies[capture-execution]"): "capture-execution.json",
+    ("CaptureTaskRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
+    ("CaptureTaskRole", "Policies[capture-task]"): "capture-task.json",
 }
 
 # Properties that hold a policy document, per resource type.

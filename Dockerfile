@@ -1,0 +1,28 @@
+# tweet-capture: the X filtered stream -> Firehose / files / stdout (crates/capture).
+# Multi-stage: a static musl binary built in the Rust image, run from an empty image as a
+# non-root user. Build: docker build -t tweet-capture .
+# Run:   docker run --rm -e X_BEARER_TOKEN -e AWS_REGION tweet-capture stream --to firehose://NAME
+
+FROM rust:1.88-bookworm AS build
+# musl-tools + cmake + clang: aws-lc-sys (the AWS SDK's TLS crypto) compiles C for musl.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends musl-tools cmake clang ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && rustup target add x86_64-unknown-linux-musl
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
+RUN cargo build --locked --release --target x86_64-unknown-linux-musl -p capture --bin tweet-capture \
+    && install -D -m 0755 target/x86_64-unknown-linux-musl/release/tweet-capture /out/tweet-capture
+
+FROM scratch AS runtime
+# CA roots for the AWS SDK's TLS (X's client carries its own roots).
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/tweet-capture /tweet-capture
+# nobody:nogroup; the image has no shell and nothing to write but stdout/stderr.
+USER 65534:65534
+# The process watches the stream itself (stall timeout, reconnects) and exits only on a fatal
+# error, which the orchestrator restarts; this check only proves the binary runs.
+HEALTHCHECK --interval=5m --timeout=10s CMD ["/tweet-capture", "--version"]
+ENTRYPOINT ["/tweet-capture"]
+CMD ["--help"]

@@ -1,0 +1,208 @@
+//! `firehose://NAME`: Amazon Data Firehose `PutRecordBatch`. Each record is the raw stream
+//! line plus `\n` (Firehose concatenates records as given); calls hold at most 500 records
+//! and 4 MiB, a record at most 1,000 KiB. `FailedPutCount > 0` on a successful call means
+//! some entries failed: only those are resent, with exponential backoff.
+//!
+//! The client comes from the AWS default chain; `AWS_ENDPOINT_URL_FIREHOSE` (or
+//! `AWS_ENDPOINT_URL`) selects a local Firehose such as moto.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aws_sdk_firehose::primitives::Blob;
+use aws_sdk_firehose::types::Record as FirehoseRecord;
+
+use super::plan_batches;
+use crate::metrics::Stats;
+use crate::stream::Record;
+
+pub const MAX_RECORDS_PER_CALL: usize = 500;
+pub const MAX_RECORD_BYTES: usize = 1000 * 1024;
+pub const MAX_CALL_BYTES: usize = 4 * 1024 * 1024;
+
+/// Resend failed entries at most this many times (about 2 minutes of backoff in all), then
+/// count them as dropped: a sink that refuses for that long needs an operator.
+pub const MAX_ATTEMPTS: u32 = 10;
+const RETRY_START: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+pub struct FirehoseSink {
+    client: aws_sdk_firehose::Client,
+    stream: String,
+    retry_start: Duration,
+}
+
+impl std::fmt::Debug for FirehoseSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirehoseSink")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FirehoseSink {
+    pub fn new(client: aws_sdk_firehose::Client, stream: impl Into<String>) -> Self {
+        FirehoseSink {
+            client,
+            stream: stream.into(),
+            retry_start: RETRY_START,
+        }
+    }
+
+    /// A client from the AWS default chain (region, credentials, endpoint overrides).
+    pub async fn from_env(stream: impl Into<String>) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        FirehoseSink::new(aws_sdk_firehose::Client::new(&config), stream)
+    }
+
+    /// Sends the batch; returns when every record was accepted or counted as dropped.
+    pub async fn write(&mut self, batch: Vec<Record>, stats: &Stats) {
+        let blobs: Vec<(Vec<u8>, Option<String>)> = batch
+            .into_iter()
+            .map(|r| {
+                let mut data = Vec::with_capacity(r.line.len() + 1);
+                data.extend_from_slice(&r.line);
+                data.push(b'\n');
+                (data, r.tweet_id)
+            })
+            .collect();
+        let sizes: Vec<usize> = blobs.iter().map(|(d, _)| d.len()).collect();
+        let (calls, too_large) = plan_batches(
+            &sizes,
+            MAX_RECORDS_PER_CALL,
+            MAX_RECORD_BYTES,
+            MAX_CALL_BYTES,
+        );
+        for i in too_large {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                tweet_id = blobs[i].1.as_deref().unwrap_or(""),
+                bytes = sizes[i],
+                "record larger than Firehose's 1,000 KiB limit: dropped"
+            );
+        }
+        for call in calls {
+            let entries = call.iter().map(|&i| blobs[i].0.clone()).collect();
+            self.put(entries, stats).await;
+        }
+    }
+
+    async fn put(&self, mut pending: Vec<Vec<u8>>, stats: &Stats) {
+        let mut attempt = 0;
+        loop {
+            let records: Result<Vec<FirehoseRecord>, _> = pending
+                .iter()
+                .map(|d| FirehoseRecord::builder().data(Blob::new(d.clone())).build())
+                .collect();
+            let records = match records {
+                Ok(r) => r,
+                Err(e) => {
+                    // Only a missing `data` field fails here, which cannot happen.
+                    stats
+                        .dropped
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                    tracing::error!(error = %e, "building Firehose records failed: dropped");
+                    return;
+                }
+            };
+            let result = self
+                .client
+                .put_record_batch()
+                .delivery_stream_name(&self.stream)
+                .set_records(Some(records))
+                .send()
+                .await;
+            match result {
+                Ok(out) if out.failed_put_count() == 0 => {
+                    stats
+                        .delivered
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                    return;
+                }
+                Ok(out) => {
+                    let responses = out.request_responses();
+                    let mut failed = Vec::new();
+                    let mut first_error = None;
+                    for (entry, data) in responses.iter().zip(std::mem::take(&mut pending)) {
+                        if entry.error_code().is_some() {
+                            first_error.get_or_insert_with(|| {
+                                format!(
+                                    "{}: {}",
+                                    entry.error_code().unwrap_or(""),
+                                    entry.error_message().unwrap_or("")
+                                )
+                            });
+                            failed.push(data);
+                        } else {
+                            stats.delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    stats.sink_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        failed = failed.len(),
+                        error = first_error.as_deref().unwrap_or(""),
+                        "Firehose refused some records: resending those"
+                    );
+                    pending = failed;
+                    if pending.is_empty() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    stats.sink_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        error = %aws_sdk_firehose::error::DisplayErrorContext(&e),
+                        records = pending.len(),
+                        "PutRecordBatch failed: resending"
+                    );
+                }
+            }
+            attempt += 1;
+            if attempt >= MAX_ATTEMPTS {
+                stats
+                    .dropped
+                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    records = pending.len(),
+                    attempts = attempt,
+                    "Firehose kept refusing: records dropped"
+                );
+                return;
+            }
+            tokio::time::sleep(retry_delay(self.retry_start, attempt)).await;
+        }
+    }
+}
+
+fn retry_delay(start: Duration, attempt: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    start.saturating_mul(factor).min(RETRY_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_to_a_cap() {
+        let ms = Duration::from_millis;
+        let got: Vec<Duration> = (1..=10).map(|a| retry_delay(ms(200), a)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1600),
+                ms(3200),
+                ms(6400),
+                ms(12800),
+                ms(25600),
+                ms(30000),
+                ms(30000)
+            ]
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! Where records go: rotating gzip NDJSON files (`dir://PATH`), stdout (`-`), Amazon Data
+//! Firehose (`firehose://NAME`). [`drain`] moves records from the reader's buffer to a sink
+//! in batches until the reader stops, then flushes and closes the sink.
+//!
+//! Every sink writes each record as its raw stream line plus `\n`. A record a sink cannot
+//! take (too large) or gives up on (retries exhausted) is counted in `Stats::dropped` and
+//! logged with its tweet id: never dropped silently.
+
+pub mod dir;
+pub mod firehose;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::metrics::Stats;
+use crate::stream::Record;
+
+/// A `--to` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Stdout,
+    Dir(PathBuf),
+    Firehose(String),
+}
+
+impl std::str::FromStr for Destination {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let non_empty = |rest: &str, what: &str| {
+            if rest.is_empty() {
+                Err(format!("{s}: no {what}"))
+            } else {
+                Ok(rest.to_owned())
+            }
+        };
+        if s == "-" {
+            Ok(Destination::Stdout)
+        } else if let Some(rest) = s.strip_prefix("dir://") {
+            non_empty(rest, "path").map(|p| Destination::Dir(PathBuf::from(p)))
+        } else if let Some(rest) = s.strip_prefix("firehose://") {
+            non_empty(rest, "delivery stream name").map(Destination::Firehose)
+        } else {
+            Err(format!(
+                "{s}: expected firehose://NAME, dir://PATH or - (stdout)"
+            ))
+        }
+    }
+}
+
+impl Destination {
+    /// The metrics dimension naming this destination.
+    pub fn label(&self) -> String {
+        match self {
+            Destination::Stdout => "stdout".into(),
+            Destination::Dir(p) => format!("dir://{}", p.display()),
+            Destination::Firehose(n) => format!("firehose://{n}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SinkError {
+    move |source| SinkError::Io {
+        context: context.into(),
+        source,
+    }
+}
+
+pub enum Sink {
+    Stdout(tokio::io::Stdout),
+    Dir(Box<dir::DirSink>),
+    Firehose(firehose::FirehoseSink),
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sink::Stdout(_) => f.write_str("Sink::Stdout"),
+            Sink::Dir(d) => d.fmt(f),
+            Sink::Firehose(s) => s.fmt(f),
+        }
+    }
+}
+
+/// Records taken from the buffer per sink call (Firehose's per-call record limit).
+pub const BATCH_RECORDS: usize = 500;
+
+impl Sink {
+    /// Writes a batch. Returns after every record was delivered or counted as dropped.
+    pub async fn write(&mut self, batch: Vec<Record>, stats: &Stats) -> Result<(), SinkError> {
+        let count = batch.len() as u64;
+        match self {
+            Sink::Stdout(out) => {
+                let mut text = Vec::with_capacity(batch.iter().map(|r| r.line.len() + 1).sum());
+                for r in &batch {
+                    text.extend_from_slice(&r.line);
+                    text.push(b'\n');
+                }
+                out.write_all(&text).await.map_err(io_error("stdout"))?;
+                out.flush().await.map_err(io_error("stdout"))?;
+                stats.delivered.fetch_add(count, Ordering::Relaxed);
+            }
+            Sink::Dir(d) => {
+                d.write(&batch)?;
+                stats.delivered.fetch_add(count, Ordering::Relaxed);
+            }
+            Sink::Firehose(f) => f.write(batch, stats).await,
+        }
+        Ok(())
+    }
+
+    /// Called every few seconds: time-based file rotation.
+    pub fn tick(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Dir(d) => d.rotate_if_old(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Flushes and closes (the current file is completed and renamed into place).
+    pub async fn close(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Stdout(out) => out.flush().await.map_err(io_error("stdout")),
+            Sink::Dir(d) => d.close(),
+            Sink::Firehose(_) => Ok(()),
+        }
+    }
+}
+
+/// How often [`drain`] calls [`Sink::tick`].
+const TICK: Duration = Duration::from_secs(5);
+
+/// Moves records from the buffer to the sink until every sender is gone, then closes the
+/// sink. Batches take whatever is buffered, up to [`BATCH_RECORDS`].
+pub async fn drain(
+    mut rx: mpsc::UnboundedReceiver<Record>,
+    mut sink: Sink,
+    stats: &Stats,
+) -> Result<(), SinkError> {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = rx.recv() => {
+                let Some(first) = received else { break };
+                let mut batch = vec![first];
+                while batch.len() < BATCH_RECORDS {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                sink.write(batch, stats).await?;
+            }
+            _ = tick.tick() => sink.tick()?,
+        }
+    }
+    sink.close().await
+}
+
+/// Splits records (by their sizes) into calls of at most `max_records` records and
+/// `max_call_bytes` bytes, as lists of indexes in order; a record over `max_record_bytes`
+/// goes to the second list. Pure, so the limits are tested as a table.
+pub fn plan_batches(
+    sizes: &[usize],
+    max_records: usize,
+    max_record_bytes: usize,
+    max_call_bytes: usize,
+) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut calls: Vec<Vec<usize>> = Vec::new();
+    let mut too_large = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for (i, &size) in sizes.iter().enumerate() {
+        if size > max_record_bytes {
+            too_large.push(i);
+            continue;
+        }
+        if !current.is_empty() && (current.len() == max_records || bytes + size > max_call_bytes) {
+            calls.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(i);
+    }
+    if !current.is_empty() {
+        calls.push(current);
+    }
+    (calls, too_large)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_parse_table() {
+        let table: &[(&str, Result<Destination, ()>)] = &[
+            ("-", Ok(Destination::Stdout)),
+            ("dir:///tmp/x", Ok(Destination::Dir("/tmp/x".into()))),
+            ("dir://rel", Ok(Destination::Dir("rel".into()))),
+            (
+                "firehose://tweets",
+                Ok(Destination::Firehose("tweets".into())),
+            ),
+            ("firehose://", Err(())),
+            ("dir://", Err(())),
+            ("s3://bucket", Err(())),
+            ("", Err(())),
+        ];
+        for (text, expected) in table {
+            let got = text.parse::<Destination>().map_err(|_| ());
+            assert_eq!(&got, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn plan_batches_table() {
+        type Plan = (Vec<Vec<usize>>, Vec<usize>);
+        let table: &[(&[usize], usize, usize, usize, Plan)] = &[
+            (&[], 500, 10, 100, (vec![], vec![])),
+            (&[1, 1, 1], 2, 10, 100, (vec![vec![0, 1], vec![2]], vec![])),
+            (
+                &[40, 40, 40],
+                500,
+                50,
+                100,
+                (vec![vec![0, 1], vec![2]], vec![]),
+            ),
+            (&[50, 50], 500, 50, 100, (vec![vec![0, 1]], vec![])),
+            (&[51, 1], 500, 50, 100, (vec![vec![1]], vec![0])),
+            // A too-large record between others is left out of its call, reported apart.
+            (&[10, 99, 10], 500, 50, 100, (vec![vec![0, 2]], vec![1])),
+        ];
+        for (sizes, max_records, max_record, max_call, expected) in table {
+            let got = plan_batches(sizes, *max_records, *max_record, *max_call);
+            assert_eq!(&got, expected, "{sizes:?}");
+        }
+    }
+}
