@@ -8,7 +8,7 @@ use std::time::Instant as StdInstant;
 
 use search_sink::{
     BulkSink, Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, FileDeadLetters, Operation,
-    Origin, S3DeadLetters, SearchClient, SinkError,
+    Origin, Report, S3DeadLetters, SearchClient, SinkError,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -27,7 +27,8 @@ pub enum PipelineError {
     /// The search side failed; the object must be retried (ids make that safe).
     #[error("{object}: {source}")]
     Sink { object: String, source: SinkError },
-    /// Reading the object failed part-way (network, or a corrupt gzip stream).
+    /// Reading the object failed part-way (the reader: network). Corrupt data is never this:
+    /// it is invalid records, and the object completes.
     #[error("{object}: read failed at byte {offset} of the decompressed stream: {detail}")]
     Read {
         object: String,
@@ -160,9 +161,9 @@ impl Indexer {
         let extractor = self.extractor.clone();
         let reader = SyncIoBridge::new(body);
         let framing = self.framing;
+        let filter = self.filter.clone();
         let gzip = Arc::new(AtomicBool::new(false));
         let producer_gzip = gzip.clone();
-        let filter = self.filter.clone();
         let producer = tokio::task::spawn_blocking(move || {
             produce(&extractor, &filter, framing, reader, &tx, &producer_gzip)
         });
@@ -172,83 +173,80 @@ impl Indexer {
             object: name.to_string(),
             source,
         };
-        let fed = async {
-            while let Some(work) = rx.recv().await {
-                match work {
-                    Work::Op {
-                        op,
-                        offset,
-                        timestamp_ms,
-                        warnings,
-                    } => {
-                        match op {
-                            Operation::Index { .. } => summary.documents += 1,
-                            Operation::Delete { .. } => summary.deletes += 1,
-                        }
-                        summary.warnings += warnings;
-                        summary.saw_tweet_time(timestamp_ms);
-                        sink.push(op, Origin::new(name.clone(), offset))
-                            .await
-                            .map_err(sink_error)?;
-                    }
-                    Work::Control => summary.control_messages += 1,
-                    Work::Filtered => summary.filtered += 1,
-                    Work::Invalid { offset, reason } => {
-                        summary.invalid_records += 1;
-                        if gzip.load(Ordering::Relaxed) {
-                            let decompressed_offset = offset;
-                            tracing::warn!(object = %name, decompressed_offset, %reason, "invalid record");
-                        } else {
-                            tracing::warn!(object = %name, offset, %reason, "invalid record");
-                        }
-                        // With no store the record stays where it is (the source object, at this
-                        // offset) and is counted: failing the object cannot repair its bytes.
-                        if self.dead_letters.is_some() {
-                            sink.reject(
-                                Origin::new(name.clone(), offset),
-                                "invalid_record",
-                                &reason,
-                            )
-                            .await
-                            .map_err(sink_error)?;
-                        }
-                    }
-                }
-            }
-            Ok(())
-        }
-        .await;
-        // Whatever happened, the counts so far are kept (the sink's report holds what the
-        // server confirmed): an error below returns with `summary` filled in.
-        let finish = |summary: &mut ObjectSummary, sink: &BulkSink| {
-            summary.apply(sink.report());
+        // Whatever happens, the counts so far are kept (the sink's report holds what the
+        // server confirmed): an error returns with `summary` filled in.
+        let record = |summary: &mut ObjectSummary, report: &Report| {
+            summary.apply(report);
             summary.bytes_read = bytes_read.load(Ordering::Relaxed);
             summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         };
-        if let Err(e) = fed {
-            drop(rx);
-            finish(summary, &sink);
-            return Err(e);
+        let keep = |summary: &mut ObjectSummary, sink: &BulkSink, error: PipelineError| {
+            record(summary, sink.report());
+            error
+        };
+        while let Some(work) = rx.recv().await {
+            match work {
+                Work::Op {
+                    op,
+                    offset,
+                    timestamp_ms,
+                    warnings,
+                } => {
+                    match op {
+                        Operation::Index { .. } => summary.documents += 1,
+                        Operation::Delete { .. } => summary.deletes += 1,
+                    }
+                    summary.warnings += warnings;
+                    summary.saw_tweet_time(timestamp_ms);
+                    sink.push(op, Origin::new(name.clone(), offset))
+                        .await
+                        .map_err(|e| keep(summary, &sink, sink_error(e)))?;
+                }
+                Work::Control => summary.control_messages += 1,
+                Work::Filtered => summary.filtered += 1,
+                Work::Invalid { offset, reason } => {
+                    summary.invalid_records += 1;
+                    if gzip.load(Ordering::Relaxed) {
+                        let decompressed_offset = offset;
+                        tracing::warn!(object = %name, decompressed_offset, %reason, "invalid record");
+                    } else {
+                        tracing::warn!(object = %name, offset, %reason, "invalid record");
+                    }
+                    // With no store the record stays where it is (the source object, at this
+                    // offset) and is counted: failing the object cannot repair its bytes.
+                    if self.dead_letters.is_some() {
+                        sink.reject(Origin::new(name.clone(), offset), "invalid_record", &reason)
+                            .await
+                            .map_err(|e| keep(summary, &sink, sink_error(e)))?;
+                    }
+                }
+            }
         }
-        let produced = producer.await.map_err(|e| PipelineError::Extractor {
-            object: name.to_string(),
-            detail: e.to_string(),
-        });
-        let flushed = sink.flush().await.map_err(sink_error);
-        finish(summary, &sink);
-        summary.records = match produced? {
-            Ok(records) => records,
-            Err((offset, detail)) => {
-                return Err(PipelineError::Read {
+        let produced = producer.await;
+        // Whatever was read is sent before a read error is returned: its counts are real.
+        let flushed = sink.flush().await;
+        summary.records = match produced {
+            Ok(Ok(records)) => records,
+            Ok(Err((offset, detail))) => {
+                let error = PipelineError::Read {
                     object: name.to_string(),
                     offset,
                     detail,
-                });
+                };
+                return Err(keep(summary, &sink, error));
+            }
+            Err(e) => {
+                let error = PipelineError::Extractor {
+                    object: name.to_string(),
+                    detail: e.to_string(),
+                };
+                return Err(keep(summary, &sink, error));
             }
         };
-        flushed?;
+        flushed.map_err(|e| keep(summary, &sink, sink_error(e)))?;
+        record(summary, sink.report());
         let report = sink.finish().await.map_err(sink_error)?;
-        summary.apply(&report);
+        record(summary, &report);
         Ok(())
     }
 }
