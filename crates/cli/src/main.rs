@@ -223,6 +223,9 @@ async fn run(cli: Cli) -> Result<bool> {
 }
 
 async fn dry_run(args: IndexArgs) -> Result<bool> {
+    if AuthorFilter::parse(args.follow_user_ids.as_deref().unwrap_or_default())?.is_active() {
+        eprintln!("warning: --follow-user-ids / FOLLOW_USER_IDS is not applied by --dry-run");
+    }
     let extractor = std::sync::Arc::new(Extractor::new(ExtractorOptions::default()));
     let inputs = inputs::expand(&args.inputs).await?;
     let mut summaries = Vec::new();
