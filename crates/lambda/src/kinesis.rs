@@ -115,18 +115,18 @@ pub async fn handle(
         duration_ms = summary.duration_ms,
         "kinesis batch indexed"
     );
-    if let (Some(index), Some(error)) = (outcome.first_unconfirmed, &outcome.error) {
-        if let Some(record) = records.get(index) {
-            tracing::error!(
-                batch = %batch_name,
-                shard_id = %record.shard_id,
-                sequence_number = %record.sequence_number,
-                confirmed_records = index,
-                %error,
-                "kinesis batch failed: Lambda retries from this record"
-            );
-            response.add_failure(record.sequence_number.clone());
-        }
+    if let (Some(index), Some(error)) = (outcome.first_unconfirmed, &outcome.error)
+        && let Some(record) = records.get(index)
+    {
+        tracing::error!(
+            batch = %batch_name,
+            shard_id = %record.shard_id,
+            sequence_number = %record.sequence_number,
+            confirmed_records = index,
+            %error,
+            "kinesis batch failed: Lambda retries from this record"
+        );
+        response.add_failure(record.sequence_number.clone());
     }
     response
 }

@@ -30,21 +30,12 @@ struct Env {
     handler: Handler<S3Store>,
 }
 
+#[derive(Default)]
 struct Options {
     /// Search endpoint to use instead of osmem-server itself (a proxy in front of it).
     endpoint: Option<String>,
     bulk_max_operations: Option<usize>,
     follow: AuthorFilter,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            endpoint: None,
-            bulk_max_operations: None,
-            follow: AuthorFilter::default(),
-        }
-    }
 }
 
 fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
@@ -619,4 +610,21 @@ async fn with_follow_user_ids_only_those_authors_are_indexed_and_deletes_apply()
         "{summary}"
     );
     assert_eq!(env.ids().await, want);
+}
+
+#[tokio::test]
+async fn an_exhausted_deadline_answers_the_first_record_of_the_batch() {
+    let Some(env) = setup("kinesis-deadline", Options::default()).await else {
+        return;
+    };
+    let Some(records) = corpus_records(20) else {
+        return;
+    };
+    // Nothing can be confirmed in time: Lambda must retry the whole batch, from its first record.
+    let response = env
+        .handler
+        .handle(kinesis_event(&records, 7), &context(Duration::ZERO))
+        .await
+        .expect("a Kinesis batch is answered, not failed");
+    assert_eq!(failures(&response), [sequence_number(7)]);
 }

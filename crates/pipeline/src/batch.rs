@@ -3,8 +3,10 @@
 //! Each record holds one or more payloads (a KPL aggregate gives several); each payload is
 //! framed like an object (one JSON value, NDJSON, any layout the framer reads, gzip included).
 //! The caller learns which prefix of the batch is confirmed: the sink is flushed at record
-//! boundaries every few bulk requests (a checkpoint), so on a failure every record before the
-//! last checkpoint is known indexed and the first record after it is where a retry starts.
+//! boundaries once `bulk_concurrency` bulks' worth of operations or bytes were pushed (a
+//! checkpoint), so on a failure every record before the last checkpoint is known indexed and
+//! the first record after it is where a retry starts. Computed from what the sink reports
+//! (a flush that returned Ok), not from a per-operation acknowledgement it does not give.
 //! Unlike [`Indexer::index`], nothing streams: a batch is bounded by the invocation payload
 //! (6 MB), so it is extracted in one blocking task and then sent.
 //!
@@ -108,21 +110,36 @@ impl Indexer {
         let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
         let mut confirmed_records = 0usize;
         let mut pushed_at_checkpoint = 0u64;
+        // Document bytes since the checkpoint: the sink also sends a bulk at `bulk_max_bytes`.
+        let checkpoint_bytes = config
+            .bulk_max_bytes
+            .saturating_mul(config.bulk_concurrency.max(1));
+        let mut bytes_since_checkpoint = 0usize;
         let mut failure = None;
         'records: for (index, record) in extracted.into_iter().enumerate() {
             summary.records += record.frames;
             for step in record.steps {
+                if let Step::Op {
+                    op: Operation::Index { source, .. },
+                    ..
+                } = &step
+                {
+                    bytes_since_checkpoint += source.len();
+                }
                 if let Err(e) = self.send(&mut sink, step, &mut summary).await {
                     failure = Some(e);
                     break 'records;
                 }
             }
-            if sink.report().operations - pushed_at_checkpoint >= checkpoint_every {
+            if sink.report().operations - pushed_at_checkpoint >= checkpoint_every
+                || bytes_since_checkpoint >= checkpoint_bytes
+            {
                 if let Err(e) = sink.flush().await {
                     failure = Some(e);
                     break;
                 }
                 pushed_at_checkpoint = sink.report().operations;
+                bytes_since_checkpoint = 0;
                 // Dead letters are written when the sink finishes: until then a record with
                 // one is not confirmed, so the checkpoint stops moving.
                 if sink.report().dead_lettered == 0 {
