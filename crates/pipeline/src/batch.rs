@@ -12,15 +12,14 @@
 //!
 //! Not here: what the records came from (the Lambda's Kinesis module decodes base64 and KPL).
 
-use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use search_sink::{BulkSink, Operation, Origin, SinkError};
 use tokio::time::Instant;
-use tweets::{Extractor, FrameErrorKind, Framer, FramerOptions, Item};
+use tweets::{Extractor, FramerOptions};
 
 use crate::filter::AuthorFilter;
-use crate::run::{Indexer, PipelineError};
+use crate::run::{Indexer, PipelineError, Work, to_work};
 use crate::summary::ObjectSummary;
 
 /// One record of a batch.
@@ -238,64 +237,48 @@ fn extract(
             return out;
         }
     };
-    let mut items = Vec::new();
-    for (i, payload) in payloads.iter().enumerate() {
-        // A deaggregated record's payloads are named `name/N` (N = its index in the aggregate).
-        let object: Arc<str> = if payloads.len() == 1 {
-            Arc::from(record.name.as_str())
-        } else {
-            Arc::from(format!("{}/{i}", record.name))
-        };
-        for frame in Framer::with_options(&payload[..], framing) {
-            out.frames += 1;
-            match frame {
-                Ok(frame) => extractor.record_items(&frame, &mut items),
-                Err(e) => {
-                    let io = matches!(e.kind, FrameErrorKind::Io(_));
-                    items.push(Item::Invalid {
-                        offset: e.offset,
-                        reason: e.kind.to_string(),
-                    });
-                    // In memory, an I/O error is a corrupt gzip stream: nothing after it is readable.
-                    if io {
-                        break;
-                    }
-                }
-            }
+    for payload in payloads {
+        // The one frame -> items loop, as for objects.
+        let mut items = extractor.items_with(payload.as_slice(), framing);
+        while let Some(item) = items.next() {
+            out.steps.push(if filter.rejects(&item) {
+                Step::Filtered
+            } else {
+                step(to_work(item), &record.name)
+            });
         }
-        for item in items.drain(..) {
-            if filter.rejects(&item) {
-                out.steps.push(Step::Filtered);
-                continue;
-            }
-            out.steps.push(match item {
-                Item::Document {
-                    id,
-                    offset,
-                    doc,
-                    warnings,
-                } => Step::Op {
-                    timestamp_ms: doc.timestamp_ms,
-                    op: Operation::Index {
-                        source: doc.to_json(),
-                        id,
-                    },
-                    origin: Origin::new(object.clone(), offset),
-                    warnings: warnings.len() as u64,
-                },
-                Item::Delete { id, offset } => Step::Op {
-                    op: Operation::Delete { id },
-                    origin: Origin::new(object.clone(), offset),
-                    timestamp_ms: None,
-                    warnings: 0,
-                },
-                Item::Control { .. } => Step::Control,
-                Item::Invalid { offset, reason } => Step::Invalid {
-                    origin: Origin::new(object.clone(), offset),
-                    reason,
-                },
+        out.frames += items.records();
+        // A slice never fails to read (corrupt gzip is invalid data, not a read error); kept
+        // so that nothing could end a payload silently.
+        if let Some(e) = items.read_error() {
+            out.steps.push(Step::Invalid {
+                origin: Origin::new(record.name.as_str(), e.offset),
+                reason: e.kind.to_string(),
             });
         }
     }
     out
+}
+
+/// A record's work item with its origin (the record's name) for the sink.
+fn step(work: Work, name: &str) -> Step {
+    match work {
+        Work::Op {
+            op,
+            offset,
+            timestamp_ms,
+            warnings,
+        } => Step::Op {
+            op,
+            origin: Origin::new(name, offset),
+            timestamp_ms,
+            warnings,
+        },
+        Work::Control => Step::Control,
+        Work::Filtered => Step::Filtered,
+        Work::Invalid { offset, reason } => Step::Invalid {
+            origin: Origin::new(name, offset),
+            reason,
+        },
+    }
 }

@@ -40,7 +40,7 @@ pub enum PipelineError {
     Extractor { object: String, detail: String },
 }
 
-enum Work {
+pub(crate) enum Work {
     Op {
         op: Operation,
         offset: u64,
@@ -281,7 +281,7 @@ fn produce<R: std::io::Read>(
     }
 }
 
-fn to_work(item: Item) -> Work {
+pub(crate) fn to_work(item: Item) -> Work {
     match item {
         Item::Document {
             id,
