@@ -61,17 +61,22 @@ fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
         if let Some(action) = lines[i].get("index") {
             let source = &lines[i + 1];
             assert_eq!(action["_index"], "twitter");
-            assert_eq!(action["_id"], source["id_str"], "the _id is the tweet id");
-            index_ops += 1;
+            assert_eq!(action["version_type"], "external_gte");
+            if action["version"] == search_sink::TOMBSTONE_VERSION {
+                // A delete notice: a tombstone under the tweet's id.
+                assert!(
+                    action["_id"]
+                        .as_str()
+                        .is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit()))
+                );
+                assert_eq!(source, &serde_json::json!({"deleted": true}));
+                delete_ops += 1;
+            } else {
+                assert_eq!(action["_id"], source["id_str"], "the _id is the tweet id");
+                assert_eq!(action["version"], source["timestamp_ms"], "versioned by time");
+                index_ops += 1;
+            }
             i += 2;
-        } else if let Some(action) = lines[i].get("delete") {
-            assert!(
-                action["_id"]
-                    .as_str()
-                    .is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit()))
-            );
-            delete_ops += 1;
-            i += 1;
         } else {
             panic!("unexpected line {i}: {}", lines[i]);
         }
