@@ -73,7 +73,10 @@ fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
                 delete_ops += 1;
             } else {
                 assert_eq!(action["_id"], source["id_str"], "the _id is the tweet id");
-                assert_eq!(action["version"], source["timestamp_ms"], "versioned by time");
+                assert_eq!(
+                    action["version"], source["timestamp_ms"],
+                    "versioned by time"
+                );
                 index_ops += 1;
             }
             i += 2;

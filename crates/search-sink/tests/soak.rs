@@ -317,14 +317,9 @@ async fn fault_soak_loses_nothing_and_resurrects_no_delete() {
         .request(Method::Post, &format!("{index}/_refresh"), None)
         .await
         .unwrap();
-    let search =
-        format!(r#"{{"size":10000,"query":{{"match_all":{{}}}},"_source":["n","deleted"]}}"#);
+    let search = br#"{"size":10000,"query":{"match_all":{}},"_source":["n","deleted"]}"#;
     let r = direct
-        .request(
-            Method::Post,
-            &format!("{index}/_search"),
-            Some(search.as_bytes()),
-        )
+        .request(Method::Post, &format!("{index}/_search"), Some(search))
         .await
         .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
