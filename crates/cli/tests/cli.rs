@@ -61,17 +61,25 @@ fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
         if let Some(action) = lines[i].get("index") {
             let source = &lines[i + 1];
             assert_eq!(action["_index"], "twitter");
-            assert_eq!(action["_id"], source["id_str"], "the _id is the tweet id");
-            index_ops += 1;
+            assert_eq!(action["version_type"], "external_gte");
+            if action["version"] == search_sink::TOMBSTONE_VERSION {
+                // A delete notice: a tombstone under the tweet's id.
+                assert!(
+                    action["_id"]
+                        .as_str()
+                        .is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit()))
+                );
+                assert_eq!(source, &serde_json::json!({"deleted": true}));
+                delete_ops += 1;
+            } else {
+                assert_eq!(action["_id"], source["id_str"], "the _id is the tweet id");
+                assert_eq!(
+                    action["version"], source["timestamp_ms"],
+                    "versioned by time"
+                );
+                index_ops += 1;
+            }
             i += 2;
-        } else if let Some(action) = lines[i].get("delete") {
-            assert!(
-                action["_id"]
-                    .as_str()
-                    .is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit()))
-            );
-            delete_ops += 1;
-            i += 1;
         } else {
             panic!("unexpected line {i}: {}", lines[i]);
         }
@@ -174,7 +182,7 @@ fn index_a_directory_into_osmem_server() {
     let dry = run(bin().args(["index", "--dry-run"]).arg(samples()));
     let documents = String::from_utf8_lossy(&dry.stdout)
         .lines()
-        .filter(|l| l.starts_with("{\"index\""))
+        .filter(|l| l.starts_with("{\"index\"") && !is_tombstone(l))
         .count();
     assert!(stderr.contains("2 objects"), "{stderr}");
     assert!(
@@ -189,6 +197,7 @@ fn index_a_directory_into_osmem_server() {
     assert!(again.status.success());
     let ids: std::collections::HashSet<String> = String::from_utf8_lossy(&dry.stdout)
         .lines()
+        .filter(|l| !is_tombstone(l))
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v["index"]["_id"].as_str().map(str::to_owned))
         .collect();
@@ -198,12 +207,19 @@ fn index_a_directory_into_osmem_server() {
     );
 }
 
-/// Ids that the same output later deletes (a delete notice for an indexed tweet).
+/// A delete notice's action line: an `index` of a tombstone at the tombstone version.
+fn is_tombstone(line: &str) -> bool {
+    serde_json::from_str::<Value>(line)
+        .is_ok_and(|v| v["index"]["version"].as_u64() == Some(search_sink::TOMBSTONE_VERSION))
+}
+
+/// Ids that the same output deletes (a delete notice for an indexed tweet).
 fn deleted_among(bulk: &[u8], ids: &std::collections::HashSet<String>) -> u64 {
     String::from_utf8_lossy(bulk)
         .lines()
+        .filter(|l| is_tombstone(l))
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["delete"]["_id"].as_str().map(str::to_owned))
+        .filter_map(|v| v["index"]["_id"].as_str().map(str::to_owned))
         .filter(|id| ids.contains(id))
         .count() as u64
 }
@@ -223,8 +239,13 @@ fn count(url: &str, index: &str) -> u64 {
             )
             .await
             .expect("refresh");
+        // Tweets only: delete tombstones have no `timestamp_ms`.
         let response = client
-            .request(search_sink::Method::Get, &format!("{index}/_count"), None)
+            .request(
+                search_sink::Method::Post,
+                &format!("{index}/_count"),
+                Some(br#"{"query":{"exists":{"field":"timestamp_ms"}}}"#),
+            )
             .await
             .expect("count");
         let body: Value = serde_json::from_slice(&response.body).expect("count JSON");

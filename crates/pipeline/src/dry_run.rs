@@ -47,7 +47,14 @@ pub fn write_bulk<R: Read, W: Write>(
                     summary.saw_tweet_time(doc.timestamp_ms);
                     let source = doc.to_json();
                     let version = crate::run::tweet_version(doc.timestamp_ms);
-                    (Operation::Index { id, source, version }, offset)
+                    (
+                        Operation::Index {
+                            id,
+                            source,
+                            version,
+                        },
+                        offset,
+                    )
                 }
                 Item::Delete { id, offset } => {
                     summary.deletes += 1;

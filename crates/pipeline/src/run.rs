@@ -312,5 +312,7 @@ pub(crate) fn to_work(item: Item) -> Work {
 /// The external version of a tweet's document: its time, so a replayed older copy never
 /// overwrites a newer one and never resurrects a delete (a tombstone's version is higher).
 pub(crate) fn tweet_version(timestamp_ms: Option<i64>) -> u64 {
-    timestamp_ms.and_then(|t| u64::try_from(t).ok()).unwrap_or(0)
+    timestamp_ms
+        .and_then(|t| u64::try_from(t).ok())
+        .unwrap_or(0)
 }

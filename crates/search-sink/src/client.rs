@@ -218,7 +218,9 @@ pub(crate) fn method_name(method: Method) -> &'static str {
 }
 
 /// SigV4 signer with a small credentials cache (the default chain itself does not cache, and
-/// instance/container role look-ups are network calls).
+/// instance/container role look-ups are network calls). Not the SDK's `IdentityCache`: it
+/// resolves through the SDK orchestrator's runtime components and config bag, which a request
+/// signed outside an SDK client does not have; this cache is the few lines it needs.
 #[derive(Debug)]
 struct Signer {
     service: &'static str,

@@ -335,21 +335,50 @@ mod tests {
 
     #[test]
     fn the_endpoint_host_names_the_region_before_the_environment() {
-        let table: &[(&str, &[(&str, &str)], Option<&str>)] = &[
-            ("search-x.us-east-1.es.amazonaws.com", &[("AWS_REGION", "eu-west-1")], Some("us-east-1")),
-            ("abc.ap-south-1.aoss.amazonaws.com", &[("AWS_DEFAULT_REGION", "eu-west-1")], Some("ap-south-1")),
-            ("vpc-x-abc.eu-central-1.es.amazonaws.com", &[], Some("eu-central-1")),
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+        let table: &[Case] = &[
+            (
+                "search-x.us-east-1.es.amazonaws.com",
+                &[("AWS_REGION", "eu-west-1")],
+                Some("us-east-1"),
+            ),
+            (
+                "abc.ap-south-1.aoss.amazonaws.com",
+                &[("AWS_DEFAULT_REGION", "eu-west-1")],
+                Some("ap-south-1"),
+            ),
+            (
+                "vpc-x-abc.eu-central-1.es.amazonaws.com",
+                &[],
+                Some("eu-central-1"),
+            ),
             // Custom domain names and proxies carry no region: the environment decides.
-            ("search.example.com", &[("AWS_REGION", "eu-west-2")], Some("eu-west-2")),
-            ("search.example.com", &[("AWS_DEFAULT_REGION", "eu-north-1")], Some("eu-north-1")),
-            ("search.example.com", &[("AWS_REGION", "eu-west-2"), ("AWS_DEFAULT_REGION", "x")], Some("eu-west-2")),
+            (
+                "search.example.com",
+                &[("AWS_REGION", "eu-west-2")],
+                Some("eu-west-2"),
+            ),
+            (
+                "search.example.com",
+                &[("AWS_DEFAULT_REGION", "eu-north-1")],
+                Some("eu-north-1"),
+            ),
+            (
+                "search.example.com",
+                &[("AWS_REGION", "eu-west-2"), ("AWS_DEFAULT_REGION", "x")],
+                Some("eu-west-2"),
+            ),
             ("search.example.com", &[], None),
             ("s3.us-east-1.amazonaws.com", &[], None),
         ];
         for (host, vars, want) in table {
             let map: HashMap<&str, &str> = vars.iter().copied().collect();
             let get = |name: &str| map.get(name).map(|v| v.to_string());
-            assert_eq!(sigv4_region(host, &get).as_deref(), *want, "{host} {vars:?}");
+            assert_eq!(
+                sigv4_region(host, &get).as_deref(),
+                *want,
+                "{host} {vars:?}"
+            );
         }
     }
 

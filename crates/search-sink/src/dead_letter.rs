@@ -211,10 +211,22 @@ pub async fn s3_client_from_env() -> aws_sdk_s3::Client {
 
 /// Opens the store a [`DeadLetterTarget`] names (S3 clients come from the AWS default chain).
 pub async fn open(target: &DeadLetterTarget) -> Arc<dyn DeadLetterStore> {
-    match target {
-        DeadLetterTarget::S3 { bucket, prefix } => {
+    open_with(target, None).await
+}
+
+/// Like [`open`], with the S3 client an S3 store should use; without one, an S3 store gets a
+/// client from the AWS default chain (a configured store is never silently dropped).
+pub async fn open_with(
+    target: &DeadLetterTarget,
+    s3: Option<aws_sdk_s3::Client>,
+) -> Arc<dyn DeadLetterStore> {
+    match (target, s3) {
+        (DeadLetterTarget::S3 { bucket, prefix }, Some(client)) => {
+            Arc::new(S3DeadLetters::new(client, bucket, prefix))
+        }
+        (DeadLetterTarget::S3 { bucket, prefix }, None) => {
             Arc::new(S3DeadLetters::from_env(bucket, prefix).await)
         }
-        DeadLetterTarget::File(path) => Arc::new(FileDeadLetters::new(path)),
+        (DeadLetterTarget::File(path), _) => Arc::new(FileDeadLetters::new(path)),
     }
 }

@@ -8,12 +8,12 @@
 //! re-sent or dead-lettered, which is rare.
 
 use crate::bulk;
+use crate::classify::{ItemClass, classify};
 use crate::client::{SearchClient, SendError};
 use crate::dead_letter::DeadLetter;
 use crate::ensure::excerpt;
 use crate::error::SinkError;
 use crate::operation::Origin;
-use crate::classify::{ItemClass, classify};
 use crate::retry::Backoff;
 use crate::sink::Report;
 use bytes::Bytes;
@@ -198,8 +198,7 @@ impl Run {
                         "bulk request failed; will retry"
                     );
                     self.last_problem = problem;
-                    self.retry_later(target, &mut work, entries)
-                        .await?;
+                    self.retry_later(target, &mut work, entries).await?;
                     continue;
                 }
             };
@@ -270,8 +269,7 @@ impl Run {
                         operations = entries.len(),
                         "bulk request refused; will retry"
                     );
-                    self.retry_later(target, &mut work, entries)
-                        .await?;
+                    self.retry_later(target, &mut work, entries).await?;
                 }
                 status => {
                     return Err(Failure::Rejected {
@@ -456,7 +454,13 @@ impl Run {
             }
         }
         if let Some((status, error_type, reason)) = refused {
-            tracing::error!(status, error_type, reason, operations = refused_count, "bulk items refused for a reason that is not the documents'; failing the delivery");
+            tracing::error!(
+                status,
+                error_type,
+                reason,
+                operations = refused_count,
+                "bulk items refused for a reason that is not the documents'; failing the delivery"
+            );
             return Err(Failure::Refused {
                 status,
                 error_type,
@@ -507,7 +511,8 @@ const BULK_TIMEOUT_BYTES_PER_SECOND: u64 = 256 * 1024;
 /// The timeout of one bulk request: `base` plus time for its `plain_len` bytes, capped by
 /// the time left.
 pub(crate) fn bulk_timeout(base: Duration, plain_len: usize, remaining: Duration) -> Duration {
-    let for_payload = Duration::from_secs_f64(plain_len as f64 / BULK_TIMEOUT_BYTES_PER_SECOND as f64);
+    let for_payload =
+        Duration::from_secs_f64(plain_len as f64 / BULK_TIMEOUT_BYTES_PER_SECOND as f64);
     (base + for_payload).min(remaining)
 }
 
@@ -528,7 +533,8 @@ pub(crate) fn fit_delay(delay: Duration, remaining: Duration) -> Option<Duration
 fn index_wide_error(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let error_type = value.pointer("/error/type")?.as_str()?;
-    (classify(false, 429, false, Some(error_type)) == ItemClass::Fail).then(|| error_type.to_owned())
+    (classify(false, 429, false, Some(error_type)) == ItemClass::Fail)
+        .then(|| error_type.to_owned())
 }
 
 fn waiting(work: &[Work]) -> usize {
@@ -597,15 +603,23 @@ mod tests {
             (ms(0), ms(0), None),
         ];
         for (delay, remaining, want) in table {
-            assert_eq!(fit_delay(delay, remaining), want, "{delay:?} with {remaining:?} left");
+            assert_eq!(
+                fit_delay(delay, remaining),
+                want,
+                "{delay:?} with {remaining:?} left"
+            );
         }
     }
 
     #[test]
     fn whole_request_blocks_fail_and_busy_answers_retry() {
         let block = br#"{"error":{"type":"cluster_block_exception","reason":"index [t] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];"},"status":429}"#;
-        assert_eq!(index_wide_error(block).as_deref(), Some("cluster_block_exception"));
-        let busy = br#"{"error":{"type":"es_rejected_execution_exception","reason":"busy"},"status":429}"#;
+        assert_eq!(
+            index_wide_error(block).as_deref(),
+            Some("cluster_block_exception")
+        );
+        let busy =
+            br#"{"error":{"type":"es_rejected_execution_exception","reason":"busy"},"status":429}"#;
         assert_eq!(index_wide_error(busy), None);
         assert_eq!(index_wide_error(b"<html>bad gateway</html>"), None);
     }

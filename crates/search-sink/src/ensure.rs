@@ -95,7 +95,10 @@ impl SearchClient {
         };
         let mut outcome = None;
         cell.get_or_try_init(|| async {
-            outcome = Some(self.ensure_index_now_before(index, body_json, deadline).await?);
+            outcome = Some(
+                self.ensure_index_now_before(index, body_json, deadline)
+                    .await?,
+            );
             Ok::<(), SinkError>(())
         })
         .await?;
@@ -208,7 +211,12 @@ impl SearchClient {
         if !missing.is_empty() {
             let update = serde_json::json!({ "properties": missing }).to_string();
             let put = self
-                .retrying(Method::Put, &mapping_path, Some(update.as_bytes()), deadline)
+                .retrying(
+                    Method::Put,
+                    &mapping_path,
+                    Some(update.as_bytes()),
+                    deadline,
+                )
                 .await?;
             if put.status != 200 {
                 return Err(rejected("PUT", &mapping_path, &put));
@@ -221,7 +229,12 @@ impl SearchClient {
     /// Installs `_index_template/{index}` matching exactly the index name with the body's
     /// settings and mappings. Servers without composable templates (Elasticsearch before
     /// 7.8) or policies that do not allow it get a warning: the index itself is still ensured.
-    async fn put_template(&self, index: &str, body: &Value, deadline: Instant) -> Result<(), SinkError> {
+    async fn put_template(
+        &self,
+        index: &str,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<(), SinkError> {
         let mut template = Map::new();
         for part in ["settings", "mappings", "aliases"] {
             if let Some(value) = body.get(part) {
@@ -259,7 +272,8 @@ impl SearchClient {
         deadline: Instant,
     ) -> Result<RawResponse, SinkError> {
         let body = body.map(Bytes::copy_from_slice);
-        let mut backoff = Backoff::new(self.config.retry_initial_delay, self.config.retry_max_delay);
+        let mut backoff =
+            Backoff::new(self.config.retry_initial_delay, self.config.retry_max_delay);
         let started = Instant::now();
         let mut last_problem = String::from("none");
         loop {

@@ -22,9 +22,12 @@
 //! let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
 //! let mut sink = BulkSink::new(client, deadline, store);
 //! let origin = Origin::new("s3://bucket/key", 0);
-//! sink.push(Operation::Index { id: "1".into(), source: br#"{"text":"hi"}"#.to_vec() }, origin).await?;
+//! sink.push(Operation::Index { id: "1".into(), source: br#"{"text":"hi"}"#.to_vec(), version: 1 }, origin).await?;
 //! let report = sink.finish().await?;
-//! assert_eq!(report.operations, report.indexed() + report.deleted + report.not_found + report.dead_lettered);
+//! assert_eq!(
+//!     report.operations,
+//!     report.indexed() + report.deleted + report.not_found + report.superseded + report.dead_lettered
+//! );
 //! # Ok(()) }
 //! ```
 //!
@@ -37,16 +40,26 @@
 //!   (2) bulk requests in flight; a batch touching an id still in flight waits for it, so
 //!   operations on one id apply in order. [`bulk::encode`] is the pure encoder
 //!   (`--dry-run` prints its output).
-//! - Retries: whole requests on 429/502/503/504, timeouts and connection resets; after a
-//!   partial response only the items with 429/502/503/504. Exponential backoff with full
-//!   jitter, all bounded by the caller's deadline ([`SinkError::DeadlineExceeded`] names the
-//!   unconfirmed count). 413 splits the batch in halves; a lone operation still too large is
-//!   dead-lettered. Other item errors (400 `mapper_parsing_exception`, ...) are permanent and
-//!   go to the [`DeadLetterStore`]; with no store they fail the call
-//!   ([`SinkError::PermanentFailures`]). Delete of a missing id counts as `not_found` (done).
-//! - [`SearchClient::ensure_index`]: `HEAD`, `PUT` on 404, `resource_already_exists_exception`
-//!   is success, missing fields added with `PUT _mapping`, type conflicts fail clearly. Once
-//!   per process per endpoint + index. Never deletes an index.
+//! - Versions: every write is an `index` with `version_type=external_gte`; a delete is a
+//!   tombstone at [`TOMBSTONE_VERSION`], above every index version, so replays never undo a
+//!   delete ([`Operation`] explains; 409 counts as `superseded`).
+//! - Item outcomes: [`classify`] (pure, table-tested). 429/5xx are retried (after a partial
+//!   response only those items, with the later operations on their ids); per-document errors
+//!   are dead-lettered ([`DeadLetterStore`]; with no store they fail the call,
+//!   [`SinkError::PermanentFailures`]); blocks, security and unknown errors fail the call
+//!   ([`SinkError::Refused`]) with nothing dead-lettered; a missing index is ensured again once.
+//! - Retries: whole requests on 429/5xx, timeouts and connection resets. Exponential backoff
+//!   with full jitter, one state per sink, the last delay shortened to fit the caller's
+//!   deadline ([`SinkError::DeadlineExceeded`] names the unconfirmed count). A bulk's timeout
+//!   is the base request timeout (60 s) plus 1 s per 256 KiB. 413 splits the batch in halves;
+//!   a lone operation still too large is dead-lettered.
+//! - [`SearchClient::ensure_index`]: `PUT _index_template` for the index name (auto-created
+//!   indices get our mapping), `HEAD`, `PUT` on 404, `resource_already_exists_exception` is
+//!   success, missing fields added with `PUT _mapping`, type conflicts fail clearly; every
+//!   request retried like bulks within a deadline. Once per process per endpoint + index.
+//!   Never deletes an index.
+//! - Logs: aws-sigv4 runs with no tracing subscriber (its traces print the session token) and
+//!   signed header values are marked sensitive, whatever the log level.
 //! - OpenSearch Serverless (`aoss`): time-series collections reject custom `_id`s, so use a
 //!   *search* collection (ids keep retries idempotent).
 
@@ -62,6 +75,7 @@ mod operation;
 mod retry;
 mod sink;
 
+pub use classify::{ItemClass, classify};
 pub use client::{RawResponse, SearchClient};
 pub use config::{
     Auth, Config, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_OPERATIONS,
@@ -75,6 +89,5 @@ pub use elasticsearch::http::Method;
 pub use elasticsearch::http::headers::{HeaderName, HeaderValue};
 pub use ensure::EnsureOutcome;
 pub use error::{ConfigError, SinkError};
-pub use classify::{ItemClass, classify};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION};
 pub use sink::{BULK_PATH, BulkSink, Report};

@@ -131,7 +131,8 @@ pub struct BulkSink {
     flights: JoinSet<Flight>,
     /// Operations in flight, and the sorted id hashes of each batch in flight by number.
     in_flight: usize,
-    in_flight_ids: Vec<(u64, Vec<u64>)>,
+    /// With each batch's first origin, for [`BulkSink::first_unconfirmed`].
+    in_flight_ids: Vec<(u64, Vec<u64>, Origin)>,
     launched: u64,
     report: Report,
     letters: Vec<DeadLetter>,
@@ -275,6 +276,19 @@ impl BulkSink {
         }
     }
 
+    /// Where to resume after an error: the origin of the first operation of the oldest batch
+    /// that was not settled (the failed one, or one stopped with it), else of the first
+    /// buffered operation. Every operation pushed before it is settled (indexed, deleted,
+    /// superseded or dead-lettered); some after it may be too, which versioning makes safe to
+    /// redo. `None` when nothing is pending.
+    pub fn first_unconfirmed(&self) -> Option<&Origin> {
+        self.in_flight_ids
+            .iter()
+            .min_by_key(|(number, _, _)| *number)
+            .map(|(_, _, origin)| origin)
+            .or_else(|| self.pending.first().map(|p| &p.origin))
+    }
+
     /// The counts so far (operations still buffered are not in them yet).
     pub fn report(&self) -> &Report {
         &self.report
@@ -388,7 +402,7 @@ impl BulkSink {
         let shares_an_id = self
             .in_flight_ids
             .iter()
-            .any(|(_, held)| id_hashes.iter().any(|h| held.binary_search(h).is_ok()));
+            .any(|(_, held, _)| id_hashes.iter().any(|h| held.binary_search(h).is_ok()));
         if shares_an_id {
             while !self.flights.is_empty() {
                 self.settle_one().await?;
@@ -404,7 +418,10 @@ impl BulkSink {
         let batch = self.take_batch();
         let number = self.launched;
         self.launched += 1;
-        self.in_flight_ids.push((number, id_hashes));
+        let first = batch.entries.first().map(|e| e.origin.clone());
+        if let Some(first) = first {
+            self.in_flight_ids.push((number, id_hashes, first));
+        }
         self.in_flight += batch.entries.len();
         let target = Target {
             client: Arc::clone(&self.client),
@@ -458,8 +475,10 @@ impl BulkSink {
                 });
             }
         };
-        self.in_flight_ids.retain(|(n, _)| *n != flight.number);
         let delivery = flight.delivery;
+        if delivery.failure.is_none() {
+            self.in_flight_ids.retain(|(n, _, _)| *n != flight.number);
+        }
         self.in_flight -= delivery.operations;
         self.report.absorb(&delivery.report);
         if !delivery.last_problem.is_empty() {

@@ -787,3 +787,81 @@ async fn a_hung_head_ends_at_the_deadline_with_a_clear_error() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn after_a_failure_the_sink_names_the_first_unconfirmed_origin() {
+    // Batches of two, one in flight: [d0 d1] succeeds, [d2 d3] is refused; d0 and d1 are
+    // settled, so a caller resuming a stream starts again at d2.
+    let peer = FaultPeer::start(|c| {
+        if c.number == 0 {
+            Reply::Items(vec![201, 201])
+        } else {
+            Reply::Status(400, r#"{"error":"bad"}"#.into())
+        }
+    })
+    .await;
+    let mut config = fast_config(&peer.url);
+    config.bulk_max_operations = 2;
+    config.bulk_concurrency = 1;
+    let client = Arc::new(SearchClient::connect(config).await.unwrap());
+    let mut sink = BulkSink::new(client, Instant::now() + Duration::from_secs(10), None);
+    assert_eq!(sink.first_unconfirmed(), None);
+    let mut failed = false;
+    for (i, op) in docs(6).into_iter().enumerate() {
+        if sink.push(op, origin(i as u64 * 100)).await.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    if !failed {
+        assert!(sink.flush().await.is_err());
+    }
+    assert_eq!(sink.first_unconfirmed().map(|o| o.offset), Some(200));
+    assert_eq!(sink.report().created, 2);
+}
+
+#[tokio::test]
+async fn a_missing_index_is_ensured_again_once_then_the_items_are_retried() {
+    // The index was ensured by this process, then deleted (and auto-creation is off): the
+    // bulk answers index_not_found_exception, the sink ensures the index again and re-sends.
+    let peer = FaultPeer::start(|c| match (c.method.as_str(), c.number) {
+        ("POST", 2) => Reply::Items(vec![404; c.ops().len()]),
+        ("POST", _) => Reply::Items(vec![201; c.ops().len()]),
+        ("HEAD", 4) => Reply::Status(404, String::new()),
+        _ => Reply::Status(200, r#"{"acknowledged":true}"#.into()),
+    })
+    .await;
+    let client = Arc::new(SearchClient::connect(fast_config(&peer.url)).await.unwrap());
+    let body = r#"{"settings":{"number_of_shards":1}}"#;
+    client.ensure_index("faults", body).await.unwrap();
+    let mut sink = BulkSink::new(client, Instant::now() + Duration::from_secs(10), None);
+    for (i, op) in docs(3).into_iter().enumerate() {
+        sink.push(op, origin(i as u64)).await.unwrap();
+    }
+    let report = sink.finish().await.unwrap();
+    assert_eq!((report.created, report.retried, report.refused), (3, 3, 0));
+    let requests: Vec<(String, String)> = peer
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.target.split('?').next().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let step = |m: &str, t: &str| (m.to_owned(), t.to_owned());
+    assert_eq!(
+        requests,
+        [
+            step("PUT", "/_index_template/faults"),
+            step("HEAD", "/faults"),
+            step("POST", "/faults/_bulk"),
+            step("PUT", "/_index_template/faults"),
+            step("HEAD", "/faults"),
+            step("PUT", "/faults"),
+            step("POST", "/faults/_bulk"),
+        ]
+    );
+    assert_eq!(peer.requests()[5].body, body.as_bytes());
+}

@@ -103,7 +103,10 @@ async fn a_signed_bulk_at_trace_level_logs_no_credential() {
         "the token was sent"
     );
     let logs = out.text();
-    assert!(logs.contains("bulk sink finished"), "nothing captured:\n{logs}");
+    assert!(
+        logs.contains("bulk sink finished"),
+        "nothing captured:\n{logs}"
+    );
     assert!(!logs.contains(TOKEN), "the session token reached the logs");
     assert!(!logs.contains(SECRET), "the secret key reached the logs");
 }

@@ -278,15 +278,23 @@ async fn deleted_tweets_stay_deleted_when_an_older_object_is_replayed() {
         return;
     };
     client.ensure_index_now(&index, MAPPING).await.unwrap();
-    let object_a = || -> Vec<Operation> { (0..20).map(|i| doc(&format!("x{i}"), 1000 + i)).collect() };
+    let object_a =
+        || -> Vec<Operation> { (0..20).map(|i| doc(&format!("x{i}"), 1000 + i)).collect() };
     let object_b: Vec<Operation> = (0..10)
-        .map(|i| Operation::Delete { id: format!("x{i}") })
+        .map(|i| Operation::Delete {
+            id: format!("x{i}"),
+        })
         .collect();
     assert_eq!(load(&client, object_a(), None).await.created, 20);
     assert_eq!(load(&client, object_b, None).await.deleted, 10);
     let again = load(&client, object_a(), None).await;
     assert_eq!(
-        (again.superseded, again.updated, again.created, again.dead_lettered),
+        (
+            again.superseded,
+            again.updated,
+            again.created,
+            again.dead_lettered
+        ),
         (10, 10, 0, 0),
         "{again:?}"
     );
@@ -306,7 +314,9 @@ async fn a_delete_that_arrives_before_its_tweet_wins() {
     };
     client.ensure_index_now(&index, MAPPING).await.unwrap();
     let deletes: Vec<Operation> = (0..5)
-        .map(|i| Operation::Delete { id: format!("e{i}") })
+        .map(|i| Operation::Delete {
+            id: format!("e{i}"),
+        })
         .collect();
     assert_eq!(load(&client, deletes, None).await.not_found, 5);
     // The tweets arrive later, in one batch with two that were never deleted.
@@ -403,7 +413,9 @@ async fn a_block_fails_then_a_rerun_succeeds(setting: &str) {
         "a block is not retried until the deadline"
     );
     assert!(
-        std::fs::read_to_string(&path).unwrap_or_default().is_empty(),
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .is_empty(),
         "nothing may be dead-lettered"
     );
     set_block(&client, &index, setting, "null").await;
@@ -450,7 +462,10 @@ async fn an_index_deleted_under_a_warm_client_is_recreated_with_its_mapping() {
     let mapping: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     let properties = &mapping[&index]["mappings"]["properties"];
     assert_eq!(properties["n"]["type"], "long", "{mapping}");
-    assert_eq!(properties["user"]["properties"]["name"]["type"], "keyword", "{mapping}");
+    assert_eq!(
+        properties["user"]["properties"]["name"]["type"], "keyword",
+        "{mapping}"
+    );
     assert_eq!(live_count(&client, &index).await, 2);
 }
 
@@ -477,4 +492,140 @@ async fn ensures_the_project_mapping_and_finds_it_compatible() {
             added_fields: vec![]
         }
     );
+}
+
+/// A forwarding proxy in front of osmem-server that holds the first `_bulk` for `hold` before
+/// forwarding it (the client has timed out by then, as with a slow cluster that still applies
+/// the request), and records each forwarded bulk's answer.
+struct HoldingProxy {
+    url: String,
+    answers: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl HoldingProxy {
+    async fn start(upstream: String, hold: Duration) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let bulks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let recorded = answers.clone();
+        tokio::spawn(async move {
+            while let Ok((mut downstream, _)) = listener.accept().await {
+                let (upstream, recorded, bulks) =
+                    (upstream.clone(), recorded.clone(), bulks.clone());
+                tokio::spawn(async move {
+                    // One request: head, then content-length bytes of body.
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    let head_end = loop {
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                        match downstream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let length: usize = head
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        match downstream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let is_bulk = head.lines().next().is_some_and(|l| l.contains("_bulk"));
+                    if is_bulk && bulks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                        tokio::time::sleep(hold).await;
+                    }
+                    // Forward with `connection: close` and read the answer to its end.
+                    let mut request: Vec<u8> = head
+                        .split("\r\n")
+                        .filter(|l| {
+                            !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty()
+                        })
+                        .flat_map(|l| format!("{l}\r\n").into_bytes())
+                        .collect();
+                    request.extend_from_slice(b"connection: close\r\n\r\n");
+                    request.extend_from_slice(&buf[head_end..head_end + length]);
+                    let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    if up.write_all(&request).await.is_err() {
+                        return;
+                    }
+                    let mut answer = Vec::new();
+                    if up.read_to_end(&mut answer).await.is_err() {
+                        return;
+                    }
+                    if is_bulk {
+                        recorded
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&answer).into_owned());
+                    }
+                    // The client may have given up on this connection: that is the point.
+                    if downstream.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                    let _ = downstream.shutdown().await;
+                });
+            }
+        });
+        Self { url, answers }
+    }
+}
+
+#[tokio::test]
+async fn a_timed_out_bulk_applied_late_never_undoes_a_newer_delete() {
+    let index = unique_index("late-bulk");
+    let Some(direct) = client(&index).await else {
+        return;
+    };
+    direct.ensure_index_now(&index, MAPPING).await.unwrap();
+    let proxy = HoldingProxy::start(
+        direct.config().endpoint.clone(),
+        Duration::from_millis(2000),
+    )
+    .await;
+    let mut config = Config::new(&proxy.url);
+    config.index = index.clone();
+    config.request_timeout = Duration::from_millis(700);
+    config.retry_initial_delay = Duration::from_millis(300);
+    config.retry_max_delay = Duration::from_millis(300);
+    let slow = Arc::new(SearchClient::connect(config).await.unwrap());
+    // Object A (through the slow path) indexes x; its first bulk times out but is applied
+    // later. Object B deletes x meanwhile.
+    let object_a = tokio::spawn({
+        let slow = slow.clone();
+        async move { try_load(&slow, vec![doc("x", 100), doc("y", 101)], None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b = load(&direct, vec![Operation::Delete { id: "x".into() }], None).await;
+    assert_eq!(b.not_found, 1, "the delete arrived first: {b:?}");
+    let a = object_a.await.unwrap().unwrap();
+    assert_eq!((a.superseded, a.created, a.retried), (1, 1, 2), "{a:?}");
+    // Let the held first attempt reach the server.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let answers = proxy.answers.lock().unwrap().clone();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.contains("\"status\":409")),
+        "both copies of the index of x were refused: {answers:?}"
+    );
+    assert_eq!(
+        source(&direct, &index, "x").await,
+        Some(serde_json::json!({"deleted": true}))
+    );
+    assert_eq!(live_count(&direct, &index).await, 1);
 }

@@ -286,6 +286,9 @@ fn bulk_body(ops: &[(String, String)], statuses: &[u16]) -> String {
                 (200, "delete") => item["result"] = "deleted".into(),
                 (200, _) => item["result"] = "updated".into(),
                 (404, "delete") => item["result"] = "not_found".into(),
+                (404, _) => {
+                    item["error"] = serde_json::json!({"type": "index_not_found_exception", "reason": "no such index [faults]"})
+                }
                 (429, _) => {
                     item["error"] = serde_json::json!({"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"})
                 }
