@@ -52,7 +52,6 @@ impl Input {
             Input::Stdin => Ok(Object {
                 name: "stdin".into(),
                 body: Box::pin(tokio::io::stdin()),
-                content_encoding: None,
                 size: None,
             }),
         }

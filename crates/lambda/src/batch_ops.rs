@@ -212,21 +212,15 @@ fn source_code(error: &SourceError) -> &'static str {
 
 fn pipeline_code(error: &PipelineError) -> &'static str {
     match error {
-        // A corrupt gzip stream stays corrupt; a read cut by the network does not.
-        PipelineError::Read { detail, .. } if is_corrupt_stream(detail) => PERMANENT_FAILURE,
+        // Only the reader (network, S3) fails a read: corrupt data is invalid records and the
+        // object completes, so a read error is worth retrying.
         PipelineError::Read { .. } | PipelineError::Extractor { .. } => TEMPORARY_FAILURE,
         PipelineError::Sink { source, .. } => match source {
             // Documents refused for good with no dead-letter store: retrying changes nothing.
-            SinkError::PermanentFailures { .. } | SinkError::Encode { .. } => PERMANENT_FAILURE,
+            SinkError::PermanentFailures { .. } => PERMANENT_FAILURE,
             _ => TEMPORARY_FAILURE,
         },
     }
-}
-
-fn is_corrupt_stream(detail: &str) -> bool {
-    ["corrupt deflate stream", "invalid gzip header"]
-        .iter()
-        .any(|needle| detail.contains(needle))
 }
 
 #[cfg(test)]
@@ -330,7 +324,6 @@ mod tests {
             source,
         };
         let pipelines = [
-            (read("corrupt deflate stream"), PERMANENT_FAILURE),
             (read("connection reset by peer"), TEMPORARY_FAILURE),
             (
                 sink(SinkError::DeadlineExceeded {

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant as StdInstant;
 
 use search_sink::{
-    BulkSink, Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, FileDeadLetters, Operation,
-    Origin, Report, S3DeadLetters, SearchClient, SinkError,
+    BulkSink, Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, Operation, Origin, Report,
+    SearchClient, SinkError,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -86,14 +86,11 @@ impl Indexer {
     }
 
     async fn build(config: Config, s3: Option<aws_sdk_s3::Client>) -> Result<Self, SinkError> {
-        let dead_letters: Option<Arc<dyn DeadLetterStore>> = match (&config.dead_letter, s3) {
-            (Some(DeadLetterTarget::S3 { bucket, prefix }), Some(s3)) => Some(Arc::new(
-                S3DeadLetters::new(s3, bucket.clone(), prefix.clone()),
-            )),
-            (Some(DeadLetterTarget::File(path)), _) => {
-                Some(Arc::new(FileDeadLetters::new(path.clone())))
-            }
-            (Some(DeadLetterTarget::S3 { .. }), None) | (None, _) => None,
+        // A configured store is never dropped: without a client given, S3 gets one from the
+        // AWS default chain.
+        let dead_letters: Option<Arc<dyn DeadLetterStore>> = match &config.dead_letter {
+            Some(target) => Some(search_sink::dead_letter::open_with(target, s3).await),
+            None => None,
         };
         let client = Arc::new(SearchClient::connect(config).await?);
         let options = ExtractorOptions::default();
@@ -125,6 +122,15 @@ impl Indexer {
     pub async fn ensure_index(&self) -> Result<EnsureOutcome, SinkError> {
         let index = self.client.config().index.clone();
         self.client.ensure_index(&index, tweets::MAPPING_JSON).await
+    }
+
+    /// Like [`Indexer::ensure_index`], every request and retry bounded by `deadline` (an
+    /// invocation's: a hung request must not outlive the Lambda).
+    pub async fn ensure_index_before(&self, deadline: Instant) -> Result<EnsureOutcome, SinkError> {
+        let index = self.client.config().index.clone();
+        self.client
+            .ensure_index_before(&index, tweets::MAPPING_JSON, deadline)
+            .await
     }
 
     /// Streams one object into the index. `deadline` bounds every request and retry; an error

@@ -18,8 +18,6 @@ pub struct Object {
     /// `s3://bucket/key` or the local path: the name used in logs and dead letters.
     pub name: String,
     pub body: Body,
-    /// `Content-Encoding` as stored (gzip is detected from the bytes either way).
-    pub content_encoding: Option<String>,
     /// Size in bytes, when known.
     pub size: Option<u64>,
 }
@@ -28,7 +26,6 @@ impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Object")
             .field("name", &self.name)
-            .field("content_encoding", &self.content_encoding)
             .field("size", &self.size)
             .finish_non_exhaustive()
     }
@@ -154,7 +151,6 @@ impl ObjectStore for S3Store {
         {
             Ok(out) => Ok(Object {
                 size: out.content_length().and_then(|n| u64::try_from(n).ok()),
-                content_encoding: out.content_encoding().map(str::to_owned),
                 body: Box::pin(out.body.into_async_read()),
                 name,
             }),
@@ -204,7 +200,6 @@ pub async fn open_file(path: &Path) -> Result<Object, SourceError> {
             Ok(Object {
                 name,
                 body: Box::pin(file),
-                content_encoding: None,
                 size,
             })
         }

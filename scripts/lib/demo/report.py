@@ -27,6 +27,9 @@ def main():
     res = search(url, index, {
         "size": 0,
         "track_total_hits": True,
+        # Tweets only: a delete leaves a tombstone ({"deleted": true}, no timestamp_ms) that
+        # keeps a late copy of the tweet from coming back; dashboards never show it.
+        "query": {"exists": {"field": "timestamp_ms"}},
         "aggs": {
             "sentiment": {"terms": {"field": "sentiments", "size": 3}},
             "emoji": {"terms": {"field": "emoticons", "size": 5},
@@ -39,7 +42,11 @@ def main():
     })
     aggs = res["aggregations"]
     total = res["hits"]["total"]["value"]
-    print(f"\nIndex '{index}': {total} documents")
+    tombstones = search(url, index, {
+        "size": 0, "track_total_hits": True,
+        "query": {"bool": {"must_not": {"exists": {"field": "timestamp_ms"}}}},
+    })["hits"]["total"]["value"]
+    print(f"\nIndex '{index}': {total} documents (and {tombstones} delete tombstones)")
     print("\nSentiment (pie):")
     for b in aggs["sentiment"]["buckets"]:
         print(f"  {b['key']:<9} {b['doc_count']:>5}  {100.0 * b['doc_count'] / max(total, 1):5.1f}%")
