@@ -405,6 +405,8 @@ async fn checked_inputs(arguments: &[String]) -> Result<(Vec<inputs::Input>, Sta
 }
 
 async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
+    let follow = AuthorFilter::parse(args.follow_user_ids.as_deref().unwrap_or_default())
+        .map_err(|e| Failure::Usage(e.into()))?;
     let extractor = std::sync::Arc::new(Extractor::new(ExtractorOptions::default()));
     let (inputs, mut status) = checked_inputs(&args.inputs).await?;
     let mut outcomes = Vec::new();
@@ -423,6 +425,7 @@ async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
             }
         };
         let extractor = extractor.clone();
+        let follow = follow.clone();
         let index = args.server.index.clone();
         let name = object.name.clone();
         // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
@@ -434,6 +437,7 @@ async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
             let summary = pipeline::dry_run::write_bulk(
                 &extractor,
                 ExtractorOptions::default().framer,
+                &follow,
                 &index,
                 &name,
                 body,

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tweets::{Extractor, FramerOptions};
 
 use crate::filter::AuthorFilter;
-use crate::run::{Indexer, PipelineError, Work, to_work};
+use crate::run::{Indexer, PipelineError, Work, work_for};
 use crate::summary::ObjectSummary;
 
 /// One record of a batch.
@@ -241,11 +241,7 @@ fn extract(
         // The one frame -> items loop, as for objects.
         let mut items = extractor.items_with(payload.as_slice(), framing);
         while let Some(item) = items.next() {
-            out.steps.push(if filter.rejects(&item) {
-                Step::Filtered
-            } else {
-                step(to_work(item), &record.name)
-            });
+            out.steps.push(step(work_for(item, filter), &record.name));
         }
         out.frames += items.records();
         // A slice never fails to read (corrupt gzip is invalid data, not a read error); kept

@@ -1,12 +1,15 @@
 //! `--dry-run`: writes the bulk NDJSON the sink would send (action line + document line,
 //! `index` with `_id` = id_str for tweets, `delete` for delete notices) to any writer, with no
-//! search server involved. Invalid records are counted and logged, not written.
+//! search server involved. Invalid records are counted and logged, not written; tweets the author
+//! filter leaves out are counted as `filtered`.
 
 use std::io::{Read, Write};
 
 use search_sink::{Operation, bulk};
-use tweets::{Extractor, FramerOptions, Item};
+use tweets::{Extractor, FramerOptions};
 
+use crate::filter::AuthorFilter;
+use crate::run::{Work, work_for};
 use crate::summary::ObjectSummary;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,10 +24,13 @@ pub enum DryRunError {
     Write(#[from] std::io::Error),
 }
 
-/// Streams `reader` (any layout, gzip or not) into bulk NDJSON on `out`.
+/// Streams `reader` (any layout, gzip or not) into bulk NDJSON on `out`: the operations the
+/// sink would send, built by the same conversion (versions and tombstones included), with
+/// the same author filter.
 pub fn write_bulk<R: Read, W: Write>(
     extractor: &Extractor,
     framing: FramerOptions,
+    filter: &AuthorFilter,
     index: &str,
     object: &str,
     reader: R,
@@ -34,53 +40,37 @@ pub fn write_bulk<R: Read, W: Write>(
     let mut line = Vec::new();
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
-        {
-            let (op, offset) = match item {
-                Item::Document {
-                    id,
-                    offset,
-                    doc,
-                    warnings,
-                } => {
-                    summary.documents += 1;
-                    summary.warnings += warnings.len() as u64;
-                    summary.saw_tweet_time(doc.timestamp_ms);
-                    let source = doc.to_json();
-                    let version = crate::run::tweet_version(doc.timestamp_ms);
-                    (
-                        Operation::Index {
-                            id,
-                            source,
-                            version,
-                        },
-                        offset,
-                    )
+        match work_for(item, filter) {
+            Work::Op {
+                op,
+                offset,
+                timestamp_ms,
+                warnings,
+            } => {
+                match op {
+                    Operation::Index { .. } => summary.documents += 1,
+                    Operation::Delete { .. } => summary.deletes += 1,
                 }
-                Item::Delete { id, offset } => {
-                    summary.deletes += 1;
-                    (Operation::Delete { id }, offset)
-                }
-                Item::Control { .. } => {
-                    summary.control_messages += 1;
-                    continue;
-                }
-                Item::Invalid { offset, reason } => {
-                    summary.invalid_records += 1;
-                    if items.is_gzip() {
-                        let decompressed_offset = offset;
-                        tracing::warn!(object, decompressed_offset, %reason, "invalid record");
-                    } else {
-                        tracing::warn!(object, offset, %reason, "invalid record");
+                summary.warnings += warnings;
+                summary.saw_tweet_time(timestamp_ms);
+                line.clear();
+                match bulk::encode(index, &op, &mut line) {
+                    Ok(()) => out.write_all(&line)?,
+                    Err(e) => {
+                        summary.invalid_records += 1;
+                        tracing::warn!(object, offset, error = %e, "operation cannot be encoded");
                     }
-                    continue;
                 }
-            };
-            line.clear();
-            match bulk::encode(index, &op, &mut line) {
-                Ok(()) => out.write_all(&line)?,
-                Err(e) => {
-                    summary.invalid_records += 1;
-                    tracing::warn!(object, offset, error = %e, "operation cannot be encoded");
+            }
+            Work::Control => summary.control_messages += 1,
+            Work::Filtered => summary.filtered += 1,
+            Work::Invalid { offset, reason } => {
+                summary.invalid_records += 1;
+                if items.is_gzip() {
+                    let decompressed_offset = offset;
+                    tracing::warn!(object, decompressed_offset, %reason, "invalid record");
+                } else {
+                    tracing::warn!(object, offset, %reason, "invalid record");
                 }
             }
         }

@@ -272,12 +272,7 @@ fn produce<R: std::io::Read>(
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
         gzip.store(items.is_gzip(), Ordering::Relaxed);
-        let work = if filter.rejects(&item) {
-            Work::Filtered
-        } else {
-            to_work(item)
-        };
-        if tx.blocking_send(work).is_err() {
+        if tx.blocking_send(work_for(item, filter)).is_err() {
             return Ok(items.records());
         }
     }
@@ -287,7 +282,17 @@ fn produce<R: std::io::Read>(
     }
 }
 
-pub(crate) fn to_work(item: Item) -> Work {
+/// The work an item gives, after the author filter: the one conversion used by the object
+/// path, Kinesis batches and `--dry-run`, so all three send the same operations.
+pub(crate) fn work_for(item: Item, filter: &AuthorFilter) -> Work {
+    if filter.rejects(&item) {
+        Work::Filtered
+    } else {
+        to_work(item)
+    }
+}
+
+fn to_work(item: Item) -> Work {
     match item {
         Item::Document {
             id,
