@@ -20,9 +20,12 @@ pub enum Outcome {
 }
 
 /// The metric names and units, in the order they appear in the line.
-const METRICS: [(&str, &str); 11] = [
+const METRICS: [(&str, &str); 14] = [
     ("DocumentsIndexed", "Count"),
     ("DocumentsUpdated", "Count"),
+    ("DocumentsSuperseded", "Count"),
+    ("DocumentsRefused", "Count"),
+    ("TweetsFiltered", "Count"),
     ("DocumentsDeadLettered", "Count"),
     ("DocumentsDeleted", "Count"),
     ("ControlMessages", "Count"),
@@ -50,9 +53,12 @@ pub fn emf_line(
         .newest_tweet_ms
         .map(|newest| (now_ms - newest).max(0));
     let one_if = |wanted: Outcome| Some(u64::from(outcome == wanted));
-    let values: [Option<u64>; 11] = [
+    let values: [Option<u64>; 14] = [
         Some(summary.created),
         Some(summary.updated),
+        Some(summary.superseded),
+        Some(summary.refused),
+        Some(summary.filtered),
         Some(summary.dead_lettered),
         Some(summary.deleted),
         Some(summary.control_messages),
@@ -120,6 +126,9 @@ mod tests {
             indexed: 7,
             created: 4,
             updated: 3,
+            superseded: 5,
+            refused: 6,
+            filtered: 8,
             dead_lettered: 2,
             bytes_read: 100,
             newest_tweet_ms: Some(1_000),
@@ -143,6 +152,9 @@ mod tests {
             assert_eq!(metric(&line, "DocumentsDeadLettered"), Some(2));
             assert_eq!(metric(&line, "DocumentsIndexed"), Some(4), "created only");
             assert_eq!(metric(&line, "DocumentsUpdated"), Some(3));
+            assert_eq!(metric(&line, "DocumentsSuperseded"), Some(5));
+            assert_eq!(metric(&line, "DocumentsRefused"), Some(6));
+            assert_eq!(metric(&line, "TweetsFiltered"), Some(8));
             assert_eq!(metric(&line, "LagMilliseconds"), Some(500));
         }
         let no_tweet = emf_line(&ObjectSummary::new("x"), Outcome::Missing, "fn", 1);

@@ -37,6 +37,12 @@ pub struct ObjectSummary {
     pub deleted: u64,
     /// Deletes of ids the index did not have (done, nothing to delete).
     pub not_found: u64,
+    /// Operations the index already held a newer version of (a late copy of a deleted or
+    /// newer tweet): done, not failures.
+    pub superseded: u64,
+    /// Operations refused for an index-wide reason (write block, security, missing index):
+    /// the object failed and is retried.
+    pub refused: u64,
     /// Operations and invalid records written to the dead-letter store.
     pub dead_lettered: u64,
     /// Operations sent again after a retryable failure.
@@ -68,6 +74,8 @@ impl ObjectSummary {
         self.updated = report.updated;
         self.deleted = report.deleted;
         self.not_found = report.not_found;
+        self.superseded = report.superseded;
+        self.refused = report.refused;
         self.dead_lettered = report.dead_lettered;
         self.retried = report.retried;
         self.requests = report.requests;
@@ -96,6 +104,8 @@ impl ObjectSummary {
         self.updated += other.updated;
         self.deleted += other.deleted;
         self.not_found += other.not_found;
+        self.superseded += other.superseded;
+        self.refused += other.refused;
         self.dead_lettered += other.dead_lettered;
         self.retried += other.retried;
         self.requests += other.requests;
