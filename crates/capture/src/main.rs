@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use capture::rules::{NewRule, RulesClient, sync_plan};
+use capture::sink::kinesis::{KinesisSink, PartitionKey};
 use capture::sink::{Destination, Sink, dir::DirSink, firehose::FirehoseSink};
 use capture::stream::{StreamConfig, Token};
 use capture::{CaptureOptions, metrics::Stats};
@@ -71,9 +72,12 @@ enum RulesAction {
 
 #[derive(Args, Debug)]
 struct StreamArgs {
-    /// firehose://NAME, dir://PATH or - (stdout).
+    /// firehose://NAME, kinesis://NAME, dir://PATH or - (stdout).
     #[arg(long)]
     to: Destination,
+    /// Kinesis partition key: `author` (the author id) or `tweet` (the tweet id).
+    #[arg(long, default_value = "author")]
+    partition_key: PartitionKey,
     /// Ask for up to this many minutes of missed tweets on each connection (1-5; needs an
     /// access level that allows it).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
@@ -249,6 +253,9 @@ async fn stream(api_url: &str, args: StreamArgs) -> Result<()> {
             capture::sink::dir::ROTATE_AGE,
         )?)),
         Destination::Firehose(name) => Sink::Firehose(FirehoseSink::from_env(name.clone()).await),
+        Destination::Kinesis(name) => {
+            Sink::Kinesis(KinesisSink::from_env(name.clone(), args.partition_key).await)
+        }
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -1,5 +1,5 @@
 //! Where records go: rotating gzip NDJSON files (`dir://PATH`), stdout (`-`), Amazon Data
-//! Firehose (`firehose://NAME`). [`drain`] moves records from the reader's buffer to a sink
+//! Firehose (`firehose://NAME`), Kinesis Data Streams (`kinesis://NAME`). [`drain`] moves records from the reader's buffer to a sink
 //! in batches until the reader stops, then flushes and closes the sink.
 //!
 //! Every sink writes each record as its raw stream line plus `\n`. A record a sink cannot
@@ -8,6 +8,7 @@
 
 pub mod dir;
 pub mod firehose;
+pub mod kinesis;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -25,6 +26,7 @@ pub enum Destination {
     Stdout,
     Dir(PathBuf),
     Firehose(String),
+    Kinesis(String),
 }
 
 impl std::str::FromStr for Destination {
@@ -44,9 +46,11 @@ impl std::str::FromStr for Destination {
             non_empty(rest, "path").map(|p| Destination::Dir(PathBuf::from(p)))
         } else if let Some(rest) = s.strip_prefix("firehose://") {
             non_empty(rest, "delivery stream name").map(Destination::Firehose)
+        } else if let Some(rest) = s.strip_prefix("kinesis://") {
+            non_empty(rest, "stream name").map(Destination::Kinesis)
         } else {
             Err(format!(
-                "{s}: expected firehose://NAME, dir://PATH or - (stdout)"
+                "{s}: expected firehose://NAME, kinesis://NAME, dir://PATH or - (stdout)"
             ))
         }
     }
@@ -59,6 +63,7 @@ impl Destination {
             Destination::Stdout => "stdout".into(),
             Destination::Dir(p) => format!("dir://{}", p.display()),
             Destination::Firehose(n) => format!("firehose://{n}"),
+            Destination::Kinesis(n) => format!("kinesis://{n}"),
         }
     }
 }
@@ -83,6 +88,7 @@ pub enum Sink {
     Stdout(tokio::io::Stdout),
     Dir(Box<dir::DirSink>),
     Firehose(firehose::FirehoseSink),
+    Kinesis(kinesis::KinesisSink),
 }
 
 impl std::fmt::Debug for Sink {
@@ -91,6 +97,7 @@ impl std::fmt::Debug for Sink {
             Sink::Stdout(_) => f.write_str("Sink::Stdout"),
             Sink::Dir(d) => d.fmt(f),
             Sink::Firehose(s) => s.fmt(f),
+            Sink::Kinesis(s) => s.fmt(f),
         }
     }
 }
@@ -118,6 +125,7 @@ impl Sink {
                 stats.delivered.fetch_add(count, Ordering::Relaxed);
             }
             Sink::Firehose(f) => f.write(batch, stats).await,
+            Sink::Kinesis(k) => k.write(batch, stats).await,
         }
         Ok(())
     }
@@ -135,7 +143,7 @@ impl Sink {
         match self {
             Sink::Stdout(out) => out.flush().await.map_err(io_error("stdout")),
             Sink::Dir(d) => d.close(),
-            Sink::Firehose(_) => Ok(()),
+            Sink::Firehose(_) | Sink::Kinesis(_) => Ok(()),
         }
     }
 }
@@ -217,6 +225,11 @@ mod tests {
                 Ok(Destination::Firehose("tweets".into())),
             ),
             ("firehose://", Err(())),
+            (
+                "kinesis://tweets",
+                Ok(Destination::Kinesis("tweets".into())),
+            ),
+            ("kinesis://", Err(())),
             ("dir://", Err(())),
             ("s3://bucket", Err(())),
             ("", Err(())),
