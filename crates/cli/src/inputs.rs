@@ -142,7 +142,14 @@ fn local(arg: &str) -> Result<Vec<Input>, String> {
         }]);
     }
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(&path).sort_by_file_name() {
+    // Hidden entries under the directory are skipped: `tweet-capture` writes the file it is
+    // still filling under `.tmp/`, and editors and tools keep their own dot files.
+    let hidden = |e: &walkdir::DirEntry| e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
+    for entry in walkdir::WalkDir::new(&path)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| !hidden(e))
+    {
         let entry = entry.map_err(|e| format!("cannot list: {e}"))?;
         if !entry.file_type().is_file() {
             continue;
@@ -171,6 +178,19 @@ fn describe(error: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_files_and_folders_under_a_directory_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".tmp")).unwrap();
+        std::fs::write(dir.path().join(".tmp/partial.ndjson.gz"), b"x").unwrap();
+        std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
+        std::fs::write(dir.path().join("capture-1.ndjson.gz"), b"x").unwrap();
+        let files = local(dir.path().to_str().unwrap()).unwrap();
+        let names: Vec<String> = files.iter().map(|i| i.to_string()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].ends_with("capture-1.ndjson.gz"), "{names:?}");
+    }
 
     #[tokio::test]
     async fn every_argument_is_checked_and_a_bad_one_does_not_stop_the_others() {
