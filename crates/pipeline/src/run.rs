@@ -29,7 +29,8 @@ pub enum PipelineError {
     /// The search side failed; the object must be retried (ids make that safe).
     #[error("{object}: {source}")]
     Sink { object: String, source: SinkError },
-    /// Reading the object failed part-way (network, or a corrupt gzip stream).
+    /// Reading the object failed part-way (the reader: network). Corrupt data is never this:
+    /// it is invalid records, and the object completes.
     #[error("{object}: read failed at byte {offset} of the decompressed stream: {detail}")]
     Read {
         object: String,
