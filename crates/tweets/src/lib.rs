@@ -46,7 +46,9 @@
 //! # API used by the pipeline
 //! - [`Extractor::new`]`(`[`ExtractorOptions`]`) -> Extractor` (`Send + Sync`, build once).
 //! - [`Extractor::items`]`(&self, reader: R) -> Items<'_, R>`: an iterator of [`Item`] over a
-//!   whole object (gzip detected), streaming.
+//!   whole object (gzip detected), streaming; the one frame -> items loop (also
+//!   [`Extractor::items_with`] for other framing options). After it ends,
+//!   [`Items::read_error`] tells a reader's error (retryable) from the end of the object.
 //! - [`Extractor::record_items`]`(&self, &Record, &mut Vec<Item>)`: the items of one framed
 //!   record (a v2 payload with several tweets gives several documents).
 //! - [`Document::to_json`] gives the `_source` bytes; `_id` is [`Document::id_str`]; the
