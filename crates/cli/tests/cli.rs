@@ -391,3 +391,55 @@ fn timeout_secs_bounds_a_dry_run() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("deadline"), "{stderr}");
 }
+
+#[test]
+fn dry_run_applies_the_author_filter_and_keeps_deletes() {
+    let all = run(bin().args(["index", "--dry-run"]).arg(samples()));
+    assert!(all.status.success());
+    let sources: Vec<Value> = String::from_utf8_lossy(&all.stdout)
+        .lines()
+        .skip(1)
+        .step_by(2)
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    // The author of the first tweet, and how many tweets the sample holds by them.
+    let author = sources
+        .iter()
+        .find_map(|s| s["user"]["id"].as_u64())
+        .expect("a tweet with an author");
+    let by_author = sources
+        .iter()
+        .filter(|s| s["user"]["id"].as_u64() == Some(author))
+        .count();
+    let tweets = sources.iter().filter(|s| s.get("timestamp_ms").is_some()).count();
+    assert!(by_author < tweets, "the sample has other authors too");
+
+    let out = run(bin()
+        .args(["index", "--dry-run", "--follow-user-ids", &author.to_string()])
+        .arg(samples()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .step_by(2)
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let (tweets_kept, tombstones): (Vec<&Value>, Vec<&Value>) =
+        kept.iter().partition(|s| s.get("timestamp_ms").is_some());
+    assert_eq!(tweets_kept.len(), by_author);
+    assert!(
+        tweets_kept
+            .iter()
+            .all(|s| s["user"]["id"].as_u64() == Some(author))
+    );
+    assert_eq!(tombstones.len(), 1, "delete notices always apply");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{} filtered", tweets - by_author)),
+        "{stderr}"
+    );
+}
