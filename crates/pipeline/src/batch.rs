@@ -184,12 +184,7 @@ impl Indexer {
                 timestamp_ms,
                 warnings,
             } => {
-                match op {
-                    Operation::Index { .. } => summary.documents += 1,
-                    Operation::Delete { .. } => summary.deletes += 1,
-                }
-                summary.warnings += warnings;
-                summary.saw_tweet_time(timestamp_ms);
+                summary.saw_operation(&op, warnings, timestamp_ms);
                 sink.push(op, origin).await
             }
             Step::Control => {

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 
-use search_sink::{Operation, bulk};
+use search_sink::bulk;
 use tweets::{Extractor, FramerOptions};
 
 use crate::filter::AuthorFilter;
@@ -47,12 +47,7 @@ pub fn write_bulk<R: Read, W: Write>(
                 timestamp_ms,
                 warnings,
             } => {
-                match op {
-                    Operation::Index { .. } => summary.documents += 1,
-                    Operation::Delete { .. } => summary.deletes += 1,
-                }
-                summary.warnings += warnings;
-                summary.saw_tweet_time(timestamp_ms);
+                summary.saw_operation(&op, warnings, timestamp_ms);
                 line.clear();
                 match bulk::encode(index, &op, &mut line) {
                     Ok(()) => out.write_all(&line)?,

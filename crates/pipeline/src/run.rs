@@ -198,12 +198,7 @@ impl Indexer {
                     timestamp_ms,
                     warnings,
                 } => {
-                    match op {
-                        Operation::Index { .. } => summary.documents += 1,
-                        Operation::Delete { .. } => summary.deletes += 1,
-                    }
-                    summary.warnings += warnings;
-                    summary.saw_tweet_time(timestamp_ms);
+                    summary.saw_operation(&op, warnings, timestamp_ms);
                     sink.push(op, Origin::new(name.clone(), offset))
                         .await
                         .map_err(|e| keep(summary, &sink, sink_error(e)))?;

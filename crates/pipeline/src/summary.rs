@@ -83,6 +83,22 @@ impl ObjectSummary {
         self.bulk_bytes_sent = report.bytes_sent;
     }
 
+    /// Counts one operation on its way to the sink (or the dry-run output): a document or a
+    /// delete, the document's warnings and its time.
+    pub(crate) fn saw_operation(
+        &mut self,
+        op: &search_sink::Operation,
+        warnings: u64,
+        timestamp_ms: Option<i64>,
+    ) {
+        match op {
+            search_sink::Operation::Index { .. } => self.documents += 1,
+            search_sink::Operation::Delete { .. } => self.deletes += 1,
+        }
+        self.warnings += warnings;
+        self.saw_tweet_time(timestamp_ms);
+    }
+
     pub(crate) fn saw_tweet_time(&mut self, timestamp_ms: Option<i64>) {
         if let Some(t) = timestamp_ms {
             self.newest_tweet_ms = Some(self.newest_tweet_ms.map_or(t, |n| n.max(t)));
