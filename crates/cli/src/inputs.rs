@@ -144,7 +144,8 @@ fn local(arg: &str) -> Result<Vec<Input>, String> {
     let mut files = Vec::new();
     // Hidden entries under the directory are skipped: `tweet-capture` writes the file it is
     // still filling under `.tmp/`, and editors and tools keep their own dot files.
-    let hidden = |e: &walkdir::DirEntry| e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
+    let hidden =
+        |e: &walkdir::DirEntry| e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
     for entry in walkdir::WalkDir::new(&path)
         .sort_by_file_name()
         .into_iter()

@@ -416,7 +416,12 @@ fn dry_run_applies_the_author_filter_and_keeps_deletes() {
     assert!(by_author < tweets, "the sample has other authors too");
 
     let out = run(bin()
-        .args(["index", "--dry-run", "--follow-user-ids", &author.to_string()])
+        .args([
+            "index",
+            "--dry-run",
+            "--follow-user-ids",
+            &author.to_string(),
+        ])
         .arg(samples()));
     assert!(
         out.status.success(),
