@@ -235,7 +235,7 @@ fn extract(
     for payload in payloads {
         // The one frame -> items loop, as for objects.
         let mut items = extractor.items_with(payload.as_slice(), framing);
-        while let Some(item) = items.next() {
+        for item in items.by_ref() {
             out.steps.push(step(work_for(item, filter), &record.name));
         }
         out.frames += items.records();
