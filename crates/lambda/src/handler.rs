@@ -116,10 +116,7 @@ impl<S: ObjectStore> Handler<S> {
             KeyForms::AsGiven
         };
         async move {
-            self.indexer
-                .ensure_index_before(deadline)
-                .await
-                .map_err(HandlerError::EnsureIndex)?;
+            self.indexer.ensure_index().await.map_err(HandlerError::EnsureIndex)?;
             match parse_invocation(&payload)? {
                 Invocation::Direct(found) => {
                     let report = self.direct(found, deadline, keys).await?;

@@ -117,7 +117,8 @@ impl Env {
     async fn ids(&self) -> BTreeSet<String> {
         self.request(Method::Post, &format!("{}/_refresh", self.index), None)
             .await;
-        let query = json!({"size": 10000, "_source": false, "query": {"match_all": {}}});
+        // Tweets only: a delete leaves a tombstone (no `timestamp_ms`) under the tweet's id.
+        let query = json!({"size": 10000, "_source": false, "query": {"exists": {"field": "timestamp_ms"}}});
         let (status, body) = self
             .request(
                 Method::Post,

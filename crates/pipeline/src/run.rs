@@ -124,15 +124,6 @@ impl Indexer {
         self.client.ensure_index(&index, tweets::MAPPING_JSON).await
     }
 
-    /// Like [`Indexer::ensure_index`], every request and retry bounded by `deadline` (an
-    /// invocation's: a hung request must not outlive the Lambda).
-    pub async fn ensure_index_before(&self, deadline: Instant) -> Result<EnsureOutcome, SinkError> {
-        let index = self.client.config().index.clone();
-        self.client
-            .ensure_index_before(&index, tweets::MAPPING_JSON, deadline)
-            .await
-    }
-
     /// Streams one object into the index. `deadline` bounds every request and retry; an error
     /// means some operations of this object were not confirmed and the object should be
     /// retried as a whole.
