@@ -208,7 +208,7 @@ fn extractor_fast_path_falls_back_for_multi_record_and_pretty_lines() {
         })
         .collect();
     // `{"id_str": 9}` has no text and no author: no tweet, and no known message either.
-    let unknown = "not a tweet, a v2 payload or a known stream message (keys: id_str)";
+    let unknown = "not a tweet, a v2 payload or a known stream message (keys: id_str) (13 bytes)";
     assert_eq!(ids, ["1", "2", "3", "4", unknown, "2"], "{items:?}");
     assert_eq!(items[1].offset(), A.len() as u64);
 }
