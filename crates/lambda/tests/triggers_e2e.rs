@@ -117,8 +117,8 @@ impl Env {
     async fn ids(&self) -> BTreeSet<String> {
         self.request(Method::Post, &format!("{}/_refresh", self.index), None)
             .await;
-        // Tweets only: a delete leaves a tombstone (no `timestamp_ms`) under the tweet's id.
-        let query = json!({"size": 10000, "_source": false, "query": {"exists": {"field": "timestamp_ms"}}});
+        // Tweets only: a delete leaves a tombstone (`{"deleted": true}`) under the tweet's id.
+        let query = json!({"size": 10000, "_source": ["deleted"], "query": {"match_all": {}}});
         let (status, body) = self
             .request(
                 Method::Post,
@@ -131,6 +131,7 @@ impl Env {
             .as_array()
             .expect("hits")
             .iter()
+            .filter(|hit| hit["_source"]["deleted"] != json!(true))
             .map(|hit| hit["_id"].as_str().expect("_id").to_owned())
             .collect()
     }
