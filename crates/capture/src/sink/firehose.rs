@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record as FirehoseRecord;
 
-use super::plan_batches;
+use super::{RETRY_START, plan_batches, retry_delay, split_refused};
 use crate::metrics::Stats;
 use crate::stream::Record;
 
@@ -23,8 +23,6 @@ pub const MAX_CALL_BYTES: usize = 4 * 1024 * 1024;
 /// Resend failed entries at most this many times (about 2 minutes of backoff in all), then
 /// count them as dropped: a sink that refuses for that long needs an operator.
 pub const MAX_ATTEMPTS: u32 = 10;
-const RETRY_START: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(30);
 
 pub struct FirehoseSink {
     client: aws_sdk_firehose::Client,
@@ -120,23 +118,12 @@ impl FirehoseSink {
                     return;
                 }
                 Ok(out) => {
-                    let responses = out.request_responses();
-                    let mut failed = Vec::new();
-                    let mut first_error = None;
-                    for (entry, data) in responses.iter().zip(std::mem::take(&mut pending)) {
-                        if entry.error_code().is_some() {
-                            first_error.get_or_insert_with(|| {
-                                format!(
-                                    "{}: {}",
-                                    entry.error_code().unwrap_or(""),
-                                    entry.error_message().unwrap_or("")
-                                )
-                            });
-                            failed.push(data);
-                        } else {
-                            stats.delivered.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    let answers = out
+                        .request_responses()
+                        .iter()
+                        .map(|e| (e.error_code(), e.error_message()));
+                    let (failed, first_error) =
+                        split_refused(answers, std::mem::take(&mut pending), stats);
                     stats.sink_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         failed = failed.len(),
@@ -172,13 +159,6 @@ impl FirehoseSink {
             tokio::time::sleep(retry_delay(self.retry_start, attempt)).await;
         }
     }
-}
-
-fn retry_delay(start: Duration, attempt: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempt.saturating_sub(1))
-        .unwrap_or(u32::MAX);
-    start.saturating_mul(factor).min(RETRY_MAX)
 }
 
 #[cfg(test)]

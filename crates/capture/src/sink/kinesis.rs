@@ -8,12 +8,11 @@
 //! `AWS_ENDPOINT_URL`) selects a local Kinesis such as moto.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
-use super::plan_batches;
+use super::{RETRY_START, plan_batches, retry_delay, split_refused};
 use crate::metrics::Stats;
 use crate::stream::Record;
 
@@ -22,8 +21,6 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 pub const MAX_CALL_BYTES: usize = 5 * 1024 * 1024;
 /// Same budget as the Firehose sink.
 pub const MAX_ATTEMPTS: u32 = 10;
-const RETRY_START: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Which id partitions the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,22 +152,12 @@ impl KinesisSink {
                     return;
                 }
                 Ok(out) => {
-                    let mut failed = Vec::new();
-                    let mut first_error = None;
-                    for (entry, data) in out.records().iter().zip(std::mem::take(&mut pending)) {
-                        if entry.error_code().is_some() {
-                            first_error.get_or_insert_with(|| {
-                                format!(
-                                    "{}: {}",
-                                    entry.error_code().unwrap_or(""),
-                                    entry.error_message().unwrap_or("")
-                                )
-                            });
-                            failed.push(data);
-                        } else {
-                            stats.delivered.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    let answers = out
+                        .records()
+                        .iter()
+                        .map(|e| (e.error_code(), e.error_message()));
+                    let (failed, first_error) =
+                        split_refused(answers, std::mem::take(&mut pending), stats);
                     stats.sink_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         failed = failed.len(),
@@ -203,8 +190,7 @@ impl KinesisSink {
                 );
                 return;
             }
-            let factor = 1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX);
-            tokio::time::sleep(RETRY_START.saturating_mul(factor).min(RETRY_MAX)).await;
+            tokio::time::sleep(retry_delay(RETRY_START, attempt)).await;
         }
     }
 }

@@ -210,6 +210,43 @@ pub fn plan_batches(
     (calls, too_large)
 }
 
+/// First delay before resending refused records; it doubles per attempt up to [`RETRY_MAX`].
+pub(crate) const RETRY_START: Duration = Duration::from_millis(200);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The delay before resend attempt `attempt` (1-based): `start` doubling, capped.
+pub(crate) fn retry_delay(start: Duration, attempt: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    start.saturating_mul(factor).min(RETRY_MAX)
+}
+
+/// Splits a batch by the per-entry answers of a call that succeeded as a whole (Firehose
+/// `PutRecordBatch`, Kinesis `PutRecords`: `(error code, error message)` per entry, in order):
+/// the refused entries, to resend alone, and the first refusal for the log. Accepted entries
+/// are counted as delivered.
+pub(crate) fn split_refused<'a, T>(
+    answers: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    sent: Vec<T>,
+    stats: &Stats,
+) -> (Vec<T>, Option<String>) {
+    let mut refused = Vec::new();
+    let mut first_error = None;
+    for ((code, message), entry) in answers.into_iter().zip(sent) {
+        match code {
+            Some(code) => {
+                first_error.get_or_insert_with(|| format!("{code}: {}", message.unwrap_or("")));
+                refused.push(entry);
+            }
+            None => {
+                stats.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    (refused, first_error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
