@@ -18,7 +18,7 @@ pub mod sink;
 pub mod stream;
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
@@ -26,6 +26,17 @@ use tokio::sync::watch;
 use crate::metrics::{Reporter, Stats, volume_low};
 use crate::sink::{Sink, SinkError};
 use crate::stream::{StreamConfig, StreamError, Token};
+
+/// Where the once-a-minute EMF lines go.
+#[derive(Debug, Clone)]
+pub enum MetricsOut {
+    /// stderr, one line each: the log driver (awslogs, the CloudWatch agent) ships them and
+    /// CloudWatch extracts the metrics.
+    Stderr,
+    /// Kept in memory, oldest first (tests).
+    Memory(Arc<Mutex<Vec<String>>>),
+    Off,
+}
 
 /// How a capture runs, beyond the stream settings.
 #[derive(Debug, Clone)]
@@ -38,8 +49,8 @@ pub struct CaptureOptions {
     pub volume_window: usize,
     /// Interval of the EMF line (one minute in production).
     pub metrics_interval: Duration,
-    /// Print EMF lines to stderr (tests turn it off).
-    pub emit_metrics: bool,
+    /// Where the EMF lines go.
+    pub metrics_out: MetricsOut,
     /// The `Stream` dimension of the metrics.
     pub label: String,
 }
@@ -52,7 +63,7 @@ impl CaptureOptions {
             min_tweets_per_minute: 0,
             volume_window: 5,
             metrics_interval: Duration::from_secs(60),
-            emit_metrics: true,
+            metrics_out: MetricsOut::Stderr,
             label: label.into(),
         }
     }
@@ -117,9 +128,17 @@ fn report(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let (line, tweets) = reporter.line(stats, now_ms);
-    if options.emit_metrics {
+    match &options.metrics_out {
         // EMF must be a top-level JSON line of its own, not a field of a log event.
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        MetricsOut::Stderr => {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+        MetricsOut::Memory(lines) => {
+            if let Ok(mut lines) = lines.lock() {
+                lines.push(line);
+            }
+        }
+        MetricsOut::Off => {}
     }
     history.push(tweets);
     let keep = options.volume_window.max(1);

@@ -36,8 +36,10 @@ pub struct Stats {
     pub backpressure_waits: AtomicU64,
     /// Records handed to the sink and acknowledged by it.
     pub delivered: AtomicU64,
-    /// Failed sink calls (each retried).
+    /// Failed sink calls: failed whole, or with some entries refused (each retried).
     pub sink_failures: AtomicU64,
+    /// Records sent again after a failed call or a refusal.
+    pub resent: AtomicU64,
     /// Records given up on (too large for the sink, or retries exhausted): never silent.
     pub dropped: AtomicU64,
     /// The largest lag (now - created_at) seen since the last EMF line, in milliseconds.
@@ -88,6 +90,7 @@ impl Stats {
                 ("ReconnectsHttp", g(&self.reconnects_http)),
                 ("ReconnectsRateLimited", g(&self.reconnects_rate_limited)),
                 ("SinkFailures", g(&self.sink_failures)),
+                ("Resent", g(&self.resent)),
                 ("Dropped", g(&self.dropped)),
                 ("BackpressureWaits", g(&self.backpressure_waits)),
             ],
@@ -97,7 +100,7 @@ impl Stats {
 
 #[derive(Debug, Clone, Copy)]
 struct Snapshot {
-    values: [(&'static str, u64); 12],
+    values: [(&'static str, u64); 13],
 }
 
 /// Builds the EMF lines, one per call to [`Reporter::line`], from the counters' growth.

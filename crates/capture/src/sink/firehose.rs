@@ -40,11 +40,24 @@ impl std::fmt::Debug for FirehoseSink {
 
 impl FirehoseSink {
     pub fn new(client: aws_sdk_firehose::Client, stream: impl Into<String>) -> Self {
+        // This sink resends what failed, entry by entry, and counts every failed call; the
+        // SDK's own retries would hide failures from the counters and resend whole calls.
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_firehose::config::retry::RetryConfig::disabled())
+            .build();
         FirehoseSink {
-            client,
+            client: aws_sdk_firehose::Client::from_conf(config),
             stream: stream.into(),
             retry_start: RETRY_START,
         }
+    }
+
+    /// The first delay before resending (it doubles per attempt); tests shorten it.
+    pub fn with_retry_start(mut self, delay: Duration) -> Self {
+        self.retry_start = delay;
+        self
     }
 
     /// A client from the AWS default chain (region, credentials, endpoint overrides).
@@ -156,6 +169,9 @@ impl FirehoseSink {
                 );
                 return;
             }
+            stats
+                .resent
+                .fetch_add(pending.len() as u64, Ordering::Relaxed);
             tokio::time::sleep(retry_delay(self.retry_start, attempt)).await;
         }
     }

@@ -2,17 +2,19 @@
 //! (Kinesis keeps record boundaries, so no newline is added); the partition key is the author
 //! id, like the classic setup (one author's tweets stay in order on one shard), or the tweet
 //! id by option. At most 500 records and 5 MiB per call, 1 MiB per record (data plus key).
-//! Per-record failures are resent alone, with exponential backoff.
+//! Per-record failures are resent alone, with exponential backoff, and never overtaken by a
+//! later record of the same partition key (see [`KinesisSink::write`]).
 //!
 //! The client comes from the AWS default chain; `AWS_ENDPOINT_URL_KINESIS` (or
 //! `AWS_ENDPOINT_URL`) selects a local Kinesis such as moto.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
-use super::{RETRY_START, plan_batches, retry_delay, split_refused};
+use super::{RETRY_START, retry_delay, split_refused};
 use crate::metrics::Stats;
 use crate::stream::Record;
 
@@ -57,6 +59,7 @@ pub struct KinesisSink {
     client: aws_sdk_kinesis::Client,
     stream: String,
     by: PartitionKey,
+    retry_start: Duration,
 }
 
 impl std::fmt::Debug for KinesisSink {
@@ -74,11 +77,26 @@ impl KinesisSink {
         stream: impl Into<String>,
         by: PartitionKey,
     ) -> Self {
+        // This sink resends what failed, entry by entry, and counts every failed call; the
+        // SDK's own retries would hide failures from the counters and resend whole calls.
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+            .build();
         KinesisSink {
-            client,
+            client: aws_sdk_kinesis::Client::from_conf(config),
             stream: stream.into(),
             by,
+            retry_start: RETRY_START,
         }
+    }
+
+    /// The first delay before resending (it doubles per failed call in a row); tests
+    /// shorten it.
+    pub fn with_retry_start(mut self, delay: Duration) -> Self {
+        self.retry_start = delay;
+        self
     }
 
     /// A client from the AWS default chain (region, credentials, endpoint overrides).
@@ -88,111 +106,181 @@ impl KinesisSink {
     }
 
     /// Sends the batch; returns when every record was accepted or counted as dropped.
+    ///
+    /// Order per partition key is kept even when entries are refused: a call carries at most
+    /// one entry per key (the oldest one not yet accepted), so a refused entry is resent
+    /// before anything that came after it under its key. PutRecords may accept an entry and
+    /// refuse an earlier one of the same call; with two entries of one key in a call that
+    /// would reorder them for good. The cost: one call per entry for a batch from a single
+    /// author; for the usual many-author stream, calls stay near full.
     pub async fn write(&mut self, batch: Vec<Record>, stats: &Stats) {
-        let entries: Vec<(Vec<u8>, String)> = batch
-            .iter()
-            .map(|r| (r.line.to_vec(), partition_key(r, self.by)))
-            .collect();
-        let sizes: Vec<usize> = entries.iter().map(|(d, k)| d.len() + k.len()).collect();
-        let (calls, too_large) = plan_batches(
-            &sizes,
-            MAX_RECORDS_PER_CALL,
-            MAX_RECORD_BYTES,
-            MAX_CALL_BYTES,
-        );
-        for i in too_large {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(
-                tweet_id = batch[i].tweet_id.as_deref().unwrap_or(""),
-                bytes = sizes[i],
-                "record larger than Kinesis's 1 MiB limit: dropped"
-            );
+        let mut queue: Vec<Option<Pending>> = Vec::with_capacity(batch.len());
+        for record in batch {
+            let key = partition_key(&record, self.by);
+            let size = record.line.len() + key.len();
+            if size > MAX_RECORD_BYTES {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    tweet_id = record.tweet_id.as_deref().unwrap_or(""),
+                    bytes = size,
+                    "record larger than Kinesis's 1 MiB limit: dropped"
+                );
+                continue;
+            }
+            queue.push(Some(Pending {
+                data: record.line.to_vec(),
+                key,
+                size,
+                tweet_id: record.tweet_id,
+                refusals: 0,
+            }));
         }
-        for call in calls {
-            let pending = call.iter().map(|&i| entries[i].clone()).collect();
-            self.put(pending, stats).await;
+        let mut failed_calls_in_a_row = 0;
+        loop {
+            let waiting: Vec<(usize, &str, usize)> = queue
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.as_ref().map(|p| (i, p.key.as_str(), p.size)))
+                .collect();
+            if waiting.is_empty() {
+                return;
+            }
+            let call = plan_ordered_call(&waiting, MAX_RECORDS_PER_CALL, MAX_CALL_BYTES);
+            let refused = self.put(&queue, &call, stats).await;
+            if refused.is_empty() {
+                failed_calls_in_a_row = 0;
+            } else {
+                failed_calls_in_a_row += 1;
+            }
+            let mut resent = 0u64;
+            for (n, &i) in call.iter().enumerate() {
+                if !refused.contains(&n) {
+                    queue[i] = None;
+                    continue;
+                }
+                let Some(entry) = queue[i].as_mut() else {
+                    continue;
+                };
+                entry.refusals += 1;
+                if entry.refusals >= MAX_ATTEMPTS {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(
+                        tweet_id = entry.tweet_id.as_deref().unwrap_or(""),
+                        attempts = entry.refusals,
+                        "Kinesis kept refusing: record dropped"
+                    );
+                    queue[i] = None;
+                } else {
+                    resent += 1;
+                }
+            }
+            if resent > 0 {
+                stats.resent.fetch_add(resent, Ordering::Relaxed);
+                tokio::time::sleep(retry_delay(self.retry_start, failed_calls_in_a_row)).await;
+            }
         }
     }
 
-    async fn put(&self, mut pending: Vec<(Vec<u8>, String)>, stats: &Stats) {
-        let mut attempt = 0u32;
-        loop {
-            let built: Result<Vec<PutRecordsRequestEntry>, _> = pending
-                .iter()
-                .map(|(data, key)| {
-                    PutRecordsRequestEntry::builder()
-                        .data(Blob::new(data.clone()))
-                        .partition_key(key)
-                        .build()
-                })
-                .collect();
-            let built = match built {
-                Ok(b) => b,
-                Err(e) => {
-                    // Only a missing data or key fails here, which cannot happen.
-                    stats
-                        .dropped
-                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                    tracing::error!(error = %e, "building Kinesis records failed: dropped");
-                    return;
-                }
-            };
-            let result = self
-                .client
-                .put_records()
-                .stream_name(&self.stream)
-                .set_records(Some(built))
-                .send()
-                .await;
-            match result {
-                Ok(out) if out.failed_record_count().unwrap_or(0) == 0 => {
-                    stats
-                        .delivered
-                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                    return;
-                }
-                Ok(out) => {
-                    let answers = out
-                        .records()
-                        .iter()
-                        .map(|e| (e.error_code(), e.error_message()));
-                    let (failed, first_error) =
-                        split_refused(answers, std::mem::take(&mut pending), stats);
-                    stats.sink_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        failed = failed.len(),
-                        error = first_error.as_deref().unwrap_or(""),
-                        "Kinesis refused some records: resending those"
-                    );
-                    pending = failed;
-                    if pending.is_empty() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    stats.sink_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        error = %aws_sdk_kinesis::error::DisplayErrorContext(&e),
-                        records = pending.len(),
-                        "PutRecords failed: resending"
-                    );
-                }
+    /// One `PutRecords` call with the entries `call` names; returns the positions (in
+    /// `call`) of the entries that were not accepted (all of them when the call failed).
+    async fn put(&self, queue: &[Option<Pending>], call: &[usize], stats: &Stats) -> Vec<usize> {
+        let everything = || (0..call.len()).collect::<Vec<usize>>();
+        let built: Result<Vec<PutRecordsRequestEntry>, _> = call
+            .iter()
+            .filter_map(|&i| queue[i].as_ref())
+            .map(|p| {
+                PutRecordsRequestEntry::builder()
+                    .data(Blob::new(p.data.clone()))
+                    .partition_key(&p.key)
+                    .build()
+            })
+            .collect();
+        let built = match built {
+            Ok(b) => b,
+            Err(e) => {
+                // Only a missing data or key fails here, which cannot happen.
+                tracing::error!(error = %e, "building Kinesis records failed");
+                stats.sink_failures.fetch_add(1, Ordering::Relaxed);
+                return everything();
             }
-            attempt += 1;
-            if attempt >= MAX_ATTEMPTS {
+        };
+        let result = self
+            .client
+            .put_records()
+            .stream_name(&self.stream)
+            .set_records(Some(built))
+            .send()
+            .await;
+        match result {
+            Ok(out) if out.failed_record_count().unwrap_or(0) == 0 => {
                 stats
-                    .dropped
-                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                tracing::error!(
-                    records = pending.len(),
-                    attempts = attempt,
-                    "Kinesis kept refusing: records dropped"
-                );
-                return;
+                    .delivered
+                    .fetch_add(call.len() as u64, Ordering::Relaxed);
+                Vec::new()
             }
-            tokio::time::sleep(retry_delay(RETRY_START, attempt)).await;
+            Ok(out) => {
+                let answers = out
+                    .records()
+                    .iter()
+                    .map(|e| (e.error_code(), e.error_message()));
+                let (refused, first_error) = split_refused(answers, everything(), stats);
+                stats.sink_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    failed = refused.len(),
+                    error = first_error.as_deref().unwrap_or(""),
+                    "Kinesis refused some records: resending those"
+                );
+                refused
+            }
+            Err(e) => {
+                stats.sink_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    error = %aws_sdk_kinesis::error::DisplayErrorContext(&e),
+                    records = call.len(),
+                    "PutRecords failed: resending"
+                );
+                everything()
+            }
         }
     }
+}
+
+/// A record waiting for Kinesis to accept it.
+struct Pending {
+    data: Vec<u8>,
+    key: String,
+    /// Data plus key, as Kinesis counts a record.
+    size: usize,
+    tweet_id: Option<String>,
+    refusals: u32,
+}
+
+/// Picks the next call from the waiting entries `(position, key, size)`, oldest first: at
+/// most one entry per key, and never an entry whose key has an older entry left out (so a
+/// key's entries go out in order), within the call's record and byte limits. Pure, so the
+/// ordering rule is tested as a table.
+pub fn plan_ordered_call(
+    waiting: &[(usize, &str, usize)],
+    max_records: usize,
+    max_call_bytes: usize,
+) -> Vec<usize> {
+    let mut keys_seen = std::collections::HashSet::new();
+    let mut call = Vec::new();
+    let mut bytes = 0;
+    for &(position, key, size) in waiting {
+        if call.len() == max_records {
+            break;
+        }
+        // Whether taken or left out for size, the key's later entries must wait.
+        if !keys_seen.insert(key) {
+            continue;
+        }
+        if call.is_empty() || bytes + size <= max_call_bytes {
+            bytes += size;
+            call.push(position);
+        }
+    }
+    call
 }
 
 #[cfg(test)]
@@ -214,6 +302,41 @@ mod tests {
         ];
         for (record, by, expected) in table {
             assert_eq!(partition_key(&record, by), expected, "{record:?} {by:?}");
+        }
+    }
+
+    #[test]
+    fn plan_ordered_call_table() {
+        type Waiting = Vec<(usize, &'static str, usize)>;
+        let table: Vec<(Waiting, usize, usize, Vec<usize>)> = vec![
+            (vec![], 500, 100, vec![]),
+            // One entry per key: a key's second entry waits for the next call.
+            (
+                vec![(0, "a", 1), (1, "b", 1), (2, "a", 1), (3, "c", 1)],
+                500,
+                100,
+                vec![0, 1, 3],
+            ),
+            // The record limit.
+            (vec![(0, "a", 1), (1, "b", 1), (2, "c", 1)], 2, 100, vec![0, 1]),
+            // An entry left out for size blocks its key's later entries, not other keys.
+            (
+                vec![(0, "a", 60), (1, "b", 50), (2, "b", 1), (3, "c", 30)],
+                500,
+                100,
+                vec![0, 3],
+            ),
+            // A first entry over the byte limit still goes alone (Kinesis judges it).
+            (vec![(4, "a", 150), (7, "b", 1)], 500, 100, vec![4]),
+            // Positions are passed through (refused entries keep their old places).
+            (vec![(5, "k", 1), (9, "k", 1)], 500, 100, vec![5]),
+        ];
+        for (waiting, max_records, max_bytes, expected) in table {
+            assert_eq!(
+                plan_ordered_call(&waiting, max_records, max_bytes),
+                expected,
+                "{waiting:?}"
+            );
         }
     }
 }

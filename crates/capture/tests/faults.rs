@@ -1,0 +1,243 @@
+//! The Kinesis and Firehose sinks against moto behind `testkit::aws_faults`, a proxy that
+//! refuses some entries of chosen calls (`ProvisionedThroughputExceededException` /
+//! `ServiceUnavailableException`, with `FailedRecordCount` / `FailedPutCount`) and fails
+//! some calls whole (500, throttling), seeded: every record is delivered exactly once (read
+//! back with GetRecords, or from the S3 objects), Kinesis keeps each partition key's order,
+//! and every failed call and resent record is counted.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use capture::metrics::Stats;
+use capture::sink::firehose::FirehoseSink;
+use capture::sink::kinesis::{KinesisSink, PartitionKey};
+use capture::stream::Record;
+use testkit::aws_faults::{FaultLog, FaultPlan, FaultProxy, Upstream};
+
+const PLAN: FaultPlan = FaultPlan::Seeded {
+    seed: 0x13,
+    whole_rate: 0.1,
+    partial_rate: 0.35,
+    entry_rate: 0.3,
+};
+
+fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// Every failed call is counted once, every refused entry resent once per refusal, and
+/// each record reached the real service exactly once.
+fn assert_counted(stats: &Stats, log: &FaultLog, records: usize) {
+    assert!(log.partial_failures > 0, "the seed refuses entries: {log:?}");
+    assert!(log.whole_failures > 0, "the seed fails calls whole: {log:?}");
+    assert_eq!(get(&stats.delivered), records as u64);
+    assert_eq!(get(&stats.dropped), 0);
+    assert_eq!(
+        get(&stats.sink_failures),
+        (log.partial_failures + log.whole_failures) as u64,
+        "{log:?}"
+    );
+    assert_eq!(
+        get(&stats.resent),
+        (log.refused_entries + log.entries_in_failed_calls) as u64,
+        "{log:?}"
+    );
+    assert_eq!(log.passed_entries, records, "each record forwarded once");
+}
+
+fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
+    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
+fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
+    use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_firehose::Client::from_conf(
+        aws_sdk_firehose::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn kinesis_partial_failures_deliver_once_in_order_per_key() {
+    let Some(moto) = testkit::peer("S3_ENDPOINT_URL") else {
+        return;
+    };
+    let direct = kinesis_client(&moto);
+    let stream = "capture-kinesis-faults";
+    direct
+        .create_stream()
+        .stream_name(stream)
+        .shard_count(2)
+        .send()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(Upstream::Forward(moto.clone()), PLAN)
+        .await
+        .unwrap();
+    // 600 tweets by 12 authors, each author's tweets in increasing id order.
+    const RECORDS: usize = 600;
+    let records: Vec<Record> = (0..RECORDS)
+        .map(|i| {
+            let author = format!("a{}", i % 12);
+            Record::new(
+                format!(r#"{{"data":{{"id":"{i}","author_id":"{author}"}}}}"#).into_bytes(),
+                Some(i.to_string()),
+                Some(author),
+            )
+        })
+        .collect();
+    let mut sink = KinesisSink::new(kinesis_client(&proxy.url()), stream, PartitionKey::Author)
+        .with_retry_start(Duration::from_millis(2));
+    let stats = Stats::default();
+    sink.write(records, &stats).await;
+    assert_counted(&stats, &proxy.log(), RECORDS);
+
+    // Read every shard back: each id once, and each author's ids in the order sent.
+    let shards = direct
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .unwrap();
+    let mut by_author: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for shard in shards.shards() {
+        let mut iterator = direct
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator()
+            .map(str::to_owned);
+        while let Some(it) = iterator.take() {
+            let out = direct
+                .get_records()
+                .shard_iterator(it)
+                .limit(1000)
+                .send()
+                .await
+                .unwrap();
+            if out.records().is_empty() {
+                break;
+            }
+            for r in out.records() {
+                let v: serde_json::Value = serde_json::from_slice(r.data().as_ref()).unwrap();
+                let author = v["data"]["author_id"].as_str().unwrap();
+                assert_eq!(author, r.partition_key());
+                by_author
+                    .entry(author.to_owned())
+                    .or_default()
+                    .push(v["data"]["id"].as_str().unwrap().parse().unwrap());
+            }
+            iterator = out.next_shard_iterator().map(str::to_owned);
+        }
+    }
+    let mut all: Vec<u32> = by_author.values().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..RECORDS as u32).collect::<Vec<_>>(), "each once");
+    for (author, ids) in &by_author {
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{author}'s tweets out of order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn firehose_partial_failures_deliver_once_to_s3() {
+    let Some(moto) = testkit::peer("S3_ENDPOINT_URL") else {
+        return;
+    };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .endpoint_url(&moto)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = "capture-firehose-faults";
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let stream = "capture-firehose-faults";
+    firehose_client(&moto)
+        .create_delivery_stream()
+        .delivery_stream_name(stream)
+        .extended_s3_destination_configuration(
+            aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+                .role_arn("arn:aws:iam::123456789012:role/firehose")
+                .prefix("faults/")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(Upstream::Forward(moto.clone()), PLAN)
+        .await
+        .unwrap();
+    const RECORDS: usize = 1203; // three calls of at most 500, before any refusal
+    let records: Vec<Record> = (0..RECORDS)
+        .map(|i| {
+            Record::new(
+                format!(r#"{{"data":{{"id":"{i}","text":"t\u00e9 {i}"}}}}"#).into_bytes(),
+                Some(i.to_string()),
+                None,
+            )
+        })
+        .collect();
+    let mut sink = FirehoseSink::new(firehose_client(&proxy.url()), stream)
+        .with_retry_start(Duration::from_millis(2));
+    let stats = Stats::default();
+    sink.write(records, &stats).await;
+    assert_counted(&stats, &proxy.log(), RECORDS);
+
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("faults/")
+        .send()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for object in listed.contents() {
+        let body = s3
+            .get_object()
+            .bucket(bucket)
+            .key(object.key().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.ends_with('\n'));
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            ids.push(v["data"]["id"].as_str().unwrap().parse::<usize>().unwrap());
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (0..RECORDS).collect::<Vec<_>>(), "each record once");
+}

@@ -1,0 +1,539 @@
+//! A loopback fault-injecting proxy for the two AWS batch-put calls that can fail entry by
+//! entry: Kinesis `PutRecords` and Firehose `PutRecordBatch` (JSON 1.1 over HTTP/1.1, told
+//! apart by `x-amz-target`). moto never fails an entry; this proxy, put between a client and
+//! moto, makes chosen calls fail the way the services document:
+//!
+//! - a partial failure: some entries are taken out of the request before it is forwarded,
+//!   and the real answer is merged with those entries marked failed
+//!   (`ProvisionedThroughputExceededException` for Kinesis, `ServiceUnavailableException`
+//!   for Firehose) and `FailedRecordCount` / `FailedPutCount` raised to match;
+//! - a whole-call failure, not forwarded: a 500 `InternalFailure` or the service's 400
+//!   throttling error.
+//!
+//! Every other request is forwarded untouched. With [`Upstream::Accept`] there is no moto
+//! behind it: the proxy itself accepts every entry it does not fail (for tests that need a
+//! sink that fails now and then, without peers).
+//!
+//! HTTP/1.1 is read and written by hand, as in `xfake`: only two JSON calls with
+//! `content-length` bodies matter, and the bodies must be rewritten, which a forwarding crate
+//! would not do for us. It is not a model of the services' limits.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Where calls go once their faults are applied.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// A server (moto) at this base URL, e.g. `http://127.0.0.1:5000`.
+    Forward(String),
+    /// No server: every entry not failed by the plan is accepted.
+    Accept,
+}
+
+/// A whole-call failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WholeFailure {
+    /// HTTP 500 `InternalFailure`.
+    Internal,
+    /// HTTP 400 with the service's throttling error.
+    Throttled,
+}
+
+/// What happens to one batch-put call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    Pass,
+    /// These entries (indexes into the call's records) are refused, the rest forwarded.
+    Refuse(Vec<usize>),
+    Whole(WholeFailure),
+}
+
+/// Which calls fail, and how.
+#[derive(Debug, Clone)]
+pub enum FaultPlan {
+    /// Call `i` gets `faults[i]`; calls past the end pass.
+    Scripted(Vec<Fault>),
+    /// Random but reproducible: each call fails whole with `whole_rate`, else has some of its
+    /// entries refused with `partial_rate` (each entry with `entry_rate`, at least one).
+    Seeded {
+        seed: u64,
+        whole_rate: f64,
+        partial_rate: f64,
+        entry_rate: f64,
+    },
+}
+
+/// What the proxy did, for the tests' arithmetic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultLog {
+    /// Batch-put calls received.
+    pub calls: usize,
+    pub whole_failures: usize,
+    /// Calls with some entries refused.
+    pub partial_failures: usize,
+    /// Entries refused in partial failures.
+    pub refused_entries: usize,
+    /// Entries in calls failed whole.
+    pub entries_in_failed_calls: usize,
+    /// Entries passed on (forwarded, or accepted by [`Upstream::Accept`]).
+    pub passed_entries: usize,
+}
+
+#[derive(Debug)]
+struct State {
+    plan: FaultPlan,
+    rng: SplitMix64,
+    log: FaultLog,
+}
+
+/// The running proxy; it lives as long as the test's runtime.
+#[derive(Debug, Clone)]
+pub struct FaultProxy {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: Upstream, plan: FaultPlan) -> std::io::Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let seed = match plan {
+            FaultPlan::Seeded { seed, .. } => seed,
+            FaultPlan::Scripted(_) => 0,
+        };
+        let proxy = FaultProxy {
+            addr: listener.local_addr()?,
+            state: Arc::new(Mutex::new(State {
+                plan,
+                rng: SplitMix64(seed),
+                log: FaultLog::default(),
+            })),
+        };
+        let state = Arc::clone(&proxy.state);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let state = Arc::clone(&state);
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let _ = serve(socket, &state, &upstream).await;
+                });
+            }
+        });
+        Ok(proxy)
+    }
+
+    /// The endpoint URL to give the AWS client.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn log(&self) -> FaultLog {
+        self.state
+            .lock()
+            .map(|s| s.log.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The two services' batch-put shapes.
+#[derive(Debug, Clone, Copy)]
+struct Service {
+    /// The answer's per-entry array and failure count.
+    entries_field: &'static str,
+    count_field: &'static str,
+    /// The documented per-entry error code for "try again".
+    entry_error: &'static str,
+    entry_message: &'static str,
+    /// The whole-call throttling error.
+    throttle: &'static str,
+}
+
+const KINESIS: Service = Service {
+    entries_field: "Records",
+    count_field: "FailedRecordCount",
+    entry_error: "ProvisionedThroughputExceededException",
+    entry_message: "Rate exceeded for shard shardId-000000000000 in stream under account 123456789012.",
+    throttle: "ProvisionedThroughputExceededException",
+};
+
+const FIREHOSE: Service = Service {
+    entries_field: "RequestResponses",
+    count_field: "FailedPutCount",
+    entry_error: "ServiceUnavailableException",
+    entry_message: "Slow down.",
+    throttle: "ServiceUnavailableException",
+};
+
+fn service_of(head: &Head) -> Option<Service> {
+    match head.header("x-amz-target")? {
+        "Kinesis_20131202.PutRecords" => Some(KINESIS),
+        "Firehose_20150804.PutRecordBatch" => Some(FIREHOSE),
+        _ => None,
+    }
+}
+
+struct Head {
+    request_line: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn json(status: u16, body: &serde_json::Value) -> Response {
+        Response {
+            status,
+            headers: vec![(
+                "content-type".into(),
+                "application/x-amz-json-1.1".into(),
+            )],
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+async fn serve(
+    mut socket: TcpStream,
+    state: &Mutex<State>,
+    upstream: &Upstream,
+) -> std::io::Result<()> {
+    let mut buffered = Vec::new();
+    // One connection carries many requests (the SDK keeps connections alive).
+    while let Some((head, body)) = read_message(&mut socket, &mut buffered).await? {
+        let response = match service_of(&head) {
+            Some(service) => batch_put(state, upstream, service, &head, &body).await?,
+            None => match upstream {
+                Upstream::Forward(url) => forward(url, &head, &body).await?,
+                Upstream::Accept => Response::json(
+                    400,
+                    &serde_json::json!({"__type": "UnknownOperationException"}),
+                ),
+            },
+        };
+        let mut out = format!("HTTP/1.1 {} X\r\n", response.status);
+        for (k, v) in &response.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str(&format!(
+            "content-length: {}\r\nx-amzn-requestid: fault-proxy\r\n\r\n",
+            response.body.len()
+        ));
+        socket.write_all(out.as_bytes()).await?;
+        socket.write_all(&response.body).await?;
+        socket.flush().await?;
+    }
+    Ok(())
+}
+
+async fn batch_put(
+    state: &Mutex<State>,
+    upstream: &Upstream,
+    service: Service,
+    head: &Head,
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut request: serde_json::Value =
+        serde_json::from_slice(body).map_err(std::io::Error::other)?;
+    let records = request["Records"].as_array().cloned().unwrap_or_default();
+    let fault = {
+        let mut s = state
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
+        let call = s.log.calls;
+        s.log.calls += 1;
+        let fault = choose(&mut s, call, records.len());
+        match &fault {
+            Fault::Whole(_) => {
+                s.log.whole_failures += 1;
+                s.log.entries_in_failed_calls += records.len();
+            }
+            Fault::Refuse(refused) => {
+                s.log.partial_failures += 1;
+                s.log.refused_entries += refused.len();
+                s.log.passed_entries += records.len() - refused.len();
+            }
+            Fault::Pass => s.log.passed_entries += records.len(),
+        }
+        fault
+    };
+    let refused = match fault {
+        Fault::Whole(WholeFailure::Internal) => {
+            return Ok(Response::json(
+                500,
+                &serde_json::json!({"__type": "InternalFailure", "message": "injected"}),
+            ));
+        }
+        Fault::Whole(WholeFailure::Throttled) => {
+            return Ok(Response::json(
+                400,
+                &serde_json::json!({"__type": service.throttle, "message": "injected"}),
+            ));
+        }
+        Fault::Refuse(refused) => refused,
+        Fault::Pass => Vec::new(),
+    };
+    let kept: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !refused.contains(i))
+        .map(|(_, r)| r.clone())
+        .collect();
+    let answer = if kept.is_empty() {
+        serde_json::json!({service.count_field: 0, service.entries_field: []})
+    } else {
+        match upstream {
+            Upstream::Accept => accept_all(service, kept.len()),
+            Upstream::Forward(url) => {
+                request["Records"] = kept.into();
+                let forwarded = forward(url, head, request.to_string().as_bytes()).await?;
+                if forwarded.status != 200 {
+                    return Ok(forwarded);
+                }
+                serde_json::from_slice(&forwarded.body).map_err(std::io::Error::other)?
+            }
+        }
+    };
+    // The real answers, in order, with the refused entries put back in their places.
+    let mut real = answer[service.entries_field]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter();
+    let mut merged = Vec::with_capacity(records.len());
+    for i in 0..records.len() {
+        if refused.contains(&i) {
+            merged.push(serde_json::json!({
+                "ErrorCode": service.entry_error,
+                "ErrorMessage": service.entry_message,
+            }));
+        } else {
+            merged.push(real.next().unwrap_or(serde_json::Value::Null));
+        }
+    }
+    let mut out = answer.clone();
+    out[service.count_field] =
+        (answer[service.count_field].as_u64().unwrap_or(0) + refused.len() as u64).into();
+    out[service.entries_field] = merged.into();
+    Ok(Response::json(200, &out))
+}
+
+fn choose(s: &mut State, call: usize, entries: usize) -> Fault {
+    match &s.plan {
+        FaultPlan::Scripted(faults) => faults.get(call).cloned().unwrap_or(Fault::Pass),
+        &FaultPlan::Seeded {
+            whole_rate,
+            partial_rate,
+            entry_rate,
+            ..
+        } => {
+            let roll = s.rng.unit();
+            if roll < whole_rate {
+                let kind = if s.rng.unit() < 0.5 {
+                    WholeFailure::Internal
+                } else {
+                    WholeFailure::Throttled
+                };
+                Fault::Whole(kind)
+            } else if roll < whole_rate + partial_rate && entries > 0 {
+                let mut refused: Vec<usize> =
+                    (0..entries).filter(|_| s.rng.unit() < entry_rate).collect();
+                if refused.is_empty() {
+                    refused.push((s.rng.next() % entries as u64) as usize);
+                }
+                Fault::Refuse(refused)
+            } else {
+                Fault::Pass
+            }
+        }
+    }
+}
+
+fn accept_all(service: Service, n: usize) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            if service.count_field == KINESIS.count_field {
+                serde_json::json!({"SequenceNumber": i.to_string(), "ShardId": "shardId-000000000000"})
+            } else {
+                serde_json::json!({"RecordId": i.to_string()})
+            }
+        })
+        .collect();
+    let mut out = serde_json::json!({service.count_field: 0, service.entries_field: entries});
+    if service.count_field == FIREHOSE.count_field {
+        out["Encrypted"] = false.into();
+    }
+    out
+}
+
+/// Sends the request to `url` on a fresh connection and reads the whole answer.
+async fn forward(url: &str, head: &Head, body: &[u8]) -> std::io::Result<Response> {
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut upstream = TcpStream::connect(&host).await?;
+    let mut out = format!("{}\r\n", head.request_line);
+    for (k, v) in &head.headers {
+        let skip = ["content-length", "connection", "transfer-encoding", "host"];
+        if !skip.iter().any(|s| k.eq_ignore_ascii_case(s)) {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    out.push_str(&format!(
+        "host: {host}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    upstream.write_all(out.as_bytes()).await?;
+    upstream.write_all(body).await?;
+    upstream.flush().await?;
+    let mut buffered = Vec::new();
+    let Some((head, body)) = read_message(&mut upstream, &mut buffered).await? else {
+        return Err(std::io::Error::other("upstream closed without an answer"));
+    };
+    let status = head
+        .request_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(502);
+    let headers = head
+        .headers
+        .into_iter()
+        .filter(|(k, _)| {
+            !["content-length", "connection", "transfer-encoding"]
+                .iter()
+                .any(|s| k.eq_ignore_ascii_case(s))
+        })
+        .collect();
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Reads one HTTP/1.1 message (request or response): its first line and headers, and a body
+/// by `content-length`, `chunked`, or (a response with neither) up to the end of the stream.
+/// `None` when the peer closed before a new message.
+async fn read_message(
+    socket: &mut TcpStream,
+    buffered: &mut Vec<u8>,
+) -> std::io::Result<Option<(Head, Vec<u8>)>> {
+    let mut tmp = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(pos) = buffered.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos;
+        }
+        let n = socket.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buffered.extend_from_slice(&tmp[..n]);
+    };
+    let text = String::from_utf8_lossy(&buffered[..head_end]).into_owned();
+    buffered.drain(..head_end + 4);
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or("").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let head = Head {
+        request_line,
+        headers,
+    };
+    let is_response = head.request_line.starts_with("HTTP/");
+    let body = if let Some(length) = head
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        while buffered.len() < length {
+            let n = socket.read(&mut tmp).await?;
+            if n == 0 {
+                return Err(std::io::Error::other("body cut short"));
+            }
+            buffered.extend_from_slice(&tmp[..n]);
+        }
+        buffered.drain(..length).collect()
+    } else if head
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        read_chunked(socket, buffered).await?
+    } else if is_response {
+        socket.read_to_end(buffered).await?;
+        std::mem::take(buffered)
+    } else {
+        Vec::new()
+    };
+    Ok(Some((head, body)))
+}
+
+async fn read_chunked(socket: &mut TcpStream, buffered: &mut Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let mut tmp = [0u8; 16 * 1024];
+    let mut body = Vec::new();
+    loop {
+        let line_end = loop {
+            if let Some(pos) = buffered.windows(2).position(|w| w == b"\r\n") {
+                break pos;
+            }
+            let n = socket.read(&mut tmp).await?;
+            if n == 0 {
+                return Err(std::io::Error::other("chunked body cut short"));
+            }
+            buffered.extend_from_slice(&tmp[..n]);
+        };
+        let size_text = String::from_utf8_lossy(&buffered[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(std::io::Error::other)?;
+        buffered.drain(..line_end + 2);
+        while buffered.len() < size + 2 {
+            let n = socket.read(&mut tmp).await?;
+            if n == 0 {
+                return Err(std::io::Error::other("chunked body cut short"));
+            }
+            buffered.extend_from_slice(&tmp[..n]);
+        }
+        if size == 0 {
+            buffered.drain(..2);
+            return Ok(body);
+        }
+        body.extend(buffered.drain(..size));
+        buffered.drain(..2);
+    }
+}
+
+/// SplitMix64: a few lines of well-known reproducible randomness, written out so testkit
+/// needs no extra dependency for the seeded plan.
+#[derive(Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
