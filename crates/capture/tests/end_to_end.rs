@@ -65,8 +65,7 @@ fn corpus_lines(shared: &Path, n: usize) -> Vec<(String, String)> {
         }
         let id = v["id"].as_str().unwrap().to_owned();
         // The bytes exactly as the corpus has them, wrapped as the stream sends them.
-        let line =
-            format!(r#"{{"data":{raw},"matching_rules":[{{"id":"1","tag":"e2e"}}]}}"#);
+        let line = format!(r#"{{"data":{raw},"matching_rules":[{{"id":"1","tag":"e2e"}}]}}"#);
         let documents: Vec<String> = extractor
             .items(line.as_bytes())
             .filter_map(|item| match item {
@@ -142,29 +141,43 @@ fn scenario(shared: &Path) -> Scenario {
     }
 }
 
-fn spawn_capture(fake: &XFake, to: &str, envs: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tweet-capture"))
+/// A running `tweet-capture`, its stderr read as it comes: debug logs are many, and a
+/// full pipe would block the capture mid-write.
+struct Capture {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+fn spawn_capture(fake: &XFake, to: &str, envs: &[(&str, &str)]) -> Capture {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tweet-capture"))
         .args(["stream", "--to", to])
         .env("X_API_URL", fake.url())
         .env("X_BEARER_TOKEN", TOKEN)
         .env("RUST_LOG", "debug")
         .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
+        text
+    });
+    Capture { child, stderr }
 }
 
 /// SIGTERM, then the capture must flush and exit 0 without ever logging the token.
-fn stop_capture(child: Child) -> String {
+fn stop_capture(mut capture: Capture) -> String {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &capture.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
+    let exit = capture.child.wait().unwrap();
+    let stderr = capture.stderr.join().unwrap();
+    assert!(exit.success(), "{stderr}");
     assert!(!stderr.contains(TOKEN), "the token is in the logs");
     stderr
 }
@@ -193,7 +206,15 @@ fn tally(text: &str, counts: &mut BTreeMap<String, usize>, deletes: &mut Vec<Str
 
 fn run_indexer(indexer: &Path, osmem: &str, index: &str, input: &str, envs: &[(&str, &str)]) {
     let out = Command::new(indexer)
-        .args(["index", "--endpoint", osmem, "--index", index, "--auth", "none"])
+        .args([
+            "index",
+            "--endpoint",
+            osmem,
+            "--index",
+            index,
+            "--auth",
+            "none",
+        ])
         .arg(input)
         .env_remove("ES_ENDPOINT")
         .env_remove("ES_INDEX")
@@ -341,7 +362,10 @@ async fn stream_to_moto_firehose_then_index_the_s3_objects_into_osmem() {
                 .unwrap()
                 .into_bytes();
             let text = String::from_utf8(body.to_vec()).unwrap();
-            assert!(text.ends_with('\n'), "a Firehose record without its newline");
+            assert!(
+                text.ends_with('\n'),
+                "a Firehose record without its newline"
+            );
             tally(&text, &mut counts, &mut deletes);
         }
         (counts, deletes, listed.contents().len())
@@ -394,7 +418,7 @@ async fn stream_to_dir_then_index_the_directory_into_osmem() {
     wait_for_connections(&fake, 2).await;
     // Files are completed on close, so there is nothing to poll: give the reader a moment
     // to take in the second connection's bytes (all sent at once, then a long sleep).
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     stop_capture(child);
     let mut counts = BTreeMap::new();
     let mut deletes = Vec::new();

@@ -29,8 +29,14 @@ fn get(counter: &AtomicU64) -> u64 {
 /// Every failed call is counted once, every refused entry resent once per refusal, and
 /// each record reached the real service exactly once.
 fn assert_counted(stats: &Stats, log: &FaultLog, records: usize) {
-    assert!(log.partial_failures > 0, "the seed refuses entries: {log:?}");
-    assert!(log.whole_failures > 0, "the seed fails calls whole: {log:?}");
+    assert!(
+        log.partial_failures > 0,
+        "the seed refuses entries: {log:?}"
+    );
+    assert!(
+        log.whole_failures > 0,
+        "the seed fails calls whole: {log:?}"
+    );
     assert_eq!(get(&stats.delivered), records as u64);
     assert_eq!(get(&stats.dropped), 0);
     assert_eq!(

@@ -70,7 +70,10 @@ fn the_command(verb: &str) -> Vec<String> {
 fn shell_words_table() {
     let table: &[(&str, &[&str])] = &[
         ("a b  c", &["a", "b", "c"]),
-        ("add 'x y:z' --tag t   # also: more", &["add", "x y:z", "--tag", "t"]),
+        (
+            "add 'x y:z' --tag t   # also: more",
+            &["add", "x y:z", "--tag", "t"],
+        ),
         ("a'b c'd", &["ab cd"]),
         ("dir://x#y", &["dir://x#y"]),
     ];
@@ -115,7 +118,9 @@ async fn the_readme_stream_command_delivers_to_firehose() {
         .position(|a| a == "--to")
         .map(|i| args[i + 1].clone())
         .unwrap();
-    let stream_name = to.strip_prefix("firehose://").expect("the README streams to Firehose");
+    let stream_name = to
+        .strip_prefix("firehose://")
+        .expect("the README streams to Firehose");
     let bucket = "capture-readme";
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()

@@ -130,10 +130,7 @@ impl FaultProxy {
     }
 
     pub fn log(&self) -> FaultLog {
-        self.state
-            .lock()
-            .map(|s| s.log.clone())
-            .unwrap_or_default()
+        self.state.lock().map(|s| s.log.clone()).unwrap_or_default()
     }
 }
 
@@ -198,10 +195,7 @@ impl Response {
     fn json(status: u16, body: &serde_json::Value) -> Response {
         Response {
             status,
-            headers: vec![(
-                "content-type".into(),
-                "application/x-amz-json-1.1".into(),
-            )],
+            headers: vec![("content-type".into(), "application/x-amz-json-1.1".into())],
             body: body.to_string().into_bytes(),
         }
     }

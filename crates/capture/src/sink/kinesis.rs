@@ -318,7 +318,12 @@ mod tests {
                 vec![0, 1, 3],
             ),
             // The record limit.
-            (vec![(0, "a", 1), (1, "b", 1), (2, "c", 1)], 2, 100, vec![0, 1]),
+            (
+                vec![(0, "a", 1), (1, "b", 1), (2, "c", 1)],
+                2,
+                100,
+                vec![0, 1],
+            ),
             // An entry left out for size blocks its key's later entries, not other keys.
             (
                 vec![(0, "a", 60), (1, "b", 50), (2, "b", 1), (3, "c", 30)],
