@@ -1,9 +1,9 @@
 //! `tweet-capture`'s library: reads the X API v2 filtered stream as the streaming guide asks
 //! (incremental gzip, `\r\n` framing across chunks, keep-alives, stall timeout, the reconnect
 //! policy by error kind, deduplication of redelivered tweets) and delivers each stream line,
-//! untouched, to a sink (rotating gzip NDJSON files, stdout, Amazon Data Firehose), with a
-//! bounded buffer between the two, counters, a CloudWatch EMF line a minute and the guide's
-//! volume warning. It also manages the stream's rules.
+//! untouched, to a sink (rotating gzip NDJSON files, stdout, Amazon Data Firehose, Kinesis
+//! Data Streams), with a bounded buffer between the two, counters, a CloudWatch EMF line a
+//! minute and the guide's volume warning. It also manages the stream's rules.
 //!
 //! It does not parse tweets into documents: the files and Firehose objects it writes are the
 //! input of `tweet-indexer` and the Lambda.

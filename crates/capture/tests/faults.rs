@@ -50,6 +50,14 @@ fn assert_counted(stats: &Stats, log: &FaultLog, records: usize) {
         "{log:?}"
     );
     assert_eq!(log.passed_entries, records, "each record forwarded once");
+    eprintln!(
+        "{records} records: {} calls, {} failed whole, {} with refused entries ({} entries), {} resent",
+        log.calls,
+        log.whole_failures,
+        log.partial_failures,
+        log.refused_entries,
+        get(&stats.resent)
+    );
 }
 
 fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
