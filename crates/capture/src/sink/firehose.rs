@@ -68,13 +68,14 @@ impl FirehoseSink {
 
     /// Sends the batch; returns when every record was accepted or counted as dropped.
     pub async fn write(&mut self, batch: Vec<Record>, stats: &Stats) {
-        let blobs: Vec<(Vec<u8>, Option<String>)> = batch
-            .into_iter()
+        // `batch` lives until every call is done: its records hold their share of the buffer.
+        let blobs: Vec<(Vec<u8>, Option<&str>)> = batch
+            .iter()
             .map(|r| {
                 let mut data = Vec::with_capacity(r.line.len() + 1);
                 data.extend_from_slice(&r.line);
                 data.push(b'\n');
-                (data, r.tweet_id)
+                (data, r.tweet_id.as_deref())
             })
             .collect();
         let sizes: Vec<usize> = blobs.iter().map(|(d, _)| d.len()).collect();
@@ -87,7 +88,7 @@ impl FirehoseSink {
         for i in too_large {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
-                tweet_id = blobs[i].1.as_deref().unwrap_or(""),
+                tweet_id = blobs[i].1.unwrap_or(""),
                 bytes = sizes[i],
                 "record larger than Firehose's 1,000 KiB limit: dropped"
             );

@@ -128,10 +128,9 @@ impl KinesisSink {
                 continue;
             }
             queue.push(Some(Pending {
-                data: record.line.to_vec(),
+                record,
                 key,
                 size,
-                tweet_id: record.tweet_id,
                 refusals: 0,
             }));
         }
@@ -165,7 +164,7 @@ impl KinesisSink {
                 if entry.refusals >= MAX_ATTEMPTS {
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(
-                        tweet_id = entry.tweet_id.as_deref().unwrap_or(""),
+                        tweet_id = entry.record.tweet_id.as_deref().unwrap_or(""),
                         attempts = entry.refusals,
                         "Kinesis kept refusing: record dropped"
                     );
@@ -190,7 +189,7 @@ impl KinesisSink {
             .filter_map(|&i| queue[i].as_ref())
             .map(|p| {
                 PutRecordsRequestEntry::builder()
-                    .data(Blob::new(p.data.clone()))
+                    .data(Blob::new(p.record.line.to_vec()))
                     .partition_key(&p.key)
                     .build()
             })
@@ -245,13 +244,13 @@ impl KinesisSink {
     }
 }
 
-/// A record waiting for Kinesis to accept it.
+/// A record waiting for Kinesis to accept it (kept whole: it holds its share of the buffer
+/// until it is accepted or dropped).
 struct Pending {
-    data: Vec<u8>,
+    record: Record,
     key: String,
     /// Data plus key, as Kinesis counts a record.
     size: usize,
-    tweet_id: Option<String>,
     refusals: u32,
 }
 
