@@ -9,6 +9,7 @@
 //! `REQUIRE_PEERS=1` (or `REQUIRE_SHARED=1`) is set, as `.ci/run` does, in which case the
 //! test fails instead. CI therefore cannot go green by skipping.
 
+pub mod faults;
 pub mod xfake;
 
 use std::path::{Path, PathBuf};
