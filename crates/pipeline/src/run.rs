@@ -124,6 +124,15 @@ impl Indexer {
         self.client.ensure_index(&index, tweets::MAPPING_JSON).await
     }
 
+    /// Like [`Indexer::ensure_index`], every request and retry bounded by `deadline` (an
+    /// invocation's) instead of the sink's own 60 s.
+    pub async fn ensure_index_before(&self, deadline: Instant) -> Result<EnsureOutcome, SinkError> {
+        let index = self.client.config().index.clone();
+        self.client
+            .ensure_index_before(&index, tweets::MAPPING_JSON, deadline)
+            .await
+    }
+
     /// Streams one object into the index. `deadline` bounds every request and retry; an error
     /// means some operations of this object were not confirmed and the object should be
     /// retried as a whole.
