@@ -28,6 +28,7 @@ impl ObjectStore for MemoryStore {
             name,
             size: Some(body.len() as u64),
             body: Box::pin(std::io::Cursor::new(body)),
+            resumes: Default::default(),
         })
     }
 }

@@ -119,6 +119,7 @@ async fn an_index_without_the_field_gets_it_and_tombstones_can_be_filtered() {
         name: "tombstones.ndjson".into(),
         size: Some(bytes.len() as u64),
         body: Box::pin(std::io::Cursor::new(bytes)),
+        resumes: Default::default(),
     };
     let summary = indexer
         .index(object, Instant::now() + Duration::from_secs(30))

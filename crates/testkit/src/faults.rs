@@ -249,3 +249,125 @@ async fn set_write_block(server: &str, index: &str, value: &str) -> Option<u16> 
     let text = String::from_utf8_lossy(&answer);
     text.split(' ').nth(1)?.parse().ok()
 }
+
+/// One request as a [`BodyCutter`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    pub method: String,
+    pub target: String,
+    /// The `range` and `if-match` headers, when sent.
+    pub range: Option<String>,
+    pub if_match: Option<String>,
+}
+
+/// Forwards requests to an S3 server (moto); the first GET of a path containing `cut` without
+/// a `range` header gets half of its body, then a connection reset (what a dropped connection
+/// mid-download looks like to the client). With `hold`, the cut waits for [`BodyCutter::release`]
+/// after signalling [`BodyCutter::cut`], so a test can change the object in between.
+pub struct BodyCutter {
+    pub url: String,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+    cut: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl BodyCutter {
+    pub async fn start(upstream: &str, cut: &str, hold: bool) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        );
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (cut_signal, release) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let done = Arc::new(AtomicBool::new(false));
+        let cut = cut.to_owned();
+        tokio::spawn({
+            let (seen, cut_signal, release) = (seen.clone(), cut_signal.clone(), release.clone());
+            async move {
+                while let Ok((mut down, _)) = listener.accept().await {
+                    let (upstream, seen, cut, done) =
+                        (upstream.clone(), seen.clone(), cut.clone(), done.clone());
+                    let (cut_signal, release) = (cut_signal.clone(), release.clone());
+                    tokio::spawn(async move {
+                        let Some((head, body)) = read_request(&mut down).await else {
+                            return;
+                        };
+                        let header = |name: &str| {
+                            head.lines()
+                                .filter_map(|l| l.split_once(':'))
+                                .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v.trim().to_owned())
+                        };
+                        let mut words = head.split(' ');
+                        let request = SeenRequest {
+                            method: words.next().unwrap_or_default().to_owned(),
+                            target: words.next().unwrap_or_default().to_owned(),
+                            range: header("range"),
+                            if_match: header("if-match"),
+                        };
+                        let cutting = request.method == "GET"
+                            && request.target.contains(&cut)
+                            && request.range.is_none()
+                            && !done.swap(true, Ordering::SeqCst);
+                        seen.lock().expect("seen lock").push(request);
+                        let Some(answer) = forward(&upstream, &head, &body).await else {
+                            return;
+                        };
+                        if !cutting {
+                            let _ = down.write_all(&answer).await;
+                            let _ = down.shutdown().await;
+                            return;
+                        }
+                        let head_end = answer
+                            .windows(4)
+                            .position(|w| w == b"\r\n\r\n")
+                            .map_or(answer.len(), |p| p + 4);
+                        let half = head_end + (answer.len() - head_end) / 2;
+                        let _ = down.write_all(&answer[..half]).await;
+                        let _ = down.flush().await;
+                        if hold {
+                            cut_signal.notify_one();
+                            release.notified().await;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        let _ = down.set_zero_linger();
+                    });
+                }
+            }
+        });
+        BodyCutter {
+            url,
+            seen,
+            cut: cut_signal,
+            release,
+        }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.seen.lock().expect("seen lock").clone()
+    }
+
+    /// Resolves once a held cut has sent half the body.
+    pub async fn cut(&self) {
+        self.cut.notified().await;
+    }
+
+    /// Lets a held cut reset its connection.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}
