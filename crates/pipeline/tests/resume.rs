@@ -12,7 +12,7 @@ use flate2::write::GzEncoder;
 use pipeline::{Indexer, ObjectStore, ObjectSummary, PipelineError, S3Store};
 use search_sink::Config;
 use std::io::Write;
-use testkit::faults::BodyCutter;
+use testkit::faults::{BodyCutter, CutRule};
 use tokio::time::Instant;
 use tweets::{Extractor, ExtractorOptions, Item};
 
@@ -56,7 +56,7 @@ async fn setup(name: &str, hold: bool) -> Option<Env> {
     let bucket = unique(name);
     let direct = s3_client(&s3_url);
     direct.create_bucket().bucket(&bucket).send().await.unwrap();
-    let cutter = BodyCutter::start(&s3_url, "/object", hold).await;
+    let cutter = BodyCutter::start(&s3_url, CutRule::FirstGetOf("/object".into()), hold).await;
     let store = S3Store::new(s3_client(&cutter.url));
     let mut config = Config::new(&osmem);
     config.index = bucket.clone();

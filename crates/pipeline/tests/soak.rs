@@ -4,7 +4,8 @@
 //! copies too) are put into moto S3 and read back through the Lambda's path (`S3Store` ->
 //! `Indexer::index`) into osmem-server behind the seeded fault proxy of `testkit::faults`
 //! (503, 429, resets before and after the server applied a bulk, answers slower than the
-//! request timeout, 413, a write block that comes and goes). A failed object is retried the
+//! request timeout, 413, a write block that comes and goes); one GetObject body in five is cut
+//! half-way (`testkit::faults::BodyCutter`) and must resume with a ranged GET. A failed object is retried the
 //! way Lambda / SQS retry: later, in random order, with other objects in between; a third of
 //! the objects are also redelivered after they succeeded.
 //!
@@ -27,7 +28,7 @@ use flate2::write::GzEncoder;
 use pipeline::{Indexer, ObjectStore, ObjectSummary, S3Store};
 use search_sink::{Config, Method, SearchClient};
 use serde_json::Value;
-use testkit::faults::{FaultProxy, WriteBlocker};
+use testkit::faults::{BodyCutter, CutRule, FaultProxy, WriteBlocker};
 use tokio::time::Instant;
 use tweets::{Extractor, ExtractorOptions, Item};
 
@@ -245,7 +246,9 @@ async fn pipeline_fault_soak_loses_nothing_and_resurrects_no_delete() {
             .await
             .unwrap();
     }
-    let store = S3Store::new(s3.clone());
+    // One GetObject body in five is cut half-way: the read resumes with a ranged GET.
+    let cutter = BodyCutter::start(&s3_url, CutRule::Seeded { seed, percent: 20 }, false).await;
+    let store = S3Store::new(s3_client(&cutter.url));
 
     let index = run.clone();
     let proxy = FaultProxy::start(&osmem, seed, Duration::from_millis(700)).await;
@@ -377,7 +380,7 @@ async fn pipeline_fault_soak_loses_nothing_and_resurrects_no_delete() {
         "soak seed {seed}: {objects} objects from the {} ({} tweets, {deleted_ids} deleted), layouts {layouts:?}; \
          {deliveries} deliveries, {failures} failed and retried, {blocks} write blocks, {:.1} s; \
          lost {lost}, resurrected {resurrected}, stale {stale}, duplicated ids {duplicated}, unexpected ids {strangers}; \
-         delivered: records {} = documents {} + deletes {} + control {} + invalid {} + filtered {}; \
+         delivered: records {} = documents {} + deletes {} + control {} + invalid {} + filtered {}; reads resumed {}; \
          all attempts: created {} updated {} deleted {} not_found {} superseded {} refused {} dead_lettered {} retried {} requests {}; faults {:?}",
         work.source,
         work.tweets,
@@ -388,6 +391,7 @@ async fn pipeline_fault_soak_loses_nothing_and_resurrects_no_delete() {
         delivered.control_messages,
         delivered.invalid_records,
         delivered.filtered,
+        t.resumed_reads,
         t.created,
         t.updated,
         t.deleted,
@@ -410,4 +414,8 @@ async fn pipeline_fault_soak_loses_nothing_and_resurrects_no_delete() {
     assert!(t.created <= work.expected.len() as u64, "{t:?}");
     assert!(t.not_found <= deleted_ids, "{t:?}");
     assert!(t.created + t.not_found > 0);
+    let ranged = cutter.seen().iter().filter(|r| r.range.is_some()).count() as u64;
+    // A resume whose object failed meanwhile (its ranged GET dropped) is not counted.
+    assert!(t.resumed_reads <= ranged, "one ranged GET per resume");
+    assert!(ranged == 0 || t.resumed_reads > 0, "cut reads resume");
 }

@@ -260,10 +260,19 @@ pub struct SeenRequest {
     pub if_match: Option<String>,
 }
 
-/// Forwards requests to an S3 server (moto); the first GET of a path containing `cut` without
-/// a `range` header gets half of its body, then a connection reset (what a dropped connection
-/// mid-download looks like to the client). With `hold`, the cut waits for [`BodyCutter::release`]
-/// after signalling [`BodyCutter::cut`], so a test can change the object in between.
+/// Which GETs (without a `range` header: ranged GETs always pass) a [`BodyCutter`] cuts.
+#[derive(Debug, Clone)]
+pub enum CutRule {
+    /// The first GET of a path containing this text.
+    FirstGetOf(String),
+    /// Each GET with this chance in percent, from a seeded schedule.
+    Seeded { seed: u64, percent: u32 },
+}
+
+/// Forwards requests to an S3 server (moto); a GET the [`CutRule`] picks gets half of its
+/// body, then a connection reset (what a dropped connection mid-download looks like to the
+/// client). With `hold`, the cut waits for [`BodyCutter::release`] after signalling
+/// [`BodyCutter::cut`], so a test can change the object in between.
 pub struct BodyCutter {
     pub url: String,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
@@ -272,7 +281,7 @@ pub struct BodyCutter {
 }
 
 impl BodyCutter {
-    pub async fn start(upstream: &str, cut: &str, hold: bool) -> Self {
+    pub async fn start(upstream: &str, rule: CutRule, hold: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
@@ -292,13 +301,21 @@ impl BodyCutter {
             Arc::new(tokio::sync::Notify::new()),
         );
         let done = Arc::new(AtomicBool::new(false));
-        let cut = cut.to_owned();
+        let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(match rule {
+            CutRule::Seeded { seed, .. } => seed,
+            CutRule::FirstGetOf(_) => 0,
+        })));
         tokio::spawn({
             let (seen, cut_signal, release) = (seen.clone(), cut_signal.clone(), release.clone());
             async move {
                 while let Ok((mut down, _)) = listener.accept().await {
-                    let (upstream, seen, cut, done) =
-                        (upstream.clone(), seen.clone(), cut.clone(), done.clone());
+                    let (upstream, seen, rule, done, rng) = (
+                        upstream.clone(),
+                        seen.clone(),
+                        rule.clone(),
+                        done.clone(),
+                        rng.clone(),
+                    );
                     let (cut_signal, release) = (cut_signal.clone(), release.clone());
                     tokio::spawn(async move {
                         let Some((head, body)) = read_request(&mut down).await else {
@@ -318,9 +335,16 @@ impl BodyCutter {
                             if_match: header("if-match"),
                         };
                         let cutting = request.method == "GET"
-                            && request.target.contains(&cut)
                             && request.range.is_none()
-                            && !done.swap(true, Ordering::SeqCst);
+                            && match &rule {
+                                CutRule::FirstGetOf(path) => {
+                                    request.target.contains(path.as_str())
+                                        && !done.swap(true, Ordering::SeqCst)
+                                }
+                                CutRule::Seeded { percent, .. } => {
+                                    rng.lock().expect("rng lock").u32(0..100) < *percent
+                                }
+                            };
                         seen.lock().expect("seen lock").push(request);
                         let Some(answer) = forward(&upstream, &head, &body).await else {
                             return;
