@@ -6,8 +6,9 @@
 //! retried like a trigger would. The final index must hold every live tweet at its newest
 //! version, no deleted tweet, and the counters must add up.
 //!
-//! `SOAK_OBJECTS` (default 12) and `SOAK_SEED` (default 1) size it; `scripts/soak` runs it
-//! for several seeds with 200 objects.
+//! `SOAK_OBJECTS` (default 12) and `SOAK_SEED` (default 1) size it. This is the sink alone;
+//! `scripts/soak` runs the pipeline-level soak (`crates/pipeline/tests/soak.rs`), which reads
+//! real objects from S3 through the same fault proxy (`testkit::faults`).
 
 mod common;
 
