@@ -25,6 +25,9 @@ OUT = Path(__file__).resolve().parents[2] / "infra" / "dashboards"
 INDEX_PATTERN_ID = "tweet-indexer-twitter"
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 DASHBOARD_ID = "tweet-indexer-dashboard"
+# Deletes are tombstone documents `{"deleted":true}` (README, "Delivery"): every query leaves
+# them out. Tweets have no `deleted` field, so `NOT deleted:true` keeps all of them.
+TWEETS_ONLY = {"query": "NOT deleted:true", "language": "kuery"}
 
 
 def dumps(value) -> str:
@@ -34,7 +37,7 @@ def dumps(value) -> str:
 def search_source_with_index() -> dict:
     return {
         "searchSourceJSON": dumps(
-            {"query": {"query": "", "language": "kuery"}, "filter": [], "indexRefName": INDEX_REF}
+            {"query": TWEETS_ONLY, "filter": [], "indexRefName": INDEX_REF}
         )
     }
 
@@ -285,6 +288,7 @@ def maps_app_map() -> dict:
                 "applyGlobalQuery": True,
                 "indexPatternRefName": layer_ref,
             },
+            "query": TWEETS_ONLY,
             "style": {
                 "type": "VECTOR",
                 "properties": {
@@ -323,7 +327,7 @@ def maps_app_map() -> dict:
                     "center": {"lon": 0, "lat": 20},
                     "timeFilters": {"from": "now-7d", "to": "now"},
                     "refreshConfig": {"isPaused": True, "interval": 0},
-                    "query": {"query": "", "language": "kuery"},
+                    "query": TWEETS_ONLY,
                     "filters": [],
                     "settings": {},
                 }
@@ -365,7 +369,7 @@ def dashboard(panels: list) -> dict:
             "optionsJSON": dumps({"useMargins": True, "hidePanelTitles": False}),
             "panelsJSON": dumps(panels_json),
             "kibanaSavedObjectMeta": {
-                "searchSourceJSON": dumps({"query": {"query": "", "language": "kuery"}, "filter": []})
+                "searchSourceJSON": dumps({"query": TWEETS_ONLY, "filter": []})
             },
         },
         "references": references,

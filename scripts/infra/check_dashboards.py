@@ -11,6 +11,8 @@ import API does, independently of build_dashboards.py (which only has to be up t
 - every field an aggregation, time field or map layer uses exists in mappings/twitter.json with
   a type that aggregation can run on (keyword / date / geo_point / numeric / boolean: never
   `text`, which has no doc values);
+- every query (visualizations, the map and its tweet layer, the dashboard) leaves out the
+  tombstones deletes write (`{"deleted":true}`, README "Delivery") with `NOT deleted:true`;
 - each file holds what the dashboard is for: index pattern `twitter*` on `timestamp_ms`, a map of
   `coordinates.coordinates`, a sentiment pie, a top-5 emoji table split by sentiment, a hashtag
   cloud, tweets over time, and one dashboard holding all of them.
@@ -53,6 +55,7 @@ AGG_FIELD_TYPES = {
 }
 NO_FIELD_AGGS = {"count", "filters"}
 KNOWN_TYPES = {"index-pattern", "visualization", "dashboard", "map", "search"}
+TOMBSTONE_FIELD = "deleted"
 
 
 def mapped_fields(mapping: dict) -> dict:
@@ -125,7 +128,16 @@ class FileCheck:
         source = self.embedded(obj, "searchSourceJSON", meta)
         if source is not None and "indexRefName" in source:
             self.reference(obj, source["indexRefName"], "index-pattern")
+        if source is not None:
+            self.excludes_tombstones(obj, source.get("query"), "searchSourceJSON")
         return source
+
+    def excludes_tombstones(self, obj: dict, query, where: str):
+        """A KQL query that leaves out tombstones; the field must be mapped as a boolean."""
+        text = query.get("query") if isinstance(query, dict) else None
+        if not (isinstance(text, str) and query.get("language") == "kuery" and f"NOT {TOMBSTONE_FIELD}:true" in text):
+            self.fail(f"{obj['type']}/{obj['id']}: {where} query {query!r} does not exclude tombstones (NOT {TOMBSTONE_FIELD}:true)")
+        self.field(obj, TOMBSTONE_FIELD, {"boolean"}, "tombstone filter")
 
     def visualization(self, obj: dict):
         vis = self.embedded(obj, "visState", obj["attributes"])
@@ -153,10 +165,14 @@ class FileCheck:
 
     def map(self, obj: dict):
         layers = self.embedded(obj, "layerListJSON", obj["attributes"])
-        self.embedded(obj, "mapStateJSON", obj["attributes"])
+        state = self.embedded(obj, "mapStateJSON", obj["attributes"])
+        if state is not None:
+            self.excludes_tombstones(obj, state.get("query"), "mapStateJSON")
         geo_fields = []
         for layer in layers or []:
             source = layer.get("sourceDescriptor", {})
+            if "indexPatternRefName" in source:
+                self.excludes_tombstones(obj, layer.get("query"), f"layer {layer.get('id')}")
             if "indexPatternRefName" in source:
                 self.reference(obj, source["indexPatternRefName"], "index-pattern")
             if "geoField" in source:

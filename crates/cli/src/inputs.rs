@@ -53,6 +53,7 @@ impl Input {
                 name: "stdin".into(),
                 body: Box::pin(tokio::io::stdin()),
                 size: None,
+                resumes: Default::default(),
             }),
         }
     }

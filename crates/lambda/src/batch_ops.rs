@@ -142,6 +142,29 @@ pub async fn handle<S: ObjectStore>(
     }
 }
 
+/// Fails every task temporarily without reading it (S3 Batch Operations retries them): for
+/// when the index could not be ensured.
+pub fn fail_all(event: BatchJobEvent, reason: &str) -> BatchJobResponse {
+    let results = event
+        .tasks
+        .iter()
+        .map(|task| {
+            tracing::error!(task_id = %task.task_id, result_code = TEMPORARY_FAILURE, %reason, "batch task failed");
+            TaskResult {
+                task_id: task.task_id.clone(),
+                result_code: TEMPORARY_FAILURE,
+                result_string: reason.to_owned(),
+            }
+        })
+        .collect();
+    BatchJobResponse {
+        invocation_schema_version: event.invocation_schema_version,
+        treat_missing_keys_as: PERMANENT_FAILURE,
+        invocation_id: event.invocation_id,
+        results,
+    }
+}
+
 async fn run_task<S: ObjectStore>(
     store: &S,
     indexer: &Indexer,

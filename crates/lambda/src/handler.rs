@@ -9,6 +9,11 @@
 //! looked at and dropped. EventBridge keys are tried as given, then percent-decoded.
 //!
 //! Every object gets one EMF metrics line (see [`crate::metrics`]), failed or not.
+//!
+//! Ensuring the index is bounded by the invocation's deadline. When it fails (no time left, a
+//! mapping conflict, ...), nothing is read or written: every object the event names is reported
+//! failed with the reason and its metrics line, SQS messages are all failed items, a Kinesis
+//! batch is retried from its first record and S3 Batch Operations tasks fail temporarily.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,8 +37,9 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 pub enum HandlerError {
     #[error(transparent)]
     Event(#[from] crate::events::EventError),
-    #[error("cannot prepare the index: {0}")]
-    EnsureIndex(search_sink::SinkError),
+    /// Ensure failed: none of `objects` was read.
+    #[error("{objects}: {reason}")]
+    EnsureIndex { objects: String, reason: String },
     #[error("{0}")]
     Source(SourceError),
     #[error("{0} (NoSuchKey): nothing was indexed; check the key's encoding")]
@@ -47,7 +53,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(error: HandlerError) -> Self {
         let error_type = match &error {
             HandlerError::Event(_) => "InvalidEvent",
-            HandlerError::EnsureIndex(_) => "EnsureIndexFailed",
+            HandlerError::EnsureIndex { .. } => "EnsureIndexFailed",
             HandlerError::Source(_) => "ObjectUnavailable",
             HandlerError::Missing(_) => "ObjectMissing",
             HandlerError::Pipeline(_) => "ObjectNotIndexed",
@@ -116,10 +122,19 @@ impl<S: ObjectStore> Handler<S> {
             KeyForms::AsGiven
         };
         async move {
-            self.indexer.ensure_index().await.map_err(HandlerError::EnsureIndex)?;
-            match parse_invocation(&payload)? {
+            let invocation = parse_invocation(&payload)?;
+            let not_ensured = match self.indexer.ensure_index_before(deadline).await {
+                Ok(_) => None,
+                Err(e) => {
+                    let reason = not_ensured_reason(&e, Instant::now() >= deadline);
+                    tracing::error!(%reason, "the index could not be ensured: nothing is read");
+                    Some(reason)
+                }
+            };
+            let not_ensured = not_ensured.as_deref();
+            match invocation {
                 Invocation::Direct(found) => {
-                    let report = self.direct(found, deadline, keys).await?;
+                    let report = self.direct(found, deadline, keys, not_ensured).await?;
                     Ok(serde_json::to_value(report).unwrap_or(Value::Null))
                 }
                 Invocation::Sqs(works) => {
@@ -127,7 +142,7 @@ impl<S: ObjectStore> Handler<S> {
                     for work in works {
                         let outcome = match work.found {
                             Ok(found) => self
-                                .direct(found, deadline, KeyForms::AsGiven)
+                                .direct(found, deadline, KeyForms::AsGiven, not_ensured)
                                 .await
                                 .map(|_| ()),
                             Err(e) => Err(HandlerError::Event(e)),
@@ -142,12 +157,20 @@ impl<S: ObjectStore> Handler<S> {
                     Ok(serde_json::to_value(response).unwrap_or(Value::Null))
                 }
                 Invocation::Kinesis(records) => {
-                    let response = crate::kinesis::handle(&self.indexer, records, deadline).await;
+                    let response = match not_ensured {
+                        Some(reason) => crate::kinesis::retry_all(&records, reason),
+                        None => crate::kinesis::handle(&self.indexer, records, deadline).await,
+                    };
                     Ok(serde_json::to_value(response).unwrap_or(Value::Null))
                 }
                 Invocation::BatchJob(job) => {
-                    let response =
-                        crate::batch_ops::handle(&self.store, &self.indexer, job, deadline).await;
+                    let response = match not_ensured {
+                        Some(reason) => crate::batch_ops::fail_all(job, reason),
+                        None => {
+                            crate::batch_ops::handle(&self.store, &self.indexer, job, deadline)
+                                .await
+                        }
+                    };
                     Ok(serde_json::to_value(response).unwrap_or(Value::Null))
                 }
             }
@@ -161,9 +184,27 @@ impl<S: ObjectStore> Handler<S> {
         found: Found,
         deadline: Instant,
         keys: KeyForms,
+        not_ensured: Option<&str>,
     ) -> Result<InvocationReport, HandlerError> {
         for reason in &found.skipped {
             tracing::info!(%reason, "skipped event record");
+        }
+        if let Some(reason) = not_ensured
+            && !found.objects.is_empty()
+        {
+            let names: Vec<String> = found
+                .objects
+                .iter()
+                .map(|o| format!("s3://{}/{}", o.bucket, o.key))
+                .collect();
+            for name in &names {
+                tracing::error!(object = %name, %reason, "object failed: the invocation will be retried");
+                self.emit(&ObjectSummary::new(name.as_str()), Outcome::Failed);
+            }
+            return Err(HandlerError::EnsureIndex {
+                objects: names.join(", "),
+                reason: reason.to_owned(),
+            });
         }
         let mut report = InvocationReport {
             skipped: found.skipped,
@@ -295,6 +336,15 @@ impl<S: ObjectStore> Handler<S> {
             &self.function_name,
             now_ms,
         ));
+    }
+}
+
+/// Why nothing was read: ensure's error, saying so when the deadline is what ran out.
+fn not_ensured_reason(error: &search_sink::SinkError, deadline_passed: bool) -> String {
+    if deadline_passed {
+        format!("index not ensured before the deadline: {error}")
+    } else {
+        format!("index not ensured: {error}")
     }
 }
 

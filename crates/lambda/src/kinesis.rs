@@ -131,6 +131,22 @@ pub async fn handle(
     response
 }
 
+/// Answers "retry the whole batch" (from its first record) without reading it: for when the
+/// index could not be ensured.
+pub fn retry_all(records: &[KinesisRecord], reason: &str) -> KinesisEventResponse {
+    let mut response = KinesisEventResponse::default();
+    if let Some(first) = records.first() {
+        tracing::error!(
+            shard_id = %first.shard_id,
+            sequence_number = %first.sequence_number,
+            %reason,
+            "kinesis batch not read: Lambda retries from its first record"
+        );
+        response.add_failure(first.sequence_number.clone());
+    }
+    response
+}
+
 /// A Kinesis record as the pipeline sees it: named by stream, shard and sequence number,
 /// with its payloads (several when it is a KPL aggregate).
 fn batch_record(record: &KinesisRecord) -> BatchRecord {

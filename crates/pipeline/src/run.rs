@@ -124,6 +124,15 @@ impl Indexer {
         self.client.ensure_index(&index, tweets::MAPPING_JSON).await
     }
 
+    /// Like [`Indexer::ensure_index`], every request and retry bounded by `deadline` (an
+    /// invocation's) instead of the sink's own 60 s.
+    pub async fn ensure_index_before(&self, deadline: Instant) -> Result<EnsureOutcome, SinkError> {
+        let index = self.client.config().index.clone();
+        self.client
+            .ensure_index_before(&index, tweets::MAPPING_JSON, deadline)
+            .await
+    }
+
     /// Streams one object into the index. `deadline` bounds every request and retry; an error
     /// means some operations of this object were not confirmed and the object should be
     /// retried as a whole.
@@ -150,6 +159,7 @@ impl Indexer {
         let started = StdInstant::now();
         let name: Arc<str> = Arc::from(object.name.as_str());
         let bytes_read = Arc::new(AtomicU64::new(0));
+        let resumes = object.resumes.clone();
         let counter = bytes_read.clone();
         let body = InspectReader::new(source::until(object.body, deadline), move |bytes| {
             counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -175,6 +185,7 @@ impl Indexer {
         let record = |summary: &mut ObjectSummary, report: &Report| {
             summary.apply(report);
             summary.bytes_read = bytes_read.load(Ordering::Relaxed);
+            summary.resumed_reads = resumes.load(Ordering::Relaxed);
             summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         };
         let keep = |summary: &mut ObjectSummary, sink: &BulkSink, error: PipelineError| {

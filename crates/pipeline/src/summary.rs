@@ -11,6 +11,9 @@ pub struct ObjectSummary {
     pub object: String,
     /// Bytes read from the source (compressed size for gzip objects).
     pub bytes_read: u64,
+    /// Times reading the source resumed after a mid-body failure (S3 ranged GETs) instead of
+    /// failing the object.
+    pub resumed_reads: u64,
     /// Framed records, valid or not.
     pub records: u64,
     /// Tweets turned into documents.
@@ -108,6 +111,7 @@ impl ObjectSummary {
     /// Adds another object's counts (for totals over several objects).
     pub fn add(&mut self, other: &ObjectSummary) {
         self.bytes_read += other.bytes_read;
+        self.resumed_reads += other.resumed_reads;
         self.records += other.records;
         self.documents += other.documents;
         self.deletes += other.deletes;

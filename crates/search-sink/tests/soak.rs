@@ -6,145 +6,20 @@
 //! retried like a trigger would. The final index must hold every live tweet at its newest
 //! version, no deleted tweet, and the counters must add up.
 //!
-//! `SOAK_OBJECTS` (default 12) and `SOAK_SEED` (default 1) size it; `scripts/soak` runs it
-//! for several seeds with 200 objects.
+//! `SOAK_OBJECTS` (default 12) and `SOAK_SEED` (default 1) size it. This is the sink alone;
+//! `scripts/soak` runs the pipeline-level soak (`crates/pipeline/tests/soak.rs`), which reads
+//! real objects from S3 through the same fault proxy (`testkit::faults`).
 
 mod common;
 
 use search_sink::{BulkSink, Config, Method, Operation, Origin, Report, SearchClient};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use testkit::faults::{FaultProxy, WriteBlocker};
 use tokio::time::Instant;
 
 const MAPPING: &str = include_str!("fixtures/mapping.json");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Fault {
-    Pass,
-    Unavailable,
-    Busy,
-    ResetBefore,
-    ResetAfter,
-    Late,
-    TooLarge,
-}
-
-/// Forwards requests to `upstream`, each `_bulk` with a fault drawn from a seeded schedule.
-async fn start_proxy(
-    upstream: String,
-    seed: u64,
-    counts: Arc<std::sync::Mutex<HashMap<Fault, u64>>>,
-) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let rng = Arc::new(std::sync::Mutex::new(fastrand::Rng::with_seed(seed)));
-    tokio::spawn(async move {
-        while let Ok((mut down, _)) = listener.accept().await {
-            let (upstream, rng, counts) = (upstream.clone(), rng.clone(), counts.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 16384];
-                let head_end = loop {
-                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
-                    match down.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let length: usize = head
-                    .lines()
-                    .filter_map(|l| l.split_once(':'))
-                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-                    .and_then(|(_, v)| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + length {
-                    match down.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let is_bulk = head.lines().next().is_some_and(|l| l.contains("_bulk"));
-                let fault = if is_bulk {
-                    let roll = rng.lock().unwrap().u32(0..100);
-                    match roll {
-                        0..=59 => Fault::Pass,
-                        60..=67 => Fault::Unavailable,
-                        68..=75 => Fault::Busy,
-                        76..=81 => Fault::ResetBefore,
-                        82..=87 => Fault::ResetAfter,
-                        88..=95 => Fault::Late,
-                        _ => Fault::TooLarge,
-                    }
-                } else {
-                    Fault::Pass
-                };
-                *counts.lock().unwrap().entry(fault).or_default() += 1;
-                let reply = |status: &str, body: &str| {
-                    format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                };
-                match fault {
-                    Fault::Unavailable => {
-                        let _ = down
-                            .write_all(reply("503 X", r#"{"message":"unavailable"}"#).as_bytes())
-                            .await;
-                        return;
-                    }
-                    Fault::Busy => {
-                        let body = r#"{"error":{"type":"es_rejected_execution_exception","reason":"busy"},"status":429}"#;
-                        let _ = down.write_all(reply("429 X", body).as_bytes()).await;
-                        return;
-                    }
-                    Fault::TooLarge => {
-                        let _ = down.write_all(reply("413 X", "too large").as_bytes()).await;
-                        return;
-                    }
-                    Fault::ResetBefore => {
-                        let _ = down.set_zero_linger();
-                        return;
-                    }
-                    Fault::Late => tokio::time::sleep(Duration::from_millis(700)).await,
-                    Fault::Pass | Fault::ResetAfter => {}
-                }
-                let mut request: Vec<u8> = head
-                    .split("\r\n")
-                    .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
-                    .flat_map(|l| format!("{l}\r\n").into_bytes())
-                    .collect();
-                request.extend_from_slice(b"connection: close\r\n\r\n");
-                request.extend_from_slice(&buf[head_end..head_end + length]);
-                let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
-                    return;
-                };
-                let mut answer = Vec::new();
-                if up.write_all(&request).await.is_err()
-                    || up.read_to_end(&mut answer).await.is_err()
-                {
-                    return;
-                }
-                if fault == Fault::ResetAfter {
-                    let _ = down.set_zero_linger();
-                    return;
-                }
-                let _ = down.write_all(&answer).await;
-                let _ = down.shutdown().await;
-            });
-        }
-    });
-    url
-}
 
 /// What the soak sends: objects of operations, and the expected final state per id
 /// (`None`: deleted; `Some(v)`: live at version `v`).
@@ -217,9 +92,8 @@ async fn fault_soak_loses_nothing_and_resurrects_no_delete() {
     let direct = Arc::new(SearchClient::connect(direct_config).await.unwrap());
     direct.ensure_index_now(&index, MAPPING).await.unwrap();
 
-    let counts = Arc::new(std::sync::Mutex::new(HashMap::new()));
-    let proxy = start_proxy(url.clone(), seed, counts.clone()).await;
-    let mut config = Config::new(&proxy);
+    let proxy = FaultProxy::start(&url, seed, Duration::from_millis(700)).await;
+    let mut config = Config::new(&proxy.url);
     config.index = index.clone();
     config.bulk_max_operations = 25;
     config.request_timeout = Duration::from_millis(400);
@@ -228,36 +102,12 @@ async fn fault_soak_loses_nothing_and_resurrects_no_delete() {
     let client = Arc::new(SearchClient::connect(config).await.unwrap());
 
     // A write block that comes and goes while objects are delivered.
-    let stop = Arc::new(AtomicBool::new(false));
-    let blocker = tokio::spawn({
-        let (direct, index, stop) = (direct.clone(), index.clone(), stop.clone());
-        async move {
-            let mut blocks = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(900)).await;
-                let set = |v: &'static str| {
-                    let (direct, index) = (direct.clone(), index.clone());
-                    async move {
-                        let body = format!(r#"{{"index.blocks.write": {v}}}"#);
-                        direct
-                            .request(
-                                Method::Put,
-                                &format!("{index}/_settings"),
-                                Some(body.as_bytes()),
-                            )
-                            .await
-                            .map(|r| r.status)
-                    }
-                };
-                if set("true").await.is_ok_and(|status| status == 200) {
-                    blocks += 1;
-                }
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                let _ = set("null").await;
-            }
-            blocks
-        }
-    });
+    let blocker = WriteBlocker::start(
+        &url,
+        &index,
+        Duration::from_millis(900),
+        Duration::from_millis(150),
+    );
 
     let (work, expected) = workload(objects, seed);
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -302,17 +152,9 @@ async fn fault_soak_loses_nothing_and_resurrects_no_delete() {
             }
         }
     }
-    stop.store(true, Ordering::SeqCst);
-    let blocks = blocker.await.unwrap();
+    let blocks = blocker.stop().await;
     // Late bulks still in the proxy land before we look.
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let _ = direct
-        .request(
-            Method::Put,
-            &format!("{index}/_settings"),
-            Some(br#"{"index.blocks.write": null}"#),
-        )
-        .await;
     direct
         .request(Method::Post, &format!("{index}/_refresh"), None)
         .await
@@ -341,7 +183,7 @@ async fn fault_soak_loses_nothing_and_resurrects_no_delete() {
             (Some(_), _) => lost += 1,
         }
     }
-    let faults = counts.lock().unwrap().clone();
+    let faults = proxy.counts();
     println!(
         "soak seed {seed}: {objects} objects, {operations} operations delivered, {failures} failed deliveries retried, {blocks} write blocks; \
          lost {lost}, resurrected {resurrected}, stale {stale}, ids {}; created {} updated {} deleted {} not_found {} superseded {} dead_lettered {} retried {} requests {}; faults {faults:?}",

@@ -1,4 +1,7 @@
-//! `mappings/twitter.json` maps every field a document can carry, with the intended type.
+//! `mappings/twitter.json` maps every field a document can carry, with the intended type, and
+//! nothing else but [`TOMBSTONE_FIELDS`]: the field of the tombstone a delete writes under the
+//! tweet's id (`{"deleted":true}`, written by `search-sink`; README "Delivery"), mapped so
+//! tombstones can be filtered (the dashboards query `NOT deleted:true`).
 
 use std::collections::BTreeMap;
 
@@ -6,6 +9,10 @@ use serde_json::Value;
 use tweets::document::{Coordinates, Place, Sentiment, User};
 use tweets::geo::{GeoSource, Point};
 use tweets::{Document, MAPPING_JSON};
+
+/// Mapped fields no `Document` carries: the tombstone's (`search_sink::TOMBSTONE_SOURCE`,
+/// checked against this mapping in `crates/pipeline/tests/tombstones.rs`).
+const TOMBSTONE_FIELDS: [(&str, &str); 1] = [("deleted", "boolean")];
 
 /// A document with every optional field set. A struct literal: adding a field to `Document`
 /// without updating this test (and so the mapping check) does not compile.
@@ -152,11 +159,22 @@ fn mapping_is_typeless_strict_and_covers_every_field() {
     .into_iter()
     .collect();
 
+    for (field, ty) in TOMBSTONE_FIELDS {
+        assert_eq!(
+            types.remove(field).as_deref(),
+            Some(ty),
+            "tombstone field {field}"
+        );
+        assert!(
+            !fields.contains_key(field),
+            "a document never carries {field}"
+        );
+    }
     let produced_paths: Vec<&String> = fields.keys().collect();
     let mapped_paths: Vec<&String> = types.keys().collect();
     assert_eq!(
         produced_paths, mapped_paths,
-        "document fields vs mapped fields"
+        "document fields vs mapped fields (tombstone fields aside)"
     );
     for (path, value) in &fields {
         let ty = &types[path];
