@@ -11,10 +11,13 @@
 mod dashboards;
 mod event;
 mod inputs;
+mod parallel;
 mod report;
 
-use std::io::Write;
+use std::io::{Seek, Write};
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -89,6 +92,10 @@ struct IndexArgs {
     /// Give up on one object after this many seconds (the Lambda uses its remaining time).
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
+    /// Objects in flight at once (default: the number of cores; 1: one after another). When
+    /// indexing, at most BULK_CONCURRENCY objects, which share its bulk requests.
+    #[arg(long)]
+    jobs: Option<NonZeroUsize>,
     /// Index only tweets by these user ids (id,id,...); others are counted as filtered.
     #[arg(long, env = "FOLLOW_USER_IDS")]
     follow_user_ids: Option<String>,
@@ -404,77 +411,188 @@ async fn checked_inputs(arguments: &[String]) -> Result<(Vec<inputs::Input>, Sta
     Ok((expanded.inputs, status))
 }
 
+/// What every object of a dry run shares.
+struct DryRunJob {
+    extractor: Arc<Extractor>,
+    follow: AuthorFilter,
+    index: String,
+    timeout: Duration,
+}
+
+/// One object's dry run: its outcome, the status it gives the run, and its bulk lines when
+/// they were spooled to a temp file (with `--jobs` > 1) rather than written to stdout.
+struct DryRunDone {
+    outcome: Outcome,
+    status: Status,
+    spool: Option<std::fs::File>,
+}
+
 async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
     let follow = AuthorFilter::parse(args.follow_user_ids.as_deref().unwrap_or_default())
         .map_err(|e| Failure::Usage(e.into()))?;
-    let extractor = std::sync::Arc::new(Extractor::new(ExtractorOptions::default()));
+    let job = Arc::new(DryRunJob {
+        extractor: Arc::new(Extractor::new(ExtractorOptions::default())),
+        follow,
+        index: args.server.index.clone(),
+        timeout: Duration::from_secs(args.timeout_secs),
+    });
+    let jobs = args.jobs.unwrap_or_else(parallel::default_jobs);
     let (inputs, mut status) = checked_inputs(&args.inputs).await?;
     let mut outcomes = Vec::new();
-    for input in inputs {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
-        let object = match input.open().await {
-            Ok(object) => object,
-            Err(e) => {
-                report::say(&format!("error: {e}"));
-                status = status.max(source_status(&e));
-                outcomes.push(Outcome {
-                    summary: ObjectSummary::new(input.to_string()),
-                    error: Some(e.to_string()),
-                });
-                continue;
-            }
+    if jobs.get() == 1 {
+        for input in inputs {
+            let done = dry_run_object(job.clone(), input, false).await?;
+            status = status.max(done.status);
+            outcomes.push(done.outcome);
+        }
+    } else {
+        // Each object spools its lines to a temp file; they are copied to stdout in input
+        // order, so the output is the same bytes as with `--jobs 1`. The window bounds the
+        // spooled objects waiting behind a slow one to `2 x jobs`.
+        let mut ordered = parallel::Ordered::new(jobs, 2 * jobs.get());
+        let take = |done: Result<Result<DryRunDone, Failure>, tokio::task::JoinError>| async {
+            let done = done
+                .context("dry-run task failed")
+                .map_err(Failure::Delivery)??;
+            let done = emit_spool(done).await?;
+            Ok::<_, Failure>(done)
         };
-        let extractor = extractor.clone();
-        let follow = follow.clone();
-        let index = args.server.index.clone();
-        let name = object.name.clone();
-        // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
-        let body =
-            tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
-        let result = tokio::task::spawn_blocking(move || {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let summary = pipeline::dry_run::write_bulk(
-                &extractor,
-                ExtractorOptions::default().framer,
-                &follow,
-                &index,
-                &name,
-                body,
-                &mut out,
-            )?;
-            out.flush()?;
-            Ok::<_, anyhow::Error>(summary)
-        })
-        .await
-        .context("dry-run thread failed")
-        .map_err(Failure::Delivery)?;
-        match result {
-            Ok(summary) => {
-                if summary.has_failures() {
-                    status = status.max(Status::DataProblems);
-                }
-                outcomes.push(Outcome {
-                    summary,
-                    error: None,
-                });
+        for input in inputs {
+            let work = dry_run_object(job.clone(), input, true);
+            if let Some(done) = ordered.start(work).await {
+                let done = take(done).await?;
+                status = status.max(done.status);
+                outcomes.push(done.outcome);
             }
-            Err(e) => {
-                report::say(&format!("error: {e:#}"));
-                status = status.max(Status::DeliveryFailed);
-                outcomes.push(Outcome {
-                    summary: ObjectSummary::new(input.to_string()),
-                    error: Some(format!("{e:#}")),
-                });
-            }
+        }
+        while let Some(done) = ordered.next().await {
+            let done = take(done).await?;
+            status = status.max(done.status);
+            outcomes.push(done.outcome);
         }
     }
     report::print(&outcomes, true);
     Ok(status)
 }
 
+/// Copies an object's spooled bulk lines (all of them, also those written before a failure,
+/// as `--jobs 1` leaves them on stdout) to stdout.
+async fn emit_spool(mut done: DryRunDone) -> Result<DryRunDone, Failure> {
+    let Some(mut spool) = done.spool.take() else {
+        return Ok(done);
+    };
+    let copied = tokio::task::spawn_blocking(move || {
+        spool.rewind()?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        std::io::copy(&mut spool, &mut out)?;
+        out.flush()
+    })
+    .await
+    .context("dry-run output thread failed")
+    .map_err(Failure::Delivery)?;
+    if let Err(e) = copied {
+        let error = format!("writing the bulk output failed: {e}");
+        report::say(&format!("error: {}: {error}", done.outcome.summary.object));
+        done.status = done.status.max(Status::DeliveryFailed);
+        done.outcome.error.get_or_insert(error);
+    }
+    Ok(done)
+}
+
+/// Writes one object's bulk lines to stdout, or to a temp file when `spool` (returned in
+/// [`DryRunDone::spool`], also after a failure part-way).
+async fn dry_run_object(
+    job: Arc<DryRunJob>,
+    input: inputs::Input,
+    spool: bool,
+) -> Result<DryRunDone, Failure> {
+    let deadline = tokio::time::Instant::now() + job.timeout;
+    let failed = |error: String, status: Status| DryRunDone {
+        outcome: Outcome {
+            summary: ObjectSummary::new(input.to_string()),
+            error: Some(error),
+        },
+        status,
+        spool: None,
+    };
+    let object = match input.open().await {
+        Ok(object) => object,
+        Err(e) => {
+            report::say(&format!("error: {e}"));
+            return Ok(failed(e.to_string(), source_status(&e)));
+        }
+    };
+    let name = object.name.clone();
+    // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
+    let body = tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
+    let (result, spool) = tokio::task::spawn_blocking(move || {
+        let write = |mut out: &mut dyn Write| {
+            pipeline::dry_run::write_bulk(
+                &job.extractor,
+                ExtractorOptions::default().framer,
+                &job.follow,
+                &job.index,
+                &name,
+                body,
+                &mut out,
+            )
+        };
+        if !spool {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let result = write(&mut out).map_err(anyhow::Error::from);
+            return (result.and_then(|s| Ok(out.flush().map(|()| s)?)), None);
+        }
+        let file = match tempfile::tempfile() {
+            Ok(file) => file,
+            Err(e) => {
+                let error =
+                    anyhow::Error::from(e).context("cannot create a temp file for the output");
+                return (Err(error), None);
+            }
+        };
+        let mut out = std::io::BufWriter::new(file);
+        let result = write(&mut out).map_err(anyhow::Error::from);
+        match out.into_inner() {
+            Ok(file) => (result, Some(file)),
+            Err(e) => {
+                let error = anyhow::Error::from(e.into_error()).context("writing the temp file");
+                (result.and(Err(error)), None)
+            }
+        }
+    })
+    .await
+    .context("dry-run thread failed")
+    .map_err(Failure::Delivery)?;
+    Ok(match result {
+        Ok(summary) => DryRunDone {
+            status: if summary.has_failures() {
+                Status::DataProblems
+            } else {
+                Status::Ok
+            },
+            outcome: Outcome {
+                summary,
+                error: None,
+            },
+            spool,
+        },
+        Err(e) => {
+            report::say(&format!("error: {e:#}"));
+            DryRunDone {
+                spool,
+                ..failed(format!("{e:#}"), Status::DeliveryFailed)
+            }
+        }
+    })
+}
+
 async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure> {
-    let config = args.server.config(matches)?;
+    let mut config = args.server.config(matches)?;
+    let jobs = args.jobs.unwrap_or_else(parallel::default_jobs);
+    let (objects_at_once, slots) = parallel::bulk_slots(jobs, config.bulk_concurrency);
+    config.bulk_concurrency = slots;
     // Every input is checked before the index is created or changed: a mistyped path alone
     // touches nothing on the server.
     let (inputs, mut status) = checked_inputs(&args.inputs).await?;
@@ -489,36 +607,65 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure>
         .await
         .map_err(|e| sink_failure(e, "preparing the index"))?;
     let progress = report::progress(&inputs);
+    let timeout = Duration::from_secs(args.timeout_secs);
+    // Outcomes are small: no window needed, every object may finish before the first one.
+    let mut ordered = parallel::Ordered::new(
+        NonZeroUsize::new(objects_at_once).unwrap_or(NonZeroUsize::MIN),
+        usize::MAX,
+    );
+    let mut results = Vec::new();
+    for input in inputs {
+        let work = index_object(indexer.clone(), input, timeout, progress.clone());
+        results.extend(ordered.start(work).await);
+    }
+    while let Some(done) = ordered.next().await {
+        results.push(done);
+    }
     let mut outcomes = Vec::new();
-    for input in &inputs {
-        progress.set_message(input.to_string());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
-        let mut summary = ObjectSummary::new(input.to_string());
-        let error = match input.open().await {
-            Ok(object) => match indexer.index_into(object, deadline, &mut summary).await {
-                Ok(()) => None,
-                Err(e) => {
-                    status = status.max(pipeline_status(&e));
-                    Some(e.to_string())
-                }
-            },
-            Err(e) => {
-                status = status.max(source_status(&e));
-                Some(e.to_string())
-            }
-        };
-        if let Some(error) = &error {
-            report::say(&format!("error: {input}: {error}"));
-        }
-        if summary.has_failures() {
-            status = status.max(Status::DataProblems);
-        }
-        outcomes.push(Outcome { summary, error });
-        progress.inc(input.size().unwrap_or(0));
+    for done in results {
+        let (outcome, object_status) = done
+            .context("indexing task failed")
+            .map_err(Failure::Delivery)?;
+        status = status.max(object_status);
+        outcomes.push(outcome);
     }
     report::finish(&progress);
     report::print(&outcomes, false);
     Ok(status)
+}
+
+/// Indexes one object through its own sink: its outcome and the status it gives the run.
+async fn index_object(
+    indexer: Indexer,
+    input: inputs::Input,
+    timeout: Duration,
+    progress: indicatif::ProgressBar,
+) -> (Outcome, Status) {
+    progress.set_message(input.to_string());
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut status = Status::Ok;
+    let mut summary = ObjectSummary::new(input.to_string());
+    let error = match input.open().await {
+        Ok(object) => match indexer.index_into(object, deadline, &mut summary).await {
+            Ok(()) => None,
+            Err(e) => {
+                status = pipeline_status(&e);
+                Some(e.to_string())
+            }
+        },
+        Err(e) => {
+            status = source_status(&e);
+            Some(e.to_string())
+        }
+    };
+    if let Some(error) = &error {
+        report::say(&format!("error: {input}: {error}"));
+    }
+    if summary.has_failures() {
+        status = status.max(Status::DataProblems);
+    }
+    progress.inc(input.size().unwrap_or(0));
+    (Outcome { summary, error }, status)
 }
 
 #[cfg(test)]
