@@ -609,10 +609,7 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure>
     let progress = report::progress(&inputs);
     let timeout = Duration::from_secs(args.timeout_secs);
     // Outcomes are small: no window needed, every object may finish before the first one.
-    let mut ordered = parallel::Ordered::new(
-        NonZeroUsize::new(objects_at_once).unwrap_or(NonZeroUsize::MIN),
-        usize::MAX,
-    );
+    let mut ordered = parallel::Ordered::new(objects_at_once, usize::MAX);
     let mut results = Vec::new();
     for input in inputs {
         let work = index_object(indexer.clone(), input, timeout, progress.clone());

@@ -30,10 +30,9 @@ pub fn default_jobs() -> NonZeroUsize {
 /// plus `bulk_concurrency` batches in flight, as with one object. Per-id order across objects
 /// needs nothing more: versions are tweet times and a delete is a tombstone above every
 /// version, so whichever object's bulk lands first, a delete wins.
-pub fn bulk_slots(jobs: NonZeroUsize, bulk_concurrency: usize) -> (usize, usize) {
-    let bulk_concurrency = bulk_concurrency.max(1);
-    let objects = jobs.get().min(bulk_concurrency);
-    (objects, bulk_concurrency / objects)
+pub fn bulk_slots(jobs: NonZeroUsize, bulk_concurrency: usize) -> (NonZeroUsize, usize) {
+    let objects = NonZeroUsize::new(bulk_concurrency).map_or(NonZeroUsize::MIN, |c| jobs.min(c));
+    (objects, bulk_concurrency.max(1) / objects.get())
 }
 
 /// Tasks started in input order, at most `jobs` running at once, their results taken back in
@@ -107,7 +106,8 @@ mod tests {
             (2, 0, 1, 1), // never zero (the config refuses 0 anyway)
         ];
         for (j, concurrency, objects, slots) in table {
-            let split = bulk_slots(jobs(j), concurrency);
+            let (at_once, per_object) = bulk_slots(jobs(j), concurrency);
+            let split = (at_once.get(), per_object);
             assert_eq!(
                 split,
                 (objects, slots),
