@@ -11,10 +11,11 @@
 mod dashboards;
 mod event;
 mod inputs;
+mod ordered_output;
 mod parallel;
 mod report;
 
-use std::io::{Seek, Write};
+use std::io::Write;
 use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use pipeline::{AuthorFilter, Indexer, ObjectSummary, PipelineError, SourceError}
 use search_sink::{Config, ConfigError, SinkError};
 use tweets::{Extractor, ExtractorOptions};
 
+use crate::ordered_output::ObjectOutput;
 use crate::report::Outcome;
 
 #[derive(Parser, Debug)]
@@ -419,12 +421,10 @@ struct DryRunJob {
     timeout: Duration,
 }
 
-/// One object's dry run: its outcome, the status it gives the run, and its bulk lines when
-/// they were spooled to a temp file (with `--jobs` > 1) rather than written to stdout.
+/// One object's dry run: its outcome and the status it gives the run.
 struct DryRunDone {
     outcome: Outcome,
     status: Status,
-    spool: Option<std::fs::File>,
 }
 
 async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
@@ -441,71 +441,75 @@ async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
     let mut outcomes = Vec::new();
     if jobs.get() == 1 {
         for input in inputs {
-            let done = dry_run_object(job.clone(), input, false).await?;
+            let done = dry_run_object(job.clone(), input, None).await?;
             status = status.max(done.status);
             outcomes.push(done.outcome);
         }
     } else {
-        // Each object spools its lines to a temp file; they are copied to stdout in input
-        // order, so the output is the same bytes as with `--jobs 1`. The window bounds the
-        // spooled objects waiting behind a slow one to `2 x jobs`.
+        // The head object writes to stdout, later ones spool until their turn
+        // (`ordered_output`); the window bounds the objects spooling behind a slow one.
         let mut ordered = parallel::Ordered::new(jobs, 2 * jobs.get());
-        let take = |done: Result<Result<DryRunDone, Failure>, tokio::task::JoinError>| async {
-            let done = done
+        let mut outputs = std::collections::VecDeque::new();
+        let mut inputs = inputs.into_iter();
+        loop {
+            let next = if ordered.is_full() {
+                None
+            } else {
+                inputs.next()
+            };
+            if let Some(input) = next {
+                let output = ObjectOutput::default();
+                if outputs.is_empty() {
+                    promote(&output).await?;
+                }
+                outputs.push_back(output.clone());
+                ordered
+                    .start(dry_run_object(job.clone(), input, Some(output)))
+                    .await;
+                continue;
+            }
+            let (Some(done), Some(output)) = (ordered.next().await, outputs.pop_front()) else {
+                break;
+            };
+            let mut done = done
                 .context("dry-run task failed")
                 .map_err(Failure::Delivery)??;
-            let done = emit_spool(done).await?;
-            Ok::<_, Failure>(done)
-        };
-        for input in inputs {
-            let work = dry_run_object(job.clone(), input, true);
-            if let Some(done) = ordered.start(work).await {
-                let done = take(done).await?;
-                status = status.max(done.status);
-                outcomes.push(done.outcome);
+            if let Some(reason) = output.failure() {
+                if done.outcome.error.is_none() {
+                    let error = format!("writing the bulk output failed: {reason}");
+                    report::say(&format!("error: {}: {error}", done.outcome.summary.object));
+                    done.outcome.error = Some(error);
+                }
+                done.status = done.status.max(Status::DeliveryFailed);
             }
-        }
-        while let Some(done) = ordered.next().await {
-            let done = take(done).await?;
             status = status.max(done.status);
             outcomes.push(done.outcome);
+            if let Some(head) = outputs.front() {
+                promote(head).await?;
+            }
         }
     }
     report::print(&outcomes, true);
     Ok(status)
 }
 
-/// Copies an object's spooled bulk lines (all of them, also those written before a failure,
-/// as `--jobs 1` leaves them on stdout) to stdout.
-async fn emit_spool(mut done: DryRunDone) -> Result<DryRunDone, Failure> {
-    let Some(mut spool) = done.spool.take() else {
-        return Ok(done);
-    };
-    let copied = tokio::task::spawn_blocking(move || {
-        spool.rewind()?;
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        std::io::copy(&mut spool, &mut out)?;
-        out.flush()
-    })
-    .await
-    .context("dry-run output thread failed")
-    .map_err(Failure::Delivery)?;
-    if let Err(e) = copied {
-        let error = format!("writing the bulk output failed: {e}");
-        report::say(&format!("error: {}: {error}", done.outcome.summary.object));
-        done.status = done.status.max(Status::DeliveryFailed);
-        done.outcome.error.get_or_insert(error);
-    }
-    Ok(done)
+/// Makes `output` the head (its spooled lines out first). A failure is the object's, found by
+/// [`ObjectOutput::failure`] when it is taken back.
+async fn promote(output: &ObjectOutput) -> Result<(), Failure> {
+    let output = output.clone();
+    let _ = tokio::task::spawn_blocking(move || output.promote())
+        .await
+        .context("dry-run output thread failed")
+        .map_err(Failure::Delivery)?;
+    Ok(())
 }
 
-/// Writes one object's bulk lines to stdout, or to a temp file when `spool` (returned in
-/// [`DryRunDone::spool`], also after a failure part-way).
+/// Writes one object's bulk lines to stdout (`output` None: holding stdout, one object at a
+/// time) or to its place in the ordered output.
 async fn dry_run_object(
     job: Arc<DryRunJob>,
     input: inputs::Input,
-    spool: bool,
+    output: Option<ObjectOutput>,
 ) -> Result<DryRunDone, Failure> {
     let deadline = tokio::time::Instant::now() + job.timeout;
     let failed = |error: String, status: Status| DryRunDone {
@@ -514,7 +518,6 @@ async fn dry_run_object(
             error: Some(error),
         },
         status,
-        spool: None,
     };
     let object = match input.open().await {
         Ok(object) => object,
@@ -526,40 +529,24 @@ async fn dry_run_object(
     let name = object.name.clone();
     // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
     let body = tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
-    let (result, spool) = tokio::task::spawn_blocking(move || {
-        let write = |mut out: &mut dyn Write| {
-            pipeline::dry_run::write_bulk(
+    let result = tokio::task::spawn_blocking(move || {
+        let write = |out: &mut dyn Write| {
+            let summary = pipeline::dry_run::write_bulk(
                 &job.extractor,
                 ExtractorOptions::default().framer,
                 &job.follow,
                 &job.index,
                 &name,
                 body,
-                &mut out,
-            )
+                &mut &mut *out,
+            )?;
+            out.flush()?;
+            Ok::<_, anyhow::Error>(summary)
         };
-        if !spool {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let result = write(&mut out).map_err(anyhow::Error::from);
-            return (result.and_then(|s| Ok(out.flush().map(|()| s)?)), None);
-        }
-        let file = match tempfile::tempfile() {
-            Ok(file) => file,
-            Err(e) => {
-                let error =
-                    anyhow::Error::from(e).context("cannot create a temp file for the output");
-                return (Err(error), None);
-            }
-        };
-        let mut out = std::io::BufWriter::new(file);
-        let result = write(&mut out).map_err(anyhow::Error::from);
-        match out.into_inner() {
-            Ok(file) => (result, Some(file)),
-            Err(e) => {
-                let error = anyhow::Error::from(e.into_error()).context("writing the temp file");
-                (result.and(Err(error)), None)
-            }
+        match output {
+            None => write(&mut std::io::BufWriter::new(std::io::stdout().lock())),
+            // Whole chunks of lines per lock of the route and of stdout.
+            Some(output) => write(&mut std::io::BufWriter::with_capacity(1 << 16, output)),
         }
     })
     .await
@@ -576,14 +563,10 @@ async fn dry_run_object(
                 summary,
                 error: None,
             },
-            spool,
         },
         Err(e) => {
             report::say(&format!("error: {e:#}"));
-            DryRunDone {
-                spool,
-                ..failed(format!("{e:#}"), Status::DeliveryFailed)
-            }
+            failed(format!("{e:#}"), Status::DeliveryFailed)
         }
     })
 }
@@ -613,7 +596,7 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure>
     let mut results = Vec::new();
     for input in inputs {
         let work = index_object(indexer.clone(), input, timeout, progress.clone());
-        results.extend(ordered.start(work).await);
+        ordered.start(work).await;
     }
     while let Some(done) = ordered.next().await {
         results.push(done);

@@ -54,17 +54,17 @@ impl<T: Send + 'static> Ordered<T> {
         }
     }
 
-    /// Starts `work` when a job slot is free. When the window is full, first waits for the
-    /// oldest task and returns its result, which the caller must handle before the next call.
-    pub async fn start<F>(&mut self, work: F) -> Option<Result<T, JoinError>>
+    /// True when `window` tasks are started and not taken back: take the oldest
+    /// ([`Ordered::next`]) before starting another.
+    pub fn is_full(&self) -> bool {
+        self.started.len() >= self.window
+    }
+
+    /// Starts `work` when a job slot is free (the window is the caller's to respect).
+    pub async fn start<F>(&mut self, work: F)
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let oldest = if self.started.len() >= self.window {
-            self.next().await
-        } else {
-            None
-        };
         // The slot is taken here, not in the task: tasks start in input order (with one job,
         // objects run one after another in the order given, as before `--jobs`).
         let permit = Arc::clone(&self.running).acquire_owned().await.ok();
@@ -73,7 +73,6 @@ impl<T: Send + 'static> Ordered<T> {
             drop(permit);
             result
         }));
-        oldest
     }
 
     /// The oldest task's result, waiting for it; `None` when every result was taken.
@@ -133,9 +132,10 @@ mod tests {
                 running.fetch_sub(1, Ordering::SeqCst);
                 i
             };
-            if let Some(done) = ordered.start(work).await {
-                results.push(done.unwrap());
+            if ordered.is_full() {
+                results.push(ordered.next().await.unwrap().unwrap());
             }
+            ordered.start(work).await;
         }
         while let Some(done) = ordered.next().await {
             results.push(done.unwrap());
