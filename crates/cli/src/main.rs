@@ -452,7 +452,8 @@ async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
         let mut outputs = std::collections::VecDeque::new();
         let mut inputs = inputs.into_iter();
         loop {
-            let next = if ordered.is_full() {
+            // A finished head is taken back first: the next object streams from then on.
+            let next = if ordered.is_full() || ordered.oldest_finished() {
                 None
             } else {
                 inputs.next()

@@ -60,6 +60,12 @@ impl<T: Send + 'static> Ordered<T> {
         self.started.len() >= self.window
     }
 
+    /// True when the oldest task has finished: take it back before starting another, so the
+    /// next one is the oldest as early as possible.
+    pub fn oldest_finished(&self) -> bool {
+        self.started.front().is_some_and(JoinHandle::is_finished)
+    }
+
     /// Starts `work` when a job slot is free (the window is the caller's to respect).
     pub async fn start<F>(&mut self, work: F)
     where
