@@ -11,10 +11,14 @@
 mod dashboards;
 mod event;
 mod inputs;
+mod ordered_output;
+mod parallel;
 mod report;
 
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -24,6 +28,7 @@ use pipeline::{AuthorFilter, Indexer, ObjectSummary, PipelineError, SourceError}
 use search_sink::{Config, ConfigError, SinkError};
 use tweets::{Extractor, ExtractorOptions};
 
+use crate::ordered_output::ObjectOutput;
 use crate::report::Outcome;
 
 #[derive(Parser, Debug)]
@@ -89,6 +94,10 @@ struct IndexArgs {
     /// Give up on one object after this many seconds (the Lambda uses its remaining time).
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
+    /// Objects in flight at once (default: the number of cores; 1: one after another). When
+    /// indexing, at most BULK_CONCURRENCY objects, which share its bulk requests.
+    #[arg(long)]
+    jobs: Option<NonZeroUsize>,
     /// Index only tweets by these user ids (id,id,...); others are counted as filtered.
     #[arg(long, env = "FOLLOW_USER_IDS")]
     follow_user_ids: Option<String>,
@@ -404,68 +413,80 @@ async fn checked_inputs(arguments: &[String]) -> Result<(Vec<inputs::Input>, Sta
     Ok((expanded.inputs, status))
 }
 
+/// What every object of a dry run shares.
+struct DryRunJob {
+    extractor: Arc<Extractor>,
+    follow: AuthorFilter,
+    index: String,
+    timeout: Duration,
+}
+
+/// One object's dry run: its outcome and the status it gives the run.
+struct DryRunDone {
+    outcome: Outcome,
+    status: Status,
+}
+
 async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
     let follow = AuthorFilter::parse(args.follow_user_ids.as_deref().unwrap_or_default())
         .map_err(|e| Failure::Usage(e.into()))?;
-    let extractor = std::sync::Arc::new(Extractor::new(ExtractorOptions::default()));
+    let job = Arc::new(DryRunJob {
+        extractor: Arc::new(Extractor::new(ExtractorOptions::default())),
+        follow,
+        index: args.server.index.clone(),
+        timeout: Duration::from_secs(args.timeout_secs),
+    });
+    let jobs = args.jobs.unwrap_or_else(parallel::default_jobs);
     let (inputs, mut status) = checked_inputs(&args.inputs).await?;
     let mut outcomes = Vec::new();
-    for input in inputs {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
-        let object = match input.open().await {
-            Ok(object) => object,
-            Err(e) => {
-                report::say(&format!("error: {e}"));
-                status = status.max(source_status(&e));
-                outcomes.push(Outcome {
-                    summary: ObjectSummary::new(input.to_string()),
-                    error: Some(e.to_string()),
-                });
+    if jobs.get() == 1 {
+        for input in inputs {
+            let done = dry_run_object(job.clone(), input, None).await?;
+            status = status.max(done.status);
+            outcomes.push(done.outcome);
+        }
+    } else {
+        // The head object writes to stdout, later ones spool until their turn
+        // (`ordered_output`); the window bounds the objects spooling behind a slow one.
+        let mut ordered = parallel::Ordered::new(jobs, 2 * jobs.get());
+        let mut outputs = std::collections::VecDeque::new();
+        let mut inputs = inputs.into_iter();
+        loop {
+            // A finished head is taken back first: the next object streams from then on.
+            let next = if ordered.is_full() || ordered.oldest_finished() {
+                None
+            } else {
+                inputs.next()
+            };
+            if let Some(input) = next {
+                let output = ObjectOutput::default();
+                if outputs.is_empty() {
+                    promote(&output).await?;
+                }
+                outputs.push_back(output.clone());
+                ordered
+                    .start(dry_run_object(job.clone(), input, Some(output)))
+                    .await;
                 continue;
             }
-        };
-        let extractor = extractor.clone();
-        let follow = follow.clone();
-        let index = args.server.index.clone();
-        let name = object.name.clone();
-        // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
-        let body =
-            tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
-        let result = tokio::task::spawn_blocking(move || {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let summary = pipeline::dry_run::write_bulk(
-                &extractor,
-                ExtractorOptions::default().framer,
-                &follow,
-                &index,
-                &name,
-                body,
-                &mut out,
-            )?;
-            out.flush()?;
-            Ok::<_, anyhow::Error>(summary)
-        })
-        .await
-        .context("dry-run thread failed")
-        .map_err(Failure::Delivery)?;
-        match result {
-            Ok(summary) => {
-                if summary.has_failures() {
-                    status = status.max(Status::DataProblems);
+            let (Some(done), Some(output)) = (ordered.next().await, outputs.pop_front()) else {
+                break;
+            };
+            let mut done = done
+                .context("dry-run task failed")
+                .map_err(Failure::Delivery)??;
+            if let Some(reason) = output.failure() {
+                if done.outcome.error.is_none() {
+                    let error = format!("writing the bulk output failed: {reason}");
+                    report::say(&format!("error: {}: {error}", done.outcome.summary.object));
+                    done.outcome.error = Some(error);
                 }
-                outcomes.push(Outcome {
-                    summary,
-                    error: None,
-                });
+                done.status = done.status.max(Status::DeliveryFailed);
             }
-            Err(e) => {
-                report::say(&format!("error: {e:#}"));
-                status = status.max(Status::DeliveryFailed);
-                outcomes.push(Outcome {
-                    summary: ObjectSummary::new(input.to_string()),
-                    error: Some(format!("{e:#}")),
-                });
+            status = status.max(done.status);
+            outcomes.push(done.outcome);
+            if let Some(head) = outputs.front() {
+                promote(head).await?;
             }
         }
     }
@@ -473,8 +494,89 @@ async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
     Ok(status)
 }
 
+/// Makes `output` the head (its spooled lines out first). A failure is the object's, found by
+/// [`ObjectOutput::failure`] when it is taken back.
+async fn promote(output: &ObjectOutput) -> Result<(), Failure> {
+    let output = output.clone();
+    let _ = tokio::task::spawn_blocking(move || output.promote())
+        .await
+        .context("dry-run output thread failed")
+        .map_err(Failure::Delivery)?;
+    Ok(())
+}
+
+/// Writes one object's bulk lines to stdout (`output` None: holding stdout, one object at a
+/// time) or to its place in the ordered output.
+async fn dry_run_object(
+    job: Arc<DryRunJob>,
+    input: inputs::Input,
+    output: Option<ObjectOutput>,
+) -> Result<DryRunDone, Failure> {
+    let deadline = tokio::time::Instant::now() + job.timeout;
+    let failed = |error: String, status: Status| DryRunDone {
+        outcome: Outcome {
+            summary: ObjectSummary::new(input.to_string()),
+            error: Some(error),
+        },
+        status,
+    };
+    let object = match input.open().await {
+        Ok(object) => object,
+        Err(e) => {
+            report::say(&format!("error: {e}"));
+            return Ok(failed(e.to_string(), source_status(&e)));
+        }
+    };
+    let name = object.name.clone();
+    // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
+    let body = tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
+    let result = tokio::task::spawn_blocking(move || {
+        let write = |out: &mut dyn Write| {
+            let summary = pipeline::dry_run::write_bulk(
+                &job.extractor,
+                ExtractorOptions::default().framer,
+                &job.follow,
+                &job.index,
+                &name,
+                body,
+                &mut &mut *out,
+            )?;
+            out.flush()?;
+            Ok::<_, anyhow::Error>(summary)
+        };
+        match output {
+            None => write(&mut std::io::BufWriter::new(std::io::stdout().lock())),
+            // Whole chunks of lines per lock of the route and of stdout.
+            Some(output) => write(&mut std::io::BufWriter::with_capacity(1 << 16, output)),
+        }
+    })
+    .await
+    .context("dry-run thread failed")
+    .map_err(Failure::Delivery)?;
+    Ok(match result {
+        Ok(summary) => DryRunDone {
+            status: if summary.has_failures() {
+                Status::DataProblems
+            } else {
+                Status::Ok
+            },
+            outcome: Outcome {
+                summary,
+                error: None,
+            },
+        },
+        Err(e) => {
+            report::say(&format!("error: {e:#}"));
+            failed(format!("{e:#}"), Status::DeliveryFailed)
+        }
+    })
+}
+
 async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure> {
-    let config = args.server.config(matches)?;
+    let mut config = args.server.config(matches)?;
+    let jobs = args.jobs.unwrap_or_else(parallel::default_jobs);
+    let (objects_at_once, slots) = parallel::bulk_slots(jobs, config.bulk_concurrency);
+    config.bulk_concurrency = slots;
     // Every input is checked before the index is created or changed: a mistyped path alone
     // touches nothing on the server.
     let (inputs, mut status) = checked_inputs(&args.inputs).await?;
@@ -489,36 +591,62 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure>
         .await
         .map_err(|e| sink_failure(e, "preparing the index"))?;
     let progress = report::progress(&inputs);
+    let timeout = Duration::from_secs(args.timeout_secs);
+    // Outcomes are small: no window needed, every object may finish before the first one.
+    let mut ordered = parallel::Ordered::new(objects_at_once, usize::MAX);
+    let mut results = Vec::new();
+    for input in inputs {
+        let work = index_object(indexer.clone(), input, timeout, progress.clone());
+        ordered.start(work).await;
+    }
+    while let Some(done) = ordered.next().await {
+        results.push(done);
+    }
     let mut outcomes = Vec::new();
-    for input in &inputs {
-        progress.set_message(input.to_string());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
-        let mut summary = ObjectSummary::new(input.to_string());
-        let error = match input.open().await {
-            Ok(object) => match indexer.index_into(object, deadline, &mut summary).await {
-                Ok(()) => None,
-                Err(e) => {
-                    status = status.max(pipeline_status(&e));
-                    Some(e.to_string())
-                }
-            },
-            Err(e) => {
-                status = status.max(source_status(&e));
-                Some(e.to_string())
-            }
-        };
-        if let Some(error) = &error {
-            report::say(&format!("error: {input}: {error}"));
-        }
-        if summary.has_failures() {
-            status = status.max(Status::DataProblems);
-        }
-        outcomes.push(Outcome { summary, error });
-        progress.inc(input.size().unwrap_or(0));
+    for done in results {
+        let (outcome, object_status) = done
+            .context("indexing task failed")
+            .map_err(Failure::Delivery)?;
+        status = status.max(object_status);
+        outcomes.push(outcome);
     }
     report::finish(&progress);
     report::print(&outcomes, false);
     Ok(status)
+}
+
+/// Indexes one object through its own sink: its outcome and the status it gives the run.
+async fn index_object(
+    indexer: Indexer,
+    input: inputs::Input,
+    timeout: Duration,
+    progress: indicatif::ProgressBar,
+) -> (Outcome, Status) {
+    progress.set_message(input.to_string());
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut status = Status::Ok;
+    let mut summary = ObjectSummary::new(input.to_string());
+    let error = match input.open().await {
+        Ok(object) => match indexer.index_into(object, deadline, &mut summary).await {
+            Ok(()) => None,
+            Err(e) => {
+                status = pipeline_status(&e);
+                Some(e.to_string())
+            }
+        },
+        Err(e) => {
+            status = source_status(&e);
+            Some(e.to_string())
+        }
+    };
+    if let Some(error) = &error {
+        report::say(&format!("error: {input}: {error}"));
+    }
+    if summary.has_failures() {
+        status = status.max(Status::DataProblems);
+    }
+    progress.inc(input.size().unwrap_or(0));
+    (Outcome { summary, error }, status)
 }
 
 #[cfg(test)]
