@@ -586,12 +586,16 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure>
         .await
         .map_err(|e| sink_failure(e, "connecting"))?
         .with_author_filter(follow);
+    let timeout = Duration::from_secs(args.timeout_secs);
+    // `--timeout-secs` bounds preparing the index too (an unreachable server fails within
+    // it), never longer than the sink's own bound.
+    let ensure_deadline =
+        tokio::time::Instant::now() + timeout.min(search_sink::DEFAULT_ENSURE_TIME);
     indexer
-        .ensure_index()
+        .ensure_index_before(ensure_deadline)
         .await
         .map_err(|e| sink_failure(e, "preparing the index"))?;
     let progress = report::progress(&inputs);
-    let timeout = Duration::from_secs(args.timeout_secs);
     // Outcomes are small: no window needed, every object may finish before the first one.
     let mut ordered = parallel::Ordered::new(objects_at_once, usize::MAX);
     let mut results = Vec::new();

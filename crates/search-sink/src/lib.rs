@@ -87,7 +87,7 @@ pub use dead_letter::{
 pub use delivery::gzip_bytes;
 pub use elasticsearch::http::Method;
 pub use elasticsearch::http::headers::{HeaderName, HeaderValue};
-pub use ensure::EnsureOutcome;
+pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, SinkError};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION};
 pub use sink::{BULK_PATH, BulkSink, Report};
