@@ -192,3 +192,21 @@ fn fuzz_regression_items_slow_1() {
         )]
     );
 }
+
+/// Found by the first campaign after the memo: a mutated gzip seed that inflates to ~15 KB
+/// of damage; one span, ~2 scans per byte (it was over the budget on a loaded machine only).
+#[test]
+fn fuzz_regression_framer_slow_2() {
+    let bytes = regression("framer-slow-2");
+    let (steps, scanned) = framed(&bytes, 4096);
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    let (offset, len, reason) = &steps[0];
+    assert_eq!(
+        (*offset, *len, reason.as_str()),
+        (1, 15487, "invalid UTF-8 in record")
+    );
+    assert!(scanned <= 4 * 15488, "{scanned} bytes scanned");
+    let items = extracted(&bytes, 16 * 1024);
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].0, 1);
+}

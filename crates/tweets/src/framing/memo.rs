@@ -36,12 +36,20 @@ pub(super) const NEXT_RECORD_BEGAN: &str = "next record began before this one en
 
 const NONE: u32 = u32::MAX;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    Out,
-    In,
-    Escaped,
-}
+/// Bytes that change some trajectory (or the line state a `{` is judged by).
+const MATTERS: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t
+};
+
+/// Index of the trajectory after a `\` in [`Memo::slots`].
+const ESCAPED: usize = 2;
 
 /// One level of a trajectory's stack: its origins, a linked list through [`Memo::next`].
 #[derive(Clone, Copy)]
@@ -103,15 +111,22 @@ impl Memo {
     /// byte is at `base`) as far as needed; `Pending` when the buffered bytes do not tell.
     pub(super) fn outcome(&mut self, at: u64, buf: &[u8], base: u64) -> Outcome {
         let end = base + buf.len() as u64;
-        while self.pos <= at && self.pos < end {
-            self.step(buf[(self.pos - base) as usize]);
+        if self.pos <= at {
+            self.scan(buf, base, at + 1);
         }
         let Ok(id) = self.starts.binary_search(&at) else {
             // Not a `{` (callers only ask for braces) or not buffered yet.
             return Outcome::Pending;
         };
         while self.outcomes[id] == Outcome::Pending && self.pos < end {
-            self.step(buf[(self.pos - base) as usize]);
+            // Far enough to settle it: its limit, else the end of what is buffered.
+            let limit = self.starts[id] + self.max_record_bytes;
+            let before = self.pos;
+            self.scan(buf, base, limit.clamp(self.pos + 1, end));
+            if self.outcomes[id] == Outcome::Pending && self.pos >= limit {
+                self.outcomes[id] = Outcome::TooLarge;
+            }
+            debug_assert!(self.pos > before);
         }
         if self.outcomes[id] == Outcome::Pending
             && self.pos >= self.starts[id] + self.max_record_bytes
@@ -124,15 +139,33 @@ impl Memo {
     /// Scans up to (not including) absolute offset `to`, e.g. before those bytes are dropped.
     pub(super) fn advance_to(&mut self, to: u64, buf: &[u8], base: u64) {
         let to = to.min(base + buf.len() as u64);
-        while self.pos < to {
-            self.step(buf[(self.pos - base) as usize]);
+        if self.pos < to {
+            self.scan(buf, base, to);
         }
     }
 
-    fn step(&mut self, b: u8) {
-        let at = self.pos;
-        self.pos += 1;
-        self.scanned += 1;
+    /// Scans `[self.pos, to)`; bytes that change no trajectory are skipped in runs.
+    fn scan(&mut self, buf: &[u8], base: u64, to: u64) {
+        let (from, to) = ((self.pos - base) as usize, (to - base) as usize);
+        self.scanned += (to - from) as u64;
+        let mut i = from;
+        while i < to {
+            let b = buf[i];
+            if !MATTERS[b as usize] && self.slots[ESCAPED].is_none() {
+                // A run of plain bytes: only the line state changes.
+                let run = buf[i..to].iter().position(|b| MATTERS[*b as usize]);
+                i = run.map_or(to, |k| i + k);
+                self.line_start = false;
+                continue;
+            }
+            self.step(base + i as u64, b);
+            i += 1;
+        }
+        self.pos = base + to as u64;
+    }
+
+    /// Settles the origins whose limit is passed at `at`, before the byte at `at` counts.
+    fn settle_too_large(&mut self, at: u64) {
         while self.oldest_open < self.starts.len()
             && self.starts[self.oldest_open] + self.max_record_bytes <= at
         {
@@ -141,68 +174,58 @@ impl Memo {
             }
             self.oldest_open += 1;
         }
+    }
+
+    /// One byte that matters (or any byte after a `\`).
+    fn step(&mut self, at: u64, b: u8) {
+        self.settle_too_large(at);
         let line_start = self.line_start;
         match b {
             b'\n' => self.line_start = true,
             b'\r' => {}
             _ => self.line_start = false,
         }
-        if self.slots.iter().all(Option::is_none) && b != b'{' {
-            return;
-        }
         let [out, inside, escaped] = std::mem::take(&mut self.slots);
-        for (state, trajectory) in [
-            (State::Out, out),
-            (State::In, inside),
-            (State::Escaped, escaped),
-        ] {
-            let Some(mut trajectory) = trajectory else {
-                continue;
-            };
-            let next = match (state, b) {
-                (State::Out, b'"') => State::In,
-                (State::Out, b'{') if line_start => {
-                    self.break_all(&trajectory, NEXT_RECORD_BEGAN);
-                    continue;
+        let (out, inside, escaped) = match b {
+            b'"' => (inside, self.join(out, escaped), None),
+            b'\\' => (out, escaped, inside),
+            b'\n' => {
+                for t in [inside, escaped].into_iter().flatten() {
+                    self.break_all(&t, LINE_BREAK_IN_STRING);
                 }
-                (State::Out, b'{') => {
-                    // The new origin's level is pushed below, with the other trajectories'.
-                    State::Out
+                (out, None, None)
+            }
+            b'{' => {
+                let mut out = out;
+                if line_start && let Some(t) = out.take() {
+                    self.break_all(&t, NEXT_RECORD_BEGAN);
                 }
-                (State::Out, b'}') => {
-                    if let Some(level) = trajectory.levels.pop() {
+                let id = self.starts.len() as u32;
+                self.starts.push(at);
+                self.outcomes.push(Outcome::Pending);
+                self.next.push(NONE);
+                let mut t = out.unwrap_or_default();
+                t.levels.push(Level { head: id, tail: id });
+                (Some(t), self.join(inside, escaped), None)
+            }
+            b'}' => {
+                let out = out.and_then(|mut t| {
+                    if let Some(level) = t.levels.pop() {
                         self.resolve_level(level, Outcome::Complete(at));
                     }
-                    if trajectory.levels.is_empty() {
-                        continue;
-                    }
-                    State::Out
-                }
-                (State::Out, _) => State::Out,
-                (State::In | State::Escaped, b'\n') => {
-                    self.break_all(&trajectory, LINE_BREAK_IN_STRING);
-                    continue;
-                }
-                (State::In, b'"') => State::Out,
-                (State::In, b'\\') => State::Escaped,
-                (State::In | State::Escaped, _) => State::In,
-            };
-            let slot = &mut self.slots[next as usize];
-            match slot.take() {
-                None => *slot = Some(trajectory),
-                Some(other) => {
-                    let merged = self.merge(other, trajectory);
-                    self.slots[next as usize] = Some(merged);
-                }
+                    (!t.levels.is_empty()).then_some(t)
+                });
+                (out, self.join(inside, escaped), None)
             }
-        }
-        if b == b'{' {
-            let id = self.starts.len() as u32;
-            self.starts.push(at);
-            self.outcomes.push(Outcome::Pending);
-            self.next.push(NONE);
-            let out = self.slots[State::Out as usize].get_or_insert_with(Trajectory::default);
-            out.levels.push(Level { head: id, tail: id });
+            _ => (out, self.join(inside, escaped), None),
+        };
+        self.slots = [out, inside, escaped];
+    }
+
+    fn join(&mut self, a: Option<Trajectory>, b: Option<Trajectory>) -> Option<Trajectory> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(self.merge(a, b)),
+            (a, b) => a.or(b),
         }
     }
 
