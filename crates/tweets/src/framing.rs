@@ -175,7 +175,41 @@ pub struct FrameError {
 impl FrameError {
     /// The error as an invalid-record reason: what and how many bytes.
     pub fn reason(&self) -> String {
-        format!("{} ({} bytes)", self.kind, self.len)
+        match self.kind {
+            // Its other figures are compressed bytes: say which these are.
+            FrameErrorKind::CorruptGzip { .. } => {
+                format!("{} ({} decompressed bytes)", self.kind, self.len)
+            }
+            _ => format!("{} ({} bytes)", self.kind, self.len),
+        }
+    }
+}
+
+/// A gzip error inside a damaged span: it is the span's cause (a member cut or corrupt
+/// where a record was being framed), so it becomes the span's reason; several in one span
+/// are one, over the compressed bytes from the first to the end of the last.
+fn absorb_gzip_error(damage: &mut FrameError, e: FrameError) {
+    let FrameErrorKind::CorruptGzip {
+        raw_offset,
+        raw_len,
+        detail,
+    } = e.kind
+    else {
+        return;
+    };
+    match &mut damage.kind {
+        FrameErrorKind::CorruptGzip {
+            raw_offset: first,
+            raw_len: len,
+            ..
+        } => *len = (raw_offset + raw_len).saturating_sub(*first),
+        kind => {
+            *kind = FrameErrorKind::CorruptGzip {
+                raw_offset,
+                raw_len,
+                detail,
+            }
+        }
     }
 }
 
@@ -254,6 +288,8 @@ pub struct Framer<R: Read> {
     pending: VecDeque<FrameError>,
     /// A record judged already, to hand out after the damage returned before it.
     ready: Option<(u64, usize, usize)>,
+    /// A step framed already, to hand out after the gzip error that came before it.
+    held: Option<Step>,
     /// The shared scan of every `{` near damage (resync candidates and the records just
     /// after them), so that no byte is scanned once per candidate.
     memo: Option<Memo>,
@@ -322,6 +358,7 @@ impl<R: Read> Framer<R> {
             comma_layout: false,
             pending: VecDeque::new(),
             ready: None,
+            held: None,
             memo: None,
             utf8: Utf8Memo::default(),
             work: std::cell::Cell::new(0),
@@ -646,26 +683,78 @@ impl<R: Read> Framer<R> {
     /// `self.buffer()[start..end]`). `Err` only for an error of the reader, which ends the
     /// stream. `judge` is called on every framed object, also on candidates while
     /// resynchronising; the last call it got before a step with a record was for that record.
+    ///
+    /// Steps come in offset order. A gzip member that is corrupt or cut where a record was
+    /// being framed is one step: the damaged span from that record's start to the next record,
+    /// with the gzip error as its reason (its length is in decompressed bytes).
     pub fn next_judged(&mut self, judge: &mut Judge<'_>) -> Option<Result<Step, FrameError>> {
+        if let Some(step) = self.held.take() {
+            return Some(Ok(self.order_gzip_damage(step)));
+        }
         if self.failed {
             return None;
         }
-        if let Some(e) = self.pending.pop_front() {
-            return Some(Ok(damage_only(e)));
+        // Damage below the framer where framing stands: nothing unframed is before it.
+        if self
+            .pending
+            .front()
+            .is_some_and(|e| e.offset <= self.base + self.pos as u64)
+        {
+            return self.pending.pop_front().map(|e| Ok(damage_only(e)));
         }
+        match self.next_step(judge) {
+            None => self.pending.pop_front().map(|e| Ok(damage_only(e))),
+            Some(Ok(step)) => Some(Ok(self.order_gzip_damage(step))),
+            Some(Err(e)) => Some(Err(e)),
+        }
+    }
+
+    /// Places the gzip errors found while `step` was framed: one inside its damaged span (or
+    /// between the span and the record that ends it) becomes the span's reason, so a member
+    /// cut or corrupt mid-record is one damaged span, not the cut record and then the member;
+    /// one before the step is returned first (the step is held for the next call; its buffer
+    /// range stays valid, nothing is read meanwhile); later ones wait for their turn.
+    fn order_gzip_damage(&mut self, mut step: Step) -> Step {
+        if let Some(damage) = &mut step.damage {
+            let reach = step
+                .record
+                .map_or(self.base + self.pos as u64, |(offset, ..)| offset);
+            let first = damage.offset;
+            while let Some(e) = self.pending.front()
+                && first <= e.offset
+                && e.offset <= reach
+            {
+                if let Some(e) = self.pending.pop_front() {
+                    absorb_gzip_error(damage, e);
+                }
+            }
+        }
+        let first = match (&step.damage, step.record) {
+            (Some(damage), _) => damage.offset,
+            (None, Some((offset, ..))) => offset + 1,
+            (None, None) => u64::MAX,
+        };
+        if self.pending.front().is_some_and(|e| e.offset < first)
+            && let Some(e) = self.pending.pop_front()
+        {
+            self.held = Some(step);
+            return damage_only(e);
+        }
+        step
+    }
+
+    /// [`Self::next_judged`] before gzip errors are put in their place.
+    fn next_step(&mut self, judge: &mut Judge<'_>) -> Option<Result<Step, FrameError>> {
         // Skip separators between records.
         let mut comma_on_line = false;
         loop {
             if self.pos >= self.buf.len() {
                 let keep = self.pos;
-                self.compact(keep);
+                self.compact_keeping_memo(keep);
                 match self.fill() {
                     Ok(true) => {}
-                    Ok(false) => return self.pending.pop_front().map(|e| Ok(damage_only(e))),
+                    Ok(false) => return None,
                     Err(e) => return Some(Err(self.io_error(e))),
-                }
-                if let Some(e) = self.pending.pop_front() {
-                    return Some(Ok(damage_only(e)));
                 }
                 if let Some(name) = self.encoding.take() {
                     return Some(self.reject_encoding(name));
