@@ -583,8 +583,6 @@ impl<R: Read> Framer<R> {
     fn scan_object(&self, start: usize, state: &mut ObjState) -> Scan {
         let buf = &self.buf;
         let mut i = state.resume.max(start);
-        let scan_from = i;
-        let scanned = |i: usize| self.work.set(self.work.get() + (i - scan_from) as u64 + 1);
         let end = buf
             .len()
             .min(start.saturating_add(self.opts.max_record_bytes));
@@ -594,7 +592,6 @@ impl<R: Read> Framer<R> {
                 // except a line break, which no JSON escape allows: a record cut after `\`.
                 state.escaped = false;
                 if buf[i] == b'\n' {
-                    scanned(i);
                     return Scan::Broken(memo::LINE_BREAK_IN_STRING);
                 }
                 i += 1;
@@ -613,7 +610,6 @@ impl<R: Read> Framer<R> {
                 } else if b == b'\\' {
                     state.escaped = true;
                 } else if b == b'\n' {
-                    scanned(i);
                     return Scan::Broken(memo::LINE_BREAK_IN_STRING);
                 }
             } else {
@@ -628,7 +624,6 @@ impl<R: Read> Framer<R> {
                     b'"' => state.in_string = true,
                     b'{' => {
                         if state.depth > 0 && at_line_start(buf, i, start) {
-                            scanned(i);
                             return Scan::Broken(memo::NEXT_RECORD_BEGAN);
                         }
                         state.depth += 1;
@@ -636,7 +631,6 @@ impl<R: Read> Framer<R> {
                     _ => {
                         state.depth = state.depth.saturating_sub(1);
                         if state.depth == 0 {
-                            scanned(i);
                             return Scan::Complete(i);
                         }
                     }
@@ -645,7 +639,6 @@ impl<R: Read> Framer<R> {
             i += 1;
         }
         state.resume = i;
-        self.work.set(self.work.get() + (i - scan_from) as u64);
         if i >= start.saturating_add(self.opts.max_record_bytes) {
             return Scan::TooLarge;
         }
@@ -831,7 +824,21 @@ impl<R: Read> Framer<R> {
             let scan = if through_memo {
                 self.memo_scan(start)
             } else {
-                self.scan_object(start, &mut state)
+                let from = state.resume.max(start);
+                let scan = self.scan_object(start, &mut state);
+                // Counted outside the scan, which stays as lean as it was: exact for a
+                // complete object, at most the buffered bytes within the limit otherwise.
+                let to = match scan {
+                    Scan::Complete(end) => end + 1,
+                    Scan::More | Scan::TooLarge => state.resume,
+                    Scan::Broken(_) => self
+                        .buf
+                        .len()
+                        .min(start.saturating_add(self.opts.max_record_bytes)),
+                };
+                self.work
+                    .set(self.work.get() + to.saturating_sub(from) as u64);
+                scan
             };
             match scan {
                 Scan::Complete(end) => {
