@@ -32,5 +32,6 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         assert!(items.read_error().is_none(), "a slice cannot fail to read");
+        items.offset()
     });
 });

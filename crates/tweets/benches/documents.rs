@@ -15,6 +15,12 @@
 //! Throughput is reported as elements = tweets (documents/s).
 //!
 //! `cargo bench -p tweets -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Instruction counts (independent of the machine's load, unlike wall time): with
+//! `BENCH_ONCE=1` the binary runs each framing workload once instead of measuring, e.g.
+//! `BENCH_ONCE=1 valgrind --tool=callgrind --toggle-collect='*once_extract*' <bench binary>`
+//! counts `framing+parse+enrich` alone (`once_frame_parse`, `once_frame_careful`,
+//! `once_frame_fast` for the others). The timed loops call the same functions.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::de::IgnoredAny;
@@ -25,11 +31,69 @@ fn corpus() -> Option<Vec<u8>> {
     std::fs::read(dir.join("corpus/tweets_v1.ndjson")).ok()
 }
 
+/// `framing+parse+enrich`: documents and their JSON bytes.
+#[inline(never)]
+fn once_extract(ex: &Extractor, bytes: &[u8]) -> (u64, usize) {
+    let mut n = 0u64;
+    let mut out_bytes = 0usize;
+    for item in ex.items(bytes) {
+        if let Item::Document { doc, .. } = item {
+            out_bytes += doc.to_json().len();
+            n += 1;
+        }
+    }
+    (n, out_bytes)
+}
+
+/// The framing the extractor uses (line fast path, no UTF-8 check by the framer).
+const FAST: tweets::FramerOptions = tweets::FramerOptions {
+    line_fast_path: true,
+    validate_utf8: false,
+    max_record_bytes: tweets::framing::DEFAULT_MAX_RECORD_BYTES,
+};
+
+/// `framing+parse (no enrich)`: records classified as tweets.
+#[inline(never)]
+fn once_frame_parse(bytes: &[u8]) -> u64 {
+    let mut n = 0u64;
+    let mut framer = tweets::Framer::with_options(bytes, FAST);
+    while let Some(rec) = framer.next_borrowed() {
+        let (_, rec) = rec.expect("record");
+        if tweets::record::classify(rec).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `framing only (careful scan, no fast path)`.
+#[inline(never)]
+fn once_frame_careful(bytes: &[u8]) -> usize {
+    tweets::Framer::new(bytes).filter(Result::is_ok).count()
+}
+
+/// `framing only`.
+#[inline(never)]
+fn once_frame_fast(bytes: &[u8]) -> usize {
+    tweets::Framer::with_options(bytes, FAST)
+        .filter(Result::is_ok)
+        .count()
+}
+
 fn bench(c: &mut Criterion) {
     let Some(bytes) = corpus() else {
         eprintln!("skipped: no shared corpus");
         return;
     };
+    if std::env::var_os("BENCH_ONCE").is_some() {
+        let ex = Extractor::new(ExtractorOptions::default());
+        let docs = once_extract(&ex, &bytes).0;
+        let parsed = once_frame_parse(&bytes);
+        let careful = once_frame_careful(&bytes);
+        let fast = once_frame_fast(&bytes);
+        eprintln!("once: {docs} documents, {parsed} parsed, {careful} + {fast} framed");
+        return;
+    }
     let lines: Vec<&[u8]> = bytes
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
@@ -41,51 +105,19 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(tweets));
     g.bench_function("framing+parse+enrich (documents/s)", |b| {
         b.iter(|| {
-            let mut n = 0u64;
-            let mut out_bytes = 0usize;
-            for item in ex.items(&bytes[..]) {
-                if let Item::Document { doc, .. } = item {
-                    out_bytes += doc.to_json().len();
-                    n += 1;
-                }
-            }
+            let (n, out_bytes) = once_extract(&ex, &bytes);
             assert_eq!(n, tweets);
             out_bytes
         })
     });
     // Diagnostics: the same framing the extractor uses (line fast path), without enrichment.
-    let fast = tweets::FramerOptions {
-        line_fast_path: true,
-        validate_utf8: false,
-        ..tweets::FramerOptions::default()
-    };
     g.bench_function("framing+parse (no enrich)", |b| {
-        b.iter(|| {
-            let mut n = 0u64;
-            let mut framer = tweets::Framer::with_options(&bytes[..], fast);
-            while let Some(rec) = framer.next_borrowed() {
-                let (_, rec) = rec.expect("record");
-                if tweets::record::classify(rec).is_ok() {
-                    n += 1;
-                }
-            }
-            assert_eq!(n, tweets);
-        })
+        b.iter(|| assert_eq!(once_frame_parse(&bytes), tweets))
     });
     g.bench_function("framing only (careful scan, no fast path)", |b| {
-        b.iter(|| {
-            tweets::Framer::new(&bytes[..])
-                .filter(Result::is_ok)
-                .count()
-        })
+        b.iter(|| once_frame_careful(&bytes))
     });
-    g.bench_function("framing only", |b| {
-        b.iter(|| {
-            tweets::Framer::with_options(&bytes[..], fast)
-                .filter(Result::is_ok)
-                .count()
-        })
-    });
+    g.bench_function("framing only", |b| b.iter(|| once_frame_fast(&bytes)));
     // The required pieces, each alone over the same tweets.
     g.bench_function("parse only (typed RawTweet, no framing)", |b| {
         b.iter(|| {

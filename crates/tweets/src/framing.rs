@@ -31,6 +31,13 @@
 //!   good record of this stream (or a top-level key of the Twitter APIs); and a `[` may precede
 //!   a candidate only at the start of a line or after `]` / `}` (arrays concatenated).
 //!
+//! Work is linear in the input whatever the damage: resync may try a candidate at every
+//! `{` of a damaged span, and each candidate's scan may run up to the record limit, so the
+//! candidates (and the records framed just after damage) are scanned through a shared memo
+//! (`framing/memo.rs`) that walks each byte a bounded number of times for all of them;
+//! UTF-8 checks of overlapping candidates are not repeated either. [`Framer::scanned_bytes`]
+//! counts the work (`tests/resync.rs` holds it linear).
+//!
 //! Speed: with [`FramerOptions::line_fast_path`] (used by [`crate::Extractor::items`]) a record
 //! that starts a line ending in `}` is handed to the judge whole after one `memchr` for the line
 //! feed; only if the judge refuses it is the line scanned byte by byte. NDJSON/CRLF objects
@@ -40,8 +47,10 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 
 mod gzip;
+mod memo;
 
 use gzip::{Event, MAGIC, Unwrap};
+use memo::{Memo, Outcome};
 
 /// Default per-record size limit (1 MiB): a record above it is reported and skipped.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
@@ -166,7 +175,41 @@ pub struct FrameError {
 impl FrameError {
     /// The error as an invalid-record reason: what and how many bytes.
     pub fn reason(&self) -> String {
-        format!("{} ({} bytes)", self.kind, self.len)
+        match self.kind {
+            // Its other figures are compressed bytes: say which these are.
+            FrameErrorKind::CorruptGzip { .. } => {
+                format!("{} ({} decompressed bytes)", self.kind, self.len)
+            }
+            _ => format!("{} ({} bytes)", self.kind, self.len),
+        }
+    }
+}
+
+/// A gzip error inside a damaged span: it is the span's cause (a member cut or corrupt
+/// where a record was being framed), so it becomes the span's reason; several in one span
+/// are one, over the compressed bytes from the first to the end of the last.
+fn absorb_gzip_error(damage: &mut FrameError, e: FrameError) {
+    let FrameErrorKind::CorruptGzip {
+        raw_offset,
+        raw_len,
+        detail,
+    } = e.kind
+    else {
+        return;
+    };
+    match &mut damage.kind {
+        FrameErrorKind::CorruptGzip {
+            raw_offset: first,
+            raw_len: len,
+            ..
+        } => *len = (raw_offset + raw_len).saturating_sub(*first),
+        kind => {
+            *kind = FrameErrorKind::CorruptGzip {
+                raw_offset,
+                raw_len,
+                detail,
+            }
+        }
     }
 }
 
@@ -245,9 +288,28 @@ pub struct Framer<R: Read> {
     pending: VecDeque<FrameError>,
     /// A record judged already, to hand out after the damage returned before it.
     ready: Option<(u64, usize, usize)>,
+    /// A step framed already, to hand out after the gzip error that came before it.
+    held: Option<Step>,
+    /// The shared scan of every `{` near damage (resync candidates and the records just
+    /// after them), so that no byte is scanned once per candidate.
+    memo: Option<Memo>,
+    /// What UTF-8 checks of overlapping candidates already found.
+    utf8: Utf8Memo,
+    /// Bytes scanned or checked so far, by plain scans, retired memos and UTF-8 checks.
+    work: std::cell::Cell<u64>,
+}
+
+/// A stretch `[from, valid_to)` of the stream known to be UTF-8, and whether the byte at
+/// `valid_to` is known to be invalid.
+#[derive(Default)]
+struct Utf8Memo {
+    from: u64,
+    valid_to: u64,
+    bad: bool,
 }
 
 /// Outcome of scanning one object from `start`.
+#[derive(Debug, PartialEq, Eq)]
 enum Scan {
     /// Object ends at this index (inclusive).
     Complete(usize),
@@ -296,6 +358,10 @@ impl<R: Read> Framer<R> {
             comma_layout: false,
             pending: VecDeque::new(),
             ready: None,
+            held: None,
+            memo: None,
+            utf8: Utf8Memo::default(),
+            work: std::cell::Cell::new(0),
         }
     }
 
@@ -307,6 +373,13 @@ impl<R: Read> Framer<R> {
     /// Bytes of decompressed stream consumed so far.
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64
+    }
+
+    /// Bytes the framer has scanned or checked so far (brace/string scans and UTF-8 checks,
+    /// counting each time a byte is looked at again): a measure of its work, linear in the
+    /// input's size whatever the damage (at most a few scans per byte).
+    pub fn scanned_bytes(&self) -> u64 {
+        self.work.get() + self.memo.as_ref().map_or(0, |m| m.scanned)
     }
 
     /// The read buffer: [`Step::record`] ranges index into it until the next call.
@@ -418,6 +491,83 @@ impl<R: Read> Framer<R> {
         }
     }
 
+    /// [`Self::compact`], after letting the memo scan the bytes about to be dropped when it may
+    /// still be asked about later ones.
+    fn compact_keeping_memo(&mut self, keep_from: usize) {
+        let to = self.base + keep_from as u64;
+        if let Some(memo) = self.memo.as_mut()
+            && memo.covers(to, self.base)
+        {
+            memo.advance_to(to, &self.buf, self.base);
+        }
+        self.compact(keep_from);
+    }
+
+    /// Drops the memo, keeping the count of its work.
+    fn retire_memo(&mut self) {
+        if let Some(memo) = self.memo.take() {
+            self.work.set(self.work.get() + memo.scanned);
+        }
+    }
+
+    /// Whether the memo (if any) can answer for the object at `start`.
+    fn memo_covers(&self, start: usize) -> bool {
+        let at = self.base + start as u64;
+        self.memo.as_ref().is_some_and(|m| m.covers(at, self.base))
+    }
+
+    /// [`Self::scan_object`] for the object at `start` through the memo (made afresh from
+    /// `start` when the current one does not cover it).
+    fn memo_scan(&mut self, start: usize) -> Scan {
+        let at = self.base + start as u64;
+        if !self.memo_covers(start) {
+            self.retire_memo();
+        }
+        let memo = self
+            .memo
+            .get_or_insert_with(|| Memo::new(at, self.opts.max_record_bytes));
+        match memo.outcome(at, &self.buf, self.base) {
+            Outcome::Complete(end) => Scan::Complete((end - self.base) as usize),
+            Outcome::Broken(why) => Scan::Broken(why),
+            Outcome::TooLarge => Scan::TooLarge,
+            Outcome::Pending => Scan::More,
+        }
+    }
+
+    /// Whether `buf[start..=end]` is UTF-8, without checking again what an overlapping
+    /// candidate's check covered: both ends are ASCII (`{`, `}`), so a check that began at an
+    /// earlier brace is in step with one that begins at `start`.
+    fn is_utf8(&mut self, start: usize, end: usize) -> bool {
+        let (from, to) = (self.base + start as u64, self.base + end as u64 + 1);
+        let known = &mut self.utf8;
+        if !(known.from <= from && from <= known.valid_to) {
+            *known = Utf8Memo {
+                from,
+                valid_to: from,
+                bad: false,
+            };
+        }
+        if to <= known.valid_to {
+            return true;
+        }
+        if known.bad {
+            return false;
+        }
+        let unchecked = &self.buf[(known.valid_to - self.base) as usize..=end];
+        self.work.set(self.work.get() + unchecked.len() as u64);
+        match std::str::from_utf8(unchecked) {
+            Ok(_) => {
+                known.valid_to = to;
+                true
+            }
+            Err(e) => {
+                known.valid_to += e.valid_up_to() as u64;
+                known.bad = true;
+                false
+            }
+        }
+    }
+
     fn io_error(&mut self, e: io::Error) -> FrameError {
         self.failed = true;
         self.eof = true;
@@ -442,7 +592,7 @@ impl<R: Read> Framer<R> {
                 // except a line break, which no JSON escape allows: a record cut after `\`.
                 state.escaped = false;
                 if buf[i] == b'\n' {
-                    return Scan::Broken("line break inside a string");
+                    return Scan::Broken(memo::LINE_BREAK_IN_STRING);
                 }
                 i += 1;
                 continue;
@@ -460,7 +610,7 @@ impl<R: Read> Framer<R> {
                 } else if b == b'\\' {
                     state.escaped = true;
                 } else if b == b'\n' {
-                    return Scan::Broken("line break inside a string");
+                    return Scan::Broken(memo::LINE_BREAK_IN_STRING);
                 }
             } else {
                 // Outside strings only quotes and braces matter (brackets balance inside a
@@ -474,7 +624,7 @@ impl<R: Read> Framer<R> {
                     b'"' => state.in_string = true,
                     b'{' => {
                         if state.depth > 0 && at_line_start(buf, i, start) {
-                            return Scan::Broken("next record began before this one ended");
+                            return Scan::Broken(memo::NEXT_RECORD_BEGAN);
                         }
                         state.depth += 1;
                     }
@@ -526,26 +676,78 @@ impl<R: Read> Framer<R> {
     /// `self.buffer()[start..end]`). `Err` only for an error of the reader, which ends the
     /// stream. `judge` is called on every framed object, also on candidates while
     /// resynchronising; the last call it got before a step with a record was for that record.
+    ///
+    /// Steps come in offset order. A gzip member that is corrupt or cut where a record was
+    /// being framed is one step: the damaged span from that record's start to the next record,
+    /// with the gzip error as its reason (its length is in decompressed bytes).
     pub fn next_judged(&mut self, judge: &mut Judge<'_>) -> Option<Result<Step, FrameError>> {
+        if let Some(step) = self.held.take() {
+            return Some(Ok(self.order_gzip_damage(step)));
+        }
         if self.failed {
             return None;
         }
-        if let Some(e) = self.pending.pop_front() {
-            return Some(Ok(damage_only(e)));
+        // Damage below the framer where framing stands: nothing unframed is before it.
+        if self
+            .pending
+            .front()
+            .is_some_and(|e| e.offset <= self.base + self.pos as u64)
+        {
+            return self.pending.pop_front().map(|e| Ok(damage_only(e)));
         }
+        match self.next_step(judge) {
+            None => self.pending.pop_front().map(|e| Ok(damage_only(e))),
+            Some(Ok(step)) => Some(Ok(self.order_gzip_damage(step))),
+            Some(Err(e)) => Some(Err(e)),
+        }
+    }
+
+    /// Places the gzip errors found while `step` was framed: one inside its damaged span (or
+    /// between the span and the record that ends it) becomes the span's reason, so a member
+    /// cut or corrupt mid-record is one damaged span, not the cut record and then the member;
+    /// one before the step is returned first (the step is held for the next call; its buffer
+    /// range stays valid, nothing is read meanwhile); later ones wait for their turn.
+    fn order_gzip_damage(&mut self, mut step: Step) -> Step {
+        if let Some(damage) = &mut step.damage {
+            let reach = step
+                .record
+                .map_or(self.base + self.pos as u64, |(offset, ..)| offset);
+            let first = damage.offset;
+            while let Some(e) = self.pending.front()
+                && first <= e.offset
+                && e.offset <= reach
+            {
+                if let Some(e) = self.pending.pop_front() {
+                    absorb_gzip_error(damage, e);
+                }
+            }
+        }
+        let first = match (&step.damage, step.record) {
+            (Some(damage), _) => damage.offset,
+            (None, Some((offset, ..))) => offset + 1,
+            (None, None) => u64::MAX,
+        };
+        if self.pending.front().is_some_and(|e| e.offset < first)
+            && let Some(e) = self.pending.pop_front()
+        {
+            self.held = Some(step);
+            return damage_only(e);
+        }
+        step
+    }
+
+    /// [`Self::next_judged`] before gzip errors are put in their place.
+    fn next_step(&mut self, judge: &mut Judge<'_>) -> Option<Result<Step, FrameError>> {
         // Skip separators between records.
         let mut comma_on_line = false;
         loop {
             if self.pos >= self.buf.len() {
                 let keep = self.pos;
-                self.compact(keep);
+                self.compact_keeping_memo(keep);
                 match self.fill() {
                     Ok(true) => {}
-                    Ok(false) => return self.pending.pop_front().map(|e| Ok(damage_only(e))),
+                    Ok(false) => return None,
                     Err(e) => return Some(Err(self.io_error(e))),
-                }
-                if let Some(e) = self.pending.pop_front() {
-                    return Some(Ok(damage_only(e)));
                 }
                 if let Some(name) = self.encoding.take() {
                     return Some(self.reject_encoding(name));
@@ -592,7 +794,7 @@ impl<R: Read> Framer<R> {
         // Drop consumed bytes now and then (not per record: that would move the buffered
         // tail once per record).
         if start >= READ_CHUNK {
-            self.compact(start);
+            self.compact_keeping_memo(start);
         }
         let mut start = self.pos;
         if self.opts.line_fast_path {
@@ -607,13 +809,38 @@ impl<R: Read> Framer<R> {
             {
                 // The record runs past the buffered bytes: before reading more, move just it
                 // to the front (rather than the whole buffered tail later).
-                self.compact(start);
+                self.compact_keeping_memo(start);
                 start = self.pos;
             }
         }
+        // Just after damage, the memo has scanned these bytes already (or will have to): scan
+        // through it. Elsewhere the plain scan is faster, and scans each byte once.
+        let through_memo = self.memo_covers(start);
+        if !through_memo {
+            self.retire_memo();
+        }
         let mut state = ObjState::default();
         loop {
-            match self.scan_object(start, &mut state) {
+            let scan = if through_memo {
+                self.memo_scan(start)
+            } else {
+                let from = state.resume.max(start);
+                let scan = self.scan_object(start, &mut state);
+                // Counted outside the scan, which stays as lean as it was: exact for a
+                // complete object, at most the buffered bytes within the limit otherwise.
+                let to = match scan {
+                    Scan::Complete(end) => end + 1,
+                    Scan::More | Scan::TooLarge => state.resume,
+                    Scan::Broken(_) => self
+                        .buf
+                        .len()
+                        .min(start.saturating_add(self.opts.max_record_bytes)),
+                };
+                self.work
+                    .set(self.work.get() + to.saturating_sub(from) as u64);
+                scan
+            };
+            match scan {
                 Scan::Complete(end) => {
                     return match self.check_complete(start, end, line_start, judge) {
                         Ok(Ok(())) => {
@@ -656,7 +883,7 @@ impl<R: Read> Framer<R> {
         line_start: bool,
         judge: &mut Judge<'_>,
     ) -> io::Result<Result<(), FrameErrorKind>> {
-        if self.opts.validate_utf8 && std::str::from_utf8(&self.buf[start..=end]).is_err() {
+        if self.opts.validate_utf8 && !self.is_utf8(start, end) {
             return Ok(Err(FrameErrorKind::InvalidUtf8));
         }
         if !self.clean_after(end + 1, line_start)? {
@@ -746,7 +973,7 @@ impl<R: Read> Framer<R> {
                 // Keep a few bytes for the look-back of the next candidate.
                 let keep = self.buf.len().saturating_sub(8);
                 self.pos = keep;
-                self.compact(keep);
+                self.compact_keeping_memo(keep);
                 i = self.buf.len();
                 if let Err(e) = self.fill() {
                     return Some(Err(self.io_error(e)));
@@ -776,12 +1003,11 @@ impl<R: Read> Framer<R> {
             if c >= READ_CHUNK {
                 content_end = self.content_end(c, span_abs, content_end);
                 self.pos = c;
-                self.compact(c);
+                self.compact_keeping_memo(c);
                 c = 0;
             }
-            let mut state = ObjState::default();
             let outcome = loop {
-                match self.scan_object(c, &mut state) {
+                match self.memo_scan(c) {
                     Scan::Complete(end) if followed => match self.next_is_object(end + 1) {
                         Ok(true) => match self.check_complete(c, end, line_start, judge) {
                             Ok(Ok(())) => break Some(end),
@@ -1064,5 +1290,66 @@ impl<R: Read> Iterator for Framer<R> {
             offset,
             bytes: bytes.to_vec(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The plain scan and the memo's, for every `{` of `bytes` (all buffered, at end of
+    /// input): `More` means the input ended first.
+    fn both_scans(bytes: &[u8], max_record_bytes: usize) -> Vec<(usize, Scan, Scan)> {
+        let opts = FramerOptions {
+            max_record_bytes,
+            ..FramerOptions::default()
+        };
+        let mut framer = Framer::with_options(bytes, opts);
+        while framer.fill().expect("a slice reads") {}
+        let mut out = Vec::new();
+        for c in memchr::memchr_iter(b'{', bytes) {
+            let plain = framer.scan_object(c, &mut ObjState::default());
+            let memo = framer.memo_scan(c);
+            out.push((c, plain, memo));
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The memo finds, for every start, what scanning from that start alone finds.
+        #[test]
+        fn memo_scan_equals_the_plain_scan(
+            bytes in proptest::collection::vec(
+                prop::sample::select(&b"{{{}}}\"\"\\\n\r a:,\xff"[..]), 0..300),
+            max in 2usize..64,
+        ) {
+            for (c, plain, memo) in both_scans(&bytes, max) {
+                prop_assert_eq!(plain, memo, "start {}", c);
+            }
+        }
+    }
+
+    #[test]
+    fn memo_scan_examples() {
+        let cases: &[&[u8]] = &[
+            br#"{"a":{"b":"}"}}{"c":1}"#,
+            b"{\"a\\\"{\"b\":1}}",
+            b"{\"x\n{\"a\":1}\n{}",
+            b"{\"\\\"{\"\\\"{}}}",
+        ];
+        for bytes in cases {
+            for (c, plain, memo) in both_scans(bytes, 1 << 20) {
+                assert_eq!(
+                    plain,
+                    memo,
+                    "start {c} of {:?}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+        }
     }
 }

@@ -763,15 +763,24 @@ fn a_corrupt_gzip_member_is_one_span_and_the_next_member_is_read() {
     let lines: Vec<&str> = V1.lines().collect();
     let case = case(&lines);
     let third = case.records.len() / 3;
-    let member = |from: usize, to: usize| {
-        let mut plain = Vec::new();
-        for r in &case.records[from..to] {
-            plain.extend_from_slice(r);
-            plain.push(b'\n');
-        }
-        gzip(&plain)
-    };
-    for (flip_at, cut) in [(0.3, false), (0.6, false), (0.5, true)] {
+    // NDJSON and no delimiter; flips, and cuts at every 5%.
+    let cuts = (1..20).map(|k| (k as f64 * 0.05, true));
+    let damages: Vec<(f64, bool)> = [(0.3, false), (0.6, false)]
+        .into_iter()
+        .chain(cuts)
+        .collect();
+    for (sep, (flip_at, cut)) in [&b"\n"[..], b""]
+        .into_iter()
+        .flat_map(|sep| damages.iter().map(move |d| (sep, *d)))
+    {
+        let member = |from: usize, to: usize| {
+            let mut plain = Vec::new();
+            for r in &case.records[from..to] {
+                plain.extend_from_slice(r);
+                plain.extend_from_slice(sep);
+            }
+            gzip(&plain)
+        };
         let mut second = member(third, 2 * third);
         let at = 10 + ((second.len() - 18) as f64 * flip_at) as usize;
         if cut {
@@ -824,5 +833,17 @@ fn a_corrupt_gzip_member_is_one_span_and_the_next_member_is_read() {
                 "{reasons:?}"
             );
         }
+        // A corrupt or cut member is one span: the record it cut, the member's rest and
+        // whatever of the next member's start belonged to that record; its length in
+        // decompressed bytes.
+        if reasons.iter().any(|r| r.contains("corrupt gzip member")) {
+            assert_eq!(reasons.len(), 1, "{flip_at} {cut}: {reasons:?}");
+            assert!(reasons[0].ends_with(" decompressed bytes)"), "{reasons:?}");
+        }
+        let offsets: Vec<u64> = items.iter().map(Item::offset).collect();
+        assert!(
+            offsets.is_sorted(),
+            "{flip_at} {cut}: items out of offset order: {offsets:?}"
+        );
     }
 }

@@ -287,7 +287,18 @@ impl<R: Read> Read for Unwrap<R> {
                                 self.corrupt(start, "gzip member cut short".to_owned());
                             }
                         }
-                        Err(e) => self.corrupt(start, format!("corrupt deflate data: {e}")),
+                        Err(e) => {
+                            self.corrupt(start, format!("corrupt deflate data: {e}"));
+                            // What it inflated before the error is handed out below: the
+                            // damage is after it.
+                            if let State::Skip {
+                                decompressed_offset,
+                                ..
+                            } = &mut self.state
+                            {
+                                *decompressed_offset += produced as u64;
+                            }
+                        }
                     }
                     if produced > 0 {
                         return Ok(self.hand_out(produced));
