@@ -324,8 +324,13 @@ enum Scan {
 /// Whether a `{` may start a record.
 enum Candidate {
     Yes,
-    /// After `:`: only when its object is followed by another record.
-    IfFollowed,
+    /// After `:` or `,`: only when its object is followed by another record (after `:`, with
+    /// no `,` in between: a record cut just after a `:` is followed by the next record only in
+    /// a layout with no delimiter, while a nested object of a record cut just after its `},`
+    /// would pass the test with the comma).
+    IfFollowed {
+        comma: bool,
+    },
     No,
     NeedMore,
 }
@@ -931,7 +936,7 @@ impl<R: Read> Framer<R> {
 
     /// Whether the next byte from `i` that is not a separator is a `{`. Reads more input as
     /// needed (never compacts).
-    fn next_is_object(&mut self, mut i: usize) -> io::Result<bool> {
+    fn next_is_object(&mut self, mut i: usize, comma: bool) -> io::Result<bool> {
         loop {
             if i >= self.buf.len() {
                 if !self.fill()? {
@@ -941,6 +946,7 @@ impl<R: Read> Framer<R> {
             }
             match self.buf[i] {
                 b'{' => return Ok(true),
+                b',' if !comma => return Ok(false),
                 b if is_separator(b) => i += 1,
                 _ => return Ok(false),
             }
@@ -994,8 +1000,8 @@ impl<R: Read> Framer<R> {
                     }
                     continue;
                 }
-                Candidate::Yes => false,
-                Candidate::IfFollowed => true,
+                Candidate::Yes => None,
+                Candidate::IfFollowed { comma } => Some(comma),
             };
             // Frame the candidate afresh; drop what is before it first.
             let line_start = self.after_line_break(c);
@@ -1008,15 +1014,17 @@ impl<R: Read> Framer<R> {
             }
             let outcome = loop {
                 match self.memo_scan(c) {
-                    Scan::Complete(end) if followed => match self.next_is_object(end + 1) {
-                        Ok(true) => match self.check_complete(c, end, line_start, judge) {
-                            Ok(Ok(())) => break Some(end),
-                            Ok(Err(_)) => break None,
+                    Scan::Complete(end) if followed.is_some() => {
+                        match self.next_is_object(end + 1, followed == Some(true)) {
+                            Ok(true) => match self.check_complete(c, end, line_start, judge) {
+                                Ok(Ok(())) => break Some(end),
+                                Ok(Err(_)) => break None,
+                                Err(e) => return Some(Err(self.io_error(e))),
+                            },
+                            Ok(false) => break None,
                             Err(e) => return Some(Err(self.io_error(e))),
-                        },
-                        Ok(false) => break None,
-                        Err(e) => return Some(Err(self.io_error(e))),
-                    },
+                        }
+                    }
                     Scan::Complete(end) => match self.check_complete(c, end, line_start, judge) {
                         Ok(Ok(())) => break Some(end),
                         Ok(Err(_)) => break None,
@@ -1102,22 +1110,26 @@ impl<R: Read> Framer<R> {
         let need_known_key = match prev {
             // A member's value, or the next record after a record cut just after a `:`.
             Some(b':') => {
-                yes = Candidate::IfFollowed;
+                yes = Candidate::IfFollowed { comma: false };
                 false
             }
             // A one-line array's next record (or one after a record cut just after a `,`),
             // or an array element inside a record.
             Some(b',') => {
                 if !self.comma_layout {
-                    yes = Candidate::IfFollowed;
+                    yes = Candidate::IfFollowed { comma: true };
                 }
                 true
             }
+            // A top-level array's first record; else an array element inside a record, or the
+            // next record after a record cut just after a `[`: judged like after `,`.
             Some(b'[') => {
-                if !matches!(prev_non_blank(buf, j - 1), None | Some(b'\n' | b']' | b'}')) {
-                    return Candidate::No;
+                if matches!(prev_non_blank(buf, j - 1), None | Some(b'\n' | b']' | b'}')) {
+                    false
+                } else {
+                    yes = Candidate::IfFollowed { comma: true };
+                    true
                 }
-                false
             }
             _ => false,
         };
