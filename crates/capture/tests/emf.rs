@@ -6,7 +6,6 @@
 //! `--volume-window` minutes in a row stayed under `--min-tweets-per-minute`. And the
 //! template's alarm reads a metric, namespace and dimension these lines carry.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -18,27 +17,10 @@ use capture::{CaptureOptions, MetricsOut};
 use testkit::aws_faults::{Fault, FaultPlan, FaultProxy, Upstream, WholeFailure};
 use testkit::xfake::{Reply, Step, XFake};
 
+mod common;
+use common::{LogBuffer, firehose_client};
+
 const TOKEN: &str = "emf-test-token";
-
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 impl LogBuffer {
     fn volume_warnings(&self) -> usize {
@@ -47,18 +29,6 @@ impl LogBuffer {
             .filter(|l| l.contains("tweet volume is below the floor"))
             .count()
     }
-}
-
-fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
-    use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_firehose::Client::from_conf(
-        aws_sdk_firehose::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(endpoint)
-            .build(),
-    )
 }
 
 fn crlf(lines: &[String]) -> String {

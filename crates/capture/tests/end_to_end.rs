@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_firehose::types::ExtendedS3DestinationConfiguration;
 use testkit::xfake::{Reply, Step, XFake};
+
+mod common;
+use common::{create_delivery_stream_to_s3, s3_texts};
 
 const TOKEN: &str = "e2e-token-never-in-the-logs";
 const TWEETS: usize = 300;
@@ -297,42 +299,7 @@ async fn stream_to_moto_firehose_then_index_the_s3_objects_into_osmem() {
     let bucket = "capture-e2e";
     let prefix = "firehose/";
     let stream_name = "capture-e2e";
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .endpoint_url(&moto)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
-    let firehose = aws_sdk_firehose::Client::from_conf(
-        aws_sdk_firehose::Config::builder()
-            .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
-            .region(aws_sdk_firehose::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_firehose::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .endpoint_url(&moto)
-            .build(),
-    );
-    firehose
-        .create_delivery_stream()
-        .delivery_stream_name(stream_name)
-        .extended_s3_destination_configuration(
-            ExtendedS3DestinationConfiguration::builder()
-                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
-                .role_arn("arn:aws:iam::123456789012:role/firehose")
-                .prefix(prefix)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (s3, _) = create_delivery_stream_to_s3(&moto, stream_name, bucket, prefix).await;
 
     let fake = XFake::start(TOKEN, scenario.script.clone()).await.unwrap();
     let child = spawn_capture(&fake, &format!("firehose://{stream_name}"), &aws_env);
@@ -341,34 +308,15 @@ async fn stream_to_moto_firehose_then_index_the_s3_objects_into_osmem() {
     let read_all = || async {
         let mut counts = BTreeMap::new();
         let mut deletes = Vec::new();
-        let listed = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .unwrap();
-        for object in listed.contents() {
-            let body = s3
-                .get_object()
-                .bucket(bucket)
-                .key(object.key().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes();
-            let text = String::from_utf8(body.to_vec()).unwrap();
+        let texts = s3_texts(&s3, bucket, prefix).await;
+        for text in &texts {
             assert!(
                 text.ends_with('\n'),
                 "a Firehose record without its newline"
             );
-            tally(&text, &mut counts, &mut deletes);
+            tally(text, &mut counts, &mut deletes);
         }
-        (counts, deletes, listed.contents().len())
+        (counts, deletes, texts.len())
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

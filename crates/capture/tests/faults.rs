@@ -15,6 +15,11 @@ use capture::sink::kinesis::{KinesisSink, PartitionKey};
 use capture::stream::Record;
 use testkit::aws_faults::{FaultLog, FaultPlan, FaultProxy, Upstream};
 
+mod common;
+use common::{
+    create_delivery_stream_to_s3, firehose_client, kinesis_client, s3_texts, shard_records,
+};
+
 const PLAN: FaultPlan = FaultPlan::Seeded {
     seed: 0x13,
     whole_rate: 0.1,
@@ -60,30 +65,6 @@ fn assert_counted(stats: &Stats, log: &FaultLog, records: usize) {
     );
 }
 
-fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
-    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_kinesis::Client::from_conf(
-        aws_sdk_kinesis::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(endpoint)
-            .build(),
-    )
-}
-
-fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
-    use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_firehose::Client::from_conf(
-        aws_sdk_firehose::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(endpoint)
-            .build(),
-    )
-}
-
 #[tokio::test]
 async fn kinesis_partial_failures_deliver_once_in_order_per_key() {
     let Some(moto) = testkit::peer("S3_ENDPOINT_URL") else {
@@ -127,37 +108,14 @@ async fn kinesis_partial_failures_deliver_once_in_order_per_key() {
         .unwrap();
     let mut by_author: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     for shard in shards.shards() {
-        let mut iterator = direct
-            .get_shard_iterator()
-            .stream_name(stream)
-            .shard_id(shard.shard_id())
-            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator()
-            .map(str::to_owned);
-        while let Some(it) = iterator.take() {
-            let out = direct
-                .get_records()
-                .shard_iterator(it)
-                .limit(1000)
-                .send()
-                .await
-                .unwrap();
-            if out.records().is_empty() {
-                break;
-            }
-            for r in out.records() {
-                let v: serde_json::Value = serde_json::from_slice(r.data().as_ref()).unwrap();
-                let author = v["data"]["author_id"].as_str().unwrap();
-                assert_eq!(author, r.partition_key());
-                by_author
-                    .entry(author.to_owned())
-                    .or_default()
-                    .push(v["data"]["id"].as_str().unwrap().parse().unwrap());
-            }
-            iterator = out.next_shard_iterator().map(str::to_owned);
+        for (key, data) in shard_records(&direct, stream, shard.shard_id()).await {
+            let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
+            let author = v["data"]["author_id"].as_str().unwrap();
+            assert_eq!(author, key);
+            by_author
+                .entry(author.to_owned())
+                .or_default()
+                .push(v["data"]["id"].as_str().unwrap().parse().unwrap());
         }
     }
     let mut all: Vec<u32> = by_author.values().flatten().copied().collect();
@@ -177,34 +135,9 @@ async fn firehose_partial_failures_deliver_once_to_s3() {
     let Some(moto) = testkit::peer("S3_ENDPOINT_URL") else {
         return;
     };
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .endpoint_url(&moto)
-            .force_path_style(true)
-            .build(),
-    );
     let bucket = "capture-firehose-faults";
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
     let stream = "capture-firehose-faults";
-    firehose_client(&moto)
-        .create_delivery_stream()
-        .delivery_stream_name(stream)
-        .extended_s3_destination_configuration(
-            aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
-                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
-                .role_arn("arn:aws:iam::123456789012:role/firehose")
-                .prefix("faults/")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (s3, _) = create_delivery_stream_to_s3(&moto, stream, bucket, "faults/").await;
     let proxy = FaultProxy::start(Upstream::Forward(moto.clone()), PLAN)
         .await
         .unwrap();
@@ -231,28 +164,8 @@ async fn firehose_partial_failures_deliver_once_to_s3() {
     }
     assert_counted(&stats, &proxy.log(), RECORDS);
 
-    let listed = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix("faults/")
-        .send()
-        .await
-        .unwrap();
     let mut ids = Vec::new();
-    for object in listed.contents() {
-        let body = s3
-            .get_object()
-            .bucket(bucket)
-            .key(object.key().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        let text = String::from_utf8(body.to_vec()).unwrap();
+    for text in s3_texts(&s3, bucket, "faults/").await {
         assert!(text.ends_with('\n'));
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();

@@ -5,33 +5,12 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
 use capture::metrics::Stats;
 use capture::stream::Record;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
-    let config = aws_sdk_firehose::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_firehose::Client::from_conf(config)
-}
-
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
+mod common;
+use common::{create_delivery_stream_to_s3, firehose_client, s3_texts};
 
 fn records(n: usize) -> Vec<Record> {
     (0..n)
@@ -50,25 +29,10 @@ async fn moto_firehose_receives_every_record_once_newline_terminated() {
     let Some(endpoint) = testkit::peer("S3_ENDPOINT_URL") else {
         return;
     };
-    let s3 = s3_client(&endpoint);
     let bucket = "capture-firehose-test";
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
-    let firehose = firehose_client(&endpoint);
     let stream_name = "capture-test";
-    firehose
-        .create_delivery_stream()
-        .delivery_stream_name(stream_name)
-        .extended_s3_destination_configuration(
-            aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
-                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
-                .role_arn("arn:aws:iam::123456789012:role/firehose")
-                .prefix("tweets/")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (s3, firehose) =
+        create_delivery_stream_to_s3(&endpoint, stream_name, bucket, "tweets/").await;
     let mut sink = capture::sink::firehose::FirehoseSink::new(firehose, stream_name);
     let stats = Stats::default();
     // 1,203 records: three calls of at most 500.
@@ -83,28 +47,8 @@ async fn moto_firehose_receives_every_record_once_newline_terminated() {
         "the oversized record is counted"
     );
 
-    let listed = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix("tweets/")
-        .send()
-        .await
-        .unwrap();
     let mut lines = Vec::new();
-    for object in listed.contents() {
-        let body = s3
-            .get_object()
-            .bucket(bucket)
-            .key(object.key().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        let text = String::from_utf8(body.to_vec()).unwrap();
+    for text in s3_texts(&s3, bucket, "tweets/").await {
         assert!(text.ends_with('\n'));
         lines.extend(text.lines().map(str::to_owned));
     }

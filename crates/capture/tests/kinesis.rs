@@ -2,23 +2,19 @@
 
 use std::sync::atomic::Ordering;
 
-use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use capture::metrics::Stats;
 use capture::sink::kinesis::{KinesisSink, PartitionKey};
 use capture::stream::Record;
+
+mod common;
+use common::{kinesis_client, shard_records};
 
 #[tokio::test]
 async fn moto_kinesis_receives_every_record_once_keyed_by_author() {
     let Some(endpoint) = testkit::peer("S3_ENDPOINT_URL") else {
         return;
     };
-    let config = aws_sdk_kinesis::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .endpoint_url(&endpoint)
-        .build();
-    let client = aws_sdk_kinesis::Client::from_conf(config);
+    let client = kinesis_client(&endpoint);
     let stream = "capture-kinesis-test";
     client
         .create_stream()
@@ -49,34 +45,11 @@ async fn moto_kinesis_receives_every_record_once_keyed_by_author() {
         .await
         .unwrap();
     let shard = shards.shards()[0].shard_id().to_owned();
-    let mut iterator = client
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard)
-        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .map(str::to_owned);
     let mut seen = Vec::new();
-    while let Some(it) = iterator.take() {
-        let out = client
-            .get_records()
-            .shard_iterator(it)
-            .limit(1000)
-            .send()
-            .await
-            .unwrap();
-        if out.records().is_empty() {
-            break;
-        }
-        for r in out.records() {
-            let v: serde_json::Value = serde_json::from_slice(r.data().as_ref()).unwrap();
-            assert_eq!(v["data"]["author_id"].as_str().unwrap(), r.partition_key());
-            seen.push(v["data"]["id"].as_str().unwrap().parse::<u32>().unwrap());
-        }
-        iterator = out.next_shard_iterator().map(str::to_owned);
+    for (key, data) in shard_records(&client, stream, &shard).await {
+        let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        assert_eq!(v["data"]["author_id"].as_str().unwrap(), key);
+        seen.push(v["data"]["id"].as_str().unwrap().parse::<u32>().unwrap());
     }
     seen.sort_unstable();
     assert_eq!(seen, (0..700).collect::<Vec<_>>());

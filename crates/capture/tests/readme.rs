@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use testkit::xfake::{Reply, Step, XFake, tweet_line};
 
+mod common;
+use common::{create_delivery_stream_to_s3, s3_texts};
+
 const TOKEN: &str = "readme-token";
 const PREFIX: &str = "cargo run -p capture --bin tweet-capture -- ";
 
@@ -122,42 +125,7 @@ async fn the_readme_stream_command_delivers_to_firehose() {
         .strip_prefix("firehose://")
         .expect("the README streams to Firehose");
     let bucket = "capture-readme";
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .endpoint_url(&moto)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
-    let firehose = aws_sdk_firehose::Client::from_conf(
-        aws_sdk_firehose::Config::builder()
-            .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
-            .region(aws_sdk_firehose::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_firehose::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .endpoint_url(&moto)
-            .build(),
-    );
-    firehose
-        .create_delivery_stream()
-        .delivery_stream_name(stream_name)
-        .extended_s3_destination_configuration(
-            aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
-                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
-                .role_arn("arn:aws:iam::123456789012:role/firehose")
-                .prefix("readme/")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (s3, _) = create_delivery_stream_to_s3(&moto, stream_name, bucket, "readme/").await;
     let body: String = (1..=5)
         .map(|i| format!("{}\r\n", tweet_line(&i.to_string(), "7", "readme")))
         .collect();
@@ -186,29 +154,11 @@ async fn the_readme_stream_command_delivers_to_firehose() {
     let mut lines = 0;
     while lines < 5 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        lines = 0;
-        let listed = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix("readme/")
-            .send()
+        lines = s3_texts(&s3, bucket, "readme/")
             .await
-            .unwrap();
-        for object in listed.contents() {
-            let body = s3
-                .get_object()
-                .bucket(bucket)
-                .key(object.key().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .body
-                .collect()
-                .await
-                .unwrap()
-                .into_bytes();
-            lines += body.iter().filter(|&&b| b == b'\n').count();
-        }
+            .iter()
+            .map(|text| text.matches('\n').count())
+            .sum();
     }
     assert!(
         Command::new("kill")

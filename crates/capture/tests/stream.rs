@@ -1,9 +1,8 @@
 //! The reader against the loopback X fake (`testkit::xfake`), on a paused tokio clock: exact
 //! forwarded records, the reconnect delays chosen, the counters, and the token never logged.
 
-use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use capture::backoff::Failure;
@@ -13,27 +12,10 @@ use testkit::xfake::{
     OPERATIONAL_DISCONNECT, Reply, Step, TOO_MANY_CONNECTIONS, XFake, tweet_line,
 };
 
+mod common;
+use common::LogBuffer;
+
 const TOKEN: &str = "AAAA-secret-bearer-token-never-logged";
-
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_gzip().build().unwrap()

@@ -1,0 +1,156 @@
+//! moto scaffolding shared by the capture tests: clients with dummy credentials, a Firehose
+//! delivery stream into S3, and reading back what landed (S3 objects, Kinesis shards).
+// Each test file uses some of these.
+#![allow(dead_code)]
+
+const REGION: &str = "us-east-1";
+
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+pub fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
+    use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_firehose::Client::from_conf(
+        aws_sdk_firehose::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
+pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
+    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
+/// Creates `bucket` and a delivery stream `name` writing into it under `prefix` (moto writes
+/// one object per PutRecordBatch call).
+pub async fn create_delivery_stream_to_s3(
+    endpoint: &str,
+    name: &str,
+    bucket: &str,
+    prefix: &str,
+) -> (aws_sdk_s3::Client, aws_sdk_firehose::Client) {
+    let s3 = s3_client(endpoint);
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let firehose = firehose_client(endpoint);
+    firehose
+        .create_delivery_stream()
+        .delivery_stream_name(name)
+        .extended_s3_destination_configuration(
+            aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+                .role_arn("arn:aws:iam::123456789012:role/firehose")
+                .prefix(prefix)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (s3, firehose)
+}
+
+/// The bodies of the objects under `prefix`, as text.
+pub async fn s3_texts(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    for object in listed.contents() {
+        let body = s3
+            .get_object()
+            .bucket(bucket)
+            .key(object.key().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        texts.push(String::from_utf8(body.to_vec()).unwrap());
+    }
+    texts
+}
+
+/// Every record of one shard from its start, in order: (partition key, data).
+pub async fn shard_records(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    shard: &str,
+) -> Vec<(String, Vec<u8>)> {
+    let mut iterator = client
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard)
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator()
+        .map(str::to_owned);
+    let mut records = Vec::new();
+    while let Some(it) = iterator.take() {
+        let out = client
+            .get_records()
+            .shard_iterator(it)
+            .limit(1000)
+            .send()
+            .await
+            .unwrap();
+        if out.records().is_empty() {
+            break;
+        }
+        for r in out.records() {
+            records.push((r.partition_key().to_owned(), r.data().as_ref().to_vec()));
+        }
+        iterator = out.next_shard_iterator().map(str::to_owned);
+    }
+    records
+}
+
+/// A tracing writer into memory, so a test can read what was logged.
+#[derive(Clone, Default)]
+pub struct LogBuffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
