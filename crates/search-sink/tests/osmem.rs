@@ -504,7 +504,7 @@ struct HoldingProxy {
 
 impl HoldingProxy {
     async fn start(upstream: String, hold: Duration) -> Self {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream
@@ -519,55 +519,18 @@ impl HoldingProxy {
                 let (upstream, recorded, bulks) =
                     (upstream.clone(), recorded.clone(), bulks.clone());
                 tokio::spawn(async move {
-                    // One request: head, then content-length bytes of body.
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 8192];
-                    let head_end = loop {
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break p + 4;
-                        }
-                        match downstream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
+                    let Some((head, body)) = testkit::faults::read_request(&mut downstream).await
+                    else {
+                        return;
                     };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                    let length: usize = head
-                        .lines()
-                        .filter_map(|l| l.split_once(':'))
-                        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < head_end + length {
-                        match downstream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
                     let is_bulk = head.lines().next().is_some_and(|l| l.contains("_bulk"));
                     if is_bulk && bulks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                         tokio::time::sleep(hold).await;
                     }
-                    // Forward with `connection: close` and read the answer to its end.
-                    let mut request: Vec<u8> = head
-                        .split("\r\n")
-                        .filter(|l| {
-                            !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty()
-                        })
-                        .flat_map(|l| format!("{l}\r\n").into_bytes())
-                        .collect();
-                    request.extend_from_slice(b"connection: close\r\n\r\n");
-                    request.extend_from_slice(&buf[head_end..head_end + length]);
-                    let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                    let Some(answer) = testkit::faults::forward(&upstream, &head, &body).await
+                    else {
                         return;
                     };
-                    if up.write_all(&request).await.is_err() {
-                        return;
-                    }
-                    let mut answer = Vec::new();
-                    if up.read_to_end(&mut answer).await.is_err() {
-                        return;
-                    }
                     if is_bulk {
                         recorded
                             .lock()

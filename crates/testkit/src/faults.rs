@@ -37,19 +37,7 @@ impl FaultProxy {
     /// Starts a proxy on 127.0.0.1 in front of `upstream` (`http://host:port`). `late` is how
     /// long a [`Fault::Late`] answer waits (pick it above the client's request timeout).
     pub async fn start(upstream: &str, seed: u64, late: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .expect("a bound listener has an address")
-        );
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
+        let (listener, url, upstream) = bind_in_front_of(upstream).await;
         let counts = Arc::new(Mutex::new(HashMap::new()));
         let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)));
         let shared = counts.clone();
@@ -143,8 +131,27 @@ async fn proxy_one(
     let _ = down.shutdown().await;
 }
 
+/// A loopback listener for a proxy in front of `upstream` (`http://host:port`): the listener,
+/// its URL, and the upstream as `host:port`.
+async fn bind_in_front_of(upstream: &str) -> (tokio::net::TcpListener, String, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    );
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    (listener, url, upstream)
+}
+
 /// Reads one request: the head (as text) and a `content-length` body.
-async fn read_request(down: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+pub async fn read_request(down: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     let head_end = loop {
@@ -173,8 +180,8 @@ async fn read_request(down: &mut TcpStream) -> Option<(String, Vec<u8>)> {
     Some((head, body))
 }
 
-/// Sends one request upstream with `connection: close` and returns the raw answer.
-async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+/// Sends one request upstream (`host:port`) with `connection: close` and returns the raw answer.
+pub async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
     let mut request: Vec<u8> = head
         .split("\r\n")
         .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
@@ -282,19 +289,7 @@ pub struct BodyCutter {
 
 impl BodyCutter {
     pub async fn start(upstream: &str, rule: CutRule, hold: bool) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let url = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .expect("a bound listener has an address")
-        );
-        let upstream = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
+        let (listener, url, upstream) = bind_in_front_of(upstream).await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (cut_signal, release) = (
             Arc::new(tokio::sync::Notify::new()),
