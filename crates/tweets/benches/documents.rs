@@ -17,7 +17,8 @@
 //! `cargo bench -p tweets -- --warm-up-time 1 --measurement-time 3`
 //!
 //! Instruction counts (independent of the machine's load, unlike wall time): with
-//! `BENCH_ONCE=1` the binary runs each framing workload once instead of measuring, e.g.
+//! `BENCH_ONCE=1` the binary runs each framing workload once instead of measuring (`BENCH_ONCE=fast`,
+//! `careful`, `parse` or `extract`: that one alone), e.g.
 //! `BENCH_ONCE=1 valgrind --tool=callgrind --toggle-collect='*once_extract*' <bench binary>`
 //! counts `framing+parse+enrich` alone (`once_frame_parse`, `once_frame_careful`,
 //! `once_frame_fast` for the others). The timed loops call the same functions.
@@ -85,13 +86,26 @@ fn bench(c: &mut Criterion) {
         eprintln!("skipped: no shared corpus");
         return;
     };
-    if std::env::var_os("BENCH_ONCE").is_some() {
-        let ex = Extractor::new(ExtractorOptions::default());
-        let docs = once_extract(&ex, &bytes).0;
-        let parsed = once_frame_parse(&bytes);
-        let careful = once_frame_careful(&bytes);
-        let fast = once_frame_fast(&bytes);
-        eprintln!("once: {docs} documents, {parsed} parsed, {careful} + {fast} framed");
+    if let Some(which) = std::env::var_os("BENCH_ONCE") {
+        // `BENCH_ONCE=fast` (or `careful`, `parse`, `extract`) runs that workload alone, which
+        // keeps a callgrind run short; any other value runs all four.
+        let which = which.to_string_lossy().into_owned();
+        let wanted = |name: &str| {
+            !["fast", "careful", "parse", "extract"].contains(&which.as_str()) || which == name
+        };
+        if wanted("extract") {
+            let ex = Extractor::new(ExtractorOptions::default());
+            eprintln!("once: {} documents", once_extract(&ex, &bytes).0);
+        }
+        if wanted("parse") {
+            eprintln!("once: {} parsed", once_frame_parse(&bytes));
+        }
+        if wanted("careful") {
+            eprintln!("once: {} framed (careful)", once_frame_careful(&bytes));
+        }
+        if wanted("fast") {
+            eprintln!("once: {} framed (fast path)", once_frame_fast(&bytes));
+        }
         return;
     }
     let lines: Vec<&[u8]> = bytes

@@ -4,7 +4,9 @@
 //! Accepted, also mixed in one stream: NDJSON (LF or CRLF), blank keep-alive lines, objects with
 //! no delimiter (`}{`), the legacy `{...},\n` layout, a top-level JSON array, a UTF-8 byte order
 //! mark, NUL padding, and gzip members (detected by their header, decoded one by one: plain bytes
-//! before, between or after members are framed too; see [`gzip`](self) below). A stream whose
+//! before, between or after members are framed too: a member among plain bytes is found where
+//! the framer meets its header, at a record start, right after a record or ending a damaged
+//! span, so plain objects are not searched for headers twice). A stream whose
 //! decoded bytes start with a gzip header again (gzip of gzip) is decoded twice. UTF-16 and
 //! UTF-32 text is rejected as a whole with one error naming the encoding.
 //!
@@ -282,6 +284,8 @@ pub struct Framer<R: Read> {
     gzip: bool,
     /// First keys of good records (for candidates after `},` in a one-line array).
     keys: Vec<Box<[u8]>>,
+    /// The index in `keys` of the last key seen.
+    last_key: usize,
     /// Good records were separated by `,` on one line (a one-line array).
     comma_layout: bool,
     /// Errors found below the framer (gzip), reported before the next record.
@@ -360,6 +364,7 @@ impl<R: Read> Framer<R> {
             encoding: None,
             gzip: false,
             keys: Vec::new(),
+            last_key: 0,
             comma_layout: false,
             pending: VecDeque::new(),
             ready: None,
@@ -455,8 +460,9 @@ impl<R: Read> Framer<R> {
             Ok(n) => {
                 self.buf.truncate(len + n);
                 if n == 0 {
+                    // The source stays: a gzip header found in its plain bytes is handed back
+                    // to it ([`Self::switch_to_gzip`]) and read again.
                     self.eof = true;
-                    self.source = Source::Done;
                 }
                 if !self.checked_start && (self.buf.len() >= 4 || self.eof) {
                     self.checked_start = true;
@@ -793,6 +799,16 @@ impl<R: Read> Framer<R> {
         }
         let start = self.pos;
         if self.buf[start] != b'{' {
+            if self.buf[start] == MAGIC[0] {
+                match self.plain_gzip_at(start) {
+                    Ok(true) => {
+                        self.switch_to_gzip(start);
+                        return self.next_step(judge);
+                    }
+                    Ok(false) => {}
+                    Err(e) => return Some(Err(self.io_error(e))),
+                }
+            }
             return self.resync(start, FrameErrorKind::Garbage, judge);
         }
         let line_start = self.after_line_break(start);
@@ -912,8 +928,11 @@ impl<R: Read> Framer<R> {
                 }
                 continue;
             }
-            match self.buf[i] {
+            let b = self.buf[i];
+            match b {
                 b'\n' => return Ok(true),
+                // `MAGIC[0]`: a gzip member after the record.
+                0x1f if self.plain_gzip_at(i)? => return Ok(true),
                 b'{' => {
                     if comma {
                         self.comma_layout = true;
@@ -966,7 +985,8 @@ impl<R: Read> Framer<R> {
         let mut content_end = span_abs + 1;
         let mut i = span_start + 1;
         loop {
-            let Some(k) = memchr::memchr(b'{', &self.buf[i.min(self.buf.len())..]) else {
+            let from = i.min(self.buf.len());
+            let Some(k) = memchr::memchr2(b'{', MAGIC[0], &self.buf[from..]) else {
                 content_end = self.content_end(self.buf.len(), span_abs, content_end);
                 if self.eof {
                     self.pos = self.buf.len();
@@ -986,7 +1006,27 @@ impl<R: Read> Framer<R> {
                 }
                 continue;
             };
-            let c = i + k;
+            let c = from + k;
+            if self.buf[c] == MAGIC[0] {
+                // A gzip member after plain bytes ends the span.
+                match self.plain_gzip_at(c) {
+                    Ok(true) => {
+                        content_end = self.content_end(c, span_abs, content_end);
+                        self.switch_to_gzip(c);
+                        self.pos = c;
+                        return Some(Ok(damage_only(FrameError {
+                            offset: span_abs,
+                            len: content_end - span_abs,
+                            kind,
+                        })));
+                    }
+                    Ok(false) => {
+                        i = c + 1;
+                        continue;
+                    }
+                    Err(e) => return Some(Err(self.io_error(e))),
+                }
+            }
             let followed = match self.candidate(c) {
                 Candidate::No => {
                     i = c + 1;
@@ -1168,14 +1208,25 @@ impl<R: Read> Framer<R> {
 
     /// Remembers the first key of the good record at `start`.
     fn learn_key(&mut self, start: usize) {
-        if self.keys.len() >= MAX_KEYS {
+        let b = &self.buf[start..];
+        // Records mostly begin with the key of the record before: that one is checked first.
+        if let Some(last) = self.keys.get(self.last_key)
+            && b.get(1) == Some(&b'"')
+            && b[2..].starts_with(last)
+            && b.get(2 + last.len()) == Some(&b'"')
+        {
             return;
         }
-        let Some(key) = first_key(&self.buf[start..]) else {
+        let Some(key) = first_key(b) else {
             return;
         };
-        if !self.keys.iter().any(|k| &**k == key) {
-            self.keys.push(key.into());
+        match self.keys.iter().position(|k| &**k == key) {
+            Some(n) => self.last_key = n,
+            None if self.keys.len() < MAX_KEYS => {
+                self.last_key = self.keys.len();
+                self.keys.push(key.into());
+            }
+            None => {}
         }
     }
 
@@ -1215,6 +1266,39 @@ impl<R: Read> Framer<R> {
         }
         let fits = end - start <= self.opts.max_record_bytes;
         (fits && end > start + 1 && self.buf[end - 1] == b'}').then_some(end)
+    }
+
+    /// Whether a gzip member starts at `buf[i]` among plain bytes: a member after plain records
+    /// or after a damaged one. The gzip layer does not search plain bytes for headers (a second
+    /// pass over every plain object); the framer meets such a header as bytes that are not a
+    /// record. Reads more input as needed (never compacts).
+    fn plain_gzip_at(&mut self, i: usize) -> io::Result<bool> {
+        while self.buf.len() - i < MAGIC.len() && self.fill()? {}
+        if !self.buf[i..].starts_with(&MAGIC) {
+            return Ok(false);
+        }
+        let tail = (self.buf.len() - i) as u64;
+        Ok(match &self.source {
+            Source::Single(u) => u.plain_tail() >= tail,
+            Source::Double(u) => u.plain_tail() >= tail,
+            Source::Pending(_) | Source::Done => false,
+        })
+    }
+
+    /// Hands `buf[i..]` (plain bytes from a gzip header on, see [`Self::plain_gzip_at`]) back
+    /// to the gzip layer, which decodes them; what was learnt of those bytes is forgotten.
+    fn switch_to_gzip(&mut self, i: usize) {
+        let taken = match &mut self.source {
+            Source::Single(u) => u.unread(&self.buf[i..]),
+            Source::Double(u) => u.unread(&self.buf[i..]),
+            Source::Pending(_) | Source::Done => false,
+        };
+        if taken {
+            self.buf.truncate(i);
+            self.eof = false;
+            self.retire_memo();
+            self.utf8 = Utf8Memo::default();
+        }
     }
 }
 

@@ -847,3 +847,108 @@ fn a_corrupt_gzip_member_is_one_span_and_the_next_member_is_read() {
         );
     }
 }
+
+/// The gzip layer looks for a header only where plain bytes start; a member later among plain
+/// bytes is found by the framer, at a record boundary, right after a record on its line, or
+/// where a damaged span ends. Every record around it comes out once, at its offset in the
+/// decompressed stream.
+#[test]
+fn a_gzip_member_among_plain_bytes_is_decoded_wherever_it_starts() {
+    let ex = Extractor::new(ExtractorOptions::default());
+    let lines: Vec<&str> = V1.lines().collect();
+    let case = case(&lines);
+    let records = &case.records;
+    let line = |r: &[u8]| [r, b"\n"].concat();
+    let (first, second, rest) = (&records[0], &records[1], &records[2..]);
+    let rest_lf: Vec<u8> = rest.iter().flat_map(|r| line(r)).collect();
+    let cut = &second[..second.len() / 2];
+    // name, plain prefix, member, plain suffix, ids expected, damaged spans (offset, len)
+    let with_cut = [line(first), cut.to_vec()].concat();
+    let cases: Vec<(&str, Vec<u8>, Vec<u8>, Vec<u8>, Vec<&str>, Vec<(u64, u64)>)> = vec![
+        (
+            "member at a line start after plain records",
+            [line(first), line(second)].concat(),
+            rest_lf.clone(),
+            Vec::new(),
+            case.ids.iter().map(String::as_str).collect(),
+            vec![],
+        ),
+        (
+            "member right after a record on its line",
+            [line(first), second.clone()].concat(),
+            rest_lf.clone(),
+            Vec::new(),
+            case.ids.iter().map(String::as_str).collect(),
+            vec![],
+        ),
+        (
+            "member after a record cut short",
+            with_cut.clone(),
+            rest_lf.clone(),
+            Vec::new(),
+            case.ids
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| *n != 1)
+                .map(|(_, id)| id.as_str())
+                .collect(),
+            vec![((first.len() + 1) as u64, cut.len() as u64)],
+        ),
+        (
+            "member between plain parts, after zero padding",
+            [line(first), vec![0; 100]].concat(),
+            line(second),
+            rest_lf.clone(),
+            case.ids.iter().map(String::as_str).collect(),
+            vec![],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, before, member, after, want, spans) in cases {
+        let bytes = [before.clone(), gzip(&member), after.clone()].concat();
+        let decoded = [before.clone(), member, after].concat();
+        let items: Vec<Item> = ex.items(&bytes[..]).collect();
+        let ids: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Document { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if ids != want {
+            failures.push(format!(
+                "{name}: got {} of {} tweets",
+                ids.len(),
+                want.len()
+            ));
+        }
+        // Documents sit at their offsets in the decompressed stream.
+        for item in &items {
+            if let Item::Document { offset, id, .. } = item
+                && !decoded[*offset as usize..].starts_with(b"{")
+            {
+                failures.push(format!(
+                    "{name}: {id} at offset {offset} is not a record start"
+                ));
+            }
+        }
+        let got: Vec<(u64, String)> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Invalid { offset, reason } => Some((*offset, reason.clone())),
+                _ => None,
+            })
+            .collect();
+        let offsets: Vec<u64> = got.iter().map(|(o, _)| *o).collect();
+        let want_offsets: Vec<u64> = spans.iter().map(|(o, _)| *o).collect();
+        if offsets != want_offsets {
+            failures.push(format!("{name}: invalid at {got:?}, want {spans:?}"));
+        }
+        for ((_, reason), (_, len)) in got.iter().zip(&spans) {
+            if !reason.contains(&format!("{len} bytes")) {
+                failures.push(format!("{name}: span length not {len}: {reason}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

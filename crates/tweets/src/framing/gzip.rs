@@ -11,6 +11,11 @@
 //! they are (the framer treats NUL padding as a separator). Only errors of the reader itself
 //! are `io::Error`s.
 //!
+//! Plain bytes are not searched for headers here: that would be a second pass over every byte
+//! of every plain object. A header is looked for only where a run of plain bytes starts (at the
+//! start of the object, after a member); one later in a run is found by the framer, which meets
+//! it as bytes that are not a record, and hands the run's tail back with [`Unwrap::unread`].
+//!
 //! Memory: one raw read buffer; while a member is being inflated its first
 //! [`KEEP_MEMBER_BYTES`] raw bytes are kept so a damaged member can be searched for the next
 //! header from its start.
@@ -80,6 +85,8 @@ pub(crate) struct Unwrap<R> {
     state: State,
     /// Bytes handed out so far.
     out_total: u64,
+    /// Where (in bytes handed out) the current run of plain bytes began.
+    plain_since: u64,
     members: u64,
     events: Vec<Event>,
 }
@@ -99,6 +106,7 @@ impl<R: Read> Unwrap<R> {
             inner_eof: false,
             state: State::Plain,
             out_total: 0,
+            plain_since: 0,
             members: 0,
             events: Vec::new(),
         }
@@ -116,6 +124,35 @@ impl<R: Read> Unwrap<R> {
 
     pub(crate) fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    /// How many of the last bytes handed out were plain bytes of the current run (0 while a
+    /// member is being decoded).
+    pub(crate) fn plain_tail(&self) -> u64 {
+        match self.state {
+            State::Plain => self.out_total - self.plain_since,
+            _ => 0,
+        }
+    }
+
+    /// Takes back the last `bytes.len()` bytes handed out, plain bytes in which the caller
+    /// found a gzip header at the start of `bytes`: they are read again as raw bytes, and
+    /// decoded from that header on. False, taking nothing, unless they were all plain bytes of
+    /// the current run (see [`Unwrap::plain_tail`]).
+    pub(crate) fn unread(&mut self, bytes: &[u8]) -> bool {
+        let n = bytes.len() as u64;
+        if self.plain_tail() < n {
+            return false;
+        }
+        let mut raw = Vec::with_capacity(bytes.len() + self.raw.len() - self.pos);
+        raw.extend_from_slice(bytes);
+        raw.extend_from_slice(&self.raw[self.pos..]);
+        // `raw_base + pos` is the raw offset of the next byte to hand out.
+        self.raw_base = self.raw_base + self.pos as u64 - n;
+        self.raw = raw;
+        self.pos = 0;
+        self.out_total -= n;
+        true
     }
 
     fn read_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
@@ -199,7 +236,7 @@ impl<R: Read> Read for Unwrap<R> {
                             return Ok(0);
                         }
                         // Nothing buffered: read straight into `out` (plain objects are not
-                        // copied twice), then keep back anything from a possible header on.
+                        // copied twice), unless it may start with a header.
                         self.raw_base += self.raw.len() as u64;
                         self.raw.clear();
                         self.pos = 0;
@@ -208,20 +245,12 @@ impl<R: Read> Read for Unwrap<R> {
                             self.inner_eof = true;
                             return Ok(0);
                         }
-                        match memchr::memchr(MAGIC[0], &out[..n]) {
-                            None => {
-                                self.raw_base += n as u64;
-                                return Ok(self.hand_out(n));
-                            }
-                            Some(k) => {
-                                self.raw_base += k as u64;
-                                self.raw.extend_from_slice(&out[k..n]);
-                                if k > 0 {
-                                    return Ok(self.hand_out(k));
-                                }
-                                continue;
-                            }
+                        if out[0] != MAGIC[0] {
+                            self.raw_base += n as u64;
+                            return Ok(self.hand_out(n));
                         }
+                        self.raw.extend_from_slice(&out[..n]);
+                        continue;
                     }
                     let avail = &self.raw[self.pos..];
                     if avail[0] == MAGIC[0] {
@@ -234,9 +263,7 @@ impl<R: Read> Read for Unwrap<R> {
                             continue;
                         }
                     }
-                    // Plain bytes up to the next possible header.
-                    let upto = memchr::memchr(MAGIC[0], &avail[1..]).map_or(avail.len(), |k| k + 1);
-                    let n = upto.min(out.len());
+                    let n = avail.len().min(out.len());
                     out[..n].copy_from_slice(&avail[..n]);
                     self.pos += n;
                     return Ok(self.hand_out(n));
@@ -345,6 +372,7 @@ impl<R: Read> Read for Unwrap<R> {
                             detail,
                         });
                     }
+                    self.plain_since = self.out_total;
                 }
                 State::Skip {
                     span_start,
@@ -387,6 +415,7 @@ impl<R: Read> Read for Unwrap<R> {
                         detail,
                     });
                     self.pos = self.raw.len();
+                    self.plain_since = self.out_total;
                 }
             }
         }
