@@ -862,9 +862,17 @@ fn a_gzip_member_among_plain_bytes_is_decoded_wherever_it_starts() {
     let (first, second, rest) = (&records[0], &records[1], &records[2..]);
     let rest_lf: Vec<u8> = rest.iter().flat_map(|r| line(r)).collect();
     let cut = &second[..second.len() / 2];
-    // name, plain prefix, member, plain suffix, ids expected, damaged spans (offset, len)
+    /// Name, plain prefix, member, plain suffix, ids expected, damaged spans (offset, length).
+    type MemberCase<'a> = (
+        &'a str,
+        Vec<u8>,
+        Vec<u8>,
+        Vec<u8>,
+        Vec<&'a str>,
+        Vec<(u64, u64)>,
+    );
     let with_cut = [line(first), cut.to_vec()].concat();
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>, Vec<u8>, Vec<&str>, Vec<(u64, u64)>)> = vec![
+    let cases: Vec<MemberCase> = vec![
         (
             "member at a line start after plain records",
             [line(first), line(second)].concat(),
