@@ -57,6 +57,9 @@ use memo::{Memo, Outcome};
 /// Default per-record size limit (1 MiB): a record above it is reported and skipped.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// Members of a tweet that hold a whole tweet (closed by `"`, opened by the `"` before).
+const NESTED_TWEET_KEYS: &[&[u8]] = &[b"retweeted_status\"", b"quoted_status\""];
+
 const READ_CHUNK: usize = 64 * 1024;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Longest first key remembered for candidate checks.
@@ -1061,6 +1064,13 @@ impl<R: Read> Framer<R> {
                                 Ok(Err(_)) => break None,
                                 Err(e) => return Some(Err(self.io_error(e))),
                             },
+                            Ok(false) if self.ends_stream(c, end) => {
+                                match self.check_complete(c, end, line_start, judge) {
+                                    Ok(Ok(())) => break Some(end),
+                                    Ok(Err(_)) => break None,
+                                    Err(e) => return Some(Err(self.io_error(e))),
+                                }
+                            }
                             Ok(false) => break None,
                             Err(e) => return Some(Err(self.io_error(e))),
                         }
@@ -1266,6 +1276,38 @@ impl<R: Read> Framer<R> {
         }
         let fits = end - start <= self.opts.max_record_bytes;
         (fits && end > start + 1 && self.buf[end - 1] == b'}').then_some(end)
+    }
+
+    /// Whether the object `buf[c..=end]`, a candidate after `:` or `,` that no record follows,
+    /// is the stream's last record (a record cut just after a `:` or `,`, then the last record):
+    /// only separators follow it to the end of input, it begins with a key that good records of
+    /// this stream begin with, and after `:` the member before it is not one that holds a whole tweet (a
+    /// record cut just after its `retweeted_status` or `quoted_status` closed ends with a
+    /// complete tweet that is not a record: lost, not invented).
+    fn ends_stream(&self, c: usize, end: usize) -> bool {
+        if !self.eof || !self.buf[end + 1..].iter().all(|b| is_separator(*b)) {
+            return false;
+        }
+        let Some(key) = first_key(&self.buf[c..]) else {
+            return false;
+        };
+        if !self.keys.iter().any(|k| **k == *key) {
+            return false;
+        }
+        let before = &self.buf[..c];
+        let Some(j) = before
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        else {
+            return false;
+        };
+        if before[j] != b':' {
+            return true;
+        }
+        let member = before[..j].trim_ascii_end();
+        !NESTED_TWEET_KEYS
+            .iter()
+            .any(|k| member.ends_with(k) && member[..member.len() - k.len()].ends_with(b"\""))
     }
 
     /// Whether a gzip member starts at `buf[i]` among plain bytes: a member after plain records
