@@ -4,9 +4,10 @@
 # Run:   docker run --rm -e X_BEARER_TOKEN -e AWS_REGION tweet-capture stream --to firehose://NAME
 
 FROM rust:1.88-bookworm AS build
-# musl-tools + cmake + clang: aws-lc-sys (the AWS SDK's TLS crypto) compiles C for musl.
+# musl-tools + clang: ring (rustls' crypto, the one TLS stack) compiles C for musl. cmake was
+# for aws-lc-sys, which is no longer linked.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends musl-tools cmake clang ca-certificates \
+    && apt-get install -y --no-install-recommends musl-tools clang ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && rustup target add x86_64-unknown-linux-musl
 WORKDIR /src
@@ -16,7 +17,7 @@ RUN cargo build --locked --release --target x86_64-unknown-linux-musl -p capture
     && install -D -m 0755 target/x86_64-unknown-linux-musl/release/tweet-capture /out/tweet-capture
 
 FROM scratch AS runtime
-# CA roots for the AWS SDK's TLS (X's client carries its own roots).
+# CA roots for every TLS client (AWS SDK and X API): rustls uses the platform's roots.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/tweet-capture /tweet-capture
 # nobody:nogroup; the image has no shell and nothing to write but stdout/stderr.

@@ -154,7 +154,8 @@ fn token() -> Result<Token> {
 fn http_client() -> Result<reqwest::Client> {
     // gzip is decoded by the reader itself, chunk by chunk; automatic decoding is off so the
     // framing sees the same bytes whatever features the workspace enables.
-    reqwest::Client::builder()
+    search_sink::https::reqwest_client_builder()
+        .context("setting up TLS")?
         .no_gzip()
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("tweet-capture/", env!("CARGO_PKG_VERSION")))

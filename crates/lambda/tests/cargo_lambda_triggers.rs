@@ -83,6 +83,7 @@ async fn cargo_lambda_invoke_answers_kinesis_and_batch_operations_events() {
     );
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
+            .http_client(search_sink::https::aws_http_client())
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&s3_url)
             .force_path_style(true)

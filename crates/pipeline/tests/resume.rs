@@ -18,6 +18,7 @@ use tweets::{Extractor, ExtractorOptions, Item};
 
 fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
+        .http_client(search_sink::https::aws_http_client())
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .force_path_style(true)

@@ -1,22 +1,49 @@
 //! One HTTP exchange with the search server: the body is compressed first, then signed, and
-//! the `elasticsearch` crate's transport sends exactly those bytes and headers (its own body
-//! compression is off; it adds only unsigned headers such as `user-agent`).
+//! `reqwest` (rustls + ring, the platform's roots: [`crate::https`]) sends exactly those bytes
+//! and headers; it adds only unsigned headers (`accept`, `user-agent`, `accept-encoding`) and
+//! decodes gzip responses.
 
 use crate::config::{Auth, Config, SigV4};
 use crate::error::SinkError;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
-use elasticsearch::http::headers::{HeaderMap, HeaderName, HeaderValue};
-use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
-use elasticsearch::http::{Method, transport::Transport};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
+
+/// The HTTP methods the search APIs we call use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `PUT`
+    Put,
+    /// `POST`
+    Post,
+    /// `DELETE`
+    Delete,
+    /// `HEAD`
+    Head,
+}
+
+impl From<Method> for reqwest::Method {
+    fn from(method: Method) -> Self {
+        match method {
+            Method::Get => reqwest::Method::GET,
+            Method::Put => reqwest::Method::PUT,
+            Method::Post => reqwest::Method::POST,
+            Method::Delete => reqwest::Method::DELETE,
+            Method::Head => reqwest::Method::HEAD,
+        }
+    }
+}
 
 /// A connected client: endpoint, auth and transport. Cheap to share (`Arc`) between sinks.
 #[derive(Debug)]
 pub struct SearchClient {
-    transport: Transport,
+    http: reqwest::Client,
     base: url::Url,
     signer: Option<Signer>,
     basic: Option<HeaderValue>,
@@ -52,16 +79,19 @@ impl SearchClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let pool = SingleNodeConnectionPool::new(base.clone());
-        let transport = TransportBuilder::new(pool)
-            .request_body_compression(false)
-            .enable_meta_header(false)
+        let cannot_build = |detail: String| SinkError::Transport {
+            method: "-".into(),
+            path: "-".into(),
+            detail: format!("cannot build HTTP client: {detail}"),
+        };
+        let mut default_headers = HeaderMap::new();
+        default_headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = crate::https::reqwest_client_builder()
+            .map_err(|e| cannot_build(e.to_string()))?
+            .user_agent(concat!("search-sink/", env!("CARGO_PKG_VERSION")))
+            .default_headers(default_headers)
             .build()
-            .map_err(|e| SinkError::Transport {
-                method: "-".into(),
-                path: "-".into(),
-                detail: format!("cannot build HTTP client: {e}"),
-            })?;
+            .map_err(|e| cannot_build(crate::https::error_chain(&e)))?;
         let mut signer = None;
         let mut basic = None;
         match &config.auth {
@@ -82,7 +112,7 @@ impl SearchClient {
             Auth::SigV4(sigv4) => signer = Some(Signer::resolve(sigv4).await?),
         }
         Ok(Self {
-            transport,
+            http,
             base,
             signer,
             basic,
@@ -155,26 +185,24 @@ impl SearchClient {
     ) -> Result<RawResponse, SendError> {
         let path_and_query = path_and_query.trim_start_matches('/');
         let mut headers = HeaderMap::new();
-        headers.insert(elasticsearch::http::headers::CONTENT_TYPE, content_type);
+        headers.insert(CONTENT_TYPE, content_type);
         for (name, value) in extra_headers {
             headers.insert(name.clone(), value.clone());
         }
         if gzipped {
-            headers.insert(
-                elasticsearch::http::headers::CONTENT_ENCODING,
-                HeaderValue::from_static("gzip"),
-            );
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         if let Some(value) = &self.basic {
-            headers.insert(elasticsearch::http::headers::AUTHORIZATION, value.clone());
+            headers.insert(AUTHORIZATION, value.clone());
         }
+        let url = self.base.join(path_and_query).map_err(|e| {
+            SendError::Fatal(SinkError::Transport {
+                method: method_name(method).into(),
+                path: path_and_query.into(),
+                detail: format!("bad path: {e}"),
+            })
+        })?;
         if let Some(signer) = &self.signer {
-            // The transport joins the path onto the base URL the same way.
-            let url = self.base.join(path_and_query).map_err(|e| {
-                SendError::Fatal(SinkError::Signing(format!(
-                    "bad path {path_and_query:?}: {e}"
-                )))
-            })?;
             let payload = body.as_deref().unwrap_or(&[]);
             let signed = signer
                 .sign(method_name(method), url.as_str(), &headers, payload)
@@ -190,20 +218,43 @@ impl SearchClient {
                 headers.insert(name, value);
             }
         }
-        let result = self
-            .transport
-            .send::<Bytes, ()>(method, path_and_query, headers, None, body, timeout)
-            .await;
-        let response = match result {
+        let mut request = self.http.request(method.into(), url).headers(headers);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Err(SendError::Retryable(e.to_string())),
+            Err(e) => return Err(transport_failure(method, path_and_query, &e)),
         };
-        let status = response.status_code().as_u16();
+        let status = response.status().as_u16();
         // Reading the body can still fail (reset mid-response, timeout): retryable.
         match response.bytes().await {
             Ok(body) => Ok(RawResponse { status, body }),
-            Err(e) => Err(SendError::Retryable(format!("reading response body: {e}"))),
+            Err(e) => Err(SendError::Retryable(format!(
+                "reading response body: {}",
+                crate::https::error_chain(&e)
+            ))),
         }
+    }
+}
+
+/// A request that got no status: a certificate the platform's roots (or `SSL_CERT_FILE`) do
+/// not trust will not be trusted on the next try, so it is fatal; everything else (refused,
+/// reset, timed out) is worth retrying.
+fn transport_failure(method: Method, path: &str, error: &reqwest::Error) -> SendError {
+    match crate::https::certificate_error(error) {
+        Some(problem) => SendError::Fatal(SinkError::Transport {
+            method: method_name(method).into(),
+            path: path.into(),
+            detail: format!(
+                "TLS: {problem} (the server's certificate is not trusted by the platform's roots; for a private CA set SSL_CERT_FILE to its PEM file): {}",
+                crate::https::error_chain(error)
+            ),
+        }),
+        None => SendError::Retryable(crate::https::error_chain(error)),
     }
 }
 
@@ -236,7 +287,7 @@ impl Signer {
     async fn resolve(sigv4: &SigV4) -> Result<Self, SinkError> {
         let need_chain = sigv4.region.is_none() || sigv4.credentials.is_none();
         let sdk = if need_chain {
-            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+            Some(crate::https::aws_config_loader().load().await)
         } else {
             None
         };
@@ -310,7 +361,7 @@ impl Signer {
             .into();
         let header_pairs: Vec<(&str, &str)> = headers
             .iter()
-            .filter(|(name, _)| *name != elasticsearch::http::headers::AUTHORIZATION)
+            .filter(|(name, _)| *name != AUTHORIZATION)
             .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
             .collect();
         let request = SignableRequest::new(

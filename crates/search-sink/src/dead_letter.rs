@@ -199,7 +199,7 @@ impl DeadLetterStore for FileDeadLetters {
 /// (`AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`) is set: local S3 servers on 127.0.0.1 have no
 /// per-bucket host names.
 pub async fn s3_client_from_env() -> aws_sdk_s3::Client {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = crate::https::aws_config_loader().load().await;
     let local = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));

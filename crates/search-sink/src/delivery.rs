@@ -9,6 +9,7 @@
 
 use crate::bulk;
 use crate::classify::{ItemClass, classify};
+use crate::client::Method;
 use crate::client::{SearchClient, SendError};
 use crate::dead_letter::DeadLetter;
 use crate::ensure::excerpt;
@@ -17,9 +18,8 @@ use crate::operation::Origin;
 use crate::retry::Backoff;
 use crate::sink::Report;
 use bytes::Bytes;
-use elasticsearch::http::Method;
-use elasticsearch::http::headers::HeaderValue;
 use flate2::write::GzEncoder;
+use http::HeaderValue;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::ops::Range;

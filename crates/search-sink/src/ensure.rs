@@ -5,13 +5,13 @@
 //! Every request has a timeout bounded by the deadline and is retried like bulks (429, 5xx,
 //! connection errors). Never deletes an index.
 
+use crate::client::Method;
 use crate::client::{RawResponse, SearchClient, SendError, method_name};
 use crate::delivery::fit_delay;
 use crate::error::SinkError;
 use crate::retry::Backoff;
 use bytes::Bytes;
-use elasticsearch::http::Method;
-use elasticsearch::http::headers::HeaderValue;
+use http::HeaderValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};

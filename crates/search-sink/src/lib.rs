@@ -32,8 +32,10 @@
 //! ```
 //!
 //! # Behaviour
-//! - Transport: the `elasticsearch` crate (rustls) sends the exact bytes that were gzipped and
-//!   signed; no product check, so OpenSearch works. Basic auth, SigV4 (`es` / `aoss`, AWS
+//! - Transport: `reqwest` on rustls + ring with the platform's roots ([`https`]: the one TLS
+//!   stack of the workspace, also for the AWS SDK clients; `SSL_CERT_FILE` names a private CA)
+//!   sends the exact bytes that were gzipped and signed; no product check, so OpenSearch works.
+//!   An untrusted server certificate fails at once ([`SinkError::Transport`]), it is not retried. Basic auth, SigV4 (`es` / `aoss`, AWS
 //!   default credentials chain incl. session tokens) or none.
 //! - Batching: flush at [`Config::bulk_max_bytes`] (5 MiB) of NDJSON or
 //!   [`Config::bulk_max_operations`]; gzip on by default. Up to [`Config::bulk_concurrency`]
@@ -71,12 +73,13 @@ pub mod dead_letter;
 mod delivery;
 mod ensure;
 mod error;
+pub mod https;
 mod operation;
 mod retry;
 mod sink;
 
 pub use classify::{ItemClass, classify};
-pub use client::{RawResponse, SearchClient};
+pub use client::{Method, RawResponse, SearchClient};
 pub use config::{
     Auth, Config, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_OPERATIONS,
     DEFAULT_REQUEST_TIMEOUT, DeadLetterTarget, SigV4, SigV4Service,
@@ -85,9 +88,8 @@ pub use dead_letter::{
     DeadLetter, DeadLetterError, DeadLetterStore, FileDeadLetters, S3DeadLetters,
 };
 pub use delivery::gzip_bytes;
-pub use elasticsearch::http::Method;
-pub use elasticsearch::http::headers::{HeaderName, HeaderValue};
 pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, SinkError};
+pub use http::{HeaderName, HeaderValue};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION};
 pub use sink::{BULK_PATH, BulkSink, Report};

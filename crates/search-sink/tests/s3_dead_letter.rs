@@ -13,6 +13,7 @@ use tokio::time::Instant;
 async fn s3() -> Option<aws_sdk_s3::Client> {
     let endpoint = testkit::peer("S3_ENDPOINT_URL")?;
     let conf = aws_sdk_s3::config::Builder::new()
+        .http_client(search_sink::https::aws_http_client())
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .force_path_style(true)

@@ -62,7 +62,7 @@ impl FirehoseSink {
 
     /// A client from the AWS default chain (region, credentials, endpoint overrides).
     pub async fn from_env(stream: impl Into<String>) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = search_sink::https::aws_config_loader().load().await;
         FirehoseSink::new(aws_sdk_firehose::Client::new(&config), stream)
     }
 

@@ -101,7 +101,7 @@ impl KinesisSink {
 
     /// A client from the AWS default chain (region, credentials, endpoint overrides).
     pub async fn from_env(stream: impl Into<String>, by: PartitionKey) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = search_sink::https::aws_config_loader().load().await;
         KinesisSink::new(aws_sdk_kinesis::Client::new(&config), stream, by)
     }
 

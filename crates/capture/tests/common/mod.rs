@@ -9,6 +9,7 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
+            .http_client(search_sink::https::aws_http_client())
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
@@ -22,6 +23,7 @@ pub fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
     use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
     aws_sdk_firehose::Client::from_conf(
         aws_sdk_firehose::Config::builder()
+            .http_client(search_sink::https::aws_http_client())
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
@@ -34,6 +36,7 @@ pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
     use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
     aws_sdk_kinesis::Client::from_conf(
         aws_sdk_kinesis::Config::builder()
+            .http_client(search_sink::https::aws_http_client())
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
