@@ -36,7 +36,11 @@ def client_figures(run):
 
 
 def fmt(value, spec, missing="-"):
-    return missing if value is None else format(value, spec)
+    """`value` formatted with `spec`; `missing` padded to the spec's width when None."""
+    if value is not None:
+        return format(value, spec)
+    width = "".join(c for c in spec.split(".")[0] if c.isdigit())
+    return missing.rjust(int(width or 0))
 
 
 def comparison(rows):
@@ -110,7 +114,7 @@ def scale(rows):
         for label in ("scale-cli-dry-run", "scale-cli-index", "scale-lambda"):
             run = next((r for r in runs if r["label"] == label and r["size_mib"] == size), None)
             if run is None:
-                cells.append((None, None, None, None))
+                cells.append((None, None, None, 0))
                 continue
             wall, cpu, _, rss = client_figures(run)
             cells.append((wall, cpu, rss, run["exit"]))
