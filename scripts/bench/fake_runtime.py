@@ -5,8 +5,9 @@ binary as Lambda runs it (the process is started with AWS_LAMBDA_RUNTIME_API poi
   init   --binary B --runs N : N fresh processes; time from just before spawning each to the
                                arrival of its first `GET /2018-06-01/runtime/invocation/next`.
   invoke --binary B --event E: one process, one invocation with event E; when the process asks
-                               for the next event, its peak RSS (VmHWM) is read from /proc and
-                               it is stopped.
+                               for the next event, its peak RSS (VmHWM) and CPU seconds (user +
+                               sys, also read at its first poll: the init's share) are read from
+                               /proc and it is stopped.
 
 The environment (ES_ENDPOINT, AWS_ENDPOINT_URL_S3, ...) is passed through to the binary.
 Prints one JSON line.
@@ -96,6 +97,14 @@ def vm_kib(pid: int) -> dict:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far (its threads included), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def invoke_once(binary: str, event: bytes, log) -> dict:
     state = {"served": False, "response": None, "memory": None, "started": None}
     done = threading.Event()
@@ -113,6 +122,7 @@ def invoke_once(binary: str, event: bytes, log) -> dict:
                 return
             if not state["served"]:
                 state["served"] = True
+                state["cpu_init"] = cpu_seconds(holder["process"].pid)
                 state["started"] = time.perf_counter()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -128,6 +138,7 @@ def invoke_once(binary: str, event: bytes, log) -> dict:
                 return
             # The second poll: the invocation is over; read the peak before stopping it.
             state["memory"] = vm_kib(holder["process"].pid)
+            state["cpu"] = cpu_seconds(holder["process"].pid)
             done.set()
             time.sleep(5)
 
@@ -171,6 +182,8 @@ def invoke_once(binary: str, event: bytes, log) -> dict:
         "vm_hwm_kib": state["memory"]["VmHWM"],
         "vm_rss_kib_at_end": state["memory"]["VmRSS"],
         "seconds": state.get("seconds"),
+        "cpu_seconds_init": state["cpu_init"],
+        "cpu_seconds": state["cpu"],
         "response_path": response.get("path"),
         "response": json.loads(response["body"]) if response.get("body") else None,
     }
