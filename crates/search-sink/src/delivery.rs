@@ -4,8 +4,9 @@
 //!
 //! Each delivery runs as its own task, so several batches can be in flight while the sink
 //! fills the next one. A gzipped batch keeps only its compressed body while in flight (a
-//! quarter of the NDJSON or less); it is decompressed again only when some of it must be
-//! re-sent or dead-lettered, which is rare.
+//! quarter of the NDJSON or less); a request that failed whole is re-sent with the same body,
+//! and the batch is decompressed again only when a part of it must be re-sent or
+//! dead-lettered, which is rare.
 
 use crate::bulk;
 use crate::classify::{ItemClass, classify};
@@ -135,7 +136,8 @@ struct Run {
 /// entries that still need sending.
 struct Work {
     entries: Vec<Entry>,
-    /// Set for the whole batch's first send: no re-encoding needed.
+    /// Set when the body is built already (the batch's first send, or a part re-sent whole
+    /// after a failed request): no re-encoding needed.
     ready: Option<(Bytes, usize)>,
 }
 
@@ -180,7 +182,7 @@ impl Run {
                 .send(
                     Method::Post,
                     &target.path,
-                    Some(body),
+                    Some(body.clone()),
                     HeaderValue::from_static("application/x-ndjson"),
                     &[],
                     self.gzip,
@@ -198,7 +200,8 @@ impl Run {
                         "bulk request failed; will retry"
                     );
                     self.last_problem = problem;
-                    self.retry_later(target, &mut work, entries).await?;
+                    let same = Some((body, plain_len));
+                    self.retry_later(target, &mut work, entries, same).await?;
                     continue;
                 }
             };
@@ -269,7 +272,8 @@ impl Run {
                         operations = entries.len(),
                         "bulk request refused; will retry"
                     );
-                    self.retry_later(target, &mut work, entries).await?;
+                    let same = Some((body, plain_len));
+                    self.retry_later(target, &mut work, entries, same).await?;
                 }
                 status => {
                     return Err(Failure::Rejected {
@@ -353,11 +357,16 @@ impl Run {
     }
 
     /// Sleeps a jittered backoff (shortened to fit the deadline) and queues `entries` again.
+    /// Queues `entries` again after a backoff. `ready` is the body they were just sent in, when
+    /// all of them go again: it is re-sent as it is, rather than rebuilt from a decompressed
+    /// copy of the batch (which, for a gzipped batch, would hold the whole NDJSON in memory
+    /// for the rest of the delivery: ~5 MiB per bulk in flight while a slow server times out).
     async fn retry_later(
         &mut self,
         target: &Target,
         work: &mut Vec<Work>,
         entries: Vec<Entry>,
+        ready: Option<(Bytes, usize)>,
     ) -> Result<(), Failure> {
         let delay = lock(&target.backoff).next_delay();
         let remaining = target.deadline.saturating_duration_since(Instant::now());
@@ -369,10 +378,7 @@ impl Run {
         tokio::time::sleep(delay).await;
         self.report.backoff_wait += delay;
         self.report.retried += entries.len() as u64;
-        work.push(Work {
-            entries,
-            ready: None,
-        });
+        work.push(Work { entries, ready });
         Ok(())
     }
 
@@ -491,7 +497,7 @@ impl Run {
             lock(&target.backoff).reset();
         } else {
             tracing::warn!(operations = again.len(), problem = %self.last_problem, "bulk items rejected; will retry them");
-            self.retry_later(target, work, again).await?;
+            self.retry_later(target, work, again, None).await?;
         }
         Ok(())
     }
