@@ -119,7 +119,11 @@ async fn emf_lines_count_each_minute_and_the_volume_warning_waits_for_the_window
     let run = {
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
-            let client = reqwest::Client::builder().no_gzip().build().unwrap();
+            let client = search_sink::https::reqwest_client_builder()
+                .unwrap()
+                .no_gzip()
+                .build()
+                .unwrap();
             capture::capture(&client, &options, &Token::new(TOKEN), sink, stats, shutdown).await
         })
     };

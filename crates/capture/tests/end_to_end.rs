@@ -231,7 +231,10 @@ fn run_indexer(indexer: &Path, osmem: &str, index: &str, input: &str, envs: &[(&
 
 /// The index holds every streamed tweet exactly once, the deleted one as a tombstone.
 async fn assert_index(osmem: &str, index: &str, scenario: &Scenario) {
-    let http = reqwest::Client::new();
+    let http = search_sink::https::reqwest_client_builder()
+        .unwrap()
+        .build()
+        .unwrap();
     let refresh = http
         .post(format!("{osmem}/{index}/_refresh"))
         .send()

@@ -124,7 +124,11 @@ async fn thirty_minutes_of_random_faults_lose_and_duplicate_nothing() {
     let stats = Arc::new(Stats::default());
     let (tx, mut rx) = stream::buffer(256 * 1024);
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let client = search_sink::https::reqwest_client_builder()
+        .unwrap()
+        .no_gzip()
+        .build()
+        .unwrap();
     let token = Token::new(TOKEN);
     let started = tokio::time::Instant::now();
     // Read concurrently: the buffer is small, so the reader also meets backpressure.

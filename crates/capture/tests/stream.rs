@@ -18,7 +18,11 @@ use common::LogBuffer;
 const TOKEN: &str = "AAAA-secret-bearer-token-never-logged";
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_gzip().build().unwrap()
+    search_sink::https::reqwest_client_builder()
+        .unwrap()
+        .no_gzip()
+        .build()
+        .unwrap()
 }
 
 struct Run {
