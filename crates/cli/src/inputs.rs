@@ -51,7 +51,7 @@ impl Input {
             } => store.get(bucket, key).await,
             Input::Stdin => Ok(Object {
                 name: "stdin".into(),
-                body: Box::pin(tokio::io::stdin()),
+                body: pipeline::source::Body::stream(tokio::io::stdin()),
                 size: None,
                 resumes: Default::default(),
             }),

@@ -327,6 +327,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    pipeline::memory::keep_large_buffers_out_of_the_heap();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -529,7 +530,7 @@ async fn dry_run_object(
     };
     let name = object.name.clone();
     // `--timeout-secs` bounds a dry run too: a stalled read (S3, a pipe) fails the object.
-    let body = tokio_util::io::SyncIoBridge::new(pipeline::source::until(object.body, deadline));
+    let body = object.body.into_blocking_reader(deadline);
     let result = tokio::task::spawn_blocking(move || {
         let write = |out: &mut dyn Write| {
             let summary = pipeline::dry_run::write_bulk(

@@ -8,6 +8,7 @@ use tweet_indexer_lambda::{Handler, logging};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    pipeline::memory::keep_large_buffers_out_of_the_heap();
     logging::init();
     // Fail the init phase with a message naming the variable, not on the first invocation.
     let config = search_sink::Config::from_env().inspect_err(|e| {

@@ -27,7 +27,7 @@ impl ObjectStore for MemoryStore {
         Ok(Object {
             name,
             size: Some(body.len() as u64),
-            body: Box::pin(std::io::Cursor::new(body)),
+            body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
             resumes: Default::default(),
         })
     }

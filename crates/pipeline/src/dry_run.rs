@@ -24,6 +24,9 @@ pub enum DryRunError {
     Write(#[from] std::io::Error),
 }
 
+/// Bytes of bulk lines gathered before they are written out.
+const OUTPUT_CHUNK: usize = 256 * 1024;
+
 /// Streams `reader` (any layout, gzip or not) into bulk NDJSON on `out`: the operations the
 /// sink would send, built by the same conversion (versions and tombstones included), with
 /// the same author filter.
@@ -37,7 +40,9 @@ pub fn write_bulk<R: Read, W: Write>(
     out: &mut W,
 ) -> Result<ObjectSummary, DryRunError> {
     let mut summary = ObjectSummary::new(object);
-    let mut line = Vec::new();
+    // Lines are encoded straight into one buffer written out whole when it fills (no copy
+    // per line into a writer's buffer, one write per chunk).
+    let mut lines = Vec::with_capacity(OUTPUT_CHUNK + OUTPUT_CHUNK / 4);
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
         match work_for(item, filter) {
@@ -48,9 +53,12 @@ pub fn write_bulk<R: Read, W: Write>(
                 warnings,
             } => {
                 summary.saw_operation(&op, warnings, timestamp_ms);
-                line.clear();
-                match bulk::encode(index, &op, &mut line) {
-                    Ok(()) => out.write_all(&line)?,
+                match bulk::encode(index, &op, &mut lines) {
+                    Ok(()) if lines.len() >= OUTPUT_CHUNK => {
+                        out.write_all(&lines)?;
+                        lines.clear();
+                    }
+                    Ok(()) => {}
                     Err(e) => {
                         summary.invalid_records += 1;
                         tracing::warn!(object, offset, error = %e, "operation cannot be encoded");
@@ -70,6 +78,7 @@ pub fn write_bulk<R: Read, W: Write>(
             }
         }
     }
+    out.write_all(&lines)?;
     summary.records = items.records();
     if let Some(e) = items.read_error() {
         return Err(DryRunError::Read {

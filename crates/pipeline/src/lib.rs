@@ -8,12 +8,14 @@
 //! server (that is `search-sink`). It owns where bytes come from ([`source`]), the per-object
 //! loop ([`run`]), the in-memory batch of records of a Kinesis trigger ([`batch`]), the
 //! no-server `--dry-run` path ([`dry_run`]), the optional author filter ([`filter`]), KPL
-//! aggregates ([`kpl`]) and the per-object [`ObjectSummary`].
+//! aggregates ([`kpl`]), the per-object [`ObjectSummary`] and the heap policy for streaming
+//! ([`memory`]).
 
 pub mod batch;
 pub mod dry_run;
 pub mod filter;
 pub mod kpl;
+pub mod memory;
 pub mod run;
 pub mod source;
 mod summary;
@@ -21,5 +23,5 @@ mod summary;
 pub use batch::{BatchOutcome, BatchRecord};
 pub use filter::AuthorFilter;
 pub use run::{Indexer, PipelineError};
-pub use source::{Object, ObjectStore, S3Store, SourceError};
+pub use source::{Body, Object, ObjectStore, S3Store, SourceError};
 pub use summary::ObjectSummary;

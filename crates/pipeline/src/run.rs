@@ -12,11 +12,10 @@ use search_sink::{
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::io::{InspectReader, SyncIoBridge};
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
 use crate::filter::AuthorFilter;
-use crate::source::{self, Object, S3Store};
+use crate::source::{Object, S3Store};
 use crate::summary::ObjectSummary;
 
 /// Work items in flight between the extractor thread and the sink: small (one document each).
@@ -161,12 +160,12 @@ impl Indexer {
         let bytes_read = Arc::new(AtomicU64::new(0));
         let resumes = object.resumes.clone();
         let counter = bytes_read.clone();
-        let body = InspectReader::new(source::until(object.body, deadline), move |bytes| {
-            counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        });
+        let reader = Counted {
+            inner: object.body.into_blocking_reader(deadline),
+            counter,
+        };
         let (tx, mut rx) = mpsc::channel::<Work>(CHANNEL_DEPTH);
         let extractor = self.extractor.clone();
-        let reader = SyncIoBridge::new(body);
         let framing = self.framing;
         let filter = self.filter.clone();
         let gzip = Arc::new(AtomicBool::new(false));
@@ -251,6 +250,20 @@ impl Indexer {
         let report = sink.finish().await.map_err(sink_error)?;
         record(summary, &report);
         Ok(())
+    }
+}
+
+/// Counts the bytes read (the object's `bytes_read`, kept after an error too).
+struct Counted<R> {
+    inner: R,
+    counter: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 

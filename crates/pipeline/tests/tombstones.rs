@@ -118,7 +118,7 @@ async fn an_index_without_the_field_gets_it_and_tombstones_can_be_filtered() {
     let object = Object {
         name: "tombstones.ndjson".into(),
         size: Some(bytes.len() as u64),
-        body: Box::pin(std::io::Cursor::new(bytes)),
+        body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
         resumes: Default::default(),
     };
     let summary = indexer
