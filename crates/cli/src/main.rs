@@ -545,10 +545,11 @@ async fn dry_run_object(
             out.flush()?;
             Ok::<_, anyhow::Error>(summary)
         };
+        // `write_bulk` writes whole chunks of lines (one lock of the route and of stdout
+        // each): no buffer of our own in between.
         match output {
-            None => write(&mut std::io::BufWriter::new(std::io::stdout().lock())),
-            // Whole chunks of lines per lock of the route and of stdout.
-            Some(output) => write(&mut std::io::BufWriter::with_capacity(1 << 16, output)),
+            None => write(&mut std::io::stdout().lock()),
+            Some(mut output) => write(&mut output),
         }
     })
     .await

@@ -7,25 +7,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tweet-indexer"));
-    // Flags under test must not be overridden by the caller's environment.
-    for var in [
-        "ES_ENDPOINT",
-        "ES_INDEX",
-        "ES_AUTH",
-        "DEAD_LETTER_BUCKET",
-        "DEAD_LETTER_FILE",
-        "BULK_GZIP",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn samples() -> PathBuf {
-    testkit::repo_root().join("tests/samples/captured.ndjson")
-}
+mod common;
+use common::{bin, samples};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run tweet-indexer")
@@ -224,33 +207,10 @@ fn deleted_among(bulk: &[u8], ids: &std::collections::HashSet<String>) -> u64 {
         .count() as u64
 }
 
-/// The document count of `index`, after a refresh, through the sink's own client.
+/// The tweet count of `index` (see `common::count`), from a test without a runtime.
 fn count(url: &str, index: &str) -> u64 {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let client = search_sink::SearchClient::connect(search_sink::Config::new(url))
-            .await
-            .expect("client");
-        client
-            .request(
-                search_sink::Method::Post,
-                &format!("{index}/_refresh"),
-                None,
-            )
-            .await
-            .expect("refresh");
-        // Tweets only: delete tombstones have no `timestamp_ms`.
-        let response = client
-            .request(
-                search_sink::Method::Post,
-                &format!("{index}/_count"),
-                Some(br#"{"query":{"exists":{"field":"timestamp_ms"}}}"#),
-            )
-            .await
-            .expect("count");
-        let body: Value = serde_json::from_slice(&response.body).expect("count JSON");
-        body["count"].as_u64().expect("count number")
-    })
+    runtime.block_on(common::count(url, index))
 }
 
 #[test]

@@ -7,25 +7,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tweet-indexer"));
-    for var in [
-        "ES_ENDPOINT",
-        "ES_INDEX",
-        "ES_AUTH",
-        "DEAD_LETTER_BUCKET",
-        "DEAD_LETTER_FILE",
-        "BULK_GZIP",
-        "BULK_CONCURRENCY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn samples() -> PathBuf {
-    testkit::repo_root().join("tests/samples/captured.ndjson")
-}
+mod common;
+use common::{bin, samples};
 
 /// The samples cut at line boundaries into `parts` objects (the last one gzipped), in a new
 /// directory: each tweet id is in one object only.

@@ -3,11 +3,12 @@
 //! `SSL_CERT_FILE`, the documents land; without it, the run fails at once naming the
 //! certificate (no retry loop until the deadline).
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use testkit::tls::TestCa;
+
+mod common;
 
 const BUCKET: &str = "cli-tls";
 const KEY: &str = "captured/2026/objects.ndjson";
@@ -25,7 +26,7 @@ fn peers() -> Option<Peers> {
 }
 
 fn samples() -> Vec<u8> {
-    std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples")
+    std::fs::read(common::samples()).expect("samples")
 }
 
 /// A plain-HTTP S3 client for moto (the set-up does not go through the proxy).
@@ -59,13 +60,8 @@ async fn upload_samples(s3_endpoint: &str) {
 /// Runs `tweet-indexer index` on the sample object with the given endpoints (blocking, off the
 /// runtime that serves the proxies).
 async fn index(es: &str, s3: &str, index: &str, ssl_cert_file: Option<&std::path::Path>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tweet-indexer"));
+    let mut cmd = common::bin();
     for var in [
-        "ES_ENDPOINT",
-        "ES_INDEX",
-        "ES_AUTH",
-        "DEAD_LETTER_BUCKET",
-        "DEAD_LETTER_FILE",
         "AWS_ENDPOINT_URL",
         "AWS_PROFILE",
         "SSL_CERT_FILE",
@@ -98,31 +94,6 @@ async fn index(es: &str, s3: &str, index: &str, ssl_cert_file: Option<&std::path
         .expect("join")
 }
 
-/// Documents (not delete tombstones) in `index`, asked over plain HTTP.
-async fn count(osmem: &str, index: &str) -> u64 {
-    let client = search_sink::SearchClient::connect(search_sink::Config::new(osmem))
-        .await
-        .expect("client");
-    client
-        .request(
-            search_sink::Method::Post,
-            &format!("{index}/_refresh"),
-            None,
-        )
-        .await
-        .expect("refresh");
-    let response = client
-        .request(
-            search_sink::Method::Post,
-            &format!("{index}/_count"),
-            Some(br#"{"query":{"exists":{"field":"timestamp_ms"}}}"#),
-        )
-        .await
-        .expect("count");
-    let body: Value = serde_json::from_slice(&response.body).expect("count JSON");
-    body["count"].as_u64().expect("count number")
-}
-
 /// The proxy's count of failed handshakes, once the first one is in (the proxy may see the
 /// client's alert a moment after the client gave up).
 async fn handshakes_failed(proxy: &testkit::tls::TlsProxy) -> usize {
@@ -149,7 +120,7 @@ async fn index_from_s3_into_osmem_over_tls_with_a_private_ca() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(es.failed_handshakes() + s3.failed_handshakes(), 0);
-    let indexed = count(&peers.osmem, "cli-tls").await;
+    let indexed = common::count(&peers.osmem, "cli-tls").await;
     assert!(indexed > 0, "nothing indexed: {stderr}");
     assert!(stderr.contains(&format!("indexed {indexed},")), "{stderr}");
 }

@@ -706,13 +706,7 @@ fn gzip_members_padding_encodings_and_blobs() {
     let mut failures = Vec::new();
     for (name, bytes, spans) in stream_cases(&lf, &case.records) {
         let items: Vec<Item> = ex.items(&bytes[..]).collect();
-        let ids: Vec<&str> = items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Document { id, .. } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
+        let ids = document_ids(&items);
         let invalid: Vec<&Item> = items
             .iter()
             .filter(|i| matches!(i, Item::Invalid { .. }))
@@ -796,13 +790,7 @@ fn a_corrupt_gzip_member_is_one_span_and_the_next_member_is_read() {
         ]
         .concat();
         let items: Vec<Item> = ex.items(&bytes[..]).collect();
-        let ids: Vec<&str> = items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Document { id, .. } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
+        let ids = document_ids(&items);
         // Members 1 and 3 whole; of member 2 at most what came out before the damage.
         for id in case.ids[..third].iter().chain(&case.ids[2 * third..]) {
             assert_eq!(
@@ -916,13 +904,7 @@ fn a_gzip_member_among_plain_bytes_is_decoded_wherever_it_starts() {
         let bytes = [before.clone(), gzip(&member), after.clone()].concat();
         let decoded = [before.clone(), member, after].concat();
         let items: Vec<Item> = ex.items(&bytes[..]).collect();
-        let ids: Vec<&str> = items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Document { id, .. } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
+        let ids = document_ids(&items);
         if ids != want {
             failures.push(format!(
                 "{name}: got {} of {} tweets",
@@ -959,4 +941,15 @@ fn a_gzip_member_among_plain_bytes_is_decoded_wherever_it_starts() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The ids of the documents among `items`, in order.
+fn document_ids(items: &[Item]) -> Vec<&str> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Document { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect()
 }
