@@ -9,7 +9,10 @@ binary as Lambda runs it (the process is started with AWS_LAMBDA_RUNTIME_API poi
                                sys, also read at its first poll: the init's share) are read from
                                /proc and it is stopped.
 
-The environment (ES_ENDPOINT, AWS_ENDPOINT_URL_S3, ...) is passed through to the binary.
+The environment (ES_ENDPOINT, AWS_ENDPOINT_URL_S3, ...) is passed through to the binary, less
+SSL_CERT_FILE and SSL_CERT_DIR: Lambda does not set them, and a machine that sets them for its
+other tools would make the binary read its whole certificate directory, which it never does on
+Lambda (pass --keep-ssl-env to keep them).
 Prints one JSON line.
 """
 import argparse
@@ -27,8 +30,14 @@ import time
 NEXT = "/2018-06-01/runtime/invocation/next"
 
 
+KEEP_SSL_ENV = False
+
+
 def lambda_env(port: int) -> dict:
     env = dict(os.environ)
+    if not KEEP_SSL_ENV:
+        env.pop("SSL_CERT_FILE", None)
+        env.pop("SSL_CERT_DIR", None)
     env.update({
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
         "AWS_LAMBDA_FUNCTION_NAME": "tweet-indexer",
@@ -196,7 +205,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--event", help="event JSON file (invoke)")
     parser.add_argument("--log", default=os.devnull, help="where the binary's output goes")
+    parser.add_argument("--keep-ssl-env", action="store_true",
+                        help="pass SSL_CERT_FILE / SSL_CERT_DIR through to the binary")
     args = parser.parse_args()
+    global KEEP_SSL_ENV
+    KEEP_SSL_ENV = args.keep_ssl_env
     with open(args.log, "ab") as log:
         if args.mode == "init":
             times = [init_once(args.binary, log) for _ in range(args.runs)]

@@ -459,7 +459,7 @@ fn reference<'r>(t: &'r RawTweet<'_>, kind: &str) -> Option<&'r str> {
 }
 
 fn user(raw: &RawTweet<'_>, ctx: &Context<'_, '_>) -> User {
-    let found: Option<&RawUser<'_>> = raw.user.as_ref().or(raw.author.as_ref()).or_else(|| {
+    let found: Option<&RawUser<'_>> = raw.user.as_ref().or(raw.author.as_deref()).or_else(|| {
         let author = raw.author_id.as_deref()?;
         ctx.includes?
             .users
@@ -564,7 +564,7 @@ fn locate(
     };
 
     // 2. The place: v1 inline, v2 by id in includes.
-    let place: Option<&RawPlace<'_>> = raw.place.as_ref().or_else(|| {
+    let place: Option<&RawPlace<'_>> = raw.place.as_deref().or_else(|| {
         let id = v2_geo.as_ref()?.place_id.as_deref()?;
         ctx.includes?
             .places

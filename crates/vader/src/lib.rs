@@ -17,6 +17,8 @@
 //! ```
 
 mod lexicon;
+#[cfg(test)]
+mod lexicon_files;
 mod pystr;
 mod rules;
 mod score;

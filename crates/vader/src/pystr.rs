@@ -14,7 +14,9 @@ pub(crate) fn is_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// `str.strip()` with no argument.
+/// `str.strip()` with no argument. Only the reading of the lexicon files uses it (`build.rs`
+/// and the tests that check its tables).
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn strip_whitespace(s: &str) -> &str {
     s.trim_matches(is_space)
 }
