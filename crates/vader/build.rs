@@ -27,36 +27,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut out = String::new();
     let valences = lexicon_files::valences(&vader)?;
-    writeln!(
-        out,
-        "/// `make_lex_dict` of `vader_lexicon.txt`, sorted by word."
+    // `{:?}` of an f64 is the shortest text that reads back as the same value.
+    let valences: Vec<String> = valences
+        .iter()
+        .map(|(w, v)| format!("({w:?}, {v:?})"))
+        .collect();
+    table(
+        &mut out,
+        "`make_lex_dict` of `vader_lexicon.txt`, sorted by word.",
+        "VALENCES: [(&str, f64)",
+        &valences,
     )?;
-    writeln!(
-        out,
-        "pub(crate) static VALENCES: [(&str, f64); {}] = [",
-        valences.len()
-    )?;
-    for (word, value) in &valences {
-        // `{:?}` of an f64 is the shortest text that reads back as the same value.
-        writeln!(out, "    ({word:?}, {value:?}),")?;
-    }
-    writeln!(out, "];")?;
     let emojis = lexicon_files::single_char_emojis(&emoji);
-    writeln!(
-        out,
-        "/// Single-code-point keys of `make_emoji_dict`, sorted by code point."
+    let emojis: Vec<String> = emojis
+        .iter()
+        .map(|(c, d)| format!("({c:?}, {d:?})"))
+        .collect();
+    table(
+        &mut out,
+        "Single-code-point keys of `make_emoji_dict`, sorted by code point.",
+        "EMOJIS: [(char, &str)",
+        &emojis,
     )?;
-    writeln!(
-        out,
-        "pub(crate) static EMOJIS: [(char, &str); {}] = [",
-        emojis.len()
-    )?;
-    for (c, description) in &emojis {
-        writeln!(out, "    ({c:?}, {description:?}),")?;
-    }
-    writeln!(out, "];")?;
 
     let dir = std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?;
     std::fs::write(Path::new(&dir).join("lexicon_tables.rs"), out)?;
     Ok(())
+}
+
+/// Appends `pub(crate) static NAME: [T; rows.len()] = [rows];` (`declaration` is `NAME: [T`).
+fn table(out: &mut String, doc: &str, declaration: &str, rows: &[String]) -> std::fmt::Result {
+    writeln!(out, "/// {doc}")?;
+    writeln!(out, "pub(crate) static {declaration}; {}] = [", rows.len())?;
+    for row in rows {
+        writeln!(out, "    {row},")?;
+    }
+    writeln!(out, "];")
 }
