@@ -824,7 +824,8 @@ impl<R: Read> Framer<R> {
         if self.opts.line_fast_path {
             if let Some(end) = self.line_candidate(start) {
                 let offset = self.base + start as u64;
-                if judge(offset, &self.buf[start..end]).is_ok() {
+                if !self.spans_gzip_seam(start, end) && judge(offset, &self.buf[start..end]).is_ok()
+                {
                     self.learn_key(start);
                     self.pos = end;
                     return Some(Ok(record_only(offset, start, end)));
@@ -913,8 +914,24 @@ impl<R: Read> Framer<R> {
         if !self.clean_after(end + 1, line_start)? {
             return Ok(Err(FrameErrorKind::TrailingBytes));
         }
+        if self.spans_gzip_seam(start, end + 1) {
+            return Ok(Err(FrameErrorKind::Truncated(
+                "cut by a corrupt gzip member",
+            )));
+        }
         let offset = self.base + start as u64;
         Ok(judge(offset, &self.buf[start..=end]).map_err(FrameErrorKind::Rejected))
+    }
+
+    /// Whether a corrupt gzip member's output ends inside `start..end` (buffer positions): the
+    /// bytes after that seam come from the next member, so an object that closes after it was
+    /// glued from two members (the start of a record the damage cut, the end of another) and
+    /// is no record, however well it parses. The pending errors are the seams not framed past.
+    fn spans_gzip_seam(&self, start: usize, end: usize) -> bool {
+        let (from, to) = (self.base + start as u64, self.base + end as u64);
+        self.pending
+            .iter()
+            .any(|e| from < e.offset && e.offset < to)
     }
 
     /// Whether the object that ends before `i` really ended there: not when a member follows

@@ -953,3 +953,75 @@ fn document_ids(items: &[Item]) -> Vec<&str> {
         })
         .collect()
 }
+
+/// A gzip member whose deflate data holds `good` in a stored block and then a block of the
+/// reserved type: it inflates to `good` and fails right after.
+fn member_corrupt_after(good: &[u8]) -> Vec<u8> {
+    let mut m = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    let len = u16::try_from(good.len()).expect("a short prefix");
+    m.push(0); // a stored block, not the last
+    m.extend_from_slice(&len.to_le_bytes());
+    m.extend_from_slice(&(!len).to_le_bytes());
+    m.extend_from_slice(good);
+    m.push(0b111); // the last block, of the reserved type 3: a deflate error
+    m.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    m
+}
+
+/// The output of a corrupt member ends at a seam; the next member's bytes follow it in the
+/// decompressed stream. An object that closes after the seam was glued from two members: the
+/// start of the record the damage cut and the end of another record. It must not become a
+/// document, however well it parses (here it would be tweet 2 with another tweet's text).
+#[test]
+fn a_record_glued_across_a_corrupt_member_is_damage_not_a_document() {
+    let ex = Extractor::new(ExtractorOptions::default());
+    // The first member's output before its error, the next member, the documents, and the
+    // damaged spans (offset, decompressed bytes).
+    type Case<'a> = (&'a [u8], &'a [u8], &'a [&'a str], &'a [(u64, u64)]);
+    let cases: [Case; 4] = [
+        (br#"{"id_str":"2","#, br#""text":"b"}"#, &[], &[(0, 25)]),
+        (
+            b"{\"id_str\":\"1\",\"text\":\"a\"}\n{\"id_str\":\"2\",",
+            b"\"text\":\"b\"}\n{\"id_str\":\"3\",\"text\":\"c\"}\n",
+            &["1", "3"],
+            &[(26, 25)],
+        ),
+        // Cut inside a string: the glued object's quotes pair up differently.
+        (
+            br#"{"id_str":"1","text":"a"} {"id_str":"2","text":"x"#,
+            br#"y"} {"id_str":"3","text":"c"}"#,
+            &["1", "3"],
+            &[(26, 26)],
+        ),
+        // Cut at a record boundary: nothing is glued, only the member's damage is reported.
+        (
+            b"{\"id_str\":\"1\",\"text\":\"a\"}\n",
+            b"{\"id_str\":\"3\",\"text\":\"c\"}\n",
+            &["1", "3"],
+            &[(26, 0)],
+        ),
+    ];
+    for (before, next, documents, damaged) in cases {
+        let bytes = [member_corrupt_after(before), gzip(next)].concat();
+        let items: Vec<Item> = ex.items(&bytes[..]).collect();
+        let shown = format!("{}: {items:?}", String::from_utf8_lossy(before));
+        assert_eq!(document_ids(&items), documents, "{shown}");
+        let spans: Vec<(u64, u64)> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Invalid { offset, reason } => {
+                    assert!(reason.starts_with("corrupt gzip member"), "{shown}");
+                    let len = reason
+                        .rsplit('(')
+                        .next()
+                        .and_then(|r| r.strip_suffix(" decompressed bytes)")?.parse().ok());
+                    Some((*offset, len.unwrap_or(u64::MAX)))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(spans, damaged, "{shown}");
+        let offsets: Vec<u64> = items.iter().map(Item::offset).collect();
+        assert!(offsets.is_sorted(), "{shown}");
+    }
+}
