@@ -293,6 +293,9 @@ pub struct Framer<R: Read> {
     comma_layout: bool,
     /// Errors found below the framer (gzip), reported before the next record.
     pending: VecDeque<FrameError>,
+    /// Where the output of a corrupt member ends in the records' stream (and the next
+    /// member's begins), for the ones not framed past yet: no record spans one.
+    seams: VecDeque<u64>,
     /// A record judged already, to hand out after the damage returned before it.
     ready: Option<(u64, usize, usize)>,
     /// A step framed already, to hand out after the gzip error that came before it.
@@ -370,6 +373,7 @@ impl<R: Read> Framer<R> {
             last_key: 0,
             comma_layout: false,
             pending: VecDeque::new(),
+            seams: VecDeque::new(),
             ready: None,
             held: None,
             memo: None,
@@ -404,11 +408,24 @@ impl<R: Read> Framer<R> {
         let out = &mut self.buf[at..];
         let (n, events, members) = match &mut self.source {
             Source::Pending(_) | Source::Done => return Ok(0),
-            Source::Single(u) => (u.read(out)?, u.take_events(), u.members()),
+            Source::Single(u) => {
+                let n = u.read(out)?;
+                let events = u.take_events();
+                self.seams.extend(events.iter().filter_map(Event::seam));
+                (n, events, u.members())
+            }
             Source::Double(u) => {
                 let n = u.read(out)?;
-                let mut events = u.inner_mut().take_events();
-                events.extend(u.take_events());
+                // The object's own layer counts its offsets in the stream the gzip inside it
+                // inflates, not in the records' stream: its events are placed where the inner
+                // layer stands after this read (after the inner layer's own, which its damage
+                // usually causes), so that steps stay in offset order.
+                // Only the inner layer's damage is a seam in the records' stream.
+                let here = u.handed_out();
+                let outer = u.inner_mut().take_events();
+                let mut events = u.take_events();
+                self.seams.extend(events.iter().filter_map(Event::seam));
+                events.extend(outer.into_iter().map(|e| e.placed_at(here)));
                 (n, events, 1)
             }
         };
@@ -487,6 +504,12 @@ impl<R: Read> Framer<R> {
                 let decoded = std::mem::take(&mut self.buf);
                 tracing::warn!("the object is gzip inside gzip: decoding it twice");
                 self.source = Source::Double(Box::new(Unwrap::with_prefix(u, decoded)));
+                // Damage of the object's own layer seen so far is counted in the stream now
+                // inflated again: in the records' stream it is at its start.
+                for e in &mut self.pending {
+                    e.offset = 0;
+                }
+                self.seams.clear();
                 self.pos = 0;
                 self.eof = false;
             }
@@ -926,12 +949,15 @@ impl<R: Read> Framer<R> {
     /// Whether a corrupt gzip member's output ends inside `start..end` (buffer positions): the
     /// bytes after that seam come from the next member, so an object that closes after it was
     /// glued from two members (the start of a record the damage cut, the end of another) and
-    /// is no record, however well it parses. The pending errors are the seams not framed past.
-    fn spans_gzip_seam(&self, start: usize, end: usize) -> bool {
+    /// is no record, however well it parses.
+    fn spans_gzip_seam(&mut self, start: usize, end: usize) -> bool {
         let (from, to) = (self.base + start as u64, self.base + end as u64);
-        self.pending
-            .iter()
-            .any(|e| from < e.offset && e.offset < to)
+        // Seams before the framing position are behind every object still to be framed.
+        let framed = self.base + self.pos as u64;
+        while self.seams.front().is_some_and(|&seam| seam <= framed) {
+            self.seams.pop_front();
+        }
+        self.seams.iter().any(|&seam| from < seam && seam < to)
     }
 
     /// Whether the object that ends before `i` really ended there: not when a member follows
@@ -1271,6 +1297,7 @@ impl<R: Read> Framer<R> {
             }
         }
         self.pending.clear();
+        self.seams.clear();
         Ok(damage_only(FrameError {
             offset,
             len: self.base + self.buf.len() as u64 - offset,

@@ -49,6 +49,35 @@ pub(crate) enum Event {
     },
 }
 
+impl Event {
+    /// Where a corrupt member's output ends in this layer's output: the next member's (or the
+    /// plain bytes after it) begins there.
+    pub(crate) fn seam(&self) -> Option<u64> {
+        match self {
+            Event::Corrupt {
+                decompressed_offset,
+                ..
+            } => Some(*decompressed_offset),
+            Event::Checksum { .. } => None,
+        }
+    }
+
+    /// The event placed at `offset` of another stream (see the framer's gzip-in-gzip source).
+    pub(crate) fn placed_at(mut self, offset: u64) -> Self {
+        match &mut self {
+            Event::Checksum {
+                decompressed_offset,
+                ..
+            }
+            | Event::Corrupt {
+                decompressed_offset,
+                ..
+            } => *decompressed_offset = offset,
+        }
+        self
+    }
+}
+
 enum State {
     /// Outside members: bytes go through unchanged until the next gzip header.
     Plain,
@@ -124,6 +153,11 @@ impl<R: Read> Unwrap<R> {
 
     pub(crate) fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Bytes handed out so far: the offset of the next one in the decompressed stream.
+    pub(crate) fn handed_out(&self) -> u64 {
+        self.out_total
     }
 
     /// How many of the last bytes handed out were plain bytes of the current run (0 while a
