@@ -419,8 +419,8 @@ impl<R: Read> Framer<R> {
                 // The object's own layer counts its offsets in the stream the gzip inside it
                 // inflates, not in the records' stream: its events are placed where the inner
                 // layer stands after this read (after the inner layer's own, which its damage
-                // usually causes), so that steps stay in offset order.
-                // Only the inner layer's damage is a seam in the records' stream.
+                // usually causes), so that steps stay in offset order. They are no seams: only
+                // the inner layer's damage is one in the records' stream.
                 let here = u.handed_out();
                 let outer = u.inner_mut().take_events();
                 let mut events = u.take_events();
