@@ -405,6 +405,7 @@ impl<R: Read> Framer<R> {
     }
 
     fn read_source(&mut self, at: usize) -> io::Result<usize> {
+        let framing_at = self.base + self.pos as u64;
         let out = &mut self.buf[at..];
         let (n, events, members) = match &mut self.source {
             Source::Pending(_) | Source::Done => return Ok(0),
@@ -417,15 +418,15 @@ impl<R: Read> Framer<R> {
             Source::Double(u) => {
                 let n = u.read(out)?;
                 // The object's own layer counts its offsets in the stream the gzip inside it
-                // inflates, not in the records' stream: its events are placed where the inner
-                // layer stands after this read (after the inner layer's own, which its damage
-                // usually causes), so that steps stay in offset order. They are no seams: only
-                // the inner layer's damage is one in the records' stream.
-                let here = u.handed_out();
+                // inflates, not in the records' stream: its events are placed where framing
+                // stands (no step still to come starts before it, so steps stay in offset
+                // order; where the inner layer stands is no bound: bytes handed back to it are
+                // read again). They are no seams: only the inner layer's damage is one in the
+                // records' stream.
                 let outer = u.inner_mut().take_events();
                 let mut events = u.take_events();
                 self.seams.extend(events.iter().filter_map(Event::seam));
-                events.extend(outer.into_iter().map(|e| e.placed_at(here)));
+                events.extend(outer.into_iter().map(|e| e.placed_at(framing_at)));
                 (n, events, 1)
             }
         };

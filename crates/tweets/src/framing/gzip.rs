@@ -155,11 +155,6 @@ impl<R: Read> Unwrap<R> {
         std::mem::take(&mut self.events)
     }
 
-    /// Bytes handed out so far: the offset of the next one in the decompressed stream.
-    pub(crate) fn handed_out(&self) -> u64 {
-        self.out_total
-    }
-
     /// How many of the last bytes handed out were plain bytes of the current run (0 while a
     /// member is being decoded).
     pub(crate) fn plain_tail(&self) -> u64 {
