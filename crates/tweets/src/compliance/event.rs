@@ -1,0 +1,926 @@
+//! Compliance records -> typed events, in every shape the indexer reads (see [`super`]).
+//!
+//! These records are rare next to tweets, so they are read field by field on their own (cold)
+//! path, after the one typed pass of [`crate::record`] has told them apart: a tweet pays
+//! nothing for them. Every field an event needs is checked: an id that is a float, negative,
+//! not decimal or missing, a time that is no ISO 8601 date-time, an unknown kind under a v2
+//! `data` is an error naming the field, which the extractor turns into an invalid record.
+//! Unknown extra fields are tolerated (X adds some, e.g. `quote_tweet_id`).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::record::{RecordError, clip};
+
+/// Where an event was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// A v1.1 stream message (`scrub_geo`, `status_withheld`, `user_withheld`, `delete`).
+    V1,
+    /// A v2 compliance stream payload.
+    Stream,
+    /// A result line of a batch compliance job.
+    Batch,
+    /// What a captured tweet says of itself (`edit_history_tweet_ids`, its own
+    /// `withheld_in_countries`).
+    Tweet,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::V1 => "v1",
+            Source::Stream => "stream",
+            Source::Batch => "batch",
+            Source::Tweet => "tweet",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Source> {
+        [Source::V1, Source::Stream, Source::Batch, Source::Tweet]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A user-level change of the v2 user compliance stream (or of a batch users job).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserChange {
+    Delete,
+    Undelete,
+    Protect,
+    Unprotect,
+    Suspend,
+    Unsuspend,
+}
+
+impl UserChange {
+    /// The v2 kind (`user_delete`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserChange::Delete => "user_delete",
+            UserChange::Undelete => "user_undelete",
+            UserChange::Protect => "user_protect",
+            UserChange::Unprotect => "user_unprotect",
+            UserChange::Suspend => "user_suspend",
+            UserChange::Unsuspend => "user_unsuspend",
+        }
+    }
+}
+
+/// What an event says (tweet deletes are [`crate::Item::Delete`], not events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// Every tweet of the user with id <= `up_to_id` loses its location (v1 and v2
+    /// `scrub_geo`; a batch users job's `scrub_geo`, up to the last id of its time).
+    ScrubGeo {
+        user_id: u64,
+        up_to_id: u64,
+    },
+    /// This one tweet loses its location (a batch tweets job's `scrub_geo`).
+    TweetScrubGeo {
+        tweet_id: u64,
+    },
+    /// The tweet is withheld in these countries (v2 `withheld`, v1 `status_withheld`, a
+    /// tweet's own `withheld_in_countries`); the list replaces an older one.
+    Withheld {
+        tweet_id: u64,
+        author_id: Option<u64>,
+        countries: Vec<String>,
+    },
+    /// Every tweet of the user is withheld in these countries.
+    UserWithheld {
+        user_id: u64,
+        countries: Vec<String>,
+    },
+    /// The tweet is removed from public view (`drop`) or may be shown again (`undrop`).
+    Drop {
+        tweet_id: u64,
+        author_id: Option<u64>,
+        dropped: bool,
+    },
+    /// These tweets are earlier versions of an edited tweet (v2 `tweet_edit`, whose `tweet`
+    /// is the latest version; a batch `rehydrate`; `edit_history_tweet_ids`).
+    Edit {
+        latest_id: Option<u64>,
+        earlier: Vec<u64>,
+    },
+    User {
+        user_id: u64,
+        change: UserChange,
+    },
+    /// A batch users job did not return this uploaded user: the user was clean (not deleted,
+    /// protected or suspended) when the job was created.
+    UserClean {
+        user_id: u64,
+    },
+    /// `user_profile_modification`: changes nothing we store (a document keeps the profile
+    /// name it was captured with, like its text).
+    UserProfileModification {
+        user_id: u64,
+    },
+}
+
+impl EventKind {
+    /// A short stable name for logs and counters (X's name of the event where it has one).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventKind::ScrubGeo { .. } | EventKind::TweetScrubGeo { .. } => "scrub_geo",
+            EventKind::Withheld { .. } => "withheld",
+            EventKind::UserWithheld { .. } => "user_withheld",
+            EventKind::Drop { dropped: true, .. } => "drop",
+            EventKind::Drop { dropped: false, .. } => "undrop",
+            EventKind::Edit { .. } => "tweet_edit",
+            EventKind::User { change, .. } => change.as_str(),
+            EventKind::UserClean { .. } => "user_clean",
+            EventKind::UserProfileModification { .. } => "user_profile_modification",
+        }
+    }
+}
+
+/// One compliance event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplianceEvent {
+    pub kind: EventKind,
+    /// When it happened, epoch milliseconds: v2 `event_at`; a batch result's `redacted_at`
+    /// (else its job's `created_at`); for what a tweet says of itself, the tweet's time.
+    /// `None` for the v1 messages, which carry no time.
+    pub event_at: Option<i64>,
+    pub source: Source,
+}
+
+/// What a compliance record holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// Delete this tweet.
+    Delete {
+        id: String,
+        event_at: Option<i64>,
+    },
+    /// A `delete` of something other than a tweet (a direct message).
+    DeleteOther,
+    Event(ComplianceEvent),
+    /// A batch job's error line (`{"id":"...","error":"invalid_id"}`).
+    JobError {
+        id: String,
+        error: String,
+    },
+}
+
+type Field<'a> = Option<&'a RawValue>;
+
+/// A field that is there and not `null`.
+fn present(f: Field<'_>) -> Option<&RawValue> {
+    f.filter(|r| r.get() != "null")
+}
+
+/// A decimal id: a JSON string of ASCII digits or a non-negative integer, exactly.
+fn id(f: Field<'_>, name: &str) -> Result<Option<u64>, String> {
+    let Some(raw) = present(f) else {
+        return Ok(None);
+    };
+    let text = raw.get();
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::String(s)) => decimal(&s)
+            .map(Some)
+            .ok_or_else(|| format!("{name} is not a decimal id: {:?}", clip(&s))),
+        Ok(Value::Number(n)) => match n.as_u64() {
+            Some(n) => Ok(Some(n)),
+            None if n.is_i64() => Err(format!("{name} is negative: {n}")),
+            None => Err(format!("{name} is not an integer: {}", clip(text))),
+        },
+        _ => Err(format!("{name} is not an id: {}", clip(text))),
+    }
+}
+
+fn required_id(f: Field<'_>, name: &str) -> Result<u64, String> {
+    id(f, name)?.ok_or_else(|| format!("without {name}"))
+}
+
+fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// An ISO 8601 date-time string (`2022-12-23T12:34:56.789Z`, `...+00:00`), epoch ms.
+fn iso_time(f: Field<'_>, name: &str) -> Result<Option<i64>, String> {
+    let Some(raw) = present(f) else {
+        return Ok(None);
+    };
+    let s: String = serde_json::from_str(raw.get())
+        .map_err(|_| format!("{name} is not a string: {}", clip(raw.get())))?;
+    s.trim()
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_digit)
+        .then(|| crate::time::parse_created_at(&s))
+        .flatten()
+        .map(Some)
+        .ok_or_else(|| format!("{name} is not an ISO 8601 time: {:?}", clip(&s)))
+}
+
+/// A list of country codes (strings, none empty).
+fn countries(f: Field<'_>, name: &str) -> Result<Option<Vec<String>>, String> {
+    let Some(raw) = present(f) else {
+        return Ok(None);
+    };
+    let list: Vec<String> = serde_json::from_str(raw.get())
+        .map_err(|_| format!("{name} is not a list of strings: {}", clip(raw.get())))?;
+    if list.iter().any(String::is_empty) {
+        return Err(format!("{name} holds an empty country code"));
+    }
+    Ok(Some(list))
+}
+
+fn required_countries(f: Field<'_>, name: &str) -> Result<Vec<String>, String> {
+    countries(f, name)?.ok_or_else(|| format!("without {name}"))
+}
+
+/// A JSON object's members by key, kept as raw values (`null` members are absent).
+fn members(text: &str) -> Option<BTreeMap<String, &RawValue>> {
+    serde_json::from_str(text).ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// v1.1 stream messages
+
+/// The event of a v1.1 `scrub_geo`, `status_withheld` or `user_withheld` message (`record`
+/// is the whole message); `None` when it holds none of them.
+pub(crate) fn v1(record: &str) -> Result<Option<ComplianceEvent>, RecordError> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Message<'a> {
+        #[serde(borrow)]
+        scrub_geo: Field<'a>,
+        #[serde(borrow)]
+        status_withheld: Field<'a>,
+        #[serde(borrow)]
+        user_withheld: Field<'a>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        id: Field<'a>,
+        #[serde(borrow)]
+        id_str: Field<'a>,
+        #[serde(borrow)]
+        user_id: Field<'a>,
+        #[serde(borrow)]
+        user_id_str: Field<'a>,
+        #[serde(borrow)]
+        up_to_status_id: Field<'a>,
+        #[serde(borrow)]
+        up_to_status_id_str: Field<'a>,
+        #[serde(borrow)]
+        withheld_in_countries: Field<'a>,
+    }
+    let m: Message<'_> = serde_json::from_str(record)?;
+    let (name, body) = match (m.scrub_geo, m.status_withheld, m.user_withheld) {
+        (Some(b), _, _) => ("scrub_geo", b),
+        (None, Some(b), _) => ("status_withheld", b),
+        (None, None, Some(b)) => ("user_withheld", b),
+        (None, None, None) => return Ok(None),
+    };
+    let fail = |why: String| RecordError::Compliance(format!("{name}: {why}"));
+    let b: Body<'_> =
+        serde_json::from_str(body.get()).map_err(|_| fail("not an object".to_owned()))?;
+    // The `_str` spelling first, the number when it is missing.
+    let either = |s: Field<'_>, n: Field<'_>, name: &str| -> Result<u64, String> {
+        match id(s, &format!("{name}_str"))? {
+            Some(id) => Ok(id),
+            None => required_id(n, name),
+        }
+    };
+    let kind = match name {
+        "scrub_geo" => EventKind::ScrubGeo {
+            user_id: either(b.user_id_str, b.user_id, "user_id").map_err(fail)?,
+            up_to_id: either(b.up_to_status_id_str, b.up_to_status_id, "up_to_status_id")
+                .map_err(fail)?,
+        },
+        "status_withheld" => EventKind::Withheld {
+            tweet_id: either(b.id_str, b.id, "id").map_err(fail)?,
+            author_id: match id(b.user_id_str, "user_id_str").map_err(fail)? {
+                Some(id) => Some(id),
+                None => id(b.user_id, "user_id").map_err(fail)?,
+            },
+            countries: required_countries(b.withheld_in_countries, "withheld_in_countries")
+                .map_err(fail)?,
+        },
+        _ => EventKind::UserWithheld {
+            user_id: either(b.id_str, b.id, "id").map_err(fail)?,
+            countries: required_countries(b.withheld_in_countries, "withheld_in_countries")
+                .map_err(fail)?,
+        },
+    };
+    Ok(Some(ComplianceEvent {
+        kind,
+        event_at: None,
+        source: Source::V1,
+    }))
+}
+
+/// A delete notice's body: v1 `{"status":{"id_str","id","user_id_str"},"timestamp_ms"}` or
+/// v2 `{"tweet":{"id","author_id"},"event_at"}`. For `source` [`Source::Stream`] the v2
+/// rules hold: a decimal id and a valid `event_at` are required. A v1 `timestamp_ms` that is
+/// no time is left out (the delete is what matters; the time only feeds the lag metric).
+pub(crate) fn delete_notice(delete: &RawValue, source: Source) -> Result<Parsed, RecordError> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Delete<'a> {
+        #[serde(borrow)]
+        status: Option<Target<'a>>,
+        #[serde(borrow)]
+        tweet: Option<Target<'a>>,
+        direct_message: Option<serde::de::IgnoredAny>,
+        #[serde(borrow)]
+        timestamp_ms: Field<'a>,
+        #[serde(borrow)]
+        event_at: Field<'a>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Target<'a> {
+        #[serde(borrow)]
+        id_str: Field<'a>,
+        #[serde(borrow)]
+        id: Field<'a>,
+    }
+    let d: Delete<'_> = serde_json::from_str(delete.get()).map_err(|e| {
+        let e = RecordError::from(e);
+        match e {
+            RecordError::Json(msg) => RecordError::Delete(format!("unreadable: {msg}")),
+            other => other,
+        }
+    })?;
+    let Some(target) = d.status.or(d.tweet) else {
+        if d.direct_message.is_some() {
+            return Ok(Parsed::DeleteOther);
+        }
+        let keys = members(delete.get())
+            .map(|m| m.into_keys().map(|k| clip(&k)).collect::<Vec<_>>())
+            .unwrap_or_default();
+        return Err(RecordError::Delete(format!(
+            "names no tweet (keys: {})",
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.join(", ")
+            }
+        )));
+    };
+    let id = match present(target.id_str).map(|r| serde_json::from_str::<String>(r.get())) {
+        Some(Ok(s)) if !s.is_empty() => s,
+        _ => match present(target.id) {
+            None => return Err(RecordError::Delete("without a tweet id".to_owned())),
+            Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+                Ok(Value::String(s)) if !s.is_empty() => s,
+                Ok(Value::Number(n)) if n.is_u64() => n.to_string(),
+                Ok(Value::String(_)) => {
+                    return Err(RecordError::Delete("without a tweet id".to_owned()));
+                }
+                _ => {
+                    let what = describe(raw.get());
+                    return Err(RecordError::Delete(format!(
+                        "with an unusable tweet id ({what})"
+                    )));
+                }
+            },
+        },
+    };
+    let event_at = if source == Source::Stream {
+        if decimal(&id).is_none() {
+            return Err(RecordError::Delete(format!(
+                "with an unusable tweet id (not decimal: {:?})",
+                clip(&id)
+            )));
+        }
+        let at = iso_time(d.event_at, "event_at").map_err(RecordError::Delete)?;
+        Some(at.ok_or_else(|| RecordError::Delete("without event_at".to_owned()))?)
+    } else {
+        match present(d.timestamp_ms).map(|raw| id_text(raw.get())) {
+            Some(Some(ms)) => i64::try_from(ms).ok(),
+            Some(None) => {
+                tracing::warn!(
+                    timestamp_ms = %clip(d.timestamp_ms.map_or("", |r| r.get())),
+                    "delete notice: timestamp_ms is no epoch-milliseconds integer, left out"
+                );
+                None
+            }
+            None => None,
+        }
+    };
+    Ok(Parsed::Delete { id, event_at })
+}
+
+/// A decimal integer written as a JSON number or string.
+fn id_text(text: &str) -> Option<u64> {
+    match serde_json::from_str::<Value>(text).ok()? {
+        Value::String(s) => decimal(&s),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// What a refused id held, as [`crate::record::Checked`] names it (`a number: -1`, ...).
+fn describe(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Number(n)) => format!("a number: {n}"),
+        Ok(Value::Bool(b)) => format!("a boolean: {b}"),
+        Ok(Value::Array(_)) => "an array".to_owned(),
+        Ok(Value::Object(_)) => "an object".to_owned(),
+        _ => clip(text),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// v2 compliance streams
+
+/// The kinds the v2 compliance streams send under `data`.
+pub const V2_KINDS: [&str; 14] = [
+    "delete",
+    "tweet_edit",
+    "withheld",
+    "drop",
+    "undrop",
+    "scrub_geo",
+    "user_delete",
+    "user_undelete",
+    "user_protect",
+    "user_unprotect",
+    "user_suspend",
+    "user_unsuspend",
+    "user_withheld",
+    "user_profile_modification",
+];
+
+/// A v2 compliance payload's `data` object (`{"<kind>":{...}}`). `Ok(None)` when it holds
+/// no known kind (the caller names its keys); an error when it holds more than one, or a
+/// kind whose fields are unusable.
+pub(crate) fn v2_data(data: &str) -> Result<Option<Parsed>, RecordError> {
+    let Some(members) = members(data) else {
+        return Ok(None);
+    };
+    let mut known = members
+        .iter()
+        .filter(|(k, v)| V2_KINDS.contains(&k.as_str()) && v.get() != "null");
+    let Some((kind, body)) = known.next() else {
+        return Ok(None);
+    };
+    if let Some((other, _)) = known.next() {
+        return Err(RecordError::Compliance(format!(
+            "with two kinds under data: {kind}, {other}"
+        )));
+    }
+    if kind == "delete" {
+        return delete_notice(body, Source::Stream).map(Some);
+    }
+    v2_event(kind, body)
+        .map(|e| Some(Parsed::Event(e)))
+        .map_err(|why| RecordError::Compliance(format!("{kind}: {why}")))
+}
+
+fn v2_event(kind: &str, body: &RawValue) -> Result<ComplianceEvent, String> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        tweet: Field<'a>,
+        #[serde(borrow)]
+        user: Field<'a>,
+        #[serde(borrow)]
+        event_at: Field<'a>,
+        #[serde(borrow)]
+        withheld_in_countries: Field<'a>,
+        #[serde(borrow)]
+        up_to_tweet_id: Field<'a>,
+        #[serde(borrow)]
+        initial_tweet_id: Field<'a>,
+        #[serde(borrow)]
+        edit_tweet_ids: Field<'a>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Subject<'a> {
+        #[serde(borrow)]
+        id: Field<'a>,
+        #[serde(borrow)]
+        author_id: Field<'a>,
+    }
+    let b: Body<'_> = serde_json::from_str(body.get()).map_err(|_| "not an object".to_owned())?;
+    let event_at = Some(iso_time(b.event_at, "event_at")?.ok_or("without event_at")?);
+    let subject = |f: Field<'_>, name: &str| -> Result<(u64, Option<u64>), String> {
+        let raw = present(f).ok_or_else(|| format!("without {name}"))?;
+        let s: Subject<'_> =
+            serde_json::from_str(raw.get()).map_err(|_| format!("{name} is not an object"))?;
+        Ok((
+            required_id(s.id, &format!("{name}.id"))?,
+            id(s.author_id, &format!("{name}.author_id"))?,
+        ))
+    };
+    let tweet = || subject(b.tweet, "tweet");
+    let user = || subject(b.user, "user").map(|(id, _)| id);
+    let change = |change| -> Result<EventKind, String> {
+        Ok(EventKind::User {
+            user_id: user()?,
+            change,
+        })
+    };
+    let kind = match kind {
+        "tweet_edit" => {
+            let (latest, _) = tweet()?;
+            let mut chain: Vec<u64> = match present(b.edit_tweet_ids) {
+                None => return Err("without edit_tweet_ids".to_owned()),
+                Some(raw) => {
+                    let ids: Vec<&RawValue> = serde_json::from_str(raw.get())
+                        .map_err(|_| "edit_tweet_ids is not a list".to_owned())?;
+                    ids.into_iter()
+                        .map(|r| required_id(Some(r), "edit_tweet_ids[]"))
+                        .collect::<Result<_, _>>()?
+                }
+            };
+            chain.extend(id(b.initial_tweet_id, "initial_tweet_id")?);
+            EventKind::Edit {
+                latest_id: Some(latest),
+                earlier: earlier_versions(chain, latest),
+            }
+        }
+        "withheld" => {
+            let (tweet_id, author_id) = tweet()?;
+            EventKind::Withheld {
+                tweet_id,
+                author_id,
+                countries: required_countries(b.withheld_in_countries, "withheld_in_countries")?,
+            }
+        }
+        "drop" | "undrop" => {
+            let (tweet_id, author_id) = tweet()?;
+            EventKind::Drop {
+                tweet_id,
+                author_id,
+                dropped: kind == "drop",
+            }
+        }
+        "scrub_geo" => EventKind::ScrubGeo {
+            user_id: user()?,
+            up_to_id: required_id(b.up_to_tweet_id, "up_to_tweet_id")?,
+        },
+        "user_delete" => change(UserChange::Delete)?,
+        "user_undelete" => change(UserChange::Undelete)?,
+        "user_protect" => change(UserChange::Protect)?,
+        "user_unprotect" => change(UserChange::Unprotect)?,
+        "user_suspend" => change(UserChange::Suspend)?,
+        "user_unsuspend" => change(UserChange::Unsuspend)?,
+        "user_withheld" => EventKind::UserWithheld {
+            user_id: user()?,
+            countries: required_countries(b.withheld_in_countries, "withheld_in_countries")?,
+        },
+        "user_profile_modification" => EventKind::UserProfileModification { user_id: user()? },
+        other => return Err(format!("unknown kind {other}")),
+    };
+    Ok(ComplianceEvent {
+        kind,
+        event_at,
+        source: Source::Stream,
+    })
+}
+
+/// The ids of an edit chain other than `latest`, sorted, without repeats.
+fn earlier_versions(mut chain: Vec<u64>, latest: u64) -> Vec<u64> {
+    chain.retain(|id| *id != latest);
+    chain.sort_unstable();
+    chain.dedup();
+    chain
+}
+
+// ---------------------------------------------------------------------------------------
+// Batch compliance job results
+
+/// The key of a batch job's result line as `tweet-capture comply` writes it:
+/// `{"compliance_job_result":{"job":{"id","type","created_at"},"result":<X's line>}}`.
+pub const JOB_RESULT_KEY: &str = "compliance_job_result";
+
+/// Twitter's snowflake epoch (2010-11-04T01:42:54.657Z), epoch ms.
+const SNOWFLAKE_EPOCH_MS: i64 = 1_288_834_974_657;
+
+/// The largest tweet id a snowflake can have at `ms`: every tweet made by then has an id at
+/// most this (for a batch users `scrub_geo`, which names a time and no tweet).
+pub fn last_id_at(ms: i64) -> u64 {
+    let since = u64::try_from(ms.saturating_sub(SNOWFLAKE_EPOCH_MS)).unwrap_or(0);
+    since
+        .checked_mul(1 << 22)
+        .map_or(u64::MAX, |id| id | ((1 << 22) - 1))
+}
+
+/// The creation time of a snowflake tweet id, epoch ms (`None` for a pre-2010 id).
+pub fn id_time(id: u64) -> Option<i64> {
+    let ms = i64::try_from(id >> 22)
+        .ok()?
+        .checked_add(SNOWFLAKE_EPOCH_MS)?;
+    // Sequential (pre-snowflake) ids are below 2^35; their "time" would be the epoch itself.
+    (id >> 22 > 0).then_some(ms)
+}
+
+/// One result line of a batch compliance job in our wrapper (`record` is the whole line).
+pub(crate) fn job_result(record: &str) -> Result<Parsed, RecordError> {
+    job_result_inner(record).map_err(|why| RecordError::Compliance(format!("job result: {why}")))
+}
+
+fn job_result_inner(record: &str) -> Result<Parsed, String> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Wrapper<'a> {
+        #[serde(borrow)]
+        compliance_job_result: Field<'a>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        job: Field<'a>,
+        #[serde(borrow)]
+        result: Field<'a>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Job<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Field<'a>,
+        #[serde(borrow)]
+        created_at: Field<'a>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        id: Field<'a>,
+        #[serde(borrow)]
+        action: Field<'a>,
+        #[serde(borrow)]
+        reason: Field<'a>,
+        #[serde(borrow)]
+        redacted_at: Field<'a>,
+        #[serde(borrow)]
+        deleted_at: Field<'a>,
+        #[serde(borrow)]
+        error: Field<'a>,
+    }
+    let object = |f: Field<'_>, name: &str| -> Result<String, String> {
+        let raw = present(f).ok_or_else(|| format!("without {name}"))?;
+        raw.get()
+            .starts_with('{')
+            .then(|| raw.get().to_owned())
+            .ok_or_else(|| format!("{name} is not an object"))
+    };
+    let text = |f: Field<'_>, name: &str| -> Result<Option<String>, String> {
+        present(f)
+            .map(|raw| {
+                serde_json::from_str::<String>(raw.get())
+                    .map_err(|_| format!("{name} is not a string: {}", clip(raw.get())))
+            })
+            .transpose()
+    };
+    let w: Wrapper<'_> = serde_json::from_str(record).map_err(|e| e.to_string())?;
+    let envelope = object(w.compliance_job_result, JOB_RESULT_KEY)?;
+    let e: Envelope<'_> = serde_json::from_str(&envelope).map_err(|e| e.to_string())?;
+    let job_text = object(e.job, "job")?;
+    let job: Job<'_> = serde_json::from_str(&job_text).map_err(|e| e.to_string())?;
+    let line_text = object(e.result, "result")?;
+    let line: Line<'_> = serde_json::from_str(&line_text).map_err(|e| e.to_string())?;
+
+    let users = match text(job.kind, "job.type")?.as_deref() {
+        Some("tweets") => false,
+        Some("users") => true,
+        Some(other) => return Err(format!("job.type is neither tweets nor users: {other:?}")),
+        None => return Err("without job.type".to_owned()),
+    };
+    let job_at = iso_time(job.created_at, "job.created_at")?.ok_or("without job.created_at")?;
+    if let Some(error) = present(line.error) {
+        let shown =
+            |raw: Option<&RawValue>| match raw.map(|r| serde_json::from_str::<Value>(r.get())) {
+                Some(Ok(Value::String(s))) => clip(&s),
+                Some(_) => clip(raw.map_or("", |r| r.get())),
+                None => String::new(),
+            };
+        return Ok(Parsed::JobError {
+            id: shown(present(line.id)),
+            error: shown(Some(error)),
+        });
+    }
+    let subject = required_id(line.id, "result.id")?;
+    let action = text(line.action, "result.action")?;
+    let reason = text(line.reason, "result.reason")?;
+    let redacted = match iso_time(line.redacted_at, "result.redacted_at")? {
+        Some(at) => Some(at),
+        None => iso_time(line.deleted_at, "result.deleted_at")?,
+    };
+    let event = |kind: EventKind, at: i64| {
+        Ok(Parsed::Event(ComplianceEvent {
+            kind,
+            event_at: Some(at),
+            source: Source::Batch,
+        }))
+    };
+    let at = redacted.unwrap_or(job_at);
+    let unknown = || {
+        Err(format!(
+            "unknown action / reason for a {} job: {:?} / {:?}",
+            if users { "users" } else { "tweets" },
+            action.as_deref().unwrap_or("none given"),
+            reason.as_deref().unwrap_or("none given"),
+        ))
+    };
+    if !users {
+        // What to do is the action (X: "`action` tells you what to do"); the older format
+        // had only the reason.
+        let action = match (action.as_deref(), reason.as_deref()) {
+            (Some(a @ ("delete" | "scrub_geo" | "rehydrate")), _) => a,
+            (None, Some("scrub_geo")) => "scrub_geo",
+            (None, Some("deleted" | "bounced" | "protected" | "suspended" | "deactivated")) => {
+                "delete"
+            }
+            _ => return unknown(),
+        };
+        return match action {
+            "delete" => Ok(Parsed::Delete {
+                id: subject.to_string(),
+                event_at: Some(at),
+            }),
+            "scrub_geo" => event(EventKind::TweetScrubGeo { tweet_id: subject }, at),
+            _ => event(
+                EventKind::Edit {
+                    latest_id: None,
+                    earlier: vec![subject],
+                },
+                at,
+            ),
+        };
+    }
+    let user_id = subject;
+    let change = |change| event(EventKind::User { user_id, change }, at);
+    match (action.as_deref(), reason.as_deref()) {
+        // Written by `comply` for an uploaded user X did not return: clean as of the job.
+        (Some("none"), _) => event(EventKind::UserClean { user_id }, job_at),
+        (Some("scrub_geo"), _) | (None | Some("delete"), Some("scrub_geo")) => event(
+            EventKind::ScrubGeo {
+                user_id,
+                up_to_id: last_id_at(at),
+            },
+            at,
+        ),
+        (None | Some("delete"), Some("deleted" | "deactivated")) => change(UserChange::Delete),
+        (None | Some("delete"), Some("suspended")) => change(UserChange::Suspend),
+        (None | Some("delete"), Some("protected")) => change(UserChange::Protect),
+        _ => unknown(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What a captured tweet says of itself
+
+/// The events a tweet's own fields imply: `edit_history_tweet_ids` naming other versions
+/// (the earlier ones are `edited`, as a `tweet_edit` would say), and a non-empty
+/// `withheld_in_countries` (v1) or `withheld.country_codes` (v2). `edit_history` and
+/// `withheld_*` are the raw fields; an unusable one is reported in `unusable` and left out.
+pub(crate) fn implied(
+    tweet_id: &str,
+    author_id: Option<u64>,
+    tweet_at: Option<i64>,
+    fields: ImpliedFields<'_>,
+    unusable: &mut Vec<String>,
+) -> Vec<ComplianceEvent> {
+    let mut events = Vec::new();
+    // Nearly every v2 tweet has a one-id history (itself): nothing to read then.
+    if let Some(raw) = present(fields.edit_history).filter(|r| r.get().contains(',')) {
+        let ids: Result<Vec<u64>, String> = serde_json::from_str::<Vec<&RawValue>>(raw.get())
+            .map_err(|_| "not a list".to_owned())
+            .and_then(|ids| {
+                ids.into_iter()
+                    .map(|r| required_id(Some(r), "edit_history_tweet_ids[]"))
+                    .collect()
+            });
+        match ids {
+            Ok(ids) => {
+                let latest = ids.iter().copied().max().unwrap_or(0);
+                let earlier = earlier_versions(ids, latest);
+                if !earlier.is_empty() {
+                    events.push(ComplianceEvent {
+                        // The edit happened when the latest version was made.
+                        event_at: id_time(latest).or(tweet_at),
+                        kind: EventKind::Edit {
+                            latest_id: Some(latest),
+                            earlier,
+                        },
+                        source: Source::Tweet,
+                    });
+                }
+            }
+            Err(why) => unusable.push(format!("edit_history_tweet_ids: {why}")),
+        }
+    }
+    let own = match (
+        present(fields.withheld_in_countries),
+        present(fields.withheld),
+    ) {
+        (Some(list), _) if list.get() != "[]" => {
+            countries(Some(list), "withheld_in_countries").map(Option::unwrap_or_default)
+        }
+        (_, Some(v2)) => {
+            #[derive(Deserialize, Default)]
+            #[serde(default)]
+            struct Withheld<'a> {
+                #[serde(borrow)]
+                country_codes: Field<'a>,
+            }
+            serde_json::from_str::<Withheld<'_>>(v2.get())
+                .map_err(|_| "withheld is not an object".to_owned())
+                .and_then(|w| countries(w.country_codes, "withheld.country_codes"))
+                .map(Option::unwrap_or_default)
+        }
+        _ => Ok(Vec::new()),
+    };
+    match (own, decimal(tweet_id)) {
+        (Ok(countries), Some(tweet_id)) if !countries.is_empty() => events.push(ComplianceEvent {
+            kind: EventKind::Withheld {
+                tweet_id,
+                author_id,
+                countries,
+            },
+            event_at: tweet_at,
+            source: Source::Tweet,
+        }),
+        (Ok(_), _) => {}
+        (Err(why), _) => unusable.push(why),
+    }
+    events
+}
+
+/// The raw fields of a tweet [`implied`] reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ImpliedFields<'a> {
+    pub edit_history: Field<'a>,
+    pub withheld_in_countries: Field<'a>,
+    pub withheld: Field<'a>,
+}
+
+impl ImpliedFields<'_> {
+    /// Whether any field may imply an event (the fast test every tweet pays).
+    pub fn any(&self) -> bool {
+        present(self.edit_history).is_some_and(|r| r.get().contains(','))
+            || present(self.withheld_in_countries).is_some_and(|r| r.get() != "[]")
+            || present(self.withheld).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_id_at_bounds_the_ids_of_its_millisecond() {
+        // X's `tweet_edit` example: the latest version 1567233994734948354 has `event_at`
+        // 2022-09-06T19:31:16.801Z, its snowflake time to the millisecond.
+        let id: u64 = 1_567_233_994_734_948_354;
+        let at = id_time(id).unwrap();
+        assert_eq!(
+            Some(at),
+            crate::time::parse_created_at("2022-09-06T19:31:16.801Z")
+        );
+        assert!(last_id_at(at) >= id);
+        assert!(last_id_at(at - 1) < id);
+        assert_eq!(last_id_at(0), (1 << 22) - 1);
+        assert_eq!(last_id_at(i64::MAX), u64::MAX);
+        assert_eq!(id_time(5), None);
+    }
+
+    #[test]
+    fn ids_are_decimal_integers_only() {
+        let raw = |s: &str| serde_json::from_str::<Box<RawValue>>(s).unwrap();
+        let cases = [
+            ("\"123\"", Ok(Some(123))),
+            ("123", Ok(Some(123))),
+            ("null", Ok(None)),
+            ("1.5", Err("x is not an integer: 1.5")),
+            ("1e3", Err("x is not an integer: 1e3")),
+            ("-3", Err("x is negative: -3")),
+            ("\"-3\"", Err("x is not a decimal id: \"-3\"")),
+            ("\"\"", Err("x is not a decimal id: \"\"")),
+            ("\"12a\"", Err("x is not a decimal id: \"12a\"")),
+            (
+                "\"99999999999999999999\"",
+                Err("x is not a decimal id: \"99999999999999999999\""),
+            ),
+            ("true", Err("x is not an id: true")),
+        ];
+        for (text, want) in cases {
+            let r = raw(text);
+            assert_eq!(id(Some(&r), "x"), want.map_err(str::to_owned), "{text}");
+        }
+        assert_eq!(id(None, "x"), Ok(None));
+    }
+}
