@@ -241,6 +241,14 @@ fn required_countries(f: Field<'_>, name: &str) -> Result<Vec<String>, String> {
     countries(f, name)?.ok_or_else(|| format!("without {name}"))
 }
 
+/// A JSON object read into `T` (serde would read a struct from an array too).
+fn object<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, ()> {
+    if !text.starts_with('{') {
+        return Err(());
+    }
+    serde_json::from_str(text).map_err(drop)
+}
+
 /// A JSON object's members by key, kept as raw values (`null` members are absent).
 fn members(text: &str) -> Option<BTreeMap<String, &RawValue>> {
     serde_json::from_str(text).ok()
@@ -288,8 +296,7 @@ pub(crate) fn v1(record: &str) -> Result<Option<ComplianceEvent>, RecordError> {
         (None, None, None) => return Ok(None),
     };
     let fail = |why: String| RecordError::Compliance(format!("{name}: {why}"));
-    let b: Body<'_> =
-        serde_json::from_str(body.get()).map_err(|_| fail("not an object".to_owned()))?;
+    let b: Body<'_> = object(body.get()).map_err(|()| fail("not an object".to_owned()))?;
     // The `_str` spelling first, the number when it is missing.
     let either = |s: Field<'_>, n: Field<'_>, name: &str| -> Result<u64, String> {
         match id(s, &format!("{name}_str"))? {
@@ -430,7 +437,10 @@ fn id_text(text: &str) -> Option<u64> {
 /// What a refused id held, as [`crate::record::Checked`] names it (`a number: -1`, ...).
 fn describe(text: &str) -> String {
     match serde_json::from_str::<Value>(text) {
-        Ok(Value::Number(n)) => format!("a number: {n}"),
+        Ok(Value::Number(n)) => match n.as_f64().filter(|_| n.is_f64()) {
+            Some(x) => format!("a number: {x}"),
+            None => format!("a number: {n}"),
+        },
         Ok(Value::Bool(b)) => format!("a boolean: {b}"),
         Ok(Value::Array(_)) => "an array".to_owned(),
         Ok(Value::Object(_)) => "an object".to_owned(),
@@ -512,12 +522,11 @@ fn v2_event(kind: &str, body: &RawValue) -> Result<ComplianceEvent, String> {
         #[serde(borrow)]
         author_id: Field<'a>,
     }
-    let b: Body<'_> = serde_json::from_str(body.get()).map_err(|_| "not an object".to_owned())?;
+    let b: Body<'_> = object(body.get()).map_err(|()| "not an object".to_owned())?;
     let event_at = Some(iso_time(b.event_at, "event_at")?.ok_or("without event_at")?);
     let subject = |f: Field<'_>, name: &str| -> Result<(u64, Option<u64>), String> {
         let raw = present(f).ok_or_else(|| format!("without {name}"))?;
-        let s: Subject<'_> =
-            serde_json::from_str(raw.get()).map_err(|_| format!("{name} is not an object"))?;
+        let s: Subject<'_> = object(raw.get()).map_err(|()| format!("{name} is not an object"))?;
         Ok((
             required_id(s.id, &format!("{name}.id"))?,
             id(s.author_id, &format!("{name}.author_id"))?,
@@ -837,8 +846,8 @@ pub(crate) fn implied(
                 #[serde(borrow)]
                 country_codes: Field<'a>,
             }
-            serde_json::from_str::<Withheld<'_>>(v2.get())
-                .map_err(|_| "withheld is not an object".to_owned())
+            object::<Withheld<'_>>(v2.get())
+                .map_err(|()| "withheld is not an object".to_owned())
                 .and_then(|w| countries(w.country_codes, "withheld.country_codes"))
                 .map(Option::unwrap_or_default)
         }
