@@ -19,20 +19,8 @@
 //!    fields of a document are a function of those registers alone, so applying is
 //!    idempotent and order-independent, and a reverse event restores exactly.
 //!
-//! | Event | Register (`_id`) | What the document gets |
-//! |---|---|---|
-//! | tweet `delete` (v1, v2, batch `delete`) | none: a tombstone | `{"deleted":true}` |
-//! | `scrub_geo` (user, up to id) | `user:<id>:scrub_geo` | tweets with id <= up_to: no `coordinates`, `place`, `geo_source` |
-//! | batch tweets `scrub_geo` | `tweet:<id>:scrub_geo` | that tweet: no location |
-//! | `withheld` / `status_withheld` | `tweet:<id>:withheld` | `withheld_in_countries` (merged with the user's) |
-//! | `user_withheld` | `user:<id>:withheld` | `withheld_in_countries` on every tweet of the user |
-//! | `user_protect` / `user_unprotect` | `user:<id>:protect` | `suppressed_reasons` gains / loses `user_protect` |
-//! | `user_suspend` / `user_unsuspend` | `user:<id>:suspend` | gains / loses `user_suspend` |
-//! | `user_delete` / `user_undelete` | `user:<id>:delete` | gains / loses `user_delete`; a tombstone once active for 30 days |
-//! | `drop` / `undrop` | `tweet:<id>:drop` | gains / loses `drop` |
-//! | `tweet_edit`, batch `rehydrate`, `edit_history_tweet_ids` | `tweet:<earlier>:edited` | the earlier versions gain `edited` |
-//! | batch users `none` | `user:<id>:{delete,protect,suspend}` inactive | lifts those, as of the job |
-//! | `user_profile_modification` | none | nothing: we keep no profile beyond the tweet's snapshot |
+//! Which event does what to a document: the table in the crate's README ("Which event does
+//! what to a document").
 //!
 //! `suppressed` is `true` exactly when `suppressed_reasons` is not empty; both are absent
 //! otherwise, as is an empty `withheld_in_countries`.

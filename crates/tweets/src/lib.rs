@@ -1,7 +1,9 @@
 //! Turns a Firehose object of captured tweets into index documents: framing (any layout,
-//! gzip), classification (Twitter v1.1 tweets, X API v2 payloads and objects, stream control
-//! messages) and enrichment (full text, entities, VADER sentiment, emoji, geo). Also holds the
-//! index body, [`MAPPING_JSON`], that maps every field a [`Document`] can carry.
+//! gzip), classification (Twitter v1.1 tweets, X API v2 payloads and objects, compliance
+//! records, stream control messages) and enrichment (full text, entities, VADER sentiment,
+//! emoji, geo). Also holds the index body, [`MAPPING_JSON`], that maps every field a
+//! [`Document`] can carry, and the pure model of what compliance events do to documents
+//! ([`compliance`]: registers and how they apply).
 //!
 //! This crate is pure: it reads from any `std::io::Read` it is handed and does no network or
 //! file-system I/O of its own; it knows nothing of S3, OpenSearch or bulk requests.
@@ -41,7 +43,7 @@
 //!   `timestamp_ms` (derived from `created_at`), instead of a missing field.
 //! - `user.id`: exact (parsed from the id string), also for ids above 2^53.
 //! - Records: every layout, v2 payloads, control messages; delete notices delete the tweet
-//!   instead of crashing the function.
+//!   instead of crashing the function; compliance records are events ([`compliance`]).
 //!
 //! # API used by the pipeline
 //! - [`Extractor::new`]`(`[`ExtractorOptions`]`) -> Extractor` (`Send + Sync`, build once).
@@ -53,6 +55,14 @@
 //!   record (a v2 payload with several tweets gives several documents).
 //! - [`Document::to_json`] gives the `_source` bytes; `_id` is [`Document::id_str`]; the
 //!   newest tweet time is [`Document::timestamp_ms`].
+//! - Compliance: [`Item::Compliance`]`{ event, .. }` -> [`ComplianceEvent::registers`]`(received_at)`
+//!   (write each [`compliance::Register::to_json`] under [`compliance::Register::doc_id`] at
+//!   [`compliance::Register::version`], external versioning); before indexing documents, a
+//!   [`compliance::RegisterSet`] of every register of their authors and ids
+//!   ([`compliance::register::doc_ids_for`]) *and of the batch's own compliance items* ->
+//!   [`compliance::RegisterSet::apply_document`]`(&mut doc, now_ms)`; for documents already
+//!   indexed, [`compliance::RegisterSet::apply_source`] on their `_source`. Both return
+//!   [`compliance::Outcome`]: unchanged, changed (write it again) or delete (a tombstone).
 
 pub mod compliance;
 pub mod document;

@@ -820,10 +820,10 @@ pub(crate) fn sort(bytes: &[u8]) -> Result<Sorted<'_>, RecordError> {
             Source::V1,
         )?)));
     }
-    if raw.scrub_geo.is_some() || raw.status_withheld.is_some() || raw.user_withheld.is_some() {
-        if let Some(event) = event::v1(text)? {
-            return Ok(Sorted::Other(Classified::Compliance(event)));
-        }
+    if (raw.scrub_geo.is_some() || raw.status_withheld.is_some() || raw.user_withheld.is_some())
+        && let Some(event) = event::v1(text)?
+    {
+        return Ok(Sorted::Other(Classified::Compliance(event)));
     }
     let control = [
         (raw.limit.is_some(), ControlKind::Limit),

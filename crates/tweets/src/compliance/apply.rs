@@ -231,9 +231,11 @@ impl Target for Map<String, Value> {
     }
 
     fn scrub_location(&mut self) -> bool {
-        LOCATION_FIELDS
-            .iter()
-            .fold(false, |had, f| self.remove(*f).is_some() || had)
+        let mut had = false;
+        for field in LOCATION_FIELDS {
+            had |= self.remove(field).is_some();
+        }
+        had
     }
 
     fn set_withheld(&mut self, countries: Vec<String>) -> bool {

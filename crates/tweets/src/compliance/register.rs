@@ -240,6 +240,25 @@ impl Register {
     }
 }
 
+/// The body of the `{index}_compliance` index (settings + mappings, `dynamic: false`): every
+/// field of a register document, ids as keywords (terms lookups by `subject_id`).
+pub const MAPPING_JSON: &str = r#"{
+  "settings": {},
+  "mappings": {
+    "dynamic": false,
+    "properties": {
+      "subject": { "type": "keyword" },
+      "subject_id": { "type": "keyword" },
+      "kind": { "type": "keyword" },
+      "active": { "type": "boolean" },
+      "countries": { "type": "keyword" },
+      "up_to_id": { "type": "keyword" },
+      "event_at": { "type": "date", "format": "epoch_millis" },
+      "source": { "type": "keyword" }
+    }
+  }
+}"#;
+
 /// The `_id` of a register document.
 pub fn doc_id(subject: Subject, subject_id: u64, kind: RegisterKind) -> String {
     format!("{}:{subject_id}:{}", subject.as_str(), kind.as_str())
@@ -462,6 +481,34 @@ mod tests {
             );
         }
         assert!(Register::from_json(b"{\"subject\":\"group\"}").is_err());
+    }
+
+    #[test]
+    fn the_mapping_maps_every_field_of_a_register_document() {
+        let body: serde_json::Value = serde_json::from_str(MAPPING_JSON).unwrap();
+        let props = body["mappings"]["properties"].as_object().unwrap();
+        let withheld = event(
+            EventKind::Withheld {
+                tweet_id: 1,
+                author_id: None,
+                countries: vec!["DE".into()],
+            },
+            1,
+        );
+        let scrub = event(
+            EventKind::ScrubGeo {
+                user_id: 1,
+                up_to_id: 2,
+            },
+            1,
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for r in withheld.registers(0).into_iter().chain(scrub.registers(0)) {
+            let doc: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+            seen.extend(doc.as_object().unwrap().keys().cloned());
+        }
+        let mapped: std::collections::BTreeSet<String> = props.keys().cloned().collect();
+        assert_eq!(seen, mapped);
     }
 
     #[test]
