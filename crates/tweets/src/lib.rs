@@ -55,7 +55,8 @@
 //!   record (a v2 payload with several tweets gives several documents).
 //! - [`Document::to_json`] gives the `_source` bytes; `_id` is [`Document::id_str`]; the
 //!   newest tweet time is [`Document::timestamp_ms`].
-//! - Compliance: [`Item::Compliance`]`{ event, .. }` -> [`ComplianceEvent::registers`]`(received_at)`
+//! - Compliance: [`Item::Compliance`]`{ event, .. }` (and each event of an
+//!   [`Item::Document`]'s `compliance`) -> [`ComplianceEvent::registers`]`(received_at)`
 //!   (write each [`compliance::Register::to_json`] under [`compliance::Register::doc_id`] at
 //!   [`compliance::Register::version`], external versioning); before indexing documents, a
 //!   [`compliance::RegisterSet`] of every register of their authors and ids
@@ -93,12 +94,16 @@ pub struct ExtractorOptions {
 /// One outcome of a record. Offsets are byte offsets in the decompressed stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    /// A tweet to index under `_id = id` (`== doc.id_str`), with what we had to drop from it.
+    /// A tweet to index under `_id = id` (`== doc.id_str`), with what we had to drop from it,
+    /// and the compliance events the tweet implies of itself (`edit_history_tweet_ids` naming
+    /// earlier versions, its own withholding; nearly always none): `doc` already has them
+    /// applied; their registers concern other documents too (the earlier versions).
     Document {
         id: String,
         offset: u64,
         doc: Box<Document>,
         warnings: Vec<Warning>,
+        compliance: Vec<ComplianceEvent>,
     },
     /// A delete notice (v1.1 `delete`, v2 compliance `delete`, a batch job's `delete`):
     /// remove the tweet with this id. `event_at` (epoch ms) is when it was deleted, when
@@ -110,9 +115,7 @@ pub enum Item {
     },
     /// A compliance event other than a tweet delete: the registers it writes
     /// ([`ComplianceEvent::registers`]) change the documents it concerns (see
-    /// [`compliance`]). A tweet's record gives these before its document when the tweet
-    /// names earlier versions of itself or is withheld; its document already has them
-    /// applied.
+    /// [`compliance`]).
     Compliance { event: ComplianceEvent, offset: u64 },
     /// A stream control message (limit, warning, ...): counted, nothing to index.
     Control { kind: ControlKind, offset: u64 },
@@ -299,9 +302,10 @@ impl Extractor {
             withheld_in_countries: raw.withheld_in_countries,
             withheld: raw.withheld,
         };
+        let mut events = Vec::new();
         if implied.any() {
             let mut unusable = Vec::new();
-            let events = compliance::event::implied(
+            events = compliance::event::implied(
                 &id,
                 doc.user.id,
                 doc.timestamp_ms,
@@ -313,11 +317,6 @@ impl Extractor {
                 events.iter().flat_map(|e| e.registers(0)).collect();
             // No user delete among them: the time does not matter.
             registers.apply_document(&mut doc, 0);
-            out.extend(
-                events
-                    .into_iter()
-                    .map(|event| Item::Compliance { event, offset }),
-            );
         }
         for w in &warnings {
             tracing::warn!(tweet_id = %id, offset, warning = %w, "tweet field dropped or replaced");
@@ -327,6 +326,7 @@ impl Extractor {
             offset,
             doc: Box::new(doc),
             warnings,
+            compliance: events,
         });
     }
 

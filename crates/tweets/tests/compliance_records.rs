@@ -187,7 +187,23 @@ fn v1_cases() -> Vec<Case> {
 fn v2_cases() -> Vec<Case> {
     let tweet = json!({"id": "601430178305220608", "author_id": "3198576760"});
     let dec_23 = "2022-12-23T12:34:56.789Z";
-    vec![
+    let users = [
+        ("user_delete", UserChange::Delete),
+        ("user_undelete", UserChange::Undelete),
+        ("user_protect", UserChange::Protect),
+        ("user_unprotect", UserChange::Unprotect),
+        ("user_suspend", UserChange::Suspend),
+        ("user_unsuspend", UserChange::Unsuspend),
+    ]
+    .map(|(kind, change)| {
+        assert_eq!(kind, change.as_str());
+        case(
+            kind,
+            user_event(kind, "1375036644"),
+            stream(user(1_375_036_644, change), JUN_27),
+        )
+    });
+    users.into_iter().chain([
         case(
             "v2 delete",
             v2("delete", json!({"tweet": tweet, "event_at": dec_23})),
@@ -341,36 +357,6 @@ fn v2_cases() -> Vec<Case> {
             Want::Invalid("v2 data: compliance event scrub_geo: without up_to_tweet_id"),
         ),
         case(
-            "v2 user_delete",
-            user_event("user_delete", "1375036644"),
-            stream(user(1_375_036_644, UserChange::Delete), JUN_27),
-        ),
-        case(
-            "v2 user_undelete",
-            user_event("user_undelete", "1375036644"),
-            stream(user(1_375_036_644, UserChange::Undelete), JUN_27),
-        ),
-        case(
-            "v2 user_protect",
-            user_event("user_protect", "3182003550"),
-            stream(user(3_182_003_550, UserChange::Protect), JUN_27),
-        ),
-        case(
-            "v2 user_unprotect",
-            user_event("user_unprotect", "3182003550"),
-            stream(user(3_182_003_550, UserChange::Unprotect), JUN_27),
-        ),
-        case(
-            "v2 user_suspend",
-            user_event("user_suspend", "1375036644"),
-            stream(user(1_375_036_644, UserChange::Suspend), JUN_27),
-        ),
-        case(
-            "v2 user_unsuspend",
-            user_event("user_unsuspend", "1375036644"),
-            stream(user(1_375_036_644, UserChange::Unsuspend), JUN_27),
-        ),
-        case(
             "v2 user_withheld",
             v2(
                 "user_withheld",
@@ -438,7 +424,8 @@ fn v2_cases() -> Vec<Case> {
                 "v2 data: compliance event with two kinds under data: user_protect, user_suspend",
             ),
         ),
-    ]
+    ])
+    .collect()
 }
 
 fn batch_cases() -> Vec<Case> {
@@ -691,9 +678,10 @@ fn a_data_array_gives_each_element_its_outcome() {
 }
 
 /// A v2 tweet is its own compliance record too: its `edit_history_tweet_ids` names earlier
-/// versions (which are `edited`, as `tweet_edit` would say), its `withheld` the countries.
+/// versions (which are `edited`, as `tweet_edit` would say), its `withheld` the countries. The
+/// events ride on its document, which has them applied: still one outcome per record.
 #[test]
-fn a_tweet_says_what_it_implies_before_its_document() {
+fn a_tweet_says_what_it_implies_with_its_document() {
     let tweet = |id: &str, history: serde_json::Value| {
         json!({"id": id, "text": "t", "author_id": "7", "created_at": "2022-09-06T19:31:16.801Z",
             "edit_history_tweet_ids": history})
@@ -706,8 +694,16 @@ fn a_tweet_says_what_it_implies_before_its_document() {
     };
     // The latest version: the earlier one is edited; this one is shown.
     let got = items(&tweet(new, json!([old, new])));
-    let [Item::Compliance { event, .. }, Item::Document { doc, .. }] = &got[..] else {
+    let [
+        Item::Document {
+            doc, compliance, ..
+        },
+    ] = &got[..]
+    else {
         panic!("{got:?}")
+    };
+    let [event] = &compliance[..] else {
+        panic!("{compliance:?}")
     };
     assert_eq!(event.kind, edit);
     assert_eq!(
@@ -720,8 +716,16 @@ fn a_tweet_says_what_it_implies_before_its_document() {
     );
     // An earlier version captured later (a lookup returns the whole chain): suppressed.
     let got = items(&tweet(old, json!([old, new])));
-    let [Item::Compliance { event, .. }, Item::Document { doc, .. }] = &got[..] else {
+    let [
+        Item::Document {
+            doc, compliance, ..
+        },
+    ] = &got[..]
+    else {
         panic!("{got:?}")
+    };
+    let [event] = &compliance[..] else {
+        panic!("{compliance:?}")
     };
     assert_eq!(event.kind, edit);
     assert!(
@@ -735,10 +739,18 @@ fn a_tweet_says_what_it_implies_before_its_document() {
     ));
     // An unusable history costs the implication, not the tweet.
     let got = items(&tweet(new, json!([old, 1.5])));
-    let [Item::Document { doc, warnings, .. }] = &got[..] else {
+    let [
+        Item::Document {
+            doc,
+            warnings,
+            compliance,
+            ..
+        },
+    ] = &got[..]
+    else {
         panic!("{got:?}")
     };
-    assert!(!doc.suppressed);
+    assert!(!doc.suppressed && compliance.is_empty());
     assert_eq!(
         warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [
@@ -751,8 +763,16 @@ fn a_tweet_says_what_it_implies_before_its_document() {
         json!({"id_str": "5", "text": "t", "user": {"id": 7}, "withheld_in_countries": ["FR", "DE"]}),
     ] {
         let got = items(&record.to_string());
-        let [Item::Compliance { event, .. }, Item::Document { doc, .. }] = &got[..] else {
+        let [
+            Item::Document {
+                doc, compliance, ..
+            },
+        ] = &got[..]
+        else {
             panic!("{got:?}")
+        };
+        let [event] = &compliance[..] else {
+            panic!("{compliance:?}")
         };
         assert_eq!(
             event.kind,

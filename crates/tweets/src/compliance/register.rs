@@ -129,6 +129,9 @@ impl Reason {
     }
 }
 
+/// The largest external version OpenSearch and Elasticsearch accept (a signed 64-bit long).
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+
 /// The state one event writes for one (subject, kind).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Register {
@@ -151,15 +154,17 @@ impl Register {
         doc_id(self.subject, self.subject_id, self.kind)
     }
 
-    /// The external version the register document is written at (see the module).
+    /// The external version the register document is written at (see the module), at most
+    /// [`MAX_VERSION`].
     pub fn version(&self) -> u64 {
-        match (self.kind, self.up_to_id) {
+        let version = match (self.kind, self.up_to_id) {
             (RegisterKind::ScrubGeo, Some(up_to)) => up_to,
             _ => u64::try_from(self.event_at)
                 .unwrap_or(0)
                 .saturating_mul(2)
                 .saturating_add(u64::from(self.active)),
-        }
+        };
+        version.min(MAX_VERSION)
     }
 
     /// Whether `self` wins over `other` (of the same `_id`): the higher version, then a
@@ -285,8 +290,8 @@ pub fn doc_ids_for(tweet_id: Option<u64>, author_id: Option<u64>) -> Vec<String>
 #[error("compliance register: {0}")]
 pub struct RegisterError(pub String);
 
+/// Unknown fields are ignored when read back (a later version may add some).
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RegisterDoc {
     subject: Subject,
     subject_id: String,
@@ -411,6 +416,14 @@ mod tests {
         )
         .registers(0);
         assert_eq!(scrub[0].version(), 42);
+        let far = event(
+            EventKind::ScrubGeo {
+                user_id: 7,
+                up_to_id: u64::MAX,
+            },
+            at,
+        );
+        assert_eq!(far.registers(0)[0].version(), MAX_VERSION);
         assert_eq!(scrub[0].doc_id(), "user:7:scrub_geo");
         // No time: the time it was received.
         let v1 = ComplianceEvent {
