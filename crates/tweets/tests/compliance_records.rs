@@ -59,6 +59,19 @@ fn every_compliance_record_has_its_one_outcome() {
     }
 }
 
+/// The one document of a record, and the compliance events it implies.
+fn one_document(items: &[Item]) -> (&tweets::Document, &[ComplianceEvent]) {
+    let [
+        Item::Document {
+            doc, compliance, ..
+        },
+    ] = items
+    else {
+        panic!("{items:?}")
+    };
+    (doc, compliance)
+}
+
 /// A v2 payload's `data` array may mix tweets and events: each element has its outcome.
 #[test]
 fn a_data_array_gives_each_element_its_outcome() {
@@ -95,16 +108,8 @@ fn a_tweet_says_what_it_implies_with_its_document() {
     };
     // The latest version: the earlier one is edited; this one is shown.
     let got = items(&tweet(new, json!([old, new])));
-    let [
-        Item::Document {
-            doc, compliance, ..
-        },
-    ] = &got[..]
-    else {
+    let (doc, [event]) = one_document(&got) else {
         panic!("{got:?}")
-    };
-    let [event] = &compliance[..] else {
-        panic!("{compliance:?}")
     };
     assert_eq!(event.kind, edit);
     assert_eq!(
@@ -117,16 +122,8 @@ fn a_tweet_says_what_it_implies_with_its_document() {
     );
     // An earlier version captured later (a lookup returns the whole chain): suppressed.
     let got = items(&tweet(old, json!([old, new])));
-    let [
-        Item::Document {
-            doc, compliance, ..
-        },
-    ] = &got[..]
-    else {
+    let (doc, [event]) = one_document(&got) else {
         panic!("{got:?}")
-    };
-    let [event] = &compliance[..] else {
-        panic!("{compliance:?}")
     };
     assert_eq!(event.kind, edit);
     assert!(
@@ -164,16 +161,8 @@ fn a_tweet_says_what_it_implies_with_its_document() {
         json!({"id_str": "5", "text": "t", "user": {"id": 7}, "withheld_in_countries": ["FR", "DE"]}),
     ] {
         let got = items(&record.to_string());
-        let [
-            Item::Document {
-                doc, compliance, ..
-            },
-        ] = &got[..]
-        else {
+        let (doc, [event]) = one_document(&got) else {
             panic!("{got:?}")
-        };
-        let [event] = &compliance[..] else {
-            panic!("{compliance:?}")
         };
         assert_eq!(
             event.kind,

@@ -427,7 +427,21 @@ fn batch_cases() -> Vec<Case> {
             "redacted_at": "2024-01-12T08:30:00.000Z", "reason": reason})
     };
     const TWEET: u64 = 1_265_324_480_517_361_664;
-    vec![
+    // X's users-job reasons (with action `delete`) and the user-level change each is.
+    let users = [
+        ("users job: deleted", "deleted", UserChange::Delete),
+        ("users job: deactivated", "deactivated", UserChange::Delete),
+        ("users job: suspended", "suspended", UserChange::Suspend),
+        ("users job: protected", "protected", UserChange::Protect),
+    ]
+    .map(|(name, reason, change)| {
+        case(
+            name,
+            job("users", result("delete", reason)),
+            batch(user(TWEET, change), REDACTED_AT),
+        )
+    });
+    users.into_iter().chain([
         case(
             "tweets job: delete",
             job("tweets", result("delete", "deleted")),
@@ -499,26 +513,6 @@ fn batch_cases() -> Vec<Case> {
             Want::Invalid(
                 "compliance event job result: unknown action / reason for a tweets job: \"none given\" / \"bored\"",
             ),
-        ),
-        case(
-            "users job: deleted",
-            job("users", result("delete", "deleted")),
-            batch(user(TWEET, UserChange::Delete), REDACTED_AT),
-        ),
-        case(
-            "users job: deactivated",
-            job("users", result("delete", "deactivated")),
-            batch(user(TWEET, UserChange::Delete), REDACTED_AT),
-        ),
-        case(
-            "users job: suspended",
-            job("users", result("delete", "suspended")),
-            batch(user(TWEET, UserChange::Suspend), REDACTED_AT),
-        ),
-        case(
-            "users job: protected",
-            job("users", result("delete", "protected")),
-            batch(user(TWEET, UserChange::Protect), REDACTED_AT),
         ),
         case(
             "users job, older format: protected",
@@ -596,7 +590,8 @@ fn batch_cases() -> Vec<Case> {
                 "compliance event job result: result.redacted_at is not an ISO 8601 time: \"2024-13-01T00:00:00Z\"",
             ),
         ),
-    ]
+    ])
+    .collect()
 }
 
 pub fn all_cases() -> Vec<Case> {
