@@ -304,11 +304,13 @@ pub(crate) fn work_for(item: Item, filter: &AuthorFilter) -> Work {
 
 fn to_work(item: Item) -> Work {
     match item {
+        // The compliance events a tweet implies of itself are already applied to `doc`.
         Item::Document {
             id,
             offset,
             doc,
             warnings,
+            ..
         } => Work::Op {
             timestamp_ms: doc.timestamp_ms,
             op: Operation::Index {
@@ -319,13 +321,15 @@ fn to_work(item: Item) -> Work {
             offset,
             warnings: warnings.len() as u64,
         },
-        Item::Delete { id, offset } => Work::Op {
+        Item::Delete { id, offset, .. } => Work::Op {
             op: Operation::Delete { id },
             offset,
             timestamp_ms: None,
             warnings: 0,
         },
-        Item::Control { .. } => Work::Control,
+        // Compliance events other than deletes are counted as control messages until their
+        // registers are applied (issue 24), as v1.1 `scrub_geo` / `*_withheld` were before.
+        Item::Control { .. } | Item::Compliance { .. } => Work::Control,
         Item::Invalid { offset, reason } => Work::Invalid { offset, reason },
     }
 }

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use crate::compliance::Reason;
 use crate::emoji;
 use crate::geo::{self, GeoSource, GeoWarning, Point};
 use crate::record::{
@@ -41,7 +42,9 @@ pub struct Document {
     /// GeoJSON point `[lon, lat]` (a place's centroid when the tweet has no point).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coordinates: Option<Coordinates>,
-    pub geo_source: GeoSource,
+    /// Where `coordinates` came from; absent once a `scrub_geo` removed every location field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo_source: Option<GeoSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub place: Option<Place>,
     /// The VADER label: `Positive`, `Neutral` or `Negative` (always one keyword).
@@ -57,6 +60,15 @@ pub struct Document {
     pub quoted_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_reply_to_id: Option<String>,
+    /// Compliance (see [`crate::compliance`]): the countries the tweet or its user is
+    /// withheld in, as X names the field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withheld_in_countries: Vec<String>,
+    /// Whether `suppressed_reasons` is not empty: the document must not be shown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suppressed_reasons: Vec<Reason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -127,6 +139,10 @@ pub enum Warning {
     /// Escapes of lone UTF-16 surrogates (`\ud800`), which are no characters.
     #[error("{0} lone UTF-16 surrogate escape(s) replaced by U+FFFD")]
     LoneSurrogates(usize),
+    /// A tweet's own compliance field (`edit_history_tweet_ids`, `withheld_in_countries`,
+    /// `withheld`) that cannot be read: what it would imply is left out.
+    #[error("compliance field unusable ({0}): left out")]
+    Compliance(String),
 }
 
 /// Context a tweet is read in: a v2 payload's `includes` (users, places, referenced tweets).
@@ -209,9 +225,10 @@ impl Document {
             o.extend_from_slice(b"]}");
         }
         o.extend_from_slice(match self.geo_source {
-            GeoSource::Coordinates => b",\"geo_source\":\"coordinates\"",
-            GeoSource::Place => b",\"geo_source\":\"place\"",
-            GeoSource::None => b",\"geo_source\":\"none\"",
+            Some(GeoSource::Coordinates) => b",\"geo_source\":\"coordinates\"",
+            Some(GeoSource::Place) => b",\"geo_source\":\"place\"",
+            Some(GeoSource::None) => b",\"geo_source\":\"none\"",
+            None => b"",
         });
         if let Some(place) = &self.place {
             o.extend_from_slice(b",\"place\":{");
@@ -248,6 +265,17 @@ impl Document {
         json::optional_string(o, b",\"retweeted_id\":", &self.retweeted_id);
         json::optional_string(o, b",\"quoted_id\":", &self.quoted_id);
         json::optional_string(o, b",\"in_reply_to_id\":", &self.in_reply_to_id);
+        if !self.withheld_in_countries.is_empty() {
+            o.extend_from_slice(b",\"withheld_in_countries\":");
+            json::strings(o, &self.withheld_in_countries);
+        }
+        if self.suppressed {
+            o.extend_from_slice(b",\"suppressed\":true");
+        }
+        if !self.suppressed_reasons.is_empty() {
+            o.extend_from_slice(b",\"suppressed_reasons\":");
+            json::strings(o, self.suppressed_reasons.iter().map(|r| r.as_str()));
+        }
         o.push(b'}');
         out
     }
@@ -280,9 +308,10 @@ mod json {
         }
     }
 
-    pub(super) fn strings(out: &mut Vec<u8>, values: &[String]) {
+    pub(super) fn strings<S: AsRef<str>>(out: &mut Vec<u8>, values: impl IntoIterator<Item = S>) {
         out.push(b'[');
-        for (i, value) in values.iter().enumerate() {
+        for (i, value) in values.into_iter().enumerate() {
+            let value = value.as_ref();
             if i > 0 {
                 out.push(b',');
             }
@@ -409,7 +438,7 @@ pub(crate) fn build(
         mentions,
         urls,
         coordinates: point.map(Coordinates::point),
-        geo_source,
+        geo_source: Some(geo_source),
         place,
         sentiments: scores.label().as_str(),
         sentiment: Sentiment {
@@ -424,6 +453,9 @@ pub(crate) fn build(
         retweeted_id,
         quoted_id,
         in_reply_to_id,
+        withheld_in_countries: Vec::new(),
+        suppressed: false,
+        suppressed_reasons: Vec::new(),
     }
 }
 
@@ -704,10 +736,11 @@ mod tests {
         prop_compose! {
             fn document()(
                 texts in proptest::collection::vec(proptest::option::of(text()), 11),
-                lists in proptest::collection::vec(proptest::collection::vec(text(), 0..4), 4),
+                lists in proptest::collection::vec(proptest::collection::vec(text(), 0..4), 5),
+                reasons in proptest::sample::subsequence(Reason::ALL.to_vec(), 0..=5),
                 numbers in any::<(Option<i64>, Option<u64>, Option<u64>, Option<bool>)>(),
                 floats in proptest::collection::vec(float(), 6),
-                shape in any::<(bool, bool, u8, u8, bool, bool)>(),
+                shape in any::<(bool, bool, u8, u8, bool, bool, bool)>(),
             ) -> Document {
                 let text = |i: usize| texts[i].clone();
                 Document {
@@ -730,8 +763,12 @@ mod tests {
                         kind: "Point",
                         coordinates: [floats[4], floats[5]],
                     }),
-                    geo_source: [GeoSource::Coordinates, GeoSource::Place, GeoSource::None]
-                        [usize::from(shape.2 % 3)],
+                    geo_source: [
+                        Some(GeoSource::Coordinates),
+                        Some(GeoSource::Place),
+                        Some(GeoSource::None),
+                        None,
+                    ][usize::from(shape.2 % 4)],
                     place: shape.1.then(|| Place {
                         full_name: text(6),
                         country_code: text(7),
@@ -749,6 +786,9 @@ mod tests {
                     retweeted_id: text(8),
                     quoted_id: text(9),
                     in_reply_to_id: text(10),
+                    withheld_in_countries: lists[4].clone(),
+                    suppressed: shape.6,
+                    suppressed_reasons: reasons.clone(),
                 }
             }
         }

@@ -72,6 +72,7 @@ const MAX_KEYS: usize = 32;
 /// any record of the stream taught its own keys.
 const SEED_KEYS: &[&[u8]] = &[
     b"attachments",
+    b"compliance_job_result",
     b"context_annotations",
     b"contributors",
     b"control",

@@ -1,7 +1,9 @@
 //! Turns a Firehose object of captured tweets into index documents: framing (any layout,
-//! gzip), classification (Twitter v1.1 tweets, X API v2 payloads and objects, stream control
-//! messages) and enrichment (full text, entities, VADER sentiment, emoji, geo). Also holds the
-//! index body, [`MAPPING_JSON`], that maps every field a [`Document`] can carry.
+//! gzip), classification (Twitter v1.1 tweets, X API v2 payloads and objects, compliance
+//! records, stream control messages) and enrichment (full text, entities, VADER sentiment,
+//! emoji, geo). Also holds the index body, [`MAPPING_JSON`], that maps every field a
+//! [`Document`] can carry, and the pure model of what compliance events do to documents
+//! ([`compliance`]: registers and how they apply).
 //!
 //! This crate is pure: it reads from any `std::io::Read` it is handed and does no network or
 //! file-system I/O of its own; it knows nothing of S3, OpenSearch or bulk requests.
@@ -17,7 +19,7 @@
 //! let items: Vec<tweets::Item> = extractor.items(&object[..]).collect();
 //! assert!(matches!(&items[0], tweets::Item::Document { id, doc, .. }
 //!     if id == "1" && doc.text == "I love it & more ❤" && doc.emoticons == ["❤️"]));
-//! assert!(matches!(&items[1], tweets::Item::Delete { id, offset: 79 } if id == "2"));
+//! assert!(matches!(&items[1], tweets::Item::Delete { id, offset: 79, .. } if id == "2"));
 //! ```
 //!
 //! # Differences from the original Python Lambda's values
@@ -41,7 +43,7 @@
 //!   `timestamp_ms` (derived from `created_at`), instead of a missing field.
 //! - `user.id`: exact (parsed from the id string), also for ids above 2^53.
 //! - Records: every layout, v2 payloads, control messages; delete notices delete the tweet
-//!   instead of crashing the function.
+//!   instead of crashing the function; compliance records are events ([`compliance`]).
 //!
 //! # API used by the pipeline
 //! - [`Extractor::new`]`(`[`ExtractorOptions`]`) -> Extractor` (`Send + Sync`, build once).
@@ -53,7 +55,17 @@
 //!   record (a v2 payload with several tweets gives several documents).
 //! - [`Document::to_json`] gives the `_source` bytes; `_id` is [`Document::id_str`]; the
 //!   newest tweet time is [`Document::timestamp_ms`].
+//! - Compliance: [`Item::Compliance`]`{ event, .. }` (and each event of an
+//!   [`Item::Document`]'s `compliance`) -> [`ComplianceEvent::registers`]`(received_at)`
+//!   (write each [`compliance::Register::to_json`] under [`compliance::Register::doc_id`] at
+//!   [`compliance::Register::version`], external versioning); before indexing documents, a
+//!   [`compliance::RegisterSet`] of every register of their authors and ids
+//!   ([`compliance::register::doc_ids_for`]) *and of the batch's own compliance items* ->
+//!   [`compliance::RegisterSet::apply_document`]`(&mut doc, now_ms)`; for documents already
+//!   indexed, [`compliance::RegisterSet::apply_source`] on their `_source`. Both return
+//!   [`compliance::Outcome`]: unchanged, changed (write it again) or delete (a tombstone).
 
+pub mod compliance;
 pub mod document;
 pub mod emoji;
 pub mod framing;
@@ -64,6 +76,7 @@ mod time;
 use std::collections::VecDeque;
 use std::io::Read;
 
+pub use compliance::ComplianceEvent;
 pub use document::{Document, Warning};
 pub use framing::{FrameError, FrameErrorKind, Framer, FramerOptions, Record};
 pub use record::ControlKind;
@@ -81,16 +94,30 @@ pub struct ExtractorOptions {
 /// One outcome of a record. Offsets are byte offsets in the decompressed stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    /// A tweet to index under `_id = id` (`== doc.id_str`), with what we had to drop from it.
+    /// A tweet to index under `_id = id` (`== doc.id_str`), with what we had to drop from it,
+    /// and the compliance events the tweet implies of itself (`edit_history_tweet_ids` naming
+    /// earlier versions, its own withholding; nearly always none): `doc` already has them
+    /// applied; their registers concern other documents too (the earlier versions).
     Document {
         id: String,
         offset: u64,
         doc: Box<Document>,
         warnings: Vec<Warning>,
+        compliance: Vec<ComplianceEvent>,
     },
-    /// A delete notice: remove the tweet with this id.
-    Delete { id: String, offset: u64 },
-    /// A stream control message (limit, scrub_geo, warning, ...): counted, nothing to index.
+    /// A delete notice (v1.1 `delete`, v2 compliance `delete`, a batch job's `delete`):
+    /// remove the tweet with this id. `event_at` (epoch ms) is when it was deleted, when
+    /// the record says (for the compliance lag).
+    Delete {
+        id: String,
+        offset: u64,
+        event_at: Option<i64>,
+    },
+    /// A compliance event other than a tweet delete: the registers it writes
+    /// ([`ComplianceEvent::registers`]) change the documents it concerns (see
+    /// [`compliance`]).
+    Compliance { event: ComplianceEvent, offset: u64 },
+    /// A stream control message (limit, warning, ...): counted, nothing to index.
     Control { kind: ControlKind, offset: u64 },
     /// A record that could not be framed or parsed; everything around it goes on.
     Invalid { offset: u64, reason: String },
@@ -101,6 +128,7 @@ impl Item {
         match self {
             Item::Document { offset, .. }
             | Item::Delete { offset, .. }
+            | Item::Compliance { offset, .. }
             | Item::Control { offset, .. }
             | Item::Invalid { offset, .. } => *offset,
         }
@@ -195,7 +223,7 @@ impl Extractor {
         let classified = match sorted {
             Sorted::Tweet(raw) => {
                 let ctx = document::Context::default();
-                out.push(self.document(&raw, offset, &ctx, &repairs));
+                self.document(&raw, offset, &ctx, &repairs, out);
                 return;
             }
             Sorted::Other(c) => c,
@@ -203,7 +231,7 @@ impl Extractor {
         match classified {
             Classified::Tweet(raw) => {
                 let ctx = document::Context::default();
-                out.push(self.document(&raw, offset, &ctx, &repairs));
+                self.document(&raw, offset, &ctx, &repairs, out);
             }
             Classified::Payload {
                 data,
@@ -223,9 +251,25 @@ impl Extractor {
                     offset,
                 });
             }
-            Classified::Delete(id) => {
+            Classified::Delete { id, event_at } => {
                 log_repairs(&repairs, offset);
-                out.push(Item::Delete { id, offset });
+                out.push(Item::Delete {
+                    id,
+                    offset,
+                    event_at,
+                });
+            }
+            Classified::Compliance(event) => {
+                log_repairs(&repairs, offset);
+                out.push(Item::Compliance { event, offset });
+            }
+            Classified::JobError { id, error } => {
+                log_repairs(&repairs, offset);
+                tracing::warn!(offset, id = %id, error = %error, "batch compliance job error");
+                out.push(Item::Control {
+                    kind: ControlKind::ComplianceJobError,
+                    offset,
+                });
             }
             Classified::Control(kind) => {
                 log_repairs(&repairs, offset);
@@ -234,31 +278,56 @@ impl Extractor {
         }
     }
 
-    /// The document of one tweet; `repairs` are what reading its record needed.
+    /// The document of one tweet, after the compliance events its own fields imply (see
+    /// [`compliance::event`]); `repairs` are what reading its record needed.
     fn document(
         &self,
         raw: &record::RawTweet<'_>,
         offset: u64,
         ctx: &document::Context<'_, '_>,
         repairs: &[Warning],
-    ) -> Item {
+        out: &mut Vec<Item>,
+    ) {
         let Some(id) = record::tweet_id(raw) else {
-            return Item::Invalid {
+            out.push(Item::Invalid {
                 offset,
                 reason: record::RecordError::MissingId.to_string(),
-            };
+            });
+            return;
         };
         let mut warnings = repairs.to_vec();
-        let doc = document::build(raw, id.clone(), ctx, &self.analyzer, &mut warnings);
+        let mut doc = document::build(raw, id.clone(), ctx, &self.analyzer, &mut warnings);
+        let implied = compliance::event::ImpliedFields {
+            edit_history: raw.edit_history_tweet_ids,
+            withheld_in_countries: raw.withheld_in_countries,
+            withheld: raw.withheld,
+        };
+        let mut events = Vec::new();
+        if implied.any() {
+            let mut unusable = Vec::new();
+            events = compliance::event::implied(
+                &id,
+                doc.user.id,
+                doc.timestamp_ms,
+                implied,
+                &mut unusable,
+            );
+            warnings.extend(unusable.into_iter().map(Warning::Compliance));
+            let registers: compliance::RegisterSet =
+                events.iter().flat_map(|e| e.registers(0)).collect();
+            // No user delete among them: the time does not matter.
+            registers.apply_document(&mut doc, 0);
+        }
         for w in &warnings {
             tracing::warn!(tweet_id = %id, offset, warning = %w, "tweet field dropped or replaced");
         }
-        Item::Document {
+        out.push(Item::Document {
             id,
             offset,
             doc: Box::new(doc),
             warnings,
-        }
+            compliance: events,
+        });
     }
 
     /// A v2 payload: `data` is one tweet or an array of tweets (or compliance events);
@@ -315,7 +384,8 @@ impl Extractor {
                 serde_json::from_str(text).map(|t| vec![t])
             }
         }
-        let data_repaired: String;
+        let mut data_repaired = String::new();
+        let mut data_repaired_used = false;
         let parsed = match tweets(data.get()) {
             Ok(t) => Ok(t),
             Err(e) => {
@@ -323,6 +393,7 @@ impl Extractor {
                 match repair(data.get(), e.into(), check, &mut repairs) {
                     Ok(fixed) => {
                         data_repaired = fixed;
+                        data_repaired_used = true;
                         tweets(&data_repaired).map_err(RecordError::from)
                     }
                     Err(e) => Err(e),
@@ -339,31 +410,68 @@ impl Extractor {
                 return;
             }
         };
-        for t in &tweets {
-            // v2 compliance events in a payload: `data.delete.tweet.id`, `data.withheld`,
-            // `data.scrub_geo`.
-            if let Some(delete) = t.delete {
-                self.bytes_items(
-                    format!("{{\"delete\":{}}}", delete.get()).as_bytes(),
-                    offset,
-                    out,
-                );
-                continue;
-            }
-            // A tweet may carry `withheld` too: an event is one without a tweet id.
-            let compliance = [
-                (t.withheld.is_some(), ControlKind::Withheld),
-                (t.scrub_geo.is_some(), ControlKind::ScrubGeo),
-            ];
-            if let Some((_, kind)) = compliance.into_iter().find(|(present, _)| *present)
-                && record::tweet_id(t).is_none()
-            {
+        let data_text = if data_repaired_used {
+            data_repaired.as_str()
+        } else {
+            data.get()
+        };
+        for (i, t) in tweets.iter().enumerate() {
+            // The v2 compliance streams' events have no tweet id and no text: `data.delete`,
+            // `data.user_protect`, ...
+            if record::tweet_id(t).is_none() && !record::has_text(t) {
                 log_repairs(&repairs, offset);
-                out.push(Item::Control { kind, offset });
+                out.push(compliance_payload(data_text, i, offset));
                 continue;
             }
-            out.push(self.document(t, offset, &ctx, &repairs));
+            self.document(t, offset, &ctx, &repairs, out);
         }
+    }
+}
+
+/// The item of element `i` of a v2 payload's `data` (`data` itself when it is an object) that
+/// is no tweet: a compliance event (a delete, or an event of [`compliance::event::V2_KINDS`]),
+/// else an invalid record naming its keys.
+fn compliance_payload(data: &str, i: usize, offset: u64) -> Item {
+    use record::{Classified, RecordError};
+    let element = if data.starts_with('[') {
+        serde_json::from_str::<Vec<&serde_json::value::RawValue>>(data)
+            .ok()
+            .and_then(|all| all.get(i).map(|r| r.get()))
+            .unwrap_or_default()
+    } else {
+        data
+    };
+    let invalid = |e: RecordError| Item::Invalid {
+        offset,
+        reason: format!("v2 data: {e}"),
+    };
+    match compliance::event::v2_data(element) {
+        Ok(Some(parsed)) => match record::classified(parsed) {
+            Classified::Delete { id, event_at } => Item::Delete {
+                id,
+                offset,
+                event_at,
+            },
+            Classified::Compliance(event) => Item::Compliance { event, offset },
+            Classified::Control(kind) => Item::Control { kind, offset },
+            // Batch errors and tweets are not v2 kinds.
+            _ => invalid(RecordError::Compliance("of an unexpected kind".to_owned())),
+        },
+        Ok(None) => {
+            let keys = record::object_keys(element).unwrap_or_default();
+            Item::Invalid {
+                offset,
+                reason: format!(
+                    "v2 data: neither a tweet (no id) nor a compliance event (keys: {})",
+                    if keys.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        keys.join(", ")
+                    }
+                ),
+            }
+        }
+        Err(e) => invalid(e),
     }
 }
 

@@ -3,11 +3,13 @@
 //! record buffer unless they contain escapes, everything else is skipped without allocating.
 //!
 //! Classification: a v2 payload (`data`, optionally `includes` + `matching_rules` + `errors`),
-//! a v2 stream error (`errors` only), a delete notice, a documented control message
-//! (`scrub_geo`, `limit`, `status_withheld`, `user_withheld`, `disconnect`, `warning`, and the
-//! user/site-stream kinds of [`USER_STREAM_KINDS`]), or a tweet (v1.1 or bare v2 object: it
-//! has a text field, or an id and an author). Anything else is a [`RecordError`] naming why
-//! (its keys for an unknown object): nothing is counted as a control message by default.
+//! a v2 stream error (`errors` only), a delete notice, a v1.1 compliance message
+//! (`scrub_geo`, `status_withheld`, `user_withheld`) or a batch compliance job's result line
+//! (`compliance_job_result`), both read by [`crate::compliance::event`], a documented control
+//! message (`limit`, `disconnect`, `warning`, and the user/site-stream kinds of
+//! [`USER_STREAM_KINDS`]), or a tweet (v1.1 or bare v2 object: it has a text field, or an id
+//! and an author). Anything else is a [`RecordError`] naming why (its keys for an unknown
+//! object): nothing is counted as a control message by default.
 //! Ids are read as JSON strings or as exact 64-bit integers, never through `f64`.
 //!
 //! Valid JSON that serde_json refuses (lone surrogate escapes, duplicated keys) is repaired by
@@ -20,6 +22,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::compliance::event::{self, Parsed};
+use crate::compliance::{ComplianceEvent, Source};
 use crate::document::Warning;
 
 /// A tweet or user id as it appears in the record: a JSON string (`id_str`, v2 `id`) or an
@@ -269,7 +273,7 @@ const LONE_SURROGATE: &str = "lone leading surrogate in hex escape";
 const BROKEN_SURROGATE_PAIR: &str = "unexpected end of hex escape";
 
 /// Shortens a value shown in a warning.
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     clip_to(s, 64)
 }
 
@@ -426,15 +430,23 @@ pub struct RawTweet<'a> {
     // control messages
     #[serde(borrow)]
     pub delete: Option<&'a RawValue>,
+    // v1.1 compliance messages, read again on their own path (`compliance::event::v1`).
     pub scrub_geo: Option<IgnoredAny>,
     pub limit: Option<IgnoredAny>,
     pub status_withheld: Option<IgnoredAny>,
     pub user_withheld: Option<IgnoredAny>,
     pub disconnect: Option<IgnoredAny>,
     pub warning: Option<IgnoredAny>,
-    /// A tweet's withholding, or (in a v2 payload's `data`, with no tweet id) a compliance
-    /// `withheld` event.
-    pub withheld: Option<IgnoredAny>,
+    /// A v2 tweet's withholding (`{"copyright","country_codes"}`), read lazily (see
+    /// `compliance::event::implied`).
+    #[serde(borrow)]
+    pub withheld: Option<&'a RawValue>,
+    /// A v1 tweet's withholding, read lazily; nearly always `[]`.
+    #[serde(borrow)]
+    pub withheld_in_countries: Option<&'a RawValue>,
+    /// v2: the ids of every version of the tweet, read lazily; nearly always just its own.
+    #[serde(borrow)]
+    pub edit_history_tweet_ids: Option<&'a RawValue>,
     /// User-stream events (`follow`, `favorite`, ...): named `event` whatever the key order.
     pub event: Option<IgnoredAny>,
 }
@@ -644,18 +656,16 @@ pub struct RawIncludes<'a> {
     pub tweets: Lenient<Vec<RawRetweet<'a>>>,
 }
 
-/// The kind of a stream control message: a record that is neither a tweet nor a delete notice
-/// of one, of a kind the streaming APIs document. Any other object is an invalid record.
+/// The kind of a stream control message: a record that is neither a tweet, nor a delete notice
+/// of one, nor a compliance event, of a kind the streaming APIs document. Any other object is
+/// an invalid record.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ControlKind {
     /// A `delete` notice of something other than a tweet (a direct message).
     Delete,
-    ScrubGeo,
     Limit,
-    StatusWithheld,
-    UserWithheld,
-    /// A v2 compliance `withheld` event.
-    Withheld,
+    /// A batch compliance job's error line for one uploaded id (`{"id","error"}`): logged.
+    ComplianceJobError,
     Disconnect,
     Warning,
     /// A v2 payload with `errors` and no `data` (a stream error such as an operational
@@ -682,11 +692,8 @@ impl ControlKind {
     pub fn as_str(&self) -> &str {
         match self {
             ControlKind::Delete => "delete",
-            ControlKind::ScrubGeo => "scrub_geo",
             ControlKind::Limit => "limit",
-            ControlKind::StatusWithheld => "status_withheld",
-            ControlKind::UserWithheld => "user_withheld",
-            ControlKind::Withheld => "withheld",
+            ControlKind::ComplianceJobError => "compliance_job_error",
             ControlKind::Disconnect => "disconnect",
             ControlKind::Warning => "warning",
             ControlKind::StreamError => "stream_error",
@@ -714,8 +721,19 @@ pub enum Classified<'a> {
     },
     /// A v2 payload of `errors` only: a stream error ([`ControlKind::StreamError`]).
     StreamErrors(&'a RawValue),
-    /// A delete notice for this tweet id.
-    Delete(String),
+    /// A delete notice for this tweet id, with its time when it has one (v1
+    /// `timestamp_ms`, v2 `event_at`, a batch result's `redacted_at`).
+    Delete {
+        id: String,
+        event_at: Option<i64>,
+    },
+    /// A compliance event (see [`crate::compliance`]).
+    Compliance(ComplianceEvent),
+    /// A batch compliance job's error line: the id X could not read, and why.
+    JobError {
+        id: String,
+        error: String,
+    },
     Control(ControlKind),
 }
 
@@ -743,6 +761,10 @@ pub enum RecordError {
     Unknown(String),
     #[error("delete notice {0}")]
     Delete(String),
+    /// A compliance record (v1 message, v2 compliance payload, batch job result) that cannot
+    /// be applied as it is.
+    #[error("compliance event {0}")]
+    Compliance(String),
 }
 
 impl From<serde_json::Error> for RecordError {
@@ -793,16 +815,18 @@ pub(crate) fn sort(bytes: &[u8]) -> Result<Sorted<'_>, RecordError> {
         }));
     }
     if let Some(delete) = raw.delete {
-        return Ok(Sorted::Other(match delete_target(delete)? {
-            Some(id) => Classified::Delete(id),
-            None => Classified::Control(ControlKind::Delete),
-        }));
+        return Ok(Sorted::Other(classified(event::delete_notice(
+            delete,
+            Source::V1,
+        )?)));
+    }
+    if (raw.scrub_geo.is_some() || raw.status_withheld.is_some() || raw.user_withheld.is_some())
+        && let Some(event) = event::v1(text)?
+    {
+        return Ok(Sorted::Other(Classified::Compliance(event)));
     }
     let control = [
-        (raw.scrub_geo.is_some(), ControlKind::ScrubGeo),
         (raw.limit.is_some(), ControlKind::Limit),
-        (raw.status_withheld.is_some(), ControlKind::StatusWithheld),
-        (raw.user_withheld.is_some(), ControlKind::UserWithheld),
         (raw.disconnect.is_some(), ControlKind::Disconnect),
         (raw.warning.is_some(), ControlKind::Warning),
     ];
@@ -828,6 +852,9 @@ pub(crate) fn sort(bytes: &[u8]) -> Result<Sorted<'_>, RecordError> {
     if keys.is_empty() {
         return Err(RecordError::EmptyObject);
     }
+    if keys.iter().any(|k| k == event::JOB_RESULT_KEY) {
+        return Ok(Sorted::Other(classified(event::job_result(text)?)));
+    }
     match keys
         .iter()
         .find_map(|k| USER_STREAM_KINDS.iter().find(|kind| **kind == k.as_str()))
@@ -843,15 +870,20 @@ pub(crate) fn sort(bytes: &[u8]) -> Result<Sorted<'_>, RecordError> {
 /// (whatever its value: an unusable text is reported on the document), or an id and an
 /// author or retweeted tweet (a tweet whose text is missing).
 fn is_tweet(raw: &RawTweet<'_>) -> bool {
-    raw.text.seen != Seen::Absent
-        || raw.full_text.seen != Seen::Absent
-        || raw.extended_tweet.is_some()
-        || raw.note_tweet.is_some()
+    has_text(raw)
         || ((raw.user.is_some()
             || raw.author.is_some()
             || raw.author_id.is_some()
             || raw.retweeted_status.is_some())
             && tweet_id(raw).is_some())
+}
+
+/// Whether a record has a text field (whatever its value).
+pub(crate) fn has_text(raw: &RawTweet<'_>) -> bool {
+    raw.text.seen != Seen::Absent
+        || raw.full_text.seen != Seen::Absent
+        || raw.extended_tweet.is_some()
+        || raw.note_tweet.is_some()
 }
 
 /// The id of a tweet: `id_str`, else `id` (string in v2, exact integer in v1).
@@ -870,67 +902,19 @@ pub(crate) fn any_tweet_id<'a>(raw: &impl TweetText<'a>) -> Option<String> {
         .map(RawId::to_id_string)
 }
 
-/// The tweet a delete notice removes: `delete.status.{id_str,id}` (v1) or `delete.tweet.id`
-/// (v2 compliance events); `None` for a delete of a direct message, which names no tweet.
-fn delete_target(delete: &RawValue) -> Result<Option<String>, RecordError> {
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct Delete<'a> {
-        #[serde(borrow)]
-        status: Option<Target<'a>>,
-        #[serde(borrow)]
-        tweet: Option<Target<'a>>,
-        direct_message: Option<IgnoredAny>,
-    }
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct Target<'a> {
-        #[serde(borrow)]
-        id_str: Str<'a>,
-        #[serde(borrow)]
-        id: Checked<RawId<'a>>,
-    }
-    let d: Delete<'_> = serde_json::from_str(delete.get()).map_err(|e| {
-        let e = RecordError::from(e);
-        match e {
-            RecordError::Json(msg) => RecordError::Delete(format!("unreadable: {msg}")),
-            other => other,
-        }
-    })?;
-    let Some(target) = d.status.or(d.tweet) else {
-        if d.direct_message.is_some() {
-            return Ok(None);
-        }
-        let keys = object_keys(delete.get()).unwrap_or_default();
-        return Err(RecordError::Delete(format!(
-            "names no tweet (keys: {})",
-            if keys.is_empty() {
-                "none".to_owned()
-            } else {
-                keys.join(", ")
-            }
-        )));
-    };
-    if let Some(s) = target.id_str.0.filter(|s| !s.is_empty()) {
-        return Ok(Some(s.0.into_owned()));
-    }
-    match target.id {
-        Checked {
-            value: Some(id), ..
-        } if !id.is_empty() => Ok(Some(id.to_id_string())),
-        Checked {
-            seen: Seen::Refused(what),
-            ..
-        } => Err(RecordError::Delete(format!(
-            "with an unusable tweet id ({what})"
-        ))),
-        _ => Err(RecordError::Delete("without a tweet id".to_owned())),
+/// A parsed compliance record as a classification.
+pub(crate) fn classified(parsed: Parsed) -> Classified<'static> {
+    match parsed {
+        Parsed::Delete { id, event_at } => Classified::Delete { id, event_at },
+        Parsed::DeleteOther => Classified::Control(ControlKind::Delete),
+        Parsed::Event(e) => Classified::Compliance(e),
+        Parsed::JobError { id, error } => Classified::JobError { id, error },
     }
 }
 
 /// The keys of a JSON object in record order (at most a handful, for naming it in a message);
 /// [`RecordError::NotAnObject`] for any other JSON value.
-fn object_keys(text: &str) -> Result<Vec<String>, RecordError> {
+pub(crate) fn object_keys(text: &str) -> Result<Vec<String>, RecordError> {
     const SHOWN: usize = 8;
     struct Keys;
     impl<'de> Visitor<'de> for Keys {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
+use tweets::compliance::{EventKind, Reason, Source};
 use tweets::{Extractor, ExtractorOptions, Item};
 
 fn corpus() -> Option<PathBuf> {
@@ -35,40 +36,129 @@ fn items_of(ex: &Extractor, line: &str) -> Vec<Item> {
     out
 }
 
-fn check_one_document_per_line(file: &str) -> usize {
-    let Some(dir) = corpus() else { return 0 };
+/// The compliance events a tweet implies, read here from its JSON independently of the
+/// crate: `edit_history_tweet_ids` naming other versions (the latest is the largest id), and
+/// its own non-empty `withheld_in_countries` (v1) or `withheld.country_codes` (v2).
+fn implied_events(v: &serde_json::Value) -> Vec<EventKind> {
+    let id: u64 = source_id(v).parse().expect("decimal id");
+    let mut events = Vec::new();
+    if let Some(history) = v["edit_history_tweet_ids"].as_array() {
+        let mut ids: Vec<u64> = history
+            .iter()
+            .map(|i| i.as_str().expect("string id").parse().expect("decimal"))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if let Some(latest) = ids.pop()
+            && !ids.is_empty()
+        {
+            events.push(EventKind::Edit {
+                latest_id: Some(latest),
+                earlier: ids,
+            });
+        }
+    }
+    let own = v["withheld_in_countries"]
+        .as_array()
+        .or(v["withheld"]["country_codes"].as_array());
+    if let Some(countries) = own.filter(|c| !c.is_empty()) {
+        events.push(EventKind::Withheld {
+            tweet_id: id,
+            author_id: v["user"]["id"]
+                .as_u64()
+                .or(v["author_id"].as_str().and_then(|a| a.parse().ok())),
+            countries: countries
+                .iter()
+                .map(|c| c.as_str().expect("country").to_owned())
+                .collect(),
+        });
+    }
+    events
+}
+
+/// Every line gives its document, with the compliance events it implies, which the document
+/// has applied. Returns the lines and the implied events.
+fn check_one_document_per_line(file: &str) -> (usize, usize) {
+    let Some(dir) = corpus() else { return (0, 0) };
     let ex = Extractor::new(ExtractorOptions::default());
     let all = lines(&dir.join(file));
+    let mut implied = 0;
     for (n, line) in all.iter().enumerate() {
         let v: serde_json::Value = serde_json::from_str(line).expect("corpus line is JSON");
         let want = source_id(&v);
         let items = items_of(&ex, line);
-        match items.as_slice() {
-            [Item::Document { id, doc, .. }] => {
-                assert_eq!(id, &want, "{file} line {}", n + 1);
-                assert_eq!(doc.id_str, want, "{file} line {}", n + 1);
-            }
-            other => panic!(
-                "{file} line {}: expected one document, got {other:?}",
+        let [
+            Item::Document {
+                id,
+                doc,
+                compliance,
+                ..
+            },
+        ] = items.as_slice()
+        else {
+            panic!(
+                "{file} line {}: expected one document, got {items:?}",
                 n + 1
-            ),
+            )
+        };
+        assert_eq!(id, &want, "{file} line {}", n + 1);
+        assert_eq!(doc.id_str, want, "{file} line {}", n + 1);
+        let events: Vec<EventKind> = compliance
+            .iter()
+            .map(|event| {
+                assert_eq!(event.source, Source::Tweet, "{file} line {}", n + 1);
+                event.kind.clone()
+            })
+            .collect();
+        let expected = implied_events(&v);
+        assert_eq!(events, expected, "{file} line {}", n + 1);
+        implied += events.len();
+        // Applied: an earlier version is suppressed as `edited`, withholding is carried.
+        let mut countries = Vec::new();
+        let mut edited = false;
+        for e in &expected {
+            match e {
+                EventKind::Edit { earlier, .. } => {
+                    edited = earlier.iter().any(|e| e.to_string() == want)
+                }
+                EventKind::Withheld { countries: c, .. } => countries = c.clone(),
+                _ => unreachable!(),
+            }
         }
+        countries.sort();
+        countries.dedup();
+        assert_eq!(
+            doc.withheld_in_countries,
+            countries,
+            "{file} line {}",
+            n + 1
+        );
+        assert_eq!(doc.suppressed, edited, "{file} line {}", n + 1);
+        assert_eq!(
+            doc.suppressed_reasons,
+            if edited { vec![Reason::Edited] } else { vec![] },
+            "{file} line {}",
+            n + 1
+        );
     }
-    all.len()
+    (all.len(), implied)
 }
 
 #[test]
 fn every_v1_tweet_yields_its_document() {
-    let n = check_one_document_per_line("tweets_v1.ndjson");
-    eprintln!("v1 tweets checked: {n}");
+    let (n, implied) = check_one_document_per_line("tweets_v1.ndjson");
+    eprintln!("v1 tweets checked: {n}, compliance events they imply: {implied}");
     assert!(n == 0 || n == 3273, "{n}");
+    assert!(n == 0 || implied >= 1, "the corpus has a withheld v1 tweet");
 }
 
 #[test]
 fn every_v2_object_yields_its_document() {
-    let n = check_one_document_per_line("tweets_v2_objects.ndjson");
-    eprintln!("v2 objects checked: {n}");
+    let (n, implied) = check_one_document_per_line("tweets_v2_objects.ndjson");
+    eprintln!("v2 objects checked: {n}, compliance events they imply: {implied}");
     assert!(n == 0 || n == 11105, "{n}");
+    // Edited tweets (one of them an earlier version) and withheld ones.
+    assert!(n == 0 || implied >= 10, "{implied}");
 }
 
 #[test]
@@ -103,15 +193,18 @@ fn every_v2_payload_tweet_yields_its_document() {
 }
 
 /// The control messages the streaming API documents, by their one key.
-const CONTROL_KEYS: [&str; 7] = [
-    "delete",
-    "scrub_geo",
-    "limit",
-    "status_withheld",
-    "user_withheld",
-    "disconnect",
-    "warning",
-];
+const CONTROL_KEYS: [&str; 4] = ["delete", "limit", "disconnect", "warning"];
+
+/// The v1.1 compliance messages: each is a compliance event.
+const COMPLIANCE_KEYS: [&str; 3] = ["scrub_geo", "status_withheld", "user_withheld"];
+
+/// A v1.1 id member: `<name>_str`, else the number.
+fn v1_id(v: &serde_json::Value, name: &str) -> u64 {
+    match (&v[format!("{name}_str")], &v[name]) {
+        (serde_json::Value::String(s), _) => s.parse().expect("decimal"),
+        (_, n) => n.as_u64().expect("integer id"),
+    }
+}
 
 #[test]
 fn every_control_message_is_classified() {
@@ -130,12 +223,49 @@ fn every_control_message_is_classified() {
             panic!("line {}: {items:?}", n + 1)
         };
         let kind = match item {
-            Item::Delete { id, .. } => {
+            Item::Delete { id, event_at, .. } => {
                 let status = &v["delete"]["status"];
                 assert_eq!(id, &source_id(status), "line {}", n + 1);
+                let ms = &v["delete"]["timestamp_ms"];
+                let want = ms
+                    .as_str()
+                    .map(|s| s.parse::<i64>().expect("ms"))
+                    .or(ms.as_i64());
+                assert_eq!(*event_at, want, "line {}", n + 1);
                 "delete(tweet)".to_owned()
             }
+            Item::Compliance { event, .. } => {
+                assert_eq!(event.source, Source::V1, "line {}", n + 1);
+                assert_eq!(event.event_at, None, "line {}", n + 1);
+                let body = &v[key.as_str()];
+                let countries = || -> Vec<String> {
+                    serde_json::from_value(body["withheld_in_countries"].clone()).expect("list")
+                };
+                let want = match key.as_str() {
+                    "scrub_geo" => EventKind::ScrubGeo {
+                        user_id: v1_id(body, "user_id"),
+                        up_to_id: v1_id(body, "up_to_status_id"),
+                    },
+                    "status_withheld" => EventKind::Withheld {
+                        tweet_id: v1_id(body, "id"),
+                        author_id: Some(v1_id(body, "user_id")),
+                        countries: countries(),
+                    },
+                    "user_withheld" => EventKind::UserWithheld {
+                        user_id: v1_id(body, "id"),
+                        countries: countries(),
+                    },
+                    other => panic!("line {}: compliance item for {other}", n + 1),
+                };
+                assert_eq!(event.kind, want, "line {}", n + 1);
+                key.clone()
+            }
             Item::Control { kind, .. } => {
+                assert!(
+                    !COMPLIANCE_KEYS.contains(&key.as_str()),
+                    "line {}: a compliance message counted as control",
+                    n + 1
+                );
                 if v.get(kind.as_str()).is_none() {
                     panic!("line {}: kind {kind} is not a key of the message", n + 1);
                 }
@@ -152,7 +282,7 @@ fn every_control_message_is_classified() {
     }
     eprintln!("control messages: {} {kinds:?}", all.len());
     assert_eq!(kinds.values().sum::<usize>(), 58);
-    for k in CONTROL_KEYS {
+    for k in CONTROL_KEYS.into_iter().chain(COMPLIANCE_KEYS) {
         // Delete notices of tweets are items of their own, not control messages.
         let k = if k == "delete" { "delete(tweet)" } else { k };
         assert!(kinds.contains_key(k), "no {k} in {kinds:?}");

@@ -453,7 +453,9 @@ fn run(
         match item {
             Item::Document { id, .. } => *got.entry(id).or_default() += 1,
             Item::Invalid { offset, reason } => invalid.push((*offset, reason.clone())),
-            Item::Delete { .. } | Item::Control { .. } => *got.entry("<other>").or_default() += 1,
+            Item::Delete { .. } | Item::Compliance { .. } | Item::Control { .. } => {
+                *got.entry("<other>").or_default() += 1
+            }
         }
     }
     let lost = want

@@ -375,6 +375,14 @@ fn control_messages_and_delete_notices() {
                 );
                 seen.push(kind.to_string());
             }
+            // v1.1 `scrub_geo`, `status_withheld`, `user_withheld` (tests/compliance.rs).
+            Item::Compliance { event, .. } => {
+                assert_eq!(event.source, tweets::compliance::Source::V1);
+                let [(key, _)] = v.as_object().unwrap().iter().collect::<Vec<_>>()[..] else {
+                    panic!("{line:.40}")
+                };
+                seen.push(key.clone());
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -395,7 +403,7 @@ fn control_messages_and_delete_notices() {
     // A v2 compliance delete and a delete without a tweet id.
     assert!(
         matches!(items(r#"{"data":{"delete":{"tweet":{"id":"1500000000000000001","author_id":"2"},"event_at":"2022-01-01T00:00:00.000Z"}}}"#).as_slice(),
-        [Item::Delete { id, .. }] if id == "1500000000000000001")
+        [Item::Delete { id, event_at: Some(1_640_995_200_000), .. }] if id == "1500000000000000001")
     );
     assert!(matches!(
         items(r#"{"delete":{"direct_message":{"id":1,"user_id":234}}}"#).as_slice(),

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use tweets::compliance::Reason;
 use tweets::document::{Coordinates, Place, Sentiment, User};
 use tweets::geo::{GeoSource, Point};
 use tweets::{Document, MAPPING_JSON};
@@ -34,7 +35,7 @@ fn full_document() -> Document {
         mentions: vec!["@x".into()],
         urls: vec!["https://example.org/".into()],
         coordinates: Some(Coordinates::point(Point { lon: 1.5, lat: 2.5 })),
-        geo_source: GeoSource::Coordinates,
+        geo_source: Some(GeoSource::Coordinates),
         place: Some(Place {
             full_name: Some("Paris, France".into()),
             country_code: Some("FR".into()),
@@ -52,6 +53,9 @@ fn full_document() -> Document {
         retweeted_id: Some("2".into()),
         quoted_id: Some("3".into()),
         in_reply_to_id: Some("4".into()),
+        withheld_in_countries: vec!["DE".into(), "FR".into()],
+        suppressed: true,
+        suppressed_reasons: vec![Reason::UserProtect, Reason::Edited],
     }
 }
 
@@ -155,6 +159,9 @@ fn mapping_is_typeless_strict_and_covers_every_field() {
         ("retweeted_id", "keyword"),
         ("quoted_id", "keyword"),
         ("in_reply_to_id", "keyword"),
+        ("withheld_in_countries", "keyword"),
+        ("suppressed", "boolean"),
+        ("suppressed_reasons", "keyword"),
     ]
     .into_iter()
     .collect();

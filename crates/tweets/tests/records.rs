@@ -54,6 +54,8 @@ enum Want {
     /// A document with exactly these warnings, and a property of the document.
     Document(&'static [&'static str], DocCheck),
     Delete(&'static str),
+    /// A compliance event of this kind.
+    Compliance(&'static str),
     Control(&'static str),
     Invalid(&'static str),
 }
@@ -272,9 +274,16 @@ fn cases() -> Vec<Case> {
         Case {
             name: "v2 compliance withheld event",
             record: json!({"data": {"withheld": {"tweet": {"id": "1", "author_id": "2"},
+                "withheld_in_countries": ["DE"], "event_at": "2022-01-01T00:00:00.000Z"}}})
+            .to_string(),
+            want: Want::Compliance("withheld"),
+        },
+        Case {
+            name: "v2 compliance event with its time beside it, not in it",
+            record: json!({"data": {"withheld": {"tweet": {"id": "1", "author_id": "2"},
                 "withheld_in_countries": ["DE"]}, "event_at": "2022-01-01T00:00:00.000Z"}})
             .to_string(),
-            want: Want::Control("withheld"),
+            want: Want::Invalid("v2 data: compliance event withheld: without event_at"),
         },
         // --- item 4: valid JSON is accepted ---
         Case {
@@ -418,6 +427,9 @@ fn check(case: &Case, item: &Item) {
             assert!(property(doc), "{name}: {doc:?}");
         }
         (Want::Delete(want), Item::Delete { id, .. }) => assert_eq!(id, want, "{name}"),
+        (Want::Compliance(want), Item::Compliance { event, .. }) => {
+            assert_eq!(event.kind.as_str(), *want, "{name}")
+        }
         (Want::Control(want), Item::Control { kind, .. }) => {
             assert_eq!(kind.as_str(), *want, "{name}")
         }
@@ -494,7 +506,8 @@ fn a_damaged_record_leaves_its_neighbours_as_they_are() {
     }
 }
 
-/// The golden control messages keep their kinds; only unknown objects became invalid.
+/// The golden control messages keep their kinds; only unknown objects became invalid, and
+/// the v1.1 compliance messages compliance events.
 #[test]
 fn every_fixture_message_is_a_named_kind() {
     let ex = extractor();
@@ -504,7 +517,7 @@ fn every_fixture_message_is_a_named_kind() {
             panic!("{items:?}")
         };
         match item {
-            Item::Delete { .. } => {}
+            Item::Delete { .. } | Item::Compliance { .. } => {}
             Item::Control { kind, .. } => {
                 let v: Value = serde_json::from_str(line).expect("JSON");
                 assert!(v.get(kind.as_str()).is_some(), "{kind} of {line:.60}");
