@@ -78,7 +78,7 @@ mod operation;
 mod retry;
 mod sink;
 
-pub use classify::{ItemClass, classify};
+pub use classify::{ItemClass, classify, is_transient_status};
 pub use client::{Method, RawResponse, SearchClient};
 pub use config::{
     Auth, Config, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_OPERATIONS,
@@ -89,7 +89,7 @@ pub use dead_letter::{
 };
 pub use delivery::gzip_bytes;
 pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
-pub use error::{ConfigError, SinkError};
+pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
 pub use http::{HeaderName, HeaderValue};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION};
 pub use sink::{BULK_PATH, BulkSink, Report};
