@@ -116,8 +116,9 @@ struct IndexArgs {
     /// indexing, at most BULK_CONCURRENCY objects, which share its bulk requests.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS))]
     jobs: Option<u64>,
-    /// Index only tweets by these user ids (id,id,...); others are counted as filtered
-    /// [env: FOLLOW_USER_IDS].
+    /// Index only tweets by these user ids (id,id,...); others are counted as filtered.
+    ///
+    /// [env: FOLLOW_USER_IDS]
     #[arg(long)]
     follow_user_ids: Option<String>,
     #[command(flatten)]
@@ -179,7 +180,9 @@ impl AuthKind {
 /// How requests are authenticated; shared by every command that talks to a server.
 #[derive(Args, Debug)]
 pub struct AuthArgs {
-    /// Default: sigv4 for *.amazonaws.com, basic with a username, else none [env: ES_AUTH].
+    /// Default: sigv4 for *.amazonaws.com, basic with a username, else none.
+    ///
+    /// [env: ES_AUTH]
     // Not clap's `env`: clap would report a bad ES_AUTH as a bad `--auth`. The variable is
     // read in `lookup` and checked by the sink's config, which names it.
     #[arg(long, value_enum, ignore_case = true)]

@@ -35,6 +35,15 @@ fn dry_run_of(inputs: &[&Path]) -> Vec<u8> {
     ran.stdout
 }
 
+/// `index` of the samples into the server at `url`.
+fn index_samples(url: &str) -> Ran {
+    run_bounded(
+        bin()
+            .args(["index", "--auth", "none", "--endpoint", url])
+            .arg(samples()),
+    )
+}
+
 fn error_lines(ran: &Ran) -> Vec<&str> {
     ran.stderr
         .lines()
@@ -131,12 +140,7 @@ fn an_empty_s3_prefix_alone_is_a_usage_error_and_beside_a_good_file_a_partial_ru
 /// was retried for 60 s with a warning each time).
 #[test]
 fn a_server_that_refuses_connections_fails_fast_in_one_line() {
-    let endpoint = format!("http://127.0.0.1:{}", closed_port());
-    let ran = run_bounded(
-        bin()
-            .args(["index", "--auth", "none", "--endpoint", &endpoint])
-            .arg(samples()),
-    );
+    let ran = index_samples(&format!("http://127.0.0.1:{}", closed_port()));
     assert_eq!(ran.code, Some(3), "{}", ran.stderr);
     let lines = error_lines(&ran);
     assert_eq!(lines.len(), 1, "{}", ran.stderr);
@@ -165,11 +169,7 @@ fn html_page(status: u16) -> String {
 fn a_server_that_is_no_search_api_fails_at_once_in_one_line() {
     for status in [501, 405] {
         let server = FakeServer::start(move |_, _| Some((status, "text/html", html_page(status))));
-        let ran = run_bounded(
-            bin()
-                .args(["index", "--auth", "none", "--endpoint", &server.url])
-                .arg(samples()),
-        );
+        let ran = index_samples(&server.url);
         assert_eq!(ran.code, Some(4), "{status}: {}", ran.stderr);
         // A 405 on the template is only a warning (some policies forbid templates); the
         // index request that follows fails.
@@ -204,11 +204,7 @@ fn a_404_during_setup_is_a_refusal_with_no_unconfirmed_count() {
             r#"{"error":"no handler found for uri"}"#.into(),
         ))
     });
-    let ran = run_bounded(
-        bin()
-            .args(["index", "--auth", "none", "--endpoint", &server.url])
-            .arg(samples()),
-    );
+    let ran = index_samples(&server.url);
     assert_eq!(ran.code, Some(4), "{}", ran.stderr);
     assert!(
         ran.stderr
@@ -233,11 +229,7 @@ fn a_mapping_conflict_is_a_refusal() {
         };
         Some((200, "application/json", body.into()))
     });
-    let ran = run_bounded(
-        bin()
-            .args(["index", "--auth", "none", "--endpoint", &server.url])
-            .arg(samples()),
-    );
+    let ran = index_samples(&server.url);
     assert_eq!(ran.code, Some(4), "{}", ran.stderr);
     assert!(
         ran.stderr

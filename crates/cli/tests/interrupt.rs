@@ -145,6 +145,8 @@ fn requests_that_never_end_are_abandoned_after_the_grace_period() {
     let mut stdin = running.child.stdin.take().expect("stdin");
     stdin.write_all(tweet_line("1").as_bytes()).expect("stdin");
     stdin.flush().expect("stdin");
+    // A bulk request of each object is in flight (stdin's tweet was read, b's first one).
+    server.wait_for("_bulk");
     server.wait_for("_bulk");
     running.signal("INT");
     let ran = running.finish(RUN_LIMIT);

@@ -186,22 +186,20 @@ impl SearchClient {
         gzipped: bool,
         timeout: Option<Duration>,
     ) -> Result<RawResponse, SendError> {
+        let request = Request {
+            method,
+            path_and_query: path_and_query.trim_start_matches('/'),
+            body,
+            content_type,
+            extra_headers,
+            gzipped,
+            timeout,
+        };
         let started = tokio::time::Instant::now();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let attempt = self
-                .send_once(
-                    method,
-                    path_and_query,
-                    body.clone(),
-                    content_type.clone(),
-                    extra_headers,
-                    gzipped,
-                    timeout,
-                )
-                .await;
-            let detail = match attempt {
+            let detail = match self.send_once(&request).await {
                 Ok(response) => return Ok(response),
                 Err(Attempt::Failed(e)) => return Err(e),
                 Err(Attempt::NoConnection(detail)) => detail,
@@ -214,32 +212,30 @@ impl SearchClient {
             if attempts >= limit || !fits {
                 return Err(SendError::Fatal(SinkError::Unreachable {
                     method: method_name(method).into(),
-                    path: path_and_query.trim_start_matches('/').into(),
+                    path: request.path_and_query.into(),
                     host: host_and_port(&self.base),
                     detail,
                     attempts,
                 }));
             }
-            tracing::debug!(method = method_name(method), path = path_and_query, problem = %detail, attempts, "cannot connect; trying again");
+            tracing::debug!(method = method_name(method), path = request.path_and_query, problem = %detail, attempts, "cannot connect; trying again");
             tokio::time::sleep(delay).await;
         }
     }
 
     /// One attempt of [`SearchClient::send`].
-    #[allow(clippy::too_many_arguments)]
-    async fn send_once(
-        &self,
-        method: Method,
-        path_and_query: &str,
-        body: Option<Bytes>,
-        content_type: HeaderValue,
-        extra_headers: &[(HeaderName, HeaderValue)],
-        gzipped: bool,
-        timeout: Option<Duration>,
-    ) -> Result<RawResponse, Attempt> {
-        let path_and_query = path_and_query.trim_start_matches('/');
+    async fn send_once(&self, request: &Request<'_>) -> Result<RawResponse, Attempt> {
+        let Request {
+            method,
+            path_and_query,
+            ref body,
+            ref content_type,
+            extra_headers,
+            gzipped,
+            timeout,
+        } = *request;
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, content_type);
+        headers.insert(CONTENT_TYPE, content_type.clone());
         for (name, value) in extra_headers {
             headers.insert(name.clone(), value.clone());
         }
@@ -278,7 +274,7 @@ impl SearchClient {
             request = request.timeout(timeout);
         }
         if let Some(body) = body {
-            request = request.body(body);
+            request = request.body(body.clone());
         }
         let response = match request.send().await {
             Ok(r) => r,
@@ -294,6 +290,17 @@ impl SearchClient {
             )))),
         }
     }
+}
+
+/// What [`SearchClient::send`] was asked to send, for each of its attempts.
+struct Request<'a> {
+    method: Method,
+    path_and_query: &'a str,
+    body: Option<Bytes>,
+    content_type: HeaderValue,
+    extra_headers: &'a [(HeaderName, HeaderValue)],
+    gzipped: bool,
+    timeout: Option<Duration>,
 }
 
 /// How one attempt of [`SearchClient::send`] failed.

@@ -28,24 +28,24 @@ pub struct TestCa {
 impl TestCa {
     /// A fresh CA (its PEM written to a temporary file) and server certificate.
     pub fn new() -> std::io::Result<TestCa> {
-        let (acceptor, ca_pem) = test_pki().map_err(std::io::Error::other)?;
-        let dir = tempfile::tempdir()?;
-        let ca_file = dir.path().join("test-ca.pem");
-        std::fs::write(&ca_file, ca_pem)?;
-        Ok(TestCa {
-            acceptor,
-            ca_file,
-            _dir: dir,
-        })
+        Self::with(test_pki(), "test-ca.pem")
     }
 
     /// A CA certificate (CA:TRUE) for `localhost` that every proxy serves as its own, as a
     /// misconfigured server does: clients refuse it even when `SSL_CERT_FILE` = [`Self::ca_file`]
     /// trusts it (webpki's `CaUsedAsEndEntity`).
     pub fn serving_itself() -> std::io::Result<TestCa> {
-        let (acceptor, pem) = ca_as_server().map_err(std::io::Error::other)?;
+        Self::with(ca_as_server(), "self-signed-ca.pem")
+    }
+
+    /// The acceptor and the PEM to trust (written to `file_name` in a temporary folder).
+    fn with(
+        made: Result<(TlsAcceptor, String), Box<dyn std::error::Error + Send + Sync>>,
+        file_name: &str,
+    ) -> std::io::Result<TestCa> {
+        let (acceptor, pem) = made.map_err(std::io::Error::other)?;
         let dir = tempfile::tempdir()?;
-        let ca_file = dir.path().join("self-signed-ca.pem");
+        let ca_file = dir.path().join(file_name);
         std::fs::write(&ca_file, pem)?;
         Ok(TestCa {
             acceptor,

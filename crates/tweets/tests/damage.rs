@@ -807,13 +807,7 @@ fn a_corrupt_gzip_member_is_one_span_and_the_next_member_is_read() {
         // The damage: a corrupt member (deflate error or cut), or, when the flipped bytes
         // still inflate (then the CRC warns), the garbled records; at most the record cut at
         // the damage and the member's rest.
-        let reasons: Vec<&str> = items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Invalid { reason, .. } => Some(reason.as_str()),
-                _ => None,
-            })
-            .collect();
+        let reasons = invalid_reasons(&items);
         assert!((1..=2).contains(&reasons.len()), "{reasons:?}");
         if cut {
             assert!(
@@ -941,6 +935,17 @@ fn a_gzip_member_among_plain_bytes_is_decoded_wherever_it_starts() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The reasons of the invalid records among `items`, in order.
+fn invalid_reasons(items: &[Item]) -> Vec<&str> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Invalid { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The ids of the documents among `items`, in order.
@@ -1094,13 +1099,7 @@ fn a_cut_gzip_file_keeps_its_records_and_says_so() {
     let items: Vec<Item> = ex.items(cut).collect();
     let kept = document_ids(&items).len();
     assert!(kept > 50, "{kept} documents kept");
-    let reasons: Vec<&str> = items
-        .iter()
-        .filter_map(|i| match i {
-            Item::Invalid { reason, .. } => Some(reason.as_str()),
-            _ => None,
-        })
-        .collect();
+    let reasons = invalid_reasons(&items);
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     let reason = reasons[0];
     assert!(
