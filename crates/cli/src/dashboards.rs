@@ -9,6 +9,8 @@ use clap::{Args, ValueEnum};
 use search_sink::{Config, HeaderName, HeaderValue, Method, SearchClient};
 
 use crate::AuthArgs;
+use crate::exit::{self, Problem};
+use search_sink::{ConfigError, SinkError};
 use serde_json::Value;
 
 const KIBANA: &str = include_str!("../../../infra/dashboards/kibana.ndjson");
@@ -51,11 +53,12 @@ pub async fn import(args: ImportArgs) -> Result<bool> {
             Flavor::OpensearchDashboards => OPENSEARCH_DASHBOARDS.to_owned(),
         },
     };
-    let config = Config::from_lookup(|name| match name {
+    let mut config = Config::from_lookup(|name| match name {
         "ES_ENDPOINT" => Some(args.url.clone()),
         "AWS_REGION" | "AWS_DEFAULT_REGION" => std::env::var(name).ok(),
         other => args.auth.lookup(other).flatten(),
     })?;
+    config.unreachable_attempts = Some(crate::UNREACHABLE_ATTEMPTS);
     let client = SearchClient::connect(config).await?;
     let body = multipart(&ndjson);
     let content_type = HeaderValue::from_str(&format!("multipart/form-data; boundary={BOUNDARY}"))?;
@@ -73,16 +76,23 @@ pub async fn import(args: ImportArgs) -> Result<bool> {
     let response = client
         .request_with(Method::Post, IMPORT_PATH, Some(&body), content_type, &xsrf)
         .await?;
-    let text = String::from_utf8_lossy(&response.body);
     if response.status != 200 {
-        bail!(
-            "POST {IMPORT_PATH} answered HTTP {}: {}",
-            response.status,
-            excerpt(&text)
-        );
+        return Err(SinkError::Rejected {
+            method: "POST".into(),
+            path: IMPORT_PATH.into(),
+            status: response.status,
+            body: search_sink::excerpt(&response.body),
+            unconfirmed: 0,
+        }
+        .into());
     }
-    let answer: Value =
-        serde_json::from_str(&text).with_context(|| format!("not JSON: {}", excerpt(&text)))?;
+    let text = String::from_utf8_lossy(&response.body);
+    let Ok(answer) = serde_json::from_str::<Value>(&text) else {
+        bail!(
+            "POST {IMPORT_PATH}: the answer is not JSON: {}",
+            search_sink::excerpt(&response.body)
+        );
+    };
     let sent = ndjson.lines().filter(|l| !l.trim().is_empty()).count();
     let imported = answer["successCount"].as_u64().unwrap_or(0);
     eprintln!(
@@ -117,9 +127,18 @@ fn multipart(ndjson: &str) -> Vec<u8> {
     body
 }
 
-fn excerpt(text: &str) -> &str {
-    let end = text.char_indices().nth(300).map_or(text.len(), |(i, _)| i);
-    &text[..end]
+/// How a failed import counts in the exit code: a setting or the `--file` is the user's to
+/// fix, the server's errors are sorted like the indexer's, anything else is transient.
+pub fn problem(error: &anyhow::Error) -> Problem {
+    if error.downcast_ref::<ConfigError>().is_some()
+        || error.downcast_ref::<std::io::Error>().is_some()
+    {
+        Problem::Usage
+    } else if let Some(sink) = error.downcast_ref::<SinkError>() {
+        exit::sink_problem(sink)
+    } else {
+        Problem::Transient
+    }
 }
 
 #[cfg(test)]

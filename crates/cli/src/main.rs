@@ -4,13 +4,17 @@
 //! the dashboards (`dashboards import`).
 //! Settings come from flags or the same environment variables the Lambda reads.
 //!
-//! Exit codes: 0 everything indexed; 1 data problems (invalid or dead-lettered records, an
-//! input that does not exist or cannot be read); 2 configuration or usage errors (nothing was
-//! sent); 3 delivery failures (the search server or S3 failed; rerunning is safe).
+//! Exit codes ([`exit`] has the table and the one classification behind it): 0 everything
+//! done; 1 some records invalid or some inputs unusable, the rest done; 2 usage or
+//! configuration errors, or no usable input (nothing was done); 3 a transient failure,
+//! worth rerunning as it is; 4 a permanent refusal (certificate, credentials, mapping
+//! conflict, 4xx but 408/429); 130 / 143 interrupted by SIGINT / SIGTERM during `index`.
 
 mod dashboards;
 mod event;
+mod exit;
 mod inputs;
+mod interrupt;
 mod ordered_output;
 mod parallel;
 mod report;
@@ -24,12 +28,25 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use pipeline::{AuthorFilter, Indexer, ObjectSummary, PipelineError, SourceError};
-use search_sink::{Config, ConfigError, SinkError};
+use pipeline::{AuthorFilter, Indexer, ObjectSummary};
+use search_sink::{Config, ConfigError, EnsureOutcome, SinkError};
+use tokio::time::Instant;
 use tweets::{Extractor, ExtractorOptions};
 
+use crate::exit::{Problem, Status};
+use crate::interrupt::Interrupt;
 use crate::ordered_output::ObjectOutput;
-use crate::report::Outcome;
+use crate::report::{Ending, Outcome};
+
+/// The largest `--timeout-secs`: a year (more would mean "never", and a deadline that far
+/// would overflow the clock's range).
+const MAX_TIMEOUT_SECS: u64 = 366 * 24 * 3600;
+/// The largest `--jobs`.
+const MAX_JOBS: u64 = 1024;
+/// Quick attempts at a server that refuses connections before the run says so
+/// ([`Config::unreachable_attempts`]): a blink of a restarting node is covered, a server that
+/// is down is reported in about a second, and rerunning is the user's call.
+const UNREACHABLE_ATTEMPTS: u32 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -91,15 +108,18 @@ struct IndexArgs {
     /// Write the bulk NDJSON to stdout instead of sending it (no server needed).
     #[arg(long)]
     dry_run: bool,
-    /// Give up on one object after this many seconds (the Lambda uses its remaining time).
-    #[arg(long, default_value_t = 900)]
+    /// Give up on one object after this many seconds, 1 to a year (the Lambda uses its
+    /// remaining time).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     timeout_secs: u64,
     /// Objects in flight at once (default: the number of cores; 1: one after another). When
     /// indexing, at most BULK_CONCURRENCY objects, which share its bulk requests.
-    #[arg(long)]
-    jobs: Option<NonZeroUsize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS))]
+    jobs: Option<u64>,
     /// Index only tweets by these user ids (id,id,...); others are counted as filtered.
-    #[arg(long, env = "FOLLOW_USER_IDS")]
+    ///
+    /// [env: FOLLOW_USER_IDS]
+    #[arg(long)]
     follow_user_ids: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
@@ -161,7 +181,11 @@ impl AuthKind {
 #[derive(Args, Debug)]
 pub struct AuthArgs {
     /// Default: sigv4 for *.amazonaws.com, basic with a username, else none.
-    #[arg(long, env = "ES_AUTH", value_enum, ignore_case = true)]
+    ///
+    /// [env: ES_AUTH]
+    // Not clap's `env`: clap would report a bad ES_AUTH as a bad `--auth`. The variable is
+    // read in `lookup` and checked by the sink's config, which names it.
+    #[arg(long, value_enum, ignore_case = true)]
     auth: Option<AuthKind>,
     /// SigV4 service: es (OpenSearch Service and its Dashboards) or aoss (Serverless).
     #[arg(long, env = "ES_SIGV4_SERVICE")]
@@ -176,7 +200,10 @@ impl AuthArgs {
     /// The value of one of the auth variables, from its flag; `None` for other names.
     pub fn lookup(&self, name: &str) -> Option<Option<String>> {
         Some(match name {
-            "ES_AUTH" => self.auth.map(|a| a.as_setting().to_owned()),
+            "ES_AUTH" => self
+                .auth
+                .map(|a| a.as_setting().to_owned())
+                .or_else(|| std::env::var("ES_AUTH").ok()),
             "ES_SIGV4_SERVICE" => self.sigv4_service.clone(),
             "ES_USERNAME" => self.username.clone(),
             "ES_PASSWORD" => self.password.clone(),
@@ -215,17 +242,24 @@ fn config_error(error: ConfigError, matches: &ArgMatches) -> anyhow::Error {
     let Some((variable, id, flag)) = SETTINGS.iter().find(|(v, _, _)| *v == error.variable) else {
         return error.into();
     };
+    anyhow::anyhow!("{}: {}", named(matches, id, flag, variable), error.problem)
+}
+
+/// How to name a setting in a message: `--flag` when the value was given as a flag,
+/// `VARIABLE (environment)` when it came from there, else `--flag (or VARIABLE)`.
+fn named(matches: &ArgMatches, id: &str, flag: &str, variable: &str) -> String {
     // `try_get_raw` first: `value_source` insists (in debug builds) that the id exists.
     let source = match matches.try_get_raw(id) {
         Ok(Some(_)) => matches.value_source(id),
         _ => None,
     };
-    let named = match source {
-        Some(ValueSource::CommandLine) => (*flag).to_owned(),
+    let in_environment = std::env::var_os(variable).is_some_and(|v| !v.is_empty());
+    match source {
+        Some(ValueSource::CommandLine) => flag.to_owned(),
         Some(ValueSource::EnvVariable) => format!("{variable} (environment)"),
+        _ if in_environment => format!("{variable} (environment)"),
         _ => format!("{flag} (or {variable})"),
-    };
-    anyhow::anyhow!("{named}: {}", error.problem)
+    }
 }
 
 /// The innermost subcommand's matches (where the flags of `index`, `mapping ensure`, ... are).
@@ -252,71 +286,100 @@ impl ServerArgs {
             "DEAD_LETTER_FILE" => self.dead_letter_file.clone(),
             other => std::env::var(other).ok(),
         })
-        .map_err(|e| Failure::Usage(config_error(e, innermost(matches))))?;
+        .map_err(|e| Failure::usage(config_error(e, innermost(matches))))?;
         Ok(config)
     }
 }
 
-/// How a run ended, as an exit code. Ordered by severity: the worst outcome of a run wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Status {
-    Ok,
-    /// Invalid or dead-lettered records, or inputs that could not be read.
-    DataProblems,
-    /// The search server or S3 failed: some data was not confirmed.
-    DeliveryFailed,
-    /// Configuration or usage: nothing was done.
-    Usage,
-}
+impl IndexArgs {
+    /// `--follow-user-ids`, else `FOLLOW_USER_IDS`; a bad id is reported under the name it
+    /// was given by.
+    fn author_filter(&self, matches: &ArgMatches) -> Result<AuthorFilter, Failure> {
+        let list = match &self.follow_user_ids {
+            Some(list) => list.clone(),
+            None => std::env::var(pipeline::filter::FOLLOW_USER_IDS).unwrap_or_default(),
+        };
+        AuthorFilter::parse(&list).map_err(|e| {
+            let name = named(
+                innermost(matches),
+                "follow_user_ids",
+                "--follow-user-ids",
+                pipeline::filter::FOLLOW_USER_IDS,
+            );
+            Failure::usage(anyhow::anyhow!(
+                "{name}: {:?} is not a numeric user id (expected id,id,...)",
+                e.value
+            ))
+        })
+    }
 
-impl Status {
-    fn code(self) -> u8 {
-        match self {
-            Status::Ok => 0,
-            Status::DataProblems => 1,
-            Status::Usage => 2,
-            Status::DeliveryFailed => 3,
-        }
+    fn jobs(&self) -> NonZeroUsize {
+        self.jobs
+            .and_then(|j| usize::try_from(j).ok())
+            .and_then(NonZeroUsize::new)
+            .unwrap_or_else(parallel::default_jobs)
     }
 }
 
-/// A run that stopped: why, and so which exit code.
+/// `timeout` from now; a year from now at most (clap keeps `--timeout-secs` below that, and
+/// an `Instant` cannot hold every `Duration`).
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(MAX_TIMEOUT_SECS)))
+        .unwrap_or(now)
+}
+
+/// A run that stopped before its end: why, and its problem for the exit code.
 #[derive(Debug)]
-enum Failure {
-    Usage(anyhow::Error),
-    Delivery(anyhow::Error),
+struct Failure {
+    problem: Problem,
+    error: anyhow::Error,
 }
 
 impl Failure {
-    fn status(&self) -> Status {
-        match self {
-            Failure::Usage(_) => Status::Usage,
-            Failure::Delivery(_) => Status::DeliveryFailed,
+    fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            problem: Problem::Usage,
+            error: error.into(),
         }
     }
-}
 
-/// A sink error is a usage error when it is about the configuration, else a delivery failure.
-fn sink_failure(error: SinkError, context: &str) -> Failure {
-    match error {
-        SinkError::Config(e) => Failure::Usage(anyhow::Error::from(e).context(context.to_owned())),
-        other => Failure::Delivery(anyhow::Error::from(other).context(context.to_owned())),
+    fn transient(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            problem: Problem::Transient,
+            error: error.into(),
+        }
+    }
+
+    /// A sink error, classified by [`exit::sink_problem`], with what was being done.
+    fn sink(error: SinkError, doing: &str) -> Self {
+        Failure {
+            problem: exit::sink_problem(&error),
+            error: anyhow::Error::from(error).context(doing.to_owned()),
+        }
+    }
+
+    /// Nothing was done: unusable inputs count as a usage error.
+    fn status(&self) -> Status {
+        exit::status(self.problem, true)
     }
 }
 
-/// The status an object that failed part-way gives the run.
-fn pipeline_status(error: &PipelineError) -> Status {
-    match error {
-        PipelineError::Sink { .. } | PipelineError::Read { .. } => Status::DeliveryFailed,
-        // A bug, not the data: report it like a delivery failure (rerunning is safe).
-        PipelineError::Extractor { .. } => Status::DeliveryFailed,
-    }
+/// How a run ended.
+enum End {
+    /// Every object was tried: the worst of its problems.
+    Status(Status),
+    /// A signal stopped it (its number).
+    Signal(i32),
 }
 
-fn source_status(error: &SourceError) -> Status {
-    match error {
-        SourceError::NotFound { .. } => Status::DataProblems,
-        SourceError::Unavailable { .. } => Status::DeliveryFailed,
+impl End {
+    fn code(&self) -> u8 {
+        match self {
+            End::Status(status) => status.code(),
+            End::Signal(signal) => exit::signal_code(*signal),
+        }
     }
 }
 
@@ -332,24 +395,22 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(Status::DeliveryFailed.code());
+            return ExitCode::from(Status::Transient.code());
         }
     };
-    let status = match runtime.block_on(run(cli, &matches)) {
-        Ok(status) => status,
+    let code = match runtime.block_on(run(cli, &matches)) {
+        Ok(end) => end.code(),
         Err(failure) => {
-            let status = failure.status();
-            let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
-            report::say(&format!("error: {e:#}"));
-            status
+            report::say(&format!("error: {}", report::error_text(&failure.error)));
+            failure.status().code()
         }
     };
     // Do not wait for blocking reads that can never finish (stdin after a timeout).
     runtime.shutdown_background();
-    ExitCode::from(status.code())
+    ExitCode::from(code)
 }
 
-async fn run(cli: Cli, matches: &ArgMatches) -> Result<Status, Failure> {
+async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
     match cli.command {
         Command::Mapping {
             action: MappingAction::Print,
@@ -357,61 +418,85 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<Status, Failure> {
             let mut stdout = std::io::stdout().lock();
             stdout
                 .write_all(tweets::MAPPING_JSON.as_bytes())
-                .map_err(|e| Failure::Delivery(e.into()))?;
-            Ok(Status::Ok)
+                .map_err(Failure::transient)?;
+            Ok(End::Status(Status::Ok))
         }
         Command::Mapping {
             action: MappingAction::Ensure(server),
         } => {
-            let config = server.config(matches)?;
+            let mut config = server.config(matches)?;
+            config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
             let indexer = Indexer::connect(config)
                 .await
-                .map_err(|e| sink_failure(e, "connecting"))?;
+                .map_err(|e| Failure::sink(e, "connecting"))?;
             let outcome = indexer
                 .ensure_index()
                 .await
-                .map_err(|e| sink_failure(e, "preparing the index"))?;
-            eprintln!("index {}: {outcome:?}", server.index);
-            Ok(Status::Ok)
+                .map_err(|e| Failure::sink(e, "preparing the index"))?;
+            report::say(&ensured(&server.index, &outcome));
+            Ok(End::Status(Status::Ok))
         }
         Command::Dashboards {
             action: DashboardsAction::Import(args),
         } => match dashboards::import(*args).await {
-            Ok(true) => Ok(Status::Ok),
+            Ok(true) => Ok(End::Status(Status::Ok)),
             // Some saved objects were refused (reported one by one): a data problem.
-            Ok(false) => Ok(Status::DataProblems),
-            Err(e) if e.downcast_ref::<ConfigError>().is_some() => Err(Failure::Usage(e)),
-            Err(e) => Err(Failure::Delivery(e)),
+            Ok(false) => Ok(End::Status(Status::Partial)),
+            Err(error) => Err(Failure {
+                problem: dashboards::problem(&error),
+                error,
+            }),
         },
         Command::Event {
             kind: EventKind::Kinesis(args),
         } => event::kinesis(&args)
-            .map(|()| Status::Ok)
-            .map_err(Failure::Usage),
-        Command::Index(args) if args.dry_run => dry_run(*args).await,
+            .map(|()| End::Status(Status::Ok))
+            .map_err(Failure::usage),
+        Command::Index(args) if args.dry_run => dry_run(*args, matches).await,
         Command::Index(args) => index(*args, matches).await,
     }
 }
 
-/// Expands the inputs and reports the ones that cannot be read. With none left, the run is a
-/// usage error and nothing is sent; otherwise the rest is processed and the run ends with at
-/// least [`Status::DataProblems`].
-async fn checked_inputs(arguments: &[String]) -> Result<(Vec<inputs::Input>, Status), Failure> {
+/// What `mapping ensure` found or did, in words.
+fn ensured(index: &str, outcome: &EnsureOutcome) -> String {
+    match outcome {
+        EnsureOutcome::Created => format!("index {index}: created with the mapping"),
+        EnsureOutcome::Existing { added_fields } if added_fields.is_empty() => {
+            format!("index {index}: exists, and its mapping has every field")
+        }
+        EnsureOutcome::Existing { added_fields } => format!(
+            "index {index}: exists; added {}: {}",
+            report::plural(added_fields.len() as u64, "field", "fields"),
+            added_fields.join(", ")
+        ),
+        EnsureOutcome::AlreadyEnsured => format!("index {index}: already ensured"),
+    }
+}
+
+/// Expands the inputs and reports the ones that cannot be used. With none left nothing is
+/// sent, and the run fails with the worst of their problems (a mistyped path alone is a
+/// usage error, S3 out of reach a transient failure); otherwise the rest is processed and
+/// their problems count in the run's exit code.
+async fn checked_inputs(
+    arguments: &[String],
+) -> Result<(Vec<inputs::Input>, Vec<Problem>), Failure> {
     let expanded = inputs::expand(arguments).await;
-    for problem in &expanded.problems {
-        report::say(&format!("error: {problem}"));
+    for unusable in &expanded.unusable {
+        report::say(&format!("error: {unusable}"));
     }
+    let problems: Vec<Problem> = expanded.unusable.iter().map(|u| u.problem).collect();
     if expanded.inputs.is_empty() {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "none of the inputs can be read: nothing was done"
-        )));
+        let worst = problems
+            .iter()
+            .copied()
+            .max_by_key(|p| exit::status(*p, true))
+            .unwrap_or(Problem::Usage);
+        return Err(Failure {
+            problem: worst,
+            error: anyhow::anyhow!("none of the inputs can be used: nothing was done"),
+        });
     }
-    let status = if expanded.problems.is_empty() {
-        Status::Ok
-    } else {
-        Status::DataProblems
-    };
-    Ok((expanded.inputs, status))
+    Ok((expanded.inputs, problems))
 }
 
 /// What every object of a dry run shares.
@@ -422,28 +507,27 @@ struct DryRunJob {
     timeout: Duration,
 }
 
-/// One object's dry run: its outcome and the status it gives the run.
+/// One object's dry run: its outcome and the problems it gives the run.
 struct DryRunDone {
     outcome: Outcome,
-    status: Status,
+    problems: Vec<Problem>,
 }
 
-async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
-    let follow = AuthorFilter::parse(args.follow_user_ids.as_deref().unwrap_or_default())
-        .map_err(|e| Failure::Usage(e.into()))?;
+async fn dry_run(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
+    let follow = args.author_filter(matches)?;
     let job = Arc::new(DryRunJob {
         extractor: Arc::new(Extractor::new(ExtractorOptions::default())),
         follow,
         index: args.server.index.clone(),
         timeout: Duration::from_secs(args.timeout_secs),
     });
-    let jobs = args.jobs.unwrap_or_else(parallel::default_jobs);
-    let (inputs, mut status) = checked_inputs(&args.inputs).await?;
+    let jobs = args.jobs();
+    let (inputs, mut problems) = checked_inputs(&args.inputs).await?;
     let mut outcomes = Vec::new();
     if jobs.get() == 1 {
         for input in inputs {
             let done = dry_run_object(job.clone(), input, None).await?;
-            status = status.max(done.status);
+            problems.extend(done.problems);
             outcomes.push(done.outcome);
         }
     } else {
@@ -475,24 +559,24 @@ async fn dry_run(args: IndexArgs) -> Result<Status, Failure> {
             };
             let mut done = done
                 .context("dry-run task failed")
-                .map_err(Failure::Delivery)??;
+                .map_err(Failure::transient)??;
             if let Some(reason) = output.failure() {
-                if done.outcome.error.is_none() {
+                if done.outcome.ending == Ending::Done {
                     let error = format!("writing the bulk output failed: {reason}");
                     report::say(&format!("error: {}: {error}", done.outcome.summary.object));
-                    done.outcome.error = Some(error);
+                    done.outcome.ending = Ending::Failed(error);
                 }
-                done.status = done.status.max(Status::DeliveryFailed);
+                done.problems.push(Problem::Transient);
             }
-            status = status.max(done.status);
+            problems.extend(done.problems);
             outcomes.push(done.outcome);
             if let Some(head) = outputs.front() {
                 promote(head).await?;
             }
         }
     }
-    report::print(&outcomes, true);
-    Ok(status)
+    report::print(&outcomes, &report::Left::default(), true);
+    Ok(End::Status(exit::run_status(&problems, false)))
 }
 
 /// Makes `output` the head (its spooled lines out first). A failure is the object's, found by
@@ -502,7 +586,7 @@ async fn promote(output: &ObjectOutput) -> Result<(), Failure> {
     let _ = tokio::task::spawn_blocking(move || output.promote())
         .await
         .context("dry-run output thread failed")
-        .map_err(Failure::Delivery)?;
+        .map_err(Failure::transient)?;
     Ok(())
 }
 
@@ -513,19 +597,22 @@ async fn dry_run_object(
     input: inputs::Input,
     output: Option<ObjectOutput>,
 ) -> Result<DryRunDone, Failure> {
-    let deadline = tokio::time::Instant::now() + job.timeout;
-    let failed = |error: String, status: Status| DryRunDone {
-        outcome: Outcome {
-            summary: ObjectSummary::new(input.to_string()),
-            error: Some(error),
-        },
-        status,
+    let deadline = deadline_after(job.timeout);
+    let failed = |error: String, problem: Problem| {
+        report::say(&format!("error: {input}: {error}"));
+        DryRunDone {
+            outcome: Outcome {
+                summary: ObjectSummary::new(input.to_string()),
+                ending: Ending::Failed(error),
+            },
+            problems: vec![problem],
+        }
     };
     let object = match input.open().await {
         Ok(object) => object,
         Err(e) => {
-            report::say(&format!("error: {e}"));
-            return Ok(failed(e.to_string(), source_status(&e)));
+            let problem = exit::source_problem(input.is_s3(), &e);
+            return Ok(failed(exit::source_detail(&e), problem));
         }
     };
     let name = object.name.clone();
@@ -554,105 +641,173 @@ async fn dry_run_object(
     })
     .await
     .context("dry-run thread failed")
-    .map_err(Failure::Delivery)?;
+    .map_err(Failure::transient)?;
     Ok(match result {
         Ok(summary) => DryRunDone {
-            status: if summary.has_failures() {
-                Status::DataProblems
+            problems: if summary.has_failures() {
+                vec![Problem::BadRecords]
             } else {
-                Status::Ok
+                Vec::new()
             },
             outcome: Outcome {
                 summary,
-                error: None,
+                ending: Ending::Done,
             },
         },
-        Err(e) => {
-            report::say(&format!("error: {e:#}"));
-            failed(format!("{e:#}"), Status::DeliveryFailed)
-        }
+        Err(e) => failed(report::error_text(&e), Problem::Transient),
     })
 }
 
-async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<Status, Failure> {
-    let mut config = args.server.config(matches)?;
-    let jobs = args.jobs.unwrap_or_else(parallel::default_jobs);
-    let (objects_at_once, slots) = parallel::bulk_slots(jobs, config.bulk_concurrency);
-    config.bulk_concurrency = slots;
-    // Every input is checked before the index is created or changed: a mistyped path alone
-    // touches nothing on the server.
-    let (inputs, mut status) = checked_inputs(&args.inputs).await?;
-    let follow = AuthorFilter::parse(args.follow_user_ids.as_deref().unwrap_or_default())
-        .map_err(|e| Failure::Usage(e.into()))?;
-    let indexer = Indexer::connect(config)
-        .await
-        .map_err(|e| sink_failure(e, "connecting"))?
-        .with_author_filter(follow);
+async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
+    // From here on a signal ends the run with a summary instead of killing the process.
+    let interrupt = Interrupt::install()
+        .context("installing the signal handlers")
+        .map_err(Failure::transient)?;
     let timeout = Duration::from_secs(args.timeout_secs);
-    // `--timeout-secs` bounds preparing the index too (an unreachable server fails within
-    // it), never longer than the sink's own bound.
-    let ensure_deadline =
-        tokio::time::Instant::now() + timeout.min(search_sink::DEFAULT_ENSURE_TIME);
-    indexer
-        .ensure_index_before(ensure_deadline)
-        .await
-        .map_err(|e| sink_failure(e, "preparing the index"))?;
+    let setup = async {
+        let mut config = args.server.config(matches)?;
+        config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
+        let (objects_at_once, slots) = parallel::bulk_slots(args.jobs(), config.bulk_concurrency);
+        config.bulk_concurrency = slots;
+        // Every input is checked before the index is created or changed: a mistyped path
+        // alone touches nothing on the server.
+        let (inputs, problems) = checked_inputs(&args.inputs).await?;
+        let follow = args.author_filter(matches)?;
+        let indexer = Indexer::connect(config)
+            .await
+            .map_err(|e| Failure::sink(e, "connecting"))?
+            .with_author_filter(follow);
+        // `--timeout-secs` bounds preparing the index too (an unreachable server fails
+        // within it), never longer than the sink's own bound.
+        let ensure_deadline = deadline_after(timeout.min(search_sink::DEFAULT_ENSURE_TIME));
+        indexer
+            .ensure_index_before(ensure_deadline)
+            .await
+            .map_err(|e| Failure::sink(e, "preparing the index"))?;
+        Ok::<_, Failure>((inputs, problems, indexer, objects_at_once))
+    };
+    let (inputs, mut problems, indexer, objects_at_once) = tokio::select! {
+        ready = setup => ready?,
+        () = interrupt.stopped() => {
+            report::say("interrupted before any object was read: nothing was indexed");
+            return Ok(End::Signal(interrupt.signal().unwrap_or(SIGINT)));
+        }
+    };
+    tokio::spawn({
+        let interrupt = interrupt.clone();
+        async move {
+            interrupt.stopped().await;
+            report::say(&format!(
+                "interrupted: reading stopped; requests in flight have {} s to be confirmed (a second signal abandons them)",
+                interrupt::GRACE.as_secs()
+            ));
+        }
+    });
     let progress = report::progress(&inputs);
     // Outcomes are small: no window needed, every object may finish before the first one.
     let mut ordered = parallel::Ordered::new(objects_at_once, usize::MAX);
-    let mut results = Vec::new();
-    for input in inputs {
-        let work = index_object(indexer.clone(), input, timeout, progress.clone());
-        ordered.start(work).await;
-    }
-    while let Some(done) = ordered.next().await {
-        results.push(done);
+    let mut names = std::collections::VecDeque::new();
+    let mut left = report::Left::default();
+    let mut inputs = inputs.into_iter();
+    while let Some(input) = inputs.next() {
+        let slot = tokio::select! {
+            biased;
+            () = interrupt.stopped() => None,
+            slot = ordered.slot() => Some(slot),
+        };
+        let Some(slot) = slot else {
+            left.not_started.push(input.to_string());
+            left.not_started
+                .extend(inputs.by_ref().map(|i| i.to_string()));
+            break;
+        };
+        names.push_back(input.to_string());
+        let work = index_object(
+            indexer.clone(),
+            input,
+            timeout,
+            progress.clone(),
+            interrupt.clone(),
+        );
+        ordered.start_in(slot, work);
     }
     let mut outcomes = Vec::new();
-    for done in results {
-        let (outcome, object_status) = done
-            .context("indexing task failed")
-            .map_err(Failure::Delivery)?;
-        status = status.max(object_status);
-        outcomes.push(outcome);
+    loop {
+        match ordered.next_or(interrupt.abandoned()).await {
+            parallel::Next::Empty => break,
+            parallel::Next::Done(done) => {
+                let name = names.pop_front().unwrap_or_default();
+                let (outcome, object_problems) = done.unwrap_or_else(|e| {
+                    let error = format!("indexing task failed: {e}");
+                    report::say(&format!("error: {name}: {error}"));
+                    let summary = ObjectSummary::new(name);
+                    let ending = Ending::Failed(error);
+                    (Outcome { summary, ending }, vec![Problem::Transient])
+                });
+                problems.extend(object_problems);
+                outcomes.push(outcome);
+            }
+            parallel::Next::Cancelled => {
+                ordered.abort_all();
+                left.abandoned.extend(names.drain(..));
+                break;
+            }
+        }
     }
     report::finish(&progress);
-    report::print(&outcomes, false);
-    Ok(status)
+    report::print(&outcomes, &left, false);
+    Ok(match interrupt.signal() {
+        Some(signal) => End::Signal(signal),
+        None => End::Status(exit::run_status(&problems, false)),
+    })
 }
 
-/// Indexes one object through its own sink: its outcome and the status it gives the run.
+/// SIGINT's number, for an interrupt whose signal could not be read back.
+const SIGINT: i32 = 2;
+
+/// Indexes one object through its own sink: its outcome and the problems it gives the run.
 async fn index_object(
     indexer: Indexer,
     input: inputs::Input,
     timeout: Duration,
     progress: indicatif::ProgressBar,
-) -> (Outcome, Status) {
+    interrupt: Interrupt,
+) -> (Outcome, Vec<Problem>) {
     progress.set_message(input.to_string());
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut status = Status::Ok;
+    let deadline = deadline_after(timeout);
+    let mut problems = Vec::new();
     let mut summary = ObjectSummary::new(input.to_string());
-    let error = match input.open().await {
-        Ok(object) => match indexer.index_into(object, deadline, &mut summary).await {
-            Ok(()) => None,
-            Err(e) => {
-                status = pipeline_status(&e);
-                Some(e.to_string())
+    let ending = match input.open().await {
+        Ok(mut object) => {
+            object.body = interrupt.stoppable(object.body);
+            match indexer.index_into(object, deadline, &mut summary).await {
+                Ok(()) => Ending::Done,
+                Err(pipeline::PipelineError::Read { offset, detail, .. })
+                    if detail.contains(interrupt::STOPPED) =>
+                {
+                    Ending::Interrupted(format!(
+                        "reading stopped at byte {offset}; what was read before is counted"
+                    ))
+                }
+                Err(e) => {
+                    problems.push(exit::pipeline_problem(&e));
+                    Ending::Failed(exit::pipeline_detail(&e))
+                }
             }
-        },
+        }
         Err(e) => {
-            status = source_status(&e);
-            Some(e.to_string())
+            problems.push(exit::source_problem(input.is_s3(), &e));
+            Ending::Failed(exit::source_detail(&e))
         }
     };
-    if let Some(error) = &error {
+    if let Ending::Failed(error) = &ending {
         report::say(&format!("error: {input}: {error}"));
     }
     if summary.has_failures() {
-        status = status.max(Status::DataProblems);
+        problems.push(Problem::BadRecords);
     }
     progress.inc(input.size().unwrap_or(0));
-    (Outcome { summary, error }, status)
+    (Outcome { summary, ending }, problems)
 }
 
 #[cfg(test)]
@@ -751,8 +906,7 @@ mod tests {
             args.extend([flag, value, "f.ndjson"]);
             let failure = server_config(&args).unwrap_err();
             assert_eq!(failure.status(), Status::Usage, "{flag}");
-            let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
-            let message = e.to_string();
+            let message = failure.error.to_string();
             assert!(message.starts_with(expected), "{flag}: {message}");
             assert!(
                 !message.contains("BULK_") && !message.contains("ES_"),
@@ -769,7 +923,7 @@ mod tests {
             "f.ndjson",
         ])
         .unwrap_err();
-        let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
+        let e = failure.error;
         assert!(
             e.to_string().starts_with("--username (or ES_USERNAME): "),
             "{e}"
@@ -794,39 +948,85 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes_and_the_worst_outcome_wins() {
-        assert_eq!(
-            [
-                Status::Ok,
-                Status::DataProblems,
-                Status::Usage,
-                Status::DeliveryFailed
-            ]
-            .map(Status::code),
-            [0, 1, 2, 3]
-        );
-        assert_eq!(
-            Status::DataProblems.max(Status::DeliveryFailed),
-            Status::DeliveryFailed
-        );
-        assert_eq!(Status::Ok.max(Status::DataProblems), Status::DataProblems);
-        let missing = SourceError::NotFound { name: "x".into() };
-        let unavailable = SourceError::Unavailable {
-            name: "s3://b/k".into(),
-            detail: "SlowDown".into(),
+    fn flag_ranges_are_checked_by_the_parser() {
+        // (arguments, a word of clap's message)
+        let table: [(&[&str], &str); 5] = [
+            (&["--jobs", "0"], "1..=1024"),
+            (&["--jobs", "many"], "invalid digit"),
+            (&["--timeout-secs", "0"], "1..=31622400"),
+            (&["--timeout-secs", "18446744073709551615"], "1..=31622400"),
+            (&["--timeout-secs", "99999999999999999999"], "too large"),
+        ];
+        for (args, word) in table {
+            let error = Cli::command()
+                .try_get_matches_from(
+                    ["tweet-indexer", "index", "--dry-run"]
+                        .iter()
+                        .chain(args)
+                        .chain(&["f"]),
+                )
+                .unwrap_err();
+            let text = error.to_string();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{text}"
+            );
+            assert!(text.contains(args[0]) && text.contains(word), "{text}");
+            assert!(!text.contains("non-zero type"), "{text}");
+            assert_eq!(error.exit_code(), i32::from(Status::Usage.code()));
+        }
+        let (cli, _) = parse(&["index", "--jobs", "1024", "--timeout-secs", "31622400", "f"]);
+        let Command::Index(args) = cli.command else {
+            panic!("expected index");
         };
-        assert_eq!(source_status(&missing), Status::DataProblems);
-        assert_eq!(source_status(&unavailable), Status::DeliveryFailed);
-        let read = PipelineError::Read {
-            object: "x".into(),
-            offset: 1,
-            detail: "reset".into(),
-        };
-        assert_eq!(pipeline_status(&read), Status::DeliveryFailed);
-        let config = sink_failure(
+        assert_eq!(args.jobs().get(), 1024);
+        assert!(deadline_after(Duration::from_secs(args.timeout_secs)) > Instant::now());
+        assert!(
+            deadline_after(Duration::MAX) > Instant::now(),
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn a_sink_failure_keeps_its_class() {
+        let config = Failure::sink(
             SinkError::Config(Config::from_lookup(|_| None).unwrap_err()),
             "connecting",
         );
         assert_eq!(config.status(), Status::Usage);
+        let conflict = Failure::sink(
+            SinkError::MappingConflict {
+                index: "twitter".into(),
+                field: "user.id".into(),
+                existing: "long".into(),
+                wanted: "keyword".into(),
+            },
+            "preparing the index",
+        );
+        assert_eq!(conflict.status(), Status::Refused);
+        assert!(report::error_text(&conflict.error).starts_with("preparing the index: index"));
+    }
+
+    #[test]
+    fn mapping_ensure_says_what_it_did_in_words() {
+        let table = [
+            (EnsureOutcome::Created, "index t: created with the mapping"),
+            (
+                EnsureOutcome::Existing {
+                    added_fields: vec![],
+                },
+                "index t: exists, and its mapping has every field",
+            ),
+            (
+                EnsureOutcome::Existing {
+                    added_fields: vec!["deleted".into()],
+                },
+                "index t: exists; added 1 field: deleted",
+            ),
+        ];
+        for (outcome, want) in table {
+            assert_eq!(ensured("t", &outcome), want);
+        }
     }
 }

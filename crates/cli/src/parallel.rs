@@ -71,12 +71,27 @@ impl<T: Send + 'static> Ordered<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
-        // The slot is taken here, not in the task: tasks start in input order (with one job,
-        // objects run one after another in the order given, as before `--jobs`).
-        let permit = Arc::clone(&self.running).acquire_owned().await.ok();
+        let slot = self.slot().await;
+        self.start_in(slot, work);
+    }
+
+    /// Waits for a free job slot. Dropping the future gives up the wait, nothing else.
+    pub async fn slot(&self) -> Slot {
+        // The slot is taken before the task is spawned, not in it: tasks start in input
+        // order (with one job, objects run one after another in the order given).
+        Slot {
+            _permit: Arc::clone(&self.running).acquire_owned().await.ok(),
+        }
+    }
+
+    /// Starts `work` in `slot` (see [`Ordered::slot`]).
+    pub fn start_in<F>(&mut self, slot: Slot, work: F)
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
         self.started.push_back(tokio::spawn(async move {
             let result = work.await;
-            drop(permit);
+            drop(slot);
             result
         }));
     }
@@ -86,6 +101,44 @@ impl<T: Send + 'static> Ordered<T> {
         let oldest = self.started.pop_front()?;
         Some(oldest.await)
     }
+
+    /// Like [`Ordered::next`], unless `cancel` resolves first: then the oldest task is left
+    /// where it was ([`Next::Cancelled`]).
+    pub async fn next_or(&mut self, cancel: impl Future<Output = ()>) -> Next<T> {
+        let Some(oldest) = self.started.front_mut() else {
+            return Next::Empty;
+        };
+        tokio::select! {
+            biased;
+            result = oldest => {
+                self.started.pop_front();
+                Next::Done(result)
+            }
+            () = cancel => Next::Cancelled,
+        }
+    }
+
+    /// Stops every task not taken back yet (they are dropped where they stand).
+    pub fn abort_all(&mut self) {
+        for task in self.started.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// A job slot of [`Ordered`], held by the task it was given to.
+pub struct Slot {
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// What [`Ordered::next_or`] found.
+pub enum Next<T> {
+    /// The oldest task's result.
+    Done(Result<T, JoinError>),
+    /// Every result was taken.
+    Empty,
+    /// The caller's cancel came first.
+    Cancelled,
 }
 
 #[cfg(test)]

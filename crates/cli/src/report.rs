@@ -23,6 +23,11 @@ pub fn colour(stderr_is_terminal: bool, no_color: Option<&str>) -> bool {
     stderr_is_terminal && no_color.is_none_or(str::is_empty)
 }
 
+/// The log filter when `RUST_LOG` is not set: warnings, except the AWS config chain's about
+/// IMDS (off EC2 it is simply not there: one multi-line dump per provider asked, before the
+/// one error that names the missing region or credentials).
+const DEFAULT_FILTER: &str = "warn,aws_config::imds=error";
+
 /// Sets up `tracing` on stderr, printing above the progress bar.
 pub fn init_logging() {
     let ansi = colour(
@@ -33,7 +38,8 @@ pub fn init_logging() {
         .with_writer(AboveTheBar)
         .with_ansi(ansi)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| DEFAULT_FILTER.into()),
         )
         .with_target(false)
         .init();
@@ -107,57 +113,115 @@ pub fn finish(bar: &ProgressBar) {
     }
 }
 
-/// One object's outcome for the summary: its counts, and the error if it failed part-way.
-pub struct Outcome {
-    pub summary: ObjectSummary,
-    pub error: Option<String>,
+/// How one object ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Done,
+    /// It failed part-way: why (its counts say what it did before).
+    Failed(String),
+    /// A signal stopped it: what became of it.
+    Interrupted(String),
 }
 
-/// The summary lines: one per object when there are several (and always for a failed one),
-/// then the totals over every object, failed ones included.
-pub fn lines(outcomes: &[Outcome], dry_run: bool) -> Vec<String> {
-    let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
-    let objects = match (outcomes.len(), failed) {
-        (1, _) => "1 object".to_owned(),
-        (n, 0) => format!("{n} objects"),
-        (n, f) => format!("{n} objects ({f} failed)"),
-    };
+/// One object's outcome for the summary: its counts, and how it ended.
+pub struct Outcome {
+    pub summary: ObjectSummary,
+    pub ending: Ending,
+}
+
+/// What an interrupted run left undone: objects abandoned with requests in flight (what they
+/// confirmed is not known) and inputs never started.
+#[derive(Debug, Default)]
+pub struct Left {
+    pub abandoned: Vec<String>,
+    pub not_started: Vec<String>,
+}
+
+/// The summary lines: one per object when there are several (and always for a failed or
+/// interrupted one), what a signal left undone, then the totals over every object that
+/// ended, failed ones included.
+pub fn lines(outcomes: &[Outcome], left: &Left, dry_run: bool) -> Vec<String> {
+    let failed = count_of(outcomes, |e| matches!(e, Ending::Failed(_)));
+    let interrupted = count_of(outcomes, |e| matches!(e, Ending::Interrupted(_)));
+    let mut objects = plural(outcomes.len() as u64, "object", "objects");
+    let notes: Vec<String> = [(failed, "failed"), (interrupted, "interrupted")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    if !notes.is_empty() {
+        objects.push_str(&format!(" ({})", notes.join(", ")));
+    }
     let mut total = ObjectSummary::new(objects);
     let mut lines = Vec::new();
+    let alone = outcomes.len() == 1 && left.abandoned.is_empty() && left.not_started.is_empty();
     for outcome in outcomes {
-        if outcomes.len() > 1 || outcome.error.is_some() {
+        if !alone || outcome.ending != Ending::Done {
             let mut text = line(&outcome.summary, dry_run);
-            if let Some(error) = &outcome.error {
-                text.push_str(&format!(" [FAILED: {error}]"));
+            match &outcome.ending {
+                Ending::Done => {}
+                Ending::Failed(error) => text.push_str(&format!(" [FAILED: {error}]")),
+                Ending::Interrupted(what) => text.push_str(&format!(" [INTERRUPTED: {what}]")),
             }
             lines.push(text);
         }
         total.add(&outcome.summary);
     }
-    if outcomes.len() != 1 || failed > 0 {
-        lines.push(line(&total, dry_run));
-    } else {
+    if !left.abandoned.is_empty() {
+        lines.push(format!(
+            "abandoned with requests in flight (what they confirmed is not counted; rerunning is safe): {}",
+            some_names(&left.abandoned, "object", "objects")
+        ));
+    }
+    if !left.not_started.is_empty() {
+        lines.push(format!(
+            "not started (interrupted): {}",
+            some_names(&left.not_started, "input", "inputs")
+        ));
+    }
+    if alone && outcomes[0].ending == Ending::Done {
         lines.push(line(&total, dry_run).replacen("1 object", &outcomes[0].summary.object, 1));
+    } else {
+        lines.push(line(&total, dry_run));
     }
     lines
 }
 
-pub fn print(outcomes: &[Outcome], dry_run: bool) {
-    for line in lines(outcomes, dry_run) {
+/// `7 inputs: a, b, c, d, e and 2 more`.
+fn some_names(names: &[String], one: &str, many: &str) -> String {
+    const SHOWN: usize = 5;
+    let mut shown = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        shown.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    format!("{}: {shown}", plural(names.len() as u64, one, many))
+}
+
+fn count_of(outcomes: &[Outcome], which: impl Fn(&Ending) -> bool) -> usize {
+    outcomes.iter().filter(|o| which(&o.ending)).count()
+}
+
+pub fn print(outcomes: &[Outcome], left: &Left, dry_run: bool) {
+    for line in lines(outcomes, left, dry_run) {
         say(&line);
     }
 }
 
+/// `1 record`, `2 records`.
+pub fn plural(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 fn line(s: &ObjectSummary, dry_run: bool) -> String {
     let mut text = format!(
-        "{}: {} records -> {} documents, {} deletes, {} control messages, {} invalid, {} warnings",
+        "{}: {} -> {}, {}, {}, {} invalid, {}",
         s.object,
-        s.records,
-        s.documents,
-        s.deletes,
-        s.control_messages,
+        plural(s.records, "record", "records"),
+        plural(s.documents, "document", "documents"),
+        plural(s.deletes, "delete", "deletes"),
+        plural(s.control_messages, "control message", "control messages"),
         s.invalid_records,
-        s.warnings
+        plural(s.warnings, "warning", "warnings"),
     );
     if s.filtered > 0 {
         text.push_str(&format!(
@@ -167,9 +231,31 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
     }
     if !dry_run {
         text.push_str(&format!(
-            "; indexed {}, deleted {} ({} not found), dead-lettered {}, retried {}, {} requests",
-            s.indexed, s.deleted, s.not_found, s.dead_lettered, s.retried, s.requests
+            "; indexed {}, deleted {} ({} not found), dead-lettered {}, retried {}, {}",
+            s.indexed,
+            s.deleted,
+            s.not_found,
+            s.dead_lettered,
+            s.retried,
+            plural(s.requests, "request", "requests"),
         ));
+    }
+    text
+}
+
+/// An error and its causes, `: `-joined, each said once: a cause whose text an outer
+/// message already holds (`{path}: {io error}` over the I/O error) is not repeated.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
     }
     text
 }
@@ -214,13 +300,14 @@ mod tests {
             &[
                 Outcome {
                     summary: good,
-                    error: None,
+                    ending: Ending::Done,
                 },
                 Outcome {
                     summary: failed,
-                    error: Some("server unavailable".into()),
+                    ending: Ending::Failed("server unavailable".into()),
                 },
             ],
+            &Left::default(),
             false,
         );
         assert_eq!(lines.len(), 3, "{lines:#?}");
@@ -249,8 +336,9 @@ mod tests {
         let lines = lines(
             &[Outcome {
                 summary: only,
-                error: None,
+                ending: Ending::Done,
             }],
+            &Left::default(),
             true,
         );
         assert_eq!(lines.len(), 1);
@@ -260,5 +348,116 @@ mod tests {
             lines[0]
         );
         assert!(!lines[0].contains("indexed"), "dry run: no server counts");
+    }
+
+    #[test]
+    fn one_of_a_kind_is_singular() {
+        let one = ObjectSummary {
+            records: 1,
+            documents: 1,
+            deletes: 1,
+            control_messages: 1,
+            warnings: 1,
+            requests: 1,
+            ..ObjectSummary::new("small.ndjson")
+        };
+        let text = line(&one, false);
+        assert_eq!(
+            text,
+            "small.ndjson: 1 record -> 1 document, 1 delete, 1 control message, 0 invalid, 1 warning; indexed 0, deleted 0 (0 not found), dead-lettered 0, retried 0, 1 request"
+        );
+        let two = ObjectSummary {
+            records: 2,
+            requests: 2,
+            ..ObjectSummary::new("b")
+        };
+        let text = line(&two, false);
+        assert!(
+            text.contains("2 records -> 0 documents, 0 deletes"),
+            "{text}"
+        );
+        assert!(text.ends_with("2 requests"), "{text}");
+    }
+
+    #[test]
+    fn an_interrupted_run_names_what_stopped_and_what_never_started() {
+        let done = ObjectSummary {
+            documents: 4,
+            indexed: 4,
+            ..ObjectSummary::new("a.ndjson")
+        };
+        let stopped = ObjectSummary {
+            documents: 2,
+            indexed: 2,
+            ..ObjectSummary::new("-")
+        };
+        let names: Vec<String> = (0..7).map(|i| format!("{i}.ndjson")).collect();
+        let lines = lines(
+            &[
+                Outcome {
+                    summary: done,
+                    ending: Ending::Done,
+                },
+                Outcome {
+                    summary: stopped,
+                    ending: Ending::Interrupted("reading stopped at byte 10".into()),
+                },
+            ],
+            &Left {
+                abandoned: vec!["s3://b/slow".into()],
+                not_started: names,
+            },
+            false,
+        );
+        assert_eq!(lines.len(), 5, "{lines:#?}");
+        assert!(lines[1].ends_with("[INTERRUPTED: reading stopped at byte 10]"));
+        assert!(
+            lines[2].ends_with("is safe): 1 object: s3://b/slow"),
+            "{}",
+            lines[2]
+        );
+        assert_eq!(
+            lines[3],
+            "not started (interrupted): 7 inputs: 0.ndjson, 1.ndjson, 2.ndjson, 3.ndjson, 4.ndjson and 2 more"
+        );
+        assert!(
+            lines[4].starts_with("2 objects (1 interrupted): "),
+            "{}",
+            lines[4]
+        );
+        assert!(lines[4].contains("indexed 6,"), "{}", lines[4]);
+    }
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory (os error 2)",
+        );
+        /// Like the sink's dead-letter error: the I/O error in its text and as its source.
+        #[derive(Debug)]
+        struct Store {
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Store {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "/x/dead.ndjson: {}", self.source)
+            }
+        }
+        impl std::error::Error for Store {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let error =
+            anyhow::Error::new(Store { source: io }).context("writing 1 dead letter failed");
+        assert_eq!(
+            error_text(&error),
+            "writing 1 dead letter failed: /x/dead.ndjson: No such file or directory (os error 2)"
+        );
+        assert!(
+            format!("{error:#}").matches("os error 2").count() > 1,
+            "anyhow's own form repeats it"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 mod common;
-use common::{bin, samples};
+use common::{FakeServer, Running, bin, run_bounded, samples, tweet_line, tweets_file};
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run tweet-indexer")
@@ -71,7 +71,7 @@ fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
     assert_eq!(delete_ops, 1, "the sample holds one delete notice");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("-> {index_ops} documents, 1 deletes")),
+        stderr.contains(&format!("-> {index_ops} documents, 1 delete,")),
         "{stderr}"
     );
 }
@@ -332,24 +332,21 @@ fn stderr_has_no_colour_when_it_is_not_a_terminal() {
     assert!(!stderr.contains('\u{1b}'), "no ANSI escape: {stderr:?}");
 }
 
+/// Stdin kept open and silent: only `--timeout-secs` can end the run. Should the timeout not
+/// apply, the run is killed after [`common::RUN_LIMIT`] and the test fails saying so (it
+/// used to wait for the child for ever).
 #[test]
 fn timeout_secs_bounds_a_dry_run() {
-    let mut child = bin()
-        .args(["index", "--dry-run", "--timeout-secs", "1", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Keep stdin open and silent: only the timeout can end the run.
-    let stdin = child.stdin.take();
-    let started = std::time::Instant::now();
-    let out = child.wait_with_output().expect("wait");
+    let mut running = Running::start(
+        bin()
+            .args(["index", "--dry-run", "--timeout-secs", "1", "-"])
+            .stdin(Stdio::piped()),
+    );
+    let stdin = running.child.stdin.take();
+    let ran = running.finish(common::RUN_LIMIT);
     drop(stdin);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(started.elapsed() < std::time::Duration::from_secs(30));
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("deadline"), "{stderr}");
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(ran.stderr.contains("deadline"), "{}", ran.stderr);
 }
 
 #[test]
@@ -408,4 +405,321 @@ fn dry_run_applies_the_author_filter_and_keeps_deletes() {
         stderr.contains(&format!("{} filtered", tweets - by_author)),
         "{stderr}"
     );
+}
+
+/// `dir` holding a.ndjson, b.ndjson and c.ndjson where b cannot be read by anyone, root
+/// included (a dangling symlink), plus, when not running as root, b-locked.ndjson with mode
+/// 000; a symlink to a file elsewhere (followed) and a symlink loop (reported). Returns the
+/// readable files in the order the directory lists them, and the names that must be
+/// reported.
+fn directory_with_unreadable_files(
+    dir: &std::path::Path,
+    elsewhere: &std::path::Path,
+) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let write = |path: PathBuf, first: usize| {
+        let lines: String = (first..first + 3)
+            .map(|i| tweet_line(&i.to_string()))
+            .collect();
+        std::fs::write(&path, lines).unwrap();
+        path
+    };
+    let a = write(dir.join("a.ndjson"), 1);
+    symlink(dir.join("gone.ndjson"), dir.join("b.ndjson")).unwrap();
+    let mut unreadable = vec![dir.join("b.ndjson")];
+    if common::running_as_root() {
+        eprintln!(
+            "running as root: a mode 000 file is readable, so only the dangling symlink (and the loop) stand for unreadable files"
+        );
+    } else {
+        let locked = write(dir.join("b-locked.ndjson"), 100);
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        unreadable.push(locked);
+    }
+    let c = write(dir.join("c.ndjson"), 4);
+    let far = write(elsewhere.join("far.ndjson"), 7);
+    symlink(&far, dir.join("d-link.ndjson")).unwrap();
+    symlink(dir, dir.join("loop")).unwrap();
+    unreadable.push(dir.join("loop"));
+    (vec![a, c, far], unreadable)
+}
+
+#[test]
+fn a_directory_with_an_unreadable_file_processes_the_others_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (readable, unreadable) = directory_with_unreadable_files(dir.path(), elsewhere.path());
+    let ran = run_bounded(bin().args(["index", "--dry-run"]).arg(dir.path()));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let alone = run_bounded(
+        bin()
+            .args(["index", "--dry-run", "--jobs", "1"])
+            .args(&readable),
+    );
+    assert_eq!(alone.code, Some(0), "{}", alone.stderr);
+    assert!(!alone.stdout.is_empty());
+    assert!(ran.stdout == alone.stdout, "every readable file, in order");
+    for path in &unreadable {
+        let line = ran
+            .stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("error: {}: ", path.display())))
+            .unwrap_or_else(|| panic!("{} not reported: {}", path.display(), ran.stderr));
+        assert!(
+            line.contains("dangling symlink")
+                || line.contains("symlink loop")
+                || line.contains("permission denied"),
+            "{line}"
+        );
+    }
+    assert!(
+        ran.stderr.contains("3 objects: 9 records"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_directory_with_an_unreadable_file_indexes_the_other_two() {
+    let Some(url) = testkit::peer("OSMEM_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    directory_with_unreadable_files(dir.path(), elsewhere.path());
+    // Only a, b and c: the held-out check's directory.
+    std::fs::remove_file(dir.path().join("d-link.ndjson")).unwrap();
+    std::fs::remove_file(dir.path().join("loop")).unwrap();
+    let ran = run_bounded(
+        bin()
+            .args(["index", "--auth", "none", "--index", "cli-unreadable"])
+            .args(["--endpoint", &url])
+            .arg(dir.path()),
+    );
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("b.ndjson: a dangling symlink"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(count(&url, "cli-unreadable"), 6, "a's and c's tweets");
+}
+
+#[test]
+fn one_of_a_kind_is_singular_in_the_summary() {
+    let (_dir, path) = tweets_file("one.ndjson", 1);
+    let ran = run_bounded(bin().args(["index", "--dry-run"]).arg(&path));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr.trim_end(),
+        format!(
+            "{}: 1 record -> 1 document, 0 deletes, 0 control messages, 0 invalid, 0 warnings",
+            path.display()
+        )
+    );
+}
+
+/// The object's path once per line: the error line and the summary line each name it once.
+#[test]
+fn a_failed_object_is_named_once_per_line() {
+    let server = common::search_server_with_bulk(|| {
+        Some((
+            400,
+            "application/json",
+            r#"{"error":{"type":"illegal_argument_exception","reason":"bad request"},"status":400}"#
+                .into(),
+        ))
+    });
+    let (_dir, path) = tweets_file("small.ndjson", 2);
+    let ran = run_bounded(
+        bin()
+            .args(["index", "--auth", "none", "--endpoint", &server.url])
+            .arg(&path),
+    );
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    let name = path.display().to_string();
+    let error = ran
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {}", ran.stderr));
+    assert_eq!(error.matches(&name).count(), 1, "{error}");
+    assert!(
+        error.contains(": HTTP 400 Bad Request: illegal_argument_exception: bad request; 2 operations were not confirmed"),
+        "{error}"
+    );
+    let summary = ran
+        .stderr
+        .lines()
+        .find(|l| l.contains("[FAILED"))
+        .unwrap_or_else(|| panic!("no summary line: {}", ran.stderr));
+    assert_eq!(summary.matches(&name).count(), 1, "{summary}");
+    assert!(summary.contains(", 1 request [FAILED: POST "), "{summary}");
+}
+
+#[test]
+fn mapping_ensure_says_what_it_did_in_words() {
+    let server = FakeServer::start(|method, path| match (method, path) {
+        ("HEAD", "/twitter") => Some((404, "application/json", String::new())),
+        _ => Some((200, "application/json", "{}".into())),
+    });
+    let ran = run_bounded(bin().args([
+        "mapping",
+        "ensure",
+        "--auth",
+        "none",
+        "--endpoint",
+        &server.url,
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr.trim_end(),
+        "index twitter: created with the mapping"
+    );
+}
+
+#[test]
+fn a_truncated_gzip_says_its_records_were_kept() {
+    let records = std::fs::read(samples()).expect("samples");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&records).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let path = temp_file("truncated.ndjson.gz", &gz[..gz.len() * 2 / 3]);
+    let ran = run_bounded(bin().args(["index", "--dry-run"]).arg(&path));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let warning = ran
+        .stderr
+        .lines()
+        .find(|l| l.contains("corrupt gzip member"))
+        .unwrap_or_else(|| panic!("no warning: {}", ran.stderr));
+    assert!(
+        warning.contains("what it held before the damage is kept"),
+        "{warning}"
+    );
+    assert!(!warning.contains("skipped"), "{warning}");
+    assert!(ran.stderr.contains(", 1 invalid, "), "{}", ran.stderr);
+}
+
+/// A bad value is named the way it was given: the flag, or the variable.
+#[test]
+fn settings_are_named_as_the_user_gave_them() {
+    let ran = run_bounded(
+        bin()
+            .env("ES_AUTH", "foo")
+            .args(["index", "--endpoint", "http://127.0.0.1:9"])
+            .arg(samples()),
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("error: ES_AUTH (environment): \"foo\" is not one of"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("--auth"), "{}", ran.stderr);
+
+    let ran = run_bounded(
+        bin()
+            .args(["index", "--dry-run", "--follow-user-ids", "abc"])
+            .arg(samples()),
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("error: --follow-user-ids: \"abc\" is not a numeric user id"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("FOLLOW_USER_IDS"), "{}", ran.stderr);
+
+    let ran = run_bounded(
+        bin()
+            .env("FOLLOW_USER_IDS", "abc")
+            .args(["index", "--dry-run"])
+            .arg(samples()),
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("error: FOLLOW_USER_IDS (environment): \"abc\""),
+        "{}",
+        ran.stderr
+    );
+    // From the environment, valid ids still filter.
+    let ran = run_bounded(
+        bin()
+            .env("FOLLOW_USER_IDS", "1")
+            .args(["index", "--dry-run"])
+            .arg(samples()),
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(" filtered (not by a followed author)"),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// SigV4 with no region anywhere: one line naming AWS_REGION, no dump of each failed
+/// provider (IMDS is pointed at a closed port, as off EC2).
+#[test]
+fn no_region_is_one_line_without_imds_dumps() {
+    let home = tempfile::tempdir().unwrap();
+    let imds = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let imds = format!("http://{}", imds.local_addr().unwrap());
+    let mut cmd = bin();
+    for var in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home.path())
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds)
+        .args([
+            "index",
+            "--auth",
+            "sigv4",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ])
+        .arg(samples());
+    let ran = run_bounded(&mut cmd);
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", ran.stderr);
+    assert!(lines[0].contains("AWS_REGION"), "{}", lines[0]);
+}
+
+/// A dead-letter file that cannot be written: its OS error is said once.
+#[test]
+fn an_os_error_is_said_once() {
+    let server = common::search_server_with_bulk(|| {
+        Some((
+            200,
+            "application/json",
+            r#"{"errors":true,"items":[{"index":{"_id":"1","status":400,"error":{"type":"mapper_parsing_exception","reason":"bad field"}}}]}"#.into(),
+        ))
+    });
+    let (dir, path) = tweets_file("one.ndjson", 1);
+    let letters = dir.path().join("no-such-dir/letters.ndjson");
+    let ran = run_bounded(
+        bin()
+            .args(["index", "--auth", "none", "--endpoint", &server.url])
+            .arg("--dead-letter-file")
+            .arg(&letters)
+            .arg(&path),
+    );
+    assert_ne!(ran.code, Some(0), "{}", ran.stderr);
+    let error = ran
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {}", ran.stderr));
+    assert!(error.contains(&letters.display().to_string()), "{error}");
+    assert_eq!(error.matches("os error 2").count(), 1, "{error}");
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 mod common;
-use common::{bin, samples};
+use common::{Ran, Running, bin, samples};
 
 /// The samples cut at line boundaries into `parts` objects (the last one gzipped), in a new
 /// directory: each tweet id is in one object only.
@@ -80,17 +80,13 @@ fn dry_run_output_is_the_same_bytes_whatever_the_jobs() {
 
 /// `inputs` with `-` (stdin, kept open and silent) among them: that object can only end by
 /// its `--timeout-secs`.
-fn with_a_stalled_stdin(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take();
-    let output = child.wait_with_output().unwrap();
+/// Bounded: a run the timeout does not end fails the test after [`common::RUN_LIMIT`].
+fn with_a_stalled_stdin(cmd: &mut Command) -> Ran {
+    let mut running = Running::start(cmd.stdin(Stdio::piped()));
+    let stdin = running.child.stdin.take();
+    let ran = running.finish(common::RUN_LIMIT);
     drop(stdin);
-    output
+    ran
 }
 
 #[test]
@@ -105,9 +101,9 @@ fn a_failing_object_among_several_is_named_and_the_others_complete() {
                 .arg("-")
                 .args(&inputs[1..]),
         );
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        // A delivery failure (the read timed out), as with one object.
-        assert_eq!(output.status.code(), Some(3), "jobs {jobs}: {stderr}");
+        let stderr = &output.stderr;
+        // A transient failure (the read timed out), as with one object.
+        assert_eq!(output.code, Some(3), "jobs {jobs}: {stderr}");
         let failed: Vec<&str> = stderr.lines().filter(|l| l.contains("[FAILED")).collect();
         assert_eq!(failed.len(), 1, "jobs {jobs}: {stderr}");
         assert!(failed[0].starts_with("-: "), "{}", failed[0]);
@@ -123,14 +119,22 @@ fn a_failing_object_among_several_is_named_and_the_others_complete() {
 
 #[test]
 fn jobs_must_be_a_positive_number() {
-    for bad in ["0", "1.5", "many"] {
+    for bad in ["0", "1.5", "many", "100000"] {
         let output = bin()
             .args(["index", "--dry-run", "--jobs", bad])
             .arg(samples())
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "--jobs {bad}");
-        assert!(String::from_utf8_lossy(&output.stderr).contains("--jobs"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("invalid value '{bad}' for '--jobs <JOBS>'")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("non-zero type"), "{stderr}");
+        if bad == "0" || bad == "100000" {
+            assert!(stderr.contains("is not in 1..=1024"), "{stderr}");
+        }
     }
 }
 
@@ -252,8 +256,8 @@ fn an_indexing_failure_in_one_object_leaves_the_others_indexed() {
             .arg("-")
             .args(&inputs),
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let stderr = &output.stderr;
+    assert_eq!(output.code, Some(3), "{stderr}");
     let failed: Vec<&str> = stderr.lines().filter(|l| l.contains("[FAILED")).collect();
     assert_eq!(failed.len(), 1, "{stderr}");
     assert!(failed[0].starts_with("-: "), "{}", failed[0]);

@@ -229,7 +229,13 @@ impl Indexer {
         let flushed = sink.flush().await;
         summary.records = match produced {
             Ok(Ok(records)) => records,
-            Ok(Err((offset, detail))) => {
+            Ok(Err(ReadFailure {
+                records,
+                offset,
+                detail,
+            })) => {
+                // The records framed before the failure were counted and sent: say so.
+                summary.records = records;
                 let error = PipelineError::Read {
                     object: name.to_string(),
                     offset,
@@ -267,6 +273,13 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
     }
 }
 
+/// Where and why reading an object failed, and how many records were framed before.
+struct ReadFailure {
+    records: u64,
+    offset: u64,
+    detail: String,
+}
+
 /// Frames and extracts on the blocking thread ([`tweets::Items`], the one frame -> items
 /// loop). Returns the number of records, or where and why reading failed. Stops early
 /// (quietly) when the receiver is gone: the sink failed and that error is the one reported.
@@ -278,7 +291,7 @@ fn produce<R: std::io::Read>(
     reader: R,
     tx: &mpsc::Sender<Work>,
     gzip: &AtomicBool,
-) -> Result<u64, (u64, String)> {
+) -> Result<u64, ReadFailure> {
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
         gzip.store(items.is_gzip(), Ordering::Relaxed);
@@ -287,7 +300,11 @@ fn produce<R: std::io::Read>(
         }
     }
     match items.read_error() {
-        Some(e) => Err((e.offset, e.kind.to_string())),
+        Some(e) => Err(ReadFailure {
+            records: items.records(),
+            offset: e.offset,
+            detail: e.kind.to_string(),
+        }),
         None => Ok(items.records()),
     }
 }

@@ -31,6 +31,10 @@ pub enum Body {
     /// them for a 128 MiB file, about 6% of a `--dry-run`'s CPU time). A regular file cannot
     /// stall the way a network read can, so it needs no deadline.
     File(std::fs::File),
+    /// A blocking reader that cannot stall the way a network read can, read on the extractor
+    /// thread like [`Body::File`]: a local file the caller wraps (the CLI stops reading it at
+    /// a signal).
+    Read(Box<dyn std::io::Read + Send>),
 }
 
 impl Body {
@@ -48,6 +52,7 @@ impl Body {
                 Box::new(tokio_util::io::SyncIoBridge::new(until(stream, deadline)))
             }
             Body::File(file) => Box::new(file),
+            Body::Read(reader) => reader,
         }
     }
 }

@@ -13,6 +13,15 @@
 //!   anything unrecognised): the whole delivery fails so the input is retried later; nothing
 //!   is dead-lettered, since the documents are fine.
 
+/// Whether a whole request answered with `status` is worth sending again after a backoff: 408
+/// (request timeout), 429 (busy), and the 5xx statuses of a busy, restarting or overloaded
+/// node or proxy (500, 502, 503, 504). Every other status is final for the request: 501 or
+/// 405 from a server that is no search API, 4xx refusals of auth, paths and bodies; a retry
+/// would be refused the same way, so callers fail at once instead of until their deadline.
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
 /// The class of one bulk item outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemClass {
@@ -79,6 +88,20 @@ pub fn classify(delete: bool, status: u16, created: bool, error_type: Option<&st
 mod tests {
     use super::*;
     use ItemClass::*;
+
+    #[test]
+    fn whole_requests_retry_only_on_busy_or_broken_servers() {
+        let transient = [408, 429, 500, 502, 503, 504];
+        let last = [
+            200, 201, 400, 401, 403, 404, 405, 409, 410, 413, 418, 451, 501, 505, 507, 511,
+        ];
+        for status in transient {
+            assert!(is_transient_status(status), "{status}");
+        }
+        for status in last {
+            assert!(!is_transient_status(status), "{status}");
+        }
+    }
 
     #[test]
     fn every_item_answer_has_one_class() {

@@ -172,6 +172,9 @@ impl SearchClient {
     }
 
     /// Sends `body` as is (already compressed when `gzipped`), signing exactly these bytes.
+    /// A connection that cannot be made is tried [`Config::unreachable_attempts`] times in
+    /// quick succession (within `timeout`) and then fails with [`SinkError::Unreachable`];
+    /// with no such limit it is [`SendError::Retryable`] like a reset.
     #[allow(clippy::too_many_arguments)] // one private choke point for every request
     pub(crate) async fn send(
         &self,
@@ -183,9 +186,56 @@ impl SearchClient {
         gzipped: bool,
         timeout: Option<Duration>,
     ) -> Result<RawResponse, SendError> {
-        let path_and_query = path_and_query.trim_start_matches('/');
+        let request = Request {
+            method,
+            path_and_query: path_and_query.trim_start_matches('/'),
+            body,
+            content_type,
+            extra_headers,
+            gzipped,
+            timeout,
+        };
+        let started = tokio::time::Instant::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let detail = match self.send_once(&request).await {
+                Ok(response) => return Ok(response),
+                Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::NoConnection(detail)) => detail,
+            };
+            let Some(limit) = self.config.unreachable_attempts else {
+                return Err(SendError::Retryable(detail));
+            };
+            let delay = crate::retry::unreachable_delay(attempts);
+            let fits = timeout.is_none_or(|t| started.elapsed() + delay < t);
+            if attempts >= limit || !fits {
+                return Err(SendError::Fatal(SinkError::Unreachable {
+                    method: method_name(method).into(),
+                    path: request.path_and_query.into(),
+                    host: host_and_port(&self.base),
+                    detail,
+                    attempts,
+                }));
+            }
+            tracing::debug!(method = method_name(method), path = request.path_and_query, problem = %detail, attempts, "cannot connect; trying again");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One attempt of [`SearchClient::send`].
+    async fn send_once(&self, request: &Request<'_>) -> Result<RawResponse, Attempt> {
+        let Request {
+            method,
+            path_and_query,
+            ref body,
+            ref content_type,
+            extra_headers,
+            gzipped,
+            timeout,
+        } = *request;
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, content_type);
+        headers.insert(CONTENT_TYPE, content_type.clone());
         for (name, value) in extra_headers {
             headers.insert(name.clone(), value.clone());
         }
@@ -195,8 +245,9 @@ impl SearchClient {
         if let Some(value) = &self.basic {
             headers.insert(AUTHORIZATION, value.clone());
         }
+        let fatal = |e: SinkError| Attempt::Failed(SendError::Fatal(e));
         let url = self.base.join(path_and_query).map_err(|e| {
-            SendError::Fatal(SinkError::Transport {
+            fatal(SinkError::Transport {
                 method: method_name(method).into(),
                 path: path_and_query.into(),
                 detail: format!("bad path: {e}"),
@@ -207,12 +258,12 @@ impl SearchClient {
             let signed = signer
                 .sign(method_name(method), url.as_str(), &headers, payload)
                 .await
-                .map_err(SendError::Fatal)?;
+                .map_err(fatal)?;
             for (name, value) in signed {
                 let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|e| SendError::Fatal(SinkError::Signing(e.to_string())))?;
+                    .map_err(|e| fatal(SinkError::Signing(e.to_string())))?;
                 let mut value = HeaderValue::from_str(&value)
-                    .map_err(|e| SendError::Fatal(SinkError::Signing(e.to_string())))?;
+                    .map_err(|e| fatal(SinkError::Signing(e.to_string())))?;
                 // Debug output of the request (HTTP client traces) shows these as `Sensitive`.
                 value.set_sensitive(true);
                 headers.insert(name, value);
@@ -223,7 +274,7 @@ impl SearchClient {
             request = request.timeout(timeout);
         }
         if let Some(body) = body {
-            request = request.body(body);
+            request = request.body(body.clone());
         }
         let response = match request.send().await {
             Ok(r) => r,
@@ -233,28 +284,75 @@ impl SearchClient {
         // Reading the body can still fail (reset mid-response, timeout): retryable.
         match response.bytes().await {
             Ok(body) => Ok(RawResponse { status, body }),
-            Err(e) => Err(SendError::Retryable(format!(
+            Err(e) => Err(Attempt::Failed(SendError::Retryable(format!(
                 "reading response body: {}",
                 crate::https::error_chain(&e)
-            ))),
+            )))),
         }
     }
 }
 
-/// A request that got no status: a certificate the platform's roots (or `SSL_CERT_FILE`) do
-/// not trust will not be trusted on the next try, so it is fatal; everything else (refused,
-/// reset, timed out) is worth retrying.
-fn transport_failure(method: Method, path: &str, error: &reqwest::Error) -> SendError {
-    match crate::https::certificate_error(error) {
-        Some(problem) => SendError::Fatal(SinkError::Transport {
+/// What [`SearchClient::send`] was asked to send, for each of its attempts.
+struct Request<'a> {
+    method: Method,
+    path_and_query: &'a str,
+    body: Option<Bytes>,
+    content_type: HeaderValue,
+    extra_headers: &'a [(HeaderName, HeaderValue)],
+    gzipped: bool,
+    timeout: Option<Duration>,
+}
+
+/// How one attempt of [`SearchClient::send`] failed.
+enum Attempt {
+    /// As the caller sees it.
+    Failed(SendError),
+    /// No connection was made (refused, name not resolved, no TLS handshake): what happened.
+    NoConnection(String),
+}
+
+/// A request that got no status. A certificate the platform's roots (or `SSL_CERT_FILE`) do
+/// not accept will not be accepted on the next try: fatal, with a hint that fits the problem.
+/// A connection that could not be made is [`Attempt::NoConnection`] (see
+/// [`SearchClient::send`]); everything else (reset, timed out, even while connecting) is
+/// worth retrying.
+fn transport_failure(method: Method, path: &str, error: &reqwest::Error) -> Attempt {
+    if let Some(problem) = crate::https::certificate_error(error) {
+        return Attempt::Failed(SendError::Fatal(SinkError::Certificate {
             method: method_name(method).into(),
             path: path.into(),
-            detail: format!(
-                "TLS: {problem} (the server's certificate is not trusted by the platform's roots; for a private CA set SSL_CERT_FILE to its PEM file): {}",
-                crate::https::error_chain(error)
-            ),
-        }),
-        None => SendError::Retryable(crate::https::error_chain(error)),
+            problem,
+        }));
+    }
+    if error.is_connect() && !error.is_timeout() {
+        return Attempt::NoConnection(connect_problem(error));
+    }
+    Attempt::Failed(SendError::Retryable(crate::https::error_chain(error)))
+}
+
+/// Why a connection could not be made, in a few words: `connection refused`, or the
+/// innermost cause (the resolver's message, the TLS alert, ...).
+fn connect_problem(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return "connection refused".into();
+        }
+        innermost = current;
+        next = current.source();
+    }
+    innermost.to_string()
+}
+
+/// `host:port` of `url`, for messages.
+fn host_and_port(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
     }
 }
 
@@ -324,11 +422,12 @@ impl Signer {
                 return Ok(c.clone());
             }
         }
-        let c = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|e| SinkError::Signing(format!("loading AWS credentials: {e}")))?;
+        let c = self.provider.provide_credentials().await.map_err(|e| {
+            SinkError::Signing(format!(
+                "loading AWS credentials: {}",
+                crate::https::error_chain(&e)
+            ))
+        })?;
         *cached = Some(c.clone());
         Ok(c)
     }

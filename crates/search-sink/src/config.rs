@@ -42,6 +42,13 @@ pub struct Config {
     pub retry_initial_delay: Duration,
     /// Largest backoff cap.
     pub retry_max_delay: Duration,
+    /// Quick attempts at a request that cannot connect (refused, a host name that does not
+    /// resolve, no TLS handshake) before it fails with [`crate::SinkError::Unreachable`].
+    /// `None` (the default, the Lambda's): retried like any transient failure until the
+    /// deadline, since the trigger's own retries are few (Kinesis: 5, S3: 2) and a node
+    /// restart takes longer than quick attempts cover. The CLI sets 3: a server that is
+    /// down is reported in about a second, rerunning is the user's call.
+    pub unreachable_attempts: Option<u32>,
 }
 
 impl Config {
@@ -61,6 +68,7 @@ impl Config {
             dead_letter: None,
             retry_initial_delay: Duration::from_millis(100),
             retry_max_delay: Duration::from_secs(10),
+            unreachable_attempts: None,
         }
     }
 

@@ -256,7 +256,7 @@ impl Run {
                         ready: None,
                     });
                 }
-                429 | 500..=599 => {
+                status if crate::classify::is_transient_status(status) => {
                     if let Some(error_type) = index_wide_error(&response.body) {
                         return Err(Failure::Refused {
                             status: response.status,

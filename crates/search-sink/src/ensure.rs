@@ -9,6 +9,7 @@ use crate::client::Method;
 use crate::client::{RawResponse, SearchClient, SendError, method_name};
 use crate::delivery::fit_delay;
 use crate::error::SinkError;
+pub(crate) use crate::error::excerpt;
 use crate::retry::Backoff;
 use bytes::Bytes;
 use http::HeaderValue;
@@ -262,8 +263,9 @@ impl SearchClient {
         }
     }
 
-    /// One request with the bulk retry policy: timeouts bounded by `deadline`, 429, 5xx and
-    /// connection errors retried with backoff. Other statuses are returned to the caller.
+    /// One request with the bulk retry policy: timeouts bounded by `deadline`; transient
+    /// statuses ([`crate::classify::is_transient_status`]), resets and timeouts retried with
+    /// backoff. Other statuses (501 and 405 included) are returned to the caller at once.
     async fn retrying(
         &self,
         method: Method,
@@ -287,7 +289,7 @@ impl SearchClient {
                 .send(method, path, body.clone(), json, &[], false, Some(timeout))
                 .await;
             match sent {
-                Ok(r) if r.status == 429 || (500..=599).contains(&r.status) => {
+                Ok(r) if crate::classify::is_transient_status(r.status) => {
                     last_problem = format!("HTTP {}: {}", r.status, excerpt(&r.body));
                 }
                 Ok(r) => return Ok(r),
@@ -305,13 +307,16 @@ impl SearchClient {
 }
 
 fn no_time_left(method: Method, path: &str, started: Instant, last_problem: &str) -> SinkError {
+    let spent = started.elapsed().as_secs_f64();
+    let detail = if last_problem == "none" {
+        format!("no answer before the deadline ({spent:.1} s spent)")
+    } else {
+        format!("no answer before the deadline ({spent:.1} s spent; last problem: {last_problem})")
+    };
     SinkError::Transport {
         method: method_name(method).into(),
         path: path.into(),
-        detail: format!(
-            "no answer before the deadline ({:.1?} spent; last problem: {last_problem})",
-            started.elapsed()
-        ),
+        detail,
     }
 }
 
@@ -378,15 +383,6 @@ fn compare(
 fn error_type(response: &RawResponse) -> Option<String> {
     let body: Value = serde_json::from_slice(&response.body).ok()?;
     body.pointer("/error/type")?.as_str().map(str::to_owned)
-}
-
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut cut: String = text.chars().take(500).collect();
-    if cut.len() < text.len() {
-        cut.push('…');
-    }
-    cut
 }
 
 fn rejected(method: &str, path: &str, response: &RawResponse) -> SinkError {

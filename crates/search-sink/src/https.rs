@@ -122,10 +122,12 @@ pub fn reqwest_client_builder() -> Result<reqwest::ClientBuilder, rustls::Error>
 }
 
 /// The certificate problem behind a failed request, if that is why it failed (untrusted
-/// issuer, wrong host name, expired, ...): retrying will not help, so callers stop and say so.
+/// issuer, wrong host name, expired, a CA certificate served as the server's own, ...),
+/// worded by [`describe_certificate_error`]: retrying will not help, so callers stop and say
+/// so.
 pub fn certificate_error(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(rustls::Error::InvalidCertificate(reason)) = error.downcast_ref::<rustls::Error>() {
-        return Some(format!("invalid peer certificate: {reason:?}"));
+        return Some(describe_certificate_error(reason));
     }
     // An I/O error's `source()` skips the error it wraps (rustls puts its own there, and
     // connectors may wrap that I/O error in another one), so look inside it first.
@@ -134,6 +136,65 @@ pub fn certificate_error(error: &(dyn std::error::Error + 'static)) -> Option<St
         .and_then(|io| io.get_ref())
         .and_then(|inner| certificate_error(inner));
     wrapped.or_else(|| error.source().and_then(certificate_error))
+}
+
+/// What is wrong with a server's certificate, its rustls / webpki name, and the fix that fits
+/// it: `SSL_CERT_FILE` helps only when the issuer is unknown.
+pub fn describe_certificate_error(reason: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    let name = match reason {
+        E::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(inner) => format!("{inner:?}"),
+            None => format!("{reason:?}"),
+        },
+        E::NotValidForNameContext { .. } => "NotValidForName".into(),
+        E::ExpiredContext { .. } => "Expired".into(),
+        E::NotValidYetContext { .. } => "NotValidYet".into(),
+        E::InvalidPurposeContext { .. } => "InvalidPurpose".into(),
+        _ => format!("{reason:?}"),
+    };
+    let (what, fix) = match (reason, name.as_str()) {
+        (E::UnknownIssuer, _) => (
+            "is issued by a CA this machine does not trust",
+            "for a private CA, set SSL_CERT_FILE to its PEM file".to_owned(),
+        ),
+        (_, "CaUsedAsEndEntity") => (
+            "is a CA certificate (CA:TRUE) that the server presents as its own",
+            "the server needs a certificate for its host name issued by that CA (CA:FALSE); trusting the CA with SSL_CERT_FILE does not change this".to_owned(),
+        ),
+        (E::NotValidForName, _) => (
+            "does not name the host connected to",
+            "connect with a host name the certificate lists".to_owned(),
+        ),
+        (E::NotValidForNameContext { presented, .. }, _) => (
+            "does not name the host connected to",
+            format!(
+                "connect with a host name the certificate lists ({})",
+                presented.join(", ")
+            ),
+        ),
+        (E::Expired | E::ExpiredContext { .. }, _) => (
+            "has expired",
+            "the server needs a renewed certificate (or this machine's clock is wrong)".to_owned(),
+        ),
+        (E::NotValidYet | E::NotValidYetContext { .. }, _) => (
+            "is not valid yet",
+            "check this machine's clock".to_owned(),
+        ),
+        (E::Revoked, _) => (
+            "has been revoked",
+            "the server needs a new certificate".to_owned(),
+        ),
+        (E::InvalidPurpose | E::InvalidPurposeContext { .. }, _) => (
+            "is not meant for a TLS server",
+            "it needs the serverAuth extended key usage".to_owned(),
+        ),
+        _ => (
+            "was not accepted",
+            "check the certificate chain the server presents".to_owned(),
+        ),
+    };
+    format!("the server's TLS certificate {what} ({name}): {fix}")
 }
 
 /// `error` and its sources, `: `-joined (reqwest's own message names only the URL).
@@ -175,6 +236,7 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
         let found = certificate_error(&io).unwrap();
         assert!(found.contains("UnknownIssuer"), "{found}");
+        assert!(found.contains("SSL_CERT_FILE"), "{found}");
         let twice = std::io::Error::other(io);
         assert!(
             certificate_error(&twice).is_some(),
@@ -185,6 +247,37 @@ mod tests {
         let other_tls =
             std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
         assert_eq!(certificate_error(&other_tls), None);
+    }
+
+    #[test]
+    fn each_certificate_problem_gets_the_hint_that_fits_it() {
+        use rustls::{CertificateError as E, OtherError};
+        let other = |e: webpki::Error| E::Other(OtherError(Arc::new(e)));
+        // (problem, its name in the message, a word of its hint, whether SSL_CERT_FILE helps)
+        let table = [
+            (E::UnknownIssuer, "(UnknownIssuer)", "private CA", true),
+            (
+                other(webpki::Error::CaUsedAsEndEntity),
+                "(CaUsedAsEndEntity)",
+                "CA:TRUE",
+                false,
+            ),
+            (E::NotValidForName, "(NotValidForName)", "host name", false),
+            (E::Expired, "(Expired)", "renewed", false),
+            (E::NotValidYet, "(NotValidYet)", "clock", false),
+            (E::InvalidPurpose, "(InvalidPurpose)", "serverAuth", false),
+            (E::BadSignature, "(BadSignature)", "chain", false),
+        ];
+        for (problem, name, hint, cert_file) in table {
+            let text = describe_certificate_error(&problem);
+            assert!(text.contains(name), "{text}");
+            assert!(text.contains(hint), "{text}");
+            assert_eq!(
+                text.contains("set SSL_CERT_FILE"),
+                cert_file,
+                "only an unknown issuer is fixed by SSL_CERT_FILE: {text}"
+            );
+        }
     }
 
     #[test]

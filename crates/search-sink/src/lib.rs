@@ -35,8 +35,9 @@
 //! - Transport: `reqwest` on rustls + ring with the platform's roots ([`https`]: the one TLS
 //!   stack of the workspace, also for the AWS SDK clients; `SSL_CERT_FILE` names a private CA)
 //!   sends the exact bytes that were gzipped and signed; no product check, so OpenSearch works.
-//!   An untrusted server certificate fails at once ([`SinkError::Transport`]), it is not retried. Basic auth, SigV4 (`es` / `aoss`, AWS
-//!   default credentials chain incl. session tokens) or none.
+//!   A server certificate that is not accepted fails at once ([`SinkError::Certificate`],
+//!   with a hint that fits the problem), it is not retried. Basic auth, SigV4 (`es` / `aoss`,
+//!   AWS default credentials chain incl. session tokens) or none.
 //! - Batching: flush at [`Config::bulk_max_bytes`] (5 MiB) of NDJSON or
 //!   [`Config::bulk_max_operations`]; gzip on by default. Up to [`Config::bulk_concurrency`]
 //!   (2) bulk requests in flight; a batch touching an id still in flight waits for it, so
@@ -50,7 +51,11 @@
 //!   are dead-lettered ([`DeadLetterStore`]; with no store they fail the call,
 //!   [`SinkError::PermanentFailures`]); blocks, security and unknown errors fail the call
 //!   ([`SinkError::Refused`]) with nothing dead-lettered; a missing index is ensured again once.
-//! - Retries: whole requests on 429/5xx, timeouts and connection resets. Exponential backoff
+//! - Retries: whole requests on 408, 429, 500, 502, 503, 504 ([`is_transient_status`]; 405,
+//!   501 and other 4xx fail at once, [`SinkError::Rejected`] with a one-line [`excerpt`] of
+//!   the body), timeouts and connection resets. A connection that cannot be made is retried
+//!   likewise, or given [`Config::unreachable_attempts`] quick tries and then
+//!   [`SinkError::Unreachable`]. Exponential backoff
 //!   with full jitter, one state per sink, the last delay shortened to fit the caller's
 //!   deadline ([`SinkError::DeadlineExceeded`] names the unconfirmed count). A bulk's timeout
 //!   is the base request timeout (60 s) plus 1 s per 256 KiB. 413 splits the batch in halves;
@@ -60,6 +65,8 @@
 //!   success, missing fields added with `PUT _mapping`, type conflicts fail clearly; every
 //!   request retried like bulks within a deadline. Once per process per endpoint + index.
 //!   Never deletes an index.
+//! - Errors: [`SinkError::class`] says whether to fix a setting, retry as it is, or wait for
+//!   someone to fix the server side (one table test).
 //! - Logs: aws-sigv4 runs with no tracing subscriber (its traces print the session token) and
 //!   signed header values are marked sensitive, whatever the log level.
 //! - OpenSearch Serverless (`aoss`): time-series collections reject custom `_id`s, so use a
@@ -78,7 +85,7 @@ mod operation;
 mod retry;
 mod sink;
 
-pub use classify::{ItemClass, classify};
+pub use classify::{ItemClass, classify, is_transient_status};
 pub use client::{Method, RawResponse, SearchClient};
 pub use config::{
     Auth, Config, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_OPERATIONS,
@@ -89,7 +96,7 @@ pub use dead_letter::{
 };
 pub use delivery::gzip_bytes;
 pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
-pub use error::{ConfigError, SinkError};
+pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
 pub use http::{HeaderName, HeaderValue};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION};
 pub use sink::{BULK_PATH, BulkSink, Report};

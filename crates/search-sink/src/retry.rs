@@ -33,6 +33,13 @@ impl Backoff {
     }
 }
 
+/// The pause after quick attempt `attempt` (1, 2, ...) at a request that could not connect
+/// ([`crate::Config::unreachable_attempts`]): 200 ms, then 400 ms, doubling; no jitter, since
+/// these are a handful of attempts by one caller, not a crowd backing off.
+pub(crate) fn unreachable_delay(attempt: u32) -> Duration {
+    Duration::from_millis(200) * 2u32.saturating_pow(attempt.saturating_sub(1).min(5))
+}
+
 fn schedule(initial: Duration, max: Duration) -> backon::ExponentialBackoff {
     ExponentialBuilder::default()
         .with_min_delay(initial)
@@ -64,6 +71,16 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn quick_attempts_at_an_unreachable_server_take_about_a_second() {
+        let ms = Duration::from_millis;
+        let delays: Vec<Duration> = (1..=4).map(unreachable_delay).collect();
+        assert_eq!(delays, [ms(200), ms(400), ms(800), ms(1600)]);
+        // Three attempts (the CLI's): two pauses.
+        assert_eq!(delays[..2].iter().sum::<Duration>(), ms(600));
+        assert_eq!(unreachable_delay(60), ms(6400), "capped, never overflows");
     }
 
     #[test]

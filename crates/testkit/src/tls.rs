@@ -28,10 +28,25 @@ pub struct TestCa {
 impl TestCa {
     /// A fresh CA (its PEM written to a temporary file) and server certificate.
     pub fn new() -> std::io::Result<TestCa> {
-        let (acceptor, ca_pem) = test_pki().map_err(std::io::Error::other)?;
+        Self::with(test_pki(), "test-ca.pem")
+    }
+
+    /// A CA certificate (CA:TRUE) for `localhost` that every proxy serves as its own, as a
+    /// misconfigured server does: clients refuse it even when `SSL_CERT_FILE` = [`Self::ca_file`]
+    /// trusts it (webpki's `CaUsedAsEndEntity`).
+    pub fn serving_itself() -> std::io::Result<TestCa> {
+        Self::with(ca_as_server(), "self-signed-ca.pem")
+    }
+
+    /// The acceptor and the PEM to trust (written to `file_name` in a temporary folder).
+    fn with(
+        made: Result<(TlsAcceptor, String), Box<dyn std::error::Error + Send + Sync>>,
+        file_name: &str,
+    ) -> std::io::Result<TestCa> {
+        let (acceptor, pem) = made.map_err(std::io::Error::other)?;
         let dir = tempfile::tempdir()?;
-        let ca_file = dir.path().join("test-ca.pem");
-        std::fs::write(&ca_file, ca_pem)?;
+        let ca_file = dir.path().join(file_name);
+        std::fs::write(&ca_file, pem)?;
         Ok(TestCa {
             acceptor,
             ca_file,
@@ -98,6 +113,34 @@ impl TlsProxy {
     }
 }
 
+/// The acceptor serving `cert` with `key`.
+fn acceptor(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: &KeyPair,
+) -> Result<TlsAcceptor, Box<dyn std::error::Error + Send + Sync>> {
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A self-signed CA certificate for `localhost` served as the server's own; returns the
+/// acceptor and the certificate in PEM.
+fn ca_as_server() -> Result<(TlsAcceptor, String), Box<dyn std::error::Error + Send + Sync>> {
+    let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "testkit CA serving itself");
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((acceptor(cert.der().clone(), &key)?, cert.pem()))
+}
+
 /// A fresh CA and a `localhost` server certificate it signed; returns the acceptor serving
 /// that certificate and the CA in PEM.
 fn test_pki() -> Result<(TlsAcceptor, String), Box<dyn std::error::Error + Send + Sync>> {
@@ -110,12 +153,5 @@ fn test_pki() -> Result<(TlsAcceptor, String), Box<dyn std::error::Error + Send 
     let server_key = KeyPair::generate()?;
     let server_params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?;
     let server_cert = server_params.signed_by(&server_key, &ca)?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(vec![server_cert.der().clone()], key)?;
-    Ok((TlsAcceptor::from(Arc::new(config)), ca.pem()))
+    Ok((acceptor(server_cert.der().clone(), &server_key)?, ca.pem()))
 }

@@ -151,8 +151,10 @@ pub enum FrameErrorKind {
     Rejected(String),
     #[error("record followed by other bytes on its line")]
     TrailingBytes,
+    /// A gzip member that could not be inflated to its end. What it inflated to before the
+    /// damage is kept (its records are indexed); only the damaged span is this error.
     #[error(
-        "corrupt gzip member at compressed byte {raw_offset} ({detail}): {raw_len} compressed bytes skipped up to the next member"
+        "corrupt gzip member at compressed byte {raw_offset} ({detail}), {raw_len} compressed bytes to the next member or the end: what it held before the damage is kept"
     )]
     CorruptGzip {
         raw_offset: u64,
@@ -183,9 +185,10 @@ impl FrameError {
     pub fn reason(&self) -> String {
         match self.kind {
             // Its other figures are compressed bytes: say which these are.
-            FrameErrorKind::CorruptGzip { .. } => {
-                format!("{} ({} decompressed bytes)", self.kind, self.len)
-            }
+            FrameErrorKind::CorruptGzip { .. } => format!(
+                "{}; the damaged span is invalid ({} decompressed bytes)",
+                self.kind, self.len
+            ),
             _ => format!("{} ({} bytes)", self.kind, self.len),
         }
     }

@@ -809,13 +809,7 @@ fn a_corrupt_gzip_member_is_one_span_and_the_next_member_is_read() {
         // The damage: a corrupt member (deflate error or cut), or, when the flipped bytes
         // still inflate (then the CRC warns), the garbled records; at most the record cut at
         // the damage and the member's rest.
-        let reasons: Vec<&str> = items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Invalid { reason, .. } => Some(reason.as_str()),
-                _ => None,
-            })
-            .collect();
+        let reasons = invalid_reasons(&items);
         assert!((1..=2).contains(&reasons.len()), "{reasons:?}");
         if cut {
             assert!(
@@ -943,6 +937,17 @@ fn a_gzip_member_among_plain_bytes_is_decoded_wherever_it_starts() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The reasons of the invalid records among `items`, in order.
+fn invalid_reasons(items: &[Item]) -> Vec<&str> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Invalid { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The ids of the documents among `items`, in order.
@@ -1076,4 +1081,37 @@ fn damage_of_the_outer_layer_of_gzip_inside_gzip_keeps_offset_order() {
             "{cut} {lost}: the damage costs records"
         );
     }
+}
+
+/// A gzip file cut short: the records inflated before the cut are kept, and the one invalid
+/// record says so (it once said the member's compressed bytes were "skipped", though records
+/// from them were kept).
+#[test]
+fn a_cut_gzip_file_keeps_its_records_and_says_so() {
+    let ex = Extractor::new(ExtractorOptions::default());
+    let lines: String = (1..=200)
+        .map(|i| {
+            format!(
+                "{{\"id_str\":\"{i}\",\"text\":\"tweet number {i}\",\"user\":{{\"id\":{i}}}}}\n"
+            )
+        })
+        .collect();
+    let whole = gzip(lines.as_bytes());
+    let cut = &whole[..whole.len() * 2 / 3];
+    let items: Vec<Item> = ex.items(cut).collect();
+    let kept = document_ids(&items).len();
+    assert!(kept > 50, "{kept} documents kept");
+    let reasons = invalid_reasons(&items);
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    let reason = reasons[0];
+    assert!(
+        reason.starts_with("corrupt gzip member at compressed byte 0 (gzip member cut short)"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("what it held before the damage is kept"),
+        "{reason}"
+    );
+    assert!(!reason.contains("skipped"), "{reason}");
+    assert!(reason.ends_with(" decompressed bytes)"), "{reason}");
 }

@@ -15,10 +15,17 @@ pub fn bin() -> Command {
         "ES_ENDPOINT",
         "ES_INDEX",
         "ES_AUTH",
+        "ES_SIGV4_SERVICE",
+        "ES_USERNAME",
+        "ES_PASSWORD",
         "DEAD_LETTER_BUCKET",
+        "DEAD_LETTER_PREFIX",
         "DEAD_LETTER_FILE",
         "BULK_GZIP",
         "BULK_CONCURRENCY",
+        "BULK_MAX_BYTES",
+        "FOLLOW_USER_IDS",
+        "RUST_LOG",
     ] {
         cmd.env_remove(var);
     }
@@ -54,4 +61,230 @@ pub async fn count(url: &str, index: &str) -> u64 {
         .expect("count");
     let body: Value = serde_json::from_slice(&response.body).expect("count JSON");
     body["count"].as_u64().expect("count number")
+}
+
+/// A finished run of the binary: its status and what it printed.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// How long a run may take before the test fails (a hang is a failure, not a stuck test).
+pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A spawned run whose output is drained as it comes (so a full pipe never blocks it).
+pub struct Running {
+    pub child: std::process::Child,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl Running {
+    /// Starts `cmd` with piped stdout and stderr; stdin is the caller's to set.
+    pub fn start(cmd: &mut Command) -> Running {
+        use std::io::Read;
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn tweet-indexer");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let stdout = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = out.read_to_end(&mut bytes);
+            bytes
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = err.read_to_end(&mut bytes);
+            bytes
+        });
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Sends `signal` (`INT`, `TERM`) to the run.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -{signal}");
+    }
+
+    /// Waits at most `limit`; a run still going then is killed and fails the test with what
+    /// it printed.
+    pub fn finish(mut self, limit: std::time::Duration) -> Ran {
+        use wait_timeout::ChildExt;
+        drop(self.child.stdin.take());
+        let status = self.child.wait_timeout(limit).expect("wait");
+        if status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let stdout = self.stdout.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&self.stderr.join().unwrap_or_default()).into_owned();
+        let Some(status) = status else {
+            panic!("tweet-indexer still ran after {limit:?}; killed. stderr:\n{stderr}");
+        };
+        Ran {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// Runs `cmd` with stdin closed, bounded by [`RUN_LIMIT`].
+pub fn run_bounded(cmd: &mut Command) -> Ran {
+    Running::start(cmd.stdin(std::process::Stdio::null())).finish(RUN_LIMIT)
+}
+
+/// An answer of [`FakeServer`]: status, content type and body; `None` never answers.
+pub type Answer = Option<(u16, &'static str, String)>;
+
+/// A loopback HTTP server that answers each request by `answer(method, path)` and tells the
+/// test every request line as it arrives (no OpenSearch needed for what it stands for).
+pub struct FakeServer {
+    pub url: String,
+    arrived: std::sync::mpsc::Receiver<String>,
+}
+
+impl FakeServer {
+    pub fn start(answer: impl Fn(&str, &str) -> Answer + Send + Sync + 'static) -> FakeServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, arrived) = std::sync::mpsc::channel();
+        let answer = std::sync::Arc::new(answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (tx, answer) = (tx.clone(), answer.clone());
+                std::thread::spawn(move || serve(stream, &tx, &*answer));
+            }
+        });
+        FakeServer { url, arrived }
+    }
+
+    /// Waits (bounded) for a request whose line contains `part`; the lines seen before it.
+    pub fn wait_for(&self, part: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let line = self
+                .arrived
+                .recv_timeout(RUN_LIMIT)
+                .unwrap_or_else(|_| panic!("no request with {part:?}; saw {seen:?}"));
+            let found = line.contains(part);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    }
+
+    /// The request lines that arrived so far (and were not waited for).
+    pub fn seen(&self) -> Vec<String> {
+        self.arrived.try_iter().collect()
+    }
+}
+
+/// Serves one connection: request after request until the client closes it.
+fn serve(
+    stream: std::net::TcpStream,
+    tx: &std::sync::mpsc::Sender<String>,
+    answer: &(dyn Fn(&str, &str) -> Answer + Send + Sync),
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut stream = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let request_line = request_line.trim_end().to_owned();
+        let mut parts = request_line.split(' ');
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let reply = answer(method, path);
+        let _ = tx.send(request_line.clone());
+        let Some((status, content_type, body)) = reply else {
+            // Never answered: hold the connection until the client gives up.
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+            return;
+        };
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let body = if method == "HEAD" { "" } else { body.as_str() };
+        if stream
+            .write_all(format!("{head}{body}").as_bytes())
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The answers of a search server that has the index and accepts everything up to the bulk
+/// request, which `bulk` answers.
+pub fn search_server_with_bulk(bulk: impl Fn() -> Answer + Send + Sync + 'static) -> FakeServer {
+    FakeServer::start(move |method, path| match (method, path) {
+        (_, p) if p.contains("_bulk") => bulk(),
+        ("GET", p) if p.ends_with("/_mapping") => Some((200, "application/json", "{}".into())),
+        _ => Some((200, "application/json", "{}".into())),
+    })
+}
+
+/// A file of `tweets` small tweets under a new temp directory (returned with it).
+pub fn tweets_file(name: &str, tweets: usize) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    let lines: String = (1..=tweets).map(|i| tweet_line(&i.to_string())).collect();
+    std::fs::write(&path, lines).expect("write");
+    (dir, path)
+}
+
+/// One small v1.1 tweet with this id, as a line.
+pub fn tweet_line(id: &str) -> String {
+    format!(
+        "{{\"id_str\":\"{id}\",\"text\":\"tweet {id}\",\"timestamp_ms\":\"1700000000000\",\"user\":{{\"id\":1,\"id_str\":\"1\"}}}}\n"
+    )
+}
+
+/// Whether this process runs as root (where a mode 000 file can still be read).
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
