@@ -142,6 +142,8 @@ pub enum AuthKind {
     Sigv4,
     /// HTTP basic auth (`--username`, `--password`).
     Basic,
+    /// Elasticsearch API key (`--api-key` or `--api-key-file`).
+    Apikey,
     /// No authentication.
     None,
 }
@@ -152,15 +154,18 @@ impl AuthKind {
         match self {
             AuthKind::Sigv4 => "sigv4",
             AuthKind::Basic => "basic",
+            AuthKind::Apikey => "apikey",
             AuthKind::None => "none",
         }
     }
 }
 
-/// How requests are authenticated; shared by every command that talks to a server.
-#[derive(Args, Debug)]
+/// How requests are authenticated; shared by every command that talks to a server. `Debug`
+/// prints `***` for the password and the API key.
+#[derive(Args)]
 pub struct AuthArgs {
-    /// Default: sigv4 for *.amazonaws.com, basic with a username, else none.
+    /// Default: sigv4 for *.amazonaws.com, basic with a username, apikey with an API key, else
+    /// none.
     #[arg(long, env = "ES_AUTH", value_enum, ignore_case = true)]
     auth: Option<AuthKind>,
     /// SigV4 service: es (OpenSearch Service and its Dashboards) or aoss (Serverless).
@@ -170,6 +175,30 @@ pub struct AuthArgs {
     username: Option<String>,
     #[arg(long, env = "ES_PASSWORD", hide_env_values = true)]
     password: Option<String>,
+    /// Elasticsearch API key: the `encoded` value, or id:api_key.
+    #[arg(long, env = "ES_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// A file holding the API key (keeps it out of the command line and the environment).
+    #[arg(long, env = "ES_API_KEY_FILE")]
+    api_key_file: Option<String>,
+    /// Send credentials over http:// to a host that is not loopback (in clear text).
+    #[arg(long, env = "ES_ALLOW_INSECURE_HTTP", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    allow_insecure_http: bool,
+}
+
+impl std::fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "***");
+        f.debug_struct("AuthArgs")
+            .field("auth", &self.auth)
+            .field("sigv4_service", &self.sigv4_service)
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .field("api_key", &redacted(&self.api_key))
+            .field("api_key_file", &self.api_key_file)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish()
+    }
 }
 
 impl AuthArgs {
@@ -180,19 +209,29 @@ impl AuthArgs {
             "ES_SIGV4_SERVICE" => self.sigv4_service.clone(),
             "ES_USERNAME" => self.username.clone(),
             "ES_PASSWORD" => self.password.clone(),
+            "ES_API_KEY" => self.api_key.clone(),
+            "ES_API_KEY_FILE" => self.api_key_file.clone(),
+            "ES_ALLOW_INSECURE_HTTP" => Some(self.allow_insecure_http.to_string()),
             _ => return None,
         })
     }
 }
 
 /// Each setting's environment variable, the id of its clap argument, and its flag.
-const SETTINGS: [(&str, &str, &str); 12] = [
+const SETTINGS: [(&str, &str, &str); 15] = [
     ("ES_ENDPOINT", "endpoint", "--endpoint"),
     ("ES_INDEX", "index", "--index"),
     ("ES_AUTH", "auth", "--auth"),
     ("ES_SIGV4_SERVICE", "sigv4_service", "--sigv4-service"),
     ("ES_USERNAME", "username", "--username"),
     ("ES_PASSWORD", "password", "--password"),
+    ("ES_API_KEY", "api_key", "--api-key"),
+    ("ES_API_KEY_FILE", "api_key_file", "--api-key-file"),
+    (
+        "ES_ALLOW_INSECURE_HTTP",
+        "allow_insecure_http",
+        "--allow-insecure-http",
+    ),
     ("BULK_MAX_BYTES", "bulk_max_bytes", "--bulk-max-bytes"),
     ("BULK_CONCURRENCY", "bulk_concurrency", "--bulk-concurrency"),
     ("BULK_GZIP", "bulk_gzip", "--bulk-gzip"),
@@ -241,9 +280,13 @@ impl ServerArgs {
         let config = Config::from_lookup(|name| match name {
             "ES_ENDPOINT" => self.endpoint.clone(),
             "ES_INDEX" => Some(self.index.clone()),
-            "ES_AUTH" | "ES_SIGV4_SERVICE" | "ES_USERNAME" | "ES_PASSWORD" => {
-                self.auth.lookup(name).flatten()
-            }
+            "ES_AUTH"
+            | "ES_SIGV4_SERVICE"
+            | "ES_USERNAME"
+            | "ES_PASSWORD"
+            | "ES_API_KEY"
+            | "ES_API_KEY_FILE"
+            | "ES_ALLOW_INSECURE_HTTP" => self.auth.lookup(name).flatten(),
             "BULK_MAX_BYTES" => self.bulk_max_bytes.clone(),
             "BULK_CONCURRENCY" => self.bulk_concurrency.clone(),
             "BULK_GZIP" => self.bulk_gzip.clone(),

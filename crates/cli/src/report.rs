@@ -10,6 +10,7 @@ use std::sync::RwLock;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pipeline::ObjectSummary;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
 
 use crate::inputs::Input;
 
@@ -23,7 +24,8 @@ pub fn colour(stderr_is_terminal: bool, no_color: Option<&str>) -> bool {
     stderr_is_terminal && no_color.is_none_or(str::is_empty)
 }
 
-/// Sets up `tracing` on stderr, printing above the progress bar.
+/// Sets up `tracing` on stderr, printing above the progress bar; the AWS SDK's traces of
+/// credentials stay off whatever `RUST_LOG` says ([`search_sink::logs::shield`]).
 pub fn init_logging() {
     let ansi = colour(
         std::io::stderr().is_terminal(),
@@ -36,6 +38,8 @@ pub fn init_logging() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_target(false)
+        .finish()
+        .with(search_sink::logs::shield())
         .init();
 }
 

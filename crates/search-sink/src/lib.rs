@@ -35,8 +35,10 @@
 //! - Transport: `reqwest` on rustls + ring with the platform's roots ([`https`]: the one TLS
 //!   stack of the workspace, also for the AWS SDK clients; `SSL_CERT_FILE` names a private CA)
 //!   sends the exact bytes that were gzipped and signed; no product check, so OpenSearch works.
-//!   An untrusted server certificate fails at once ([`SinkError::Transport`]), it is not retried. Basic auth, SigV4 (`es` / `aoss`, AWS
-//!   default credentials chain incl. session tokens) or none.
+//!   An untrusted server certificate fails at once ([`SinkError::Transport`]), it is not retried.
+//! - Auth ([`Auth`]): basic, Elasticsearch API keys (`Authorization: ApiKey`), SigV4 (`es` /
+//!   `aoss`, AWS default credentials chain incl. session tokens) or none. Credentials over plain
+//!   `http://` are refused unless the host is loopback or [`Config::allow_insecure_http`] is set.
 //! - Batching: flush at [`Config::bulk_max_bytes`] (5 MiB) of NDJSON or
 //!   [`Config::bulk_max_operations`]; gzip on by default. Up to [`Config::bulk_concurrency`]
 //!   (2) bulk requests in flight; a batch touching an id still in flight waits for it, so
@@ -60,8 +62,11 @@
 //!   success, missing fields added with `PUT _mapping`, type conflicts fail clearly; every
 //!   request retried like bulks within a deadline. Once per process per endpoint + index.
 //!   Never deletes an index.
-//! - Logs: aws-sigv4 runs with no tracing subscriber (its traces print the session token) and
-//!   signed header values are marked sensitive, whatever the log level.
+//! - Logs: no credential at any level. Our SigV4 signing runs with no tracing subscriber (its
+//!   traces print the session token), signed and `Authorization` header values are marked
+//!   sensitive, `Debug` of [`Auth`] / [`Config`] / [`SearchClient`] prints `***` for secrets,
+//!   and [`logs::shield`] is the filter every binary layers over its subscriber so that the AWS
+//!   SDK clients' own traces of credentials stay off whatever `RUST_LOG` says.
 //! - OpenSearch Serverless (`aoss`): time-series collections reject custom `_id`s, so use a
 //!   *search* collection (ids keep retries idempotent).
 
@@ -74,6 +79,7 @@ mod delivery;
 mod ensure;
 mod error;
 pub mod https;
+pub mod logs;
 mod operation;
 mod retry;
 mod sink;

@@ -1,0 +1,104 @@
+//! Keeps credentials out of the logs of every binary, whatever the log level a user picks.
+//!
+//! The AWS SDK's own events print credentials at verbose levels: aws-sigv4 traces the
+//! canonical request and the string to sign (access key id, session token) for every S3,
+//! Firehose, Kinesis and STS call; the orchestrator traces each request with its
+//! `Authorization` header (access key id, signature) and each response body read into memory
+//! (the secret key and session token that STS, IMDS and the container endpoint hand out);
+//! aws-config prints profile credentials at INFO. Our own bulk signer already signs with no
+//! subscriber ([`crate::SearchClient`]); the SDK clients cannot be shielded that way.
+//!
+//! [`shield`] is a filter layer that caps those targets at the most verbose level where none
+//! of their events carries a credential. It is a layer of its own, not directives added to the
+//! `EnvFilter`: a user's `RUST_LOG` (a more specific target such as
+//! `aws_sigv4::http_request=trace`, or a span filter such as `[try_attempt]=trace`) can
+//! override directives of the same filter, but not a second filter that must also agree.
+//! Every binary installs it on top of its own subscriber:
+//!
+//! ```
+//! use tracing_subscriber::prelude::*;
+//! let subscriber = tracing_subscriber::fmt()
+//!     .with_max_level(tracing::Level::TRACE)
+//!     .finish()
+//!     .with(search_sink::logs::shield());
+//! # drop(subscriber);
+//! ```
+
+use tracing_subscriber::filter::{LevelFilter, Targets};
+
+/// Targets whose events print a credential, each with the most verbose level at which none
+/// does (read from the sources of the SDK versions in `Cargo.lock`; `OFF`: not even errors).
+/// Targets match by prefix; the most specific one wins.
+pub const SECRET_BEARING_TARGETS: [(&str, LevelFilter); 5] = [
+    // TRACE: the canonical request and string to sign of every SDK call (access key id,
+    // session token), and of event-stream messages.
+    ("aws_sigv4", LevelFilter::OFF),
+    // TRACE: "transmitting request" (the `Authorization` header: access key id and signature),
+    // "read HTTP response body" (the STS / IMDS / container credentials responses: secret key
+    // and session token), "resolved identity" (the access key id).
+    (
+        "aws_smithy_runtime::client::orchestrator",
+        LevelFilter::DEBUG,
+    ),
+    // TRACE: signed event-stream messages.
+    ("aws_smithy_http::event_stream", LevelFilter::DEBUG),
+    // INFO: "loaded base credentials" / "loaded assume role credentials" (access key id);
+    // DEBUG: a profile's static keys as the chain's base provider.
+    ("aws_config", LevelFilter::WARN),
+    // WARN: "invalid auth token" prints the container credentials endpoint's token.
+    ("aws_config::ecs", LevelFilter::ERROR),
+];
+
+/// The filter layer that caps [`SECRET_BEARING_TARGETS`]; every other target passes at any
+/// level (the subscriber's own filter still decides).
+pub fn shield() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(SECRET_BEARING_TARGETS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn the_shield_caps_each_target_and_lets_the_rest_through() {
+        let shield = shield();
+        // (target, level, passes)
+        let table = [
+            ("aws_sigv4::http_request::sign", Level::TRACE, false),
+            ("aws_sigv4::http_request::sign", Level::ERROR, false),
+            (
+                "aws_smithy_runtime::client::orchestrator",
+                Level::TRACE,
+                false,
+            ),
+            (
+                "aws_smithy_runtime::client::orchestrator::auth",
+                Level::TRACE,
+                false,
+            ),
+            (
+                "aws_smithy_runtime::client::orchestrator::http",
+                Level::DEBUG,
+                true,
+            ),
+            ("aws_smithy_runtime::client::retries", Level::TRACE, true),
+            ("aws_smithy_http::event_stream::sender", Level::TRACE, false),
+            ("aws_config::profile::credentials", Level::INFO, false),
+            ("aws_config::meta::credentials::chain", Level::WARN, true),
+            ("aws_config::ecs", Level::WARN, false),
+            ("aws_config::ecs", Level::ERROR, true),
+            ("search_sink::sink", Level::TRACE, true),
+            ("hyper_util::client", Level::TRACE, true),
+        ];
+        for (target, level, passes) in table {
+            assert_eq!(
+                shield.would_enable(target, &level),
+                passes,
+                "{target} at {level}"
+            );
+        }
+    }
+}
