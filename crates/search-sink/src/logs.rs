@@ -29,17 +29,30 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 /// Targets whose events print a credential, each with the most verbose level at which none
 /// does (read from the sources of the SDK versions in `Cargo.lock`; `OFF`: not even errors).
 /// Targets match by prefix; the most specific one wins.
-pub const SECRET_BEARING_TARGETS: [(&str, LevelFilter); 5] = [
+pub const SECRET_BEARING_TARGETS: [(&str, LevelFilter); 8] = [
     // TRACE: the canonical request and string to sign of every SDK call (access key id,
     // session token), and of event-stream messages.
     ("aws_sigv4", LevelFilter::OFF),
-    // TRACE: "transmitting request" (the `Authorization` header: access key id and signature),
-    // "read HTTP response body" (the STS / IMDS / container credentials responses: secret key
-    // and session token), "resolved identity" (the access key id).
+    // TRACE: "transmitting request" (the `Authorization` header: access key id and signature;
+    // `x-amz-security-token`), "read HTTP response body" (the STS / IMDS / container
+    // credentials responses: secret key and session token), the runtime components (the
+    // credentials provider: access key id).
     (
         "aws_smithy_runtime::client::orchestrator",
         LevelFilter::DEBUG,
     ),
+    // TRACE: "resolved identity"; DEBUG: the endpoint parameters, which carry the identity
+    // (access key id).
+    (
+        "aws_smithy_runtime::client::orchestrator::auth",
+        LevelFilter::INFO,
+    ),
+    (
+        "aws_smithy_runtime::client::orchestrator::endpoints",
+        LevelFilter::INFO,
+    ),
+    // DEBUG: the endpoint parameters again (with the identity from an earlier attempt).
+    ("aws_sdk_s3::endpoint_auth", LevelFilter::INFO),
     // TRACE: signed event-stream messages.
     ("aws_smithy_http::event_stream", LevelFilter::DEBUG),
     // INFO: "loaded base credentials" / "loaded assume role credentials" (access key id);
@@ -84,6 +97,13 @@ mod tests {
                 Level::DEBUG,
                 true,
             ),
+            (
+                "aws_smithy_runtime::client::orchestrator::endpoints",
+                Level::DEBUG,
+                false,
+            ),
+            ("aws_sdk_s3::endpoint_auth", Level::DEBUG, false),
+            ("aws_sdk_s3::operation::get_object", Level::TRACE, true),
             ("aws_smithy_runtime::client::retries", Level::TRACE, true),
             ("aws_smithy_http::event_stream::sender", Level::TRACE, false),
             ("aws_config::profile::credentials", Level::INFO, false),
