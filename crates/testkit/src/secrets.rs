@@ -17,13 +17,14 @@ pub const API_KEY: &str = "QjEta2V5LWlkOmFwaWtleS1CMS1uZXZlci1pbi1hbnktbG9n";
 
 /// The AWS variables that give a binary session credentials (and nothing else it could
 /// pick up from the machine: no profile, no instance metadata look-up).
-pub const AWS_SESSION_ENV: [(&str, &str); 6] = [
+pub const AWS_SESSION_ENV: [(&str, &str); 7] = [
     ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
     ("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY),
     ("AWS_SESSION_TOKEN", SESSION_TOKEN),
     ("AWS_REGION", "us-east-1"),
     ("AWS_EC2_METADATA_DISABLED", "true"),
-    ("AWS_CONFIG_FILE", "/nonexistent/aws-config"),
+    ("AWS_CONFIG_FILE", "/dev/null"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
 ];
 
 /// What in `text` would reveal a credential: each secret above, and SigV4's `Signature=` and
