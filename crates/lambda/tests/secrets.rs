@@ -76,7 +76,11 @@ fn invoke(python: &PathBuf, name: &str, env: &[(String, String)]) -> (Value, Str
     }
     let out = cmd
         .arg(testkit::repo_root().join("scripts/bench/fake_runtime.py"))
-        .args(["invoke", "--binary", env!("CARGO_BIN_EXE_tweet-indexer-lambda")])
+        .args([
+            "invoke",
+            "--binary",
+            env!("CARGO_BIN_EXE_tweet-indexer-lambda"),
+        ])
         .arg("--event")
         .arg(&event)
         .arg("--log")
@@ -115,7 +119,10 @@ async fn an_invocation_at_trace_prints_no_credential_with_any_auth() {
     // (name, settings)
     let cases: [(&str, Vec<(&str, &str)>); 5] = [
         ("sigv4", vec![trace, ("ES_AUTH", "sigv4")]),
-        ("sigv4-rust-log", vec![("RUST_LOG", "trace"), ("ES_AUTH", "sigv4")]),
+        (
+            "sigv4-rust-log",
+            vec![("RUST_LOG", "trace"), ("ES_AUTH", "sigv4")],
+        ),
         (
             "basic",
             vec![trace, ("ES_USERNAME", USERNAME), ("ES_PASSWORD", PASSWORD)],
