@@ -820,7 +820,57 @@ mod tests {
     }
 
     #[test]
-    fn auth_is_one_of_three_values() {
+    fn api_keys_the_clear_text_refusal_and_its_override_from_flags() {
+        let key = "QjEta2V5LWlkOmFwaWtleS1CMS1uZXZlci1pbi1hbnktbG9n";
+        let config = server_config(&[
+            "index",
+            "--endpoint",
+            "https://es.example.com",
+            "--api-key",
+            key,
+            "f",
+        ])
+        .unwrap();
+        assert!(matches!(config.auth, search_sink::Auth::ApiKey { key: ref k } if k == key));
+        let remote = ["index", "--endpoint", "http://es.example.com:9200"];
+        let with = |extra: &[&'static str]| {
+            let mut args = remote.to_vec();
+            args.extend_from_slice(extra);
+            args.push("f");
+            server_config(&args)
+        };
+        let failure = with(&["--auth", "apikey", "--api-key", key]).unwrap_err();
+        assert_eq!(failure.status(), Status::Usage);
+        let (Failure::Usage(e) | Failure::Delivery(e)) = failure;
+        let message = e.to_string();
+        assert!(
+            message.starts_with("--endpoint: \"http://es.example.com:9200\" is plain http"),
+            "{message}"
+        );
+        assert!(!message.contains(key), "{message}");
+        let config = with(&["--api-key", key, "--allow-insecure-http"]).unwrap();
+        assert!(config.allow_insecure_http);
+        // Debug (e.g. of the parsed command line) never shows the password or the key.
+        let (cli, _) = parse(&[
+            "index",
+            "--username",
+            "u",
+            "--password",
+            "pw-flag",
+            "--api-key",
+            key,
+            "f",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(shown.contains("***"), "{shown}");
+        assert!(
+            !shown.contains("pw-flag") && !shown.contains(key),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn auth_is_one_of_the_listed_values() {
         let (cli, _) = parse(&["index", "--auth", "SIGV4", "f"]);
         let Command::Index(args) = cli.command else {
             panic!("expected index");
