@@ -74,7 +74,7 @@ impl SearchClient {
     /// Builds the transport and, for SigV4, resolves region and credentials provider from
     /// the AWS default chain (nothing is fetched until the first request).
     pub async fn connect(config: Config) -> Result<Self, SinkError> {
-        config.refuse_clear_text_credentials()?;
+        config.refuse_unsafe_credentials()?;
         let mut base = url::Url::parse(&config.endpoint).map_err(|e| {
             crate::error::ConfigError::new("ES_ENDPOINT", format!("{:?}: {e}", config.endpoint))
         })?;

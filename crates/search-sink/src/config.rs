@@ -98,8 +98,8 @@ impl Config {
     /// SigV4 credentials always come from the AWS default chain (environment incl.
     /// `AWS_SESSION_TOKEN`, profile, container/instance roles) when the client connects.
     /// Credentials (basic, API key, SigV4) with an `http://` endpoint are refused unless its host
-    /// is loopback (`localhost`, `127.0.0.0/8`, `::1`) or `ES_ALLOW_INSECURE_HTTP=true`.
-    /// Error messages never quote a password or key.
+    /// is loopback (`localhost`, `127.0.0.0/8`, `::1`) or `ES_ALLOW_INSECURE_HTTP=true`, and so
+    /// is an endpoint URL holding `user:password@`. Error messages never quote a password or key.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let endpoint = get("ES_ENDPOINT").ok_or_else(|| {
@@ -193,7 +193,7 @@ impl Config {
         if let Some(v) = get("ES_ALLOW_INSECURE_HTTP") {
             config.allow_insecure_http = parse_bool("ES_ALLOW_INSECURE_HTTP", &v)?;
         }
-        config.refuse_clear_text_credentials()?;
+        config.refuse_unsafe_credentials()?;
         config.dead_letter = match (get("DEAD_LETTER_BUCKET"), get("DEAD_LETTER_FILE")) {
             (Some(bucket), _) => Some(DeadLetterTarget::S3 {
                 bucket,
@@ -205,10 +205,20 @@ impl Config {
         Ok(config)
     }
 
-    /// Refuses credentials (basic, API key, SigV4) sent over plain `http://` to a host that is
-    /// not loopback, unless [`Config::allow_insecure_http`] says so: whoever is on the path
-    /// would read the password or key, or replay signed requests.
-    pub fn refuse_clear_text_credentials(&self) -> Result<(), ConfigError> {
+    /// Refuses credentials in the endpoint URL itself (`https://user:password@host`: the URL
+    /// is quoted in messages and `Debug` output; [`Auth`] keeps them apart), and credentials
+    /// (basic, API key, SigV4) sent over plain `http://` to a host that is not loopback, unless
+    /// [`Config::allow_insecure_http`] says so: whoever is on the path would read the password
+    /// or key, or replay signed requests.
+    pub fn refuse_unsafe_credentials(&self) -> Result<(), ConfigError> {
+        if let Ok(url) = url::Url::parse(&self.endpoint)
+            && (!url.username().is_empty() || url.password().is_some())
+        {
+            return Err(ConfigError::new(
+                "ES_ENDPOINT",
+                "holds credentials (user:password@host): give them as ES_USERNAME and ES_PASSWORD, or use an API key, so that they stay out of messages and logs",
+            ));
+        }
         let what = match &self.auth {
             Auth::None => return Ok(()),
             Auth::Basic { .. } => "the basic auth password",
@@ -745,6 +755,15 @@ mod tests {
                 }
             }
         }
+        // Credentials in the URL: refused, and not quoted.
+        for endpoint in [
+            "https://elastic:pw-not-in-messages@es.example.com",
+            "http://elastic@127.0.0.1:9200",
+        ] {
+            let e = from(&[("ES_ENDPOINT", endpoint)]).unwrap_err();
+            assert_eq!(e.variable, "ES_ENDPOINT");
+            assert!(!e.to_string().contains("pw-not-in-messages"), "{e}");
+        }
         let bad = [
             ("ES_ENDPOINT", "http://127.0.0.1:9200"),
             ("ES_ALLOW_INSECURE_HTTP", "sure"),
@@ -756,11 +775,11 @@ mod tests {
             key: ENCODED.into(),
         };
         assert_eq!(
-            config.refuse_clear_text_credentials().unwrap_err().variable,
+            config.refuse_unsafe_credentials().unwrap_err().variable,
             "ES_ENDPOINT"
         );
         config.allow_insecure_http = true;
-        assert!(config.refuse_clear_text_credentials().is_ok());
+        assert!(config.refuse_unsafe_credentials().is_ok());
     }
 
     #[test]
