@@ -232,3 +232,23 @@ async fn the_sdk_clients_trace_credentials_and_the_shield_keeps_them_out() {
     assert!(logs.contains("aws_smithy_runtime"), "{logs}");
     assert!(logs.contains("TRACE"), "{logs}");
 }
+
+#[test]
+fn debug_of_the_s3_dead_letter_store_shows_no_credential() {
+    let client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .http_client(search_sink::https::aws_http_client())
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .credentials_provider(credentials())
+            .build(),
+    );
+    assert!(
+        format!("{client:?}").contains("AKIDB1EXAMPLE"),
+        "the SDK client's Debug no longer shows the key id; this test's premise changed"
+    );
+    let store = search_sink::S3DeadLetters::new(client, "bucket", "dead-letter/");
+    let shown = format!("{store:?}");
+    assert!(shown.contains("dead-letter/"), "{shown}");
+    assert!(!shown.contains("AKIDB1EXAMPLE"), "{shown}");
+}
