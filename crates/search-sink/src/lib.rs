@@ -64,8 +64,8 @@
 //!   Never deletes an index.
 //! - Logs: no credential at any level. Our SigV4 signing runs with no tracing subscriber (its
 //!   traces print the session token), signed and `Authorization` header values are marked
-//!   sensitive, `Debug` of [`Auth`] / [`Config`] / [`SearchClient`] prints `***` for secrets,
-//!   and [`logs::shield`] is the filter every binary layers over its subscriber so that the AWS
+//!   sensitive, `Debug` of [`Auth`] / [`Config`] / [`SearchClient`] prints `***` for secrets
+//!   ([`S3DeadLetters`] leaves its SDK client out), and [`logs::shield`] is the filter every binary layers over its subscriber so that the AWS
 //!   SDK clients' own traces of credentials stay off whatever `RUST_LOG` says.
 //! - OpenSearch Serverless (`aoss`): time-series collections reject custom `_id`s, so use a
 //!   *search* collection (ids keep retries idempotent).
