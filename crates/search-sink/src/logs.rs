@@ -25,6 +25,7 @@
 //! ```
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::{Context, Layer};
 
 /// Targets whose events print a credential, each with the most verbose level at which none
 /// does (read from the sources of the SDK versions in `Cargo.lock`; `OFF`: not even errors).
@@ -64,10 +65,43 @@ pub const SECRET_BEARING_TARGETS: [(&str, LevelFilter); 8] = [
 
 /// The filter layer that caps [`SECRET_BEARING_TARGETS`]; every other target passes at any
 /// level (the subscriber's own filter still decides).
-pub fn shield() -> Targets {
-    Targets::new()
-        .with_default(LevelFilter::TRACE)
-        .with_targets(SECRET_BEARING_TARGETS)
+pub fn shield() -> Shield {
+    Shield(
+        Targets::new()
+            .with_default(LevelFilter::TRACE)
+            .with_targets(SECRET_BEARING_TARGETS),
+    )
+}
+
+/// See [`shield`]. A layer of its own rather than `Targets` itself: `Targets` hints that it
+/// wants TRACE (its default), which would raise the process-wide maximum level to TRACE and
+/// make every disabled `trace!` / `debug!` in a hot loop consult its callsite; the shield only
+/// ever removes events, so it gives no hint and the subscriber's own filter sets the maximum.
+#[derive(Debug, Clone)]
+pub struct Shield(Targets);
+
+impl Shield {
+    /// Whether an event of `target` at `level` gets through.
+    pub fn would_enable(&self, target: &str, level: &tracing::Level) -> bool {
+        self.0.would_enable(target, level)
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Shield {
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        <Targets as Layer<S>>::register_callsite(&self.0, metadata)
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        <Targets as Layer<S>>::enabled(&self.0, metadata, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -120,5 +154,26 @@ mod tests {
                 "{target} at {level}"
             );
         }
+    }
+
+    #[test]
+    fn the_shield_leaves_the_maximum_level_to_the_subscriber() {
+        use tracing::Subscriber as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let info = || {
+            tracing_subscriber::fmt()
+                .with_max_level(Level::INFO)
+                .finish()
+        };
+        assert_eq!(
+            info().with(shield()).max_level_hint(),
+            Some(LevelFilter::INFO)
+        );
+        // What `Targets` as the layer would do.
+        let targets = Targets::new().with_default(LevelFilter::TRACE);
+        assert_eq!(
+            info().with(targets).max_level_hint(),
+            Some(LevelFilter::TRACE)
+        );
     }
 }
