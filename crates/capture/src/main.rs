@@ -122,12 +122,15 @@ fn main() -> ExitCode {
 }
 
 fn init_logs() {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .finish()
+        .with(search_sink::logs::shield()) // no credential from the AWS SDK at any level
         .init();
 }
 

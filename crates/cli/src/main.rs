@@ -162,6 +162,8 @@ pub enum AuthKind {
     Sigv4,
     /// HTTP basic auth (`--username`, `--password`).
     Basic,
+    /// Elasticsearch API key (`--api-key` or `--api-key-file`).
+    Apikey,
     /// No authentication.
     None,
 }
@@ -172,15 +174,18 @@ impl AuthKind {
         match self {
             AuthKind::Sigv4 => "sigv4",
             AuthKind::Basic => "basic",
+            AuthKind::Apikey => "apikey",
             AuthKind::None => "none",
         }
     }
 }
 
-/// How requests are authenticated; shared by every command that talks to a server.
-#[derive(Args, Debug)]
+/// How requests are authenticated; shared by every command that talks to a server. `Debug`
+/// prints `***` for the password and the API key.
+#[derive(Args)]
 pub struct AuthArgs {
-    /// Default: sigv4 for *.amazonaws.com, basic with a username, else none.
+    /// Default: sigv4 for *.amazonaws.com, basic with a username, apikey with an API key, else
+    /// none.
     ///
     /// [env: ES_AUTH]
     // Not clap's `env`: clap would report a bad ES_AUTH as a bad `--auth`. The variable is
@@ -194,6 +199,30 @@ pub struct AuthArgs {
     username: Option<String>,
     #[arg(long, env = "ES_PASSWORD", hide_env_values = true)]
     password: Option<String>,
+    /// Elasticsearch API key: the `encoded` value, or id:api_key.
+    #[arg(long, env = "ES_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// A file holding the API key (keeps it out of the command line and the environment).
+    #[arg(long, env = "ES_API_KEY_FILE")]
+    api_key_file: Option<String>,
+    /// Send credentials over http:// to a host that is not loopback (in clear text).
+    #[arg(long, env = "ES_ALLOW_INSECURE_HTTP", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    allow_insecure_http: bool,
+}
+
+impl std::fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "***");
+        f.debug_struct("AuthArgs")
+            .field("auth", &self.auth)
+            .field("sigv4_service", &self.sigv4_service)
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .field("api_key", &redacted(&self.api_key))
+            .field("api_key_file", &self.api_key_file)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish()
+    }
 }
 
 impl AuthArgs {
@@ -207,19 +236,29 @@ impl AuthArgs {
             "ES_SIGV4_SERVICE" => self.sigv4_service.clone(),
             "ES_USERNAME" => self.username.clone(),
             "ES_PASSWORD" => self.password.clone(),
+            "ES_API_KEY" => self.api_key.clone(),
+            "ES_API_KEY_FILE" => self.api_key_file.clone(),
+            "ES_ALLOW_INSECURE_HTTP" => Some(self.allow_insecure_http.to_string()),
             _ => return None,
         })
     }
 }
 
 /// Each setting's environment variable, the id of its clap argument, and its flag.
-const SETTINGS: [(&str, &str, &str); 12] = [
+const SETTINGS: [(&str, &str, &str); 15] = [
     ("ES_ENDPOINT", "endpoint", "--endpoint"),
     ("ES_INDEX", "index", "--index"),
     ("ES_AUTH", "auth", "--auth"),
     ("ES_SIGV4_SERVICE", "sigv4_service", "--sigv4-service"),
     ("ES_USERNAME", "username", "--username"),
     ("ES_PASSWORD", "password", "--password"),
+    ("ES_API_KEY", "api_key", "--api-key"),
+    ("ES_API_KEY_FILE", "api_key_file", "--api-key-file"),
+    (
+        "ES_ALLOW_INSECURE_HTTP",
+        "allow_insecure_http",
+        "--allow-insecure-http",
+    ),
     ("BULK_MAX_BYTES", "bulk_max_bytes", "--bulk-max-bytes"),
     ("BULK_CONCURRENCY", "bulk_concurrency", "--bulk-concurrency"),
     ("BULK_GZIP", "bulk_gzip", "--bulk-gzip"),
@@ -275,9 +314,13 @@ impl ServerArgs {
         let config = Config::from_lookup(|name| match name {
             "ES_ENDPOINT" => self.endpoint.clone(),
             "ES_INDEX" => Some(self.index.clone()),
-            "ES_AUTH" | "ES_SIGV4_SERVICE" | "ES_USERNAME" | "ES_PASSWORD" => {
-                self.auth.lookup(name).flatten()
-            }
+            "ES_AUTH"
+            | "ES_SIGV4_SERVICE"
+            | "ES_USERNAME"
+            | "ES_PASSWORD"
+            | "ES_API_KEY"
+            | "ES_API_KEY_FILE"
+            | "ES_ALLOW_INSECURE_HTTP" => self.auth.lookup(name).flatten(),
             "BULK_MAX_BYTES" => self.bulk_max_bytes.clone(),
             "BULK_CONCURRENCY" => self.bulk_concurrency.clone(),
             "BULK_GZIP" => self.bulk_gzip.clone(),
@@ -931,7 +974,56 @@ mod tests {
     }
 
     #[test]
-    fn auth_is_one_of_three_values() {
+    fn api_keys_the_clear_text_refusal_and_its_override_from_flags() {
+        let key = "QjEta2V5LWlkOmFwaWtleS1CMS1uZXZlci1pbi1hbnktbG9n";
+        let config = server_config(&[
+            "index",
+            "--endpoint",
+            "https://es.example.com",
+            "--api-key",
+            key,
+            "f",
+        ])
+        .unwrap();
+        assert!(matches!(config.auth, search_sink::Auth::ApiKey { key: ref k } if k == key));
+        let remote = ["index", "--endpoint", "http://es.example.com:9200"];
+        let with = |extra: &[&'static str]| {
+            let mut args = remote.to_vec();
+            args.extend_from_slice(extra);
+            args.push("f");
+            server_config(&args)
+        };
+        let failure = with(&["--auth", "apikey", "--api-key", key]).unwrap_err();
+        assert_eq!(failure.status(), Status::Usage);
+        let message = failure.error.to_string();
+        assert!(
+            message.starts_with("--endpoint: \"http://es.example.com:9200\" is plain http"),
+            "{message}"
+        );
+        assert!(!message.contains(key), "{message}");
+        let config = with(&["--api-key", key, "--allow-insecure-http"]).unwrap();
+        assert!(config.allow_insecure_http);
+        // Debug (e.g. of the parsed command line) never shows the password or the key.
+        let (cli, _) = parse(&[
+            "index",
+            "--username",
+            "u",
+            "--password",
+            "pw-flag",
+            "--api-key",
+            key,
+            "f",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(shown.contains("***"), "{shown}");
+        assert!(
+            !shown.contains("pw-flag") && !shown.contains(key),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn auth_is_one_of_the_listed_values() {
         let (cli, _) = parse(&["index", "--auth", "SIGV4", "f"]);
         let Command::Index(args) = cli.command else {
             panic!("expected index");

@@ -10,6 +10,7 @@ use std::sync::RwLock;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pipeline::ObjectSummary;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
 
 use crate::inputs::Input;
 
@@ -28,7 +29,8 @@ pub fn colour(stderr_is_terminal: bool, no_color: Option<&str>) -> bool {
 /// one error that names the missing region or credentials).
 const DEFAULT_FILTER: &str = "warn,aws_config::imds=error";
 
-/// Sets up `tracing` on stderr, printing above the progress bar.
+/// Sets up `tracing` on stderr, printing above the progress bar; the AWS SDK's traces of
+/// credentials stay off whatever `RUST_LOG` says ([`search_sink::logs::shield`]).
 pub fn init_logging() {
     let ansi = colour(
         std::io::stderr().is_terminal(),
@@ -42,6 +44,8 @@ pub fn init_logging() {
                 .unwrap_or_else(|_| DEFAULT_FILTER.into()),
         )
         .with_target(false)
+        .finish()
+        .with(search_sink::logs::shield())
         .init();
 }
 

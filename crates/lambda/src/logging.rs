@@ -7,7 +7,12 @@
 //! function also sets `AWS_LAMBDA_LOG_FORMAT=JSON` (we want JSON whatever the console says),
 //! nests event fields under `fields` (Logs Insights queries in `docs/deploy.md` use top-level
 //! names), and reads `AWS_LAMBDA_LOG_LEVEL=FATAL` (or any typo) as INFO without a word.
+//!
+//! Whatever the level, [`search_sink::logs::shield`] keeps the AWS SDK's traces of
+//! credentials (access key id, session token, signatures) out of the logs.
 
+use lambda_runtime::tracing::subscriber::layer::SubscriberExt as _;
+use lambda_runtime::tracing::subscriber::util::SubscriberInitExt as _;
 use lambda_runtime::tracing::subscriber::{EnvFilter, fmt};
 
 /// The filter directives to use and, when a setting was not understood, what to warn about.
@@ -80,6 +85,8 @@ pub fn init() {
         .without_time()
         .with_target(false)
         .with_env_filter(filter)
+        .finish()
+        .with(search_sink::logs::shield())
         .init();
     if let Some(warning) = choice.warning {
         lambda_runtime::tracing::warn!("{warning}");

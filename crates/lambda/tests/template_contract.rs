@@ -1,14 +1,21 @@
 //! `infra/template.yaml` deploys this binary the way it runs: the function's handler, runtime,
 //! architecture and cargo-lambda binary name match, and every environment variable the template
 //! sets is one the binary's configuration reads, with a value it accepts (CloudFormation
-//! intrinsics are replaced by realistic values: parameter defaults, a domain endpoint).
+//! intrinsics are replaced by realistic values: parameter defaults, a domain endpoint), and
+//! every alarm on the indexer's metric namespace watches a metric, dimensions and unit that
+//! the handler really writes in its EMF lines (run on objects indexed into osmem-server,
+//! missing and unreadable), not a name found in its source.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use pipeline::{Object, ObjectStore, SourceError};
 use search_sink::{Auth, Config, DeadLetterTarget, SigV4Service};
 use serde_norway::Value;
+use tweet_indexer_lambda::{Handler, metrics};
 
 fn template() -> Value {
     let path = testkit::repo_root().join("infra/template.yaml");
@@ -228,24 +235,177 @@ Resources:
     );
 }
 
-#[test]
-fn every_alarm_on_the_indexer_namespace_uses_a_metric_the_binary_emits() {
-    let template = template();
-    let metrics =
-        std::fs::read_to_string(testkit::repo_root().join("crates/lambda/src/metrics.rs"))
-            .expect("metrics.rs");
-    let resources = template["Resources"].as_mapping().expect("Resources");
-    let alarmed: Vec<&str> = resources
-        .iter()
-        .filter(|(_, r)| r["Properties"]["Namespace"].as_str() == Some("TweetIndexer"))
-        .filter_map(|(_, r)| r["Properties"]["MetricName"].as_str())
-        .collect();
-    assert!(alarmed.contains(&"MissingObjects"), "{alarmed:?}");
-    assert!(alarmed.contains(&"DocumentsDeadLettered"), "{alarmed:?}");
-    for name in alarmed {
-        assert!(
-            metrics.contains(&format!("(\"{name}\", ")),
-            "alarm on {name}, which metrics.rs does not emit"
-        );
+/// Serves the repository's sample captures under `firehose/ok`, nothing under
+/// `firehose/missing`, and an unavailable store under any other key.
+#[derive(Clone)]
+struct SampleStore;
+
+impl ObjectStore for SampleStore {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Object, SourceError> {
+        let name = format!("s3://{bucket}/{key}");
+        match key {
+            "firehose/ok" => {
+                let body =
+                    std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson"))
+                        .expect("samples");
+                Ok(Object {
+                    name,
+                    size: Some(body.len() as u64),
+                    body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
+                    resumes: Default::default(),
+                })
+            }
+            "firehose/missing" => Err(SourceError::NotFound { name }),
+            _ => Err(SourceError::Unavailable {
+                name,
+                detail: "throttled".into(),
+            }),
+        }
     }
+}
+
+/// The EMF lines the handler writes for one S3 event naming an object that is indexed (into
+/// osmem-server), one that does not exist and one the store cannot serve: every outcome.
+async fn emitted_emf_lines(osmem: &str) -> Vec<serde_json::Value> {
+    let mut config = Config::new(osmem);
+    config.index = "template-contract-emf".into();
+    let indexer = pipeline::Indexer::connect(config).await.expect("indexer");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let collected = lines.clone();
+    let handler =
+        Handler::new(SampleStore, indexer).with_metrics_writer(Arc::new(move |line: String| {
+            collected.lock().unwrap().push(line)
+        }));
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = (SystemTime::now() + Duration::from_secs(60))
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // One invocation per object (a missing one ends its invocation at once).
+    for (key, succeeds) in [
+        ("firehose/ok", true),
+        ("firehose/missing", false),
+        ("firehose/other", false),
+    ] {
+        let record = serde_json::json!({
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
+            "eventTime": "2026-11-23T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:EXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "tweets",
+                   "bucket": {"name": "in", "ownerIdentity": {"principalId": "P"}, "arn": "arn:aws:s3:::in"},
+                   "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "01"}}
+        });
+        let outcome = handler
+            .handle(serde_json::json!({ "Records": [record] }), &context)
+            .await;
+        assert_eq!(outcome.is_ok(), succeeds, "{key}: {outcome:?}");
+    }
+    let lines = lines.lock().unwrap().clone();
+    lines
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("an EMF line is JSON"))
+        .collect()
+}
+
+/// What CloudWatch makes of EMF lines: (namespace, metric, dimension names) -> unit. A metric
+/// counts only where its value and every dimension are top-level members of the line, as
+/// CloudWatch requires.
+fn emf_metrics(lines: &[serde_json::Value]) -> BTreeMap<(String, String, Vec<String>), String> {
+    let mut metrics = BTreeMap::new();
+    for line in lines {
+        let directives = line["_aws"]["CloudWatchMetrics"].as_array();
+        for directive in directives.into_iter().flatten() {
+            let namespace = directive["Namespace"].as_str().unwrap_or_default();
+            for set in directive["Dimensions"].as_array().into_iter().flatten() {
+                let mut names: Vec<String> = set
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect();
+                if names.iter().any(|d| !line[d.as_str()].is_string()) {
+                    continue;
+                }
+                names.sort();
+                for metric in directive["Metrics"].as_array().into_iter().flatten() {
+                    let name = metric["Name"].as_str().unwrap_or_default();
+                    if line[name].is_number() {
+                        let unit = metric["Unit"].as_str().unwrap_or("None").to_owned();
+                        let key = (namespace.to_owned(), name.to_owned(), names.clone());
+                        metrics.insert(key, unit);
+                    }
+                }
+            }
+        }
+    }
+    metrics
+}
+
+/// Each CloudWatch alarm on the indexer's namespace watches a metric the binary really emits
+/// (run through the handler, not read from its source), with the dimensions it emits it under,
+/// the function's name as `FunctionName`, and the unit it uses (when the alarm names one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_alarm_on_the_indexer_namespace_watches_a_metric_the_binary_emits() {
+    let Some(osmem) = testkit::peer("OSMEM_URL") else {
+        return;
+    };
+    let template = template();
+    let (function, _) = the_function(&template);
+    let lines = emitted_emf_lines(&osmem).await;
+    let outcomes: BTreeSet<&str> = lines.iter().filter_map(|l| l["outcome"].as_str()).collect();
+    assert_eq!(
+        outcomes,
+        BTreeSet::from(["failed", "indexed", "missing"]),
+        "one line per object, whatever its outcome: {lines:?}"
+    );
+    // The value is AWS_LAMBDA_FUNCTION_NAME, which Lambda sets to the name `!Ref` gives.
+    let expected = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or("tweet-indexer".into());
+    assert!(
+        lines.iter().all(|l| l["FunctionName"] == expected.as_str()),
+        "{lines:?}"
+    );
+    let emitted = emf_metrics(&lines);
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let mut alarmed = Vec::new();
+    for (name, resource) in resources {
+        let props = &resource["Properties"];
+        if resource["Type"].as_str() != Some("AWS::CloudWatch::Alarm")
+            || props["Namespace"].as_str() != Some(metrics::NAMESPACE)
+        {
+            continue;
+        }
+        let name = name.as_str().unwrap_or("?");
+        let metric = props["MetricName"].as_str().expect("MetricName").to_owned();
+        let mut dimensions = Vec::new();
+        for dimension in props["Dimensions"].as_sequence().into_iter().flatten() {
+            let dimension_name = dimension["Name"].as_str().expect("dimension name");
+            if dimension_name == "FunctionName" {
+                let Value::Tagged(value) = &dimension["Value"] else {
+                    panic!("{name}: FunctionName is not !Ref {function}");
+                };
+                assert_eq!(value.tag.to_string(), "!Ref", "{name}");
+                assert_eq!(value.value.as_str(), Some(function), "{name}");
+            }
+            dimensions.push(dimension_name.to_owned());
+        }
+        dimensions.sort();
+        let key = (metrics::NAMESPACE.to_owned(), metric.clone(), dimensions);
+        let Some(unit) = emitted.get(&key) else {
+            panic!(
+                "{name} watches {key:?}, which the binary does not emit; it emits {:?}",
+                emitted.keys().collect::<Vec<_>>()
+            );
+        };
+        if let Some(alarm_unit) = props["Unit"].as_str() {
+            assert_eq!(alarm_unit, unit, "{name}");
+        }
+        alarmed.push(metric);
+    }
+    assert!(alarmed.iter().any(|m| m == "MissingObjects"), "{alarmed:?}");
+    assert!(
+        alarmed.iter().any(|m| m == "DocumentsDeadLettered"),
+        "{alarmed:?}"
+    );
 }

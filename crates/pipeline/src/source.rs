@@ -122,9 +122,17 @@ pub trait ObjectStore: Send + Sync {
 
 /// S3 through the AWS SDK (credentials and region from the default chain; the standard
 /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` select a local S3 such as moto).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct S3Store {
     client: aws_sdk_s3::Client,
+}
+
+impl std::fmt::Debug for S3Store {
+    /// Not the client: its `Debug` prints the credentials provider and cached identities
+    /// (the access key id).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Store").finish_non_exhaustive()
+    }
 }
 
 impl S3Store {
@@ -462,5 +470,25 @@ mod tests {
         let mut buf = Vec::new();
         body.read_to_end(&mut buf).await.unwrap();
         assert_eq!(buf, b"all of it");
+    }
+
+    #[test]
+    fn debug_shows_no_credential() {
+        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+        let credentials = Credentials::new("AKIDSTOREEXAMPLE", "secret", None, None, "test");
+        let client = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .http_client(search_sink::https::aws_http_client())
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("eu-west-1"))
+                .credentials_provider(credentials)
+                .build(),
+        );
+        assert!(
+            format!("{client:?}").contains("AKIDSTOREEXAMPLE"),
+            "premise"
+        );
+        let shown = format!("{:?}", S3Store::new(client));
+        assert!(!shown.contains("AKIDSTOREEXAMPLE"), "{shown}");
     }
 }

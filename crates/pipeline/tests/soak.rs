@@ -11,7 +11,8 @@
 //!
 //! The final index must hold every tweet at its newest copy, a tombstone for every deleted
 //! tweet (a delete wins whatever the order), one document per `_id`, and the counters must add
-//! up. The expected set comes from the pure extractor run on each record alone.
+//! up; and every kind of fault must have been injected (the proxy's and the cutter's own
+//! records, and the blocks set), or the run proved nothing. The expected set comes from the pure extractor run on each record alone.
 //!
 //! Tweets come from `../shared/corpus/tweets_v1.ndjson` when present, else the repository's
 //! fixtures. `SOAK_OBJECTS` (default 8) and `SOAK_SEED` (default 1) size it; `scripts/soak`
@@ -28,7 +29,7 @@ use flate2::write::GzEncoder;
 use pipeline::{Indexer, ObjectStore, ObjectSummary, S3Store};
 use search_sink::{Config, Method, SearchClient};
 use serde_json::Value;
-use testkit::faults::{BodyCutter, CutRule, FaultProxy, WriteBlocker};
+use testkit::faults::{BodyCutter, CutRule, Fault, FaultProxy, WriteBlocker};
 use tokio::time::Instant;
 use tweets::{Extractor, ExtractorOptions, Item};
 
@@ -419,4 +420,15 @@ async fn pipeline_fault_soak_loses_nothing_and_resurrects_no_delete() {
     // A resume whose object failed meanwhile (its ranged GET dropped) is not counted.
     assert!(t.resumed_reads <= ranged, "one ranged GET per resume");
     assert!(ranged == 0 || t.resumed_reads > 0, "cut reads resume");
+    let faults = proxy.counts();
+    assert_eq!(
+        proxy.not_injected(),
+        [],
+        "faults never injected: {faults:?}"
+    );
+    assert!(faults.get(&Fault::Pass) > Some(&0), "{faults:?}");
+    assert!(blocks > 0, "the write block was never set");
+    let cut = cutter.seen().iter().filter(|r| r.cut).count();
+    assert!(cut > 0, "no GetObject body was cut");
+    assert!(t.retried > 0, "the faults made the sink retry nothing");
 }

@@ -41,12 +41,14 @@ impl From<Method> for reqwest::Method {
 }
 
 /// A connected client: endpoint, auth and transport. Cheap to share (`Arc`) between sinks.
+/// `Debug` shows no credential.
 #[derive(Debug)]
 pub struct SearchClient {
     http: reqwest::Client,
     base: url::Url,
     signer: Option<Signer>,
-    basic: Option<HeaderValue>,
+    /// `Basic ...` or `ApiKey ...`, marked sensitive (its `Debug` is `Sensitive`).
+    authorization: Option<HeaderValue>,
     pub(crate) config: Config,
 }
 
@@ -72,6 +74,7 @@ impl SearchClient {
     /// Builds the transport and, for SigV4, resolves region and credentials provider from
     /// the AWS default chain (nothing is fetched until the first request).
     pub async fn connect(config: Config) -> Result<Self, SinkError> {
+        config.refuse_unsafe_credentials()?;
         let mut base = url::Url::parse(&config.endpoint).map_err(|e| {
             crate::error::ConfigError::new("ES_ENDPOINT", format!("{:?}: {e}", config.endpoint))
         })?;
@@ -93,21 +96,27 @@ impl SearchClient {
             .build()
             .map_err(|e| cannot_build(crate::https::error_chain(&e)))?;
         let mut signer = None;
-        let mut basic = None;
+        let mut authorization = None;
+        let sensitive = |value: String, variable| {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                crate::error::ConfigError::new(
+                    variable,
+                    "contains characters not allowed in a header",
+                )
+            })?;
+            value.set_sensitive(true);
+            Ok::<_, crate::error::ConfigError>(Some(value))
+        };
         match &config.auth {
             Auth::None => {}
             Auth::Basic { username, password } => {
                 use base64::Engine as _;
                 let token = base64::engine::general_purpose::STANDARD
                     .encode(format!("{username}:{password}"));
-                let mut value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|_| {
-                    crate::error::ConfigError::new(
-                        "ES_USERNAME",
-                        "contains characters not allowed in a header",
-                    )
-                })?;
-                value.set_sensitive(true);
-                basic = Some(value);
+                authorization = sensitive(format!("Basic {token}"), "ES_USERNAME")?;
+            }
+            Auth::ApiKey { key } => {
+                authorization = sensitive(format!("ApiKey {key}"), "ES_API_KEY")?
             }
             Auth::SigV4(sigv4) => signer = Some(Signer::resolve(sigv4).await?),
         }
@@ -115,7 +124,7 @@ impl SearchClient {
             http,
             base,
             signer,
-            basic,
+            authorization,
             config,
         })
     }
@@ -242,7 +251,7 @@ impl SearchClient {
         if gzipped {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        if let Some(value) = &self.basic {
+        if let Some(value) = &self.authorization {
             headers.insert(AUTHORIZATION, value.clone());
         }
         let fatal = |e: SinkError| Attempt::Failed(SendError::Fatal(e));
@@ -370,12 +379,21 @@ pub(crate) fn method_name(method: Method) -> &'static str {
 /// instance/container role look-ups are network calls). Not the SDK's `IdentityCache`: it
 /// resolves through the SDK orchestrator's runtime components and config bag, which a request
 /// signed outside an SDK client does not have; this cache is the few lines it needs.
-#[derive(Debug)]
 struct Signer {
     service: &'static str,
     region: String,
     provider: SharedCredentialsProvider,
     cached: Mutex<Option<Credentials>>,
+}
+
+impl std::fmt::Debug for Signer {
+    /// No credentials: the SDK's `Credentials` print their access key id.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("service", &self.service)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Refresh cached credentials this long before they expire.

@@ -88,11 +88,22 @@ fn to_ndjson(entries: &[DeadLetter]) -> Vec<u8> {
 /// S3 dead-letter store: `s3://{bucket}/{prefix}{source key}.ndjson` (then `.part1.ndjson`,
 /// ...). Keys are deterministic, so re-processing the same object overwrites instead of
 /// piling up copies.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct S3DeadLetters {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
+}
+
+impl std::fmt::Debug for S3DeadLetters {
+    /// Not the client: its `Debug` prints the credentials provider and cached identities
+    /// (the access key id).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3DeadLetters")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl S3DeadLetters {

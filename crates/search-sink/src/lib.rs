@@ -36,8 +36,10 @@
 //!   stack of the workspace, also for the AWS SDK clients; `SSL_CERT_FILE` names a private CA)
 //!   sends the exact bytes that were gzipped and signed; no product check, so OpenSearch works.
 //!   A server certificate that is not accepted fails at once ([`SinkError::Certificate`],
-//!   with a hint that fits the problem), it is not retried. Basic auth, SigV4 (`es` / `aoss`,
-//!   AWS default credentials chain incl. session tokens) or none.
+//!   with a hint that fits the problem), it is not retried.
+//! - Auth ([`Auth`]): basic, Elasticsearch API keys (`Authorization: ApiKey`), SigV4 (`es` /
+//!   `aoss`, AWS default credentials chain incl. session tokens) or none. Credentials over plain
+//!   `http://` are refused unless the host is loopback or [`Config::allow_insecure_http`] is set.
 //! - Batching: flush at [`Config::bulk_max_bytes`] (5 MiB) of NDJSON or
 //!   [`Config::bulk_max_operations`]; gzip on by default. Up to [`Config::bulk_concurrency`]
 //!   (2) bulk requests in flight; a batch touching an id still in flight waits for it, so
@@ -67,8 +69,11 @@
 //!   Never deletes an index.
 //! - Errors: [`SinkError::class`] says whether to fix a setting, retry as it is, or wait for
 //!   someone to fix the server side (one table test).
-//! - Logs: aws-sigv4 runs with no tracing subscriber (its traces print the session token) and
-//!   signed header values are marked sensitive, whatever the log level.
+//! - Logs: no credential at any level. Our SigV4 signing runs with no tracing subscriber (its
+//!   traces print the session token), signed and `Authorization` header values are marked
+//!   sensitive, `Debug` of [`Auth`] / [`Config`] / [`SearchClient`] prints `***` for secrets
+//!   ([`S3DeadLetters`] leaves its SDK client out), and [`logs::shield`] is the filter every binary layers over its subscriber so that the AWS
+//!   SDK clients' own traces of credentials stay off whatever `RUST_LOG` says.
 //! - OpenSearch Serverless (`aoss`): time-series collections reject custom `_id`s, so use a
 //!   *search* collection (ids keep retries idempotent).
 
@@ -81,6 +86,7 @@ mod delivery;
 mod ensure;
 mod error;
 pub mod https;
+pub mod logs;
 mod operation;
 mod retry;
 mod sink;

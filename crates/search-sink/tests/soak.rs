@@ -4,7 +4,8 @@
 //! answers, connection resets before and after the server applied the bulk, answers slower
 //! than the timeout (applied late), 413, and a write block that lifts. A failed object is
 //! retried like a trigger would. The final index must hold every live tweet at its newest
-//! version, no deleted tweet, and the counters must add up.
+//! version, no deleted tweet, and the counters must add up; and every kind of fault must have
+//! been injected (the proxy's own counts, and the blocks set), or the run proved nothing.
 //!
 //! `SOAK_OBJECTS` (default 12) and `SOAK_SEED` (default 1) size it. This is the sink alone;
 //! `scripts/soak` runs the pipeline-level soak (`crates/pipeline/tests/soak.rs`), which reads
@@ -16,7 +17,7 @@ use search_sink::{BulkSink, Config, Method, Operation, Origin, Report, SearchCli
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use testkit::faults::{FaultProxy, WriteBlocker};
+use testkit::faults::{Fault, FaultProxy, WriteBlocker};
 use tokio::time::Instant;
 
 const MAPPING: &str = include_str!("fixtures/mapping.json");
@@ -148,6 +149,8 @@ async fn fault_soak_loses_nothing_and_resurrects_no_delete() {
                 Err(e) => {
                     failures += 1;
                     assert!(attempts < 30, "{name} never went through: {e}");
+                    // A trigger retries later, not at once (a write block lasts 150 ms).
+                    tokio::time::sleep(Duration::from_millis(20) * attempts).await;
                 }
             }
         }
@@ -204,4 +207,12 @@ async fn fault_soak_loses_nothing_and_resurrects_no_delete() {
         "every id is a live tweet or a tombstone"
     );
     assert_eq!(total.dead_lettered, 0);
+    assert_eq!(
+        proxy.not_injected(),
+        [],
+        "faults never injected: {faults:?}"
+    );
+    assert!(faults.get(&Fault::Pass) > Some(&0), "{faults:?}");
+    assert!(blocks > 0, "the write block was never set");
+    assert!(total.retried > 0, "the faults made the sink retry nothing");
 }

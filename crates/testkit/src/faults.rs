@@ -4,6 +4,11 @@
 //! timeout that the server still applies, 413), plus a [`WriteBlocker`] that sets and lifts
 //! `index.blocks.write` on a timer. Other requests (ensure's HEAD/PUT/GET) pass untouched.
 //!
+//! Every kind of fault is served at least once in any run of [`FAULTS`]`.len()` bulks or more:
+//! the schedule starts with each once, in a seeded order, so a soak can assert that each was
+//! injected ([`FaultProxy::counts`]) whatever the seed; the rest is drawn. Likewise the first
+//! block is set at once and the first GET a seeded [`BodyCutter`] may cut is cut.
+//!
 //! Written on raw sockets because the faults live below HTTP (resets after the upstream
 //! applied a request), which mock-server crates do not offer. One request per connection.
 
@@ -27,6 +32,46 @@ pub enum Fault {
     TooLarge,
 }
 
+/// Every fault the proxy injects (all but [`Fault::Pass`]).
+pub const FAULTS: [Fault; 6] = [
+    Fault::Unavailable,
+    Fault::Busy,
+    Fault::ResetBefore,
+    Fault::ResetAfter,
+    Fault::Late,
+    Fault::TooLarge,
+];
+
+/// The seeded schedule: each of [`FAULTS`] once in a shuffled order, then draws (60% pass).
+struct Schedule {
+    rng: fastrand::Rng,
+    first: Vec<Fault>,
+}
+
+impl Schedule {
+    fn new(seed: u64) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut first = FAULTS.to_vec();
+        rng.shuffle(&mut first);
+        Schedule { rng, first }
+    }
+
+    fn next(&mut self) -> Fault {
+        if let Some(fault) = self.first.pop() {
+            return fault;
+        }
+        match self.rng.u32(0..100) {
+            0..=59 => Fault::Pass,
+            60..=67 => Fault::Unavailable,
+            68..=75 => Fault::Busy,
+            76..=81 => Fault::ResetBefore,
+            82..=87 => Fault::ResetAfter,
+            88..=95 => Fault::Late,
+            _ => Fault::TooLarge,
+        }
+    }
+}
+
 /// A running proxy: its URL and how often each fault was served.
 pub struct FaultProxy {
     pub url: String,
@@ -39,12 +84,13 @@ impl FaultProxy {
     pub async fn start(upstream: &str, seed: u64, late: Duration) -> Self {
         let (listener, url, upstream) = bind_in_front_of(upstream).await;
         let counts = Arc::new(Mutex::new(HashMap::new()));
-        let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)));
+        let schedule = Arc::new(Mutex::new(Schedule::new(seed)));
         let shared = counts.clone();
         tokio::spawn(async move {
             while let Ok((down, _)) = listener.accept().await {
-                let (upstream, rng, counts) = (upstream.clone(), rng.clone(), shared.clone());
-                tokio::spawn(proxy_one(down, upstream, rng, counts, late));
+                let (upstream, schedule, counts) =
+                    (upstream.clone(), schedule.clone(), shared.clone());
+                tokio::spawn(proxy_one(down, upstream, schedule, counts, late));
             }
         });
         FaultProxy { url, counts }
@@ -59,12 +105,21 @@ impl FaultProxy {
             .map(|(k, v)| (*k, *v))
             .collect()
     }
+
+    /// The faults of [`FAULTS`] not served yet (a soak asserts this is empty at its end).
+    pub fn not_injected(&self) -> Vec<Fault> {
+        let counts = self.counts();
+        FAULTS
+            .into_iter()
+            .filter(|f| counts.get(f).copied().unwrap_or(0) == 0)
+            .collect()
+    }
 }
 
 async fn proxy_one(
     mut down: TcpStream,
     upstream: String,
-    rng: Arc<Mutex<fastrand::Rng>>,
+    schedule: Arc<Mutex<Schedule>>,
     counts: Arc<Mutex<HashMap<Fault, u64>>>,
     late: Duration,
 ) {
@@ -73,16 +128,7 @@ async fn proxy_one(
     };
     let is_bulk = head.lines().next().is_some_and(|l| l.contains("_bulk"));
     let fault = if is_bulk {
-        let roll = rng.lock().expect("rng lock").u32(0..100);
-        match roll {
-            0..=59 => Fault::Pass,
-            60..=67 => Fault::Unavailable,
-            68..=75 => Fault::Busy,
-            76..=81 => Fault::ResetBefore,
-            82..=87 => Fault::ResetAfter,
-            88..=95 => Fault::Late,
-            _ => Fault::TooLarge,
-        }
+        schedule.lock().expect("schedule lock").next()
     } else {
         Fault::Pass
     };
@@ -197,7 +243,7 @@ pub async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>>
 }
 
 /// A write block (`index.blocks.write: true`, what AWS applies on low storage) set on `index`
-/// every `every` and lifted `held` later, until stopped.
+/// at once and then every `every`, lifted `held` later, until stopped.
 pub struct WriteBlocker {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<u64>,
@@ -217,13 +263,14 @@ impl WriteBlocker {
             let (server, index, stop) = (server.clone(), index.to_owned(), stop.clone());
             async move {
                 let mut blocks = 0u64;
+                // The first block at once: a run shorter than `every` is blocked too.
                 while !stop.load(Ordering::SeqCst) {
-                    tokio::time::sleep(every).await;
                     if set_write_block(&server, &index, "true").await == Some(200) {
                         blocks += 1;
                     }
                     tokio::time::sleep(held).await;
                     let _ = set_write_block(&server, &index, "null").await;
+                    tokio::time::sleep(every).await;
                 }
                 blocks
             }
@@ -265,6 +312,8 @@ pub struct SeenRequest {
     /// The `range` and `if-match` headers, when sent.
     pub range: Option<String>,
     pub if_match: Option<String>,
+    /// Whether its answer was cut.
+    pub cut: bool,
 }
 
 /// Which GETs (without a `range` header: ranged GETs always pass) a [`BodyCutter`] cuts.
@@ -272,7 +321,7 @@ pub struct SeenRequest {
 pub enum CutRule {
     /// The first GET of a path containing this text.
     FirstGetOf(String),
-    /// Each GET with this chance in percent, from a seeded schedule.
+    /// The first GET, then each with this chance in percent, from a seeded schedule.
     Seeded { seed: u64, percent: u32 },
 }
 
@@ -328,6 +377,7 @@ impl BodyCutter {
                             target: words.next().unwrap_or_default().to_owned(),
                             range: header("range"),
                             if_match: header("if-match"),
+                            cut: false,
                         };
                         let cutting = request.method == "GET"
                             && request.range.is_none()
@@ -337,9 +387,14 @@ impl BodyCutter {
                                         && !done.swap(true, Ordering::SeqCst)
                                 }
                                 CutRule::Seeded { percent, .. } => {
-                                    rng.lock().expect("rng lock").u32(0..100) < *percent
+                                    let roll = rng.lock().expect("rng lock").u32(0..100);
+                                    !done.swap(true, Ordering::SeqCst) || roll < *percent
                                 }
                             };
+                        let request = SeenRequest {
+                            cut: cutting,
+                            ..request
+                        };
                         seen.lock().expect("seen lock").push(request);
                         let Some(answer) = forward(&upstream, &head, &body).await else {
                             return;

@@ -1033,9 +1033,29 @@ fn a_record_glued_across_a_corrupt_member_is_damage_not_a_document() {
     }
 }
 
+/// How many of `lines` (each followed by `\n`) the first `cut` bytes of their gzip stream
+/// `inner` hold whole: what a reader that stops at the cut can hand back (an independent
+/// inflater is the measure).
+fn whole_lines_before_cut(inner: &[u8], cut: usize, lines: &[&str]) -> usize {
+    use std::io::Read;
+    let mut prefix = Vec::new();
+    // The cut makes the stream end early: the error is expected, the bytes before it count.
+    let _ = flate2::read::GzDecoder::new(&inner[..cut]).read_to_end(&mut prefix);
+    let mut end = 0;
+    lines
+        .iter()
+        .take_while(|line| {
+            end += line.len() + 1;
+            end <= prefix.len()
+        })
+        .count()
+}
+
 /// Gzip inside gzip whose outer layer is damaged: that layer counts its offsets in the inner
 /// gzip stream, not in the records' stream. Its damage must still come in offset order
-/// with the records (it was reported at an inner-stream offset, before records already out).
+/// with the records (it was reported at an inner-stream offset, before records already out),
+/// and the records the damage did not reach (whole in the inner stream before the cut) must
+/// all come out, first and in order.
 #[test]
 fn damage_of_the_outer_layer_of_gzip_inside_gzip_keeps_offset_order() {
     let ex = Extractor::new(ExtractorOptions::default());
@@ -1079,6 +1099,13 @@ fn damage_of_the_outer_layer_of_gzip_inside_gzip_keeps_offset_order() {
         assert!(
             ids.len() < lines.len(),
             "{cut} {lost}: the damage costs records"
+        );
+        let before = whole_lines_before_cut(&inner, cut, &lines);
+        assert!(before > 0, "{cut}: the cut leaves whole records before it");
+        assert_eq!(
+            ids.get(..before),
+            Some(&known.iter().map(String::as_str).collect::<Vec<_>>()[..before]),
+            "{cut} {lost}: the {before} records before the damage"
         );
     }
 }
