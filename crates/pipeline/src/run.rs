@@ -19,7 +19,7 @@ use crate::source::{Object, S3Store};
 use crate::summary::ObjectSummary;
 
 /// Work items in flight between the extractor thread and the sink: small (one document each).
-const CHANNEL_DEPTH: usize = 256;
+pub(crate) const CHANNEL_DEPTH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -192,37 +192,10 @@ impl Indexer {
             error
         };
         while let Some(work) = rx.recv().await {
-            match work {
-                Work::Op {
-                    op,
-                    offset,
-                    timestamp_ms,
-                    warnings,
-                } => {
-                    summary.saw_operation(&op, warnings, timestamp_ms);
-                    sink.push(op, Origin::new(name.clone(), offset))
-                        .await
-                        .map_err(|e| keep(summary, &sink, sink_error(e)))?;
-                }
-                Work::Control => summary.control_messages += 1,
-                Work::Filtered => summary.filtered += 1,
-                Work::Invalid { offset, reason } => {
-                    summary.invalid_records += 1;
-                    if gzip.load(Ordering::Relaxed) {
-                        let decompressed_offset = offset;
-                        tracing::warn!(object = %name, decompressed_offset, %reason, "invalid record");
-                    } else {
-                        tracing::warn!(object = %name, offset, %reason, "invalid record");
-                    }
-                    // With no store the record stays where it is (the source object, at this
-                    // offset) and is counted: failing the object cannot repair its bytes.
-                    if self.dead_letters.is_some() {
-                        sink.reject(Origin::new(name.clone(), offset), "invalid_record", &reason)
-                            .await
-                            .map_err(|e| keep(summary, &sink, sink_error(e)))?;
-                    }
-                }
-            }
+            let gzip = gzip.load(Ordering::Relaxed);
+            self.take(&mut sink, work, &name, gzip, summary)
+                .await
+                .map_err(|e| keep(summary, &sink, sink_error(e)))?;
         }
         let produced = producer.await;
         // Whatever was read is sent before a read error is returned: its counts are real.
@@ -250,6 +223,59 @@ impl Indexer {
         let report = sink.finish().await.map_err(sink_error)?;
         record(summary, &report);
         Ok(())
+    }
+
+    /// Takes one work item of `object` into the sink and the summary: the one place where an
+    /// object's items and a Kinesis record's are handled. `gzip`: the object is gzip, so
+    /// offsets are in the decompressed stream.
+    pub(crate) async fn take(
+        &self,
+        sink: &mut BulkSink,
+        work: Work,
+        object: &Arc<str>,
+        gzip: bool,
+        summary: &mut ObjectSummary,
+    ) -> Result<(), SinkError> {
+        match work {
+            Work::Op {
+                op,
+                offset,
+                timestamp_ms,
+                warnings,
+            } => {
+                summary.saw_operation(&op, warnings, timestamp_ms);
+                sink.push(op, Origin::new(object.clone(), offset)).await
+            }
+            Work::Control => {
+                summary.control_messages += 1;
+                Ok(())
+            }
+            Work::Filtered => {
+                summary.filtered += 1;
+                Ok(())
+            }
+            Work::Invalid { offset, reason } => {
+                summary.invalid_records += 1;
+                if gzip {
+                    let decompressed_offset = offset;
+                    tracing::warn!(object = %object, decompressed_offset, %reason, "invalid record");
+                } else {
+                    tracing::warn!(object = %object, offset, %reason, "invalid record");
+                }
+                // With no store the record stays where it is (the source object, at this
+                // offset) and is counted: failing the object cannot repair its bytes.
+                if self.dead_letters.is_some() {
+                    sink.reject(
+                        Origin::new(object.clone(), offset),
+                        "invalid_record",
+                        &reason,
+                    )
+                    .await
+                } else {
+                    Ok(())
+                }
+            }
+        }
     }
 }
 

@@ -74,6 +74,7 @@ mod delivery;
 mod ensure;
 mod error;
 pub mod https;
+mod ledger;
 mod operation;
 mod retry;
 mod sink;
