@@ -198,7 +198,7 @@ fn produce(
             // The one frame -> items loop, as for objects.
             let mut items = extractor.items_with(payload.as_slice(), framing);
             while let Some(item) = items.next() {
-                let work = work_for(item, filter);
+                let work = work_for(item, items.record_crc(), filter);
                 let gzip = items.is_gzip();
                 if tx.blocking_send(Fed::Item { work, gzip }).is_err() {
                     return;

@@ -45,7 +45,7 @@ pub fn write_bulk<R: Read, W: Write>(
     let mut lines = Vec::with_capacity(OUTPUT_CHUNK + OUTPUT_CHUNK / 4);
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
-        match work_for(item, filter) {
+        match work_for(item, items.record_crc(), filter) {
             Work::Op {
                 op,
                 offset,

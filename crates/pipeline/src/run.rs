@@ -308,7 +308,10 @@ fn produce<R: std::io::Read>(
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
         gzip.store(items.is_gzip(), Ordering::Relaxed);
-        if tx.blocking_send(work_for(item, filter)).is_err() {
+        if tx
+            .blocking_send(work_for(item, items.record_crc(), filter))
+            .is_err()
+        {
             return Ok(items.records());
         }
     }
@@ -320,15 +323,16 @@ fn produce<R: std::io::Read>(
 
 /// The work an item gives, after the author filter: the one conversion used by the object
 /// path, Kinesis batches and `--dry-run`, so all three send the same operations.
-pub(crate) fn work_for(item: Item, filter: &AuthorFilter) -> Work {
+/// `record_crc` is the item's record's ([`tweets::Items::record_crc`]), for its version.
+pub(crate) fn work_for(item: Item, record_crc: u32, filter: &AuthorFilter) -> Work {
     if filter.rejects(&item) {
         Work::Filtered
     } else {
-        to_work(item)
+        to_work(item, record_crc)
     }
 }
 
-fn to_work(item: Item) -> Work {
+fn to_work(item: Item, record_crc: u32) -> Work {
     match item {
         Item::Document {
             id,
@@ -340,7 +344,7 @@ fn to_work(item: Item) -> Work {
             op: Operation::Index {
                 source: doc.to_json(),
                 id,
-                version: tweet_version(doc.timestamp_ms),
+                version: tweet_version(doc.timestamp_ms, record_crc),
             },
             offset,
             warnings: warnings.len() as u64,
@@ -356,10 +360,14 @@ fn to_work(item: Item) -> Work {
     }
 }
 
-/// The external version of a tweet's document: its time, so a replayed older copy never
-/// overwrites a newer one and never resurrects a delete (a tombstone's version is higher).
-pub(crate) fn tweet_version(timestamp_ms: Option<i64>) -> u64 {
-    timestamp_ms
+/// The external version of a tweet's document ([`search_sink::copy_version`]): its time, so a
+/// replayed older copy never overwrites a newer one and never resurrects a delete (a
+/// tombstone's version is higher), then the CRC-32 of the record it was read from, so that of
+/// two copies with the same time the same one wins whatever their order. A tweet without a
+/// time has the fingerprint alone.
+pub(crate) fn tweet_version(timestamp_ms: Option<i64>, record_crc: u32) -> u64 {
+    let time = timestamp_ms
         .and_then(|t| u64::try_from(t).ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    search_sink::copy_version(time, record_crc)
 }

@@ -42,9 +42,11 @@
 //!   (2) bulk requests in flight; a batch touching an id still in flight waits for it, so
 //!   operations on one id apply in order. [`bulk::encode`] is the pure encoder
 //!   (`--dry-run` prints its output).
-//! - Versions: every write is an `index` with `version_type=external_gte`; a delete is a
-//!   tombstone at [`TOMBSTONE_VERSION`], above every index version, so replays never undo a
-//!   delete ([`Operation`] explains; 409 counts as `superseded`).
+//! - Versions: every write is an `index`; documents with `version_type=external_gte` at the
+//!   caller's version ([`copy_version`]: time, then a fingerprint of the copy), a delete as a
+//!   tombstone at [`TOMBSTONE_VERSION`], above every index version, with
+//!   `version_type=external`, so replays never undo a delete and a replayed delete is not
+//!   counted again ([`Operation`] explains; 409 counts as `superseded`).
 //! - Item outcomes: [`classify`] (pure, table-tested). 429/5xx are retried (after a partial
 //!   response only those items, with the later operations on their ids); per-document errors
 //!   are dead-lettered ([`DeadLetterStore`]; with no store they fail the call,
@@ -92,5 +94,5 @@ pub use delivery::gzip_bytes;
 pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, SinkError};
 pub use http::{HeaderName, HeaderValue};
-pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION};
+pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
 pub use sink::{BULK_PATH, BulkSink, Report};
