@@ -419,4 +419,42 @@ mod tests {
             assert_eq!(pipeline_code(&error), code, "{error}");
         }
     }
+
+    /// A store whose GetObject never answers (a hung connection).
+    struct HungStore;
+
+    impl ObjectStore for HungStore {
+        async fn get(&self, _bucket: &str, _key: &str) -> Result<pipeline::Object, SourceError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hung_get_object_ends_the_task_at_the_deadline() {
+        // Nothing listens on the endpoint: the search side is never reached.
+        let config = search_sink::Config::new("http://127.0.0.1:9");
+        let indexer = Indexer::connect(config).await.unwrap();
+        let task = BatchTask {
+            task_id: "t".into(),
+            s3_key: "tweets/a.gz".into(),
+            s3_version_id: None,
+            s3_bucket_arn: None,
+            s3_bucket: Some("b".into()),
+        };
+        let deadline = Instant::now() + std::time::Duration::from_millis(200);
+        let ran = run_task(&HungStore, &indexer, "2.0", &task, deadline);
+        // Generous: the bound under test is the deadline, this only keeps a regression from
+        // hanging the suite.
+        let ran = tokio::time::timeout(std::time::Duration::from_secs(60), ran)
+            .await
+            .expect("the task ends at its deadline, not never");
+        assert_eq!(ran.code, TEMPORARY_FAILURE);
+        assert!(
+            ran.text.contains("did not answer before the deadline"),
+            "{}",
+            ran.text
+        );
+        assert_eq!(ran.outcome, Outcome::Failed);
+        assert_eq!(ran.summary.object, "s3://b/tweets/a.gz");
+    }
 }
