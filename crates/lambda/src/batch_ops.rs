@@ -8,6 +8,8 @@
 //! - `PermanentFailure` for a missing or unreadable object, with the reason.
 //!
 //! `treatMissingKeysAs` is `PermanentFailure`: a key missing from the bucket will stay missing.
+//! GetObject is bounded by the invocation's deadline (a hung one is a `TemporaryFailure`).
+//! Each task writes one metrics line, counted as a backfill ([`crate::metrics`]).
 //! Not here: the job itself (the manifest, retries and the completion report are S3's).
 
 use lambda_runtime::tracing;

@@ -8,7 +8,8 @@
 //! rather than vanish; after the retries the event waits in the failure queue, where it can be
 //! looked at and dropped. EventBridge keys are tried as given, then percent-decoded.
 //!
-//! Every object gets one EMF metrics line (see [`crate::metrics`]), failed or not.
+//! Every object, Kinesis batch and Batch Operations task gets one EMF metrics line (see
+//! [`crate::metrics`]), failed or not.
 //!
 //! Ensuring the index is bounded by the invocation's deadline. When it fails (no time left, a
 //! mapping conflict, ...), nothing is read or written: every object the event names is reported

@@ -1,10 +1,12 @@
 //! Kinesis Data Streams trigger: each record's data (base64 in the event) is one or more tweets
 //! in any layout the framer reads (gzip included) or a KPL aggregate of such records. The whole
-//! batch goes through one bulk sink in record order ([`pipeline::batch`]).
+//! batch goes through one bulk sink in record order, streamed like an object (however far its
+//! records inflate, memory stays bounded: [`pipeline::batch`]), and writes one metrics line.
 //!
 //! The answer is a [`KinesisEventResponse`]: empty when every record is confirmed, else the
-//! sequence number of the first record not known to be confirmed (Lambda retries the shard
-//! from there; document ids make the re-sent records harmless). Records that are not readable
+//! sequence number of the first record not known to be settled, never past the last one (a
+//! record whose dead letter is still in memory is not settled). Lambda retries the shard from
+//! there; document ids make the re-sent records harmless. Records that are not readable
 //! data (bad base64, a KPL aggregate with a wrong MD5) are logged with shard id and sequence
 //! number and dead-lettered, never failed: a retry cannot repair them.
 //!

@@ -1,6 +1,7 @@
 //! Bulk-loads JSON documents into OpenSearch (1-3, Service and Serverless) or Elasticsearch
 //! (7-9) so that every operation ends indexed, deleted, or dead-lettered with a reason — or the
-//! call fails saying how many operations were not confirmed, so the caller can retry the input.
+//! call fails saying how many operations were not confirmed and from which one on, so the
+//! caller can retry the input from there.
 //!
 //! It is *not* a document builder: it knows nothing of tweets. Callers hand it
 //! [`Operation`]s (an `_id` plus a serialized JSON object, or a delete) with an [`Origin`]
@@ -54,7 +55,14 @@
 //!   ([`SinkError::Refused`]) with nothing dead-lettered; a missing index is ensured again once.
 //! - Retries: whole requests on 429/5xx, timeouts and connection resets. Exponential backoff
 //!   with full jitter, one state per sink, the last delay shortened to fit the caller's
-//!   deadline ([`SinkError::DeadlineExceeded`] names the unconfirmed count). A bulk's timeout
+//!   deadline ([`SinkError::DeadlineExceeded`] names the unconfirmed count). With a dead-letter
+//!   store, bulks stop 2 s (at most a fifth of the time) before the deadline: that time is kept
+//!   for writing the dead letters still in memory.
+//! - Confirmation: one ledger per sink (`ledger.rs`, table-tested) says of every operation
+//!   whether it is pending, in flight, confirmed, failed with its dead letter held in memory, or
+//!   dead-lettered in the store. [`Report`]'s counts, the errors' unconfirmed counts and
+//!   [`BulkSink::first_unconfirmed`] (the first operation not settled: a retry starts there)
+//!   all read it; a letter not yet stored is not settled. A bulk's timeout
 //!   is the base request timeout (60 s) plus 1 s per 256 KiB. 413 splits the batch in halves;
 //!   a lone operation still too large is dead-lettered.
 //! - [`SearchClient::ensure_index`]: `PUT _index_template` for the index name (auto-created

@@ -238,8 +238,8 @@ impl std::fmt::Debug for BulkSink {
 impl BulkSink {
     /// A sink writing into the client's configured index. `deadline` bounds every request,
     /// retry and backoff; `store` receives permanent failures (`None`: they fail the call).
-    /// With a store, bulks stop [`DEAD_LETTER_RESERVE`] (at most a fifth of the time left)
-    /// before `deadline`, which is kept for writing dead letters.
+    /// With a store, bulks stop 2 s (at most a fifth of the time left) before `deadline`:
+    /// that time is kept for writing dead letters.
     pub fn new(
         client: Arc<SearchClient>,
         deadline: Instant,
