@@ -193,18 +193,24 @@ impl Run {
             self.report.bytes_sent += body.len() as u64;
             let timeout = bulk_timeout(config.request_timeout, plain_len, remaining);
             let sent_at = Instant::now();
-            let result = target
-                .client
-                .send(
-                    Method::Post,
-                    &target.path,
-                    Some(body.clone()),
-                    HeaderValue::from_static("application/x-ndjson"),
-                    &[],
-                    self.gzip,
-                    Some(timeout),
-                )
-                .await;
+            let exchange = target.client.send(
+                Method::Post,
+                &target.path,
+                Some(body.clone()),
+                HeaderValue::from_static("application/x-ndjson"),
+                &[],
+                self.gzip,
+                Some(timeout),
+            );
+            // The request's own timeout does not cover signing (credentials may be fetched
+            // first): the whole exchange is bounded too.
+            let result = tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SendError::Retryable(format!(
+                        "no answer within {timeout:?}"
+                    )))
+                });
             self.report.request_wait += sent_at.elapsed();
             let response = match result {
                 Ok(r) => r,
