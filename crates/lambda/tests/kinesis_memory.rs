@@ -13,11 +13,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
+
+mod common;
 
 /// The batch's records and what each inflates to.
 const RECORDS: usize = 8;
@@ -72,28 +72,6 @@ fn record_content() -> (Vec<u8>, usize) {
         content.extend_from_slice(&block);
     }
     (content, blocks * TWEETS_PER_BLOCK)
-}
-
-/// The Kinesis event: `RECORDS` copies of one gzip record.
-fn kinesis_event(gzip: &[u8]) -> Value {
-    let data = STANDARD.encode(gzip);
-    let records: Vec<Value> = (0..RECORDS)
-        .map(|i| {
-            let sequence = format!("4970{i:052}");
-            json!({
-                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p",
-                            "sequenceNumber": sequence, "data": data,
-                            "approximateArrivalTimestamp": 1_764_504_000.5},
-                "eventSource": "aws:kinesis", "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{sequence}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/indexer",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/tweets"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
 }
 
 /// `scripts/bench/ack_server.py`, stopped when dropped.
@@ -151,7 +129,8 @@ async fn a_batch_inflating_to_a_gibibyte_stays_under_128_mib() {
     gzip.write_all(&content).expect("gzip");
     let gzip = gzip.finish().expect("gzip");
     drop(content);
-    let event = serde_json::to_vec(&kinesis_event(&gzip)).expect("event");
+    let records = vec![gzip; RECORDS];
+    let event = serde_json::to_vec(&common::kinesis_event(&records, 0)).expect("event");
     assert!(
         event.len() < 6_000_000,
         "the event ({} bytes) must fit Lambda's 6 MB payload",

@@ -10,8 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use lambda_runtime::Context;
 use pipeline::kpl::{self, UserRecord};
 use pipeline::{AuthorFilter, Indexer, S3Store};
@@ -21,6 +19,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tweet_indexer_lambda::Handler;
 use tweets::{Extractor, ExtractorOptions, Item};
+
+mod common;
+use common::{kinesis_event, sequence_number};
 
 struct Env {
     s3: aws_sdk_s3::Client,
@@ -103,6 +104,15 @@ async fn setup(name: &str, options: Options) -> Option<Env> {
 }
 
 impl Env {
+    async fn create_bucket(&self, name: &str) {
+        self.s3
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .expect("create bucket");
+    }
+
     /// The EMF lines written so far, emptied.
     fn take_metrics(&self) -> Vec<Value> {
         std::mem::take(&mut *self.metrics.lock().expect("metrics lock"))
@@ -234,33 +244,6 @@ fn document_ids(records: &[Vec<u8>]) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-fn sequence_number(position: usize) -> String {
-    format!("4960{position:052}")
-}
-
-/// A Kinesis event whose records carry `payloads` (each base64-encoded) in order.
-fn kinesis_event(payloads: &[Vec<u8>], first_position: usize) -> Value {
-    let records: Vec<Value> = payloads
-        .iter()
-        .enumerate()
-        .map(|(i, data)| {
-            let sequence = sequence_number(first_position + i);
-            json!({
-                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p",
-                            "sequenceNumber": sequence, "data": STANDARD.encode(data),
-                            "approximateArrivalTimestamp": 1_764_417_600.5},
-                "eventSource": "aws:kinesis", "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{sequence}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/indexer",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/tweets"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
 }
 
 fn failures(response: &Value) -> Vec<String> {
@@ -700,12 +683,7 @@ async fn a_dead_letter_not_yet_stored_holds_the_batch_at_its_record_even_at_the_
     assert!(before.is_subset(&env.ids().await));
 
     // Once the bucket exists, Lambda's retry from record 6 completes and stores the letter.
-    env.s3
-        .create_bucket()
-        .bucket(&letters)
-        .send()
-        .await
-        .expect("create the dead-letter bucket");
+    env.create_bucket(&letters).await;
     let retry = env.invoke(kinesis_event(&records[6..], 6)).await;
     assert_eq!(failures(&retry), Vec::<String>::new());
     assert_eq!(env.ids().await, expected_ids(&records));
@@ -741,12 +719,7 @@ async fn kinesis_batches_and_batch_operations_tasks_each_write_a_metrics_line() 
     let Some(env) = setup("metrics", options).await else {
         return;
     };
-    env.s3
-        .create_bucket()
-        .bucket(&letters)
-        .send()
-        .await
-        .expect("create the dead-letter bucket");
+    env.create_bucket(&letters).await;
     let mut batch = records[..6].to_vec();
     batch.push(b"{not json".to_vec());
     let response = env.invoke(kinesis_event(&batch, 0)).await;

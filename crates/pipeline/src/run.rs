@@ -256,12 +256,7 @@ impl Indexer {
             }
             Work::Invalid { offset, reason } => {
                 summary.invalid_records += 1;
-                if gzip {
-                    let decompressed_offset = offset;
-                    tracing::warn!(object = %object, decompressed_offset, %reason, "invalid record");
-                } else {
-                    tracing::warn!(object = %object, offset, %reason, "invalid record");
-                }
+                log_invalid(object, offset, gzip, &reason);
                 // With no store the record stays where it is (the source object, at this
                 // offset) and is counted: failing the object cannot repair its bytes.
                 if self.dead_letters.is_some() {
@@ -276,6 +271,16 @@ impl Indexer {
                 }
             }
         }
+    }
+}
+
+/// Logs an invalid record; in a gzip object its offset is in the decompressed stream.
+pub(crate) fn log_invalid(object: &str, offset: u64, gzip: bool, reason: &str) {
+    if gzip {
+        let decompressed_offset = offset;
+        tracing::warn!(object, decompressed_offset, reason, "invalid record");
+    } else {
+        tracing::warn!(object, offset, reason, "invalid record");
     }
 }
 
