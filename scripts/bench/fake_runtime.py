@@ -7,7 +7,10 @@ binary as Lambda runs it (the process is started with AWS_LAMBDA_RUNTIME_API poi
   invoke --binary B --event E: one process, one invocation with event E; when the process asks
                                for the next event, its peak RSS (VmHWM) and CPU seconds (user +
                                sys, also read at its first poll: the init's share) are read from
-                               /proc and it is stopped.
+                               /proc and it is stopped. --max-rss-mib M kills it as soon as its
+                               resident set passes M MiB (read every 20 ms), so that a test of a
+                               memory bound cannot take the machine down with it; the line then
+                               says "killed_over_rss_mib" and the exit status is 1.
 
 The environment (ES_ENDPOINT, AWS_ENDPOINT_URL_S3, ...) is passed through to the binary, less
 SSL_CERT_FILE and SSL_CERT_DIR: Lambda does not set them, and a machine that sets them for its
@@ -114,8 +117,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def invoke_once(binary: str, event: bytes, log) -> dict:
-    state = {"served": False, "response": None, "memory": None, "started": None}
+def watch_rss(process: subprocess.Popen, limit_kib: int, state: dict, done: threading.Event) -> None:
+    """Kills `process` once its VmRSS passes `limit_kib` (recording the reading); ends the
+    wait if the process exits on its own."""
+    while not done.is_set():
+        if process.poll() is not None:
+            state["exited"] = process.returncode
+            done.set()
+            return
+        try:
+            memory = vm_kib(process.pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if memory.get("VmRSS", 0) > limit_kib:
+            state["killed"] = memory
+            process.kill()
+            done.set()
+            return
+        time.sleep(0.02)
+
+
+def invoke_once(binary: str, event: bytes, log, max_rss_mib=None) -> dict:
+    state = {"served": False, "response": None, "memory": None, "started": None, "killed": None}
     done = threading.Event()
     holder = {}
 
@@ -179,12 +202,27 @@ def invoke_once(binary: str, event: bytes, log) -> dict:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     process = subprocess.Popen([binary], env=lambda_env(port), stdout=log, stderr=log)
     holder["process"] = process
+    if max_rss_mib is not None:
+        threading.Thread(
+            target=watch_rss, args=(process, max_rss_mib * 1024, state, done), daemon=True
+        ).start()
     try:
         if not done.wait(timeout=900):
             raise SystemExit("the invocation did not finish in 900 s")
     finally:
         stop(process)
         server.shutdown()
+    if state["killed"] is not None or state["memory"] is None:
+        killed = state["killed"] or {}
+        return {
+            "bench": "lambda_binary_invoke",
+            "killed_over_rss_mib": max_rss_mib if state["killed"] else None,
+            "exited": state.get("exited"),
+            "vm_hwm_kib": killed.get("VmHWM"),
+            "vm_rss_kib_at_end": killed.get("VmRSS"),
+            "response_path": None,
+            "response": None,
+        }
     response = state["response"] or {}
     return {
         "bench": "lambda_binary_invoke",
@@ -205,6 +243,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--event", help="event JSON file (invoke)")
     parser.add_argument("--log", default=os.devnull, help="where the binary's output goes")
+    parser.add_argument("--max-rss-mib", type=int,
+                        help="invoke: kill the binary once its resident set passes this")
     parser.add_argument("--keep-ssl-env", action="store_true",
                         help="pass SSL_CERT_FILE / SSL_CERT_DIR through to the binary")
     args = parser.parse_args()
@@ -223,7 +263,7 @@ def main() -> int:
             }))
             return 0
         with open(args.event, "rb") as event:
-            result = invoke_once(args.binary, event.read(), log)
+            result = invoke_once(args.binary, event.read(), log, args.max_rss_mib)
         print(json.dumps(result))
         return 0 if result["response_path"] and result["response_path"].endswith("/response") else 1
 

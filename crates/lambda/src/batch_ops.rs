@@ -8,6 +8,8 @@
 //! - `PermanentFailure` for a missing or unreadable object, with the reason.
 //!
 //! `treatMissingKeysAs` is `PermanentFailure`: a key missing from the bucket will stay missing.
+//! GetObject is bounded by the invocation's deadline (a hung one is a `TemporaryFailure`).
+//! Each task writes one metrics line, counted as a backfill ([`crate::metrics`]).
 //! Not here: the job itself (the manifest, retries and the completion report are S3's).
 
 use lambda_runtime::tracing;
@@ -18,6 +20,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::events::{EventError, decode_key};
+use crate::metrics::{Emit, Outcome, Subject};
 
 pub const SUCCEEDED: &str = "Succeeded";
 pub const TEMPORARY_FAILURE: &str = "TemporaryFailure";
@@ -106,16 +109,18 @@ pub fn task_object(schema: &str, task: &BatchTask) -> Result<(String, String), S
     }
 }
 
-/// Runs every task and answers one result per task.
+/// Runs every task and answers one result per task; `emit` gets each task's counts for its
+/// metrics line.
 pub async fn handle<S: ObjectStore>(
     store: &S,
     indexer: &Indexer,
     event: BatchJobEvent,
     deadline: Instant,
+    emit: Emit<'_>,
 ) -> BatchJobResponse {
     let mut results = Vec::with_capacity(event.tasks.len());
     for task in &event.tasks {
-        let (code, text) = run_task(
+        let ran = run_task(
             store,
             indexer,
             &event.invocation_schema_version,
@@ -123,6 +128,8 @@ pub async fn handle<S: ObjectStore>(
             deadline,
         )
         .await;
+        emit(&ran.summary, Subject::BackfillTask(ran.outcome));
+        let (code, text) = (ran.code, ran.text);
         if code == SUCCEEDED {
             tracing::info!(task_id = %task.task_id, result = %text, "batch task succeeded");
         } else {
@@ -165,33 +172,76 @@ pub fn fail_all(event: BatchJobEvent, reason: &str) -> BatchJobResponse {
     }
 }
 
+/// What became of one task: its result code and string, and its counts and outcome for the
+/// metrics line.
+struct Ran {
+    code: &'static str,
+    text: String,
+    summary: ObjectSummary,
+    outcome: Outcome,
+}
+
 async fn run_task<S: ObjectStore>(
     store: &S,
     indexer: &Indexer,
     schema: &str,
     task: &BatchTask,
     deadline: Instant,
-) -> (&'static str, String) {
+) -> Ran {
+    let failed = |code, text: String, name: String| Ran {
+        code,
+        text,
+        summary: ObjectSummary::new(name),
+        outcome: Outcome::Failed,
+    };
     let (bucket, key) = match task_object(schema, task) {
         Ok(object) => object,
-        Err(reason) => return (PERMANENT_FAILURE, reason),
+        Err(reason) => return failed(PERMANENT_FAILURE, reason, task.s3_key.clone()),
     };
+    let name = format!("s3://{bucket}/{key}");
     if Instant::now() >= deadline {
-        return (
-            TEMPORARY_FAILURE,
-            "invocation deadline reached before the object was read".into(),
-        );
+        let reason = "invocation deadline reached before the object was read";
+        return failed(TEMPORARY_FAILURE, reason.into(), name);
     }
-    let object = match store
-        .get_version(&bucket, &key, task.s3_version_id.as_deref())
-        .await
-    {
+    // Bounded like the S3 notifications' GetObject: a hung S3 must not outlive the invocation.
+    let got = tokio::time::timeout_at(
+        deadline,
+        store.get_version(&bucket, &key, task.s3_version_id.as_deref()),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(SourceError::Unavailable {
+            name: name.clone(),
+            detail: "GetObject did not answer before the deadline".into(),
+        })
+    });
+    let object = match got {
         Ok(object) => object,
-        Err(e) => return (source_code(&e), e.to_string()),
+        Err(e) => {
+            let outcome = match e {
+                SourceError::NotFound { .. } => Outcome::Missing,
+                SourceError::Unavailable { .. } => Outcome::Failed,
+            };
+            return Ran {
+                outcome,
+                ..failed(source_code(&e), e.to_string(), name)
+            };
+        }
     };
-    match indexer.index(object, deadline).await {
-        Ok(summary) => (SUCCEEDED, result_summary(&summary)),
-        Err(e) => (pipeline_code(&e), e.to_string()),
+    let mut summary = ObjectSummary::new(object.name.as_str());
+    match indexer.index_into(object, deadline, &mut summary).await {
+        Ok(()) => Ran {
+            code: SUCCEEDED,
+            text: result_summary(&summary),
+            summary,
+            outcome: Outcome::Indexed,
+        },
+        Err(e) => Ran {
+            code: pipeline_code(&e),
+            text: e.to_string(),
+            summary,
+            outcome: Outcome::Failed,
+        },
     }
 }
 
@@ -370,5 +420,43 @@ mod tests {
         for (error, code) in pipelines {
             assert_eq!(pipeline_code(&error), code, "{error}");
         }
+    }
+
+    /// A store whose GetObject never answers (a hung connection).
+    struct HungStore;
+
+    impl ObjectStore for HungStore {
+        async fn get(&self, _bucket: &str, _key: &str) -> Result<pipeline::Object, SourceError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hung_get_object_ends_the_task_at_the_deadline() {
+        // Nothing listens on the endpoint: the search side is never reached.
+        let config = search_sink::Config::new("http://127.0.0.1:9");
+        let indexer = Indexer::connect(config).await.unwrap();
+        let task = BatchTask {
+            task_id: "t".into(),
+            s3_key: "tweets/a.gz".into(),
+            s3_version_id: None,
+            s3_bucket_arn: None,
+            s3_bucket: Some("b".into()),
+        };
+        let deadline = Instant::now() + std::time::Duration::from_millis(200);
+        let ran = run_task(&HungStore, &indexer, "2.0", &task, deadline);
+        // Generous: the bound under test is the deadline, this only keeps a regression from
+        // hanging the suite.
+        let ran = tokio::time::timeout(std::time::Duration::from_secs(60), ran)
+            .await
+            .expect("the task ends at its deadline, not never");
+        assert_eq!(ran.code, TEMPORARY_FAILURE);
+        assert!(
+            ran.text.contains("did not answer before the deadline"),
+            "{}",
+            ran.text
+        );
+        assert_eq!(ran.outcome, Outcome::Failed);
+        assert_eq!(ran.summary.object, "s3://b/tweets/a.gz");
     }
 }

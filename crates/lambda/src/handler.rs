@@ -8,7 +8,8 @@
 //! rather than vanish; after the retries the event waits in the failure queue, where it can be
 //! looked at and dropped. EventBridge keys are tried as given, then percent-decoded.
 //!
-//! Every object gets one EMF metrics line (see [`crate::metrics`]), failed or not.
+//! Every object, Kinesis batch and Batch Operations task gets one EMF metrics line (see
+//! [`crate::metrics`]), failed or not.
 //!
 //! Ensuring the index is bounded by the invocation's deadline. When it fails (no time left, a
 //! mapping conflict, ...), nothing is read or written: every object the event names is reported
@@ -27,7 +28,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::events::{Found, Invocation, ObjectRef, decode_key, parse_invocation};
-use crate::metrics::{self, Outcome};
+use crate::metrics::{self, Outcome, Subject};
 
 /// Time kept back from the invocation deadline to report a clean error before Lambda kills us:
 /// a tenth of the remaining time, at most this much (short timeouts keep most of their time).
@@ -158,16 +159,35 @@ impl<S: ObjectStore> Handler<S> {
                 }
                 Invocation::Kinesis(records) => {
                     let response = match not_ensured {
-                        Some(reason) => crate::kinesis::retry_all(&records, reason),
-                        None => crate::kinesis::handle(&self.indexer, records, deadline).await,
+                        Some(reason) => {
+                            if !records.is_empty() {
+                                let batch = crate::kinesis::batch_name(&records);
+                                let failed = Subject::KinesisBatch { failed: true };
+                                self.emit(&ObjectSummary::new(batch), failed);
+                            }
+                            crate::kinesis::retry_all(&records, reason)
+                        }
+                        None => {
+                            let emit = |summary: &ObjectSummary, subject| self.emit(summary, subject);
+                            crate::kinesis::handle(&self.indexer, records, deadline, &emit).await
+                        }
                     };
                     Ok(serde_json::to_value(response).unwrap_or(Value::Null))
                 }
                 Invocation::BatchJob(job) => {
                     let response = match not_ensured {
-                        Some(reason) => crate::batch_ops::fail_all(job, reason),
+                        Some(reason) => {
+                            for task in &job.tasks {
+                                let name = crate::batch_ops::task_object(&job.invocation_schema_version, task)
+                                    .map_or_else(|_| task.s3_key.clone(), |(b, k)| format!("s3://{b}/{k}"));
+                                let failed = Subject::BackfillTask(Outcome::Failed);
+                                self.emit(&ObjectSummary::new(name), failed);
+                            }
+                            crate::batch_ops::fail_all(job, reason)
+                        }
                         None => {
-                            crate::batch_ops::handle(&self.store, &self.indexer, job, deadline)
+                            let emit = |summary: &ObjectSummary, subject| self.emit(summary, subject);
+                            crate::batch_ops::handle(&self.store, &self.indexer, job, deadline, &emit)
                                 .await
                         }
                     };
@@ -199,7 +219,10 @@ impl<S: ObjectStore> Handler<S> {
                 .collect();
             for name in &names {
                 tracing::error!(object = %name, %reason, "object failed: the invocation will be retried");
-                self.emit(&ObjectSummary::new(name.as_str()), Outcome::Failed);
+                self.emit(
+                    &ObjectSummary::new(name.as_str()),
+                    Subject::Object(Outcome::Failed),
+                );
             }
             return Err(HandlerError::EnsureIndex {
                 objects: names.join(", "),
@@ -228,12 +251,15 @@ impl<S: ObjectStore> Handler<S> {
             Ok(opened) => opened,
             Err(SourceError::NotFound { name }) => {
                 tracing::error!(bucket = %object.bucket, key = %object.key, "object not found (NoSuchKey): the invocation fails so that this is seen");
-                self.emit(&ObjectSummary::new(name.clone()), Outcome::Missing);
+                self.emit(
+                    &ObjectSummary::new(name.clone()),
+                    Subject::Object(Outcome::Missing),
+                );
                 return Err(HandlerError::Missing(SourceError::NotFound { name }));
             }
             Err(e) => {
                 let name = format!("s3://{}/{}", object.bucket, object.key);
-                self.emit(&ObjectSummary::new(name), Outcome::Failed);
+                self.emit(&ObjectSummary::new(name), Subject::Object(Outcome::Failed));
                 return Err(HandlerError::Source(e));
             }
         };
@@ -247,7 +273,7 @@ impl<S: ObjectStore> Handler<S> {
         } else {
             Outcome::Failed
         };
-        self.emit(&summary, outcome);
+        self.emit(&summary, Subject::Object(outcome));
         if let Err(e) = indexed {
             tracing::error!(
                 bucket = %object.bucket,
@@ -325,14 +351,14 @@ impl<S: ObjectStore> Handler<S> {
             })
     }
 
-    fn emit(&self, summary: &ObjectSummary, outcome: Outcome) {
+    fn emit(&self, summary: &ObjectSummary, subject: Subject) {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         (self.metrics)(metrics::emf_line(
             summary,
-            outcome,
+            subject,
             &self.function_name,
             now_ms,
         ));

@@ -1,10 +1,12 @@
 //! Kinesis Data Streams trigger: each record's data (base64 in the event) is one or more tweets
 //! in any layout the framer reads (gzip included) or a KPL aggregate of such records. The whole
-//! batch goes through one bulk sink in record order ([`pipeline::batch`]).
+//! batch goes through one bulk sink in record order, streamed like an object (however far its
+//! records inflate, memory stays bounded: [`pipeline::batch`]), and writes one metrics line.
 //!
 //! The answer is a [`KinesisEventResponse`]: empty when every record is confirmed, else the
-//! sequence number of the first record not known to be confirmed (Lambda retries the shard
-//! from there; document ids make the re-sent records harmless). Records that are not readable
+//! sequence number of the first record not known to be settled, never past the last one (a
+//! record whose dead letter is still in memory is not settled). Lambda retries the shard from
+//! there; document ids make the re-sent records harmless. Records that are not readable
 //! data (bad base64, a KPL aggregate with a wrong MD5) are logged with shard id and sequence
 //! number and dead-lettered, never failed: a retry cannot repair them.
 //!
@@ -20,6 +22,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::events::EventError;
+use crate::metrics::{Emit, Subject};
 
 /// One record of a Kinesis event, decoded as far as the event allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,20 +88,36 @@ pub fn parse(payload: &Value) -> Result<Vec<KinesisRecord>, EventError> {
         .collect()
 }
 
-/// Indexes the batch and answers which record Lambda should retry from.
+/// What the batch is called in logs, metrics and dead letters: `kinesis://STREAM/SHARD`.
+pub fn batch_name(records: &[KinesisRecord]) -> String {
+    match records.first() {
+        Some(first) => format!("kinesis://{}/{}", first.stream, first.shard_id),
+        None => "kinesis://?/?".into(),
+    }
+}
+
+/// Indexes the batch and answers which record Lambda should retry from. `emit` gets the
+/// batch's counts for its metrics line (not for an empty batch).
 pub async fn handle(
     indexer: &Indexer,
-    records: Vec<KinesisRecord>,
+    mut records: Vec<KinesisRecord>,
     deadline: Instant,
+    emit: Emit<'_>,
 ) -> KinesisEventResponse {
     let mut response = KinesisEventResponse::default();
-    let Some(first) = records.first() else {
+    if records.is_empty() {
         return response;
-    };
-    let batch_name = format!("kinesis://{}/{}", first.stream, first.shard_id);
-    let batch: Vec<BatchRecord> = records.iter().map(batch_record).collect();
+    }
+    let batch_name = batch_name(&records);
+    let batch: Vec<BatchRecord> = records.iter_mut().map(batch_record).collect();
     let outcome = indexer.index_batch(&batch_name, batch, deadline).await;
     let summary = &outcome.summary;
+    emit(
+        summary,
+        Subject::KinesisBatch {
+            failed: outcome.error.is_some(),
+        },
+    );
     tracing::info!(
         batch = %batch_name,
         kinesis_records = records.len(),
@@ -112,12 +131,18 @@ pub async fn handle(
         deleted = summary.deleted,
         dead_lettered = summary.dead_lettered,
         retried = summary.retried,
+        bytes_read = summary.bytes_read,
         duration_ms = summary.duration_ms,
         "kinesis batch indexed"
     );
-    if let (Some(index), Some(error)) = (outcome.first_unconfirmed, &outcome.error)
-        && let Some(record) = records.get(index)
-    {
+    if let Some(error) = &outcome.error {
+        // The pipeline names a record of the batch; were it ever past the end, retrying the
+        // whole batch loses nothing, acknowledging it could.
+        let index = outcome
+            .first_unconfirmed
+            .filter(|&i| i < records.len())
+            .unwrap_or(0);
+        let record = &records[index];
         tracing::error!(
             batch = %batch_name,
             shard_id = %record.shard_id,
@@ -148,18 +173,20 @@ pub fn retry_all(records: &[KinesisRecord], reason: &str) -> KinesisEventRespons
 }
 
 /// A Kinesis record as the pipeline sees it: named by stream, shard and sequence number,
-/// with its payloads (several when it is a KPL aggregate).
-fn batch_record(record: &KinesisRecord) -> BatchRecord {
+/// with its payloads (several when it is a KPL aggregate). The record's data moves into the
+/// payloads (the batch is not held twice).
+fn batch_record(record: &mut KinesisRecord) -> BatchRecord {
     let name = format!(
         "kinesis://{}/{}/{}",
         record.stream, record.shard_id, record.sequence_number
     );
-    let payloads = match &record.data {
-        Err(reason) => Err(reason.clone()),
-        Ok(data) if kpl::is_aggregate(data) => kpl::deaggregate(data)
+    let data = std::mem::replace(&mut record.data, Ok(Vec::new()));
+    let payloads = match data {
+        Err(reason) => Err(reason),
+        Ok(data) if kpl::is_aggregate(&data) => kpl::deaggregate(&data)
             .map(|records| records.into_iter().map(|r| r.data).collect())
             .map_err(|e| e.to_string()),
-        Ok(data) => Ok(vec![data.clone()]),
+        Ok(data) => Ok(vec![data]),
     };
     if let Err(reason) = &payloads {
         tracing::warn!(
@@ -245,17 +272,17 @@ mod tests {
             sequence_number: "9".into(),
             data: Ok(data),
         };
-        let good = batch_record(&record(aggregate));
+        let good = batch_record(&mut record(aggregate));
         assert_eq!(good.name, "kinesis://s/shardId-0/9");
         let payloads = good.payloads.unwrap();
         assert_eq!(payloads.len(), 2);
         assert!(payloads[1].starts_with(b"{\"delete\""));
         assert_eq!(
-            batch_record(&record(corrupt)).payloads,
+            batch_record(&mut record(corrupt)).payloads,
             Err("KPL aggregate MD5 mismatch (truncated or corrupted record)".into())
         );
         assert_eq!(
-            batch_record(&record(b"{}".to_vec())).payloads,
+            batch_record(&mut record(b"{}".to_vec())).payloads,
             Ok(vec![b"{}".to_vec()])
         );
     }

@@ -1,14 +1,23 @@
-//! CloudWatch Embedded Metric Format: one JSON line per object on stdout, whatever happened to
-//! it (indexed, failed, missing), which CloudWatch Logs turns into metrics without any API call
-//! (no extra permission, no latency). A failed object's line carries what was done before the
-//! failure, so dead letters written by an attempt that then failed still trip the alarm.
+//! CloudWatch Embedded Metric Format: one JSON line on stdout per object of an S3 event, per
+//! Kinesis batch and per S3 Batch Operations task, whatever happened to it (indexed, failed,
+//! missing), which CloudWatch Logs turns into metrics without any API call (no extra
+//! permission, no latency). A failed line carries what was done before the failure, so dead
+//! letters written by an attempt that then failed still trip the alarm.
+//!
+//! Every trigger's lines feed the shared counts (`DocumentsDeadLettered` and the rest), so
+//! the dead-letter alarm sees them all. What differs per trigger is the unit counted
+//! (`ObjectsIndexed`/`ObjectsFailed`/`MissingObjects` for S3 events, `KinesisBatchesIndexed`/
+//! `KinesisBatchesFailed`, `BackfillTasksSucceeded`/`BackfillTasksFailed`), and a backfill's
+//! new documents are `BackfillDocumentsIndexed`, not `DocumentsIndexed`, with no
+//! `LagMilliseconds`: the volume alarm and the lag watch the live feed (S3 events and Kinesis),
+//! which a backfill of old tweets must not hide or skew.
 
 use pipeline::ObjectSummary;
 use serde_json::{Map, Value, json};
 
 pub const NAMESPACE: &str = "TweetIndexer";
 
-/// How one object ended.
+/// How one object (or task) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Indexed,
@@ -19,9 +28,24 @@ pub enum Outcome {
     Missing,
 }
 
+/// What one line is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// An object named by an S3 notification (direct, or through SQS, SNS or EventBridge).
+    Object(Outcome),
+    /// A Kinesis batch; `failed`: answered with a record to retry from.
+    KinesisBatch { failed: bool },
+    /// An S3 Batch Operations task (a backfill).
+    BackfillTask(Outcome),
+}
+
+/// Where a trigger's module hands a line's counts (the handler writes the line).
+pub type Emit<'a> = &'a (dyn Fn(&ObjectSummary, Subject) + Send + Sync);
+
 /// The metric names and units, in the order they appear in the line.
-const METRICS: [(&str, &str); 14] = [
+const METRICS: [(&str, &str); 19] = [
     ("DocumentsIndexed", "Count"),
+    ("BackfillDocumentsIndexed", "Count"),
     ("DocumentsUpdated", "Count"),
     ("DocumentsSuperseded", "Count"),
     ("DocumentsRefused", "Count"),
@@ -34,27 +58,38 @@ const METRICS: [(&str, &str); 14] = [
     ("ObjectsIndexed", "Count"),
     ("ObjectsFailed", "Count"),
     ("MissingObjects", "Count"),
+    ("KinesisBatchesIndexed", "Count"),
+    ("KinesisBatchesFailed", "Count"),
+    ("BackfillTasksSucceeded", "Count"),
+    ("BackfillTasksFailed", "Count"),
     ("LagMilliseconds", "Milliseconds"),
 ];
 
-/// Builds the EMF line for one object. `now_ms` is the wall clock in epoch millis; the lag is
-/// `now_ms` minus the newest tweet's timestamp and is left out when the object had no tweet.
+/// Builds the EMF line for one object, Kinesis batch or backfill task. `now_ms` is the wall
+/// clock in epoch millis; the lag is `now_ms` minus the newest tweet's timestamp and is left
+/// out when there was no tweet (and for backfill tasks).
 ///
-/// `DocumentsIndexed` counts documents *new* to the index (`created`): an object retried after
+/// `DocumentsIndexed` counts documents *new* to the index (`created`): an input retried after
 /// a failure writes its documents again and the server answers `updated` for those already
 /// there, so each tweet counts once across attempts; the rewrites are `DocumentsUpdated`.
 pub fn emf_line(
     summary: &ObjectSummary,
-    outcome: Outcome,
+    subject: Subject,
     function_name: &str,
     now_ms: i64,
 ) -> String {
     let lag = summary
         .newest_tweet_ms
-        .map(|newest| (now_ms - newest).max(0));
-    let one_if = |wanted: Outcome| Some(u64::from(outcome == wanted));
-    let values: [Option<u64>; 14] = [
-        Some(summary.created),
+        .map(|newest| (now_ms - newest).max(0) as u64);
+    let (live, object, kinesis, backfill) = match subject {
+        Subject::Object(outcome) => (true, Some(outcome), None, None),
+        Subject::KinesisBatch { failed } => (true, None, Some(failed), None),
+        Subject::BackfillTask(outcome) => (false, None, None, Some(outcome)),
+    };
+    let flag = |on: bool| u64::from(on);
+    let values: [Option<u64>; 19] = [
+        live.then_some(summary.created),
+        (!live).then_some(summary.created),
         Some(summary.updated),
         Some(summary.superseded),
         Some(summary.refused),
@@ -64,10 +99,14 @@ pub fn emf_line(
         Some(summary.control_messages),
         Some(summary.invalid_records),
         Some(summary.bytes_read),
-        one_if(Outcome::Indexed),
-        one_if(Outcome::Failed),
-        one_if(Outcome::Missing),
-        lag.map(|l| l as u64),
+        object.map(|o| flag(o == Outcome::Indexed)),
+        object.map(|o| flag(o == Outcome::Failed)),
+        object.map(|o| flag(o == Outcome::Missing)),
+        kinesis.map(|failed| flag(!failed)),
+        kinesis.map(flag),
+        backfill.map(|o| flag(o == Outcome::Indexed)),
+        backfill.map(|o| flag(o != Outcome::Indexed)),
+        lag.filter(|_| live),
     ];
     let mut root = Map::new();
     let mut defs = Vec::new();
@@ -77,7 +116,14 @@ pub fn emf_line(
             root.insert((*name).to_owned(), json!(value));
         }
     }
+    let (trigger, outcome) = match subject {
+        Subject::Object(outcome) => ("s3", outcome),
+        Subject::KinesisBatch { failed: false } => ("kinesis", Outcome::Indexed),
+        Subject::KinesisBatch { failed: true } => ("kinesis", Outcome::Failed),
+        Subject::BackfillTask(outcome) => ("batch-operations", outcome),
+    };
     root.insert("FunctionName".into(), json!(function_name));
+    root.insert("trigger".into(), json!(trigger));
     root.insert("object".into(), json!(summary.object));
     root.insert(
         "outcome".into(),
@@ -120,9 +166,8 @@ mod tests {
         value.get(name).and_then(Value::as_u64)
     }
 
-    #[test]
-    fn every_outcome_has_a_line_with_its_counts() {
-        let summary = ObjectSummary {
+    fn summary() -> ObjectSummary {
+        ObjectSummary {
             indexed: 7,
             created: 4,
             updated: 3,
@@ -133,14 +178,19 @@ mod tests {
             bytes_read: 100,
             newest_tweet_ms: Some(1_000),
             ..ObjectSummary::new("s3://b/k")
-        };
+        }
+    }
+
+    #[test]
+    fn every_outcome_has_a_line_with_its_counts() {
+        let summary = summary();
         // (outcome, ObjectsIndexed, ObjectsFailed, MissingObjects)
         for (outcome, ok, failed, missing) in [
             (Outcome::Indexed, 1, 0, 0),
             (Outcome::Failed, 0, 1, 0),
             (Outcome::Missing, 0, 0, 1),
         ] {
-            let line = emf_line(&summary, outcome, "fn", 1_500);
+            let line = emf_line(&summary, Subject::Object(outcome), "fn", 1_500);
             assert_eq!(metric(&line, "ObjectsIndexed"), Some(ok), "{outcome:?}");
             assert_eq!(metric(&line, "ObjectsFailed"), Some(failed), "{outcome:?}");
             assert_eq!(
@@ -156,8 +206,90 @@ mod tests {
             assert_eq!(metric(&line, "DocumentsRefused"), Some(6));
             assert_eq!(metric(&line, "TweetsFiltered"), Some(8));
             assert_eq!(metric(&line, "LagMilliseconds"), Some(500));
+            for other in [
+                "KinesisBatchesIndexed",
+                "KinesisBatchesFailed",
+                "BackfillTasksSucceeded",
+                "BackfillTasksFailed",
+                "BackfillDocumentsIndexed",
+            ] {
+                assert_eq!(metric(&line, other), None, "{other} on an object's line");
+            }
         }
-        let no_tweet = emf_line(&ObjectSummary::new("x"), Outcome::Missing, "fn", 1);
+        let no_tweet = emf_line(
+            &ObjectSummary::new("x"),
+            Subject::Object(Outcome::Missing),
+            "fn",
+            1,
+        );
         assert_eq!(metric(&no_tweet, "LagMilliseconds"), None);
+    }
+
+    #[test]
+    fn kinesis_batches_and_backfill_tasks_count_their_own_unit_and_share_the_rest() {
+        let summary = summary();
+        // (subject, metric that is 1, metric that is 0, trigger)
+        let table = [
+            (
+                Subject::KinesisBatch { failed: false },
+                "KinesisBatchesIndexed",
+                "KinesisBatchesFailed",
+                "kinesis",
+            ),
+            (
+                Subject::KinesisBatch { failed: true },
+                "KinesisBatchesFailed",
+                "KinesisBatchesIndexed",
+                "kinesis",
+            ),
+            (
+                Subject::BackfillTask(Outcome::Indexed),
+                "BackfillTasksSucceeded",
+                "BackfillTasksFailed",
+                "batch-operations",
+            ),
+            (
+                Subject::BackfillTask(Outcome::Missing),
+                "BackfillTasksFailed",
+                "BackfillTasksSucceeded",
+                "batch-operations",
+            ),
+        ];
+        for (subject, one, zero, trigger) in table {
+            let line = emf_line(&summary, subject, "fn", 1_500);
+            assert_eq!(metric(&line, one), Some(1), "{subject:?}");
+            assert_eq!(metric(&line, zero), Some(0), "{subject:?}");
+            // The dead-letter alarm sees every trigger.
+            assert_eq!(
+                metric(&line, "DocumentsDeadLettered"),
+                Some(2),
+                "{subject:?}"
+            );
+            assert_eq!(metric(&line, "DocumentsDeleted"), Some(0), "{subject:?}");
+            for object_metric in ["ObjectsIndexed", "ObjectsFailed", "MissingObjects"] {
+                assert_eq!(metric(&line, object_metric), None, "{subject:?}");
+            }
+            let value: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(value["trigger"], trigger);
+        }
+        // Kinesis is live data: its new documents feed the volume alarm, with the lag.
+        let kinesis = emf_line(
+            &summary,
+            Subject::KinesisBatch { failed: false },
+            "fn",
+            1_500,
+        );
+        assert_eq!(metric(&kinesis, "DocumentsIndexed"), Some(4));
+        assert_eq!(metric(&kinesis, "LagMilliseconds"), Some(500));
+        // A backfill's old tweets neither hide a silent feed nor count as lag.
+        let backfill = emf_line(
+            &summary,
+            Subject::BackfillTask(Outcome::Indexed),
+            "fn",
+            1_500,
+        );
+        assert_eq!(metric(&backfill, "DocumentsIndexed"), None);
+        assert_eq!(metric(&backfill, "BackfillDocumentsIndexed"), Some(4));
+        assert_eq!(metric(&backfill, "LagMilliseconds"), None);
     }
 }

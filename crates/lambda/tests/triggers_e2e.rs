@@ -4,23 +4,24 @@
 //! Each test uses its own bucket and index, so they run in parallel against one server.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use lambda_runtime::Context;
 use pipeline::kpl::{self, UserRecord};
 use pipeline::{AuthorFilter, Indexer, S3Store};
-use search_sink::{Config, Method};
+use search_sink::{Config, DeadLetterTarget, Method};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tweet_indexer_lambda::Handler;
 use tweets::{Extractor, ExtractorOptions, Item};
+
+mod common;
+use common::{kinesis_event, sequence_number};
 
 struct Env {
     s3: aws_sdk_s3::Client,
@@ -28,6 +29,8 @@ struct Env {
     index: String,
     indexer: Indexer,
     handler: Handler<S3Store>,
+    /// The handler's EMF lines.
+    metrics: Arc<Mutex<Vec<Value>>>,
 }
 
 #[derive(Default)]
@@ -35,6 +38,9 @@ struct Options {
     /// Search endpoint to use instead of osmem-server itself (a proxy in front of it).
     endpoint: Option<String>,
     bulk_max_operations: Option<usize>,
+    bulk_concurrency: Option<usize>,
+    /// Dead letters go to this bucket of the local S3 (which may not exist).
+    dead_letter_bucket: Option<String>,
     follow: AuthorFilter,
 }
 
@@ -66,21 +72,52 @@ async fn setup(name: &str, options: Options) -> Option<Env> {
     if let Some(n) = options.bulk_max_operations {
         config.bulk_max_operations = n;
     }
+    if let Some(n) = options.bulk_concurrency {
+        config.bulk_concurrency = n;
+    }
+    if let Some(bucket) = options.dead_letter_bucket {
+        config.dead_letter = Some(DeadLetterTarget::S3 {
+            bucket,
+            prefix: "dead-letter/".into(),
+        });
+    }
     let indexer = Indexer::connect_with_s3(config, s3.clone())
         .await
         .expect("connect")
         .with_author_filter(options.follow);
-    let handler = Handler::new(S3Store::new(s3.clone()), indexer.clone());
+    let metrics = Arc::new(Mutex::new(Vec::new()));
+    let collected = metrics.clone();
+    let handler = Handler::new(S3Store::new(s3.clone()), indexer.clone()).with_metrics_writer(
+        Arc::new(move |line| {
+            let value: Value = serde_json::from_str(&line).expect("EMF line is JSON");
+            collected.lock().expect("metrics lock").push(value);
+        }),
+    );
     Some(Env {
         s3,
         bucket,
         index,
         indexer,
         handler,
+        metrics,
     })
 }
 
 impl Env {
+    async fn create_bucket(&self, name: &str) {
+        self.s3
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .expect("create bucket");
+    }
+
+    /// The EMF lines written so far, emptied.
+    fn take_metrics(&self) -> Vec<Value> {
+        std::mem::take(&mut *self.metrics.lock().expect("metrics lock"))
+    }
+
     async fn invoke(&self, payload: Value) -> Value {
         self.handler
             .handle(payload, &context(Duration::from_secs(120)))
@@ -207,33 +244,6 @@ fn document_ids(records: &[Vec<u8>]) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-fn sequence_number(position: usize) -> String {
-    format!("4960{position:052}")
-}
-
-/// A Kinesis event whose records carry `payloads` (each base64-encoded) in order.
-fn kinesis_event(payloads: &[Vec<u8>], first_position: usize) -> Value {
-    let records: Vec<Value> = payloads
-        .iter()
-        .enumerate()
-        .map(|(i, data)| {
-            let sequence = sequence_number(first_position + i);
-            json!({
-                "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p",
-                            "sequenceNumber": sequence, "data": STANDARD.encode(data),
-                            "approximateArrivalTimestamp": 1_764_417_600.5},
-                "eventSource": "aws:kinesis", "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{sequence}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/indexer",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/tweets"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
 }
 
 fn failures(response: &Value) -> Vec<String> {
@@ -633,4 +643,130 @@ async fn an_exhausted_deadline_answers_the_first_record_of_the_batch() {
         .await
         .expect("a Kinesis batch is answered, not failed");
     assert_eq!(failures(&response), [sequence_number(7)]);
+}
+
+#[tokio::test]
+async fn a_dead_letter_not_yet_stored_holds_the_batch_at_its_record_even_at_the_end() {
+    // Record 6 is not JSON: it is dead-lettered, but the dead-letter bucket does not exist
+    // yet, so its letter cannot be stored. One operation per bulk, one bulk in flight: every
+    // record boundary is confirmed as the batch goes, up to the last record. The answer must
+    // still name record 6 (its letter is only in memory), never acknowledge the batch.
+    let Some(records) = corpus_records(10) else {
+        return;
+    };
+    let letters = "triggers-kinesis-letters-later".to_owned();
+    let options = Options {
+        bulk_max_operations: Some(1),
+        bulk_concurrency: Some(1),
+        dead_letter_bucket: Some(letters.clone()),
+        ..Options::default()
+    };
+    let Some(env) = setup("kinesis-letter", options).await else {
+        return;
+    };
+    let mut records = records;
+    records[6] = b"this record is not JSON".to_vec();
+    let response = env.invoke(kinesis_event(&records, 0)).await;
+    assert_eq!(failures(&response), [sequence_number(6)], "{response}");
+    let line = env.take_metrics();
+    assert_eq!(line.len(), 1, "{line:?}");
+    assert_eq!(
+        (
+            &line[0]["KinesisBatchesFailed"],
+            &line[0]["DocumentsDeadLettered"]
+        ),
+        (&json!(1), &json!(0)),
+        "{line:?}"
+    );
+    // Every record before it is in the index.
+    let before: BTreeSet<String> = document_ids(&records[..6]).into_iter().collect();
+    assert!(before.is_subset(&env.ids().await));
+
+    // Once the bucket exists, Lambda's retry from record 6 completes and stores the letter.
+    env.create_bucket(&letters).await;
+    let retry = env.invoke(kinesis_event(&records[6..], 6)).await;
+    assert_eq!(failures(&retry), Vec::<String>::new());
+    assert_eq!(env.ids().await, expected_ids(&records));
+    let stored = env
+        .s3
+        .list_objects_v2()
+        .bucket(&letters)
+        .send()
+        .await
+        .expect("list dead letters");
+    assert_eq!(stored.contents().len(), 1, "{stored:?}");
+    let line = env.take_metrics();
+    assert_eq!(
+        (
+            &line[0]["KinesisBatchesIndexed"],
+            &line[0]["DocumentsDeadLettered"]
+        ),
+        (&json!(1), &json!(1)),
+        "{line:?}"
+    );
+}
+
+#[tokio::test]
+async fn kinesis_batches_and_batch_operations_tasks_each_write_a_metrics_line() {
+    let Some(records) = corpus_records(12) else {
+        return;
+    };
+    let letters = "triggers-metrics-letters".to_owned();
+    let options = Options {
+        dead_letter_bucket: Some(letters.clone()),
+        ..Options::default()
+    };
+    let Some(env) = setup("metrics", options).await else {
+        return;
+    };
+    env.create_bucket(&letters).await;
+    let mut batch = records[..6].to_vec();
+    batch.push(b"{not json".to_vec());
+    let response = env.invoke(kinesis_event(&batch, 0)).await;
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let documents = document_ids(&records[..6]).len() as u64;
+    let kinesis = env.take_metrics();
+    assert_eq!(kinesis.len(), 1, "{kinesis:?}");
+    let line = &kinesis[0];
+    assert_eq!(line["trigger"], "kinesis");
+    assert_eq!(line["object"], "kinesis://tweets/shardId-000000000000");
+    assert_eq!(line["KinesisBatchesIndexed"], 1);
+    assert_eq!(line["DocumentsIndexed"], documents, "{line}");
+    // The dead-letter alarm sees the Kinesis path.
+    assert_eq!(line["DocumentsDeadLettered"], 1, "{line}");
+    assert_eq!(line["InvalidRecords"], 1, "{line}");
+    assert!(line["LagMilliseconds"].is_u64(), "{line}");
+
+    // A backfill task over the other records, and one over a key that does not exist.
+    env.put(
+        "firehose/rest.ndjson",
+        records[6..]
+            .iter()
+            .flat_map(|r| r.iter().copied().chain([b'\n']))
+            .collect(),
+    )
+    .await;
+    let arn = format!("arn:aws:s3:::{}", env.bucket);
+    let job = json!({"invocationSchemaVersion": "1.0", "invocationId": "i", "job": {"id": "j"},
+    "tasks": [
+        {"taskId": "t1", "s3Key": "firehose/rest.ndjson", "s3VersionId": null, "s3BucketArn": arn},
+        {"taskId": "t2", "s3Key": "firehose/gone.ndjson", "s3VersionId": null, "s3BucketArn": arn}
+    ]});
+    let response = env.invoke(job).await;
+    assert_eq!(response["results"][1]["resultCode"], "PermanentFailure");
+    let tasks = env.take_metrics();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    assert_eq!(tasks[0]["trigger"], "batch-operations");
+    assert_eq!(tasks[0]["BackfillTasksSucceeded"], 1);
+    assert_eq!(
+        tasks[0]["BackfillDocumentsIndexed"],
+        document_ids(&records[6..]).len() as u64
+    );
+    assert_eq!(tasks[0]["DocumentsDeadLettered"], 0);
+    // Backfilled tweets feed neither the volume alarm nor the lag.
+    assert!(tasks[0].get("DocumentsIndexed").is_none(), "{}", tasks[0]);
+    assert!(tasks[0].get("LagMilliseconds").is_none(), "{}", tasks[0]);
+    assert_eq!(tasks[1]["BackfillTasksFailed"], 1);
+    assert_eq!(tasks[1]["outcome"], "missing");
+    assert!(tasks[1].get("MissingObjects").is_none(), "{}", tasks[1]);
 }

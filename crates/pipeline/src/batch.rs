@@ -2,24 +2,34 @@
 //!
 //! Each record holds one or more payloads (a KPL aggregate gives several); each payload is
 //! framed like an object (one JSON value, NDJSON, any layout the framer reads, gzip included).
-//! The caller learns which prefix of the batch is confirmed: the sink is flushed at record
-//! boundaries once `bulk_concurrency` bulks' worth of operations or bytes were pushed (a
-//! checkpoint), so on a failure every record before the last checkpoint is known indexed and
-//! the first record after it is where a retry starts. Computed from what the sink reports
-//! (a flush that returned Ok), not from a per-operation acknowledgement it does not give.
-//! Unlike [`Indexer::index`], nothing streams: a batch is bounded by the invocation payload
-//! (6 MB), so it is extracted in one blocking task and then sent.
+//! The records stream like an object's bytes ([`Indexer::index`]): framed and extracted one at
+//! a time on a blocking thread, their items sent through the same bounded channel into the
+//! sink. A batch is at most the invocation payload (6 MB), but gzip (or KPL aggregates of gzip)
+//! can inflate it a thousandfold: what is in memory is the channel's depth and the bulks in
+//! flight, never the batch's documents. (A cap on the inflated bytes, with the rest answered
+//! as a batch item failure, would bound memory too, but every such answer is a retry that
+//! counts towards `MaximumRetryAttempts` and trips the failed-batch alarm, and a record above
+//! the cap could never be read; streaming has no limit but the deadline.)
+//!
+//! The caller learns which prefix of the batch is settled. The sink's ledger names the first
+//! operation that is not (pending, in flight, or failed with its dead letter not yet stored);
+//! the batch keeps where each record's operations start, so that operation names its record:
+//! every record before it is indexed or dead-lettered, it and the later ones must be retried.
+//! A failure never answers "past the last record": an error with nothing unconfirmed (which
+//! the ledger does not allow) retries from the first record.
 //!
 //! Not here: what the records came from (the Lambda's Kinesis module decodes base64 and KPL).
 
+use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
-use search_sink::{BulkSink, Operation, Origin, SinkError};
+use search_sink::BulkSink;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tweets::{Extractor, FramerOptions};
 
 use crate::filter::AuthorFilter;
-use crate::run::{Indexer, PipelineError, Work, work_for};
+use crate::run::{CHANNEL_DEPTH, Indexer, PipelineError, Work, work_for};
 use crate::summary::ObjectSummary;
 
 /// One record of a batch.
@@ -35,35 +45,22 @@ pub struct BatchRecord {
 /// What became of a batch.
 #[derive(Debug)]
 pub struct BatchOutcome {
-    /// Counts over the whole batch (`object` is the batch's name).
+    /// Counts over the whole batch (`object` is the batch's name, `bytes_read` the records'
+    /// payload bytes).
     pub summary: ObjectSummary,
-    /// The first record not known to be confirmed, when something failed: every record
-    /// before it is indexed (or dead-lettered), it and the later ones must be retried.
+    /// The first record not known to be settled, when something failed: every record before
+    /// it is indexed (or dead-lettered), it and the later ones must be retried. Always less
+    /// than the number of records.
     pub first_unconfirmed: Option<usize>,
     /// The failure, when there was one.
     pub error: Option<PipelineError>,
 }
 
-/// One step of a record, ready for the sink.
-enum Step {
-    Op {
-        op: Operation,
-        origin: Origin,
-        timestamp_ms: Option<i64>,
-        warnings: u64,
-    },
-    Control,
-    Filtered,
-    Invalid {
-        origin: Origin,
-        reason: String,
-    },
-}
-
-/// The steps of one record, and how many framed records its payloads held.
-struct Extracted {
-    steps: Vec<Step>,
-    frames: u64,
+/// What the extractor thread sends: each record's items between its start and its end.
+enum Fed {
+    Start(Arc<str>),
+    Item { work: Work, gzip: bool },
+    End { frames: u64 },
 }
 
 impl Indexer {
@@ -77,199 +74,189 @@ impl Indexer {
     ) -> BatchOutcome {
         let started = StdInstant::now();
         let mut summary = ObjectSummary::new(name);
+        summary.bytes_read = records
+            .iter()
+            .filter_map(|r| r.payloads.as_ref().ok())
+            .flatten()
+            .map(|p| p.len() as u64)
+            .sum();
+        let total = records.len();
+        let (tx, mut rx) = mpsc::channel::<Fed>(CHANNEL_DEPTH);
         let extractor = self.extractor.clone();
         let filter = self.filter.clone();
         let framing = self.framing;
-        let extracted = tokio::task::spawn_blocking(move || {
-            records
-                .iter()
-                .map(|record| extract(&extractor, &filter, framing, record))
-                .collect::<Vec<_>>()
-        })
-        .await;
-        let extracted = match extracted {
-            Ok(extracted) => extracted,
-            Err(e) => {
-                return BatchOutcome {
-                    summary,
-                    first_unconfirmed: Some(0),
-                    error: Some(PipelineError::Extractor {
-                        object: name.to_owned(),
-                        detail: e.to_string(),
-                    }),
-                };
-            }
-        };
+        let producer = tokio::task::spawn_blocking(move || {
+            produce(&extractor, &filter, framing, records, &tx);
+        });
 
-        let config = self.client.config();
-        let checkpoint_every = config
-            .bulk_max_operations
-            .saturating_mul(config.bulk_concurrency.max(1))
-            .max(1) as u64;
         let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
-        let mut confirmed_records = 0usize;
-        let mut pushed_at_checkpoint = 0u64;
-        // Document bytes since the checkpoint: the sink also sends a bulk at `bulk_max_bytes`.
-        let checkpoint_bytes = config
-            .bulk_max_bytes
-            .saturating_mul(config.bulk_concurrency.max(1));
-        let mut bytes_since_checkpoint = 0usize;
+        // bounds[i]: operations pushed before record i; one more entry per record read whole.
+        let mut bounds: Vec<u64> = vec![0];
+        let mut object: Arc<str> = Arc::from(name);
         let mut failure = None;
-        'records: for (index, record) in extracted.into_iter().enumerate() {
-            summary.records += record.frames;
-            for step in record.steps {
-                if let Step::Op {
-                    op: Operation::Index { source, .. },
-                    ..
-                } = &step
-                {
-                    bytes_since_checkpoint += source.len();
+        while let Some(fed) = rx.recv().await {
+            match fed {
+                Fed::Start(record) => object = record,
+                Fed::Item { work, gzip } => {
+                    let taken = self.take(&mut sink, work, &object, gzip, &mut summary);
+                    if let Err(e) = taken.await {
+                        failure = Some(e);
+                        break;
+                    }
                 }
-                if let Err(e) = self.send(&mut sink, step, &mut summary).await {
-                    failure = Some(e);
-                    break 'records;
-                }
-            }
-            if sink.report().operations - pushed_at_checkpoint >= checkpoint_every
-                || bytes_since_checkpoint >= checkpoint_bytes
-            {
-                if let Err(e) = sink.flush().await {
-                    failure = Some(e);
-                    break;
-                }
-                pushed_at_checkpoint = sink.report().operations;
-                bytes_since_checkpoint = 0;
-                // Dead letters are written when the sink finishes: until then a record with
-                // one is not confirmed, so the checkpoint stops moving.
-                if sink.report().dead_lettered == 0 {
-                    confirmed_records = index + 1;
+                Fed::End { frames } => {
+                    summary.records += frames;
+                    bounds.push(sink.report().operations);
                 }
             }
         }
-        let result = match failure {
-            Some(e) => {
-                summary.apply(sink.report());
-                Err(e)
-            }
-            None => sink.finish().await.map(|report| summary.apply(&report)),
-        };
-        summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        match result {
-            Ok(()) => BatchOutcome {
-                summary,
-                first_unconfirmed: None,
-                error: None,
-            },
-            Err(source) => BatchOutcome {
-                summary,
-                first_unconfirmed: Some(confirmed_records),
-                error: Some(PipelineError::Sink {
+        // After a failure the extractor stops at its next send.
+        drop(rx);
+        let produced = producer.await;
+        let error = match (failure, produced) {
+            (Some(source), _) => Some(PipelineError::Sink {
+                object: name.to_owned(),
+                source,
+            }),
+            (None, Err(e)) => Some(PipelineError::Extractor {
+                object: name.to_owned(),
+                detail: e.to_string(),
+            }),
+            (None, Ok(())) => sink
+                .complete()
+                .await
+                .err()
+                .map(|source| PipelineError::Sink {
                     object: name.to_owned(),
                     source,
                 }),
-            },
-        }
-    }
-
-    async fn send(
-        &self,
-        sink: &mut BulkSink,
-        step: Step,
-        summary: &mut ObjectSummary,
-    ) -> Result<(), SinkError> {
-        match step {
-            Step::Op {
-                op,
-                origin,
-                timestamp_ms,
-                warnings,
-            } => {
-                summary.saw_operation(&op, warnings, timestamp_ms);
-                sink.push(op, origin).await
-            }
-            Step::Control => {
-                summary.control_messages += 1;
-                Ok(())
-            }
-            Step::Filtered => {
-                summary.filtered += 1;
-                Ok(())
-            }
-            Step::Invalid { origin, reason } => {
-                summary.invalid_records += 1;
-                tracing::warn!(record = %origin.object, offset = origin.offset, %reason, "invalid record");
-                // As for objects: with no store the record is logged and counted; a retry
-                // cannot repair its bytes.
-                if self.dead_letters.is_some() {
-                    sink.reject(origin, "invalid_record", &reason).await
-                } else {
-                    Ok(())
-                }
-            }
+        };
+        summary.apply(sink.report());
+        summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let first_unconfirmed = error.as_ref().map(|e| {
+            first_unconfirmed_record(&bounds, sink.first_unconfirmed(), total).unwrap_or_else(
+                || {
+                    tracing::error!(batch = name, error = %e, "a failed batch with every operation settled: retrying it whole");
+                    0
+                },
+            )
+        });
+        BatchOutcome {
+            summary,
+            first_unconfirmed,
+            error,
         }
     }
 }
 
-/// Frames and extracts one record's payloads (CPU work, on the blocking thread).
-fn extract(
+/// The record to retry from: the first with an operation at or after `first_operation` (the
+/// sink's first unconfirmed one), or the first not read whole. `bounds[i]` is the operations
+/// pushed before record `i`, with one entry more per record read whole. `None` when every
+/// record of the `records` was read and settled: an error then has no record to name.
+pub(crate) fn first_unconfirmed_record(
+    bounds: &[u64],
+    first_operation: Option<u64>,
+    records: usize,
+) -> Option<usize> {
+    let read = bounds.len().saturating_sub(1);
+    let unsettled = first_operation.and_then(|op| bounds[1..].iter().position(|&end| end > op));
+    let first = unsettled.unwrap_or(read);
+    (first < records).then_some(first)
+}
+
+/// Frames and extracts the records in order (CPU work, on the blocking thread); each record's
+/// payloads are freed once read. Stops early (quietly) when the receiver is gone: the sink
+/// failed and that error is the one reported.
+fn produce(
     extractor: &Extractor,
     filter: &AuthorFilter,
     framing: FramerOptions,
-    record: &BatchRecord,
-) -> Extracted {
-    let mut out = Extracted {
-        steps: Vec::new(),
-        frames: 0,
-    };
-    let payloads = match &record.payloads {
-        Ok(payloads) => payloads,
-        Err(reason) => {
-            out.frames = 1;
-            out.steps.push(Step::Invalid {
-                origin: Origin::new(record.name.as_str(), 0),
-                reason: reason.clone(),
-            });
-            return out;
+    records: Vec<BatchRecord>,
+    tx: &mpsc::Sender<Fed>,
+) {
+    for record in records {
+        let name: Arc<str> = Arc::from(record.name);
+        if tx.blocking_send(Fed::Start(name.clone())).is_err() {
+            return;
         }
-    };
-    for payload in payloads {
-        // The one frame -> items loop, as for objects.
-        let mut items = extractor.items_with(payload.as_slice(), framing);
-        for item in items.by_ref() {
-            out.steps.push(step(work_for(item, filter), &record.name));
+        let mut frames = 0;
+        let payloads = match record.payloads {
+            Ok(payloads) => payloads,
+            Err(reason) => {
+                let work = Work::Invalid { offset: 0, reason };
+                let item = Fed::Item { work, gzip: false };
+                if tx.blocking_send(item).is_err() {
+                    return;
+                }
+                if tx.blocking_send(Fed::End { frames: 1 }).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        for payload in payloads {
+            // The one frame -> items loop, as for objects.
+            let mut items = extractor.items_with(payload.as_slice(), framing);
+            while let Some(item) = items.next() {
+                let work = work_for(item, items.record_crc(), filter);
+                let gzip = items.is_gzip();
+                if tx.blocking_send(Fed::Item { work, gzip }).is_err() {
+                    return;
+                }
+            }
+            frames += items.records();
+            // A slice never fails to read (corrupt gzip is invalid data, not a read error);
+            // kept so that nothing could end a payload silently.
+            if let Some(e) = items.read_error() {
+                let work = Work::Invalid {
+                    offset: e.offset,
+                    reason: e.kind.to_string(),
+                };
+                if tx.blocking_send(Fed::Item { work, gzip: false }).is_err() {
+                    return;
+                }
+            }
         }
-        out.frames += items.records();
-        // A slice never fails to read (corrupt gzip is invalid data, not a read error); kept
-        // so that nothing could end a payload silently.
-        if let Some(e) = items.read_error() {
-            out.steps.push(Step::Invalid {
-                origin: Origin::new(record.name.as_str(), e.offset),
-                reason: e.kind.to_string(),
-            });
+        if tx.blocking_send(Fed::End { frames }).is_err() {
+            return;
         }
     }
-    out
 }
 
-/// A record's work item with its origin (the record's name) for the sink.
-fn step(work: Work, name: &str) -> Step {
-    match work {
-        Work::Op {
-            op,
-            offset,
-            timestamp_ms,
-            warnings,
-        } => Step::Op {
-            op,
-            origin: Origin::new(name, offset),
-            timestamp_ms,
-            warnings,
-        },
-        Work::Control => Step::Control,
-        Work::Filtered => Step::Filtered,
-        Work::Invalid { offset, reason } => Step::Invalid {
-            origin: Origin::new(name, offset),
-            reason,
-        },
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_record_to_retry() {
+        // Records of 2, 0 and 3 operations: bounds 0, 2, 2, 5.
+        const READ_ALL: &[u64] = &[0, 2, 2, 5];
+        // (bounds, first unconfirmed operation, records) -> first record to retry
+        type Row = (&'static [u64], Option<u64>, usize, Option<usize>);
+        let table: &[Row] = &[
+            (READ_ALL, Some(0), 3, Some(0)),
+            (READ_ALL, Some(1), 3, Some(0)),
+            // Operation 2 is record 2's first: record 1 (no operations) is settled.
+            (READ_ALL, Some(2), 3, Some(2)),
+            (READ_ALL, Some(4), 3, Some(2)),
+            // Everything settled: no record to name (the caller retries from the first).
+            (READ_ALL, None, 3, None),
+            // The last record's last operation (e.g. its dead letter held): that record.
+            (&[0, 2, 2, 5], Some(4), 3, Some(2)),
+            // Two records read whole, the third not: an operation past them is in the third.
+            (&[0, 2, 2], Some(2), 3, Some(2)),
+            (&[0, 2, 2], None, 3, Some(2)),
+            (&[0, 2, 2], Some(0), 3, Some(0)),
+            // Nothing read.
+            (&[0], None, 3, Some(0)),
+            (&[0], None, 0, None),
+        ];
+        for &(bounds, first_operation, records, want) in table {
+            assert_eq!(
+                first_unconfirmed_record(bounds, first_operation, records),
+                want,
+                "bounds {bounds:?}, operation {first_operation:?}"
+            );
+        }
     }
 }

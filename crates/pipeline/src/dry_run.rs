@@ -9,7 +9,7 @@ use search_sink::bulk;
 use tweets::{Extractor, FramerOptions};
 
 use crate::filter::AuthorFilter;
-use crate::run::{Work, work_for};
+use crate::run::{Work, log_invalid, work_for};
 use crate::summary::ObjectSummary;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub fn write_bulk<R: Read, W: Write>(
     let mut lines = Vec::with_capacity(OUTPUT_CHUNK + OUTPUT_CHUNK / 4);
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
-        match work_for(item, filter) {
+        match work_for(item, items.record_crc(), filter) {
             Work::Op {
                 op,
                 offset,
@@ -69,12 +69,7 @@ pub fn write_bulk<R: Read, W: Write>(
             Work::Filtered => summary.filtered += 1,
             Work::Invalid { offset, reason } => {
                 summary.invalid_records += 1;
-                if items.is_gzip() {
-                    let decompressed_offset = offset;
-                    tracing::warn!(object, decompressed_offset, %reason, "invalid record");
-                } else {
-                    tracing::warn!(object, offset, %reason, "invalid record");
-                }
+                log_invalid(object, offset, items.is_gzip(), &reason);
             }
         }
     }

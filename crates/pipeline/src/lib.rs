@@ -1,12 +1,12 @@
 //! The streaming pipeline shared by the Lambda and the CLI: an object's bytes (S3 GetObject or a
 //! local file) flow through gunzip and framing ([`tweets`]) on a blocking thread, and the
 //! resulting index / delete operations flow through a bounded channel into the bulk sink
-//! ([`search_sink`]). Nothing holds a whole object: memory is bounded by the record size limit,
-//! the channel depth and one bulk request.
+//! ([`search_sink`]). Nothing holds a whole object, nor a Kinesis batch's inflated records:
+//! memory is bounded by the record size limit, the channel depth and the bulk requests.
 //!
 //! This crate is glue: it does not parse tweets (that is `tweets`) nor speak HTTP to the search
 //! server (that is `search-sink`). It owns where bytes come from ([`source`]), the per-object
-//! loop ([`run`]), the in-memory batch of records of a Kinesis trigger ([`batch`]), the
+//! loop ([`run`]), the records of a Kinesis batch, streamed the same way ([`batch`]), the
 //! no-server `--dry-run` path ([`dry_run`]), the optional author filter ([`filter`]), KPL
 //! aggregates ([`kpl`]), the per-object [`ObjectSummary`] and the heap policy for streaming
 //! ([`memory`]).

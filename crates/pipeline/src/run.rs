@@ -19,7 +19,7 @@ use crate::source::{Object, S3Store};
 use crate::summary::ObjectSummary;
 
 /// Work items in flight between the extractor thread and the sink: small (one document each).
-const CHANNEL_DEPTH: usize = 256;
+pub(crate) const CHANNEL_DEPTH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -192,37 +192,10 @@ impl Indexer {
             error
         };
         while let Some(work) = rx.recv().await {
-            match work {
-                Work::Op {
-                    op,
-                    offset,
-                    timestamp_ms,
-                    warnings,
-                } => {
-                    summary.saw_operation(&op, warnings, timestamp_ms);
-                    sink.push(op, Origin::new(name.clone(), offset))
-                        .await
-                        .map_err(|e| keep(summary, &sink, sink_error(e)))?;
-                }
-                Work::Control => summary.control_messages += 1,
-                Work::Filtered => summary.filtered += 1,
-                Work::Invalid { offset, reason } => {
-                    summary.invalid_records += 1;
-                    if gzip.load(Ordering::Relaxed) {
-                        let decompressed_offset = offset;
-                        tracing::warn!(object = %name, decompressed_offset, %reason, "invalid record");
-                    } else {
-                        tracing::warn!(object = %name, offset, %reason, "invalid record");
-                    }
-                    // With no store the record stays where it is (the source object, at this
-                    // offset) and is counted: failing the object cannot repair its bytes.
-                    if self.dead_letters.is_some() {
-                        sink.reject(Origin::new(name.clone(), offset), "invalid_record", &reason)
-                            .await
-                            .map_err(|e| keep(summary, &sink, sink_error(e)))?;
-                    }
-                }
-            }
+            let gzip = gzip.load(Ordering::Relaxed);
+            self.take(&mut sink, work, &name, gzip, summary)
+                .await
+                .map_err(|e| keep(summary, &sink, sink_error(e)))?;
         }
         let produced = producer.await;
         // Whatever was read is sent before a read error is returned: its counts are real.
@@ -256,6 +229,64 @@ impl Indexer {
         let report = sink.finish().await.map_err(sink_error)?;
         record(summary, &report);
         Ok(())
+    }
+
+    /// Takes one work item of `object` into the sink and the summary: the one place where an
+    /// object's items and a Kinesis record's are handled. `gzip`: the object is gzip, so
+    /// offsets are in the decompressed stream.
+    pub(crate) async fn take(
+        &self,
+        sink: &mut BulkSink,
+        work: Work,
+        object: &Arc<str>,
+        gzip: bool,
+        summary: &mut ObjectSummary,
+    ) -> Result<(), SinkError> {
+        match work {
+            Work::Op {
+                op,
+                offset,
+                timestamp_ms,
+                warnings,
+            } => {
+                summary.saw_operation(&op, warnings, timestamp_ms);
+                sink.push(op, Origin::new(object.clone(), offset)).await
+            }
+            Work::Control => {
+                summary.control_messages += 1;
+                Ok(())
+            }
+            Work::Filtered => {
+                summary.filtered += 1;
+                Ok(())
+            }
+            Work::Invalid { offset, reason } => {
+                summary.invalid_records += 1;
+                log_invalid(object, offset, gzip, &reason);
+                // With no store the record stays where it is (the source object, at this
+                // offset) and is counted: failing the object cannot repair its bytes.
+                if self.dead_letters.is_some() {
+                    sink.reject(
+                        Origin::new(object.clone(), offset),
+                        "invalid_record",
+                        &reason,
+                    )
+                    .await
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Logs an invalid record; in a gzip object its offset is in the decompressed stream.
+pub(crate) fn log_invalid(object: &str, offset: u64, gzip: bool, reason: &str) {
+    if gzip {
+        let decompressed_offset = offset;
+        tracing::warn!(object, decompressed_offset, reason, "invalid record");
+    } else {
+        tracing::warn!(object, offset, reason, "invalid record");
     }
 }
 
@@ -295,7 +326,10 @@ fn produce<R: std::io::Read>(
     let mut items = extractor.items_with(reader, framing);
     while let Some(item) = items.next() {
         gzip.store(items.is_gzip(), Ordering::Relaxed);
-        if tx.blocking_send(work_for(item, filter)).is_err() {
+        if tx
+            .blocking_send(work_for(item, items.record_crc(), filter))
+            .is_err()
+        {
             return Ok(items.records());
         }
     }
@@ -311,15 +345,16 @@ fn produce<R: std::io::Read>(
 
 /// The work an item gives, after the author filter: the one conversion used by the object
 /// path, Kinesis batches and `--dry-run`, so all three send the same operations.
-pub(crate) fn work_for(item: Item, filter: &AuthorFilter) -> Work {
+/// `record_crc` is the item's record's ([`tweets::Items::record_crc`]), for its version.
+pub(crate) fn work_for(item: Item, record_crc: u32, filter: &AuthorFilter) -> Work {
     if filter.rejects(&item) {
         Work::Filtered
     } else {
-        to_work(item)
+        to_work(item, record_crc)
     }
 }
 
-fn to_work(item: Item) -> Work {
+fn to_work(item: Item, record_crc: u32) -> Work {
     match item {
         // The compliance events a tweet implies of itself are already applied to `doc`.
         Item::Document {
@@ -333,7 +368,7 @@ fn to_work(item: Item) -> Work {
             op: Operation::Index {
                 source: doc.to_json(),
                 id,
-                version: tweet_version(doc.timestamp_ms),
+                version: tweet_version(doc.timestamp_ms, record_crc),
             },
             offset,
             warnings: warnings.len() as u64,
@@ -351,10 +386,14 @@ fn to_work(item: Item) -> Work {
     }
 }
 
-/// The external version of a tweet's document: its time, so a replayed older copy never
-/// overwrites a newer one and never resurrects a delete (a tombstone's version is higher).
-pub(crate) fn tweet_version(timestamp_ms: Option<i64>) -> u64 {
-    timestamp_ms
+/// The external version of a tweet's document ([`search_sink::copy_version`]): its time, so a
+/// replayed older copy never overwrites a newer one and never resurrects a delete (a
+/// tombstone's version is higher), then the CRC-32 of the record it was read from, so that of
+/// two copies with the same time the same one wins whatever their order. A tweet without a
+/// time has the fingerprint alone.
+pub(crate) fn tweet_version(timestamp_ms: Option<i64>, record_crc: u32) -> u64 {
+    let time = timestamp_ms
         .and_then(|t| u64::try_from(t).ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    search_sink::copy_version(time, record_crc)
 }

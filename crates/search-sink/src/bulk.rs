@@ -26,8 +26,9 @@ pub enum EncodeError {
 /// Appends the bulk lines for `op` to `out`: a versioned `index` action line and its source
 /// line; a delete is a tombstone ([`crate::operation`] explains why).
 ///
-/// `{"index":{"_index":"twitter","_id":"1","version":1700000000000,"version_type":"external_gte"}}\n{...source...}\n`
-/// or, for a delete, the same action at [`TOMBSTONE_VERSION`](crate::TOMBSTONE_VERSION) with [`TOMBSTONE_SOURCE`].
+/// `{"index":{"_index":"twitter","_id":"1","version":111411200000014975,"version_type":"external_gte"}}\n{...source...}\n`
+/// or, for a delete, an action at [`TOMBSTONE_VERSION`](crate::TOMBSTONE_VERSION) with
+/// `"version_type":"external"` and [`TOMBSTONE_SOURCE`].
 /// Line breaks inside the source (pretty JSON) are folded into spaces: outside strings they
 /// are whitespace and inside strings valid JSON has them escaped, so this keeps the JSON equal
 /// while making it one NDJSON line. On error nothing is appended.
@@ -54,7 +55,12 @@ pub fn encode(index: &str, op: &Operation, out: &mut Vec<u8>) -> Result<(), Enco
     out.extend_from_slice(b",\"version\":");
     // Writing into a Vec cannot fail.
     let _ = write!(out, "{}", op.version());
-    out.extend_from_slice(b",\"version_type\":\"external_gte\"}}\n");
+    // An index overwrites an equal version (a replay is idempotent); a tombstone needs a
+    // greater one, so a replayed delete is refused (409) and not counted again.
+    out.extend_from_slice(match op {
+        Operation::Index { .. } => b",\"version_type\":\"external_gte\"}}\n",
+        Operation::Delete { .. } => b",\"version_type\":\"external\"}}\n",
+    });
     let start = out.len();
     out.extend_from_slice(source.trim_ascii());
     // Compact JSON (every document we make) has no line break: one vector scan finds none.
@@ -179,7 +185,7 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"index\":{\"_index\":\"tw\",\"_id\":\"1\",\"version\":7,\"version_type\":\"external_gte\"}}\n{\"a\":1}\n\
-             {\"index\":{\"_index\":\"tw\",\"_id\":\"2\",\"version\":1000000000000000000,\"version_type\":\"external_gte\"}}\n{\"deleted\":true}\n\
+             {\"index\":{\"_index\":\"tw\",\"_id\":\"2\",\"version\":1000000000000000000,\"version_type\":\"external\"}}\n{\"deleted\":true}\n\
              {\"index\":{\"_index\":\"tw\",\"_id\":\"3\",\"version\":999999999999999999,\"version_type\":\"external_gte\"}}\n{}\n"
         );
     }

@@ -15,6 +15,7 @@ use crate::client::{SearchClient, SendError};
 use crate::dead_letter::DeadLetter;
 use crate::ensure::excerpt;
 use crate::error::SinkError;
+use crate::ledger::Seq;
 use crate::operation::Origin;
 use crate::retry::Backoff;
 use crate::sink::Report;
@@ -28,8 +29,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// One operation of a batch: its lines are `range` of the batch's NDJSON.
+/// One operation of a batch: its lines are `range` of the batch's NDJSON; `seq` is its number
+/// in the sink's ledger.
 pub(crate) struct Entry {
+    pub(crate) seq: Seq,
     pub(crate) id: String,
     pub(crate) action: &'static str,
     pub(crate) origin: Origin,
@@ -87,13 +90,26 @@ pub(crate) enum Failure {
     Fatal(SinkError),
 }
 
+impl Failure {
+    /// This delivery's operations left unconfirmed (unknown for a fatal error).
+    pub(crate) fn unconfirmed(&self) -> Option<usize> {
+        match self {
+            Failure::Deadline { unconfirmed }
+            | Failure::Rejected { unconfirmed, .. }
+            | Failure::Refused { unconfirmed, .. }
+            | Failure::BadResponse { unconfirmed, .. } => Some(*unconfirmed),
+            Failure::Fatal(_) => None,
+        }
+    }
+}
+
 /// What a delivery did: counts to add to the sink's report, permanent failures to
-/// dead-letter, and a failure if it stopped early.
+/// dead-letter (with their operations' numbers), and a failure if it stopped early.
 pub(crate) struct Delivery {
     /// Operations in the batch.
     pub(crate) operations: usize,
     pub(crate) report: Report,
-    pub(crate) letters: Vec<DeadLetter>,
+    pub(crate) letters: Vec<(Seq, DeadLetter)>,
     pub(crate) last_problem: String,
     pub(crate) failure: Option<Failure>,
 }
@@ -123,7 +139,7 @@ pub(crate) async fn deliver(target: Target, batch: Batch) -> Delivery {
 struct Run {
     operations: usize,
     report: Report,
-    letters: Vec<DeadLetter>,
+    letters: Vec<(Seq, DeadLetter)>,
     last_problem: String,
     /// The batch's NDJSON once it had to be decompressed (or when it was never compressed).
     plain: Option<Bytes>,
@@ -177,18 +193,24 @@ impl Run {
             self.report.bytes_sent += body.len() as u64;
             let timeout = bulk_timeout(config.request_timeout, plain_len, remaining);
             let sent_at = Instant::now();
-            let result = target
-                .client
-                .send(
-                    Method::Post,
-                    &target.path,
-                    Some(body.clone()),
-                    HeaderValue::from_static("application/x-ndjson"),
-                    &[],
-                    self.gzip,
-                    Some(timeout),
-                )
-                .await;
+            let exchange = target.client.send(
+                Method::Post,
+                &target.path,
+                Some(body.clone()),
+                HeaderValue::from_static("application/x-ndjson"),
+                &[],
+                self.gzip,
+                Some(timeout),
+            );
+            // The request's own timeout does not cover signing (credentials may be fetched
+            // first): the whole exchange is bounded too.
+            let result = tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SendError::Retryable(format!(
+                        "no answer within {timeout:?}"
+                    )))
+                });
             self.report.request_wait += sent_at.elapsed();
             let response = match result {
                 Ok(r) => r,
@@ -236,7 +258,7 @@ impl Run {
                         reason,
                         &mut work,
                     )?;
-                    self.letters.push(letter);
+                    self.letters.push((entries[0].seq, letter));
                 }
                 413 => {
                     let mut first = entries;
@@ -455,7 +477,7 @@ impl Run {
                         item.error_reason.unwrap_or_default(),
                         work,
                     )?;
-                    self.letters.push(letter);
+                    self.letters.push((entry.seq, letter));
                 }
             }
         }

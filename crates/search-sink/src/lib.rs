@@ -1,6 +1,7 @@
 //! Bulk-loads JSON documents into OpenSearch (1-3, Service and Serverless) or Elasticsearch
 //! (7-9) so that every operation ends indexed, deleted, or dead-lettered with a reason — or the
-//! call fails saying how many operations were not confirmed, so the caller can retry the input.
+//! call fails saying how many operations were not confirmed and from which one on, so the
+//! caller can retry the input from there.
 //!
 //! It is *not* a document builder: it knows nothing of tweets. Callers hand it
 //! [`Operation`]s (an `_id` plus a serialized JSON object, or a delete) with an [`Origin`]
@@ -45,9 +46,11 @@
 //!   (2) bulk requests in flight; a batch touching an id still in flight waits for it, so
 //!   operations on one id apply in order. [`bulk::encode`] is the pure encoder
 //!   (`--dry-run` prints its output).
-//! - Versions: every write is an `index` with `version_type=external_gte`; a delete is a
-//!   tombstone at [`TOMBSTONE_VERSION`], above every index version, so replays never undo a
-//!   delete ([`Operation`] explains; 409 counts as `superseded`).
+//! - Versions: every write is an `index`; documents with `version_type=external_gte` at the
+//!   caller's version ([`copy_version`]: time, then a fingerprint of the copy), a delete as a
+//!   tombstone at [`TOMBSTONE_VERSION`], above every index version, with
+//!   `version_type=external`, so replays never undo a delete and a replayed delete is not
+//!   counted again ([`Operation`] explains; 409 counts as `superseded`).
 //! - Item outcomes: [`classify`] (pure, table-tested). 429/5xx are retried (after a partial
 //!   response only those items, with the later operations on their ids); per-document errors
 //!   are dead-lettered ([`DeadLetterStore`]; with no store they fail the call,
@@ -59,7 +62,14 @@
 //!   likewise, or given [`Config::unreachable_attempts`] quick tries and then
 //!   [`SinkError::Unreachable`]. Exponential backoff
 //!   with full jitter, one state per sink, the last delay shortened to fit the caller's
-//!   deadline ([`SinkError::DeadlineExceeded`] names the unconfirmed count). A bulk's timeout
+//!   deadline ([`SinkError::DeadlineExceeded`] names the unconfirmed count). With a dead-letter
+//!   store, bulks stop 2 s (at most a fifth of the time) before the deadline: that time is kept
+//!   for writing the dead letters still in memory.
+//! - Confirmation: one ledger per sink (`ledger.rs`, table-tested) says of every operation
+//!   whether it is pending, in flight, confirmed, failed with its dead letter held in memory, or
+//!   dead-lettered in the store. [`Report`]'s counts, the errors' unconfirmed counts and
+//!   [`BulkSink::first_unconfirmed`] (the first operation not settled: a retry starts there)
+//!   all read it; a letter not yet stored is not settled. A bulk's timeout
 //!   is the base request timeout (60 s) plus 1 s per 256 KiB. 413 splits the batch in halves;
 //!   a lone operation still too large is dead-lettered.
 //! - [`SearchClient::ensure_index`]: `PUT _index_template` for the index name (auto-created
@@ -86,6 +96,7 @@ mod delivery;
 mod ensure;
 mod error;
 pub mod https;
+mod ledger;
 pub mod logs;
 mod operation;
 mod retry;
@@ -104,5 +115,5 @@ pub use delivery::gzip_bytes;
 pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
 pub use http::{HeaderName, HeaderValue};
-pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION};
+pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
 pub use sink::{BULK_PATH, BulkSink, Report};

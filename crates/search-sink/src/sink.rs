@@ -8,6 +8,7 @@ use crate::client::SearchClient;
 use crate::dead_letter::{DeadLetter, DeadLetterStore};
 use crate::delivery::{self, Batch, Body, Delivery, Entry, Failure, Target};
 use crate::error::SinkError;
+use crate::ledger::{Confirmed, Ledger, Seq};
 use crate::operation::{Operation, Origin};
 use crate::retry::Backoff;
 use bytes::Bytes;
@@ -28,8 +29,16 @@ pub const BULK_PATH: &str = "_bulk?filter_path=items.%2A.status%2Citems.%2A.resu
 /// per source object at `finish`).
 const DEAD_LETTER_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 
+/// Time kept back from a sink's deadline for writing its dead letters (with a store): bulks
+/// and their backoffs stop this much earlier, so that letters still in memory when a bulk
+/// runs out of time can be stored, not lost with the invocation. At most a fifth of the
+/// sink's time, so short deadlines keep most of theirs for the bulks.
+pub(crate) const DEAD_LETTER_RESERVE: Duration = Duration::from_secs(2);
+
 /// What happened to the operations pushed into one sink. When `finish` returns Ok,
 /// `operations == created + updated + deleted + not_found + superseded + dead_lettered`.
+/// The outcome counts are the sink's ledger (`crate::ledger`): an operation counts once it is
+/// confirmed by the server or its dead letter is stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Operations pushed.
@@ -43,9 +52,10 @@ pub struct Report {
     /// Deletes of documents that did not exist (counted as done).
     pub not_found: u64,
     /// Operations the index already held a newer version of (409 on a versioned write: a
-    /// late or replayed index of a deleted or newer document). Done, not failures.
+    /// late or replayed index of a deleted or newer document, or a replayed delete whose
+    /// tombstone is there already). Done, not failures.
     pub superseded: u64,
-    /// Operations written to the dead-letter store.
+    /// Operations whose dead letter the store confirmed.
     pub dead_lettered: u64,
     /// Operations refused for an index-wide or unknown reason (write block, security error,
     /// missing index): they fail the call and are never dead-lettered.
@@ -72,14 +82,8 @@ impl Report {
         self.created + self.updated
     }
 
-    /// Adds a delivery's outcome counts (`operations` and `dead_lettered` are counted by the
-    /// sink itself).
+    /// Adds a delivery's request counts (the outcome counts come from the ledger).
     fn absorb(&mut self, other: &Report) {
-        self.created += other.created;
-        self.updated += other.updated;
-        self.deleted += other.deleted;
-        self.not_found += other.not_found;
-        self.superseded += other.superseded;
         self.refused += other.refused;
         self.retried += other.retried;
         self.requests += other.requests;
@@ -96,6 +100,7 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 /// One operation waiting in the buffer.
 struct Pending {
+    seq: Seq,
     id: String,
     action: &'static str,
     origin: Origin,
@@ -105,7 +110,8 @@ struct Pending {
 
 /// A streaming bulk loader bound to one index and one deadline. Push operations, then call
 /// [`BulkSink::finish`]; an error means some operations were not confirmed (the error says how
-/// many) and the caller should fail so that the whole input is retried.
+/// many, [`BulkSink::first_unconfirmed`] says from where) and the caller should fail so that
+/// the input is retried from there.
 ///
 /// Up to [`Config::bulk_concurrency`](crate::Config::bulk_concurrency) batches are in flight
 /// at once, each in its own task ([`crate::delivery`]). A batch that touches an `_id` still
@@ -116,26 +122,29 @@ pub struct BulkSink {
     /// `{index}/_bulk?...`: the index in the path (not only in the action lines) so that IAM
     /// policies scoped to the index paths allow the request.
     bulk_path: Arc<str>,
+    /// The caller's deadline: dead letters may be written until then.
     deadline: Instant,
+    /// Bulks and their retries stop here: [`DEAD_LETTER_RESERVE`] before `deadline` when
+    /// there is a store.
+    send_deadline: Instant,
     /// Shared by every delivery of this sink.
     backoff: Arc<std::sync::Mutex<Backoff>>,
     started: Instant,
     store: Option<Arc<dyn DeadLetterStore>>,
+    /// Where every operation stands.
+    ledger: Ledger,
     /// The batch being filled.
     filling: Filling,
     /// One operation's lines, encoded before we know which batch they go in.
     scratch: Vec<u8>,
-    /// 1 while the operation in `scratch` waits for its batch to be launched.
-    waiting: usize,
     pending: Vec<Pending>,
     flights: JoinSet<Flight>,
-    /// Operations in flight, and the sorted id hashes of each batch in flight by number.
-    in_flight: usize,
-    /// With each batch's first origin, for [`BulkSink::first_unconfirmed`].
-    in_flight_ids: Vec<(u64, Vec<u64>, Origin)>,
+    /// The sorted id hashes of each batch in flight, by number.
+    in_flight_ids: Vec<(u64, Vec<u64>)>,
     launched: u64,
     report: Report,
-    letters: Vec<DeadLetter>,
+    /// Dead letters not yet written, with their operations' numbers.
+    letters: Vec<(Seq, DeadLetter)>,
     letters_bytes: usize,
     parts_written: HashMap<String, u32>,
     /// Permanent failures when no store is configured: count and the first one.
@@ -220,7 +229,7 @@ impl std::fmt::Debug for BulkSink {
         f.debug_struct("BulkSink")
             .field("index", &self.index)
             .field("pending", &self.pending.len())
-            .field("in_flight", &self.in_flight)
+            .field("unconfirmed", &self.ledger.unconfirmed())
             .field("report", &self.report)
             .finish()
     }
@@ -229,6 +238,8 @@ impl std::fmt::Debug for BulkSink {
 impl BulkSink {
     /// A sink writing into the client's configured index. `deadline` bounds every request,
     /// retry and backoff; `store` receives permanent failures (`None`: they fail the call).
+    /// With a store, bulks stop 2 s (at most a fifth of the time left) before `deadline`:
+    /// that time is kept for writing dead letters.
     pub fn new(
         client: Arc<SearchClient>,
         deadline: Instant,
@@ -251,20 +262,22 @@ impl BulkSink {
             client.config.retry_initial_delay,
             client.config.retry_max_delay,
         );
+        let now = Instant::now();
+        let reserve = letters_reserve(store.is_some(), deadline.saturating_duration_since(now));
         Self {
             backoff: Arc::new(std::sync::Mutex::new(backoff)),
             client,
             bulk_path: format!("{}/{BULK_PATH}", crate::ensure::segment(&index)).into(),
             index,
             deadline,
-            started: Instant::now(),
+            send_deadline: deadline - reserve,
+            started: now,
             store,
+            ledger: Ledger::default(),
             filling,
             scratch: Vec::new(),
-            waiting: 0,
             pending: Vec::new(),
             flights: JoinSet::new(),
-            in_flight: 0,
             in_flight_ids: Vec::new(),
             launched: 0,
             report: Report::default(),
@@ -276,17 +289,13 @@ impl BulkSink {
         }
     }
 
-    /// Where to resume after an error: the origin of the first operation of the oldest batch
-    /// that was not settled (the failed one, or one stopped with it), else of the first
-    /// buffered operation. Every operation pushed before it is settled (indexed, deleted,
-    /// superseded or dead-lettered); some after it may be too, which versioning makes safe to
-    /// redo. `None` when nothing is pending.
-    pub fn first_unconfirmed(&self) -> Option<&Origin> {
-        self.in_flight_ids
-            .iter()
-            .min_by_key(|(number, _, _)| *number)
-            .map(|(_, _, origin)| origin)
-            .or_else(|| self.pending.first().map(|p| &p.origin))
+    /// Where to resume after an error: the position (0-based, in push order, rejected inputs
+    /// included) of the first operation that is not settled: pending, in flight (or in a
+    /// batch a failure stopped), or failed with its dead letter still in memory. Every
+    /// operation before it is confirmed by the server or dead-lettered in the store; some
+    /// after it may be too, which versioning makes safe to redo. `None` when all are settled.
+    pub fn first_unconfirmed(&self) -> Option<u64> {
+        self.ledger.first_unconfirmed()
     }
 
     /// The counts so far (operations still buffered are not in them yet).
@@ -294,10 +303,24 @@ impl BulkSink {
         &self.report
     }
 
+    /// Copies the ledger's counts into the report.
+    fn book(&mut self) {
+        let confirmed = *self.ledger.confirmed();
+        let report = &mut self.report;
+        report.operations = self.ledger.pushed();
+        report.created = confirmed.created;
+        report.updated = confirmed.updated;
+        report.deleted = confirmed.deleted;
+        report.not_found = confirmed.not_found;
+        report.superseded = confirmed.superseded;
+        report.dead_lettered = self.ledger.letters_stored();
+    }
+
     /// Adds one operation; sends a bulk request first when the buffer is full. An operation
     /// that cannot be encoded (empty id, source not a JSON object) is dead-lettered.
     pub async fn push(&mut self, op: Operation, origin: Origin) -> Result<(), SinkError> {
-        self.report.operations += 1;
+        let seq = self.ledger.push();
+        self.book();
         self.scratch.clear();
         if let Err(e) = bulk::encode(&self.index, &op, &mut self.scratch) {
             tracing::warn!(object = %origin.object, offset = origin.offset, error = %e, "operation cannot be encoded");
@@ -311,7 +334,8 @@ impl BulkSink {
                 offset: origin.offset,
                 document: None,
             };
-            self.dead_letter(letter);
+            self.ledger.hold_pending(seq);
+            self.dead_letter(seq, letter);
             return self.after_flush().await;
         }
         let limits = Arc::clone(&self.client);
@@ -323,16 +347,14 @@ impl BulkSink {
         if !self.pending.is_empty()
             && self.filling.plain_len() + self.scratch.len() > limits.bulk_max_bytes
         {
-            // This operation would overflow the batch: send the others first. It waits in
-            // `scratch` meanwhile, so an error counts it among the unconfirmed operations.
-            self.waiting = 1;
-            let launched = self.launch().await;
-            self.waiting = 0;
-            launched?;
+            // This operation would overflow the batch: send the others first. It stays
+            // pending in the ledger meanwhile, so an error counts it among the unconfirmed.
+            self.launch().await?;
         }
         let start = self.filling.plain_len();
         self.filling.append(&self.scratch);
         self.pending.push(Pending {
+            seq,
             id,
             action,
             origin,
@@ -349,34 +371,48 @@ impl BulkSink {
 
     /// Dead-letters an input that never became an operation (e.g. a record that could not be
     /// parsed), next to the operations' dead letters of the same source object. It counts in
-    /// `operations` and `dead_lettered`, so the report still adds up; with no store it fails
-    /// the call like any permanent failure.
+    /// `operations` and `dead_lettered`, so the report still adds up, and it holds
+    /// [`BulkSink::first_unconfirmed`] until its letter is stored; with no store it fails the
+    /// call like any permanent failure.
     pub async fn reject(
         &mut self,
         origin: Origin,
         error_type: &str,
         reason: &str,
     ) -> Result<(), SinkError> {
-        self.report.operations += 1;
-        self.dead_letter(DeadLetter {
-            id: String::new(),
-            action: "none".into(),
-            status: 0,
-            error_type: error_type.to_owned(),
-            reason: reason.to_owned(),
-            source_object: origin.object.to_string(),
-            offset: origin.offset,
-            document: None,
-        });
+        let seq = self.ledger.push();
+        self.ledger.hold_pending(seq);
+        self.book();
+        self.dead_letter(
+            seq,
+            DeadLetter {
+                id: String::new(),
+                action: "none".into(),
+                status: 0,
+                error_type: error_type.to_owned(),
+                reason: reason.to_owned(),
+                source_object: origin.object.to_string(),
+                offset: origin.offset,
+                document: None,
+            },
+        );
         self.after_flush().await
     }
 
     /// Sends everything buffered, writes the dead letters and returns the report.
     pub async fn finish(mut self) -> Result<Report, SinkError> {
-        self.flush().await?;
-        self.write_dead_letters().await?;
+        self.complete().await?;
         tracing::info!(index = %self.index, report = ?self.report, "bulk sink finished");
         Ok(self.report)
+    }
+
+    /// Like [`BulkSink::finish`], keeping the sink: after an error,
+    /// [`BulkSink::first_unconfirmed`] and [`BulkSink::report`] say how far it got.
+    pub async fn complete(&mut self) -> Result<(), SinkError> {
+        self.flush().await?;
+        self.write_dead_letters().await?;
+        debug_assert_eq!(self.ledger.unconfirmed(), 0, "{self:?}");
+        Ok(())
     }
 
     /// Sends the buffered operations now and waits until every batch in flight is settled.
@@ -393,16 +429,17 @@ impl BulkSink {
     /// Hands the buffered operations to a new delivery task, first waiting for a free slot
     /// (and for every batch in flight if one of them holds an id of this batch).
     async fn launch(&mut self) -> Result<(), SinkError> {
-        if self.pending.is_empty() {
+        let (Some(first), Some(last)) = (self.pending.first(), self.pending.last()) else {
             return Ok(());
-        }
+        };
+        let (first, end) = (first.seq, last.seq + 1);
         let mut id_hashes: Vec<u64> = self.pending.iter().map(|p| id_hash(&p.id)).collect();
         id_hashes.sort_unstable();
         id_hashes.dedup();
         let shares_an_id = self
             .in_flight_ids
             .iter()
-            .any(|(_, held, _)| id_hashes.iter().any(|h| held.binary_search(h).is_ok()));
+            .any(|(_, held)| id_hashes.iter().any(|h| held.binary_search(h).is_ok()));
         if shares_an_id {
             while !self.flights.is_empty() {
                 self.settle_one().await?;
@@ -412,22 +449,20 @@ impl BulkSink {
         while self.flights.len() >= slots {
             self.settle_one().await?;
         }
-        if Instant::now() >= self.deadline {
-            return Err(self.deadline_error(self.in_flight));
+        if Instant::now() >= self.send_deadline {
+            return Err(self.stopped(Stop::Deadline).await);
         }
         let batch = self.take_batch();
         let number = self.launched;
         self.launched += 1;
-        let first = batch.entries.first().map(|e| e.origin.clone());
-        if let Some(first) = first {
-            self.in_flight_ids.push((number, id_hashes, first));
-        }
-        self.in_flight += batch.entries.len();
+        self.ledger
+            .launch(number, first, end, batch.entries.len() as u64);
+        self.in_flight_ids.push((number, id_hashes));
         let target = Target {
             client: Arc::clone(&self.client),
             index: Arc::from(self.index.as_str()),
             path: Arc::clone(&self.bulk_path),
-            deadline: self.deadline,
+            deadline: self.send_deadline,
             backoff: Arc::clone(&self.backoff),
         };
         self.flights.spawn(async move {
@@ -445,6 +480,7 @@ impl BulkSink {
             .pending
             .drain(..)
             .map(|p| Entry {
+                seq: p.seq,
                 id: p.id,
                 action: p.action,
                 origin: p.origin,
@@ -455,92 +491,97 @@ impl BulkSink {
         Batch { entries, body }
     }
 
-    /// Waits for one delivery and takes in its counts and dead letters. If it failed, the
-    /// other deliveries are stopped and counted as unconfirmed.
+    /// Waits for one delivery and books its outcome and dead letters. If it failed, the
+    /// other deliveries are stopped (their operations stay unconfirmed).
     async fn settle_one(&mut self) -> Result<(), SinkError> {
         let Some(joined) = self.flights.join_next().await else {
             return Ok(());
         };
         let flight = match joined {
             Ok(flight) => flight,
-            Err(e) => {
-                let unconfirmed = self.in_flight + self.pending.len();
-                self.flights.abort_all();
-                return Err(SinkError::Transport {
-                    method: "POST".into(),
-                    path: self.bulk_path.to_string(),
-                    detail: format!(
-                        "bulk delivery task failed: {e}; {unconfirmed} operations were not confirmed"
-                    ),
-                });
-            }
+            Err(e) => return Err(self.stopped(Stop::Task(e.to_string())).await),
         };
-        let delivery = flight.delivery;
-        if delivery.failure.is_none() {
-            self.in_flight_ids.retain(|(n, _, _)| *n != flight.number);
+        let Flight { delivery, number } = flight;
+        let stopped = delivery.failure.is_some();
+        if !stopped {
+            self.in_flight_ids.retain(|(n, _)| *n != number);
         }
-        self.in_flight -= delivery.operations;
-        self.report.absorb(&delivery.report);
+        let letters: Vec<Seq> = delivery.letters.iter().map(|(seq, _)| *seq).collect();
+        let report = &delivery.report;
+        let confirmed = Confirmed {
+            created: report.created,
+            updated: report.updated,
+            deleted: report.deleted,
+            not_found: report.not_found,
+            superseded: report.superseded,
+        };
+        self.ledger.settle(number, confirmed, &letters, stopped);
+        self.report.absorb(report);
         if !delivery.last_problem.is_empty() {
             self.last_problem = delivery.last_problem;
         }
-        for letter in delivery.letters {
-            self.dead_letter(letter);
+        for (seq, letter) in delivery.letters {
+            self.dead_letter(seq, letter);
         }
+        self.book();
         if let Some(failure) = delivery.failure {
-            // Keep what we learned: failed operations already known are stored before the
-            // caller gives up, so the retry of the whole input does not depend on them.
-            if let Err(store_error) = self.write_dead_letters().await {
-                tracing::error!(error = %store_error, "dead letters could not be written");
-            }
-            let others = self.in_flight;
-            self.flights.abort_all();
-            return Err(self.failure_error(failure, others));
+            tracing::warn!(
+                batch = number,
+                operations = delivery.operations,
+                unconfirmed = failure.unconfirmed(),
+                "bulk delivery stopped before confirming its batch"
+            );
+            return Err(self.stopped(Stop::Failure(failure)).await);
         }
         self.after_flush().await
     }
 
-    /// The caller-facing error for a failed delivery; `others` counts operations of other
-    /// batches stopped with it.
-    fn failure_error(&self, failure: Failure, others: usize) -> SinkError {
-        let held = others + self.pending.len() + self.waiting;
-        match failure {
-            Failure::Deadline { unconfirmed } => self.deadline_error(unconfirmed + others),
-            Failure::Rejected {
-                status,
-                body,
-                unconfirmed,
-            } => SinkError::Rejected {
+    /// Stops every delivery in flight (their operations stay unconfirmed), writes the dead
+    /// letters already known in the time kept for them, and returns the caller's error.
+    async fn stopped(&mut self, stop: Stop) -> SinkError {
+        self.flights.abort_all();
+        // Keep what we learned: failed operations already known are stored before the caller
+        // gives up, so that the retry can start after them.
+        if let Err(store_error) = self.write_dead_letters().await {
+            tracing::error!(error = %store_error, "dead letters could not be written: their operations stay unconfirmed");
+        }
+        let unconfirmed = self.ledger.unconfirmed() as usize;
+        match stop {
+            Stop::Deadline | Stop::Failure(Failure::Deadline { .. }) => {
+                self.deadline_error(unconfirmed)
+            }
+            Stop::Task(detail) => SinkError::Transport {
+                method: "POST".into(),
+                path: self.bulk_path.to_string(),
+                detail: format!(
+                    "bulk delivery task failed: {detail}; {unconfirmed} operations were not confirmed"
+                ),
+            },
+            Stop::Failure(Failure::Rejected { status, body, .. }) => SinkError::Rejected {
                 method: "POST".into(),
                 path: self.bulk_path.to_string(),
                 status,
                 body,
-                unconfirmed: unconfirmed + held,
+                unconfirmed,
             },
-            Failure::Refused {
+            Stop::Failure(Failure::Refused {
                 status,
                 error_type,
                 reason,
-                unconfirmed,
-            } => SinkError::Refused {
+                ..
+            }) => SinkError::Refused {
                 index: self.index.clone(),
                 status,
                 error_type,
                 reason,
-                unconfirmed: unconfirmed + held,
-            },
-            Failure::BadResponse {
-                detail,
                 unconfirmed,
-            } => SinkError::BadResponse {
+            },
+            Stop::Failure(Failure::BadResponse { detail, .. }) => SinkError::BadResponse {
                 method: "POST".into(),
                 path: self.bulk_path.to_string(),
-                detail: format!(
-                    "{detail}; {} operations were not confirmed",
-                    unconfirmed + held
-                ),
+                detail: format!("{detail}; {unconfirmed} operations were not confirmed"),
             },
-            Failure::Fatal(e) => e,
+            Stop::Failure(Failure::Fatal(e)) => e,
         }
     }
 
@@ -562,7 +603,7 @@ impl BulkSink {
 
     fn deadline_error(&self, unconfirmed: usize) -> SinkError {
         SinkError::DeadlineExceeded {
-            unconfirmed: unconfirmed + self.pending.len() + self.waiting,
+            unconfirmed,
             elapsed: self.started.elapsed(),
             last_problem: if self.last_problem.is_empty() {
                 "none".into()
@@ -572,7 +613,8 @@ impl BulkSink {
         }
     }
 
-    fn dead_letter(&mut self, letter: DeadLetter) {
+    /// Keeps the dead letter of operation `seq` (already held in the ledger) for the store.
+    fn dead_letter(&mut self, seq: Seq, letter: DeadLetter) {
         tracing::warn!(
             id = %letter.id,
             object = %letter.source_object,
@@ -587,27 +629,31 @@ impl BulkSink {
         }
         self.letters_bytes +=
             letter.document.as_ref().map_or(0, |d| d.get().len()) + letter.reason.len() + 200;
-        self.letters.push(letter);
+        self.letters.push((seq, letter));
     }
 
-    /// Writes buffered dead letters, one store call per source object.
+    /// Writes buffered dead letters, one store call per source object, each bounded by the
+    /// caller's deadline (not the bulks': the time kept for letters is theirs).
     async fn write_dead_letters(&mut self) -> Result<(), SinkError> {
         let Some(store) = self.store.clone() else {
             return Ok(());
         };
         let letters = std::mem::take(&mut self.letters);
         self.letters_bytes = 0;
-        let mut by_object: Vec<(String, Vec<DeadLetter>)> = Vec::new();
-        for letter in letters {
+        let mut by_object: Vec<(String, Vec<Seq>, Vec<DeadLetter>)> = Vec::new();
+        for (seq, letter) in letters {
             match by_object
                 .iter_mut()
-                .find(|(o, _)| *o == letter.source_object)
+                .find(|(o, _, _)| *o == letter.source_object)
             {
-                Some((_, group)) => group.push(letter),
-                None => by_object.push((letter.source_object.clone(), vec![letter])),
+                Some((_, seqs, group)) => {
+                    seqs.push(seq);
+                    group.push(letter);
+                }
+                None => by_object.push((letter.source_object.clone(), vec![seq], vec![letter])),
             }
         }
-        for (object, group) in by_object {
+        for (object, seqs, group) in by_object {
             let part = self.parts_written.entry(object.clone()).or_insert(0);
             // Bounded like every request: a hung store must not outlive the invocation.
             match tokio::time::timeout_at(self.deadline, store.store(&object, *part, &group)).await
@@ -626,9 +672,28 @@ impl BulkSink {
                 }
             }
             *part += 1;
-            self.report.dead_lettered += group.len() as u64;
+            self.ledger.stored(seqs);
+            self.book();
         }
         Ok(())
+    }
+}
+
+/// Why a sink stopped: its own deadline before a launch, a delivery task that died, or a
+/// delivery's failure.
+enum Stop {
+    Deadline,
+    Task(String),
+    Failure(Failure),
+}
+
+/// The time kept for dead letters: [`DEAD_LETTER_RESERVE`], at most a fifth of `left`; none
+/// without a store.
+pub(crate) fn letters_reserve(has_store: bool, left: Duration) -> Duration {
+    if has_store {
+        DEAD_LETTER_RESERVE.min(left / 5)
+    } else {
+        Duration::ZERO
     }
 }
 
@@ -642,4 +707,29 @@ fn id_hash(id: &str) -> u64 {
 /// (pages are only touched as they fill, so a small object does not pay for it).
 fn buffer_capacity(bulk_max_bytes: usize) -> usize {
     bulk_max_bytes.min(16 * 1024 * 1024) + 64 * 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_is_kept_for_dead_letters_only_with_a_store() {
+        let s = Duration::from_secs;
+        // (store, time left) -> kept for letters
+        let table = [
+            (true, s(300), s(2)),
+            (true, s(10), s(2)),
+            (true, s(5), s(1)),
+            (true, Duration::ZERO, Duration::ZERO),
+            (false, s(300), Duration::ZERO),
+        ];
+        for (store, left, kept) in table {
+            assert_eq!(
+                letters_reserve(store, left),
+                kept,
+                "store={store} left={left:?}"
+            );
+        }
+    }
 }

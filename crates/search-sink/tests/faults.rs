@@ -789,9 +789,9 @@ async fn a_hung_head_ends_at_the_deadline_with_a_clear_error() {
 }
 
 #[tokio::test]
-async fn after_a_failure_the_sink_names_the_first_unconfirmed_origin() {
+async fn after_a_failure_the_sink_names_the_first_unconfirmed_operation() {
     // Batches of two, one in flight: [d0 d1] succeeds, [d2 d3] is refused; d0 and d1 are
-    // settled, so a caller resuming a stream starts again at d2.
+    // settled, so a caller resuming a stream starts again at d2 (the third operation).
     let peer = FaultPeer::start(|c| {
         if c.number == 0 {
             Reply::Items(vec![201, 201])
@@ -816,7 +816,7 @@ async fn after_a_failure_the_sink_names_the_first_unconfirmed_origin() {
     if !failed {
         assert!(sink.flush().await.is_err());
     }
-    assert_eq!(sink.first_unconfirmed().map(|o| o.offset), Some(200));
+    assert_eq!(sink.first_unconfirmed(), Some(2));
     assert_eq!(sink.report().created, 2);
 }
 
@@ -864,4 +864,85 @@ async fn a_missing_index_is_ensured_again_once_then_the_items_are_retried() {
         ]
     );
     assert_eq!(peer.requests()[5].body, body.as_bytes());
+}
+
+/// A dead-letter store that never answers.
+#[derive(Debug)]
+struct HungStore;
+
+#[async_trait::async_trait]
+impl DeadLetterStore for HungStore {
+    async fn store(
+        &self,
+        _source_object: &str,
+        _part: u32,
+        _entries: &[DeadLetter],
+    ) -> Result<(), search_sink::DeadLetterError> {
+        std::future::pending().await
+    }
+}
+
+/// [d0 d1]: d0 is refused for good (400 mapper_parsing_exception), d1 created; every later
+/// bulk hangs past the deadline.
+fn letter_then_hang(c: &common::Captured) -> Reply {
+    if c.number == 0 {
+        Reply::Items(vec![400, 201])
+    } else {
+        Reply::Slow(
+            Duration::from_secs(60),
+            Box::new(Reply::Items(vec![201; 2])),
+        )
+    }
+}
+
+/// Pushes d0..d3 in batches of two, one in flight, and returns the sink after its error.
+async fn letter_then_deadline(
+    peer: &FaultPeer,
+    store: Arc<dyn DeadLetterStore>,
+) -> (BulkSink, SinkError) {
+    let mut config = fast_config(&peer.url);
+    config.bulk_max_operations = 2;
+    config.bulk_concurrency = 1;
+    let client = Arc::new(SearchClient::connect(config).await.unwrap());
+    let mut sink = BulkSink::new(client, Instant::now() + Duration::from_secs(3), Some(store));
+    for (i, op) in docs(4).into_iter().enumerate() {
+        if let Err(e) = sink.push(op, origin(i as u64 * 100)).await {
+            return (sink, e);
+        }
+    }
+    let error = sink.flush().await.unwrap_err();
+    (sink, error)
+}
+
+#[tokio::test]
+async fn a_dead_letter_still_in_memory_is_unconfirmed_so_a_resume_starts_at_it() {
+    // d0's letter cannot be stored (the store hangs), so d0 is not settled: resuming at the
+    // failed batch [d2 d3] would lose it.
+    let peer = FaultPeer::start(letter_then_hang).await;
+    let (sink, error) = letter_then_deadline(&peer, Arc::new(HungStore)).await;
+    match error {
+        SinkError::DeadlineExceeded { unconfirmed, .. } => assert_eq!(unconfirmed, 3),
+        other => panic!("expected DeadlineExceeded, got {other}"),
+    }
+    assert_eq!(sink.first_unconfirmed(), Some(0));
+    assert_eq!((sink.report().created, sink.report().dead_lettered), (1, 0));
+}
+
+#[tokio::test]
+async fn dead_letters_are_written_in_time_kept_for_them_when_a_later_bulk_runs_out() {
+    // The hung bulk stops before the deadline, leaving time to store d0's letter: the resume
+    // then starts at d2, after everything settled.
+    let peer = FaultPeer::start(letter_then_hang).await;
+    let path = temp_file("reserve");
+    let store: Arc<dyn DeadLetterStore> = Arc::new(FileDeadLetters::new(&path));
+    let (sink, error) = letter_then_deadline(&peer, store).await;
+    match error {
+        SinkError::DeadlineExceeded { unconfirmed, .. } => assert_eq!(unconfirmed, 2),
+        other => panic!("expected DeadlineExceeded, got {other}"),
+    }
+    let letters = read_letters(&path);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!((letters[0].id.as_str(), letters[0].offset), ("d0", 0));
+    assert_eq!(sink.first_unconfirmed(), Some(2));
+    assert_eq!((sink.report().created, sink.report().dead_lettered), (1, 1));
 }

@@ -171,6 +171,7 @@ impl Extractor {
             pending: VecDeque::new(),
             scratch: Vec::new(),
             records: 0,
+            record_crc: 0,
             read_error: None,
         }
     }
@@ -514,6 +515,7 @@ pub struct Items<'e, R: Read> {
     pending: VecDeque<Item>,
     scratch: Vec<Item>,
     records: u64,
+    record_crc: u32,
     read_error: Option<FrameError>,
 }
 
@@ -531,6 +533,14 @@ impl<R: Read> Items<'_, R> {
     /// Records and damaged spans framed so far.
     pub fn records(&self) -> u64 {
         self.records
+    }
+
+    /// The CRC-32 of the record the last item returned came from: its bytes as framed (before
+    /// any repair), so two copies of a tweet captured differently (other counts, another
+    /// payload) differ, while the same input read by any release gives the same value. Callers
+    /// break ties between copies of one tweet with it (`pipeline` puts it in the version).
+    pub fn record_crc(&self) -> u32 {
+        self.record_crc
     }
 
     /// The reader's error that ended the iteration early (network: the object may be
@@ -572,8 +582,9 @@ impl<R: Read> Iterator for Items<'_, R> {
                     reason: e.reason(),
                 });
             }
-            if step.record.is_some() {
+            if let Some((_, start, end)) = step.record {
                 self.records += 1;
+                self.record_crc = crc32fast::hash(&self.framer.buffer()[start..end]);
                 if self.pending.is_empty() && self.scratch.len() == 1 {
                     return self.scratch.pop();
                 }

@@ -526,3 +526,40 @@ fn every_fixture_message_is_a_named_kind() {
         }
     }
 }
+
+/// Each item names the CRC-32 of its own record's bytes, whatever the layout around it (the
+/// pipeline breaks ties between copies of a tweet with it).
+#[test]
+fn each_item_names_the_crc_of_its_own_record() {
+    use std::io::Write;
+    let ex = extractor();
+    let lines: Vec<&str> = V1.lines().take(3).collect();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(lines.join("\n").as_bytes()).unwrap();
+    let gzip = gzip.finish().unwrap();
+    let layouts: [(&str, Vec<u8>); 4] = [
+        ("lines", lines.join("\n").into_bytes()),
+        ("crlf", lines.join("\r\n").into_bytes()),
+        ("no delimiter", lines.concat().into_bytes()),
+        ("gzip", gzip),
+    ];
+    for (layout, bytes) in layouts {
+        let mut items = ex.items(bytes.as_slice());
+        let mut seen = Vec::new();
+        while let Some(item) = items.next() {
+            assert!(matches!(item, Item::Document { .. }), "{layout}: {item:?}");
+            seen.push(items.record_crc());
+        }
+        let want: Vec<u32> = lines
+            .iter()
+            .map(|l| crc32fast::hash(l.as_bytes()))
+            .collect();
+        assert_eq!(seen, want, "{layout}");
+    }
+    // Two copies that differ in one byte differ.
+    let other = lines[0].replacen("Federal", "federal", 1);
+    assert_ne!(
+        crc32fast::hash(other.as_bytes()),
+        crc32fast::hash(lines[0].as_bytes())
+    );
+}
