@@ -266,7 +266,7 @@ impl SearchClient {
     /// One request with the bulk retry policy: timeouts bounded by `deadline`; transient
     /// statuses ([`crate::classify::is_transient_status`]), resets and timeouts retried with
     /// backoff. Other statuses (501 and 405 included) are returned to the caller at once.
-    async fn retrying(
+    pub(crate) async fn retrying(
         &self,
         method: Method,
         path: &str,
@@ -385,7 +385,7 @@ fn error_type(response: &RawResponse) -> Option<String> {
     body.pointer("/error/type")?.as_str().map(str::to_owned)
 }
 
-fn rejected(method: &str, path: &str, response: &RawResponse) -> SinkError {
+pub(crate) fn rejected(method: &str, path: &str, response: &RawResponse) -> SinkError {
     SinkError::Rejected {
         method: method.into(),
         path: path.into(),

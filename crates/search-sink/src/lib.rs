@@ -72,6 +72,13 @@
 //!   all read it; a letter not yet stored is not settled. A bulk's timeout
 //!   is the base request timeout (60 s) plus 1 s per 256 KiB. 413 splits the batch in halves;
 //!   a lone operation still too large is dead-lettered.
+//! - Reads (`reads.rs`), for callers that decide what to write from what an index holds:
+//!   [`SearchClient::index_exists`], [`SearchClient::mget_sources`] (real-time `_source`s by
+//!   `_id`), [`Pages`] (a search in a stable order, page after page with `search_after`),
+//!   [`Values`] (the distinct values of a field, a `composite` aggregation page after page),
+//!   [`SearchClient::refresh`] (best effort). Bounded by the caller's deadline and retried
+//!   like bulks; a missing index is an answer, an incomplete search (a shard failed, timed
+//!   out) an error.
 //! - [`SearchClient::ensure_index`]: `PUT _index_template` for the index name (auto-created
 //!   indices get our mapping), `HEAD`, `PUT` on 404, `resource_already_exists_exception` is
 //!   success, missing fields added with `PUT _mapping`, type conflicts fail clearly; every
@@ -99,6 +106,7 @@ pub mod https;
 mod ledger;
 pub mod logs;
 mod operation;
+mod reads;
 mod retry;
 mod sink;
 
@@ -116,4 +124,5 @@ pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
 pub use http::{HeaderName, HeaderValue};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
+pub use reads::{Hit, MAX_PAGE, MGET_CHUNK, Pages, SearchRequest, SourceFilter, Values};
 pub use sink::{BULK_PATH, BulkSink, Report};
