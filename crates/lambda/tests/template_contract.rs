@@ -253,6 +253,7 @@ impl ObjectStore for SampleStore {
                     size: Some(body.len() as u64),
                     body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
                     resumes: Default::default(),
+                    received_at: None,
                 })
             }
             "firehose/missing" => Err(SourceError::NotFound { name }),

@@ -12,7 +12,9 @@
 //! ([`memory`]).
 
 pub mod batch;
+pub mod compliance;
 pub mod dry_run;
+mod feed;
 pub mod filter;
 pub mod kpl;
 pub mod memory;
@@ -21,6 +23,7 @@ pub mod source;
 mod summary;
 
 pub use batch::{BatchOutcome, BatchRecord};
+pub use compliance::{Fixed, IdPages, SweepReport};
 pub use filter::AuthorFilter;
 pub use run::{Indexer, PipelineError};
 pub use source::{Body, Object, ObjectStore, S3Store, SourceError};

@@ -120,6 +120,7 @@ async fn an_index_without_the_field_gets_it_and_tombstones_can_be_filtered() {
         size: Some(bytes.len() as u64),
         body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
         resumes: Default::default(),
+        received_at: None,
     };
     let summary = indexer
         .index(object, Instant::now() + Duration::from_secs(30))
