@@ -1,7 +1,105 @@
-//! moto scaffolding shared by the capture tests: clients with dummy credentials, a Firehose
-//! delivery stream into S3, and reading back what landed (S3 objects, Kinesis shards).
+//! Scaffolding shared by the capture tests: the X fake and the fault proxy in memory (for
+//! tests on a paused clock, which must not wait on real sockets), and for moto: clients with
+//! dummy credentials, a Firehose delivery stream into S3, and reading back what landed (S3
+//! objects, Kinesis shards).
 // Each test file uses some of these.
 #![allow(dead_code)]
+
+use capture::stream::{Answer, Body, BoxFuture, Connect, STREAM_PATH, Token, filtered_query};
+use testkit::xfake::{MemoryBody, XFake};
+
+/// The filtered stream of an in-memory [`XFake`], requested as `HttpStream` requests it.
+pub struct MemoryX {
+    fake: XFake,
+    target: String,
+    authorization: Option<String>,
+}
+
+impl MemoryX {
+    pub fn filtered(fake: &XFake, token: &str, backfill_minutes: Option<u8>) -> MemoryX {
+        let url = reqwest::Url::parse_with_params(
+            &format!("http://x{STREAM_PATH}"),
+            filtered_query(backfill_minutes),
+        )
+        .unwrap();
+        MemoryX {
+            fake: fake.clone(),
+            target: format!("{}?{}", url.path(), url.query().unwrap_or("")),
+            authorization: Token::new(token)
+                .header()
+                .and_then(|h| h.to_str().ok().map(str::to_owned)),
+        }
+    }
+}
+
+impl Connect for MemoryX {
+    fn connect(&self) -> BoxFuture<'_, Result<Answer, String>> {
+        Box::pin(async move {
+            let answer = self
+                .fake
+                .open_stream(&self.target, self.authorization.as_deref());
+            let header = |name: &str| {
+                answer
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            };
+            Ok(Answer {
+                status: answer.status,
+                gzip: header("content-encoding").as_deref() == Some("gzip"),
+                rate_limit_reset: header("x-rate-limit-reset").and_then(|v| v.parse().ok()),
+                body: Box::new(MemoryChunks(answer.body)),
+            })
+        })
+    }
+}
+
+struct MemoryChunks(MemoryBody);
+
+impl Body for MemoryChunks {
+    fn chunk(&mut self) -> BoxFuture<'_, Result<Option<bytes::Bytes>, String>> {
+        Box::pin(async move {
+            self.0
+                .chunk()
+                .await
+                .map(|c| c.map(bytes::Bytes::from))
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// A Firehose client over the in-memory fault proxy.
+pub fn memory_firehose_client(
+    http: aws_sdk_firehose::config::SharedHttpClient,
+) -> aws_sdk_firehose::Client {
+    use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_firehose::Client::from_conf(
+        aws_sdk_firehose::Config::builder()
+            .http_client(http)
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url("http://in-memory.invalid")
+            .build(),
+    )
+}
+
+/// A Kinesis client over the in-memory fault proxy.
+pub fn memory_kinesis_client(
+    http: aws_sdk_kinesis::config::SharedHttpClient,
+) -> aws_sdk_kinesis::Client {
+    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::Config::builder()
+            .http_client(http)
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url("http://in-memory.invalid")
+            .build(),
+    )
+}
 
 const REGION: &str = "us-east-1";
 
