@@ -92,6 +92,9 @@ pub struct FaultLog {
     pub entries_in_failed_calls: usize,
     /// Entries passed on (forwarded, or accepted by [`Upstream::Accept`]).
     pub passed_entries: usize,
+    /// With [`Upstream::Accept`]: the data of every entry accepted, in order, with its
+    /// partition key (Kinesis) — what a reader of the stream would get.
+    pub accepted: Vec<(Option<String>, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -214,7 +217,7 @@ fn answer_in_memory(
 ) -> Result<Response, ConnectorError> {
     let io = |e: std::io::Error| ConnectorError::io(e.into());
     if let Some(outage) = outage(state) {
-        return Ok(whole_failure(service_of(head).unwrap_or(FIREHOSE), outage));
+        return Ok(fail_for_outage(state, service_of(head), body, outage));
     }
     match service_of(head) {
         Some(service) => {
@@ -222,12 +225,15 @@ fn answer_in_memory(
             let fault = decide(state, records.len()).map_err(io)?;
             Ok(match fault_answer(service, fault, records.len()) {
                 Err(response) => response,
-                Ok(refused) => merge(
-                    service,
-                    &accept_all(service, records.len() - refused.len()),
-                    records.len(),
-                    &refused,
-                ),
+                Ok(refused) => {
+                    record_accepted(state, &records, &refused);
+                    merge(
+                        service,
+                        &accept_all(service, records.len() - refused.len()),
+                        records.len(),
+                        &refused,
+                    )
+                }
             })
         }
         None => Ok(accept_other(head)),
@@ -310,7 +316,7 @@ async fn serve(
     // One connection carries many requests (the SDK keeps connections alive).
     while let Some((head, body)) = read_message(&mut socket, &mut buffered).await? {
         let response = match (outage(state), service_of(&head)) {
-            (Some(outage), service) => whole_failure(service.unwrap_or(FIREHOSE), outage),
+            (Some(outage), service) => fail_for_outage(state, service, &body, outage),
             (None, Some(service)) => batch_put(state, upstream, service, &head, &body).await?,
             (None, None) => match upstream {
                 Upstream::Forward(url) => forward(url, &head, &body).await?,
@@ -334,6 +340,24 @@ async fn serve(
 
 fn outage(state: &Mutex<State>) -> Option<WholeFailure> {
     state.lock().ok().and_then(|s| s.outage)
+}
+
+/// A call failed by the outage: counted like a scripted whole failure when it is a batch put.
+fn fail_for_outage(
+    state: &Mutex<State>,
+    service: Option<Service>,
+    body: &[u8],
+    failure: WholeFailure,
+) -> Response {
+    if service.is_some() {
+        let entries = batch_records(body).map(|r| r.len()).unwrap_or(0);
+        if let Ok(mut s) = state.lock() {
+            s.log.calls += 1;
+            s.log.whole_failures += 1;
+            s.log.entries_in_failed_calls += entries;
+        }
+    }
+    whole_failure(service.unwrap_or(FIREHOSE), failure)
 }
 
 fn batch_records(body: &[u8]) -> std::io::Result<Vec<serde_json::Value>> {
@@ -442,7 +466,10 @@ async fn batch_put(
         serde_json::json!({service.count_field: 0, service.entries_field: []})
     } else {
         match upstream {
-            Upstream::Accept => accept_all(service, kept.len()),
+            Upstream::Accept => {
+                record_accepted(state, &records, &refused);
+                accept_all(service, kept.len())
+            }
             Upstream::Forward(url) => {
                 request["Records"] = kept.into();
                 let forwarded = forward(url, head, request.to_string().as_bytes()).await?;
@@ -454,6 +481,24 @@ async fn batch_put(
         }
     };
     Ok(merge(service, &answer, records.len(), &refused))
+}
+
+/// Keeps the data (base64 in the request) and partition key of the entries not refused.
+fn record_accepted(state: &Mutex<State>, records: &[serde_json::Value], refused: &[usize]) {
+    let Ok(mut s) = state.lock() else {
+        return;
+    };
+    for (i, record) in records.iter().enumerate() {
+        if refused.contains(&i) {
+            continue;
+        }
+        let data = record["Data"]
+            .as_str()
+            .and_then(|b| aws_smithy_types::base64::decode(b).ok())
+            .unwrap_or_default();
+        let key = record["PartitionKey"].as_str().map(str::to_owned);
+        s.log.accepted.push((key, data));
+    }
 }
 
 /// Without an upstream: the sinks' start-up checks see an active stream; anything else is

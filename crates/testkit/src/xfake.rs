@@ -120,7 +120,7 @@ struct State {
     seen: Vec<Seen>,
     rules: Vec<(String, String, Option<String>)>,
     next_rule_id: u64,
-    /// Rule values whose addition is refused (as X refuses an invalid rule).
+    /// Rule values whose next addition is refused (as X refuses an invalid rule).
     refused_values: Vec<String>,
 }
 
@@ -274,8 +274,8 @@ impl XFake {
         }
     }
 
-    /// Additions of these rule values are refused from now on, with an `errors` entry as X
-    /// gives an invalid rule.
+    /// The next addition of each of these rule values is refused, with an `errors` entry as
+    /// X gives an invalid rule (a later one is accepted).
     pub fn refuse_values(&self, values: &[&str]) {
         if let Ok(mut s) = self.state.lock() {
             s.refused_values
@@ -551,7 +551,11 @@ fn rules(s: &mut State, method: &str, target: &str, body: &str) -> Reply {
         for rule in add {
             let value = rule["value"].as_str().unwrap_or("").to_owned();
             let tag = rule["tag"].as_str().map(str::to_owned);
-            let title = if value.is_empty() || s.refused_values.contains(&value) {
+            let refuse_once = s.refused_values.iter().position(|v| *v == value);
+            if let Some(at) = refuse_once.filter(|_| !dry_run) {
+                s.refused_values.remove(at);
+            }
+            let title = if value.is_empty() || refuse_once.is_some() {
                 Some("Invalid Rule")
             } else if s.rules.iter().any(|(_, v, _)| *v == value) {
                 Some("DuplicateRule")

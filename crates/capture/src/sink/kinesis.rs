@@ -173,11 +173,7 @@ impl KinesisSink {
                 );
                 continue;
             }
-            queue.push(Some(Pending {
-                record,
-                key,
-                size,
-            }));
+            queue.push(Some(Pending { record, key, size }));
         }
         let mut failed_calls_in_a_row: u32 = 0;
         loop {
