@@ -403,7 +403,17 @@ impl Reader<'_> {
                         self.stats.keep_alives.fetch_add(1, Ordering::Relaxed);
                     }
                     Frame::Line(line) => {
-                        if let Some(failure) = self.line(line).await? {
+                        // A full queue holds the reader here; a stop must not wait for room.
+                        let handled = tokio::select! {
+                            h = self.line(line) => h?,
+                            _ = shutdown.changed() => {
+                                // The record being queued was read: count it as not delivered.
+                                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!("stopped while the queue was full: a record read was not queued");
+                                return Ok(Outcome::Shutdown);
+                            }
+                        };
+                        if let Some(failure) = handled {
                             return Ok(self.ended(failure, None, Some(connected)));
                         }
                     }

@@ -408,3 +408,55 @@ async fn a_long_quiet_connection_is_progress_a_short_one_is_not() {
     let delays: Vec<u64> = run.stats.delays().iter().map(|d| d.1.as_secs()).collect();
     assert_eq!(delays, [0, 0, 5, 10]);
 }
+
+/// A stop while the queue is full (the sink is down, no spool) returns at once: the reader
+/// does not wait for room first, and the record it was queueing counts as not delivered.
+#[tokio::test(start_paused = true)]
+async fn a_stop_does_not_wait_for_room_in_a_full_queue() {
+    let body: String = (1..=5)
+        .map(|i| crlf(&tweet_line(&i.to_string(), "7", "full")))
+        .collect();
+    let script = vec![Reply::Stream {
+        gzip: false,
+        steps: vec![Step::send(&body), Step::Sleep(Duration::from_secs(3600))],
+    }];
+    let fake = XFake::in_memory(TOKEN, script);
+    let stats = Stats::default();
+    // Room for two tweets; nothing takes them.
+    let one = tweet_line("1", "7", "full").len();
+    let (tx, rx) = queue(&QueueConfig {
+        memory_bytes: 2 * one + 10,
+        spool_root: None,
+        spool_bytes: 0,
+    })
+    .unwrap();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let connect = MemoryX::filtered(&fake, TOKEN, None);
+    let config = StreamConfig::default();
+    let reader = stream::run(&connect, &config, &tx, &stats, shutdown);
+    let stopper = async {
+        while Stats::get(&stats.backpressure_waits) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+    };
+    let started = tokio::time::Instant::now();
+    // A reader that waited for room would never return: fail after a simulated hour.
+    let both = async { tokio::join!(reader, stopper) };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(3600), both)
+        .await
+        .expect("the reader did not stop");
+    result.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(rx.len(), 2);
+    assert_eq!(
+        Stats::get(&stats.queued),
+        3,
+        "two queued, one read and not queued"
+    );
+    assert_eq!(stats.not_delivered(), 3);
+}
