@@ -150,10 +150,7 @@ impl QueueTx {
                     && let Ok(permit) = Arc::clone(&self.shared.budget).try_acquire_many_owned(want)
                 {
                     record.budget = Some(permit);
-                    state.memory.push_back(record);
-                    drop(state);
-                    stats.queued.fetch_add(1, Ordering::Relaxed);
-                    self.shared.readable.notify_one();
+                    self.queued(state, record, stats);
                     return Ok(());
                 }
                 match state.spool.as_mut() {
@@ -185,22 +182,27 @@ impl QueueTx {
                     p = Arc::clone(&self.shared.budget).acquire_many_owned(want) => p.map_err(|_| Closed)?,
                     () = &mut room => continue,
                 };
-                let mut state = self.shared.lock();
+                let state = self.shared.lock();
                 if state.receiver_gone {
                     return Err(Closed);
                 }
                 if state.spooled() == 0 {
                     record.budget = Some(permit);
-                    state.memory.push_back(record);
-                    drop(state);
-                    stats.queued.fetch_add(1, Ordering::Relaxed);
-                    self.shared.readable.notify_one();
+                    self.queued(state, record, stats);
                     return Ok(());
                 }
             } else {
                 room.await;
             }
         }
+    }
+
+    /// Puts a record that holds its memory budget at the end of the memory part.
+    fn queued(&self, mut state: MutexGuard<'_, State>, record: Record, stats: &Stats) {
+        state.memory.push_back(record);
+        drop(state);
+        stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.shared.readable.notify_one();
     }
 }
 

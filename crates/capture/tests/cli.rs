@@ -8,11 +8,14 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use testkit::aws_faults::{Fault, FaultPlan, FaultProxy, Upstream, WholeFailure};
 use testkit::xfake::{Reply, Step, XFake, tweet_line};
+
+mod common;
+use common::Running;
 
 const TOKEN: &str = "cli-test-token-not-in-output";
 
@@ -247,59 +250,12 @@ fn error_of(out: &Output) -> String {
     v["fields"]["error"].as_str().unwrap().to_owned()
 }
 
-/// A running `tweet-capture stream`, its stderr read as it comes (a full pipe would block
-/// it).
-struct Running {
-    child: Child,
-    stderr: std::thread::JoinHandle<String>,
-}
-
 fn spawn_stream(args: &[&str], envs: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tweet-capture"))
-        .arg("stream")
-        .args(args)
-        .env("X_BEARER_TOKEN", TOKEN)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(envs.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        pipe.read_to_string(&mut text).unwrap();
-        text
-    });
-    Running { child, stderr }
-}
-
-impl Running {
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the exit (generously: a loaded machine is slow, but a hang fails).
-    fn wait(mut self) -> (Option<i32>, String) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code(), self.stderr.join().unwrap());
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "tweet-capture did not exit: {}",
-                    self.stderr.join().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    let mut all = vec!["stream"];
+    all.extend_from_slice(args);
+    let mut envs = envs.to_vec();
+    envs.push(("X_BEARER_TOKEN", TOKEN));
+    Running::spawn(&all, &envs)
 }
 
 /// Polls `done` (a test-side observation, not a sleep standing in for one) for up to 60 s.
@@ -412,7 +368,7 @@ async fn exit_codes_follow_the_readme_table() {
     .unwrap();
     let rules_arg = rules_file.to_str().unwrap();
     let missing = dir.join("missing.json");
-    let token = [("X_BEARER_TOKEN", TOKEN)];
+    let token_only = || vec![("X_BEARER_TOKEN", TOKEN.to_owned())];
     let at =
         |u: &str| [("X_BEARER_TOKEN", TOKEN), ("X_API_URL", u)].map(|(k, v)| (k, v.to_owned()));
     type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, String)>, i32);
@@ -437,25 +393,25 @@ async fn exit_codes_follow_the_readme_table() {
         (
             "unknown flag",
             vec!["stream", "--to", "-", "--no-such-flag"],
-            token.map(|(k, v)| (k, v.to_owned())).to_vec(),
+            token_only(),
             2,
         ),
         (
             "flag out of range",
             vec!["stream", "--to", "-", "--stall-timeout", "1000000000y"],
-            token.map(|(k, v)| (k, v.to_owned())).to_vec(),
+            token_only(),
             2,
         ),
         (
             "backfill out of range",
             vec!["stream", "--to", "-", "--backfill-minutes", "6"],
-            token.map(|(k, v)| (k, v.to_owned())).to_vec(),
+            token_only(),
             2,
         ),
         (
             "bad destination",
             vec!["stream", "--to", "s3://x"],
-            token.map(|(k, v)| (k, v.to_owned())).to_vec(),
+            token_only(),
             2,
         ),
         (
@@ -784,27 +740,32 @@ async fn a_killed_dir_capture_is_recovered_by_the_next_run() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The X fake streaming these tweets, an AWS endpoint (Firehose and Kinesis) whose every
+/// batch put fails whole this way (the start-up check passes), and the variables pointing
+/// the binary at both.
+async fn failing_sink(
+    ids: std::ops::Range<u64>,
+    failure: WholeFailure,
+) -> (XFake, FaultProxy, Vec<(&'static str, String)>) {
+    let fake = XFake::start(TOKEN, tweets_script(ids)).await.unwrap();
+    let plan = FaultPlan::Scripted(vec![Fault::Whole(failure); 10_000]);
+    let proxy = FaultProxy::start(Upstream::Accept, plan).await.unwrap();
+    let env = vec![
+        ("X_API_URL", fake.url()),
+        ("AWS_ENDPOINT_URL", proxy.url()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    (fake, proxy, env)
+}
+
 /// The first signal stops reading and lets the sink deliver; while it cannot (every
 /// PutRecords fails), a second signal exits at once, exit 1, the undelivered records counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once_and_counts_what_was_not_delivered() {
-    let fake = XFake::start(TOKEN, tweets_script(6000..6005))
-        .await
-        .unwrap();
-    let proxy = FaultProxy::start(
-        Upstream::Accept,
-        FaultPlan::Scripted(vec![Fault::Whole(WholeFailure::Internal); 10_000]),
-    )
-    .await
-    .unwrap();
-    let (url, endpoint) = (fake.url(), proxy.url());
-    let aws = [
-        ("X_API_URL", url.as_str()),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let (_fake, proxy, env) = failing_sink(6000..6005, WholeFailure::Internal).await;
+    let aws: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // A shutdown timeout longer than the test: only the second signal can end it.
     let running = spawn_stream(
         &["--to", "kinesis://tweets", "--shutdown-timeout", "1h"],
@@ -832,23 +793,8 @@ async fn a_second_signal_exits_at_once_and_counts_what_was_not_delivered() {
 /// exits 1 and says how many records it could not deliver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shutdown_timeout_bounds_the_last_delivery() {
-    let fake = XFake::start(TOKEN, tweets_script(7000..7003))
-        .await
-        .unwrap();
-    let proxy = FaultProxy::start(
-        Upstream::Accept,
-        FaultPlan::Scripted(vec![Fault::Whole(WholeFailure::Throttled); 10_000]),
-    )
-    .await
-    .unwrap();
-    let (url, endpoint) = (fake.url(), proxy.url());
-    let aws = [
-        ("X_API_URL", url.as_str()),
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let (_fake, proxy, env) = failing_sink(7000..7003, WholeFailure::Throttled).await;
+    let aws: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let running = spawn_stream(
         &["--to", "firehose://tweets", "--shutdown-timeout", "1s"],
         &aws,

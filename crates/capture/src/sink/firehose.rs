@@ -14,10 +14,9 @@ use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record as FirehoseRecord;
 
 use super::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, RETRY_START, SinkError, describe_sdk_error, plan_batches,
-    retry_delay, split_refused,
+    CALL_TIMEOUT, CONNECT_TIMEOUT, RETRY_START, SinkError, describe_sdk_error, judge_status,
+    plan_batches, retry_delay, split_refused,
 };
-use crate::exit::Class;
 use crate::metrics::Stats;
 use crate::stream::Record;
 
@@ -77,36 +76,18 @@ impl FirehoseSink {
     /// `DescribeDeliveryStream`: the delivery stream exists, is `ACTIVE`, and the
     /// credentials work.
     pub async fn check(&self) -> Result<(), SinkError> {
-        let unusable = |message: String, class| SinkError::Unusable {
-            destination: format!("firehose://{}", self.stream),
-            message,
-            class,
-        };
         let answer = self
             .client
             .describe_delivery_stream()
             .delivery_stream_name(&self.stream)
             .send()
             .await
-            .map_err(|e| {
-                let (text, class) = describe_sdk_error(&e);
-                unusable(format!("cannot use the delivery stream: {text}"), class)
-            })?;
-        let status = answer
-            .delivery_stream_description()
-            .map(|d| d.delivery_stream_status().as_str().to_owned())
-            .unwrap_or_default();
-        match status.as_str() {
-            "ACTIVE" => Ok(()),
-            "CREATING" => Err(unusable(
-                "the delivery stream is still being created: try again in a minute".into(),
-                Class::Transient,
-            )),
-            other => Err(unusable(
-                format!("the delivery stream is {other}, not ACTIVE"),
-                Class::Refused,
-            )),
-        }
+            .map(|out| {
+                out.delivery_stream_description()
+                    .map(|d| d.delivery_stream_status().as_str().to_owned())
+                    .unwrap_or_default()
+            });
+        judge_status(format!("firehose://{}", self.stream), answer, &["ACTIVE"])
     }
 
     /// Sends the batch; returns when every record was accepted (or counted as dropped, too

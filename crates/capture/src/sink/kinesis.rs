@@ -16,10 +16,9 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use super::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, RETRY_START, SinkError, describe_sdk_error, retry_delay,
-    split_refused,
+    CALL_TIMEOUT, CONNECT_TIMEOUT, RETRY_START, SinkError, describe_sdk_error, judge_status,
+    retry_delay, split_refused,
 };
-use crate::exit::Class;
 use crate::metrics::Stats;
 use crate::stream::Record;
 
@@ -118,36 +117,22 @@ impl KinesisSink {
     /// `DescribeStreamSummary`: the stream exists, takes records (`ACTIVE` or `UPDATING`),
     /// and the credentials work.
     pub async fn check(&self) -> Result<(), SinkError> {
-        let unusable = |message: String, class| SinkError::Unusable {
-            destination: format!("kinesis://{}", self.stream),
-            message,
-            class,
-        };
         let answer = self
             .client
             .describe_stream_summary()
             .stream_name(&self.stream)
             .send()
             .await
-            .map_err(|e| {
-                let (text, class) = describe_sdk_error(&e);
-                unusable(format!("cannot use the stream: {text}"), class)
-            })?;
-        let status = answer
-            .stream_description_summary()
-            .map(|d| d.stream_status().as_str().to_owned())
-            .unwrap_or_default();
-        match status.as_str() {
-            "ACTIVE" | "UPDATING" => Ok(()),
-            "CREATING" => Err(unusable(
-                "the stream is still being created: try again in a minute".into(),
-                Class::Transient,
-            )),
-            other => Err(unusable(
-                format!("the stream is {other}, not ACTIVE"),
-                Class::Refused,
-            )),
-        }
+            .map(|out| {
+                out.stream_description_summary()
+                    .map(|d| d.stream_status().as_str().to_owned())
+                    .unwrap_or_default()
+            });
+        judge_status(
+            format!("kinesis://{}", self.stream),
+            answer,
+            &["ACTIVE", "UPDATING"],
+        )
     }
 
     /// Sends the batch; returns when every record was accepted (or counted as dropped, too

@@ -91,6 +91,37 @@ pub enum SinkError {
     },
 }
 
+/// The start-up check's verdict on a stream `destination` whose describe call answered
+/// `status` (`Err`: the call failed): `ready` statuses take records, `CREATING` is worth
+/// waiting for, any other is not.
+pub(crate) fn judge_status<E, R>(
+    destination: String,
+    answer: Result<String, SdkError<E, R>>,
+    ready: &[&str],
+) -> Result<(), SinkError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let (message, class) = match answer {
+        Err(e) => describe_sdk_error(&e),
+        Ok(status) if ready.contains(&status.as_str()) => return Ok(()),
+        Ok(status) if status == "CREATING" => (
+            "still being created: try again in a minute".to_owned(),
+            Class::Transient,
+        ),
+        Ok(status) => (
+            format!("{status}, not ACTIVE: it takes no records"),
+            Class::Refused,
+        ),
+    };
+    Err(SinkError::Unusable {
+        destination,
+        message,
+        class,
+    })
+}
+
 /// The deadlines of every AWS call: connecting, and one attempt of an operation (the sinks
 /// retry by themselves, so an attempt is an operation).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
