@@ -165,8 +165,8 @@ struct StreamArgs {
     /// Minutes of low volume before the warning (1-1440).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1440))]
     volume_window: u16,
-    /// MiB of records held in memory between the reader and the sink (1-65536).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    /// MiB of records held in memory between the reader and the sink (1-4096).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     buffer_mib: u32,
     /// Where records go once the memory is full, while the sink is slow or down (a directory
     /// of its own is made there and removed at the end) [default: the system's temp
