@@ -396,6 +396,13 @@ impl Spool {
                     continue;
                 }
                 let Some((path, records)) = self.closed.pop_front() else {
+                    // No file left to read: the count cannot be right; never wait on it.
+                    tracing::error!(
+                        records = self.records,
+                        "the spool's count has no files behind it"
+                    );
+                    stats.lost.fetch_add(self.records, Ordering::Relaxed);
+                    self.records = 0;
                     break;
                 };
                 match File::open(&path) {
