@@ -10,6 +10,7 @@
 //! test fails instead. CI therefore cannot go green by skipping.
 
 pub mod aws_faults;
+pub mod compliance;
 pub mod faults;
 pub mod secrets;
 pub mod tls;
