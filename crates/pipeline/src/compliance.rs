@@ -1,6 +1,6 @@
 //! What X requires of stored copies, applied to the index (issue 24). The pure model is
 //! [`tweets::compliance`] (events -> registers -> documents); the generic reads are
-//! `search_sink`'s ([`SearchClient::mget_sources`], [`Pages`], [`Values`]). Here:
+//! `search_sink`'s ([`SearchClient::mget_sources`], [`Pages`]). Here:
 //!
 //! - **Registers** are kept in `{index}_compliance` ([`ComplianceIndex`]), one small document
 //!   per (user or tweet, kind), written at the register's external version so the server
@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use search_sink::{
     BulkSink, Hit, Operation, Origin, Pages, Report, SearchClient, SearchRequest, SinkError,
-    SourceFilter, Values,
+    SourceFilter,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -500,60 +500,84 @@ impl Indexer {
     /// out, page after page in ascending order (bounded memory whatever the index holds).
     pub fn stored_ids(&self, users: bool) -> IdPages {
         let index = self.client.config().index.clone();
-        let not_deleted = json!({ "term": { "deleted": true } });
-        if users {
-            let query = json!({ "bool": { "must_not": [not_deleted] } });
-            IdPages::Users(Values::new(index, query, "user.id", EXPORT_PAGE))
+        let field = if users { "user.id" } else { "id_str" };
+        let query = json!({ "bool": {
+            "filter": [{ "exists": { "field": field } }],
+            "must_not": [{ "term": { "deleted": true } }],
+        }});
+        let (sort, source) = if users {
+            (
+                vec!["user.id".into(), "id_str".into()],
+                SourceFilter::Fields(vec!["user.id".into()]),
+            )
         } else {
-            let query = json!({ "bool": {
-                "filter": [{ "exists": { "field": "id_str" } }],
-                "must_not": [not_deleted],
-            }});
-            let request = SearchRequest {
-                query,
-                sort: vec!["id_str".into()],
-                size: EXPORT_PAGE,
-                source: SourceFilter::None,
-                version: false,
-            };
-            IdPages::Tweets(Pages::new(index, request))
+            (vec!["id_str".into()], SourceFilter::None)
+        };
+        let request = SearchRequest {
+            query,
+            sort,
+            size: EXPORT_PAGE,
+            source,
+            version: false,
+        };
+        IdPages {
+            pages: Pages::new(index, request),
+            users,
+            group: None,
+            in_group: BTreeSet::new(),
         }
     }
 }
 
 /// The ids of [`Indexer::stored_ids`], page after page.
+///
+/// Authors are read from the tweets sorted by author (their `_source`'s `user.id`, exact
+/// whatever the engine does with longs): each author's tweets are adjacent, so each author is
+/// written once with nothing held but the current sort key's authors. (An aggregation would
+/// read less, but some engines give its long keys as doubles, and ids above 2^53 would come
+/// back rounded; so may sort values, which is why the authors of one sort key are kept apart.)
 #[derive(Debug)]
-pub enum IdPages {
-    Tweets(Pages),
-    Users(Values),
+pub struct IdPages {
+    pages: Pages,
+    users: bool,
+    /// The current author sort key, and the authors already written under it.
+    group: Option<Value>,
+    in_group: BTreeSet<u64>,
 }
 
 impl IdPages {
-    /// The next page of decimal ids; `None` after the last.
+    /// The next page of decimal ids (possibly empty); `None` after the last.
     pub async fn next(
         &mut self,
         client: &SearchClient,
         deadline: Instant,
     ) -> Result<Option<Vec<String>>, SinkError> {
-        Ok(match self {
-            IdPages::Tweets(pages) => pages.next(client, deadline).await?.map(|hits| {
+        let Some(hits) = self.pages.next(client, deadline).await? else {
+            return Ok(None);
+        };
+        if !self.users {
+            return Ok(Some(
                 hits.into_iter()
                     .filter(|hit| decimal_id(&hit.id).is_some())
                     .map(|hit| hit.id)
-                    .collect()
-            }),
-            IdPages::Users(values) => values.next(client, deadline).await?.map(|values| {
-                values
-                    .iter()
-                    .filter_map(|v| match v {
-                        Value::Number(n) => n.as_u64(),
-                        Value::String(s) => decimal_id(s),
-                        _ => None,
-                    })
-                    .map(|id| id.to_string())
-                    .collect()
-            }),
-        })
+                    .collect(),
+            ));
+        }
+        let mut ids = Vec::new();
+        for hit in &hits {
+            let (_, Some(author)) = hit_ids(hit) else {
+                continue;
+            };
+            let key = hit.sort.first().cloned();
+            if key != self.group {
+                self.group = key;
+                self.in_group.clear();
+            }
+            if self.in_group.insert(author) {
+                ids.push(author.to_string());
+            }
+        }
+        Ok(Some(ids))
     }
 }
 

@@ -75,7 +75,6 @@
 //! - Reads (`reads.rs`), for callers that decide what to write from what an index holds:
 //!   [`SearchClient::index_exists`], [`SearchClient::mget_sources`] (real-time `_source`s by
 //!   `_id`), [`Pages`] (a search in a stable order, page after page with `search_after`),
-//!   [`Values`] (the distinct values of a field, a `composite` aggregation page after page),
 //!   [`SearchClient::refresh`] (best effort). Bounded by the caller's deadline and retried
 //!   like bulks; a missing index is an answer, an incomplete search (a shard failed, timed
 //!   out) an error.
@@ -124,5 +123,5 @@ pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
 pub use http::{HeaderName, HeaderValue};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
-pub use reads::{Hit, MAX_PAGE, MGET_CHUNK, Pages, SearchRequest, SourceFilter, Values};
+pub use reads::{Hit, MAX_PAGE, MGET_CHUNK, Pages, SearchRequest, SourceFilter};
 pub use sink::{BULK_PATH, BulkSink, Report};

@@ -2,8 +2,7 @@
 //! to write from it. They know nothing of the documents: whether an index exists, the
 //! `_source`s of documents by `_id` (`_mget`, which is real-time: it sees a write as soon as
 //! it is acknowledged, refreshed or not), search pages in a stable order (`search_after` on
-//! sort fields the caller chooses, bounded pages), the distinct values of one field in pages
-//! (a `composite` aggregation), and a best-effort `_refresh`.
+//! sort fields the caller chooses, bounded pages), and a best-effort `_refresh`.
 //!
 //! Every request is bounded by the caller's deadline and retried like bulks (transient
 //! statuses, resets, timeouts). An index or alias that does not exist is an answer (`None`),
@@ -146,85 +145,6 @@ impl Pages {
             None => self.done = true,
         }
         Ok((!hits.is_empty()).then_some(hits))
-    }
-}
-
-/// The distinct values of one field, read page after page (a `composite` aggregation): each
-/// call to [`Values::next`] returns the next values in ascending order, `None` after the last.
-#[derive(Debug, Clone)]
-pub struct Values {
-    index: String,
-    query: Value,
-    field: String,
-    size: usize,
-    after: Option<Value>,
-    done: bool,
-}
-
-impl Values {
-    /// The values of `field` over the documents `query` matches, `size` per page.
-    pub fn new(
-        index: impl Into<String>,
-        query: Value,
-        field: impl Into<String>,
-        size: usize,
-    ) -> Self {
-        Values {
-            index: index.into(),
-            query,
-            field: field.into(),
-            size: size.clamp(1, MAX_PAGE),
-            after: None,
-            done: false,
-        }
-    }
-
-    /// The next page of values (JSON as the server wrote them); `None` when there is none.
-    pub async fn next(
-        &mut self,
-        client: &SearchClient,
-        deadline: Instant,
-    ) -> Result<Option<Vec<Value>>, SinkError> {
-        if self.done {
-            return Ok(None);
-        }
-        let mut composite = json!({
-            "size": self.size,
-            "sources": [{ "value": { "terms": { "field": self.field } } }],
-        });
-        if let Some(after) = &self.after {
-            composite["after"] = after.clone();
-        }
-        let body = json!({
-            "size": 0,
-            "track_total_hits": false,
-            "query": self.query,
-            "aggs": { "values": { "composite": composite } },
-        });
-        let Some(response) = client.search(&self.index, &body, deadline).await? else {
-            self.done = true;
-            return Ok(None);
-        };
-        let path = search_path(&self.index);
-        let aggregation = response
-            .pointer("/aggregations/values")
-            .ok_or_else(|| bad_response(&path, "no aggregation in the answer".into()))?;
-        let buckets = aggregation
-            .get("buckets")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad_response(&path, "an aggregation without buckets".into()))?;
-        let values: Vec<Value> = buckets
-            .iter()
-            .filter_map(|b| b.pointer("/key/value").cloned())
-            .collect();
-        if values.len() != buckets.len() {
-            return Err(bad_response(&path, "a bucket without its key".into()));
-        }
-        match aggregation.get("after_key") {
-            Some(after) if values.len() >= self.size => self.after = Some(after.clone()),
-            _ => self.done = true,
-        }
-        Ok((!values.is_empty()).then_some(values))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The reads (`reads.rs`) against osmem-server and a peer that answers what a test needs: pages
-//! that neither skip nor repeat a document, distinct values page after page, real-time
-//! `_mget`, a missing index as an answer, and an incomplete search as an error.
+//! that neither skip nor repeat a document, real-time `_mget`, a missing index as an answer,
+//! and an incomplete search as an error.
 
 mod common;
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{FaultPeer, Reply, fast_config, origin, unique_index};
 use search_sink::{
     BulkSink, Config, ErrorClass, Operation, Pages, SearchClient, SearchRequest, SinkError,
-    SourceFilter, Values,
+    SourceFilter,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -91,22 +91,6 @@ async fn pages_read_every_document_once_in_order_with_its_version_and_index() {
         },
     );
     assert!(none.next(&client, soon()).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn distinct_values_come_page_after_page() {
-    let index = unique_index("reads-values");
-    let Some(client) = osmem(&index).await else {
-        return;
-    };
-    load(&client, &index, 10).await;
-    let mut values = Values::new(index.clone(), json!({"match_all": {}}), "group", 2);
-    let mut seen = Vec::new();
-    while let Some(page) = values.next(&client, soon()).await.unwrap() {
-        assert!(page.len() <= 2);
-        seen.extend(page.iter().map(|v| v.as_u64().unwrap()));
-    }
-    assert_eq!(seen, [0, 1, 2]);
 }
 
 #[tokio::test]
