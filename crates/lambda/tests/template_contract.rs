@@ -256,6 +256,23 @@ impl ObjectStore for SampleStore {
                     received_at: None,
                 })
             }
+            // Compliance records with their event times: the lag the 24-hour alarm watches.
+            "firehose/compliance" => {
+                let now = testkit::compliance::now_ms();
+                let body = [
+                    testkit::compliance::v2_user("user_protect", 7, now - 3_600_000),
+                    testkit::compliance::v2_tweet("delete", 9, 7, now - 60_000),
+                ]
+                .join("\n")
+                .into_bytes();
+                Ok(Object {
+                    name,
+                    size: Some(body.len() as u64),
+                    body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
+                    resumes: Default::default(),
+                    received_at: None,
+                })
+            }
             "firehose/missing" => Err(SourceError::NotFound { name }),
             _ => Err(SourceError::Unavailable {
                 name,
@@ -285,6 +302,7 @@ async fn emitted_emf_lines(osmem: &str) -> Vec<serde_json::Value> {
     // One invocation per object (a missing one ends its invocation at once).
     for (key, succeeds) in [
         ("firehose/ok", true),
+        ("firehose/compliance", true),
         ("firehose/missing", false),
         ("firehose/other", false),
     ] {
@@ -408,5 +426,9 @@ async fn every_alarm_on_the_indexer_namespace_watches_a_metric_the_binary_emits(
     assert!(
         alarmed.iter().any(|m| m == "DocumentsDeadLettered"),
         "{alarmed:?}"
+    );
+    assert!(
+        alarmed.iter().any(|m| m == "ComplianceLagMilliseconds"),
+        "the 24-hour compliance alarm: {alarmed:?}"
     );
 }

@@ -18,12 +18,14 @@
 //!    input sent before and the alias is refreshed (where the server allows it), so that
 //!    tweets earlier in this input are found too.
 //!
-//! Documents and deletes are operations of the sink and settle in its ledger; a compliance
-//! event settles when steps 1 and 4 of its group are confirmed. Until then its record holds
-//! the line like an unconfirmed operation: [`Feed::first_staged_record`] names the oldest
-//! record of the group being applied, and a failure retries from there (idempotent: versions
+//! Documents and deletes are operations of the sink and settle in its ledger once pushed; a
+//! compliance event (and a tweet with events of its own) settles when steps 1 and 4 of its
+//! group are confirmed. Until then its record holds the line like an unconfirmed operation:
+//! [`Feed::first_staged_record`] names the group's first such record, or the first record
+//! whose items are not pushed yet, and a failure retries from there (idempotent: versions
 //! make every write of a retry land where it did or be refused as superseded).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use search_sink::{BulkSink, Operation, Origin, Report, SinkError};
@@ -67,7 +69,8 @@ pub(crate) struct Feed {
     sink: BulkSink,
     registers: Registers,
     deadline: Instant,
-    staged: Vec<Staged>,
+    /// With the record each came from (Kinesis batches; 0 for an object).
+    staged: VecDeque<(Staged, usize)>,
     staged_bytes: usize,
     staged_documents: usize,
     /// Registers of the group's compliance events and of its tweets' own events.
@@ -78,8 +81,9 @@ pub(crate) struct Feed {
     staged_event_at: Option<i64>,
     /// Where the group's first event is (named by its fix-ups' errors).
     staged_origin: Option<Origin>,
-    /// The record of the group's oldest item (Kinesis batches; 0 for an object).
-    first_record: Option<usize>,
+    /// The record of the group's first compliance event (or tweet with events of its own):
+    /// unsettled until the group's registers are written and its fix-ups confirmed.
+    first_event_record: Option<usize>,
     /// Deletes sent to the sink, and the earliest `event_at` among them: applied (for the lag)
     /// once the sink confirms everything.
     deletes: u64,
@@ -99,14 +103,14 @@ impl Feed {
             registers: Registers::new(indexer),
             indexer: indexer.clone(),
             deadline,
-            staged: Vec::new(),
+            staged: VecDeque::new(),
             staged_bytes: 0,
             staged_documents: 0,
             staged_registers: Vec::new(),
             staged_events: 0,
             staged_event_at: None,
             staged_origin: None,
-            first_record: None,
+            first_event_record: None,
             deletes: 0,
             delete_event_at: None,
             sent_since_refresh: false,
@@ -130,10 +134,15 @@ impl Feed {
         self.sink.first_unconfirmed()
     }
 
-    /// The record of the oldest item of the group not yet applied (or whose applying
-    /// failed): it and every later record are unsettled.
+    /// The first record the sink's ledger cannot vouch for: the group's first compliance
+    /// event (its registers and fix-ups not confirmed yet) or the first item not yet pushed
+    /// into the sink. It and every later record are unsettled.
     pub(crate) fn first_staged_record(&self) -> Option<usize> {
-        self.first_record
+        let unpushed = self.staged.front().map(|(_, record)| *record);
+        match (self.first_event_record, unpushed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Takes one work item of `object` (record number `record` of a batch): counts it and
@@ -162,7 +171,10 @@ impl Feed {
                     self.staged_bytes += source.len();
                 }
                 self.staged_documents += 1;
-                self.staged_registers.extend(own);
+                if !own.is_empty() {
+                    self.first_event_record.get_or_insert(record);
+                    self.staged_registers.extend(own);
+                }
                 self.stage(
                     Staged::Doc {
                         op,
@@ -193,7 +205,7 @@ impl Feed {
                 self.staged_event_at = earliest(self.staged_event_at, event_at);
                 self.staged_origin.get_or_insert_with(|| origin(offset));
                 self.staged_registers.extend(registers);
-                self.first_record.get_or_insert(record);
+                self.first_event_record.get_or_insert(record);
             }
             Work::Control => summary.control_messages += 1,
             Work::Filtered => summary.filtered += 1,
@@ -218,14 +230,13 @@ impl Feed {
     }
 
     fn stage(&mut self, staged: Staged, record: usize) {
-        self.first_record.get_or_insert(record);
-        self.staged.push(staged);
+        self.staged.push_back((staged, record));
     }
 
     /// Applies the staged group (module docs, steps 1 to 4).
     async fn apply(&mut self, summary: &mut ObjectSummary) -> Result<(), SinkError> {
         if self.staged.is_empty() && self.staged_registers.is_empty() {
-            self.first_record = None;
+            self.first_event_record = None;
             return Ok(());
         }
         let now_ms = now_ms();
@@ -234,7 +245,7 @@ impl Feed {
         let origin = self
             .staged_origin
             .clone()
-            .or_else(|| self.staged.first().map(staged_origin))
+            .or_else(|| self.staged.front().map(|(s, _)| staged_origin(s)))
             .unwrap_or_else(|| Origin::new("compliance", 0));
         // 1. The registers, before anything is indexed with them.
         let written = self.registers.write(&own, &origin, deadline).await?;
@@ -244,16 +255,17 @@ impl Feed {
         let docs: Vec<(Option<u64>, Option<u64>)> = self
             .staged
             .iter()
-            .filter_map(|s| match s {
+            .filter_map(|(s, _)| match s {
                 Staged::Doc { ids, .. } => Some(*ids),
                 _ => None,
             })
             .collect();
         let mut set = self.registers.of(&docs, deadline).await?;
         set.extend(own.iter().cloned());
-        // 3. To the sink, in input order.
+        // 3. To the sink, in input order (from then on its ledger holds the item's line; what
+        // is not pushed yet stays staged).
         let sent_before = self.sent_since_refresh;
-        for staged in std::mem::take(&mut self.staged) {
+        while let Some((staged, _)) = self.staged.pop_front() {
             match staged {
                 Staged::Doc { op, origin, ids } => {
                     let (op, applied) = apply_registers(op, ids, &set, now_ms);
@@ -294,7 +306,7 @@ impl Feed {
         self.staged_events = 0;
         self.staged_event_at = None;
         self.staged_origin = None;
-        self.first_record = None;
+        self.first_event_record = None;
         Ok(())
     }
 
