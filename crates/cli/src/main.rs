@@ -1,7 +1,7 @@
 //! `tweet-indexer`: the command-line front door. Indexes local files, directories and S3
 //! prefixes through the same pipeline as the Lambda, prints the bulk requests instead
 //! (`index --dry-run`), prints or applies the index mapping (`mapping print|ensure`) and imports
-//! the dashboards (`dashboards import`).
+//! the dashboards (`dashboards import`) or draws them as one HTML page (`dashboards preview`).
 //! Settings come from flags or the same environment variables the Lambda reads.
 //!
 //! Exit codes ([`exit`] has the table and the one classification behind it): 0 everything
@@ -17,6 +17,7 @@ mod inputs;
 mod interrupt;
 mod ordered_output;
 mod parallel;
+mod preview;
 mod report;
 
 use std::io::Write;
@@ -90,6 +91,17 @@ enum EventKind {
 enum DashboardsAction {
     /// POST them to the saved-objects import API (overwriting earlier versions).
     Import(Box<dashboards::ImportArgs>),
+    /// Run the dashboard's aggregations against the index and write them as one
+    /// self-contained HTML page (map, sentiment pie, top emoji, hashtags, tweets over time).
+    Preview(Box<PreviewCommand>),
+}
+
+#[derive(Args, Debug)]
+struct PreviewCommand {
+    #[command(flatten)]
+    preview: preview::PreviewArgs,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -490,6 +502,30 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
                 error,
             }),
         },
+        Command::Dashboards {
+            action: DashboardsAction::Preview(args),
+        } => {
+            let mut config = args.server.config(matches)?;
+            config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
+            let client = search_sink::SearchClient::connect(config)
+                .await
+                .map_err(|e| Failure::sink(e, "connecting"))?;
+            let out = &args.preview.out;
+            let figures = preview::write(&client, &args.server.index, out)
+                .await
+                .map_err(|error| Failure {
+                    problem: dashboards::problem(&error),
+                    error,
+                })?;
+            report::say(&format!(
+                "wrote {}: {} tweets ({} geotagged) from index {}",
+                out.display(),
+                figures.tweets,
+                figures.geotagged,
+                args.server.index
+            ));
+            Ok(End::Status(Status::Ok))
+        }
         Command::Event {
             kind: EventKind::Kinesis(args),
         } => event::kinesis(&args)
