@@ -282,3 +282,22 @@ async fn every_field_the_saved_queries_name_is_logged() {
         logged.fields
     );
 }
+
+/// docs/deploy.md shows every saved query (the indexer's and the capture's) as the template
+/// saves it.
+#[test]
+fn the_deploy_doc_shows_every_saved_query_as_saved() {
+    let root = testkit::repo_root();
+    let template = std::fs::read_to_string(root.join("infra/template.yaml")).expect("template");
+    let doc = std::fs::read_to_string(root.join("docs/deploy.md")).expect("docs/deploy.md");
+    let queries = saved_queries(&template);
+    assert!(queries.len() >= 8, "{queries:?}");
+    for query in queries {
+        assert!(
+            doc.contains(&format!("```\n{}\n```", query.query.trim_end())),
+            "docs/deploy.md does not show {} as saved:\n{}",
+            query.resource,
+            query.query
+        );
+    }
+}
