@@ -22,7 +22,10 @@ async fn every_field_the_saved_queries_name_is_logged() {
         .into_iter()
         .filter(|q| q.log_groups.iter().any(|g| g == LOG_GROUP))
         .collect();
-    assert!(queries.len() >= 2, "the capture's saved queries: {queries:?}");
+    assert!(
+        queries.len() >= 2,
+        "the capture's saved queries: {queries:?}"
+    );
 
     let mut body = String::new();
     for id in 1..=3 {
@@ -64,7 +67,10 @@ async fn every_field_the_saved_queries_name_is_logged() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(fake.connections() >= 3, "no reconnect after the 503 and the drop");
+    assert!(
+        fake.connections() >= 3,
+        "no reconnect after the 503 and the drop"
+    );
     running.signal("TERM");
     let (code, stderr) = running.wait();
     assert_eq!(code, Some(0), "{stderr}");

@@ -101,7 +101,38 @@ struct PreviewCommand {
     #[command(flatten)]
     preview: preview::PreviewArgs,
     #[command(flatten)]
-    server: ServerArgs,
+    server: ConnectionArgs,
+}
+
+/// The search server alone, for commands that only read (no bulk or dead-letter settings);
+/// each flag falls back to the Lambda's environment variable.
+#[derive(Args, Debug)]
+struct ConnectionArgs {
+    /// Search endpoint URL.
+    #[arg(long, env = "ES_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Index name (or alias).
+    #[arg(long, env = "ES_INDEX", default_value = "twitter")]
+    index: String,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+impl ConnectionArgs {
+    fn config(&self, matches: &ArgMatches) -> Result<Config, Failure> {
+        Config::from_lookup(|name| match name {
+            "ES_ENDPOINT" => self.endpoint.clone(),
+            "ES_INDEX" => Some(self.index.clone()),
+            // Writing settings do not apply: their variables are not read.
+            "BULK_MAX_BYTES" | "BULK_CONCURRENCY" | "BULK_GZIP" | "DEAD_LETTER_BUCKET"
+            | "DEAD_LETTER_PREFIX" | "DEAD_LETTER_FILE" => None,
+            other => self
+                .auth
+                .lookup(other)
+                .unwrap_or_else(|| std::env::var(other).ok()),
+        })
+        .map_err(|e| Failure::usage(config_error(e, innermost(matches))))
+    }
 }
 
 #[derive(Subcommand, Debug)]

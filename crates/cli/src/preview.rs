@@ -805,7 +805,10 @@ mod tests {
     #[test]
     fn geohash_centres() {
         let (lat, lon) = geohash_centre("u09").expect("valid");
-        assert!((lat - 48.52).abs() < 0.8 && (lon - 2.11).abs() < 0.8, "{lat} {lon}");
+        assert!(
+            (lat - 48.52).abs() < 0.8 && (lon - 2.11).abs() < 0.8,
+            "{lat} {lon}"
+        );
         assert_eq!(geohash_centre("a"), None);
     }
 }

@@ -20,7 +20,7 @@ use scraper::{ElementRef, Html, Selector};
 use serde_json::{Value, json};
 
 const INDEX: &str = "preview-browser";
-const WINDOW: (u32, u32) = (1240, 1900);
+const WINDOW: (u32, u32) = (1240, 2000);
 /// What only the excluded documents carry: none of it may show on the page.
 const EXCLUDED_EMOJI: &str = "🧪";
 const EXCLUDED_TAG: &str = "onlyinexcludeddocuments";
@@ -227,14 +227,25 @@ async fn the_rendered_page_shows_what_the_index_answers() {
             .await;
     }
     index
-        .call(search_sink::Method::Post, &format!("{INDEX}/_refresh"), None)
+        .call(
+            search_sink::Method::Post,
+            &format!("{INDEX}/_refresh"),
+            None,
+        )
         .await;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let page = dir.path().join("dashboard.html");
     let wrote = common::run_bounded(
         common::bin()
-            .args(["dashboards", "preview", "--endpoint", &url, "--index", INDEX])
+            .args([
+                "dashboards",
+                "preview",
+                "--endpoint",
+                &url,
+                "--index",
+                INDEX,
+            ])
             .arg("--out")
             .arg(&page),
     );
@@ -245,7 +256,11 @@ async fn the_rendered_page_shows_what_the_index_answers() {
     let links = html.matches("href=\"").count();
     assert_eq!(refers, 0, "the page loads something");
     assert_eq!(
-        (links, html.matches("href=\"https://www.naturalearthdata.com/\"").count()),
+        (
+            links,
+            html.matches("href=\"https://www.naturalearthdata.com/\"")
+                .count()
+        ),
         (1, 1),
         "the page links to something besides its map's source"
     );
@@ -256,7 +271,12 @@ async fn the_rendered_page_shows_what_the_index_answers() {
             .arg("--dump-dom")
             .arg(&file_url),
     );
-    assert_eq!(dumped.code, Some(0), "chromium --dump-dom: {}", dumped.stderr);
+    assert_eq!(
+        dumped.code,
+        Some(0),
+        "chromium --dump-dom: {}",
+        dumped.stderr
+    );
     let dom = Html::parse_document(&String::from_utf8_lossy(&dumped.stdout));
     let shown = |css: &str| one_text(&dom, css);
     assert!(
@@ -274,7 +294,10 @@ async fn the_rendered_page_shows_what_the_index_answers() {
             "filter": [{"exists": {"field": "coordinates.coordinates"}}]
         }}))
         .await;
-    assert!(tweets > 40 && geotagged > 10, "{tweets} tweets, {geotagged} geotagged");
+    assert!(
+        tweets > 40 && geotagged > 10,
+        "{tweets} tweets, {geotagged} geotagged"
+    );
     assert!(documents >= tweets + excluded.len() as u64);
     assert_eq!(number(&shown("#total-tweets .value")), tweets);
     assert_eq!(number(&shown("#total-geotagged .value")), geotagged);
@@ -391,7 +414,11 @@ async fn the_rendered_page_shows_what_the_index_answers() {
     let histogram = buckets(&over_time["aggregations"]["t"]);
     assert!(histogram.len() <= 60, "{} bars", histogram.len());
     let bars = select(&dom, "#over-time g.bar");
-    assert_eq!(bars.len(), histogram.len(), "one bar per non-empty interval");
+    assert_eq!(
+        bars.len(),
+        histogram.len(),
+        "one bar per non-empty interval"
+    );
     let mut expected = BTreeSet::new();
     for (_, _, bucket) in &histogram {
         let ms = bucket["key"].as_f64().expect("time key") as i64;

@@ -136,6 +136,13 @@ fn invoke(python: &Path, name: &str, event: &Value, env: &[(&str, &str)]) -> Str
     printed
 }
 
+/// One invocation of the test: its name, event and settings.
+struct Run<'a> {
+    name: &'static str,
+    event: Value,
+    settings: Vec<(&'a str, &'a str)>,
+}
+
 /// A search server that has the index and refuses every bulk item for good.
 fn refusing_server() -> FakeServer {
     FakeServer::start(|_method, path| {
@@ -167,7 +174,10 @@ async fn every_field_the_saved_queries_name_is_logged() {
         .into_iter()
         .filter(|q| q.log_groups.iter().any(|g| g == LOG_GROUP))
         .collect();
-    assert!(queries.len() >= 6, "the indexer's saved queries: {queries:?}");
+    assert!(
+        queries.len() >= 6,
+        "the indexer's saved queries: {queries:?}"
+    );
 
     let samples =
         std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples");
@@ -191,52 +201,65 @@ async fn every_field_the_saved_queries_name_is_logged() {
     let refusing = refusing_server();
     let s3_env = [("AWS_ENDPOINT_URL_S3", s3.as_str())];
     let kinesis = common::kinesis_event(&[one_tweet, b"{\"truncated".to_vec()], 0);
-    // (name, event, settings)
-    let runs: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
-        (
-            "s3",
-            s3_event("logs/damaged.ndjson"),
-            vec![
+    let runs = [
+        Run {
+            name: "s3",
+            event: s3_event("logs/damaged.ndjson"),
+            settings: vec![
                 ("ES_ENDPOINT", osmem.as_str()),
                 ("ES_INDEX", "lambda-insights"),
                 ("DEAD_LETTER_BUCKET", BUCKET),
             ],
-        ),
-        (
-            "backfill",
-            batch_operations_event("logs/damaged.ndjson.gz"),
-            vec![("ES_ENDPOINT", osmem.as_str()), ("ES_INDEX", "lambda-insights")],
-        ),
-        (
-            "kinesis",
-            kinesis,
-            vec![("ES_ENDPOINT", osmem.as_str()), ("ES_INDEX", "lambda-insights")],
-        ),
-        (
-            "missing",
-            s3_event("logs/not-there.ndjson"),
-            vec![("ES_ENDPOINT", osmem.as_str()), ("ES_INDEX", "lambda-insights")],
-        ),
-        (
-            "refused-with-store",
-            s3_event("logs/one.ndjson"),
-            vec![
+        },
+        Run {
+            name: "backfill",
+            event: batch_operations_event("logs/damaged.ndjson.gz"),
+            settings: vec![
+                ("ES_ENDPOINT", osmem.as_str()),
+                ("ES_INDEX", "lambda-insights"),
+            ],
+        },
+        Run {
+            name: "kinesis",
+            event: kinesis,
+            settings: vec![
+                ("ES_ENDPOINT", osmem.as_str()),
+                ("ES_INDEX", "lambda-insights"),
+            ],
+        },
+        Run {
+            name: "missing",
+            event: s3_event("logs/not-there.ndjson"),
+            settings: vec![
+                ("ES_ENDPOINT", osmem.as_str()),
+                ("ES_INDEX", "lambda-insights"),
+            ],
+        },
+        Run {
+            name: "refused-with-store",
+            event: s3_event("logs/one.ndjson"),
+            settings: vec![
                 ("ES_ENDPOINT", refusing.url.as_str()),
                 ("BULK_GZIP", "false"),
                 ("DEAD_LETTER_BUCKET", BUCKET),
             ],
-        ),
-        (
-            "refused-without-store",
-            s3_event("logs/one.ndjson"),
-            vec![
+        },
+        Run {
+            name: "refused-without-store",
+            event: s3_event("logs/one.ndjson"),
+            settings: vec![
                 ("ES_ENDPOINT", refusing.url.as_str()),
                 ("BULK_GZIP", "false"),
             ],
-        ),
+        },
     ];
     let mut logged = Logged::default();
-    for (name, event, settings) in runs {
+    for Run {
+        name,
+        event,
+        settings,
+    } in runs
+    {
         let python = python.clone();
         let mut env = settings;
         env.extend(s3_env);
@@ -245,7 +268,8 @@ async fn every_field_the_saved_queries_name_is_logged() {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         let printed = tokio::task::spawn_blocking(move || {
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             invoke(&python, name, &event, &env)
         })
         .await

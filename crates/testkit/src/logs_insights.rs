@@ -234,7 +234,10 @@ impl Logged {
             .collect();
         for field in fields(&query.query) {
             if !self.fields.contains(&field) {
-                out.push(format!("{}: field {field:?} is never logged", query.resource));
+                out.push(format!(
+                    "{}: field {field:?} is never logged",
+                    query.resource
+                ));
             } else if !selected.is_empty()
                 && !on_selected.contains(&field)
                 && field != "message"
@@ -301,7 +304,9 @@ mod tests {
             ])
         );
         assert_eq!(
-            fields("filter level in [\"WARN\"] | stats latest(`fields.error`) as e by `fields.message`"),
+            fields(
+                "filter level in [\"WARN\"] | stats latest(`fields.error`) as e by `fields.message`"
+            ),
             set(&["level", "fields.error", "fields.message"])
         );
     }
@@ -309,7 +314,9 @@ mod tests {
     #[test]
     fn messages_are_the_literals_message_is_compared_with() {
         assert_eq!(
-            messages(r#"filter message in ["object indexed", "kinesis batch indexed"] and level = "INFO""#),
+            messages(
+                r#"filter message in ["object indexed", "kinesis batch indexed"] and level = "INFO""#
+            ),
             set(&["object indexed", "kinesis batch indexed"])
         );
         assert_eq!(

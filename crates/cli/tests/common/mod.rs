@@ -146,6 +146,7 @@ pub fn run_bounded(cmd: &mut Command) -> Ran {
     Running::start(cmd.stdin(std::process::Stdio::null())).finish(RUN_LIMIT)
 }
 
+#[allow(unused_imports)] // not every test file uses the fake
 pub use testkit::fake_search::{Answer, FakeServer, search_server_with_bulk};
 
 /// A file of `tweets` small tweets under a new temp directory (returned with it).
