@@ -80,61 +80,50 @@ def count_metric() -> dict:
     return {"id": "1", "enabled": True, "type": "count", "params": {}, "schema": "metric"}
 
 
+def bucket_agg(agg_id: str, kind: str, params: dict, schema: str) -> dict:
+    return {"id": agg_id, "enabled": True, "type": kind, "params": params, "schema": schema}
+
+
 def terms(agg_id: str, field: str, size: int, schema: str, label: str) -> dict:
-    return {
-        "id": agg_id,
-        "enabled": True,
-        "type": "terms",
-        "params": {
-            "field": field,
-            "orderBy": "1",
-            "order": "desc",
-            "size": size,
-            "otherBucket": False,
-            "otherBucketLabel": "Other",
-            "missingBucket": False,
-            "missingBucketLabel": "Missing",
-            "customLabel": label,
-        },
-        "schema": schema,
+    params = {
+        "field": field,
+        "orderBy": "1",
+        "order": "desc",
+        "size": size,
+        "otherBucket": False,
+        "otherBucketLabel": "Other",
+        "missingBucket": False,
+        "missingBucketLabel": "Missing",
+        "customLabel": label,
     }
+    return bucket_agg(agg_id, "terms", params, schema)
 
 
 def date_histogram(agg_id: str, bucket: dict) -> dict:
-    return {
-        "id": agg_id,
-        "enabled": True,
-        "type": "date_histogram",
-        "params": {
-            "field": bucket["field"],
-            "useNormalizedEsInterval": True,
-            "scaleMetricValues": False,
-            "interval": bucket["interval"],
-            "drop_partials": False,
-            "min_doc_count": 1,
-            "extended_bounds": {},
-            "customLabel": bucket["label"],
-        },
-        "schema": bucket["schema"],
+    params = {
+        "field": bucket["field"],
+        "useNormalizedEsInterval": True,
+        "scaleMetricValues": False,
+        "interval": bucket["interval"],
+        "drop_partials": False,
+        "min_doc_count": 1,
+        "extended_bounds": {},
+        "customLabel": bucket["label"],
     }
+    return bucket_agg(agg_id, "date_histogram", params, bucket["schema"])
 
 
 def geohash_grid(agg_id: str, bucket: dict) -> dict:
-    return {
-        "id": agg_id,
-        "enabled": True,
-        "type": "geohash_grid",
-        "params": {
-            "field": bucket["field"],
-            "autoPrecision": True,
-            "precision": bucket["precision"],
-            "useGeocentroid": bucket["centroid"],
-            "isFilteredByCollar": True,
-            "mapZoom": 2,
-            "mapCenter": [20, 0],
-        },
-        "schema": bucket["schema"],
+    params = {
+        "field": bucket["field"],
+        "autoPrecision": True,
+        "precision": bucket["precision"],
+        "useGeocentroid": bucket["centroid"],
+        "isFilteredByCollar": True,
+        "mapZoom": 2,
+        "mapCenter": [20, 0],
     }
+    return bucket_agg(agg_id, "geohash_grid", params, bucket["schema"])
 
 
 def aggs(panel: dict) -> list:

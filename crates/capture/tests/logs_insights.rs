@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use testkit::logs_insights::{Logged, saved_queries};
+use testkit::logs_insights::{Logged, queries_reading};
 use testkit::xfake::{Reply, Step, XFake, tweet_line};
 
 const TOKEN: &str = "logs-insights-test-token";
@@ -16,12 +16,7 @@ const LOG_GROUP: &str = "CaptureLogGroup";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_field_the_saved_queries_name_is_logged() {
-    let template = std::fs::read_to_string(testkit::repo_root().join("infra/template.yaml"))
-        .expect("infra/template.yaml");
-    let queries: Vec<_> = saved_queries(&template)
-        .into_iter()
-        .filter(|q| q.log_groups.iter().any(|g| g == LOG_GROUP))
-        .collect();
+    let queries = queries_reading(LOG_GROUP);
     assert!(
         queries.len() >= 2,
         "the capture's saved queries: {queries:?}"
@@ -82,11 +77,5 @@ async fn every_field_the_saved_queries_name_is_logged() {
         logged.fields.contains("Tweets") && logged.fields.contains("fields.message"),
         "no EMF or JSON log lines: {stderr}"
     );
-    let missing: Vec<String> = queries.iter().flat_map(|q| logged.missing(q)).collect();
-    assert!(
-        missing.is_empty(),
-        "{}\nlogged fields: {:?}",
-        missing.join("\n"),
-        logged.fields
-    );
+    logged.assert_covers(&queries);
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use search_sink::{Method, SearchClient, SinkError};
+use search_sink::{Method, SearchClient};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -246,14 +246,7 @@ async fn search(client: &SearchClient, path: &str, body: &Value) -> Result<Value
     let bytes = serde_json::to_vec(body)?;
     let response = client.request(Method::Post, path, Some(&bytes)).await?;
     if response.status != 200 {
-        return Err(SinkError::Rejected {
-            method: "POST".into(),
-            path: path.into(),
-            status: response.status,
-            body: search_sink::excerpt(&response.body),
-            unconfirmed: 0,
-        }
-        .into());
+        return Err(crate::dashboards::refused("POST", path, &response).into());
     }
     serde_json::from_slice(&response.body).with_context(|| {
         format!(

@@ -17,22 +17,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::{Value, json};
 use testkit::fake_search::FakeServer;
-use testkit::logs_insights::{Logged, saved_queries};
+use testkit::logs_insights::{Logged, queries_reading, saved_queries};
 
 const BUCKET: &str = "lambda-logs-insights";
 const LOG_GROUP: &str = "IndexerLogGroup";
 /// Named by `IndexerComplianceLagQuery` before the binary logs them (issue 24, section 4 of the
 /// compliance design: the lag from `event_at` to applied, per invocation, as EMF).
 const PENDING: &[&str] = &["ComplianceLagMilliseconds", "ComplianceEventsApplied"];
-
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("lambda-insights-{}-{name}", std::process::id()))
-}
 
 fn batch_operations_event(key: &str) -> Value {
     json!({
@@ -51,29 +46,11 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 fn s3_event(key: &str) -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-23T12:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:EXAMPLE"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
-               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "P"}, "arn": format!("arn:aws:s3:::{BUCKET}")},
-               "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "01"}}
-    }]})
+    common::s3_put_event(BUCKET, key)
 }
 
 async fn put_objects(s3_endpoint: &str, objects: &[(&str, Vec<u8>)]) {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .http_client(search_sink::https::aws_http_client())
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(s3_endpoint)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = common::moto_s3(s3_endpoint);
     let _ = s3.create_bucket().bucket(BUCKET).send().await;
     for (key, body) in objects {
         s3.put_object()
@@ -86,53 +63,31 @@ async fn put_objects(s3_endpoint: &str, objects: &[(&str, Vec<u8>)]) {
     }
 }
 
-/// One invocation of the binary with `event` and `env`; everything it printed.
+/// One invocation of the binary with `event` and `env` (on top of dummy credentials):
+/// everything it printed.
 fn invoke(python: &Path, name: &str, event: &Value, env: &[(&str, &str)]) -> String {
-    let event_file = temp_path(&format!("{name}.json"));
-    std::fs::write(&event_file, event.to_string()).expect("event file");
-    let log = temp_path(&format!("{name}.log"));
-    let _ = std::fs::remove_file(&log);
-    let mut cmd = Command::new(python);
-    for var in [
-        "AWS_LAMBDA_LOG_LEVEL",
-        "RUST_LOG",
-        "ES_AUTH",
-        "ES_USERNAME",
-        "ES_API_KEY",
-        "ES_API_KEY_FILE",
-        "DEAD_LETTER_BUCKET",
-        "BULK_GZIP",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd
-        .arg(testkit::repo_root().join("scripts/bench/fake_runtime.py"))
-        .args([
-            "invoke",
-            "--binary",
-            env!("CARGO_BIN_EXE_tweet-indexer-lambda"),
-        ])
-        .arg("--event")
-        .arg(&event_file)
-        .arg("--log")
-        .arg(&log)
-        .envs([
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-        ])
-        .envs(env.iter().copied())
-        .output()
-        .expect("run fake_runtime.py");
-    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+    let all: Vec<(String, String)> = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+    .iter()
+    .chain(env)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let (out, printed) = common::invoke_binary(
+        python,
+        env!("CARGO_BIN_EXE_tweet-indexer-lambda"),
+        name,
+        event,
+        &all,
+    );
     assert!(
         !printed.is_empty(),
         "{name}: the binary printed nothing\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_file(&event_file);
-    let _ = std::fs::remove_file(&log);
     printed
 }
 
@@ -168,12 +123,7 @@ async fn every_field_the_saved_queries_name_is_logged() {
     ) else {
         return;
     };
-    let template = std::fs::read_to_string(testkit::repo_root().join("infra/template.yaml"))
-        .expect("infra/template.yaml");
-    let queries: Vec<_> = saved_queries(&template)
-        .into_iter()
-        .filter(|q| q.log_groups.iter().any(|g| g == LOG_GROUP))
-        .collect();
+    let queries = queries_reading(LOG_GROUP);
     assert!(
         queries.len() >= 6,
         "the indexer's saved queries: {queries:?}"
@@ -298,13 +248,7 @@ async fn every_field_the_saved_queries_name_is_logged() {
         );
         logged.fields.insert((*pending).to_owned());
     }
-    let missing: Vec<String> = queries.iter().flat_map(|q| logged.missing(q)).collect();
-    assert!(
-        missing.is_empty(),
-        "{}\nlogged fields: {:?}",
-        missing.join("\n"),
-        logged.fields
-    );
+    logged.assert_covers(&queries);
 }
 
 /// docs/deploy.md shows every saved query (the indexer's and the capture's) as the template

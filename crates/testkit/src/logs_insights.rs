@@ -50,6 +50,17 @@ pub fn saved_queries(template: &str) -> Vec<SavedQuery> {
         .collect()
 }
 
+/// The saved queries of the repository's `infra/template.yaml` that read `log_group` (the
+/// log group's resource name, e.g. `IndexerLogGroup`).
+pub fn queries_reading(log_group: &str) -> Vec<SavedQuery> {
+    let template = std::fs::read_to_string(crate::repo_root().join("infra/template.yaml"))
+        .expect("infra/template.yaml");
+    saved_queries(&template)
+        .into_iter()
+        .filter(|q| q.log_groups.iter().any(|g| g == log_group))
+        .collect()
+}
+
 /// Words of the query language that are no field: commands, operators, sort orders.
 const KEYWORDS: &[&str] = &[
     "fields", "filter", "stats", "sort", "limit", "display", "parse", "dedup", "unnest", "by",
@@ -258,6 +269,19 @@ impl Logged {
             }
         }
         out
+    }
+}
+
+impl Logged {
+    /// Fails the test, naming every gap, unless each of `queries` names only what was logged.
+    pub fn assert_covers(&self, queries: &[SavedQuery]) {
+        let missing: Vec<String> = queries.iter().flat_map(|q| self.missing(q)).collect();
+        assert!(
+            missing.is_empty(),
+            "{}\nlogged fields: {:?}",
+            missing.join("\n"),
+            self.fields
+        );
     }
 }
 
