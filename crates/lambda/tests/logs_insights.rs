@@ -12,8 +12,8 @@
 //!   fails).
 //!
 //! Fields the compliance work (issue 24) is to log are listed in [`PENDING`]: the query that
-//! names them ships now, and this test fails as soon as the binary logs one of them, so the
-//! list is emptied when they land.
+//! names them ships now; they are taken as logged only while the binary logs no compliance
+//! field at all, so once that work lands they are checked like every other.
 
 mod common;
 
@@ -241,12 +241,16 @@ async fn every_field_the_saved_queries_name_is_logged() {
             logged.messages
         );
     }
-    for pending in PENDING {
-        assert!(
-            !logged.fields.contains(*pending),
-            "{pending} is logged now: take it off PENDING"
-        );
-        logged.fields.insert((*pending).to_owned());
+    // Until the compliance work logs anything, its two fields are taken as given; once it
+    // does, they must be there like every other.
+    let compliance_landed = logged
+        .fields
+        .iter()
+        .any(|f| f.starts_with("Compliance") || f.starts_with("compliance_"));
+    if !compliance_landed {
+        logged
+            .fields
+            .extend(PENDING.iter().map(|f| (*f).to_owned()));
     }
     logged.assert_covers(&queries);
 }
