@@ -778,7 +778,8 @@ mod tests {
             (0, "1s"),
             (59_000, "1s"),
             (60_000, "5s"),
-            (3_600_000, "1m"),
+            (3_599_999, "1m"),
+            (3_600_000, "5m"),
             (86_400_000, "30m"),
             (7 * 86_400_000, "3h"),
             (365 * 86_400_000, "7d"),
@@ -786,6 +787,13 @@ mod tests {
         ];
         for &(span, name) in table {
             assert_eq!(interval(0, span).name, name, "{span}");
+        }
+        // Whatever the span (up to the ladder's top), first..=last holds at most 60 bars.
+        for span in (0..40).map(|k| 1_000i64 << k) {
+            let step = interval(0, span);
+            if step.name != "365d" {
+                assert!(span as u64 / step.millis < MAX_BARS, "{span} {step:?}");
+            }
         }
     }
 
