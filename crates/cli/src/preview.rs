@@ -25,6 +25,9 @@ pub const PANELS_JSON: &str = include_str!("../../../infra/dashboards/panels.jso
 const OUTLINE: &str = include_str!("../assets/land-110m.path");
 /// The interval ladder of the time chart: the smallest step giving at most this many bars.
 const MAX_BARS: u64 = 60;
+/// The map draws at most this many geohash cells, the fullest (the page stays a few MiB at
+/// most; the legend counts the tweets of the cells left out).
+const MAX_MAP_CELLS: u32 = 5000;
 
 #[derive(Args, Debug)]
 pub struct PreviewArgs {
@@ -165,7 +168,9 @@ pub fn aggregation(buckets: &[BucketAgg], step: Interval) -> Value {
         }}),
         BucketAgg::GeohashGrid {
             field, precision, ..
-        } => json!({"geohash_grid": {"field": field, "precision": precision}}),
+        } => {
+            json!({"geohash_grid": {"field": field, "precision": precision, "size": MAX_MAP_CELLS}})
+        }
     };
     let mut children = serde_json::Map::new();
     if let BucketAgg::GeohashGrid {
