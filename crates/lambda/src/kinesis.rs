@@ -129,6 +129,7 @@ pub async fn handle(
         },
     );
     tracing::info!(
+        object = %batch_name,
         batch = %batch_name,
         kinesis_records = records.len(),
         records = summary.records,
@@ -157,6 +158,7 @@ pub async fn handle(
             .unwrap_or(0);
         let record = &records[index];
         tracing::error!(
+            object = %batch_name,
             batch = %batch_name,
             shard_id = %record.shard_id,
             sequence_number = %record.sequence_number,
