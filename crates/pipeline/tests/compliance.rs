@@ -257,6 +257,44 @@ impl Expected {
     }
 }
 
+/// The KQL queries of every saved object in `infra/dashboards/` (searches, visualizations,
+/// maps and their layers, the dashboard), wherever they are nested in JSON strings.
+fn saved_object_queries() -> BTreeSet<String> {
+    fn walk(value: &Value, found: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if map.get("language") == Some(&json!("kuery"))
+                    && let Some(Value::String(query)) = map.get("query")
+                {
+                    found.insert(query.clone());
+                }
+                map.values().for_each(|v| walk(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            Value::String(text) => {
+                if let Ok(inner) = serde_json::from_str::<Value>(text)
+                    && (inner.is_object() || inner.is_array())
+                {
+                    walk(&inner, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = BTreeSet::new();
+    for file in ["kibana.ndjson", "opensearch-dashboards.ndjson"] {
+        let path = testkit::repo_root().join("infra/dashboards").join(file);
+        let text = std::fs::read_to_string(&path).expect("saved objects");
+        for line in text.lines() {
+            walk(
+                &serde_json::from_str(line).expect("an object per line"),
+                &mut found,
+            );
+        }
+    }
+    found
+}
+
 /// Who each record is about, picked from the samples (distinct authors, so the effects stay
 /// apart unless a case combines them on purpose).
 struct Cast {
@@ -591,6 +629,27 @@ async fn every_kind_of_compliance_record_before_and_after_its_tweets_and_its_rev
         .ids_matching(json!({"exists": {"field": "withheld_in_countries"}}))
         .await;
     assert_eq!(withheld.len(), 4, "{withheld:?}");
+    // Every saved object's query (KQL `NOT f:v AND ...`, which query_string reads alike) sees
+    // exactly the tweets that are neither deleted, suppressed nor withheld.
+    let visible: BTreeSet<String> = want
+        .docs
+        .iter()
+        .filter(|(_, (doc, _))| {
+            doc.get("deleted").is_none()
+                && doc.get("suppressed").is_none()
+                && doc.get("withheld_in_countries").is_none()
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(visible.len() < want.docs.len() - 10, "some are hidden");
+    let queries = saved_object_queries();
+    assert!(!queries.is_empty());
+    for query in queries {
+        let seen = env
+            .ids_matching(json!({"query_string": {"query": query}}))
+            .await;
+        assert_eq!(seen, visible, "{query}");
+    }
 
     // 6. The reverse events: each lifts exactly what it set.
     let reversals = vec![
