@@ -1,7 +1,8 @@
 //! Bulk-loads JSON documents into OpenSearch (1-3, Service and Serverless) or Elasticsearch
 //! (7-9) so that every operation ends indexed, deleted, or dead-lettered with a reason — or the
 //! call fails saying how many operations were not confirmed and from which one on, so the
-//! caller can retry the input from there.
+//! caller can retry the input from there. It also reads back what an index holds (documents by
+//! `_id`, search pages in a stable order) for callers that decide what to write from it.
 //!
 //! It is *not* a document builder: it knows nothing of tweets. Callers hand it
 //! [`Operation`]s (an `_id` plus a serialized JSON object, or a delete) with an [`Origin`]
