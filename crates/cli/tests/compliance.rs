@@ -12,15 +12,6 @@ use testkit::compliance::{DAY_MS, now_ms, v1_delete};
 use tweets::compliance::register::MAPPING_JSON;
 use tweets::compliance::{Register, RegisterKind, Source, Subject};
 
-/// A fresh index name per test and run.
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{name}-{}-{nanos}", std::process::id())
-}
-
 fn server<'a>(url: &'a str, index: &'a str) -> [&'a str; 6] {
     ["--endpoint", url, "--index", index, "--auth", "none"]
 }
@@ -65,7 +56,7 @@ fn ids_lists_every_stored_tweet_and_author_but_the_deleted_ones() {
     let Some(url) = testkit::peer("OSMEM_URL") else {
         return;
     };
-    let index = unique("cli-ids");
+    let index = testkit::unique_name("cli-ids");
     let tweets = sample_tweets();
     // Every tweet of one author deleted, and one more tweet.
     let by_author = |author: u64| -> Vec<u64> {
@@ -152,12 +143,9 @@ async fn documents(client: &SearchClient, index: &str) -> BTreeMap<u64, Value> {
         )
         .await
         .unwrap();
-    let v: Value = serde_json::from_slice(&r.body).unwrap();
-    v["hits"]["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|h| Some((h["_id"].as_str()?.parse().ok()?, h["_source"].clone())))
+    testkit::compliance::search_hits(&r.body)
+        .into_iter()
+        .filter_map(|h| Some((h.id.parse().ok()?, h.source)))
         .collect()
 }
 
@@ -189,7 +177,7 @@ fn sweep_applies_registers_written_behind_the_indexers_back_then_changes_nothing
     let Some(url) = testkit::peer("OSMEM_URL") else {
         return;
     };
-    let index = unique("cli-sweep");
+    let index = testkit::unique_name("cli-sweep");
     let tweets = sample_tweets();
     index_files(&url, &index, &[samples()]);
     let mut authors: BTreeMap<u64, Vec<u64>> = BTreeMap::new();

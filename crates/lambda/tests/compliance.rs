@@ -56,14 +56,7 @@ struct Env {
 
 async fn setup(name: &str, endpoint: Option<String>) -> Option<Env> {
     let osmem = testkit::peer("OSMEM_URL")?;
-    let index = format!(
-        "lambda-{name}-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
+    let index = testkit::unique_name(&format!("lambda-{name}"));
     let mut config = Config::new(endpoint.unwrap_or(osmem));
     config.index = index.clone();
     config.bulk_max_operations = 20;
@@ -101,21 +94,16 @@ impl Env {
             .expect("invocation succeeds")
     }
 
+    /// One S3 notification naming `keys` in order.
     fn s3_event(&self, keys: &[&str]) -> Value {
         let records: Vec<Value> = keys
             .iter()
-            .map(|key| {
-                json!({
-                    "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
-                    "eventTime": "2026-11-23T12:00:00.000Z", "eventName": "ObjectCreated:Put",
-                    "userIdentity": {"principalId": "AWS:EXAMPLE"},
-                    "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                    "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-                    "s3": {"s3SchemaVersion": "1.0", "configurationId": "tweets",
-                           "bucket": {"name": "in", "ownerIdentity": {"principalId": "P"}, "arn": "arn:aws:s3:::in"},
-                           "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "01"}}
-                })
+            .flat_map(|key| {
+                common::s3_put_event("in", key)["Records"]
+                    .as_array()
+                    .cloned()
             })
+            .flatten()
             .collect();
         json!({ "Records": records })
     }
@@ -138,12 +126,9 @@ impl Env {
             )
             .await
             .unwrap();
-        let v: Value = serde_json::from_slice(&r.body).unwrap();
-        v["hits"]["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| (h["_id"].as_str().unwrap().to_owned(), h["_source"].clone()))
+        testkit::compliance::search_hits(&r.body)
+            .into_iter()
+            .map(|h| (h.id, h.source))
             .collect()
     }
 }

@@ -244,34 +244,19 @@ impl ObjectStore for SampleStore {
     async fn get(&self, bucket: &str, key: &str) -> Result<Object, SourceError> {
         let name = format!("s3://{bucket}/{key}");
         match key {
-            "firehose/ok" => {
-                let body =
-                    std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson"))
-                        .expect("samples");
-                Ok(Object {
-                    name,
-                    size: Some(body.len() as u64),
-                    body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
-                    resumes: Default::default(),
-                    received_at: None,
-                })
-            }
+            "firehose/ok" => Ok(object(
+                name,
+                std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson"))
+                    .expect("samples"),
+            )),
             // Compliance records with their event times: the lag the 24-hour alarm watches.
             "firehose/compliance" => {
                 let now = testkit::compliance::now_ms();
-                let body = [
+                let records = [
                     testkit::compliance::v2_user("user_protect", 7, now - 3_600_000),
                     testkit::compliance::v2_tweet("delete", 9, 7, now - 60_000),
-                ]
-                .join("\n")
-                .into_bytes();
-                Ok(Object {
-                    name,
-                    size: Some(body.len() as u64),
-                    body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
-                    resumes: Default::default(),
-                    received_at: None,
-                })
+                ];
+                Ok(object(name, records.join("\n").into_bytes()))
             }
             "firehose/missing" => Err(SourceError::NotFound { name }),
             _ => Err(SourceError::Unavailable {
@@ -279,6 +264,17 @@ impl ObjectStore for SampleStore {
                 detail: "throttled".into(),
             }),
         }
+    }
+}
+
+/// An object of `body`, read from memory.
+fn object(name: String, body: Vec<u8>) -> Object {
+    Object {
+        name,
+        size: Some(body.len() as u64),
+        body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
+        resumes: Default::default(),
+        received_at: None,
     }
 }
 

@@ -383,22 +383,34 @@ fn fix_up(
         path: format!("{alias}/_search"),
         detail,
     };
-    let Some(mut source) = hit.source else {
+    let Some(source) = hit.source else {
         return Err(bad(format!("hit {} without its _source", hit.id)));
     };
     let Some(version) = hit.version else {
         return Err(bad(format!("hit {} without its _version", hit.id)));
     };
-    Ok(match set.apply_source(&mut source, now_ms) {
+    Ok(applied(hit.id, source, version, set, now_ms))
+}
+
+/// The operation that writes document `id` (its `_source`, at `version`) as its registers
+/// require: `None` when it already is; a tombstone for a `user_delete` past its grace period.
+pub(crate) fn applied(
+    id: String,
+    mut source: Map<String, Value>,
+    version: u64,
+    set: &RegisterSet,
+    now_ms: i64,
+) -> Option<Operation> {
+    match set.apply_source(&mut source, now_ms) {
         Outcome::Unchanged => None,
         Outcome::Changed => Some(Operation::Index {
-            id: hit.id,
+            id,
             // A map of JSON values always serializes.
             source: serde_json::to_vec(&source).unwrap_or_default(),
             version,
         }),
-        Outcome::Delete => Some(Operation::Delete { id: hit.id }),
-    })
+        Outcome::Delete => Some(Operation::Delete { id }),
+    }
 }
 
 /// A hit's tweet id (its `id_str`, else its `_id`) and author id (`user.id`).

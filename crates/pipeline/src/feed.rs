@@ -31,9 +31,9 @@ use std::sync::Arc;
 use search_sink::{BulkSink, Operation, Origin, Report, SinkError};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
-use tweets::compliance::{Outcome, Register, RegisterSet, Verdict};
+use tweets::compliance::{Register, RegisterSet, Verdict};
 
-use crate::compliance::{Registers, now_ms};
+use crate::compliance::{Registers, applied, now_ms};
 use crate::run::{Indexer, Work, log_invalid};
 use crate::summary::ObjectSummary;
 
@@ -362,38 +362,19 @@ fn apply_registers(
         id,
         source,
         version,
-    } = op
+    } = &op
     else {
         return (op, false);
     };
-    let unchanged = |source| {
-        let op = Operation::Index {
-            id: id.clone(),
-            source,
-            version,
-        };
-        (op, false)
-    };
     if set.verdict(ids.0, ids.1, now_ms) == Verdict::default() {
-        return unchanged(source);
+        return (op, false);
     }
     // Our own serialization: always an object (else it is sent as it is; the server judges).
-    let Ok(mut doc) = serde_json::from_slice::<Map<String, Value>>(&source) else {
-        return unchanged(source);
+    let Ok(doc) = serde_json::from_slice::<Map<String, Value>>(source) else {
+        return (op, false);
     };
-    match set.apply_source(&mut doc, now_ms) {
-        Outcome::Unchanged => unchanged(source),
-        Outcome::Changed => match serde_json::to_vec(&doc) {
-            Ok(changed) => (
-                Operation::Index {
-                    id,
-                    source: changed,
-                    version,
-                },
-                true,
-            ),
-            Err(_) => unchanged(source),
-        },
-        Outcome::Delete => (Operation::Delete { id }, true),
+    match applied(id.clone(), doc, *version, set, now_ms) {
+        Some(changed) => (changed, true),
+        None => (op, false),
     }
 }

@@ -94,14 +94,7 @@ struct Env {
 impl Env {
     async fn new(name: &str) -> Option<Env> {
         let url = testkit::peer("OSMEM_URL")?;
-        let index = format!(
-            "{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
+        let index = testkit::unique_name(name);
         let mut config = Config::new(&url);
         config.index = index.clone();
         let client = SearchClient::connect(config.clone()).await.unwrap();
@@ -130,55 +123,38 @@ impl Env {
             .unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
-    /// Every document of the index: `_id` -> (`_source`, `_version`).
-    async fn documents(&self) -> Docs {
-        let body = json!({"size": 1000, "version": true, "query": {"match_all": {}}}).to_string();
+    /// The hits of `body` (a search) on the index.
+    async fn search(&self, body: Value) -> Vec<testkit::compliance::Hit> {
         let r = self
             .client
             .request(
                 Method::Post,
                 &format!("{}/_search", self.index),
-                Some(body.as_bytes()),
+                Some(body.to_string().as_bytes()),
             )
             .await
             .unwrap();
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let v: Value = serde_json::from_slice(&r.body).unwrap();
-        v["hits"]["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
+        testkit::compliance::search_hits(&r.body)
+    }
+
+    /// Every document of the index: `_id` -> (`_source`, `_version`).
+    async fn documents(&self) -> Docs {
+        let body = json!({"size": 1000, "version": true, "query": {"match_all": {}}});
+        self.search(body)
+            .await
+            .into_iter()
             .map(|h| {
-                (
-                    h["_id"].as_str().unwrap().to_owned(),
-                    (
-                        h["_source"].as_object().cloned().unwrap(),
-                        h["_version"].as_u64().unwrap(),
-                    ),
-                )
+                let source = h.source.as_object().cloned().unwrap();
+                (h.id, (source, h.version.unwrap()))
             })
             .collect()
     }
 
     /// Ids matched by `query` among the index's tweets.
     async fn ids_matching(&self, query: Value) -> BTreeSet<String> {
-        let body = json!({"size": 1000, "_source": false, "query": query}).to_string();
-        let r = self
-            .client
-            .request(
-                Method::Post,
-                &format!("{}/_search", self.index),
-                Some(body.as_bytes()),
-            )
-            .await
-            .unwrap();
-        let v: Value = serde_json::from_slice(&r.body).unwrap();
-        v["hits"]["hits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["_id"].as_str().unwrap().to_owned())
-            .collect()
+        let body = json!({"size": 1000, "_source": false, "query": query});
+        self.search(body).await.into_iter().map(|h| h.id).collect()
     }
 }
 

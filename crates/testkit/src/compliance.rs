@@ -127,3 +127,28 @@ pub fn batch_result(id: u64, action: &str, reason: &str, at: i64) -> Value {
 pub fn batch_user_clean(user: u64) -> Value {
     json!({"id": user.to_string(), "action": "none"})
 }
+
+/// One hit of a search answer: `_id`, `_source` (`Null` when not asked for) and `_version`
+/// (when asked for).
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub id: String,
+    pub source: Value,
+    pub version: Option<u64>,
+}
+
+/// The hits of a search answer's body (`hits.hits`); panics on an answer that is none.
+pub fn search_hits(body: &[u8]) -> Vec<Hit> {
+    let answer: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)));
+    let hits = answer["hits"]["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits in {answer}"));
+    hits.iter()
+        .map(|h| Hit {
+            id: h["_id"].as_str().expect("_id").to_owned(),
+            source: h["_source"].clone(),
+            version: h["_version"].as_u64(),
+        })
+        .collect()
+}
