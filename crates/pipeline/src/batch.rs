@@ -98,7 +98,15 @@ impl Indexer {
         let mut bounds: Vec<u64> = vec![0];
         let mut object: Arc<str> = Arc::from(name);
         let mut failure = None;
-        while let Some(fed) = rx.recv().await {
+        loop {
+            let fed = match feed.next(&mut rx, &mut summary).await {
+                Ok(Some(fed)) => fed,
+                Ok(None) => break,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
             match fed {
                 Fed::Start(record) => object = record,
                 Fed::Item { work, gzip } => {

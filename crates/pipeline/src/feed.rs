@@ -3,7 +3,7 @@
 //!
 //! Items are staged in input order, a group at a time (at most [`GROUP_DOCUMENTS`]
 //! documents, [`GROUP_BYTES`] of them, or [`GROUP_REGISTERS`] registers). When a group is
-//! full (and at the end of the input), it is applied in this order:
+//! full, has waited [`GROUP_WAIT`] for more, or the input ends, it is applied in this order:
 //!
 //! 1. the registers of its compliance events (and of what its tweets say of themselves) are
 //!    written to `{index}_compliance`, each confirmed or found superseded;
@@ -27,9 +27,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use search_sink::{BulkSink, Operation, Origin, Report, SinkError};
 use serde_json::{Map, Value};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tweets::compliance::{Register, RegisterSet, Verdict};
 
@@ -47,6 +49,10 @@ pub(crate) const GROUP_BYTES: usize = 2 * 1024 * 1024;
 
 /// Registers staged before they are written (and their documents fixed).
 pub(crate) const GROUP_REGISTERS: usize = 1_000;
+
+/// The longest a group waits for more items before it is applied: an input that trickles (a
+/// pipe from a live capture) is indexed as it comes, not once 500 documents are there.
+pub(crate) const GROUP_WAIT: Duration = Duration::from_millis(250);
 
 /// One staged operation (or rejected record) of the sink, in input order.
 enum Staged {
@@ -81,6 +87,8 @@ pub(crate) struct Feed {
     staged_event_at: Option<i64>,
     /// Where the group's first event is (named by its fix-ups' errors).
     staged_origin: Option<Origin>,
+    /// When the group's first item was staged plus [`GROUP_WAIT`]: it is applied then.
+    apply_by: Option<Instant>,
     /// The record of the group's first compliance event (or tweet with events of its own):
     /// unsettled until the group's registers are written and its fix-ups confirmed.
     first_event_record: Option<usize>,
@@ -110,6 +118,7 @@ impl Feed {
             staged_events: 0,
             staged_event_at: None,
             staged_origin: None,
+            apply_by: None,
             first_event_record: None,
             deletes: 0,
             delete_event_at: None,
@@ -220,6 +229,10 @@ impl Feed {
                 }
             }
         }
+        if self.apply_by.is_none() && (!self.staged.is_empty() || !self.staged_registers.is_empty())
+        {
+            self.apply_by = Some(Instant::now() + GROUP_WAIT);
+        }
         if self.staged_documents >= GROUP_DOCUMENTS
             || self.staged_bytes >= GROUP_BYTES
             || self.staged_registers.len() >= GROUP_REGISTERS
@@ -233,8 +246,28 @@ impl Feed {
         self.staged.push_back((staged, record));
     }
 
+    /// The next item of `items`; meanwhile, a group that has waited [`GROUP_WAIT`] is applied.
+    /// `None` when the sender is done.
+    pub(crate) async fn next<T>(
+        &mut self,
+        items: &mut mpsc::Receiver<T>,
+        summary: &mut ObjectSummary,
+    ) -> Result<Option<T>, SinkError> {
+        loop {
+            let Some(at) = self.apply_by else {
+                return Ok(items.recv().await);
+            };
+            tokio::select! {
+                biased;
+                item = items.recv() => return Ok(item),
+                () = tokio::time::sleep_until(at) => self.apply(summary).await?,
+            }
+        }
+    }
+
     /// Applies the staged group (module docs, steps 1 to 4).
     async fn apply(&mut self, summary: &mut ObjectSummary) -> Result<(), SinkError> {
+        self.apply_by = None;
         if self.staged.is_empty() && self.staged_registers.is_empty() {
             self.first_event_record = None;
             return Ok(());

@@ -224,7 +224,11 @@ impl Indexer {
             record(summary, feed);
             error
         };
-        while let Some(work) = rx.recv().await {
+        while let Some(work) = feed
+            .next(&mut rx, summary)
+            .await
+            .map_err(|e| keep(summary, &feed, sink_error(e)))?
+        {
             let gzip = gzip.load(Ordering::Relaxed);
             feed.take(work, &name, gzip, summary, 0)
                 .await
