@@ -7,11 +7,11 @@
 //!   keeps the newest whatever order events arrive in (a 409 means a newer one is there:
 //!   done). The index is created with [`tweets::compliance::register::MAPPING_JSON`] when the
 //!   first register is written.
-//! - **Look-ups** ([`Registers::of`]): the registers of a group of documents (their authors'
+//! - **Look-ups** (`Registers::of`): the registers of a group of documents (their authors'
 //!   and their own), by `_id` with one real-time `_mget`, through a small cache per input;
 //!   skipped while the compliance index does not exist (that fact is kept for
 //!   [`ABSENT_FOR`]).
-//! - **Fix-ups** ([`Registers::fix_documents`]): documents already indexed that an event
+//! - **Fix-ups** (`Registers::fix_documents`): documents already indexed that an event
 //!   concerns are read through the alias (bounded pages sorted on `id_str`, `search_after`,
 //!   with `_version`), the registers applied to their `_source`, and each one that changed
 //!   written back into its hit's index at the version it was read at (`external_gte`: a newer
