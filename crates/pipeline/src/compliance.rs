@@ -59,9 +59,6 @@ const SUBJECTS_PER_SEARCH: usize = 1_000;
 /// Documents read per fix-up page (their `_source`s, a few KiB each).
 const FIX_PAGE: usize = 500;
 
-/// Index sinks kept open by one fix-up before they are finished (one per partition met).
-const FIX_SINKS: usize = 16;
-
 /// Ids per page of the id export.
 const EXPORT_PAGE: usize = 5_000;
 
@@ -336,39 +333,30 @@ impl Registers {
             version: true,
         };
         let mut pages = Pages::new(self.alias.clone(), request);
-        let mut sinks: HashMap<String, BulkSink> = HashMap::new();
         let mut fixed = Fixed::default();
         while let Some(hits) = pages.next(&self.client, deadline).await? {
             let docs: Vec<(Option<u64>, Option<u64>)> = hits.iter().map(hit_ids).collect();
             let set = self.of(&docs, deadline).await?;
+            // One sink per index the page's documents are in, finished before the next page
+            // is read: memory holds one page, whatever the number of documents.
+            let mut sinks: HashMap<String, BulkSink> = HashMap::new();
             for hit in hits {
                 fixed.checked += 1;
-                let Some(op) = fix_up(hit.clone(), &set, now_ms, &self.alias)? else {
+                let index = hit.index.clone();
+                let Some(op) = fix_up(hit, &set, now_ms, &self.alias)? else {
                     continue;
                 };
-                if !sinks.contains_key(&hit.index) && sinks.len() >= FIX_SINKS {
-                    finish_all(&mut sinks, &mut fixed).await?;
-                }
-                let sink = sinks.entry(hit.index.clone()).or_insert_with(|| {
-                    BulkSink::with_index(self.client.clone(), hit.index.clone(), deadline, None)
+                let sink = sinks.entry(index).or_insert_with_key(|index| {
+                    BulkSink::with_index(self.client.clone(), index.clone(), deadline, None)
                 });
                 sink.push(op, origin.clone()).await?;
             }
+            for (_, sink) in sinks {
+                fixed.absorb(&sink.finish().await?);
+            }
         }
-        finish_all(&mut sinks, &mut fixed).await?;
         Ok(fixed)
     }
-}
-
-/// Finishes every sink, adding what they confirmed.
-async fn finish_all(
-    sinks: &mut HashMap<String, BulkSink>,
-    fixed: &mut Fixed,
-) -> Result<(), SinkError> {
-    for (_, sink) in sinks.drain() {
-        fixed.absorb(&sink.finish().await?);
-    }
-    Ok(())
 }
 
 /// The operation that brings one indexed document in line with its registers, if any.
