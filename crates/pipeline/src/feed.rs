@@ -229,8 +229,7 @@ impl Feed {
                 }
             }
         }
-        if self.apply_by.is_none() && (!self.staged.is_empty() || !self.staged_registers.is_empty())
-        {
+        if self.apply_by.is_none() && !self.group_is_empty() {
             self.apply_by = Some(Instant::now() + GROUP_WAIT);
         }
         if self.staged_documents >= GROUP_DOCUMENTS
@@ -244,6 +243,11 @@ impl Feed {
 
     fn stage(&mut self, staged: Staged, record: usize) {
         self.staged.push_back((staged, record));
+    }
+
+    /// Nothing staged: no operation, no register, no event (some events write none).
+    fn group_is_empty(&self) -> bool {
+        self.staged.is_empty() && self.staged_registers.is_empty() && self.staged_events == 0
     }
 
     /// The next item of `items`; meanwhile, a group that has waited [`GROUP_WAIT`] is applied.
@@ -268,7 +272,7 @@ impl Feed {
     /// Applies the staged group (module docs, steps 1 to 4).
     async fn apply(&mut self, summary: &mut ObjectSummary) -> Result<(), SinkError> {
         self.apply_by = None;
-        if self.staged.is_empty() && self.staged_registers.is_empty() {
+        if self.group_is_empty() {
             self.first_event_record = None;
             return Ok(());
         }
@@ -333,7 +337,9 @@ impl Feed {
             summary.compliance_superseded += fixed.superseded;
         }
         if self.staged_events > 0 {
-            summary.saw_applied_events(self.staged_events, self.staged_event_at, now_ms);
+            // Applied now: their registers and fixes are confirmed.
+            let applied_at = crate::compliance::now_ms();
+            summary.saw_applied_events(self.staged_events, self.staged_event_at, applied_at);
         }
         self.staged_registers.clear();
         self.staged_events = 0;
