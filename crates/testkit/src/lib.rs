@@ -11,6 +11,7 @@
 
 pub mod aws_faults;
 pub mod faults;
+pub mod iam_moto;
 pub mod secrets;
 pub mod tls;
 pub mod xfake;
