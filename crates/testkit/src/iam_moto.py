@@ -14,7 +14,7 @@ object or bucket ARN) against the key owner's policies. This script:
    until its stdin closes (the test process holds the other end, so the server cannot
    outlive it).
 
-Two corrections make moto's check the one IAM makes (both are patched in below):
+Three corrections make moto's check and answer the ones AWS makes (patched in below):
 - moto names an S3 request's action after the API operation (`s3:ListObjectsV2`,
   `s3:GetObject` even with a `versionId`); IAM names the permission (`s3:ListBucket`,
   `s3:GetObjectVersion`: the Service Authorization Reference for Amazon S3). The operations
@@ -23,6 +23,8 @@ Two corrections make moto's check the one IAM makes (both are patched in below):
   against `*`, which no statement scoped to a stream matches. The stream's ARN is taken from
   the request (DeliveryStreamName, StreamName or StreamARN), so a policy scoped to one stream
   is honoured and another stream is refused, as on AWS.
+- moto refuses every service's request with the IAM API's XML error; Firehose and Kinesis
+  (JSON protocol) answer `AccessDeniedException` as JSON, which is what the SDKs parse.
 
 Usage: iam_moto.py SPEC.json   (spec: see testkit::iam_moto::Spec)
 """
@@ -38,7 +40,8 @@ from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.firehose.responses import FirehoseResponse
 from moto.kinesis.responses import KinesisResponse
-from moto.iam.access_control import S3IAMRequest
+from moto.core.exceptions import JsonRESTError
+from moto.iam.access_control import IAMRequest, S3IAMRequest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parents[3]
@@ -123,6 +126,20 @@ def s3_request_init(self, *args, **kwargs):
 
 
 S3IAMRequest.__init__ = s3_request_init
+JSON_PROTOCOL = {"firehose", "kinesis"}
+_raise_access_denied = IAMRequest._raise_access_denied
+
+
+def raise_access_denied(self):
+    if self._service in JSON_PROTOCOL:
+        raise JsonRESTError(
+            "AccessDeniedException",
+            f"User: {self._access_key.arn} is not authorized to perform: {self._action}",
+        )
+    _raise_access_denied(self)
+
+
+IAMRequest._raise_access_denied = raise_access_denied
 FirehoseResponse._determine_resource = firehose_resource
 KinesisResponse._determine_resource = kinesis_resource
 
