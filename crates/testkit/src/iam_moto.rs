@@ -41,7 +41,6 @@ pub fn stack_values() -> Value {
         "BatchOperationsPrefix": "batch-operations/",
         "DomainName": "tweet-indexer",
         "IndexName": "twitter",
-        "CollectionName": "tweet-indexer",
         "DataKey.Arn": arn("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab"),
         "FailureQueue.Arn": arn("sqs", "tweet-indexer-FailureQueue-EXAMPLE"),
         "DeliveryStream.Arn": arn("firehose", &format!("deliverystream/{DELIVERY_STREAM}")),

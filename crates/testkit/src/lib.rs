@@ -1,6 +1,7 @@
 //! Test-only helpers shared by the workspace's test suites: where the repository and the
-//! read-only `../shared` corpus live, and which loopback peers (osmem-server, moto S3, the
-//! Python oracles' venv) `scripts/test` started.
+//! read-only `../shared` corpus live, which loopback peers (osmem-server, moto S3, the
+//! Python oracles' venv) `scripts/test` started, and a moto of a test's own with IAM enforced
+//! ([`iam_moto`], for the permission tests).
 //!
 //! Not for production code: nothing outside `[dev-dependencies]` should depend on it.
 //!
