@@ -191,15 +191,6 @@ fn s3_event(key: &str) -> Value {
     }]})
 }
 
-fn samples() -> Vec<Vec<u8>> {
-    let text =
-        std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples");
-    text.split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
-        .collect()
-}
-
 fn ndjson(records: &[Vec<u8>]) -> Vec<u8> {
     records
         .iter()
@@ -228,7 +219,7 @@ async fn an_object_is_read_and_its_bad_record_dead_lettered_as_the_lambda_role()
     let Some(env) = setup("object").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     let mut body = ndjson(&records[..6]);
     body.extend_from_slice(b"{\"id_str\": \"123\", \"text\": \"cut off\n");
     let key = format!("{HOUR}tweet-indexer-tweets-1");
@@ -257,7 +248,7 @@ async fn a_batch_operations_task_reads_the_version_it_names() {
     let Some(env) = setup("version").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     let key = format!("{HOUR}rewritten");
     let first = env.put(&key, ndjson(&records[..3])).await;
     env.put(&key, ndjson(&records[3..6])).await;
@@ -280,7 +271,7 @@ async fn a_read_cut_mid_body_resumes_pinned_to_the_version_first_read() {
     let Some(env) = setup("resume").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     let key = format!("{HOUR}cut");
     let version = env.put(&key, ndjson(&records)).await;
     let cutter =
@@ -311,7 +302,7 @@ async fn unreadable_kinesis_records_are_dead_lettered_as_the_lambda_role() {
     let Some(env) = setup("kinesis").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     let mut event = common::kinesis_event(&[records[0].clone(), records[1].clone()], 0);
     event["Records"][1]["kinesis"]["data"] = json!("%%% not base64 %%%");
     let handler = env.handler("lambda", env.moto.endpoint()).await;
@@ -337,7 +328,7 @@ async fn calls_outside_the_policy_are_refused() {
     let Some(env) = setup("refused").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     let inside = format!("{HOUR}inside");
     env.put(&inside, ndjson(&records[..2])).await;
     env.put("other/outside", ndjson(&records[..2])).await;

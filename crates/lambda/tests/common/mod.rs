@@ -1,4 +1,6 @@
-//! What the Lambda's test binaries share: Kinesis events as Lambda delivers them.
+//! What the Lambda's test binaries share: Kinesis events as Lambda delivers them, the
+//! repository's sample tweets. (Not every binary uses every helper.)
+#![allow(dead_code)]
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -31,4 +33,14 @@ pub fn kinesis_event(payloads: &[Vec<u8>], first_position: usize) -> Value {
         })
         .collect();
     json!({ "Records": records })
+}
+
+/// The repository's captured sample tweets (`tests/samples/captured.ndjson`), one record each.
+pub fn samples() -> Vec<Vec<u8>> {
+    let text =
+        std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples");
+    text.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+        .collect()
 }
