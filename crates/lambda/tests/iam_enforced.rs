@@ -176,21 +176,6 @@ fn context() -> Context {
     ctx
 }
 
-/// An S3 put notification for `key` (plain characters only: no encoding needed).
-fn s3_event(key: &str) -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-23T12:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:EXAMPLE"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "tweets",
-               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "P"},
-                          "arn": format!("arn:aws:s3:::{BUCKET}")},
-               "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "01"}}
-    }]})
-}
-
 fn ndjson(records: &[Vec<u8>]) -> Vec<u8> {
     records
         .iter()
@@ -227,7 +212,7 @@ async fn an_object_is_read_and_its_bad_record_dead_lettered_as_the_lambda_role()
     let handler = env.handler("lambda", env.moto.endpoint()).await;
 
     let result = handler
-        .handle(s3_event(&key), &context())
+        .handle(common::s3_put_event(BUCKET, &key), &context())
         .await
         .expect("the Lambda role reads the object and writes its dead letter");
     let report = &result["objects"][0];
@@ -279,7 +264,7 @@ async fn a_read_cut_mid_body_resumes_pinned_to_the_version_first_read() {
     let handler = env.handler("lambda", &cutter.url).await;
 
     let result = handler
-        .handle(s3_event(&key), &context())
+        .handle(common::s3_put_event(BUCKET, &key), &context())
         .await
         .expect("the resumed read is allowed");
     let report = &result["objects"][0];
@@ -336,7 +321,7 @@ async fn calls_outside_the_policy_are_refused() {
 
     // Outside FirehosePrefix: no s3:GetObject there.
     let error = lambda
-        .handle(s3_event("other/outside"), &context())
+        .handle(common::s3_put_event(BUCKET, "other/outside"), &context())
         .await
         .expect_err("outside the prefix");
     assert!(error.to_string().contains("AccessDenied"), "{error}");
@@ -351,7 +336,7 @@ async fn calls_outside_the_policy_are_refused() {
     // A principal whose keys are valid but hold no policy.
     let nobody = env.handler("nobody", env.moto.endpoint()).await;
     let error = nobody
-        .handle(s3_event(&inside), &context())
+        .handle(common::s3_put_event(BUCKET, &inside), &context())
         .await
         .expect_err("no policy");
     assert!(error.to_string().contains("AccessDenied"), "{error}");
@@ -372,7 +357,10 @@ async fn calls_outside_the_policy_are_refused() {
     // A missing object under the prefix is NoSuchKey (s3:ListBucket is granted), not a
     // refusal: the handler reports it missing.
     let error = lambda
-        .handle(s3_event(&format!("{HOUR}missing")), &context())
+        .handle(
+            common::s3_put_event(BUCKET, &format!("{HOUR}missing")),
+            &context(),
+        )
         .await
         .expect_err("missing");
     assert!(error.to_string().contains("NoSuchKey"), "{error}");
