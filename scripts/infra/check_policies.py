@@ -1,4 +1,6 @@
-"""parliament on policies/*.json (checkov does not read bare policy files).
+"""parliament on policies/*.json (checkov does not read bare policy files). policies/aoss/
+holds OpenSearch Serverless policies, a JSON language of their own that parliament does not
+read: the drift check compares them with the template.
 
 The files use CloudFormation's ${...} placeholders, which parliament reads as malformed ARNs, so
 each file is linted after substituting the values of an example deployment (stack
