@@ -8,12 +8,14 @@ use crate::exit::Class;
 /// The longest excerpt of a remote error body.
 pub const EXCERPT_CHARS: usize = 200;
 
-/// Whether rerunning may help: a certificate that is not trusted or a request that cannot
-/// be built will fail the same way again; refused, reset, timed out or name not found may
-/// not.
+/// Whether rerunning may help: a certificate that is not trusted is a permanent refusal
+/// (as for `tweet-indexer`), a request that cannot be built is a usage error, and both fail
+/// the same way again; refused, reset, timed out or name not found may not.
 pub fn class(error: &reqwest::Error) -> Class {
-    if error.is_builder() || is_certificate(error) {
+    if error.is_builder() {
         Class::Usage
+    } else if is_certificate(error) {
+        Class::Refused
     } else {
         Class::Transient
     }

@@ -50,9 +50,11 @@ macro_rules! exit_codes {
 Exit codes:
   0  done: every record read was delivered, or the rules command did all it was asked
   1  partly done: some records read were not delivered, or some rule changes were refused
-  2  nothing usable: usage or configuration error, or a refusal no rerun fixes
-     (X's 401/403/400, a missing delivery stream, access denied, a refused rule)
-  3  transient: X or the sink unreachable, timed out, throttled or failing (5xx); rerun"
+  2  nothing usable: usage or configuration error (flag, token, variable, file,
+     directory, AWS region or credentials)
+  3  transient: X or the sink unreachable, timed out, throttled or failing (5xx); rerun
+  4  refused for good: X's 400/401/403/404 or another 4xx, a refused rule, a missing
+     delivery stream, access denied, an untrusted certificate; fix, then rerun"
     };
 }
 const ALL_HELP: &str = concat!(x_variables!(), stream_variables!(), exit_codes!());
