@@ -118,12 +118,19 @@ impl Classify for crate::queue::QueueError {
     }
 }
 
+impl Classify for crate::comply::ComplyError {
+    fn class(&self) -> Class {
+        crate::comply::ComplyError::class(self)
+    }
+}
+
 impl Classify for crate::CaptureError {
     fn class(&self) -> Class {
         match self {
             crate::CaptureError::Stream(e) => e.class(),
             crate::CaptureError::Sink(e) => e.class(),
             crate::CaptureError::Queue(e) => e.class(),
+            crate::CaptureError::Comply(e) => Classify::class(e),
         }
     }
 }
@@ -147,6 +154,15 @@ pub fn class_of(error: &(dyn std::error::Error + 'static)) -> Class {
         }
         if let Some(e) = e.downcast_ref::<crate::CaptureError>() {
             return e.class();
+        }
+        if let Some(e) = e.downcast_ref::<crate::comply::ComplyError>() {
+            return e.class();
+        }
+        if let Some(e) = e.downcast_ref::<crate::comply::jobs::JobsError>() {
+            return e.class();
+        }
+        if let Some(e) = e.downcast_ref::<crate::comply::ids::FetchError>() {
+            return e.class;
         }
         if let Some(e) = e.downcast_ref::<crate::rules::ChangeError>() {
             return e.class();

@@ -1,7 +1,8 @@
 //! Short, cause-first descriptions of what went wrong talking to X: a failed request says
 //! why (refused, timed out, name not found, certificate) before where, and an error body is
 //! excerpted (first line, capped), never dumped. The bearer token is never part of either
-//! (it travels in a sensitive header, not in the URL).
+//! (it travels in a sensitive header, not in the URL), and neither is a URL's query (where a
+//! compliance job's upload and download URLs carry their secret token).
 
 use crate::exit::Class;
 
@@ -56,7 +57,15 @@ pub fn describe(error: &reqwest::Error) -> String {
         root = Some(s.to_string());
         source = s.source();
     }
-    let cause = root.unwrap_or_else(|| error.to_string());
+    let mut cause = root.unwrap_or_else(|| error.to_string());
+    if let Some(url) = error.url()
+        && url.query().is_some()
+    {
+        // reqwest's own text names the whole URL: never its query.
+        let mut bare = url.clone();
+        bare.set_query(None);
+        cause = cause.replace(url.as_str(), bare.as_str());
+    }
     let mut text = if cause.is_empty() || what.contains(cause.as_str()) {
         what.to_owned()
     } else {

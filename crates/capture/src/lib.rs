@@ -11,6 +11,7 @@
 //! input of `tweet-indexer` and the Lambda.
 
 pub mod backoff;
+pub mod comply;
 pub mod dedup;
 pub mod exit;
 pub mod framing;
@@ -28,8 +29,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
+use crate::comply::ComplyError;
 use crate::metrics::{Reporter, Stats, volume_low};
-use crate::queue::{QueueConfig, QueueError};
+use crate::queue::{QueueConfig, QueueError, QueueTx};
 use crate::sink::{Sink, SinkError};
 use crate::stream::{Connect, StreamConfig, StreamError};
 
@@ -91,6 +93,19 @@ pub enum CaptureError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Comply(#[from] ComplyError),
+}
+
+impl CaptureError {
+    /// The reader stopped because the sink went away (the sink's own error is the cause).
+    pub fn is_sink_gone(&self) -> bool {
+        matches!(
+            self,
+            CaptureError::Stream(StreamError::SinkGone)
+                | CaptureError::Comply(ComplyError::SinkGone)
+        )
+    }
 }
 
 /// How the delivery of what was read ended.
@@ -112,17 +127,39 @@ pub async fn capture(
     sink: Sink,
     stats: Arc<Stats>,
     stop: watch::Receiver<bool>,
-    mut abandon: watch::Receiver<bool>,
+    abandon: watch::Receiver<bool>,
 ) -> Result<Delivery, CaptureError> {
-    let (tx, mut rx) = queue::queue(&options.queue)?;
-    let reader = {
-        let stats = Arc::clone(&stats);
-        async move {
-            let result = stream::run(connect, &options.stream, &tx, &stats, stop).await;
-            drop(tx); // lets the sink drain and close
-            result
-        }
+    let stopped = stop.clone();
+    let read = |tx: QueueTx, stats: Arc<Stats>| async move {
+        stream::run(connect, &options.stream, &tx, &stats, stop)
+            .await
+            .map_err(CaptureError::from)
     };
+    deliver(options, sink, stats, stopped, abandon, read).await
+}
+
+/// Runs `read` (which puts records in the queue it is given and returns when it is done, or
+/// stopped, or failed) and delivers what it queued to `sink`, reporting the metrics every
+/// `metrics_interval`. Once `read` failed, or once `stop` turned true, the sink gets
+/// `shutdown_timeout` to deliver the rest and close; a reader that finished its work lets
+/// the sink take the time it needs (until a stop). `abandon` turning true (a second signal)
+/// stops everything at once. The stream and the batch compliance jobs share it.
+pub async fn deliver<R, F>(
+    options: &CaptureOptions,
+    sink: Sink,
+    stats: Arc<Stats>,
+    mut stop: watch::Receiver<bool>,
+    mut abandon: watch::Receiver<bool>,
+    read: R,
+) -> Result<Delivery, CaptureError>
+where
+    R: FnOnce(QueueTx, Arc<Stats>) -> F,
+    F: std::future::Future<Output = Result<(), CaptureError>>,
+{
+    let (tx, mut rx) = queue::queue(&options.queue)?;
+    // The reader owns the queue's sending half: when it returns, the half is dropped, which
+    // lets the sink drain and close.
+    let reader = read(tx, Arc::clone(&stats));
     let writer = {
         let stats = Arc::clone(&stats);
         async move {
@@ -138,6 +175,7 @@ pub async fn capture(
     let mut written = None;
     let mut deadline = None;
     let mut abandon_open = true;
+    let mut stop_open = true;
     let mut delivery = Delivery::Finished;
     let mut reporter = Reporter::new(options.label.clone());
     let mut per_minute = Vec::new();
@@ -152,9 +190,18 @@ pub async fn capture(
         };
         tokio::select! {
             r = &mut reader, if read.is_none() => {
+                if r.is_err() || *stop.borrow() {
+                    deadline = Some(tokio::time::Instant::now() + options.shutdown_timeout);
+                }
                 read = Some(r);
-                deadline = Some(tokio::time::Instant::now() + options.shutdown_timeout);
             }
+            changed = stop.changed(), if stop_open => match changed {
+                Ok(()) if *stop.borrow() && read.is_some() && deadline.is_none() => {
+                    deadline = Some(tokio::time::Instant::now() + options.shutdown_timeout);
+                }
+                Ok(()) => {}
+                Err(_) => stop_open = false,
+            },
             w = &mut writer, if written.is_none() => written = Some(w),
             _ = interval.tick() => report(options, &stats, &mut reporter, &mut per_minute),
             changed = abandon.changed(), if abandon_open => match changed {
@@ -183,8 +230,9 @@ pub async fn capture(
     }
     match read {
         // The sink failed first and the reader saw it go: the sink's error is the cause.
-        Some(Err(StreamError::SinkGone)) | Some(Ok(())) | None => Ok(delivery),
-        Some(Err(e)) => Err(e.into()),
+        Some(Err(e)) if e.is_sink_gone() => Ok(delivery),
+        Some(Ok(())) | None => Ok(delivery),
+        Some(Err(e)) => Err(e),
     }
 }
 
