@@ -5,7 +5,10 @@
 // Each test file uses some of these.
 #![allow(dead_code)]
 
-use capture::stream::{Answer, Body, BoxFuture, Connect, STREAM_PATH, Token, filtered_query};
+use capture::stream::{
+    Answer, Body, BoxFuture, ComplianceStream, Connect, STREAM_PATH, Token, compliance_query,
+    filtered_query,
+};
 use testkit::xfake::{MemoryBody, XFake};
 
 /// The filtered stream of an in-memory [`XFake`], requested as `HttpStream` requests it.
@@ -17,11 +20,23 @@ pub struct MemoryX {
 
 impl MemoryX {
     pub fn filtered(fake: &XFake, token: &str, backfill_minutes: Option<u8>) -> MemoryX {
-        let url = reqwest::Url::parse_with_params(
-            &format!("http://x{STREAM_PATH}"),
-            filtered_query(backfill_minutes),
-        )
-        .unwrap();
+        MemoryX::at(fake, token, STREAM_PATH, filtered_query(backfill_minutes))
+    }
+
+    /// One partition of a compliance stream, requested as `HttpStream::compliance` does.
+    pub fn compliance(
+        fake: &XFake,
+        token: &str,
+        stream: ComplianceStream,
+        partition: u8,
+        backfill_minutes: Option<u8>,
+    ) -> MemoryX {
+        let query = compliance_query(partition, backfill_minutes);
+        MemoryX::at(fake, token, stream.path(), query)
+    }
+
+    fn at(fake: &XFake, token: &str, path: &str, query: Vec<(String, String)>) -> MemoryX {
+        let url = reqwest::Url::parse_with_params(&format!("http://x{path}"), query).unwrap();
         MemoryX {
             fake: fake.clone(),
             target: format!("{}?{}", url.path(), url.query().unwrap_or("")),
