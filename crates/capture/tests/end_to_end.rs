@@ -1,9 +1,12 @@
-//! End to end, both real binaries: the X fake streams a few hundred corpus tweets (gzip cut
-//! anywhere, keep-alives, out of order, a drop mid-record, a reconnect with redelivered
-//! tweets, a delete) -> `tweet-capture stream --to firehose://NAME` (moto Firehose with an S3
-//! destination) -> SIGTERM -> the S3 objects -> `tweet-indexer index s3://bucket/prefix` ->
-//! osmem-server: every streamed tweet is one document, the deleted one a tombstone. The same
-//! through `--to dir://PATH` -> `tweet-indexer index PATH`.
+//! End to end, both real binaries: the X fake streams a few hundred corpus tweets on the
+//! filtered stream (gzip cut anywhere, keep-alives, out of order, a drop mid-record, a
+//! reconnect with redelivered tweets) and, on the tweets compliance stream (where X sends
+//! deletes: never on the filtered stream), the delete of one of them, redelivered by a
+//! backfill -> `tweet-capture stream` and `tweet-capture compliance-stream --type tweets
+//! --partition 1`, both `--to firehose://NAME` (moto Firehose with an S3 destination) ->
+//! SIGTERM -> the S3 objects -> `tweet-indexer index s3://bucket/prefix` -> osmem-server:
+//! every streamed tweet is one document, the deleted one a tombstone. The same through
+//! `--to dir://PATH` -> `tweet-indexer index PATH`.
 //!
 //! `tweet-indexer` is the workspace's other binary: it is found beside this test's own
 //! executable (`cargo test --workspace` builds it); without it the test is skipped, like a
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use testkit::xfake::{Reply, Step, XFake};
+use testkit::xfake::{Reply, Step, XFake, compliance_line};
 
 mod common;
 use common::{Running, create_delivery_stream_to_s3, s3_texts};
@@ -48,6 +51,8 @@ fn indexer_binary() -> Option<PathBuf> {
 /// What the fake streams and what must come out of the index.
 struct Scenario {
     script: Vec<Reply>,
+    /// Partition 1 of the tweets compliance stream.
+    compliance: Vec<Reply>,
     /// Every tweet id streamed (each at least once, some twice).
     ids: BTreeSet<String>,
     deleted: String,
@@ -107,10 +112,11 @@ fn scenario(shared: &Path) -> Scenario {
     let deleted = first[10].0.clone();
     let author = first[10].1.clone();
     let author: serde_json::Value = serde_json::from_str(&author).unwrap();
-    let delete = serde_json::json!({"data": {"delete": {
-        "tweet": {"id": deleted, "author_id": author["data"]["author_id"]},
-        "event_at": "2024-05-01T10:05:00.000Z"}}})
-    .to_string();
+    let delete = compliance_line(
+        "delete",
+        serde_json::json!({"tweet": {"id": deleted, "author_id": author["data"]["author_id"]}}),
+        "2024-05-01T10:05:00.000Z",
+    );
     let script = vec![
         // 1: gzip cut into many pieces (mid-record, mid-UTF-8, mid-block), then the socket
         //    drops in the middle of the next record.
@@ -122,28 +128,49 @@ fn scenario(shared: &Path) -> Scenario {
                 Step::Drop,
             ],
         },
-        // 2: a backfill redelivers 25 tweets already sent, then the rest, the delete, a
-        //    keep-alive, and the stream stays open until SIGTERM.
+        // 2: a backfill redelivers 25 tweets already sent, then the rest, a keep-alive, and
+        //    the stream stays open until SIGTERM.
         Reply::Stream {
             gzip: true,
             steps: vec![
                 Step::split(&crlf(&first[first.len() - 25..]), 7),
                 Step::split(&crlf(second), 53),
-                Step::send(&format!("{delete}\r\n")),
                 Step::keep_alive(),
                 Step::Sleep(Duration::from_secs(3600)),
             ],
         },
     ];
+    // The compliance stream: the delete, the socket drops; the reconnect asks for backfill
+    // and gets the delete again (dropped by the dedup window), then keep-alives.
+    let compliance = vec![
+        Reply::Stream {
+            gzip: true,
+            steps: vec![Step::split(&format!("{delete}\r\n"), 3), Step::Drop],
+        },
+        Reply::Stream {
+            gzip: true,
+            steps: vec![Step::keep_alive(), Step::Sleep(Duration::from_secs(3600))],
+        },
+    ];
     Scenario {
         script,
+        compliance,
         ids: tweets.iter().map(|(id, _)| id.clone()).collect(),
         deleted,
         lines: TWEETS + 1,
     }
 }
 
-fn spawn_capture(fake: &XFake, to: &str, envs: &[(&str, &str)]) -> Running {
+/// The fake playing the scenario on both streams.
+async fn start_fake(scenario: &Scenario) -> XFake {
+    let fake = XFake::start(TOKEN, scenario.script.clone()).await.unwrap();
+    fake.script_compliance("tweets", 1, scenario.compliance.clone());
+    fake
+}
+
+/// The filtered stream's capture into `to[0]` and partition 1 of the tweets compliance
+/// stream's into `to[1]` (with backfill, as the README recommends).
+fn spawn_captures(fake: &XFake, to: [&str; 2], envs: &[(&str, &str)]) -> [Running; 2] {
     let url = fake.url();
     let mut all = vec![
         ("X_API_URL", url.as_str()),
@@ -151,7 +178,23 @@ fn spawn_capture(fake: &XFake, to: &str, envs: &[(&str, &str)]) -> Running {
         ("RUST_LOG", "debug"),
     ];
     all.extend_from_slice(envs);
-    Running::spawn(&["stream", "--to", to], &all)
+    [
+        Running::spawn(&["stream", "--to", to[0]], &all),
+        Running::spawn(
+            &[
+                "compliance-stream",
+                "--type",
+                "tweets",
+                "--partition",
+                "1",
+                "--backfill-minutes",
+                "5",
+                "--to",
+                to[1],
+            ],
+            &all,
+        ),
+    ]
 }
 
 /// SIGTERM, then the capture must flush and exit 0 without ever logging the token.
@@ -163,12 +206,19 @@ fn stop_capture(capture: Running) -> String {
     stderr
 }
 
-async fn wait_for_connections(fake: &XFake, n: usize) {
+/// Both captures made their two connections.
+async fn wait_for_connections(fake: &XFake) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while fake.connections() < n && Instant::now() < deadline {
+    let both = || fake.connections() == 2 && fake.compliance_connections("tweets", 1) == 2;
+    while !both() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(fake.connections(), n);
+    assert!(
+        both(),
+        "{} and {}",
+        fake.connections(),
+        fake.compliance_connections("tweets", 1)
+    );
 }
 
 /// Per tweet id, how many lines of `text` carry it; and the delete notices' ids.
@@ -283,9 +333,10 @@ async fn stream_to_moto_firehose_then_index_the_s3_objects_into_osmem() {
     let stream_name = "capture-e2e";
     let (s3, _) = create_delivery_stream_to_s3(&moto, stream_name, bucket, prefix).await;
 
-    let fake = XFake::start(TOKEN, scenario.script.clone()).await.unwrap();
-    let child = spawn_capture(&fake, &format!("firehose://{stream_name}"), &aws_env);
-    wait_for_connections(&fake, 2).await;
+    let fake = start_fake(&scenario).await;
+    let to = format!("firehose://{stream_name}");
+    let children = spawn_captures(&fake, [&to, &to], &aws_env);
+    wait_for_connections(&fake).await;
     // moto writes one S3 object per PutRecordBatch: wait until every line has landed.
     let read_all = || async {
         let mut counts = BTreeMap::new();
@@ -310,8 +361,10 @@ async fn stream_to_moto_firehose_then_index_the_s3_objects_into_osmem() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let stderr = stop_capture(child);
-    assert!(stderr.contains("\"CloudWatchMetrics\""), "no EMF line");
+    for child in children {
+        let stderr = stop_capture(child);
+        assert!(stderr.contains("\"CloudWatchMetrics\""), "no EMF line");
+    }
     let (counts, deletes, objects) = read_all().await;
     assert!(objects >= 2, "one S3 object per PutRecordBatch call");
     assert_eq!(
@@ -343,16 +396,27 @@ async fn stream_to_dir_then_index_the_directory_into_osmem() {
     let scenario = scenario(&shared);
     let dir = std::env::temp_dir().join(format!("capture-e2e-dir-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let fake = XFake::start(TOKEN, scenario.script.clone()).await.unwrap();
-    let child = spawn_capture(&fake, &format!("dir://{}", dir.display()), &[]);
-    wait_for_connections(&fake, 2).await;
-    // Files are completed on close, so there is nothing to poll: give the reader a moment
-    // to take in the second connection's bytes (all sent at once, then a long sleep).
+    let fake = start_fake(&scenario).await;
+    // One directory per capture (a dir:// capture recovers the leftovers of its directory
+    // at start); the indexer reads both, recursively.
+    let to = [
+        format!("dir://{}", dir.join("stream").display()),
+        format!("dir://{}", dir.join("compliance").display()),
+    ];
+    let children = spawn_captures(&fake, [&to[0], &to[1]], &[]);
+    wait_for_connections(&fake).await;
+    // Files are completed on close, so there is nothing to poll: give the readers a moment
+    // to take in the second connections' bytes (all sent at once, then a long sleep).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop_capture(child);
+    for child in children {
+        stop_capture(child);
+    }
     let mut counts = BTreeMap::new();
     let mut deletes = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    let entries = ["stream", "compliance"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(dir.join(sub)).unwrap());
+    for entry in entries {
         let path = entry.unwrap().path();
         if path.is_file() {
             let mut text = String::new();
