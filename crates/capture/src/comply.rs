@@ -318,9 +318,13 @@ impl Runner<'_> {
                 let id = ours.id.clone();
                 // The list may leave fields out: the job itself has them all.
                 let job = self.retrying(index, deadline, || client.get(&id)).await?;
-                tracing::info!(job = %id, part = index + 1, status = job.status().as_str(), "taking over our job that X holds active (an earlier run stopped before it saved its state)");
-                self.remember(index, &id)?;
-                return Ok(Obtained::Earlier(job));
+                if job.status().is_active() {
+                    tracing::info!(job = %id, part = index + 1, status = job.status().as_str(), "taking over our job that X holds active (an earlier run stopped before it saved its state)");
+                    self.remember(index, &id)?;
+                    return Ok(Obtained::Earlier(job));
+                }
+                // It ended meanwhile: the slot is free.
+                continue;
             }
             let other = active.first().map(|j| (j.id.clone(), j.name.clone()));
             if waiting_for != other {

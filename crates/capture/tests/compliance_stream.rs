@@ -5,7 +5,7 @@
 //! `--to kinesis://` on moto: every event once, as X sent it, keyed by its user).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use serde_json::json;
 use testkit::xfake::{OPERATIONAL_DISCONNECT, Reply, Step, XFake, compliance_line};
 
 mod common;
-use common::{MemoryX, Running, kinesis_client, shard_records};
+use common::{MemoryX, Running, dir_lines, kinesis_client, shard_records};
 
 const TOKEN: &str = "compliance-bearer-token-never-logged";
 
@@ -229,27 +229,6 @@ fn tmpdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Every line of the completed files of a dir:// capture.
-fn dir_lines(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    paths.sort();
-    for path in paths {
-        let mut text = String::new();
-        std::io::Read::read_to_string(
-            &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap()),
-            &mut text,
-        )
-        .unwrap();
-        lines.extend(text.lines().map(str::to_owned));
-    }
-    lines
 }
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

@@ -395,6 +395,7 @@ impl XFake {
         if let Ok(mut s) = self.state.lock() {
             for job in &mut s.jobs.jobs {
                 job.upload_expires_at = jobs::PAST.to_owned();
+                job.expiry_reads = 1;
             }
         }
     }

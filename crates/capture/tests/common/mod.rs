@@ -238,6 +238,27 @@ pub async fn shard_records(
     records
 }
 
+/// Every line of the completed files of a `dir://` capture, file by file in name order.
+pub fn dir_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    let mut lines = Vec::new();
+    for path in paths {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap()),
+            &mut text,
+        )
+        .unwrap();
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    lines
+}
+
 /// A tracing writer into memory, so a test can read what was logged.
 #[derive(Clone, Default)]
 pub struct LogBuffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -8,7 +8,9 @@
 //! - the upload (one `PUT` of plain text, one id a line, at most [`JobsConfig::max_upload_bytes`],
 //!   else `413`) makes the job `in_progress`; each poll of an `in_progress` job counts, and
 //!   after [`JobsConfig::polls_to_complete`] of them it is `complete` (or ends as scripted
-//!   with [`super::XFake::end_next_job`]: `failed`, `expired`);
+//!   with [`super::XFake::end_next_job`]: `failed`, `expired`); a job left `created` past its
+//!   upload window ([`super::XFake::expire_upload_windows`]) is `expired` from its second
+//!   read on;
 //! - the results: one line per uploaded id X has something to say about (the configured
 //!   [`JobsConfig::results`], merged with `{"id": ...}`), `{"id":..,"error":"invalid_id"}` per
 //!   line that is not an id; absent ids are clean.
@@ -64,6 +66,8 @@ pub struct FakeJob {
     pub polls: usize,
     /// How it ends instead of completing.
     ending: Option<String>,
+    /// Reads that still show it `created` once its upload window passed.
+    pub(super) expiry_reads: usize,
     upload_token: String,
     download_token: String,
 }
@@ -206,6 +210,7 @@ impl Jobs {
             uploaded: Vec::new(),
             polls: 0,
             ending: None,
+            expiry_reads: 0,
             upload_token: format!("up-secret-{id}"),
             download_token: format!("down-secret-{id}"),
         };
@@ -219,6 +224,15 @@ impl Jobs {
         let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else {
             return problem(404, "Not Found Error", &format!("Could not find job {id}"));
         };
+        if job.status == "created" && job.upload_expires_at == PAST {
+            // Left without an upload past its window, it expires (X's integration guide),
+            // not at once: the first read still shows it `created`.
+            if job.expiry_reads == 0 {
+                job.status = "expired".to_owned();
+            } else {
+                job.expiry_reads -= 1;
+            }
+        }
         if job.status == "in_progress" {
             job.polls += 1;
             if job.polls >= polls_to_complete {
