@@ -34,6 +34,10 @@ POLICY_SOURCES = {
     ("CaptureExecutionRole", "Policies[capture-execution]"): "capture-execution.json",
     ("CaptureTaskRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
     ("CaptureTaskRole", "Policies[capture-task]"): "capture-task.json",
+    ("ComplyTaskRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
+    ("ComplyTaskRole", "Policies[comply-task]"): "comply-task.json",
+    ("ComplySchedulerRole", "AssumeRolePolicyDocument"): "scheduler-trust.json",
+    ("ComplySchedulerRole", "Policies[comply-scheduler]"): "comply-scheduler.json",
 }
 
 # Properties that hold a policy document, per resource type.
