@@ -232,9 +232,13 @@ pub async fn fetch_s3(
         .send()
         .await
         .map_err(|e| {
+            use aws_sdk_s3::error::ProvideErrorMetadata;
             let (message, class) = crate::sink::describe_sdk_error(&e);
             let class = match e.as_service_error() {
+                // The file is not there (yet): fixed on this side.
                 Some(s) if s.is_no_such_key() => crate::exit::Class::Usage,
+                // S3's own spelling, which the shared list (Firehose, Kinesis) lacks.
+                Some(s) if s.code() == Some("AccessDenied") => crate::exit::Class::Refused,
                 _ => class,
             };
             fail(message, class)
