@@ -192,7 +192,7 @@ struct ComplianceStreamArgs {
     /// Which compliance stream: `tweets` (delete, tweet_edit, withheld, drop, undrop) or
     /// `users` (user_delete, user_protect, user_suspend, user_withheld, scrub_geo, ... and
     /// their reversals).
-    #[arg(long = "type", value_enum)]
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
     kind: ComplianceType,
     /// The partition to read (1-4): X splits each compliance stream in 4, and only the 4
     /// connections together carry every event.
@@ -207,7 +207,7 @@ struct ComplianceStreamArgs {
 #[derive(Args, Debug)]
 struct ComplyArgs {
     /// Which job: `tweets` (the ids are tweet ids) or `users` (user ids).
-    #[arg(long = "type", value_enum)]
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
     kind: ComplianceType,
     /// The ids, one a line (a local file, or s3://BUCKET/KEY).
     #[arg(long, value_name = "FILE")]

@@ -282,6 +282,8 @@ fn help_names_every_variable_and_describes_every_argument() {
     for command in [
         &["--help"][..],
         &["stream", "--help"],
+        &["compliance-stream", "--help"],
+        &["comply", "--help"],
         &["rules", "--help"],
         &["rules", "list", "--help"],
         &["rules", "add", "--help"],
@@ -324,14 +326,17 @@ fn help_names_every_variable_and_describes_every_argument() {
             }
         }
     }
-    let stream = text(&run_with(&["stream", "--help"], &[]).stdout);
-    for variable in [
-        "AWS_REGION",
-        "AWS_ENDPOINT_URL_FIREHOSE",
-        "AWS_ENDPOINT_URL_KINESIS",
-        "TMPDIR",
-    ] {
-        assert!(stream.contains(variable), "stream --help lacks {variable}");
+    for command in ["stream", "compliance-stream", "comply"] {
+        let help = text(&run_with(&[command, "--help"], &[]).stdout);
+        for variable in [
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL_FIREHOSE",
+            "AWS_ENDPOINT_URL_KINESIS",
+            "AWS_ENDPOINT_URL_S3",
+            "TMPDIR",
+        ] {
+            assert!(help.contains(variable), "{command} --help lacks {variable}");
+        }
     }
     for (command, argument) in [
         (&["rules", "add", "--help"][..], "<RULE>"),
