@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use testkit::xfake::XFake;
 use testkit::xfake::jobs::JobsConfig;
-use tweets::compliance::{EventKind, UserChange};
+use tweets::compliance::EventKind;
 use tweets::{Extractor, ExtractorOptions, Item};
 
 mod common;
@@ -145,65 +145,105 @@ fn expected_tweets() -> Vec<String> {
 
 const TWEET_IDS: [&str; 6] = ["1001", "1002", "1003", "1004", "1005", "1006"];
 
+/// One test's fake, directory, ids file and `dir://` destination.
+struct Case {
+    fake: XFake,
+    dir: PathBuf,
+    ids: PathBuf,
+    to: String,
+}
+
+impl Case {
+    /// The fake's jobs configured so, `ids` in `DIR/ids.txt`, results to `dir://DIR/out`.
+    async fn new(name: &str, config: JobsConfig, ids: &[&str]) -> Case {
+        let fake = XFake::start(TOKEN, vec![]).await.unwrap();
+        fake.configure_jobs(config);
+        let dir = tmpdir(name);
+        let ids = ids_file(&dir, ids);
+        let to = format!("dir://{}", dir.join("out").display());
+        Case { fake, dir, ids, to }
+    }
+
+    /// `--type KIND --ids FILE --to DIR/out` and `extra`.
+    fn args<'a>(&'a self, kind: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "--type",
+            kind,
+            "--ids",
+            self.ids.to_str().unwrap(),
+            "--to",
+            &self.to,
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    fn run(&self, kind: &str, extra: &[&str]) -> (Option<i32>, String) {
+        run(&self.fake, &self.args(kind, extra))
+    }
+
+    /// What the indexer makes of what was written to `DIR/out`.
+    fn written(&self) -> Vec<String> {
+        indexer_reads(&dir_lines(&self.dir.join("out")))
+    }
+
+    fn state(&self, kind: &str) -> PathBuf {
+        self.dir.join(format!("ids.txt.{kind}.comply-state.json"))
+    }
+
+    fn remove(self) {
+        std::fs::remove_dir_all(&self.dir).unwrap();
+    }
+}
+
+fn config(results: BTreeMap<String, serde_json::Value>) -> JobsConfig {
+    JobsConfig {
+        results,
+        ..JobsConfig::default()
+    }
+}
+
 /// The documented flow: create (type, name), one PUT of the ids as plain text with the
 /// bearer token (current flow), polls until complete, the download with the token; every
 /// result line wrapped with its job, accepted by the indexer as the event it is; the state
 /// file gone at the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tweets_job_follows_the_documented_flow() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
-    fake.configure_jobs(JobsConfig {
-        results: tweets_results(),
+    let config = JobsConfig {
         polls_to_complete: 2,
-        ..JobsConfig::default()
-    });
-    let dir = tmpdir("flow");
-    let ids = ids_file(&dir, &TWEET_IDS);
-    let out = dir.join("out");
-    let to = format!("dir://{}", out.display());
-    let (code, stderr) = run(
-        &fake,
-        &[
-            "--type",
-            "tweets",
-            "--ids",
-            ids.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-    );
+        ..config(tweets_results())
+    };
+    let case = Case::new("flow", config, &TWEET_IDS).await;
+    let (code, stderr) = case.run("tweets", &[]);
     assert_eq!(code, Some(0), "{stderr}");
-    let lines = dir_lines(&out);
-    assert_eq!(indexer_reads(&lines), expected_tweets());
+    assert_eq!(case.written(), expected_tweets());
+    let lines = dir_lines(&case.dir.join("out"));
     let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
-    let job = &fake.jobs()[0];
+    let job = &case.fake.jobs()[0];
     assert_eq!(
         first["compliance_job_result"]["job"],
         json!({"id": job.id, "type": "tweets", "created_at": "2024-05-01T10:00:00.000Z"})
     );
     assert_eq!(first["compliance_job_result"]["result"]["id"], "1001");
     // The requests, in order.
-    let seen = fake.seen();
-    let calls: Vec<(String, String)> = seen
+    let seen = case.fake.seen();
+    let calls: Vec<String> = seen
         .iter()
         .map(|s| {
-            let path = s.target.split('?').next().unwrap().to_owned();
-            (s.method.clone(), path.replace(&job.id, "ID"))
+            let path = s.target.split('?').next().unwrap();
+            format!("{} {}", s.method, path.replace(&job.id, "ID"))
         })
         .collect();
-    let mut expected = vec![
-        ("POST".to_owned(), "/2/compliance/jobs".to_owned()),
-        ("PUT".to_owned(), "/2/compliance/jobs/ID/upload".to_owned()),
-    ];
-    expected.extend(std::iter::repeat_n(
-        ("GET".to_owned(), "/2/compliance/jobs/ID".to_owned()),
-        2,
-    ));
-    expected.push((
-        "GET".to_owned(),
-        "/2/compliance/jobs/ID/download".to_owned(),
-    ));
-    assert_eq!(calls, expected);
+    assert_eq!(
+        calls,
+        [
+            "POST /2/compliance/jobs",
+            "PUT /2/compliance/jobs/ID/upload",
+            "GET /2/compliance/jobs/ID",
+            "GET /2/compliance/jobs/ID",
+            "GET /2/compliance/jobs/ID/download",
+        ]
+    );
     assert!(
         seen.iter().all(|s| s.authorized && !s.storage),
         "the token on every request"
@@ -218,50 +258,35 @@ async fn a_tweets_job_follows_the_documented_flow() {
     assert_eq!(seen[1].body, "1001\n1002\n1003\n1004\n1005\n1006\n");
     assert_eq!(job.uploaded, TWEET_IDS.to_vec());
     assert!(
-        !dir.join("ids.txt.tweets.comply-state.json").exists(),
+        !case.state("tweets").exists(),
         "the state file is removed once everything was delivered"
     );
     assert!(stderr.contains("comply stopped"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    case.remove();
 }
 
 /// A users job: the results X returned, then one `action: none` line per uploaded user X
 /// did not return (clean as of the job); the indexer reads each as its user event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_job_writes_the_users_x_did_not_return_as_clean() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
     let redacted = "2024-05-02T08:30:00.000Z";
-    fake.configure_jobs(JobsConfig {
-        results: results(&[
-            (
-                "2001",
-                json!({"action": "delete", "reason": "suspended", "redacted_at": redacted}),
-            ),
-            (
-                "2002",
-                json!({"action": "delete", "reason": "deactivated", "redacted_at": redacted}),
-            ),
-            ("2003", json!({"reason": "protected"})),
-        ]),
-        ..JobsConfig::default()
-    });
-    let dir = tmpdir("users");
-    let ids = ids_file(&dir, &["2001", "2002", "2003", "2004", "2005"]);
-    let to = format!("dir://{}", dir.join("out").display());
-    let (code, stderr) = run(
-        &fake,
-        &[
-            "--type",
-            "users",
-            "--ids",
-            ids.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-    );
+    let results = results(&[
+        (
+            "2001",
+            json!({"action": "delete", "reason": "suspended", "redacted_at": redacted}),
+        ),
+        (
+            "2002",
+            json!({"action": "delete", "reason": "deactivated", "redacted_at": redacted}),
+        ),
+        ("2003", json!({"reason": "protected"})),
+    ]);
+    let ids = ["2001", "2002", "2003", "2004", "2005"];
+    let case = Case::new("users", config(results), &ids).await;
+    let (code, stderr) = case.run("users", &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
+        case.written(),
         [
             "user_suspend 2001",
             "user_delete 2002",
@@ -270,43 +295,39 @@ async fn a_users_job_writes_the_users_x_did_not_return_as_clean() {
             "user_clean 2005",
         ]
     );
-    assert_eq!(UserChange::Suspend.as_str(), "user_suspend");
-    std::fs::remove_dir_all(&dir).unwrap();
+    case.remove();
 }
 
 /// The older flow: pre-signed URLs on another origin. The token never goes there (the fake's
 /// storage refuses a request that carries an Authorization header, as a signed URL does).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_older_flow_gets_no_token_on_its_presigned_urls() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
-    fake.configure_jobs(JobsConfig {
-        results: tweets_results(),
+    let config = JobsConfig {
         presigned: true,
-        ..JobsConfig::default()
-    });
-    let dir = tmpdir("presigned");
-    let ids = ids_file(&dir, &TWEET_IDS);
-    let to = format!("dir://{}", dir.join("out").display());
-    let (code, stderr) = run(
-        &fake,
-        &[
-            "--type",
-            "tweets",
-            "--ids",
-            ids.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-    );
+        ..config(tweets_results())
+    };
+    let case = Case::new("presigned", config, &TWEET_IDS).await;
+    let (code, stderr) = case.run("tweets", &[]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
-        expected_tweets()
-    );
-    let storage: Vec<_> = fake.seen().into_iter().filter(|s| s.storage).collect();
+    assert_eq!(case.written(), expected_tweets());
+    let storage: Vec<_> = case.fake.seen().into_iter().filter(|s| s.storage).collect();
     assert_eq!(storage.len(), 2, "the upload and the download");
     assert!(storage.iter().all(|s| !s.has_authorization));
-    std::fs::remove_dir_all(&dir).unwrap();
+    case.remove();
+}
+
+/// Starts `comply` with `args`, and kills it once its job was polled twice (the job stays in
+/// progress: the fake's jobs are slow).
+async fn kill_mid_poll(fake: &XFake, args: &[&str], job: usize) {
+    let running = spawn(fake, args, &[]);
+    wait_until("two polls of the job", || {
+        fake.jobs()
+            .get(job)
+            .is_some_and(|j| j.status == "in_progress" && j.polls >= 2)
+    })
+    .await;
+    running.signal("KILL");
+    assert_eq!(running.wait().0, None, "killed");
 }
 
 /// A run killed while it polls leaves its job in the state file; the next run reads it
@@ -314,43 +335,16 @@ async fn the_older_flow_gets_no_token_on_its_presigned_urls() {
 /// again by name (X's 409, then the list) instead of waiting for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_run_resumes_its_job() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
     let slow = JobsConfig {
-        results: tweets_results(),
         polls_to_complete: 1_000_000,
-        ..JobsConfig::default()
+        ..config(tweets_results())
     };
-    fake.configure_jobs(slow.clone());
-    let dir = tmpdir("resume");
-    let ids = ids_file(&dir, &TWEET_IDS);
-    let state = dir.join("ids.txt.tweets.comply-state.json");
-    let to = format!("dir://{}", dir.join("out").display());
-    let args = [
-        "--type",
-        "tweets",
-        "--ids",
-        ids.to_str().unwrap(),
-        "--to",
-        &to,
-    ];
-    let kill_mid_poll = |fake: &XFake| {
-        let running = spawn(fake, &args, &[]);
-        let fake = fake.clone();
-        async move {
-            wait_until("two polls of the job", || {
-                fake.jobs()
-                    .iter()
-                    .any(|j| j.status == "in_progress" && j.polls >= 2)
-            })
-            .await;
-            running.signal("KILL");
-            assert_eq!(running.wait().0, None);
-        }
-    };
-    kill_mid_poll(&fake).await;
+    let case = Case::new("resume", slow.clone(), &TWEET_IDS).await;
+    let fake = &case.fake;
+    kill_mid_poll(fake, &case.args("tweets", &[]), 0).await;
     let job = fake.jobs()[0].id.clone();
     let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(case.state("tweets")).unwrap()).unwrap();
     assert_eq!(saved["jobs"], json!([job]));
 
     // With its state: straight back to polling the same job.
@@ -358,148 +352,85 @@ async fn a_killed_run_resumes_its_job() {
         polls_to_complete: 1,
         ..slow.clone()
     });
-    let posts_before = fake.seen().iter().filter(|s| s.method == "POST").count();
-    let (code, stderr) = run(&fake, &args);
+    let posts = || fake.seen().iter().filter(|s| s.method == "POST").count();
+    let posts_before = posts();
+    let (code, stderr) = case.run("tweets", &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("resuming the job of an earlier run"),
         "{stderr}"
     );
-    assert_eq!(
-        fake.seen().iter().filter(|s| s.method == "POST").count(),
-        posts_before,
-        "no job created"
-    );
+    assert_eq!(posts(), posts_before, "no job created");
     assert_eq!(fake.jobs().len(), 1);
-    assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
-        expected_tweets()
-    );
-    assert!(!state.exists());
+    assert_eq!(case.written(), expected_tweets());
+    assert!(!case.state("tweets").exists());
 
     // Without it (a new container): the job is found by its name.
-    std::fs::remove_dir_all(dir.join("out")).unwrap();
+    std::fs::remove_dir_all(case.dir.join("out")).unwrap();
     fake.configure_jobs(slow);
-    let other = ids_file(&dir, &["1001", "1002"]);
-    let args = [
-        "--type",
-        "tweets",
-        "--ids",
-        other.to_str().unwrap(),
-        "--to",
-        &to,
-    ];
-    let running = spawn(&fake, &args, &[]);
-    wait_until("two polls of the second job", || {
-        fake.jobs().len() == 2 && fake.jobs()[1].polls >= 2
-    })
-    .await;
-    running.signal("KILL");
-    running.wait();
-    std::fs::remove_file(&state).unwrap();
+    ids_file(&case.dir, &TWEET_IDS[..2]);
+    kill_mid_poll(fake, &case.args("tweets", &[]), 1).await;
+    std::fs::remove_file(case.state("tweets")).unwrap();
     // The job completes only once the new run found it (a poll the killed run had in
     // flight may still reach the fake).
     let second = fake.jobs()[1].id.clone();
-    let lists = |fake: &XFake| {
+    let lists = || {
         fake.seen()
             .iter()
             .filter(|s| s.target.starts_with("/2/compliance/jobs?type="))
             .count()
     };
-    let listed = lists(&fake);
-    let running = spawn(&fake, &args, &[]);
-    wait_until("the job list", || lists(&fake) > listed).await;
+    let listed = lists();
+    let running = spawn(fake, &case.args("tweets", &[]), &[]);
+    wait_until("the job list", || lists() > listed).await;
     fake.set_job_status(&second, "complete");
     let (code, stderr) = finish(running);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("taking over our job"), "{stderr}");
     assert_eq!(fake.jobs().len(), 2, "no third job");
-    assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
-        expected_tweets()[..2].to_vec()
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(case.written(), expected_tweets()[..2].to_vec());
+    case.remove();
 }
 
 /// X runs one job per type: while another client's tweets job is active, `comply` waits
-/// (its creates get 409, the job is not ours), then goes on once it ended. A users job is
-/// not held back by it.
+/// (its creates get 409, the job is not ours), then goes on once it ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_active_job_is_waited_for() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
-    fake.configure_jobs(JobsConfig {
-        results: tweets_results(),
-        ..JobsConfig::default()
-    });
+    let case = Case::new("wait", config(tweets_results()), &TWEET_IDS).await;
+    let fake = &case.fake;
     let theirs = fake.add_job("tweets", "someone else's job");
-    let dir = tmpdir("wait");
-    let ids = ids_file(&dir, &TWEET_IDS);
-    let to = format!("dir://{}", dir.join("out").display());
-    let running = spawn(
-        &fake,
-        &[
-            "--type",
-            "tweets",
-            "--ids",
-            ids.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-        &[],
-    );
-    let conflicts = || fake.seen().iter().filter(|s| s.method == "POST").count();
-    wait_until("two refused creates", || conflicts() >= 2).await;
+    let running = spawn(fake, &case.args("tweets", &[]), &[]);
+    let posts = || fake.seen().iter().filter(|s| s.method == "POST").count();
+    wait_until("two refused creates", || posts() >= 2).await;
     assert_eq!(
         fake.jobs().len(),
         1,
         "nothing created while theirs is active"
     );
     fake.set_job_status(&theirs, "complete");
-    let (code, stderr) = running.wait();
+    let (code, stderr) = finish(running);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("another is active: waiting"), "{stderr}");
     assert_eq!(fake.jobs().len(), 2);
-    assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
-        expected_tweets()
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(case.written(), expected_tweets());
+    case.remove();
 }
 
 /// An earlier run's job still `created` whose upload window passed cannot take the ids: it
 /// is waited out (X expires it) and replaced by a new job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_upload_window_passed_is_replaced() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
-    fake.configure_jobs(JobsConfig {
-        results: tweets_results(),
-        ..JobsConfig::default()
-    });
-    let dir = tmpdir("window");
-    let ids = ids_file(&dir, &TWEET_IDS);
+    let case = Case::new("window", config(tweets_results()), &TWEET_IDS).await;
     // The job a run that died before its upload left behind, under the name comply gives.
-    let plan = capture::comply::ids::plan(&ids, 5_000_000).unwrap();
-    let ours = fake.add_job(
-        "tweets",
-        &format!("tweet-capture tweets {} 1/1", &plan.fingerprint[..16]),
-    );
-    fake.expire_upload_windows();
-    let to = format!("dir://{}", dir.join("out").display());
-    let (code, stderr) = run(
-        &fake,
-        &[
-            "--type",
-            "tweets",
-            "--ids",
-            ids.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-    );
+    let plan = capture::comply::ids::plan(&case.ids, 5_000_000).unwrap();
+    let name = format!("tweet-capture tweets {} 1/1", &plan.fingerprint[..16]);
+    let ours = case.fake.add_job("tweets", &name);
+    case.fake.expire_upload_windows();
+    let (code, stderr) = case.run("tweets", &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("taking over our job"), "{stderr}");
     assert!(stderr.contains("upload window"), "{stderr}");
-    let jobs = fake.jobs();
+    let jobs = case.fake.jobs();
     assert_eq!(jobs.len(), 2);
     assert_eq!(
         (jobs[0].id.as_str(), jobs[0].status.as_str()),
@@ -507,42 +438,20 @@ async fn a_job_whose_upload_window_passed_is_replaced() {
     );
     assert!(jobs[0].uploaded.is_empty());
     assert_eq!(jobs[1].uploaded, TWEET_IDS.to_vec());
-    assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
-        expected_tweets()
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(case.written(), expected_tweets());
+    case.remove();
 }
 
 /// More ids than one job takes: sequential jobs of at most `--max-ids-per-job` ids each
 /// (never two at once: X would refuse), named part by part, every result written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_id_lists_are_split_into_sequential_jobs() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
-    fake.configure_jobs(JobsConfig {
-        results: tweets_results(),
-        ..JobsConfig::default()
-    });
-    let dir = tmpdir("split");
-    let mut all = TWEET_IDS.to_vec();
-    all.push("1007");
-    let ids = ids_file(&dir, &all);
-    let to = format!("dir://{}", dir.join("out").display());
-    let (code, stderr) = run(
-        &fake,
-        &[
-            "--type",
-            "tweets",
-            "--ids",
-            ids.to_str().unwrap(),
-            "--max-ids-per-job",
-            "3",
-            "--to",
-            &to,
-        ],
-    );
+    let mut ids = TWEET_IDS.to_vec();
+    ids.push("1007");
+    let case = Case::new("split", config(tweets_results()), &ids).await;
+    let (code, stderr) = case.run("tweets", &["--max-ids-per-job", "3"]);
     assert_eq!(code, Some(0), "{stderr}");
-    let jobs = fake.jobs();
+    let jobs = case.fake.jobs();
     let uploads: Vec<Vec<String>> = jobs.iter().map(|j| j.uploaded.clone()).collect();
     assert_eq!(
         uploads,
@@ -553,72 +462,37 @@ async fn large_id_lists_are_split_into_sequential_jobs() {
         ]
     );
     for (i, job) in jobs.iter().enumerate() {
-        assert!(
-            job.name
-                .as_deref()
-                .unwrap()
-                .ends_with(&format!(" {}/3", i + 1)),
-            "{:?}",
-            job.name
-        );
+        let name = job.name.as_deref().unwrap();
+        assert!(name.ends_with(&format!(" {}/3", i + 1)), "{name}");
         assert_eq!(job.status, "complete");
     }
-    assert!(
-        !fake
-            .seen()
-            .iter()
-            .any(|s| s.body.contains("already active"))
-    );
-    assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
-        expected_tweets()
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(case.written(), expected_tweets());
+    case.remove();
 }
 
 /// A job X fails (or lets expire) is a clear error, exit 3, its state kept; the next run
 /// makes a new job instead of resuming the dead one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_and_expired_jobs_are_errors_and_the_next_run_starts_a_new_job() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
-    fake.configure_jobs(JobsConfig {
-        results: tweets_results(),
-        ..JobsConfig::default()
-    });
-    let dir = tmpdir("failed");
-    let ids = ids_file(&dir, &TWEET_IDS);
-    let to = format!("dir://{}", dir.join("out").display());
-    let args = [
-        "--type",
-        "tweets",
-        "--ids",
-        ids.to_str().unwrap(),
-        "--to",
-        &to,
-    ];
+    let case = Case::new("failed", config(tweets_results()), &TWEET_IDS).await;
     for (n, ending) in ["failed", "expired"].into_iter().enumerate() {
-        fake.end_next_job(ending);
-        let (code, stderr) = run(&fake, &args);
+        case.fake.end_next_job(ending);
+        let (code, stderr) = case.run("tweets", &[]);
         assert_eq!(code, Some(3), "{stderr}");
-        let job = &fake.jobs()[n];
-        assert!(
-            stderr.contains(&format!("compliance job {} ended {ending}", job.id)),
-            "{stderr}"
-        );
-        assert!(dir.join("ids.txt.tweets.comply-state.json").exists());
+        let job = &case.fake.jobs()[n];
+        let says = format!("compliance job {} ended {ending}", job.id);
+        assert!(stderr.contains(&says), "{stderr}");
+        assert!(case.state("tweets").exists());
     }
-    let (code, stderr) = run(&fake, &args);
+    let (code, stderr) = case.run("tweets", &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("cannot be used: creating a new one"),
         "{stderr}"
     );
-    assert_eq!(fake.jobs().len(), 3);
-    assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
-        expected_tweets()
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(case.fake.jobs().len(), 3);
+    assert_eq!(case.written(), expected_tweets());
+    case.remove();
 }
 
 /// Exit codes: a file that is not ids, or missing, is a usage error (2) found before X is
@@ -626,82 +500,39 @@ async fn failed_and_expired_jobs_are_errors_and_the_next_run_starts_a_new_job() 
 /// lower --max-ids-per-job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_and_refusals_have_their_exit_codes() {
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
-    let dir = tmpdir("codes");
-    let to = format!("dir://{}", dir.join("out").display());
-    let bad = dir.join("bad.txt");
-    std::fs::write(&bad, "1001\n\n1002x\n").unwrap();
-    let (code, stderr) = run(
-        &fake,
-        &[
-            "--type",
-            "tweets",
-            "--ids",
-            bad.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-    );
+    let case = Case::new("codes", JobsConfig::default(), &["1001", "", "1002x"]).await;
+    let (code, stderr) = case.run("tweets", &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("bad.txt:3: not a tweet or user id"),
+        stderr.contains("ids.txt:3: not a tweet or user id"),
         "{stderr}"
     );
-    let missing = dir.join("missing.txt");
-    let (code, stderr) = run(
-        &fake,
-        &[
-            "--type",
-            "users",
-            "--ids",
-            missing.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-    );
+    std::fs::remove_file(&case.ids).unwrap();
+    let (code, stderr) = case.run("users", &[]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(fake.seen().is_empty(), "X was not asked");
+    assert!(case.fake.seen().is_empty(), "X was not asked");
 
-    let ids = ids_file(&dir, &TWEET_IDS);
-    let url = fake.url();
-    let (code, stderr) = Running::spawn(
-        &[
-            "comply",
-            "--type",
-            "tweets",
-            "--ids",
-            ids.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-        &[("X_BEARER_TOKEN", "wrong"), ("X_API_URL", &url)],
-    )
-    .wait();
+    ids_file(&case.dir, &TWEET_IDS);
+    let url = case.fake.url();
+    let mut argv = vec!["comply"];
+    argv.extend(case.args("tweets", &[]));
+    let (code, stderr) =
+        Running::spawn(&argv, &[("X_BEARER_TOKEN", "wrong"), ("X_API_URL", &url)]).wait();
     assert_eq!(code, Some(4), "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");
 
-    fake.configure_jobs(JobsConfig {
+    case.fake.configure_jobs(JobsConfig {
         max_upload_bytes: 10,
         ..JobsConfig::default()
     });
-    let (code, stderr) = run(
-        &fake,
-        &[
-            "--type",
-            "tweets",
-            "--ids",
-            ids.to_str().unwrap(),
-            "--to",
-            &to,
-        ],
-    );
+    let (code, stderr) = case.run("tweets", &[]);
     assert_eq!(code, Some(4), "{stderr}");
     assert!(stderr.contains("lower --max-ids-per-job"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    case.remove();
 }
 
 /// `--ids s3://BUCKET/KEY` (the scheduled task's input, on moto): the object is copied
-/// beside the state, checked, and the copy removed at the end.
+/// beside the state, checked, and the copy removed at the end; a missing key exits 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ids_are_read_from_s3() {
     let Some(moto) = testkit::peer("S3_ENDPOINT_URL") else {
@@ -718,62 +549,38 @@ async fn ids_are_read_from_s3() {
         .send()
         .await
         .unwrap();
-    let fake = XFake::start(TOKEN, vec![]).await.unwrap();
-    fake.configure_jobs(JobsConfig {
-        results: tweets_results(),
-        ..JobsConfig::default()
-    });
-    let dir = tmpdir("s3");
-    let state_dir = dir.join("state");
+    let case = Case::new("s3", config(tweets_results()), &[]).await;
+    let state_dir = case.dir.join("state");
     std::fs::create_dir_all(&state_dir).unwrap();
-    let to = format!("dir://{}", dir.join("out").display());
-    let source = format!("s3://{bucket}/compliance/tweet-ids.txt");
     let aws = [
         ("AWS_ENDPOINT_URL_S3", moto.as_str()),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
     ];
-    let (code, stderr) = spawn(
-        &fake,
-        &[
+    let comply = |key: &str| {
+        let ids = format!("s3://{bucket}/{key}");
+        let state = state_dir.to_str().unwrap();
+        let args = [
             "--type",
             "tweets",
             "--ids",
-            &source,
+            &ids,
             "--state-dir",
-            state_dir.to_str().unwrap(),
+            state,
             "--to",
-            &to,
-        ],
-        &aws,
-    )
-    .wait();
+            &case.to,
+        ];
+        finish(spawn(&case.fake, &args, &aws))
+    };
+    let (code, stderr) = comply("compliance/tweet-ids.txt");
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(
-        indexer_reads(&dir_lines(&dir.join("out"))),
-        expected_tweets()
-    );
-    assert_eq!(fake.jobs()[0].uploaded, TWEET_IDS.to_vec());
-    assert_eq!(
-        std::fs::read_dir(&state_dir).unwrap().count(),
-        0,
-        "copy and state removed"
-    );
-    let (code, stderr) = spawn(
-        &fake,
-        &[
-            "--type",
-            "tweets",
-            "--ids",
-            &format!("s3://{bucket}/nothing.txt"),
-            "--to",
-            &to,
-        ],
-        &aws,
-    )
-    .wait();
+    assert_eq!(case.written(), expected_tweets());
+    assert_eq!(case.fake.jobs()[0].uploaded, TWEET_IDS.to_vec());
+    let left = std::fs::read_dir(&state_dir).unwrap().count();
+    assert_eq!(left, 0, "the copy and the state removed");
+    let (code, stderr) = comply("nothing.txt");
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("nothing.txt"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    case.remove();
 }

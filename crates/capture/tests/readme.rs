@@ -4,14 +4,14 @@
 //! in S3; SIGTERM exits 0), the `comply` line against the fake's jobs and moto Firehose (the
 //! results land in S3; it exits 0 by itself). A README edit that breaks a command fails here.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::xfake::jobs::JobsConfig;
 use testkit::xfake::{Reply, Step, XFake, compliance_line, tweet_line};
 
 mod common;
-use common::{create_delivery_stream_to_s3, s3_texts};
+use common::{Running, create_delivery_stream_to_s3, s3_texts};
 
 const TOKEN: &str = "readme-token";
 const PREFIX: &str = "cargo run -p capture --bin tweet-capture -- ";
@@ -157,44 +157,31 @@ impl Firehose {
             "{args:?}"
         );
         let before = self.lines().await;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tweet-capture"))
-            .args(&args)
-            .current_dir(dir)
-            .env("X_API_URL", fake.url())
-            .env("X_BEARER_TOKEN", TOKEN)
-            .env("AWS_ENDPOINT_URL_FIREHOSE", &self.moto)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Read stderr as it comes: a pipe nobody reads would stop the binary.
-        let mut pipe = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
-            text
-        });
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let url = fake.url();
+        let mut running = Running::spawn_in(
+            dir,
+            &argv,
+            &[
+                ("X_API_URL", url.as_str()),
+                ("X_BEARER_TOKEN", TOKEN),
+                ("AWS_ENDPOINT_URL_FIREHOSE", &self.moto),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("AWS_REGION", "us-east-1"),
+            ],
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut landed = 0;
         while landed < lines && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
             landed = self.lines().await - before;
         }
-        if child.try_wait().unwrap().is_none() {
-            assert!(
-                Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
-                    .status()
-                    .unwrap()
-                    .success()
-            );
+        if !running.exited() {
+            running.signal("TERM");
         }
-        let status = child.wait().unwrap();
-        let stderr = stderr.join().unwrap();
-        assert!(status.success(), "{verb}: {stderr}");
+        let (code, stderr) = running.wait();
+        assert_eq!(code, Some(0), "{verb}: {stderr}");
         assert_eq!(landed, lines, "{verb}: the lines in S3");
     }
 }

@@ -290,8 +290,14 @@ pub struct Running {
 impl Running {
     /// Starts the binary with `args` and these variables added to the test's.
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
+        Running::spawn_in(&std::env::temp_dir(), args, envs)
+    }
+
+    /// The same with `dir` as the working directory.
+    pub fn spawn_in(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Running {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tweet-capture"))
             .args(args)
+            .current_dir(dir)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .envs(envs.iter().copied())
             .stdout(std::process::Stdio::null())
@@ -305,6 +311,11 @@ impl Running {
             text
         });
         Running { child, stderr }
+    }
+
+    /// Whether it exited by now.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
     }
 
     /// Sends a signal (`TERM`, `INT`, `KILL`).

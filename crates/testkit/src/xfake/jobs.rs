@@ -151,7 +151,7 @@ impl Jobs {
             }
             ("GET", [id, "download"]) => {
                 let token = query_param(&seen.target, "token").unwrap_or("");
-                self.download(id, token, false)
+                self.download(id, token)
             }
             _ => problem(404, "Not Found Error", "no such path"),
         }
@@ -170,7 +170,7 @@ impl Jobs {
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         match (seen.method.as_str(), parts.as_slice()) {
             ("PUT", ["upload", id]) => self.upload(id, token, &seen.body, true),
-            ("GET", ["download", id]) => self.download(id, token, true),
+            ("GET", ["download", id]) => self.download(id, token),
             _ => json_status(404, r#"{"error":"no such object"}"#),
         }
     }
@@ -259,19 +259,34 @@ impl Jobs {
         json_status(200, &out.to_string())
     }
 
+    /// The job a URL names, if its token is the one that URL was given (`upload`: the upload
+    /// URL's, else the download URL's).
+    fn by_token(&mut self, id: &str, token: &str, upload: bool) -> Result<&mut FakeJob, Reply> {
+        let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else {
+            return Err(problem(404, "Not Found Error", "no such job"));
+        };
+        let expected = if upload {
+            &job.upload_token
+        } else {
+            &job.download_token
+        };
+        if token != expected {
+            return Err(problem(
+                403,
+                "Forbidden",
+                "the token is not valid for this job and operation",
+            ));
+        }
+        Ok(job)
+    }
+
     fn upload(&mut self, id: &str, token: &str, body: &str, presigned: bool) -> Reply {
         let max = self.config.max_upload_bytes;
         let ending = self.endings.front().cloned();
-        let Some(job) = self.jobs.iter_mut().find(|j| j.id == id) else {
-            return problem(404, "Not Found Error", "no such job");
+        let job = match self.by_token(id, token, true) {
+            Ok(job) => job,
+            Err(refused) => return refused,
         };
-        if token != job.upload_token {
-            return problem(
-                403,
-                "Forbidden",
-                "the upload token is not valid for this job",
-            );
-        }
         if job.upload_expires_at.as_str() == PAST {
             return problem(403, "Forbidden", "the upload URL has expired");
         }
@@ -299,17 +314,11 @@ impl Jobs {
         }
     }
 
-    fn download(&self, id: &str, token: &str, _presigned: bool) -> Reply {
-        let Some(job) = self.jobs.iter().find(|j| j.id == id) else {
-            return problem(404, "Not Found Error", "no such job");
+    fn download(&mut self, id: &str, token: &str) -> Reply {
+        let job = match self.by_token(id, token, false) {
+            Ok(job) => job.clone(),
+            Err(refused) => return refused,
         };
-        if token != job.download_token {
-            return problem(
-                403,
-                "Forbidden",
-                "the download token is not valid for this job",
-            );
-        }
         if job.status != "complete" {
             return problem(400, "Invalid Request", "the job is not complete");
         }
