@@ -57,6 +57,9 @@ pub struct CaptureOptions {
     /// Once the reader stopped (a signal, a fatal answer), how long the sink may take to
     /// deliver what was read before the rest is abandoned (counted as not delivered).
     pub shutdown_timeout: Duration,
+    /// Once a reader finished its work (a batch compliance job), how long the sink may take
+    /// to deliver the rest; `None`: as long as it needs (until a signal).
+    pub drain_timeout: Option<Duration>,
     /// Warn when each of the last `volume_window` minutes had fewer tweets (0: off).
     pub min_tweets_per_minute: u64,
     pub volume_window: usize,
@@ -78,6 +81,7 @@ impl CaptureOptions {
                 spool_bytes: 0,
             },
             shutdown_timeout: Duration::from_secs(50),
+            drain_timeout: None,
             min_tweets_per_minute: 0,
             volume_window: 5,
             metrics_interval: Duration::from_secs(60),
@@ -144,8 +148,9 @@ pub async fn capture(
 /// stopped, or failed) and delivers what it queued to `sink`, reporting the metrics every
 /// `metrics_interval`. Once `read` failed, or once `stop` turned true, the sink gets
 /// `shutdown_timeout` to deliver the rest and close; a reader that finished its work lets
-/// the sink take the time it needs (until a stop). `abandon` turning true (a second signal)
-/// stops everything at once. The stream and the batch compliance jobs share it.
+/// the sink take `drain_timeout` (or a stop's `shutdown_timeout`). `abandon` turning true (a
+/// second signal) stops everything at once. The stream and the batch compliance jobs share
+/// it.
 pub async fn deliver<R, F>(
     options: &CaptureOptions,
     sink: Sink,
@@ -192,9 +197,12 @@ where
         };
         tokio::select! {
             r = &mut reader, if read.is_none() => {
-                if r.is_err() || *stop.borrow() {
-                    deadline = Some(tokio::time::Instant::now() + options.shutdown_timeout);
-                }
+                let now = tokio::time::Instant::now();
+                deadline = if r.is_err() || *stop.borrow() {
+                    Some(now + options.shutdown_timeout)
+                } else {
+                    options.drain_timeout.map(|d| now + d)
+                };
                 read = Some(r);
             }
             changed = stop.changed(), if stop_open => match changed {

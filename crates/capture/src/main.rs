@@ -225,7 +225,8 @@ struct ComplyArgs {
     #[arg(long, default_value = "30s", value_parser = duration_in(1, 600))]
     poll_interval: Duration,
     /// How long one job may be waited for (processing, another active job of the type,
-    /// retries) before the run stops (exit 3; the next run resumes it). 1m-7d.
+    /// retries) before the run stops (exit 3; the next run resumes it), and how long the
+    /// destination may then take to accept the results (exit 1). 1m-7d.
     #[arg(long, default_value = "12h", value_parser = duration_in(60, 7 * 24 * 3600))]
     max_wait: Duration,
     #[command(flatten)]
@@ -698,7 +699,10 @@ async fn comply(api_url: &str, args: ComplyArgs, stats: &Arc<Stats>) -> Result<(
         max_wait: args.max_wait,
     };
     let label = format!("{} comply/{}", args.delivery.to.label(), kind.as_str());
-    let capture_options = args.delivery.options(StreamConfig::default(), label);
+    let mut capture_options = args.delivery.options(StreamConfig::default(), label);
+    // A sink that cannot take the results (the delivery stream down) does not hold the task
+    // past --max-wait: the state stays, the next run delivers them.
+    capture_options.drain_timeout = Some(args.max_wait);
     let mut summary: Option<Summary> = None;
     let stopped = stop_rx.clone();
     let read = |tx: capture::queue::QueueTx, stats: Arc<Stats>| {
