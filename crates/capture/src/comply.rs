@@ -151,6 +151,10 @@ pub async fn run(
         ids_per_job = options.ids_per_job,
         "compliance check"
     );
+    if parts > 0 {
+        // A state that cannot be written stops the run before X is asked for a job.
+        state.save(&options.state)?;
+    }
     let mut runner = Runner {
         client,
         options,

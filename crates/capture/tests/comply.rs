@@ -495,8 +495,8 @@ async fn failed_and_expired_jobs_are_errors_and_the_next_run_starts_a_new_job() 
     case.remove();
 }
 
-/// Exit codes: a file that is not ids, or missing, is a usage error (2) found before X is
-/// asked; a token X refuses and an upload too large are refusals (4), the latter saying to
+/// Exit codes: a file that is not ids, or missing, or a state that cannot be written is a
+/// usage error (2) found before X is asked; a token X refuses and an upload too large are refusals (4), the latter saying to
 /// lower --max-ids-per-job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_and_refusals_have_their_exit_codes() {
@@ -510,9 +510,12 @@ async fn bad_input_and_refusals_have_their_exit_codes() {
     std::fs::remove_file(&case.ids).unwrap();
     let (code, stderr) = case.run("users", &[]);
     assert_eq!(code, Some(2), "{stderr}");
+    ids_file(&case.dir, &TWEET_IDS);
+    let (code, stderr) = case.run("tweets", &["--state-dir", "/proc/no-such-dir"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("state file /proc/no-such-dir/"), "{stderr}");
     assert!(case.fake.seen().is_empty(), "X was not asked");
 
-    ids_file(&case.dir, &TWEET_IDS);
     let url = case.fake.url();
     let mut argv = vec!["comply"];
     argv.extend(case.args("tweets", &[]));
