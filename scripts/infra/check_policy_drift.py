@@ -44,6 +44,10 @@ POLICY_SOURCES = {
     ("CollectionVpcNetworkPolicy", "Policy"): "aoss/collection-network-vpc.json",
     ("CollectionIndexerAccess", "Policy"): "aoss/collection-indexer-access.json",
     ("CollectionAdminAccess", "Policy"): "aoss/collection-admin-access.json",
+    ("ComplyTaskRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
+    ("ComplyTaskRole", "Policies[comply-task]"): "comply-task.json",
+    ("ComplySchedulerRole", "AssumeRolePolicyDocument"): "scheduler-trust.json",
+    ("ComplySchedulerRole", "Policies[comply-scheduler]"): "comply-scheduler.json",
 }
 
 # Properties that hold a policy document, per resource type.
