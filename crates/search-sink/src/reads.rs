@@ -159,7 +159,9 @@ impl SearchClient {
     /// Whether `index` (an index or an alias) exists: `HEAD`, within `deadline`.
     pub async fn index_exists(&self, index: &str, deadline: Instant) -> Result<bool, SinkError> {
         let path = segment(index);
-        let head = self.retrying(Method::Head, &path, None, deadline).await?;
+        let head = self
+            .request_retrying(Method::Head, &path, None, deadline)
+            .await?;
         match head.status {
             200 => Ok(true),
             404 => Ok(false),
@@ -197,7 +199,7 @@ impl SearchClient {
         for chunk in ids.chunks(MGET_CHUNK) {
             let body = json!({ "ids": chunk }).to_string();
             let response = self
-                .retrying(Method::Post, &path, Some(body.as_bytes()), deadline)
+                .request_retrying(Method::Post, &path, Some(body.as_bytes()), deadline)
                 .await?;
             if response.status == 404 && index_missing(&response.body) {
                 return Ok(None);
@@ -239,7 +241,7 @@ impl SearchClient {
         let path = search_path(index);
         let bytes = body.to_string();
         let response = self
-            .retrying(Method::Post, &path, Some(bytes.as_bytes()), deadline)
+            .request_retrying(Method::Post, &path, Some(bytes.as_bytes()), deadline)
             .await?;
         if response.status == 404 && index_missing(&response.body) {
             return Ok(None);
@@ -274,7 +276,9 @@ impl SearchClient {
     /// within the refresh interval".
     pub async fn refresh(&self, index: &str, deadline: Instant) -> Result<bool, SinkError> {
         let path = format!("{}/_refresh", segment(index));
-        let response = self.retrying(Method::Post, &path, None, deadline).await?;
+        let response = self
+            .request_retrying(Method::Post, &path, None, deadline)
+            .await?;
         match response.status {
             200..=299 => Ok(true),
             400..=499 | 501 => {

@@ -1,6 +1,6 @@
-//! What the Lambda's test binaries share: Kinesis events as Lambda delivers them, one
-//! invocation of the real binary under a local Lambda runtime API, and a proxy in front of
-//! osmem-server that fails requests on demand.
+//! What the Lambda's test binaries share: Kinesis events as Lambda delivers them, the
+//! repository's sample tweets, one invocation of the real binary under a local Lambda runtime
+//! API, and a proxy in front of osmem-server that fails requests on demand.
 #![allow(dead_code)] // each test binary uses some of it
 
 use std::sync::Arc;
@@ -146,6 +146,16 @@ async fn relay(
         // The upstream closed; so do we (the response says `connection: close`).
         return Ok(());
     }
+}
+
+/// The repository's captured sample tweets (`tests/samples/captured.ndjson`), one record each.
+pub fn samples() -> Vec<Vec<u8>> {
+    let text =
+        std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples");
+    text.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+        .collect()
 }
 
 /// One invocation of `tweet-indexer-lambda` (`binary`) with `event`, under
