@@ -633,7 +633,7 @@ async fn comply_to_dir_then_index_the_results_into_osmem() {
         // In the order documents list them: user_protect, user_suspend, user_delete, drop,
         // edited.
         let mut reasons = Vec::new();
-        if doc["user"]["id"].to_string() == suspended {
+        if doc["user"]["id"].as_u64().map(|a| a.to_string()).as_ref() == Some(&suspended) {
             reasons.push("user_suspend");
         }
         if id == ids[6] {
