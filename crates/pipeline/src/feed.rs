@@ -14,7 +14,7 @@
 //!    input or earlier in this one, holds when the tweet arrives;
 //! 3. the group's operations go to the bulk sink, in input order;
 //! 4. the documents already indexed that its events concern are fixed
-//!    ([`crate::compliance::Registers::fix_subjects`]): after the sink has confirmed what this
+//!    (`compliance::Registers::fix_subjects`). Before step 1, the sink confirms what this
 //!    input sent before and the alias is refreshed (where the server allows it), so that
 //!    tweets earlier in this input are found too.
 //!
@@ -284,6 +284,14 @@ impl Feed {
             .clone()
             .or_else(|| self.staged.front().map(|(s, _)| staged_origin(s)))
             .unwrap_or_else(|| Origin::new("compliance", 0));
+        if !own.is_empty() && self.sent_since_refresh {
+            // What this input sent before must be confirmed and searchable to be fixed (step
+            // 4); from here on the sink's ledger vouches for all of it.
+            self.sink.flush().await?;
+            let alias = self.indexer.client.config().index.clone();
+            self.indexer.client.refresh(&alias, deadline).await?;
+            self.sent_since_refresh = false;
+        }
         // 1. The registers, before anything is indexed with them.
         let written = self.registers.write(&own, &origin, deadline).await?;
         summary.registers_written += written.written;
@@ -300,8 +308,7 @@ impl Feed {
         let mut set = self.registers.of(&docs, deadline).await?;
         set.extend(own.iter().cloned());
         // 3. To the sink, in input order (from then on its ledger holds the item's line; what
-        // is not pushed yet stays staged).
-        let sent_before = self.sent_since_refresh;
+        // is not pushed yet stays staged). These documents have the registers applied already.
         while let Some((staged, _)) = self.staged.pop_front() {
             match staged {
                 Staged::Doc { op, origin, ids } => {
@@ -320,13 +327,6 @@ impl Feed {
         self.staged_documents = 0;
         // 4. The documents already indexed that the group's registers concern.
         if !own.is_empty() {
-            if sent_before {
-                // What this input sent before must be searchable to be fixed.
-                self.sink.flush().await?;
-                let alias = self.indexer.client.config().index.clone();
-                self.indexer.client.refresh(&alias, deadline).await?;
-                self.sent_since_refresh = false;
-            }
             let fixed = self
                 .registers
                 .fix_subjects(&own, &origin, now_ms, deadline)
