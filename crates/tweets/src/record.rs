@@ -12,8 +12,8 @@
 //! object): nothing is counted as a control message by default.
 //! Ids are read as JSON strings or as exact 64-bit integers, never through `f64`.
 //!
-//! Valid JSON that serde_json refuses (lone surrogate escapes, duplicated keys) is repaired by
-//! [`repair`], on the error path only, and the repair is reported as a [`crate::Warning`].
+//! Valid JSON that serde_json refuses (lone surrogate escapes, duplicated keys) is repaired
+//! (`repair.rs`), on the error path only, and the repair is reported as a [`crate::Warning`].
 //!
 //! Files, lower ones first: `lenient.rs` (how one field is read: [`Lenient`], [`Checked`],
 //! [`RawId`], [`CowStr`]), `schema.rs` (which fields: [`RawTweet`] and the members it nests),

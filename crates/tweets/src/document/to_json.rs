@@ -7,7 +7,7 @@ use crate::geo::GeoSource;
 
 impl Document {
     /// Serializes the document as the `_source` JSON of a bulk request: the same bytes as
-    /// serde_json gives for the derived [`Serialize`] (a test holds them equal), written by
+    /// serde_json gives for the derived [`serde::Serialize`] (a test holds them equal), written by
     /// hand because that is a third of the cost: serde_json writes each key and value in
     /// several small calls and escapes byte by byte, where most of our strings need no
     /// escape and every key is known (issue 14, per-core cost).
