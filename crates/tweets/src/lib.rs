@@ -68,6 +68,7 @@
 pub mod compliance;
 pub mod document;
 pub mod emoji;
+mod error;
 pub mod framing;
 pub mod geo;
 pub mod record;
