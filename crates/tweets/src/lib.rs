@@ -70,6 +70,7 @@ pub mod document;
 pub mod emoji;
 pub mod framing;
 pub mod geo;
+pub mod partition;
 pub mod record;
 mod time;
 
