@@ -315,9 +315,21 @@ mod tests {
             ("20", "2010.11", "2010.11.04"),
             ("29700859247", "2010.11", "2010.11.04"),
             // Just before and after a month boundary, to the millisecond.
-            (&id_at(ms("2024-01-31T23:59:59.999Z")), "2024.01", "2024.01.31"),
-            (&id_at(ms("2024-02-01T00:00:00.000Z")), "2024.02", "2024.02.01"),
-            (&id_at(ms("2024-02-29T12:00:00.000Z")), "2024.02", "2024.02.29"),
+            (
+                &id_at(ms("2024-01-31T23:59:59.999Z")),
+                "2024.01",
+                "2024.01.31",
+            ),
+            (
+                &id_at(ms("2024-02-01T00:00:00.000Z")),
+                "2024.02",
+                "2024.02.01",
+            ),
+            (
+                &id_at(ms("2024-02-29T12:00:00.000Z")),
+                "2024.02",
+                "2024.02.29",
+            ),
             ("18446744073709551615", "2150.03", "2150.03.18"),
         ];
         for (id, month, day) in table {
@@ -331,7 +343,10 @@ mod tests {
                 format!("twitter-{day}"),
                 "{id}"
             );
-            assert_eq!(Partition::None.index_of_id("twitter", id).unwrap(), "twitter");
+            assert_eq!(
+                Partition::None.index_of_id("twitter", id).unwrap(),
+                "twitter"
+            );
         }
         assert_eq!(
             Partition::Month.index_of_id("t", "12a"),
@@ -348,7 +363,10 @@ mod tests {
     #[test]
     fn the_snowflake_time_of_an_id() {
         // (1169730148599832576 >> 22) + 1288834974657, worked by hand.
-        assert_eq!(snowflake_ms(1_169_730_148_599_832_576), ms("2019-09-05T21:52:54.618Z"));
+        assert_eq!(
+            snowflake_ms(1_169_730_148_599_832_576),
+            ms("2019-09-05T21:52:54.618Z")
+        );
         let t = ms("2024-05-03T04:05:06.789Z");
         assert_eq!(snowflake_ms(id_at(t).parse().unwrap()), t);
         assert_eq!(snowflake_ms(0), SNOWFLAKE_EPOCH_MS);
