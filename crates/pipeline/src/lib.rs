@@ -15,6 +15,7 @@ pub mod batch;
 pub mod dry_run;
 pub mod filter;
 pub mod kpl;
+pub mod lifecycle;
 pub mod memory;
 pub mod run;
 pub mod source;
