@@ -38,7 +38,11 @@ pub(super) async fn retention(args: RetentionArgs, matches: &ArgMatches) -> Resu
     )
     .await
     .map_err(|e| Failure::sink(e, "applying the retention"))?;
-    let verb = if args.dry_run { "would delete" } else { "deleted" };
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
     for name in &report.expired {
         report::say(&format!("{verb} {name} (past {retention})"));
     }
@@ -63,11 +67,13 @@ pub(super) async fn migrate(args: MigrateArgs, matches: &ArgMatches) -> Result<E
         indexer.client_arc(),
         indexer.lifecycle(),
         Instant::now() + STEP_TIME,
+        pipeline::lifecycle::SCROLL_PAGE,
         |progress| {
             report::say(&format!(
                 "migrate {index}: {} of {} documents copied",
                 progress.copied, progress.total
             ));
+            true
         },
     )
     .await
@@ -86,6 +92,9 @@ pub(super) async fn migrate(args: MigrateArgs, matches: &ArgMatches) -> Result<E
                 report::plural(partitions.len() as u64, "partition", "partitions"),
             ));
         }
+        MigrateOutcome::Stopped { copied } => report::say(&format!(
+            "migrate {index}: stopped after {copied} copies; nothing was swapped (run it again)"
+        )),
         MigrateOutcome::AlreadyMigrated { partitions } => report::say(&format!(
             "{index} is already an alias over {}: nothing to migrate (the partition template was installed again)",
             report::plural(partitions.len() as u64, "partition", "partitions"),

@@ -406,14 +406,19 @@ pub enum MigrateOutcome {
     /// `base` was already an alias over these partitions: nothing to do (the template was
     /// installed again).
     AlreadyMigrated { partitions: Vec<String> },
+    /// The progress callback asked to stop after this many copies: nothing was swapped, a
+    /// rerun copies again and finishes.
+    Stopped { copied: u64 },
 }
 
-/// Hits per scroll page.
-const SCROLL_PAGE: usize = 1000;
+/// Hits per scroll page (each page is confirmed before progress is reported).
+pub const SCROLL_PAGE: usize = 1000;
 /// How long the server keeps a scroll between pages.
 const SCROLL_KEEP: &str = "10m";
 
-/// Moves the single index `base` into `lifecycle`'s partitions: copy, verify, swap.
+/// Moves the single index `base` into `lifecycle`'s partitions: copy, verify, swap. `page`
+/// documents are copied per scroll page; after each page `progress` says how far the copy is
+/// and whether to go on (`false` stops before the swap).
 ///
 /// Resumable and safe to interrupt at any point: until the one `_aliases` call, the index is
 /// untouched and the partitions only hold copies, which a rerun writes again at the same
@@ -425,11 +430,16 @@ pub async fn migrate(
     client: &Arc<SearchClient>,
     lifecycle: &Lifecycle,
     deadline: Instant,
-    mut progress: impl FnMut(&MigrateProgress),
+    page_size: usize,
+    mut progress: impl FnMut(&MigrateProgress) -> bool,
 ) -> Result<MigrateOutcome, StepError> {
     let base = lifecycle.base.as_str();
     if lifecycle.partition() == Partition::None {
-        return Err(layout(base, "migrate needs a partitioning (--to month or day)".into()).into());
+        return Err(layout(
+            base,
+            "migrate needs a partitioning (--to month or day)".into(),
+        )
+        .into());
     }
     match client.name_state(base, deadline).await? {
         NameState::Alias(partitions) => {
@@ -452,11 +462,13 @@ pub async fn migrate(
     // of the same name does, so partitions are created with the body and no alias for now.
     let total = client.count(base, deadline).await?;
     let mut state = MigrateProgress { total, copied: 0 };
-    progress(&state);
+    if !progress(&state) {
+        return Ok(MigrateOutcome::Stopped { copied: 0 });
+    }
     let mut sink = BulkSink::with_index(Arc::clone(client), base, deadline, None);
     let mut created: HashMap<Period, String> = HashMap::new();
     let object: Arc<str> = Arc::from(format!("migrate:{base}"));
-    let mut page = scroll_start(client, base, deadline).await?;
+    let mut page = scroll_start(client, base, page_size, deadline).await?;
     loop {
         let hits = page.hits;
         if hits.is_empty() {
@@ -495,7 +507,13 @@ pub async fn migrate(
             state.copied += 1;
         }
         sink.flush().await?;
-        progress(&state);
+        if !progress(&state) {
+            scroll_clear(client, &page.scroll_id, deadline).await;
+            sink.finish().await?;
+            return Ok(MigrateOutcome::Stopped {
+                copied: state.copied,
+            });
+        }
         page = scroll_next(client, &page.scroll_id, deadline).await?;
     }
     scroll_clear(client, &page.scroll_id, deadline).await;
@@ -523,7 +541,9 @@ pub async fn migrate(
     for name in partitions.keys() {
         actions.push(json!({ "add": { "index": name, "alias": base } }));
     }
-    client.update_aliases(Value::Array(actions), deadline).await?;
+    client
+        .update_aliases(Value::Array(actions), deadline)
+        .await?;
     lifecycle.install_template(client, deadline).await?;
     Ok(MigrateOutcome::Migrated { partitions })
 }
@@ -543,10 +563,11 @@ struct Page {
 async fn scroll_start(
     client: &SearchClient,
     index: &str,
+    page_size: usize,
     deadline: Instant,
 ) -> Result<Page, StepError> {
     let path = format!("{index}/_search?scroll={SCROLL_KEEP}");
-    let body = json!({ "size": SCROLL_PAGE, "sort": ["_doc"], "version": true }).to_string();
+    let body = json!({ "size": page_size.max(1), "sort": ["_doc"], "version": true }).to_string();
     let response = client
         .request_ok(Method::Post, &path, Some(body.as_bytes()), deadline)
         .await?;
@@ -655,7 +676,10 @@ mod tests {
             ("INDEX_REPLICAS", "x"),
             ("INDEX_REFRESH_INTERVAL", "soon"),
         ] {
-            assert_eq!(settings(&[(variable, value)]).unwrap_err().variable, variable);
+            assert_eq!(
+                settings(&[(variable, value)]).unwrap_err().variable,
+                variable
+            );
         }
     }
 
@@ -676,7 +700,10 @@ mod tests {
         assert!(body["settings"].get("index.lifecycle.name").is_none());
         lifecycle.engine.set(Some(LifecycleEngine::Ilm)).unwrap();
         let body = lifecycle.partition_body(Some(&may));
-        assert_eq!(body["settings"]["index.lifecycle.name"], "twitter-retention");
+        assert_eq!(
+            body["settings"]["index.lifecycle.name"],
+            "twitter-retention"
+        );
         assert_eq!(
             body["settings"]["index.lifecycle.origination_date"],
             may.end_ms()
@@ -695,6 +722,12 @@ mod tests {
         assert_eq!(page.hits[0].version, 7);
         assert_eq!(page.hits[1].version, TOMBSTONE_VERSION);
         assert_eq!(page.hits[1].source, TOMBSTONE_SOURCE);
-        assert!(parse_page(br#"{"_scroll_id":"s","hits":{"hits":[{"_id":"1","_source":{}}]}}"#, "p").is_err());
+        assert!(
+            parse_page(
+                br#"{"_scroll_id":"s","hits":{"hits":[{"_id":"1","_source":{}}]}}"#,
+                "p"
+            )
+            .is_err()
+        );
     }
 }

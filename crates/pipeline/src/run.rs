@@ -271,7 +271,11 @@ impl Indexer {
                 warnings,
             } => {
                 let origin = Origin::new(object.clone(), offset);
-                match self.lifecycle.index_for(&self.client, op.id(), deadline).await? {
+                match self
+                    .lifecycle
+                    .index_for(&self.client, op.id(), deadline)
+                    .await?
+                {
                     Route::Default => {
                         summary.saw_operation(&op, warnings, timestamp_ms);
                         sink.push(op, origin).await
