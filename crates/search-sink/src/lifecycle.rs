@@ -143,43 +143,44 @@ impl SearchClient {
         Ok(())
     }
 
-    /// Whether `name` is an index, an alias (over which indices) or nothing.
+    /// Whether `name` is an index, an alias (over which indices) or nothing: one
+    /// `GET {name}/_alias`, a path under the name (where IAM policies scoped to the index
+    /// paths allow it).
     pub async fn name_state(&self, name: &str, deadline: Instant) -> Result<NameState, SinkError> {
-        let path = format!("_alias/{}", segment(name));
-        let aliases = self.retrying(Method::Get, &path, None, deadline).await?;
-        if aliases.status == 200 {
-            let value: Value =
-                serde_json::from_slice(&aliases.body).map_err(|e| SinkError::BadResponse {
+        let path = format!("{}/_alias", segment(name));
+        let response = self.retrying(Method::Get, &path, None, deadline).await?;
+        match response.status {
+            404 => return Ok(NameState::Missing),
+            200 => {}
+            status => {
+                return Err(SinkError::Rejected {
                     method: "GET".into(),
-                    path: path.clone(),
-                    detail: e.to_string(),
-                })?;
-            let mut indices: Vec<String> = value
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .filter(|(_, v)| v.pointer(&format!("/aliases/{name}")).is_some())
-                        .map(|(k, _)| k.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !indices.is_empty() {
-                indices.sort();
-                return Ok(NameState::Alias(indices));
+                    path,
+                    status,
+                    body: excerpt(&response.body),
+                    unconfirmed: 0,
+                });
             }
         }
-        let head = self
-            .retrying(Method::Head, &segment(name), None, deadline)
-            .await?;
-        match head.status {
-            200 => Ok(NameState::Index),
-            404 => Ok(NameState::Missing),
-            _ => Err(SinkError::Rejected {
-                method: "HEAD".into(),
-                path: segment(name),
-                status: head.status,
-                body: excerpt(&head.body),
-                unconfirmed: 0,
+        let value: Value =
+            serde_json::from_slice(&response.body).map_err(|e| SinkError::BadResponse {
+                method: "GET".into(),
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        let indices = value
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>());
+        match indices {
+            Some(indices) if indices.iter().any(|i| i == name) => Ok(NameState::Index),
+            Some(mut indices) if !indices.is_empty() => {
+                indices.sort();
+                Ok(NameState::Alias(indices))
+            }
+            _ => Err(SinkError::BadResponse {
+                method: "GET".into(),
+                path,
+                detail: "no index in the answer".into(),
             }),
         }
     }
