@@ -222,9 +222,10 @@ impl Lifecycle {
         client: &SearchClient,
         deadline: Instant,
     ) -> Result<search_sink::EnsureOutcome, SinkError> {
-        let state = client.name_state(&self.base, deadline).await?;
         if self.partition() == Partition::None {
-            if let NameState::Alias(indices) = state {
+            // Only a clear "alias" stops it: anything else is for the ensure below to judge
+            // (and report) as it always did.
+            if let Ok(NameState::Alias(indices)) = client.name_state(&self.base, deadline).await {
                 return Err(layout(
                     &self.base,
                     format!(
@@ -238,7 +239,15 @@ impl Lifecycle {
                 .ensure_index_before(&self.base, &self.single_index_body(), deadline)
                 .await;
         }
-        if state == NameState::Index {
+        if let search_sink::Auth::SigV4(sigv4) = &client.config().auth
+            && sigv4.service == search_sink::SigV4Service::Aoss
+        {
+            return Err(layout(
+                &self.base,
+                "OpenSearch Serverless has no aliases nor index templates with aliases: use INDEX_PARTITION=none (one index; the collection scales its storage itself)".into(),
+            ));
+        }
+        if client.name_state(&self.base, deadline).await? == NameState::Index {
             return Err(layout(
                 &self.base,
                 format!(

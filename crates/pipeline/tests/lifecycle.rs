@@ -377,3 +377,41 @@ async fn retention_apply_removes_exactly_the_partitions_past_retention() {
     assert_eq!(client.count(&base, later()).await.unwrap(), 2);
     assert_eq!(Partition::Day.to_string(), "day");
 }
+
+/// OpenSearch Serverless has no aliases: partitions are refused there before any request,
+/// with what to set instead.
+#[tokio::test]
+async fn partitions_are_refused_on_serverless_before_any_request() {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    // Nothing listens there: a request would fail otherwise than with the refusal.
+    let mut config = Config::new("http://127.0.0.1:9");
+    config.index = "twitter".into();
+    config.auth = search_sink::Auth::SigV4(search_sink::SigV4 {
+        service: search_sink::SigV4Service::Aoss,
+        region: Some("eu-west-1".into()),
+        credentials: Some(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))),
+    });
+    let indexer = Indexer::connect(config)
+        .await
+        .unwrap()
+        .with_lifecycle(Settings {
+            partition: Partition::Month,
+            ..Settings::default()
+        });
+    let refused = indexer.ensure_index().await.unwrap_err();
+    assert!(
+        matches!(refused, search_sink::SinkError::Layout { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("INDEX_PARTITION=none"),
+        "{refused}"
+    );
+}
