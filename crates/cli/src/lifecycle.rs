@@ -1,7 +1,7 @@
 //! `retention apply [--dry-run]` and `migrate --to month|day`: the index lifecycle steps
 //! ([`pipeline::lifecycle`]), worded for the command line.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::ArgMatches;
@@ -24,10 +24,7 @@ pub(super) async fn retention(args: RetentionArgs, matches: &ArgMatches) -> Resu
         )));
     };
     let indexer = args.server.indexer(matches, settings).await?;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
+    let now_ms = pipeline::lifecycle::now_ms();
     let report = pipeline::lifecycle::apply_retention(
         indexer.client(),
         &args.server.index,

@@ -570,12 +570,21 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
             action: MappingAction::Ensure(server),
         } => {
             let settings = server.lifecycle(matches)?;
+            let partition = settings.partition;
             let indexer = server.indexer(matches, settings).await?;
             let outcome = indexer
                 .ensure_index()
                 .await
                 .map_err(|e| Failure::sink(e, "preparing the index"))?;
-            report::say(&ensured(&server.index, &outcome));
+            if partition == tweets::partition::Partition::None {
+                report::say(&ensured(&server.index, &outcome));
+            } else {
+                report::say(&format!(
+                    "alias {index}: template {template} installed for {index}-* (one index per {partition}, created as tweets reach it)",
+                    index = server.index,
+                    template = pipeline::lifecycle::template_name(&server.index),
+                ));
+            }
             Ok(End::Status(Status::Ok))
         }
         Command::Dashboards {
@@ -651,6 +660,7 @@ struct DryRunJob {
     follow: AuthorFilter,
     index: String,
     partition: tweets::partition::Partition,
+    retention: Option<tweets::partition::Retention>,
     timeout: Duration,
 }
 
@@ -662,11 +672,13 @@ struct DryRunDone {
 
 async fn dry_run(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
     let follow = args.author_filter(matches)?;
+    let settings = args.server.lifecycle(matches)?;
     let job = Arc::new(DryRunJob {
         extractor: Arc::new(Extractor::new(ExtractorOptions::default())),
         follow,
         index: args.server.index.clone(),
-        partition: args.server.lifecycle(matches)?.partition,
+        partition: settings.partition,
+        retention: settings.retention,
         timeout: Duration::from_secs(args.timeout_secs),
     });
     let jobs = args.jobs();
@@ -774,6 +786,7 @@ async fn dry_run_object(
                 &job.follow,
                 &job.index,
                 job.partition,
+                job.retention.map(|r| (r, pipeline::lifecycle::now_ms())),
                 &name,
                 body,
                 &mut &mut *out,

@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 
 use search_sink::bulk;
-use tweets::partition::{Partition, Period};
+use tweets::partition::{Partition, Period, Retention};
 use tweets::{Extractor, FramerOptions};
 
 use crate::filter::AuthorFilter;
@@ -42,6 +42,7 @@ pub fn write_bulk<R: Read, W: Write>(
     filter: &AuthorFilter,
     index: &str,
     partition: Partition,
+    retention: Option<(Retention, i64)>,
     object: &str,
     reader: R,
     out: &mut W,
@@ -63,6 +64,12 @@ pub fn write_bulk<R: Read, W: Write>(
             } => {
                 match partition.period_of_id(op.id()) {
                     Ok(None) => {}
+                    Ok(Some(period))
+                        if retention.is_some_and(|(r, now)| r.expired(&period, now)) =>
+                    {
+                        summary.past_retention += 1;
+                        continue;
+                    }
                     Ok(Some(period)) if target == Some(period) => {}
                     Ok(Some(period)) => {
                         target = Some(period);

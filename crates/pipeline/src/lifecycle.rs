@@ -324,6 +324,9 @@ impl Lifecycle {
             Ok(None) => return Ok(Route::Default),
             Err(e) => return Ok(Route::Invalid(e.to_string())),
         };
+        if self.past_retention(&period, now_ms()) {
+            return Ok(Route::PastRetention);
+        }
         if let Some(name) = self.known(&period) {
             return Ok(Route::Index(name));
         }
@@ -338,6 +341,13 @@ impl Lifecycle {
             .unwrap_or_else(|p| p.into_inner())
             .insert(period, Arc::clone(&name));
         Ok(Route::Index(name))
+    }
+
+    /// Whether `period`'s partition is past `RETENTION` at `now_ms`.
+    pub fn past_retention(&self, period: &Period, now_ms: i64) -> bool {
+        self.settings
+            .retention
+            .is_some_and(|r| r.expired(period, now_ms))
     }
 
     fn known(&self, period: &Period) -> Option<Arc<str>> {
@@ -358,6 +368,16 @@ pub enum Route {
     Index(Arc<str>),
     /// The id names no partition (not a number): an invalid record with this reason.
     Invalid(String),
+    /// The partition is past `RETENTION`: not written (counted as `past_retention`).
+    PastRetention,
+}
+
+/// The wall clock in epoch milliseconds (retention is judged against it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// What `retention apply` found: the partitions it removed (or would remove) and kept.

@@ -284,6 +284,10 @@ impl Indexer {
                         summary.saw_operation(&op, warnings, timestamp_ms);
                         sink.push_to(&index, op, origin).await
                     }
+                    Route::PastRetention => {
+                        summary.past_retention += 1;
+                        Ok(())
+                    }
                     Route::Invalid(reason) => {
                         let work = Work::Invalid { offset, reason };
                         Box::pin(self.take(sink, work, object, gzip, summary, deadline)).await

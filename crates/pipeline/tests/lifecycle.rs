@@ -314,37 +314,69 @@ async fn retention_apply_removes_exactly_the_partitions_past_retention() {
         return;
     };
     let base = unique("retention");
-    let indexer = indexer(
+    let day = 86_400_000;
+    let now = lifecycle::now_ms();
+    // 30 days' retention: a day goes once it ends 30 days before now. Far from the boundary,
+    // so that the moments between indexing and applying do not matter.
+    let days = [(90, true), (40, true), (20, false), (1, false)];
+    let tweets: Vec<(String, i64)> = days
+        .iter()
+        .enumerate()
+        .map(|(n, (ago, _))| {
+            let at = now - ago * day;
+            (id_at(at, n as u64), at)
+        })
+        .collect();
+    let lines: Vec<String> = tweets.iter().map(|(id, at)| tweet(id, *at)).collect();
+    let name = |at: i64| Partition::Day.period_at(at).unwrap().index_name(&base);
+    let expired: Vec<String> = tweets
+        .iter()
+        .zip(days)
+        .filter(|(_, (_, gone))| *gone)
+        .map(|((_, at), _)| name(*at))
+        .collect();
+    let kept: Vec<String> = tweets
+        .iter()
+        .zip(days)
+        .filter(|(_, (_, gone))| !*gone)
+        .map(|((_, at), _)| name(*at))
+        .collect();
+
+    // With RETENTION set, tweets of partitions past it are counted, not written.
+    let keeping = indexer(
         &url,
         &base,
         &[("INDEX_PARTITION", "day"), ("RETENTION", "30d")],
     )
     .await;
-    indexer.ensure_index().await.unwrap();
-    let now = ms("2025-06-15");
-    // Days ending before 2025-05-16T12:00 go; the 16th itself ends after it and stays.
-    let days = [
-        ("2025-04-01", true),
-        ("2025-05-15", true),
-        ("2025-05-16", false),
-        ("2025-06-14", false),
-    ];
-    let lines: Vec<String> = days
-        .iter()
-        .enumerate()
-        .map(|(n, (day, _))| tweet(&id_at(ms(day), n as u64), ms(day)))
-        .collect();
-    indexer
+    keeping.ensure_index().await.unwrap();
+    let summary = keeping
         .index(object("days.ndjson", &lines), later())
         .await
         .unwrap();
-    let client = indexer.client();
-    // A user's own index of the pattern, and the compliance register, are never touched.
+    assert_eq!(
+        (summary.past_retention, summary.indexed),
+        (2, 2),
+        "{summary:?}"
+    );
+    let client = keeping.client();
+    assert_eq!(
+        client
+            .list_indices(&format!("{base}-*"), later())
+            .await
+            .unwrap(),
+        kept
+    );
+
+    // Partitions written before RETENTION was set (or by a writer without it).
+    let before = indexer(&url, &base, &[("INDEX_PARTITION", "day")]).await;
+    before
+        .index(object("days.ndjson", &lines), later())
+        .await
+        .unwrap();
+    // A user's own index of the pattern is never touched.
     let own = format!("{base}-backup");
     client.request(Method::Put, &own, None).await.unwrap();
-    let name = |day: &str| format!("{base}-{}", day.replace('-', "."));
-    let expired: Vec<String> = days.iter().filter(|d| d.1).map(|d| name(d.0)).collect();
-    let kept: Vec<String> = days.iter().filter(|d| !d.1).map(|d| name(d.0)).collect();
     let retention = Retention::Days(30);
 
     let dry = lifecycle::apply_retention(client, &base, retention, now, true, later())
@@ -357,7 +389,8 @@ async fn retention_apply_removes_exactly_the_partitions_past_retention() {
             .await
             .unwrap()
             .len(),
-        5
+        5,
+        "a dry run deletes nothing"
     );
 
     let done = lifecycle::apply_retention(client, &base, retention, now, false, later())
@@ -375,7 +408,6 @@ async fn retention_apply_removes_exactly_the_partitions_past_retention() {
         left
     );
     assert_eq!(client.count(&base, later()).await.unwrap(), 2);
-    assert_eq!(Partition::Day.to_string(), "day");
 }
 
 /// OpenSearch Serverless has no aliases: partitions are refused there before any request,
