@@ -46,7 +46,9 @@ def index_pattern() -> dict:
     return {
         "type": "index-pattern",
         "id": INDEX_PATTERN_ID,
-        "attributes": {"title": "twitter*", "timeFieldName": "timestamp_ms"},
+        # The index, or the alias over its time partitions: never `twitter*`, which also
+        # matches the compliance register index `twitter_compliance`.
+        "attributes": {"title": "twitter", "timeFieldName": "timestamp_ms"},
         "references": [],
         "migrationVersion": {"index-pattern": "7.6.0"},
     }

@@ -132,15 +132,33 @@ impl SearchClient {
         })
         .to_string();
         let path = format!("_index_template/{}", segment(name));
-        self.request_ok(Method::Put, &path, Some(request.as_bytes()), deadline)
+        let put = self
+            .retrying(Method::Put, &path, Some(request.as_bytes()), deadline)
             .await?;
-        tracing::info!(
-            template = name,
-            pattern,
-            alias,
-            "partition template installed"
-        );
-        Ok(())
+        match put.status {
+            200 | 201 => {
+                tracing::info!(
+                    template = name,
+                    pattern,
+                    alias,
+                    "partition template installed"
+                );
+                Ok(())
+            }
+            // As for the single index's template: partitions we create carry the same body
+            // (alias included), so only indices created by others would miss it.
+            400 | 401 | 403 | 404 | 405 => {
+                tracing::warn!(template = name, status = put.status, body = %excerpt(&put.body), "partition template not installed: partitions created by others than this indexer would lack the mapping and the alias");
+                Ok(())
+            }
+            status => Err(SinkError::Rejected {
+                method: "PUT".into(),
+                path,
+                status,
+                body: excerpt(&put.body),
+                unconfirmed: 0,
+            }),
+        }
     }
 
     /// Whether `name` is an index, an alias (over which indices) or nothing: one
