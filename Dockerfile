@@ -14,13 +14,20 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
 RUN cargo build --locked --release --target x86_64-unknown-linux-musl -p capture --bin tweet-capture \
-    && install -D -m 0755 target/x86_64-unknown-linux-musl/release/tweet-capture /out/tweet-capture
+    && install -D -m 0755 target/x86_64-unknown-linux-musl/release/tweet-capture /out/tweet-capture \
+    && install -d -m 0700 /out/spool
 
 FROM scratch AS runtime
 # CA roots for every TLS client (AWS SDK and X API): rustls uses the platform's roots.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/tweet-capture /tweet-capture
-# nobody:nogroup; the image has no shell and nothing to write but stdout/stderr.
+# The spool: where records wait on disk while the sink is slow or down (the default
+# --spool-dir, through TMPDIR). A volume, so that a read-only root file system still has it
+# (ECS copies the directory's owner into a bind mount at the same path).
+COPY --from=build --chown=65534:65534 /out/spool /spool
+ENV TMPDIR=/spool
+VOLUME ["/spool"]
+# nobody:nogroup; the image has no shell and nothing to write but stdout/stderr and /spool.
 USER 65534:65534
 # The process watches the stream itself (stall timeout, reconnects) and exits only on a fatal
 # error, which the orchestrator restarts; this check only proves the binary runs.

@@ -1,5 +1,14 @@
-//! The reconnect policy of the X streaming guide, as a pure function of the failure, how many
-//! failures of that kind came in a row, the server's rate-limit reset and a jitter draw.
+//! The reconnect policy of X's guide to handling disconnections, as a pure function of the
+//! failure, how many failures of that kind came since the stream last made progress, the
+//! server's rate-limit reset and a jitter draw.
+//!
+//! The guide: once an established connection drops, reconnect at once; if that fails, back
+//! off by the kind of error: TCP/IP errors linearly (+250 ms an attempt, at most 16 s), HTTP
+//! errors exponentially (5 s doubling, at most 320 s), 429 exponentially from one minute.
+//! "Established" is judged by progress, not by a 200: a connection that ends before it
+//! delivered a record (and before it lived [`HEALTHY_AFTER`]) is a failed reconnect, so a
+//! server or proxy that answers 200 and closes at once gets the HTTP schedule instead of a
+//! reconnect loop. Keep-alives and `errors` payloads are not progress.
 //!
 //! It does not sleep, read clocks or draw random numbers: the stream loop does that and passes
 //! the results in, so the policy is tested as a table.
@@ -9,9 +18,9 @@ use std::time::Duration;
 /// Why the last connection (or connection attempt) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Failure {
-    /// An established stream ended: zero-length chunk, `operational-disconnect` payload, read
-    /// error or stall. The guide says: reconnect at once; if that fails, back off by the
-    /// error the *attempt* gets.
+    /// A stream that answered 200 ended: zero-length chunk, `operational-disconnect`
+    /// payload, read error or stall. The first since the last progress is reconnected at
+    /// once; another one before any progress means the reconnect failed (HTTP schedule).
     Disconnected,
     /// The attempt failed below HTTP (connect refused, reset, DNS, TLS).
     Network,
@@ -34,6 +43,9 @@ impl Failure {
     }
 }
 
+/// A connection that stayed up this long made progress, even without a record (a quiet
+/// stream of keep-alives).
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// TCP/IP errors: +250 ms per attempt, at most 16 s.
 pub const NETWORK_STEP: Duration = Duration::from_millis(250);
 pub const NETWORK_MAX: Duration = Duration::from_secs(16);
@@ -48,7 +60,7 @@ pub const JITTER_FRACTION: f64 = 0.1;
 
 /// The delay before the next attempt.
 ///
-/// - `attempt`: failures of this kind in a row, 1 for the first.
+/// - `attempt`: failures of this kind since the last progress, 1 for the first.
 /// - `rate_limit_reset`: time until `x-rate-limit-reset`, when the server sent it.
 /// - `max_backoff`: the `--max-backoff` cap on the computed delay.
 /// - `jitter`: a draw in `[0, 1)`; adds `jitter * JITTER_FRACTION` of the delay.
@@ -64,9 +76,11 @@ pub fn reconnect_delay(
 ) -> Duration {
     let attempt = attempt.max(1);
     let base = match failure {
-        // The first reconnect after a drop is immediate; a drop right after a reconnect
-        // (attempt 2+) is treated like a network error so a flapping stream cannot spin.
-        Failure::Disconnected => NETWORK_STEP.saturating_mul(attempt - 1).min(NETWORK_MAX),
+        // The first reconnect after a drop is immediate; a drop before any progress since
+        // means that reconnect failed: HTTP schedule (5 s, 10 s, ...), so a server that
+        // answers 200 and closes cannot make the loop spin.
+        Failure::Disconnected if attempt == 1 => Duration::ZERO,
+        Failure::Disconnected => doubling(HTTP_START, attempt - 1).min(HTTP_MAX),
         Failure::Network => NETWORK_STEP.saturating_mul(attempt).min(NETWORK_MAX),
         Failure::Http => doubling(HTTP_START, attempt).min(HTTP_MAX),
         Failure::RateLimited => doubling(RATE_LIMIT_START, attempt),
@@ -86,30 +100,27 @@ fn doubling(start: Duration, attempt: u32) -> Duration {
     start.saturating_mul(factor)
 }
 
-/// Counts failures of one kind in a row; a connection that delivered data resets it.
+/// Counts the failures of each kind since the stream last made progress (a record, or a
+/// connection that lived [`HEALTHY_AFTER`]). Only progress resets the counts: keep-alives
+/// and `errors` payloads do not, and neither does a failure of another kind (a server that
+/// alternates a refused connection and a 200 that closes at once still backs off on both).
 #[derive(Debug, Default, Clone)]
 pub struct Backoff {
-    last: Option<Failure>,
-    attempt: u32,
+    counts: [u32; 4],
 }
 
 impl Backoff {
-    /// Records a failure and returns its attempt number (1 for the first of its kind in a row).
-    /// A change of kind restarts the count: after a drop the reconnect is immediate, and if
-    /// that attempt gets a 503 the HTTP schedule starts at its first step.
+    /// Records a failure and returns its attempt number (1 for the first of its kind since
+    /// the last progress).
     pub fn record(&mut self, failure: Failure) -> u32 {
-        self.attempt = match self.last {
-            Some(last) if last == failure => self.attempt + 1,
-            _ => 1,
-        };
-        self.last = Some(failure);
-        self.attempt
+        let count = &mut self.counts[failure as usize];
+        *count = count.saturating_add(1);
+        *count
     }
 
-    /// The stream delivered data: the next failure starts from attempt 1.
+    /// The stream made progress: every schedule starts again from its first step.
     pub fn reset(&mut self) {
-        self.last = None;
-        self.attempt = 0;
+        self.counts = [0; 4];
     }
 }
 
@@ -129,7 +140,10 @@ mod tests {
             // failure, attempt, reset, max_backoff, jitter, expected
             (Failure::Disconnected, 1, None, big, 0.0, S(0)),
             (Failure::Disconnected, 1, None, big, 0.99, S(0)),
-            (Failure::Disconnected, 2, None, big, 0.0, MS(250)),
+            (Failure::Disconnected, 2, None, big, 0.0, S(5)),
+            (Failure::Disconnected, 3, None, big, 0.0, S(10)),
+            (Failure::Disconnected, 9, None, big, 0.0, S(320)),
+            (Failure::Disconnected, 2, None, S(3), 0.0, S(3)),
             (Failure::Network, 1, None, big, 0.0, MS(250)),
             (Failure::Network, 2, None, big, 0.0, MS(500)),
             (Failure::Network, 64, None, big, 0.0, S(16)),
@@ -167,12 +181,17 @@ mod tests {
     }
 
     #[test]
-    fn backoff_counts_runs_of_one_kind() {
+    fn backoff_counts_each_kind_until_progress() {
         let mut b = Backoff::default();
         assert_eq!(b.record(Failure::Http), 1);
         assert_eq!(b.record(Failure::Http), 2);
         assert_eq!(b.record(Failure::RateLimited), 1);
         assert_eq!(b.record(Failure::RateLimited), 2);
+        // Another kind in between does not restart a count.
+        assert_eq!(b.record(Failure::Http), 3);
+        assert_eq!(b.record(Failure::Disconnected), 1);
+        assert_eq!(b.record(Failure::Network), 1);
+        assert_eq!(b.record(Failure::Disconnected), 2);
         b.reset();
         assert_eq!(b.record(Failure::RateLimited), 1);
         assert_eq!(b.record(Failure::Disconnected), 1);

@@ -1,68 +1,134 @@
 //! `tweet-capture`: manages the X API v2 filtered stream's rules and captures the stream into
-//! Firehose, a directory of gzip NDJSON files or stdout. The API base URL comes from
+//! Firehose, Kinesis, a directory of gzip NDJSON files or stdout. The API base URL comes from
 //! `X_API_URL`, the token from `X_BEARER_TOKEN` (or the file named by `X_BEARER_TOKEN_FILE`).
-//! Logs are JSON on stderr; SIGTERM / SIGINT deliver what was read, close the sink and exit 0.
+//! Logs go to stderr, as text on a terminal and JSON otherwise (`--log-format`). The first
+//! SIGTERM / SIGINT stops reading and delivers what was read; a second one exits at once.
+//! The exit code follows `capture::exit` (the README's table).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use capture::exit::Outcome;
+use capture::queue::QueueConfig;
 use capture::rules::{NewRule, RulesClient, sync_plan};
 use capture::sink::kinesis::{KinesisSink, PartitionKey};
 use capture::sink::{Destination, Sink, dir::DirSink, firehose::FirehoseSink};
-use capture::stream::{StreamConfig, Token};
-use capture::{CaptureOptions, metrics::Stats};
-use clap::{Args, Parser, Subcommand};
+use capture::stream::{HttpStream, StreamConfig, Token};
+use capture::{CaptureOptions, Delivery, metrics::Stats};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+// Every variable a command reads, and the exit codes, shown under each `--help`.
+macro_rules! x_variables {
+    () => {
+        "Environment:
+  X_BEARER_TOKEN         the app's bearer token (never logged)
+  X_BEARER_TOKEN_FILE    a file holding the token, read when X_BEARER_TOKEN is unset or empty
+  X_API_URL              the API base URL (as --api-url; default https://api.x.com)
+  SSL_CERT_FILE, SSL_CERT_DIR
+                         trust these CA certificates instead of the system's
+  RUST_LOG               log filter (default info), e.g. RUST_LOG=debug
+"
+    };
+}
+macro_rules! stream_variables {
+    () => {
+        "  AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, ...
+                         the AWS default chain, for firehose:// and kinesis:// (never logged)
+  AWS_ENDPOINT_URL_FIREHOSE, AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL
+                         another Firehose / Kinesis endpoint (a local one, e.g. moto)
+  TMPDIR                 the default --spool-dir
+"
+    };
+}
+macro_rules! exit_codes {
+    () => {
+        "
+Exit codes:
+  0  done: every record read was delivered, or the rules command did all it was asked
+  1  partly done: some records read were not delivered, or some rule changes were refused
+  2  nothing usable: usage or configuration error, or a refusal no rerun fixes
+     (X's 401/403/400, a missing delivery stream, access denied, a refused rule)
+  3  transient: X or the sink unreachable, timed out, throttled or failing (5xx); rerun"
+    };
+}
+const ALL_HELP: &str = concat!(x_variables!(), stream_variables!(), exit_codes!());
+const RULES_HELP: &str = concat!(x_variables!(), exit_codes!());
 
 #[derive(Parser, Debug)]
 #[command(
     name = "tweet-capture",
     version,
-    about = "Capture the X API v2 filtered stream into Firehose, files or stdout"
+    about = "Capture the X API v2 filtered stream into Firehose, Kinesis, files or stdout",
+    after_help = ALL_HELP
 )]
 struct Cli {
-    /// API base URL.
+    /// X API base URL.
     #[arg(
         long,
         env = "X_API_URL",
         default_value = "https://api.x.com",
-        global = true
+        global = true,
+        value_name = "URL"
     )]
     api_url: String,
+    /// Log format on stderr (auto: text on a terminal, json otherwise).
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Auto,
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List, add, delete or sync the stream's rules.
+    #[command(after_help = RULES_HELP)]
     Rules {
         #[command(subcommand)]
         action: RulesAction,
     },
     /// Read the stream and deliver every line to a destination.
+    #[command(after_help = ALL_HELP)]
     Stream(Box<StreamArgs>),
 }
 
 #[derive(Subcommand, Debug)]
 enum RulesAction {
-    /// Print the current rules (one JSON object per line).
+    /// Print the current rules, every page of them (one JSON object per line).
+    #[command(after_help = RULES_HELP)]
     List,
     /// Add a rule.
+    #[command(after_help = RULES_HELP)]
     Add {
+        /// The rule, in X's rule syntax, e.g. 'cats has:media lang:en'.
         rule: String,
+        /// A label of your choice, returned with every tweet the rule matches
+        /// (`matching_rules[].tag`).
         #[arg(long)]
         tag: Option<String>,
     },
     /// Delete rules by id.
+    #[command(after_help = RULES_HELP)]
     Delete {
+        /// Rule ids, as `rules list` prints them.
         #[arg(required = true)]
         ids: Vec<String>,
     },
-    /// Make the server's rules equal to a JSON file's: `[{"value": "...", "tag": "..."}]`.
+    /// Make the server's rules equal to a file's: additions first, deletions only once every
+    /// addition was accepted (no rule is lost).
+    #[command(after_help = RULES_HELP)]
     Sync {
+        /// A JSON file: [{"value": "...", "tag": "..."}, ...] (tag optional).
         file: PathBuf,
         /// Print the plan and validate additions (`dry_run`) without changing anything.
         #[arg(long)]
@@ -82,56 +148,125 @@ struct StreamArgs {
     /// access level that allows it).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     backfill_minutes: Option<u8>,
-    /// Reconnect when nothing, not even a keep-alive, arrived for this long.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    /// Reconnect when nothing, not even a keep-alive, arrived for this long (20s-1h; X sends
+    /// a keep-alive every 20 s).
+    #[arg(long, default_value = "30s", value_parser = duration_in(20, 3600))]
     stall_timeout: Duration,
-    /// The longest reconnect delay (a server-sent rate-limit reset is still honoured).
-    #[arg(long, default_value = "320s", value_parser = humantime::parse_duration)]
+    /// The longest reconnect delay (1s-1h; a server-sent rate-limit reset is still
+    /// honoured).
+    #[arg(long, default_value = "320s", value_parser = duration_in(1, 3600))]
     max_backoff: Duration,
-    /// Tweet ids seen within this window are forwarded once (0s: off).
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    /// Tweet ids seen within this window are forwarded once (0s: off; at most 24h).
+    #[arg(long, default_value = "10m", value_parser = duration_in(0, 24 * 3600))]
     dedup_window: Duration,
     /// Warn when fewer tweets than this arrive per minute for --volume-window (0: off).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     min_tweets_per_minute: u64,
-    /// Minutes of low volume before the warning.
-    #[arg(long, default_value_t = 5)]
-    volume_window: usize,
+    /// Minutes of low volume before the warning (1-1440).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1440))]
+    volume_window: u16,
+    /// MiB of records held in memory between the reader and the sink (1-4096).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    buffer_mib: u32,
+    /// Where records go once the memory is full, while the sink is slow or down (a directory
+    /// of its own is made there and removed at the end) [default: the system's temp
+    /// directory].
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
+    /// MiB the spool may hold (0: no spool; when memory and spool are full, reading waits).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(0..=16 * 1024 * 1024))]
+    spool_mib: u64,
+    /// After the first SIGTERM / SIGINT (or a fatal answer), how long the sink may take to
+    /// deliver what was read (1s-1h); what is left then is counted as not delivered.
+    #[arg(long, default_value = "50s", value_parser = duration_in(1, 3600))]
+    shutdown_timeout: Duration,
 }
 
-fn main() -> ExitCode {
-    init_logs();
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the runtime");
-            return ExitCode::FAILURE;
+/// A `humantime` duration between `min` and `max` seconds (clap reports the flag).
+fn duration_in(min: u64, max: u64) -> impl Fn(&str) -> Result<Duration, String> + Clone {
+    move |text: &str| {
+        let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+        let (lo, hi) = (Duration::from_secs(min), Duration::from_secs(max));
+        if d < lo || d > hi {
+            return Err(format!(
+                "must be between {} and {}",
+                humantime::format_duration(lo),
+                humantime::format_duration(hi)
+            ));
         }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "tweet-capture failed");
-            ExitCode::FAILURE
-        }
+        Ok(d)
     }
 }
 
-fn init_logs() {
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let json = match cli.log_format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    init_logs(json);
+    let stats = Arc::new(Stats::default());
+    let result = match api_url(&matches, &cli.api_url) {
+        Ok(api_url) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")
+            .and_then(|runtime| runtime.block_on(run(&api_url, cli.command, &stats))),
+        Err(e) => Err(e),
+    };
+    let undelivered = stats.not_delivered();
+    let error = result.as_ref().err();
+    let outcome = Outcome::of(undelivered, error.map(|e| e.as_ref() as _));
+    let code = outcome.exit_code();
+    if let Some(e) = error {
+        let message = format!("{e:#}");
+        if json {
+            tracing::error!(error = %message, exit_code = code, "tweet-capture failed");
+        } else {
+            eprintln!("error: {message}");
+        }
+    }
+    ExitCode::from(code)
+}
+
+fn init_logs(json: bool) {
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .finish()
-        .with(search_sink::logs::shield()) // no credential from the AWS SDK at any level
-        .init();
+        .with_writer(std::io::stderr);
+    // No credential from the AWS SDK at any level (search_sink::logs::shield).
+    if json {
+        logs.json()
+            .finish()
+            .with(search_sink::logs::shield())
+            .init();
+    } else {
+        logs.with_target(false)
+            .finish()
+            .with(search_sink::logs::shield())
+            .init();
+    }
+}
+
+/// `--api-url` / `X_API_URL`, checked: an http(s) URL with a host. The message names the
+/// variable when the value came from it.
+fn api_url(matches: &clap::ArgMatches, value: &str) -> Result<String> {
+    let name = match matches.value_source("api_url") {
+        Some(ValueSource::EnvVariable) => "X_API_URL",
+        _ => "--api-url",
+    };
+    let url = reqwest::Url::parse(value).map_err(|e| anyhow!("{name} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("{name} must be an http:// or https:// URL with a host, like https://api.x.com");
+    }
+    Ok(value.to_owned())
 }
 
 fn token() -> Result<Token> {
@@ -141,15 +276,13 @@ fn token() -> Result<Token> {
         return Ok(Token::new(token));
     }
     if let Some(path) = std::env::var_os("X_BEARER_TOKEN_FILE") {
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "X_BEARER_TOKEN_FILE {}: cannot read",
-                PathBuf::from(&path).display()
-            )
-        })?;
+        let path = PathBuf::from(path);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("X_BEARER_TOKEN_FILE {}: cannot read", path.display()))?;
         if !text.trim().is_empty() {
             return Ok(Token::new(text));
         }
+        bail!("X_BEARER_TOKEN_FILE {}: the file is empty", path.display());
     }
     bail!("set X_BEARER_TOKEN (or X_BEARER_TOKEN_FILE to a file holding it)")
 }
@@ -166,10 +299,10 @@ fn http_client() -> Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Rules { action } => rules(&cli.api_url, action).await,
-        Command::Stream(args) => stream(&cli.api_url, *args).await,
+async fn run(api_url: &str, command: Command, stats: &Arc<Stats>) -> Result<()> {
+    match command {
+        Command::Rules { action } => rules(api_url, action).await,
+        Command::Stream(args) => stream(api_url, *args, stats).await,
     }
 }
 
@@ -177,17 +310,38 @@ async fn rules(api_url: &str, action: RulesAction) -> Result<()> {
     let client = RulesClient::new(http_client()?, api_url, token()?);
     match action {
         RulesAction::List => {
-            for rule in client.list().await? {
-                println!("{}", serde_json::to_string(&rule)?);
+            let rules = client.list().await.context("rules list")?;
+            for rule in &rules {
+                println!("{}", serde_json::to_string(rule)?);
             }
+            tracing::info!(rules = rules.len(), "rules listed");
         }
         RulesAction::Add { rule, tag } => {
-            let response = client.add(&[NewRule { value: rule, tag }], false).await?;
-            report_change(&response)?;
+            let response = client
+                .add(&[NewRule { value: rule, tag }], false)
+                .await
+                .context("rules add")?;
+            report_change(&response);
+            let refused = response.errors.len();
+            if refused > 0 {
+                Err(capture::rules::ChangeError {
+                    made: response.data.len(),
+                    refused,
+                    not_tried: 0,
+                })?;
+            }
         }
         RulesAction::Delete { ids } => {
-            let response = client.delete(&ids, false).await?;
-            report_change(&response)?;
+            let response = client.delete(&ids, false).await.context("rules delete")?;
+            report_change(&response);
+            let refused = response.errors.len();
+            if refused > 0 {
+                Err(capture::rules::ChangeError {
+                    made: ids.len().saturating_sub(refused),
+                    refused,
+                    not_tried: 0,
+                })?;
+            }
         }
         RulesAction::Sync { file, dry_run } => {
             let text = std::fs::read_to_string(&file)
@@ -198,58 +352,67 @@ async fn rules(api_url: &str, action: RulesAction) -> Result<()> {
                     file.display()
                 )
             })?;
-            let plan = sync_plan(&client.list().await?, &wanted);
+            let current = client
+                .list()
+                .await
+                .context("rules sync: listing the rules")?;
+            let plan = sync_plan(&current, &wanted);
             for rule in &plan.delete {
                 println!("{}", serde_json::json!({"delete": rule}));
             }
             for rule in &plan.add {
                 println!("{}", serde_json::json!({"add": rule}));
             }
-            if !plan.delete.is_empty() {
-                let ids: Vec<String> = plan.delete.iter().map(|r| r.id.clone()).collect();
-                report_change(&client.delete(&ids, dry_run).await?)?;
-            }
-            if !plan.add.is_empty() {
-                report_change(&client.add(&plan.add, dry_run).await?)?;
+            let report = client
+                .sync(&current, &plan, dry_run)
+                .await
+                .context("rules sync")?;
+            for answer in &report.answers {
+                report_change(answer);
             }
             tracing::info!(
-                deleted = plan.delete.len(),
-                added = plan.add.len(),
+                added = report.added,
+                deleted = report.deleted,
+                refused = report.refused.len(),
+                held_back = report.held_back.len(),
                 dry_run,
                 "rules synced"
             );
+            report.result()?;
         }
     }
     Ok(())
 }
 
-/// Prints the server's answer; refused rules (invalid syntax, duplicates) make it fail.
-fn report_change(response: &capture::rules::ChangeResponse) -> Result<()> {
+/// Prints the server's answer: the rules it made (stdout), its summary and refusals (stderr).
+fn report_change(response: &capture::rules::ChangeResponse) {
     for rule in &response.data {
-        println!("{}", serde_json::to_string(rule)?);
+        if let Ok(line) = serde_json::to_string(rule) {
+            println!("{line}");
+        }
     }
     eprintln!("{}", serde_json::json!({"meta": response.meta}));
-    if !response.errors.is_empty() {
-        for error in &response.errors {
-            eprintln!("{error}");
-        }
-        bail!("{} rule change(s) refused", response.errors.len());
+    for error in &response.errors {
+        eprintln!("{error}");
     }
-    Ok(())
 }
 
-async fn stream(api_url: &str, args: StreamArgs) -> Result<()> {
+async fn stream(api_url: &str, args: StreamArgs, stats: &Arc<Stats>) -> Result<()> {
     let token = token()?;
-    let client = http_client()?;
-    let mut config = StreamConfig::new(api_url);
-    config.backfill_minutes = args.backfill_minutes;
-    config.stall_timeout = args.stall_timeout;
-    config.max_backoff = args.max_backoff;
-    config.dedup_window = args.dedup_window;
-    let mut options = CaptureOptions::new(config, args.to.label());
-    options.min_tweets_per_minute = args.min_tweets_per_minute;
-    options.volume_window = args.volume_window;
-    let sink = match &args.to {
+    let connect = HttpStream::filtered(http_client()?, api_url, &token, args.backfill_minutes)?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (abandon, abandon_rx) = tokio::sync::watch::channel(false);
+    let mut signals = Signals::new();
+    tokio::spawn(async move {
+        signals.next().await;
+        tracing::info!(
+            "signal received: delivering what was read, then exiting (a second signal exits at once)"
+        );
+        let _ = stop.send(true);
+        signals.next().await;
+        let _ = abandon.send(true);
+    });
+    let mut sink = match &args.to {
         Destination::Stdout => Sink::Stdout(tokio::io::stdout()),
         Destination::Dir(path) => Sink::Dir(Box::new(DirSink::new(
             path,
@@ -261,54 +424,89 @@ async fn stream(api_url: &str, args: StreamArgs) -> Result<()> {
             Sink::Kinesis(KinesisSink::from_env(name.clone(), args.partition_key).await)
         }
     };
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("signal received: delivering what was read, then exiting");
-        let _ = stop.send(true);
-    });
-    let stats = Arc::new(Stats::default());
-    capture::capture(
-        &client,
+    // Before anything is read from X: a sink that cannot work stops here.
+    sink.check().await?;
+    let config = StreamConfig {
+        stall_timeout: args.stall_timeout,
+        max_backoff: args.max_backoff,
+        dedup_window: args.dedup_window,
+        ..StreamConfig::default()
+    };
+    let mut options = CaptureOptions::new(config, args.to.label());
+    options.min_tweets_per_minute = args.min_tweets_per_minute;
+    options.volume_window = usize::from(args.volume_window);
+    options.shutdown_timeout = args.shutdown_timeout;
+    options.queue = QueueConfig {
+        memory_bytes: usize::try_from(u64::from(args.buffer_mib) * 1024 * 1024)
+            .unwrap_or(usize::MAX),
+        spool_root: Some(args.spool_dir.unwrap_or_else(std::env::temp_dir)),
+        spool_bytes: args.spool_mib.saturating_mul(1024 * 1024),
+    };
+    let result = capture::capture(
+        &connect,
         &options,
-        &token,
         sink,
-        Arc::clone(&stats),
-        shutdown,
+        Arc::clone(stats),
+        stop_rx,
+        abandon_rx,
     )
-    .await?;
+    .await;
+    let not_delivered = stats.not_delivered();
     tracing::info!(
         tweets = Stats::get(&stats.tweets),
         duplicates = Stats::get(&stats.duplicates),
         deletes = Stats::get(&stats.deletes),
         delivered = Stats::get(&stats.delivered),
+        not_delivered,
         dropped = Stats::get(&stats.dropped),
+        lost = Stats::get(&stats.lost),
+        spooled = Stats::get(&stats.spooled),
         "capture stopped"
     );
+    let delivery = result?;
+    if not_delivered > 0 {
+        let why = match delivery {
+            Delivery::Abandoned => "the run was stopped before the sink delivered them",
+            Delivery::Finished => "too large for the sink, or lost from the spool (see the log)",
+        };
+        bail!("{not_delivered} record(s) read were not delivered: {why}");
+    }
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, registered once so that no signal is missed between two waits.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                _ => None,
+            };
+            Signals { streams }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some((term, int)) = self.streams.as_mut() {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -32,16 +32,23 @@ pub struct Stats {
     pub reconnects_network: AtomicU64,
     pub reconnects_http: AtomicU64,
     pub reconnects_rate_limited: AtomicU64,
-    /// Times the reader waited because the buffer to the sink was full.
+    /// Times the reader waited because the queue to the sink was full (memory and spool).
     pub backpressure_waits: AtomicU64,
-    /// Records handed to the sink and acknowledged by it.
+    /// Records put in the queue (each is delivered, dropped, lost or still queued).
+    pub queued: AtomicU64,
+    /// Records that went through the disk spool (the memory budget was full).
+    pub spooled: AtomicU64,
+    /// Records the sink confirmed: accepted by the service, or fsynced to a file.
     pub delivered: AtomicU64,
     /// Failed sink calls: failed whole, or with some entries refused (each retried).
     pub sink_failures: AtomicU64,
     /// Records sent again after a failed call or a refusal.
     pub resent: AtomicU64,
-    /// Records given up on (too large for the sink, or retries exhausted): never silent.
+    /// Records no sink call can take (over the service's size limit): logged with their
+    /// tweet id, never silent.
     pub dropped: AtomicU64,
+    /// Records in a spool file that could not be read back (logged).
+    pub lost: AtomicU64,
     /// The largest lag (now - created_at) seen since the last EMF line, in milliseconds.
     pub max_lag_ms: AtomicU64,
     /// Every reconnect delay chosen, in order (for logs and tests; bounded).
@@ -76,6 +83,12 @@ impl Stats {
         counter.load(Ordering::Relaxed)
     }
 
+    /// Records read and queued that were not delivered (dropped, lost, or still queued or
+    /// in the sink's hands when the run ended).
+    pub fn not_delivered(&self) -> u64 {
+        Self::get(&self.queued).saturating_sub(Self::get(&self.delivered))
+    }
+
     fn snapshot(&self) -> Snapshot {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Snapshot {
@@ -93,6 +106,8 @@ impl Stats {
                 ("Resent", g(&self.resent)),
                 ("Dropped", g(&self.dropped)),
                 ("BackpressureWaits", g(&self.backpressure_waits)),
+                ("Spooled", g(&self.spooled)),
+                ("Delivered", g(&self.delivered)),
             ],
         }
     }
@@ -100,7 +115,7 @@ impl Stats {
 
 #[derive(Debug, Clone, Copy)]
 struct Snapshot {
-    values: [(&'static str, u64); 13],
+    values: [(&'static str, u64); 15],
 }
 
 /// Builds the EMF lines, one per call to [`Reporter::line`], from the counters' growth.

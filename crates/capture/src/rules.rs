@@ -1,8 +1,11 @@
-//! The filtered stream's rules: list (`GET /2/tweets/search/stream/rules`), add and delete
-//! (`POST` with `add` / `delete`, optionally `dry_run`), and the plan that makes the server's
-//! rules equal to a file's.
+//! The filtered stream's rules: list (`GET /2/tweets/search/stream/rules`, every page:
+//! `meta.next_token` is followed with `pagination_token`), add and delete (`POST` with `add` /
+//! `delete`, optionally `dry_run`), and the sync that makes the server's rules equal to a
+//! file's without ever leaving the stream with fewer rules than asked: additions first,
+//! deletions only once every addition was accepted (see [`RulesClient::sync`]).
 //!
-//! It does not read the stream (see `stream`).
+//! Every request has a deadline ([`REQUEST_TIMEOUT`]). It does not read the stream (see
+//! `stream`).
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +13,13 @@ use crate::message::Problem;
 use crate::stream::Token;
 
 pub const RULES_PATH: &str = "/2/tweets/search/stream/rules";
+/// Rules asked for per page (X's maximum).
+pub const PAGE_SIZE: usize = 1000;
+/// The deadline of one rules request.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// More pages than this is a server that keeps handing out tokens (X allows 1,000 rules on
+/// the largest plans, so 1 page; 25,000 at most on enterprise plans).
+const MAX_PAGES: usize = 1000;
 
 /// A rule as the server returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,12 +40,50 @@ pub struct NewRule {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("rules request failed: {0}")]
-    Http(String),
+    /// No answer: the cause first (refused, timed out, name not found, certificate).
+    #[error("{message}")]
+    Unreachable {
+        message: String,
+        class: crate::exit::Class,
+    },
     #[error("the rules endpoint answered {status}: {detail}")]
     Refused { status: u16, detail: String },
     #[error("the rules endpoint sent an unexpected body: {0}")]
     Body(String),
+    /// The request cannot be made (the token is not a valid header).
+    #[error("{0}")]
+    Request(String),
+}
+
+/// Rule changes the server refused (invalid or duplicate rules), beside those it made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{refused} rule change(s) refused, {made} made{}", held_back(*.not_tried))]
+pub struct ChangeError {
+    pub made: usize,
+    pub refused: usize,
+    /// Deletions not attempted because an addition failed (so no rule is lost).
+    pub not_tried: usize,
+}
+
+fn held_back(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(
+            ", {n} deletion(s) held back so that no rule is lost (the old rules stay beside the new)"
+        )
+    }
+}
+
+impl ChangeError {
+    /// Some changes were made: the command did part of its work.
+    pub fn is_partial(&self) -> bool {
+        self.made > 0
+    }
+
+    pub fn class(&self) -> crate::exit::Class {
+        crate::exit::Class::Refused
+    }
 }
 
 /// What `sync` changes: rules to delete (by id) and rules to add.
@@ -86,6 +134,43 @@ pub struct ChangeResponse {
 struct ListResponse {
     #[serde(default)]
     data: Vec<Rule>,
+    #[serde(default)]
+    meta: ListMeta,
+}
+
+#[derive(Deserialize, Default)]
+struct ListMeta {
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+/// What [`RulesClient::sync`] did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// The server's answers, in order (each printed by the command).
+    pub answers: Vec<ChangeResponse>,
+    /// Rules added (validated only, in a dry run).
+    pub added: usize,
+    pub deleted: usize,
+    /// The server's refusals (one entry per refused rule).
+    pub refused: Vec<serde_json::Value>,
+    /// Deletions not made because an addition failed.
+    pub held_back: Vec<Rule>,
+}
+
+impl SyncReport {
+    /// `Err` when anything was refused or held back.
+    pub fn result(&self) -> Result<(), ChangeError> {
+        if self.refused.is_empty() && self.held_back.is_empty() {
+            Ok(())
+        } else {
+            Err(ChangeError {
+                made: self.added + self.deleted,
+                refused: self.refused.len(),
+                not_tried: self.held_back.len(),
+            })
+        }
+    }
 }
 
 /// A rules client for one API base URL and token.
@@ -105,12 +190,111 @@ impl RulesClient {
         }
     }
 
+    /// Every rule, following `meta.next_token` page by page.
     pub async fn list(&self) -> Result<Vec<Rule>, RulesError> {
-        let request = self.client.get(&self.url);
-        let body = self.send(request).await?;
-        serde_json::from_slice::<ListResponse>(&body)
-            .map(|r| r.data)
-            .map_err(|e| RulesError::Body(e.to_string()))
+        let mut rules = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![("max_results", PAGE_SIZE.to_string())];
+            if let Some(token) = &token {
+                query.push(("pagination_token", token.clone()));
+            }
+            let body = self.send(self.client.get(&self.url).query(&query)).await?;
+            let page = serde_json::from_slice::<ListResponse>(&body)
+                .map_err(|e| RulesError::Body(format!("{e}: {}", crate::http::excerpt(&body))))?;
+            rules.extend(page.data);
+            match page.meta.next_token {
+                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+                Some(_) => return Err(RulesError::Body("meta.next_token repeats itself".into())),
+                None => return Ok(rules),
+            }
+        }
+        Err(RulesError::Body(format!(
+            "more than {MAX_PAGES} pages of rules"
+        )))
+    }
+
+    /// Makes the server's rules those of `plan` (see [`sync_plan`]) without losing any:
+    ///
+    /// 1. new values are added;
+    /// 2. only if every addition was accepted, rules the file no longer has are deleted;
+    /// 3. rules whose value stays but whose tag changes are replaced last (X refuses a
+    ///    second rule with the same value, so the old one goes first); a replacement the
+    ///    server refuses gets its old rule back.
+    ///
+    /// A dry run sends the additions with `dry_run=true` (X validates them) and changes
+    /// nothing; replacements are not sent (their value exists, so it is valid).
+    pub async fn sync(
+        &self,
+        current: &[Rule],
+        plan: &SyncPlan,
+        dry_run: bool,
+    ) -> Result<SyncReport, RulesError> {
+        let current_values: std::collections::HashSet<&str> =
+            current.iter().map(|r| r.value.as_str()).collect();
+        let (replacements, additions): (Vec<NewRule>, Vec<NewRule>) = plan
+            .add
+            .iter()
+            .cloned()
+            .partition(|r| current_values.contains(r.value.as_str()));
+        let replaced_values: std::collections::HashSet<&str> =
+            replacements.iter().map(|r| r.value.as_str()).collect();
+        let (old_versions, deletions): (Vec<Rule>, Vec<Rule>) = plan
+            .delete
+            .iter()
+            .cloned()
+            .partition(|r| replaced_values.contains(r.value.as_str()));
+        let mut report = SyncReport::default();
+        if !additions.is_empty() {
+            let answer = self.add(&additions, dry_run).await?;
+            report.added += answer.data.len();
+            report.refused.extend(answer.errors.iter().cloned());
+            report.answers.push(answer);
+        }
+        if !report.refused.is_empty() {
+            report.held_back = plan.delete.clone();
+            return Ok(report);
+        }
+        if !deletions.is_empty() {
+            let ids: Vec<String> = deletions.iter().map(|r| r.id.clone()).collect();
+            let answer = self.delete(&ids, dry_run).await?;
+            report.deleted += deleted_count(&answer, ids.len());
+            report.refused.extend(answer.errors.iter().cloned());
+            report.answers.push(answer);
+        }
+        if dry_run || replacements.is_empty() {
+            return Ok(report);
+        }
+        let ids: Vec<String> = old_versions.iter().map(|r| r.id.clone()).collect();
+        let answer = self.delete(&ids, false).await?;
+        report.deleted += deleted_count(&answer, ids.len());
+        report.refused.extend(answer.errors.iter().cloned());
+        report.answers.push(answer);
+        let answer = self.add(&replacements, false).await?;
+        report.added += answer.data.len();
+        let refused_values: Vec<&str> = answer
+            .errors
+            .iter()
+            .filter_map(|e| e["value"].as_str())
+            .collect();
+        let restore: Vec<NewRule> = old_versions
+            .iter()
+            .filter(|r| refused_values.contains(&r.value.as_str()))
+            .map(|r| NewRule {
+                value: r.value.clone(),
+                tag: r.tag.clone(),
+            })
+            .collect();
+        report.refused.extend(answer.errors.iter().cloned());
+        report.answers.push(answer);
+        if !restore.is_empty() {
+            tracing::warn!(
+                rules = restore.len(),
+                "replacements refused: putting the old rules back"
+            );
+            report.answers.push(self.add(&restore, false).await?);
+        }
+        Ok(report)
     }
 
     pub async fn add(
@@ -148,22 +332,23 @@ impl RulesClient {
         let auth = self
             .token
             .header()
-            .ok_or_else(|| RulesError::Http("the bearer token is not a valid header".into()))?;
+            .ok_or_else(|| RulesError::Request("the bearer token is not a valid header".into()))?;
         let response = request
             .header(reqwest::header::AUTHORIZATION, auth)
+            .timeout(REQUEST_TIMEOUT)
             .send()
             .await
-            .map_err(|e| RulesError::Http(e.to_string()))?;
+            .map_err(unreachable)?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| RulesError::Http(e.to_string()))?;
+        let body = response.bytes().await.map_err(unreachable)?;
         if !status.is_success() {
             let detail = serde_json::from_slice::<Problem>(&body)
                 .ok()
                 .and_then(|p| p.detail.or(p.title))
-                .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
+                .unwrap_or_else(|| match crate::http::excerpt(&body) {
+                    e if e.is_empty() => status.canonical_reason().unwrap_or("").to_owned(),
+                    e => e,
+                });
             return Err(RulesError::Refused {
                 status: status.as_u16(),
                 detail,
@@ -171,6 +356,20 @@ impl RulesClient {
         }
         Ok(body)
     }
+}
+
+fn unreachable(error: reqwest::Error) -> RulesError {
+    RulesError::Unreachable {
+        message: crate::http::describe(&error),
+        class: crate::http::class(&error),
+    }
+}
+
+/// Deletions an answer reports (`meta.summary.deleted`), or all asked when it does not say.
+fn deleted_count(answer: &ChangeResponse, asked: usize) -> usize {
+    answer.meta["summary"]["deleted"]
+        .as_u64()
+        .map_or(asked, |n| usize::try_from(n).unwrap_or(asked))
 }
 
 #[cfg(test)]

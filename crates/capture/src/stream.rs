@@ -1,30 +1,33 @@
-//! The filtered-stream reader: connects to `GET /2/tweets/search/stream`, frames the body
-//! (see `framing`), drops duplicates (see `dedup`), hands whole records to a bounded buffer and
-//! reconnects by the guide's policy (see `backoff`) after drops, stalls, error payloads and
-//! HTTP errors. Fatal answers (401, 403, other 4xx) stop it with an error.
+//! The stream reader: connects to a streaming endpoint (the filtered stream
+//! `GET /2/tweets/search/stream`; any endpoint behind [`Connect`]), frames the body (see
+//! `framing`), drops duplicates (see `dedup`), hands whole records to the queue (see `queue`)
+//! and reconnects by the guide's policy (see `backoff`) after drops, stalls, error payloads
+//! and HTTP errors. Fatal answers (401, 403, other 4xx) stop it with an error.
 //!
-//! Backpressure: when the buffer to the sink is full the reader stops reading. The socket then
-//! fills, X queues tweets for a while and at last disconnects a client that is "too slow";
-//! the reader reconnects (with `backfill_minutes` when configured, to recover the gap, the
-//! duplicates then being dropped by the dedup window) and every wait is counted.
+//! Backpressure: when the queue is full (memory and spool) the reader stops reading. The
+//! socket then fills, X queues tweets for a while and at last disconnects a client that is
+//! "too slow"; the reader reconnects (with `backfill_minutes` when configured, to recover the
+//! gap, the duplicates then being dropped by the dedup window) and every wait is counted.
 //!
-//! It knows nothing of where records go (see `sink`).
+//! Every wait on the server has a deadline: the answer's head and each body chunk must come
+//! within the stall timeout. It knows nothing of where records go (see `sink`).
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use reqwest::StatusCode;
 use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, HeaderValue};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::backoff::{Backoff, Failure, reconnect_delay};
+use crate::backoff::{Backoff, Failure, HEALTHY_AFTER, reconnect_delay};
 use crate::dedup::DedupWindow;
 use crate::framing::{Frame, Framer};
 use crate::message::{Message, Problem, classify, reconnect_decision};
 use crate::metrics::Stats;
+use crate::queue::QueueTx;
 
 /// The path of the filtered stream under the API base URL.
 pub const STREAM_PATH: &str = "/2/tweets/search/stream";
@@ -51,6 +54,9 @@ pub const DEFAULT_QUERY: &[(&str, &str)] = &[
     ("media.fields", "media_key,type,url,preview_image_url"),
 ];
 
+/// The longest error body read from a refusing endpoint (the rest is not waited for).
+const ERROR_BODY_MAX: usize = 64 * 1024;
+
 /// The bearer token. Its `Debug` never shows it, and it is sent as a sensitive header.
 #[derive(Clone)]
 pub struct Token(String);
@@ -66,39 +72,154 @@ impl Token {
         Token(token.into().trim().to_owned())
     }
 
-    pub(crate) fn header(&self) -> Option<HeaderValue> {
+    /// The `Authorization` header; `None` when the token holds characters no header may.
+    pub fn header(&self) -> Option<HeaderValue> {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0)).ok()?;
         value.set_sensitive(true);
         Some(value)
     }
 }
 
+/// A boxed future, for the object-safe [`Connect`] and [`Body`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What one connection attempt got back: the head of the answer and its body.
+pub struct Answer {
+    pub status: u16,
+    /// `content-encoding: gzip`.
+    pub gzip: bool,
+    /// `x-rate-limit-reset`: when the limit resets, in seconds since the epoch.
+    pub rate_limit_reset: Option<u64>,
+    pub body: Box<dyn Body>,
+}
+
+/// A streamed body, read chunk by chunk.
+pub trait Body: Send {
+    /// The next chunk as the transport cut it; `Ok(None)` at the clean end; `Err` (with
+    /// its cause) when the connection broke.
+    fn chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, String>>;
+}
+
+/// Opens connections to one streaming endpoint. The stream loop knows nothing of URLs:
+/// [`HttpStream`] is the filtered stream (or any streaming GET) over HTTPS, tests connect in
+/// memory.
+pub trait Connect: Send + Sync {
+    /// One connection attempt: `Err` (with its cause) when no answer came at all.
+    fn connect(&self) -> BoxFuture<'_, Result<Answer, String>>;
+}
+
+/// A streaming GET over HTTP(S) with the bearer token.
+#[derive(Debug, Clone)]
+pub struct HttpStream {
+    client: reqwest::Client,
+    url: String,
+    query: Vec<(String, String)>,
+    auth: HeaderValue,
+}
+
+impl HttpStream {
+    /// `GET {api_url}{path}?{query}`; fails when the token cannot be a header.
+    pub fn new(
+        client: reqwest::Client,
+        api_url: &str,
+        path: &str,
+        query: Vec<(String, String)>,
+        token: &Token,
+    ) -> Result<Self, StreamError> {
+        let auth = token
+            .header()
+            .ok_or_else(|| StreamError::Request("the bearer token is not a valid header".into()))?;
+        Ok(HttpStream {
+            client,
+            url: format!("{}{path}", api_url.trim_end_matches('/')),
+            query,
+            auth,
+        })
+    }
+
+    /// The filtered stream with [`filtered_query`].
+    pub fn filtered(
+        client: reqwest::Client,
+        api_url: &str,
+        token: &Token,
+        backfill_minutes: Option<u8>,
+    ) -> Result<Self, StreamError> {
+        let query = filtered_query(backfill_minutes);
+        HttpStream::new(client, api_url, STREAM_PATH, query, token)
+    }
+}
+
+/// The filtered stream's query: [`DEFAULT_QUERY`], and `backfill_minutes` when given.
+pub fn filtered_query(backfill_minutes: Option<u8>) -> Vec<(String, String)> {
+    let mut query: Vec<(String, String)> = DEFAULT_QUERY
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    if let Some(minutes) = backfill_minutes {
+        query.push(("backfill_minutes".into(), minutes.to_string()));
+    }
+    query
+}
+
+impl Connect for HttpStream {
+    fn connect(&self) -> BoxFuture<'_, Result<Answer, String>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .get(&self.url)
+                .query(&self.query)
+                .header(AUTHORIZATION, self.auth.clone())
+                .header(ACCEPT_ENCODING, "gzip")
+                .send()
+                .await
+                .map_err(|e| crate::http::describe(&e))?;
+            let headers = response.headers();
+            let gzip = headers
+                .get(CONTENT_ENCODING)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+            let rate_limit_reset = headers
+                .get("x-rate-limit-reset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            Ok(Answer {
+                status: response.status().as_u16(),
+                gzip,
+                rate_limit_reset,
+                body: Box::new(HttpBody(response)),
+            })
+        })
+    }
+}
+
+struct HttpBody(reqwest::Response);
+
+impl Body for HttpBody {
+    fn chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, String>> {
+        Box::pin(async move { self.0.chunk().await.map_err(|e| crate::http::describe(&e)) })
+    }
+}
+
+/// The reconnect loop's settings (the endpoint is the [`Connect`]).
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
-    /// API base URL (`X_API_URL`), without a trailing slash.
-    pub api_url: String,
-    pub query: Vec<(String, String)>,
-    /// `backfill_minutes` (1-5) sent on every connection when set.
-    pub backfill_minutes: Option<u8>,
+    /// Reconnect when nothing, not even a keep-alive, arrived for this long; also the
+    /// deadline for the answer's head.
     pub stall_timeout: Duration,
     pub max_backoff: Duration,
     pub dedup_window: Duration,
+    /// A connection that lived this long made progress (see `backoff`).
+    pub healthy_after: Duration,
     /// Add jitter to reconnect delays (tests turn it off to assert exact delays).
     pub jitter: bool,
 }
 
-impl StreamConfig {
-    pub fn new(api_url: &str) -> Self {
+impl Default for StreamConfig {
+    fn default() -> Self {
         StreamConfig {
-            api_url: api_url.trim_end_matches('/').to_owned(),
-            query: DEFAULT_QUERY
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            backfill_minutes: None,
             stall_timeout: Duration::from_secs(30),
             max_backoff: Duration::from_secs(320),
             dedup_window: Duration::from_secs(10 * 60),
+            healthy_after: HEALTHY_AFTER,
             jitter: true,
         }
     }
@@ -110,12 +231,13 @@ pub struct Record {
     pub line: Bytes,
     pub tweet_id: Option<String>,
     pub author_id: Option<String>,
-    /// Held while the record is in the buffer or in the sink: frees its bytes when dropped.
-    _budget: Option<OwnedSemaphorePermit>,
+    /// Held while the record is in the queue's memory or in the sink: frees its bytes when
+    /// dropped.
+    pub(crate) budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Record {
-    /// A record outside any buffer (for sinks' tests and replays).
+    /// A record outside any queue (for sinks' tests and replays).
     pub fn new(
         line: impl Into<Bytes>,
         tweet_id: Option<String>,
@@ -125,52 +247,8 @@ impl Record {
             line: line.into(),
             tweet_id,
             author_id,
-            _budget: None,
+            budget: None,
         }
-    }
-}
-
-/// The sending half of the bounded buffer between reader and sink.
-#[derive(Debug, Clone)]
-pub struct BufferTx {
-    tx: mpsc::UnboundedSender<Record>,
-    budget: Arc<Semaphore>,
-    max_bytes: u32,
-}
-
-/// A buffer that holds at most `max_bytes` of records (a record larger than that still
-/// passes, alone).
-pub fn buffer(max_bytes: usize) -> (BufferTx, mpsc::UnboundedReceiver<Record>) {
-    let max_bytes = u32::try_from(max_bytes.max(1)).unwrap_or(u32::MAX);
-    let (tx, rx) = mpsc::unbounded_channel();
-    (
-        BufferTx {
-            tx,
-            budget: Arc::new(Semaphore::new(max_bytes as usize)),
-            max_bytes,
-        },
-        rx,
-    )
-}
-
-impl BufferTx {
-    /// Waits for room, then queues the record. `Err` when the sink is gone.
-    async fn send(&self, mut record: Record, stats: &Stats) -> Result<(), StreamError> {
-        let want = u32::try_from(record.line.len().max(1))
-            .unwrap_or(u32::MAX)
-            .min(self.max_bytes);
-        let permit = match Arc::clone(&self.budget).try_acquire_many_owned(want) {
-            Ok(p) => p,
-            Err(_) => {
-                stats.backpressure_waits.fetch_add(1, Ordering::Relaxed);
-                Arc::clone(&self.budget)
-                    .acquire_many_owned(want)
-                    .await
-                    .map_err(|_| StreamError::SinkGone)?
-            }
-        };
-        record._budget = Some(permit);
-        self.tx.send(record).map_err(|_| StreamError::SinkGone)
     }
 }
 
@@ -190,26 +268,19 @@ enum Outcome {
     Ended {
         failure: Failure,
         rate_limit_reset: Option<Duration>,
+        /// The connection delivered a record or lived `healthy_after`.
+        progress: bool,
     },
 }
 
 /// Reads the stream until `shutdown` turns true (then returns `Ok`) or a fatal error.
 pub async fn run(
-    client: &reqwest::Client,
+    connect: &dyn Connect,
     config: &StreamConfig,
-    token: &Token,
-    out: &BufferTx,
+    out: &QueueTx,
     stats: &Stats,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), StreamError> {
-    let auth = token
-        .header()
-        .ok_or_else(|| StreamError::Request("the bearer token is not a valid header".into()))?;
-    let mut query = config.query.clone();
-    if let Some(minutes) = config.backfill_minutes {
-        query.push(("backfill_minutes".into(), minutes.to_string()));
-    }
-    let url = format!("{}{STREAM_PATH}", config.api_url);
     let mut backoff = Backoff::default();
     let mut dedup = DedupWindow::new(config.dedup_window);
     let mut rng = fastrand::Rng::new();
@@ -218,26 +289,25 @@ pub async fn run(
             return Ok(());
         }
         stats.connections.fetch_add(1, Ordering::Relaxed);
-        let request = client
-            .get(&url)
-            .query(&query)
-            .header(AUTHORIZATION, auth.clone())
-            .header(ACCEPT_ENCODING, "gzip");
         let mut reader = Reader {
             config,
             stats,
             out,
             dedup: &mut dedup,
-            backoff: &mut backoff,
+            progress: false,
         };
-        let outcome = reader.connect_and_read(request, &mut shutdown).await?;
-        let (failure, reset) = match outcome {
+        let outcome = reader.connect_and_read(connect, &mut shutdown).await?;
+        let (failure, reset, progress) = match outcome {
             Outcome::Shutdown => return Ok(()),
             Outcome::Ended {
                 failure,
                 rate_limit_reset,
-            } => (failure, rate_limit_reset),
+                progress,
+            } => (failure, rate_limit_reset, progress),
         };
+        if progress {
+            backoff.reset();
+        }
         let attempt = backoff.record(failure);
         let jitter = if config.jitter { rng.f64() } else { 0.0 };
         let delay = reconnect_delay(failure, attempt, reset, config.max_backoff, jitter);
@@ -245,7 +315,7 @@ pub async fn run(
         tracing::info!(
             cause = failure.label(),
             attempt,
-            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            delay_ms = millis(delay),
             "reconnecting"
         );
         tokio::select! {
@@ -258,46 +328,46 @@ pub async fn run(
 struct Reader<'a> {
     config: &'a StreamConfig,
     stats: &'a Stats,
-    out: &'a BufferTx,
+    out: &'a QueueTx,
     dedup: &'a mut DedupWindow,
-    backoff: &'a mut Backoff,
+    /// A record arrived on this connection.
+    progress: bool,
 }
 
 impl Reader<'_> {
     async fn connect_and_read(
         &mut self,
-        request: reqwest::RequestBuilder,
+        connect: &dyn Connect,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Outcome, StreamError> {
-        let response = tokio::select! {
-            r = tokio::time::timeout(self.config.stall_timeout, request.send()) => r,
+        let answer = tokio::select! {
+            r = tokio::time::timeout(self.config.stall_timeout, connect.connect()) => r,
             _ = shutdown.changed() => return Ok(Outcome::Shutdown),
         };
-        let mut response = match response {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %error_chain(&e), "connecting to the stream failed");
-                return Ok(ended(Failure::Network, None));
+        let mut answer = match answer {
+            Ok(Ok(a)) => a,
+            Ok(Err(cause)) => {
+                tracing::warn!(error = %cause, "connecting to the stream failed");
+                return Ok(self.ended(Failure::Network, None, None));
             }
             Err(_) => {
-                tracing::warn!("connecting to the stream timed out");
-                return Ok(ended(Failure::Network, None));
+                tracing::warn!(
+                    deadline_ms = millis(self.config.stall_timeout),
+                    "no answer from the stream endpoint before the deadline"
+                );
+                return Ok(self.ended(Failure::Network, None, None));
             }
         };
-        let status = response.status();
-        if status != StatusCode::OK {
-            return self.refused(response).await;
+        if answer.status != 200 {
+            return self.refused(answer).await;
         }
-        let gzip = response
-            .headers()
-            .get(CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-        tracing::info!(gzip, "connected to the stream");
-        let mut framer = Framer::new(gzip);
+        let connected = Instant::now();
+        tracing::info!(gzip = answer.gzip, "connected to the stream");
+        let mut framer = Framer::new(answer.gzip);
         let mut frames = Vec::new();
         loop {
             let chunk = tokio::select! {
-                c = tokio::time::timeout(self.config.stall_timeout, response.chunk()) => c,
+                c = tokio::time::timeout(self.config.stall_timeout, answer.body.chunk()) => c,
                 _ = shutdown.changed() => return Ok(Outcome::Shutdown),
             };
             let bytes = match chunk {
@@ -306,38 +376,64 @@ impl Reader<'_> {
                         stall_timeout_ms = millis(self.config.stall_timeout),
                         "nothing received, not even a keep-alive: reconnecting"
                     );
-                    return Ok(ended(Failure::Disconnected, None));
+                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
                 }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %error_chain(&e), "the stream broke");
-                    return Ok(ended(Failure::Disconnected, None));
+                Ok(Err(cause)) => {
+                    tracing::warn!(error = %cause, "the stream broke");
+                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
                 }
                 Ok(Ok(None)) => {
                     tracing::warn!(
                         partial_line_bytes = framer.pending_len(),
                         "the server closed the stream"
                     );
-                    return Ok(ended(Failure::Disconnected, None));
+                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
                 }
                 Ok(Ok(Some(bytes))) => bytes,
             };
             if let Err(e) = framer.push(&bytes, &mut frames) {
                 tracing::warn!(error = %e, "the stream body is corrupt: reconnecting");
-                return Ok(ended(Failure::Disconnected, None));
+                return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
             }
             for frame in frames.drain(..) {
-                self.backoff.reset();
                 match frame {
+                    // Keep-alives say the connection is up, not that it is useful: they are
+                    // not progress (a server may send nothing else before closing).
                     Frame::KeepAlive => {
                         self.stats.keep_alives.fetch_add(1, Ordering::Relaxed);
                     }
                     Frame::Line(line) => {
-                        if let Some(failure) = self.line(line).await? {
-                            return Ok(ended(failure, None));
+                        // A full queue holds the reader here; a stop must not wait for room.
+                        let handled = tokio::select! {
+                            h = self.line(line) => h?,
+                            _ = shutdown.changed() => {
+                                // The record being queued was read: count it as not delivered.
+                                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!("stopped while the queue was full: a record read was not queued");
+                                return Ok(Outcome::Shutdown);
+                            }
+                        };
+                        if let Some(failure) = handled {
+                            return Ok(self.ended(failure, None, Some(connected)));
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// How the connection ended; progress if a record came or it lived `healthy_after`.
+    fn ended(
+        &self,
+        failure: Failure,
+        rate_limit_reset: Option<Duration>,
+        connected: Option<Instant>,
+    ) -> Outcome {
+        let lived = connected.is_some_and(|at| at.elapsed() >= self.config.healthy_after);
+        Outcome::Ended {
+            failure,
+            rate_limit_reset,
+            progress: self.progress || lived,
         }
     }
 
@@ -350,6 +446,8 @@ impl Reader<'_> {
                 author_id,
                 created_at,
             } => {
+                // A redelivered tweet is progress too: the stream is delivering.
+                self.progress = true;
                 if !self.dedup.first_sighting(&id, Instant::now()) {
                     stats.duplicates.fetch_add(1, Ordering::Relaxed);
                     return Ok(None);
@@ -361,10 +459,12 @@ impl Reader<'_> {
                 Record::new(line, Some(id), author_id)
             }
             Message::Delete { id } => {
+                self.progress = true;
                 stats.deletes.fetch_add(1, Ordering::Relaxed);
                 Record::new(line, Some(id), None)
             }
             Message::Other => {
+                self.progress = true;
                 stats.other.fetch_add(1, Ordering::Relaxed);
                 Record::new(line, None, None)
             }
@@ -385,36 +485,35 @@ impl Reader<'_> {
         stats
             .bytes
             .fetch_add(record.line.len() as u64, Ordering::Relaxed);
-        self.out.send(record, stats).await?;
+        self.out
+            .send(record, stats)
+            .await
+            .map_err(|_| StreamError::SinkGone)?;
         Ok(None)
     }
 
     /// A non-200 answer: what kind of failure it is, or a fatal error.
-    async fn refused(&mut self, response: reqwest::Response) -> Result<Outcome, StreamError> {
-        let status = response.status();
-        let reset = response
-            .headers()
-            .get("x-rate-limit-reset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|epoch| {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
-                Duration::from_secs(epoch).saturating_sub(now)
-            });
+    async fn refused(&mut self, mut answer: Answer) -> Result<Outcome, StreamError> {
+        let status = answer.status;
+        let reset = answer.rate_limit_reset.map(|epoch| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            Duration::from_secs(epoch).saturating_sub(now)
+        });
         // Error bodies are small; a stalled one is not waited for past the stall timeout.
-        let body = tokio::time::timeout(self.config.stall_timeout, response.bytes())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let body = tokio::time::timeout(
+            self.config.stall_timeout,
+            read_some(answer.body.as_mut(), ERROR_BODY_MAX),
+        )
+        .await
+        .unwrap_or_default();
         let problems = match classify(&body) {
             Message::Problems(p) => p,
             _ => Vec::new(),
         };
         log_problems(&problems, "the stream endpoint refused the connection");
-        let failure = match status.as_u16() {
+        let failure = match status {
             429 => Failure::RateLimited,
             // 409: the previous connection is still being torn down; 5xx: server trouble.
             409 | 500..=599 => Failure::Http,
@@ -422,23 +521,28 @@ impl Reader<'_> {
                 let detail = problems
                     .first()
                     .and_then(|p| p.detail.clone().or_else(|| p.title.clone()))
-                    .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
+                    .unwrap_or_else(|| crate::http::excerpt(&body));
                 return Err(StreamError::Fatal {
                     status: code,
                     detail,
                 });
             }
         };
-        tracing::warn!(status = status.as_u16(), "stream connection refused");
-        Ok(ended(failure, reset))
+        tracing::warn!(status, "stream connection refused");
+        Ok(self.ended(failure, reset, None))
     }
 }
 
-fn ended(failure: Failure, rate_limit_reset: Option<Duration>) -> Outcome {
-    Outcome::Ended {
-        failure,
-        rate_limit_reset,
+/// Up to `max` bytes of a body (what came before an error or the limit).
+async fn read_some(body: &mut dyn Body, max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        match body.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(&chunk[..chunk.len().min(max - out.len())]),
+            Ok(None) | Err(_) => break,
+        }
     }
+    out
 }
 
 fn log_problems(problems: &[Problem], message: &str) {
@@ -464,15 +568,4 @@ fn lag_ms(created_at: &str) -> Option<u64> {
         .duration_since(created)
         .unwrap_or_default();
     Some(millis(lag))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

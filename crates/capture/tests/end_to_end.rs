@@ -11,13 +11,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::xfake::{Reply, Step, XFake};
 
 mod common;
-use common::{create_delivery_stream_to_s3, s3_texts};
+use common::{Running, create_delivery_stream_to_s3, s3_texts};
 
 const TOKEN: &str = "e2e-token-never-in-the-logs";
 const TWEETS: usize = 300;
@@ -143,43 +143,22 @@ fn scenario(shared: &Path) -> Scenario {
     }
 }
 
-/// A running `tweet-capture`, its stderr read as it comes: debug logs are many, and a
-/// full pipe would block the capture mid-write.
-struct Capture {
-    child: Child,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-fn spawn_capture(fake: &XFake, to: &str, envs: &[(&str, &str)]) -> Capture {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tweet-capture"))
-        .args(["stream", "--to", to])
-        .env("X_API_URL", fake.url())
-        .env("X_BEARER_TOKEN", TOKEN)
-        .env("RUST_LOG", "debug")
-        .envs(envs.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut pipe = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
-        text
-    });
-    Capture { child, stderr }
+fn spawn_capture(fake: &XFake, to: &str, envs: &[(&str, &str)]) -> Running {
+    let url = fake.url();
+    let mut all = vec![
+        ("X_API_URL", url.as_str()),
+        ("X_BEARER_TOKEN", TOKEN),
+        ("RUST_LOG", "debug"),
+    ];
+    all.extend_from_slice(envs);
+    Running::spawn(&["stream", "--to", to], &all)
 }
 
 /// SIGTERM, then the capture must flush and exit 0 without ever logging the token.
-fn stop_capture(mut capture: Capture) -> String {
-    let status = Command::new("kill")
-        .args(["-TERM", &capture.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = capture.child.wait().unwrap();
-    let stderr = capture.stderr.join().unwrap();
-    assert!(exit.success(), "{stderr}");
+fn stop_capture(capture: Running) -> String {
+    capture.signal("TERM");
+    let (code, stderr) = capture.wait();
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains(TOKEN), "the token is in the logs");
     stderr
 }

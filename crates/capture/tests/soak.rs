@@ -1,15 +1,19 @@
-//! Soak: at least 30 minutes of simulated stream (paused clock) against the X fake with
-//! seeded random faults (cuts anywhere, keep-alives, stalls, drops mid-record, clean closes,
-//! operational disconnects, 503, 429, redelivered tweets): every tweet whose line the server
-//! completed is forwarded exactly once.
+//! Soak: at least 30 minutes of simulated stream (paused clock) against the X fake in memory
+//! with seeded random faults (cuts anywhere, keep-alives, stalls, drops mid-record, clean
+//! closes, operational disconnects, 503, 429, redelivered tweets): every tweet whose line the
+//! server completed is forwarded exactly once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use capture::metrics::Stats;
-use capture::stream::{self, StreamConfig, StreamError, Token};
+use capture::queue::{QueueConfig, queue};
+use capture::stream::{self, StreamConfig, StreamError};
 use testkit::xfake::{OPERATIONAL_DISCONNECT, Reply, Step, XFake, tweet_line};
+
+mod common;
+use common::MemoryX;
 
 const TOKEN: &str = "soak-token";
 
@@ -71,9 +75,7 @@ fn script(seed: u64, connections: usize) -> (Vec<Reply>, Vec<u64>, u64) {
                     plain: std::mem::take(&mut body),
                     pieces,
                 });
-                // Well below the stall timeout: with real sockets on a paused clock, tokio may
-                // advance time while a read is in flight, so a pause near the timeout could
-                // turn into a stall the script did not ask for.
+                // Below the stall timeout (30 s).
                 let pause = rng.u64(1..6);
                 slept += pause;
                 steps.push(Step::Sleep(Duration::from_secs(pause)));
@@ -117,32 +119,36 @@ fn script(seed: u64, connections: usize) -> (Vec<Reply>, Vec<u64>, u64) {
 #[tokio::test(start_paused = true)]
 async fn thirty_minutes_of_random_faults_lose_and_duplicate_nothing() {
     let (script, completed, slept) = script(0x5eed, 120);
-    let fake = XFake::start(TOKEN, script).await.unwrap();
-    let mut config = StreamConfig::new(&fake.url());
-    config.dedup_window = Duration::from_secs(24 * 3600);
-    config.max_backoff = Duration::from_secs(120);
+    let fake = XFake::in_memory(TOKEN, script);
+    let config = StreamConfig {
+        dedup_window: Duration::from_secs(24 * 3600),
+        max_backoff: Duration::from_secs(120),
+        ..StreamConfig::default()
+    };
     let stats = Arc::new(Stats::default());
-    let (tx, mut rx) = stream::buffer(256 * 1024);
+    let (tx, mut rx) = queue(&QueueConfig {
+        memory_bytes: 256 * 1024,
+        spool_root: None,
+        spool_bytes: 0,
+    })
+    .unwrap();
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let client = search_sink::https::reqwest_client_builder()
-        .unwrap()
-        .no_gzip()
-        .build()
-        .unwrap();
-    let token = Token::new(TOKEN);
+    let connect = MemoryX::filtered(&fake, TOKEN, None);
     let started = tokio::time::Instant::now();
-    // Read concurrently: the buffer is small, so the reader also meets backpressure.
+    // Read concurrently: the queue is small, so the reader also meets backpressure.
     let reader = async {
-        let result = stream::run(&client, &config, &token, &tx, &stats, shutdown).await;
+        let result = stream::run(&connect, &config, &tx, &stats, shutdown).await;
         drop(tx);
         result
     };
     let collector = async {
         let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
-        while let Some(record) = rx.recv().await {
-            let v: serde_json::Value = serde_json::from_slice(&record.line).unwrap();
-            let id: u64 = v["data"]["id"].as_str().unwrap().parse().unwrap();
-            *counts.entry(id).or_default() += 1;
+        while let Some(batch) = rx.next_batch(&stats).await {
+            for record in batch {
+                let v: serde_json::Value = serde_json::from_slice(&record.line).unwrap();
+                let id: u64 = v["data"]["id"].as_str().unwrap().parse().unwrap();
+                *counts.entry(id).or_default() += 1;
+            }
         }
         counts
     };

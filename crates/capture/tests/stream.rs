@@ -1,5 +1,6 @@
-//! The reader against the loopback X fake (`testkit::xfake`), on a paused tokio clock: exact
-//! forwarded records, the reconnect delays chosen, the counters, and the token never logged.
+//! The reader against the X fake (`testkit::xfake`) in memory, on a paused tokio clock:
+//! exact forwarded records, the reconnect delays chosen (the backoff resets only on
+//! progress), the counters, and the token never logged.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -7,22 +8,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use capture::backoff::Failure;
 use capture::metrics::Stats;
-use capture::stream::{self, StreamConfig, StreamError, Token};
+use capture::queue::{QueueConfig, queue};
+use capture::stream::{self, StreamConfig, StreamError};
 use testkit::xfake::{
     OPERATIONAL_DISCONNECT, Reply, Step, TOO_MANY_CONNECTIONS, XFake, tweet_line,
 };
 
 mod common;
-use common::LogBuffer;
+use common::{LogBuffer, MemoryX};
 
 const TOKEN: &str = "AAAA-secret-bearer-token-never-logged";
 
-fn client() -> reqwest::Client {
-    search_sink::https::reqwest_client_builder()
-        .unwrap()
-        .no_gzip()
-        .build()
-        .unwrap()
+fn memory_queue() -> QueueConfig {
+    QueueConfig {
+        memory_bytes: 1 << 20,
+        spool_root: None,
+        spool_bytes: 0,
+    }
 }
 
 struct Run {
@@ -33,7 +35,11 @@ struct Run {
     elapsed: Duration,
 }
 
-async fn run(fake: &XFake, tweak: impl FnOnce(&mut StreamConfig)) -> Run {
+async fn run(
+    fake: &XFake,
+    backfill_minutes: Option<u8>,
+    tweak: impl FnOnce(&mut StreamConfig),
+) -> Run {
     let logs = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -41,27 +47,24 @@ async fn run(fake: &XFake, tweak: impl FnOnce(&mut StreamConfig)) -> Run {
         .with_writer(logs.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let mut config = StreamConfig::new(&fake.url());
-    config.jitter = false;
+    let mut config = StreamConfig {
+        jitter: false,
+        ..StreamConfig::default()
+    };
     tweak(&mut config);
     let stats = Arc::new(Stats::default());
-    let (tx, mut rx) = stream::buffer(1 << 20);
+    let (tx, mut rx) = queue(&memory_queue()).unwrap();
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let started = tokio::time::Instant::now();
-    let result = stream::run(
-        &client(),
-        &config,
-        &Token::new(TOKEN),
-        &tx,
-        &stats,
-        shutdown,
-    )
-    .await;
+    let connect = MemoryX::filtered(fake, TOKEN, backfill_minutes);
+    let result = stream::run(&connect, &config, &tx, &stats, shutdown).await;
     let elapsed = started.elapsed();
     drop(tx);
     let mut lines = Vec::new();
-    while let Some(record) = rx.recv().await {
-        lines.push(String::from_utf8(record.line.to_vec()).unwrap());
+    while let Some(batch) = rx.next_batch(&stats).await {
+        for record in batch {
+            lines.push(String::from_utf8(record.line.to_vec()).unwrap());
+        }
     }
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     Run {
@@ -158,8 +161,8 @@ async fn scripted_faults_forward_each_record_once_with_the_guides_delays() {
         },
         // then: 401 (script used up) ends the run.
     ];
-    let fake = XFake::start(TOKEN, script).await.unwrap();
-    let run = run(&fake, |c| c.backfill_minutes = Some(2)).await;
+    let fake = XFake::in_memory(TOKEN, script);
+    let run = run(&fake, Some(2), |_| {}).await;
 
     assert!(
         matches!(run.result, Err(StreamError::Fatal { status: 401, .. })),
@@ -190,6 +193,9 @@ async fn scripted_faults_forward_each_record_once_with_the_guides_delays() {
             Failure::Disconnected, // socket dropped
         ]
     );
+    // Each connection that delivered records resets the backoff: the drop after it is
+    // reconnected at once. The stall came on a connection that delivered nothing (a
+    // keep-alive is not progress) after the last one that did: a failed reconnect, 5 s.
     let secs = |i: usize| delays[i].1;
     assert_eq!(secs(0), Duration::ZERO);
     assert_eq!(secs(1), Duration::ZERO);
@@ -201,7 +207,7 @@ async fn scripted_faults_forward_each_record_once_with_the_guides_delays() {
         "{:?}",
         secs(4)
     );
-    assert_eq!(secs(5), Duration::ZERO);
+    assert_eq!(secs(5), Duration::from_secs(5));
     assert_eq!(secs(6), Duration::ZERO);
     // The virtual clock really waited: the delays plus the 30 s stall.
     let waited: Duration = delays.iter().map(|d| d.1).sum::<Duration>() + Duration::from_secs(30);
@@ -251,8 +257,8 @@ async fn repeated_http_errors_double_to_the_max_backoff() {
             body: String::new(),
         })
         .collect();
-    let fake = XFake::start(TOKEN, script).await.unwrap();
-    let run = run(&fake, |c| c.max_backoff = Duration::from_secs(12)).await;
+    let fake = XFake::in_memory(TOKEN, script);
+    let run = run(&fake, None, |c| c.max_backoff = Duration::from_secs(12)).await;
     assert!(matches!(
         run.result,
         Err(StreamError::Fatal { status: 401, .. })
@@ -264,8 +270,8 @@ async fn repeated_http_errors_double_to_the_max_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn a_bad_token_stops_at_once_without_retrying() {
-    let fake = XFake::start("another token", vec![]).await.unwrap();
-    let run = run(&fake, |_| {}).await;
+    let fake = XFake::in_memory("another token", vec![]);
+    let run = run(&fake, None, |_| {}).await;
     match run.result {
         Err(StreamError::Fatal {
             status: 401,
@@ -291,16 +297,15 @@ async fn shutdown_returns_ok_after_forwarding_what_was_read() {
             Step::Sleep(Duration::from_secs(3600)),
         ],
     }];
-    let fake = XFake::start(TOKEN, script).await.unwrap();
-    let config = StreamConfig::new(&fake.url());
+    let fake = XFake::in_memory(TOKEN, script);
+    let config = StreamConfig::default();
     let stats = Stats::default();
-    let (tx, mut rx) = stream::buffer(1 << 20);
+    let (tx, mut rx) = queue(&memory_queue()).unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let client = client();
-    let token = Token::new(TOKEN);
-    let reader = stream::run(&client, &config, &token, &tx, &stats, shutdown);
+    let connect = MemoryX::filtered(&fake, TOKEN, None);
+    let reader = stream::run(&connect, &config, &tx, &stats, shutdown);
     let stopper = async {
-        let first = rx.recv().await.unwrap();
+        let first = rx.next_batch(&stats).await.unwrap().remove(0);
         // A keep-alive after 10 s keeps the 30 s stall timeout from firing.
         tokio::time::sleep(Duration::from_secs(20)).await;
         stop.send(true).unwrap();
@@ -311,4 +316,147 @@ async fn shutdown_returns_ok_after_forwarding_what_was_read() {
     assert_eq!(first.line, t1.as_bytes());
     assert_eq!(stats.keep_alives.load(Ordering::Relaxed), 2);
     assert!(stats.delays().is_empty(), "{:?}", stats.delays());
+}
+
+/// A server (or proxy) that answers 200, sends a keep-alive or an `errors` payload and closes
+/// at once: the first drop is reconnected at once, every later one backs off on the HTTP
+/// schedule, since none of these connections made progress. (The backoff used to reset on
+/// any frame: 7,339 connections in 12 s.)
+#[tokio::test(start_paused = true)]
+async fn a_server_that_answers_200_and_closes_at_once_is_not_hammered() {
+    for last_words in [
+        Step::keep_alive(),
+        Step::send(&crlf(OPERATIONAL_DISCONNECT)),
+    ] {
+        let script: Vec<Reply> = (0..12)
+            .map(|_| Reply::Stream {
+                gzip: false,
+                steps: vec![last_words.clone(), Step::End],
+            })
+            .collect();
+        let fake = XFake::in_memory(TOKEN, script);
+        let run = run(&fake, None, |_| {}).await;
+        assert!(matches!(
+            run.result,
+            Err(StreamError::Fatal { status: 401, .. })
+        ));
+        let delays: Vec<u64> = run.stats.delays().iter().map(|d| d.1.as_secs()).collect();
+        assert_eq!(
+            delays,
+            [0, 5, 10, 20, 40, 80, 160, 320, 320, 320, 320, 320],
+            "{last_words:?}"
+        );
+        // 13 connections (12 scripted, then the 401) over more than half an hour: at most
+        // two in any second.
+        assert_eq!(fake.connections(), 12);
+        assert!(
+            run.elapsed >= Duration::from_secs(1_915),
+            "{:?}",
+            run.elapsed
+        );
+        assert!(run.lines.is_empty());
+    }
+}
+
+/// `TooManyConnections` sent inside a 200 stream doubles like a 429 (the payload used to
+/// reset the backoff, so it stayed at one minute).
+#[tokio::test(start_paused = true)]
+async fn too_many_connections_payloads_double() {
+    let script: Vec<Reply> = (0..4)
+        .map(|_| Reply::Stream {
+            gzip: false,
+            steps: vec![
+                Step::keep_alive(),
+                Step::send(&crlf(TOO_MANY_CONNECTIONS)),
+                Step::Sleep(Duration::from_secs(3600)),
+            ],
+        })
+        .collect();
+    let fake = XFake::in_memory(TOKEN, script);
+    let run = run(&fake, None, |c| c.max_backoff = Duration::from_secs(400)).await;
+    let delays: Vec<(Failure, u64)> = run
+        .stats
+        .delays()
+        .iter()
+        .map(|d| (d.0, d.1.as_secs()))
+        .collect();
+    assert_eq!(
+        delays,
+        [
+            (Failure::RateLimited, 60),
+            (Failure::RateLimited, 120),
+            (Failure::RateLimited, 240),
+            (Failure::RateLimited, 400),
+        ]
+    );
+}
+
+/// Progress is a record, or a connection that lived `healthy_after`: a quiet stream of
+/// keep-alives that lasts 80 s and closes is reconnected at once every time; one that lasts
+/// 40 s after it made no progress: it is a failed reconnect (5 s, then 10 s).
+#[tokio::test(start_paused = true)]
+async fn a_long_quiet_connection_is_progress_a_short_one_is_not() {
+    let quiet = |seconds: u64| Reply::Stream {
+        gzip: true,
+        steps: (0..seconds / 20)
+            .flat_map(|_| [Step::keep_alive(), Step::Sleep(Duration::from_secs(20))])
+            .chain([Step::End])
+            .collect(),
+    };
+    let fake = XFake::in_memory(TOKEN, vec![quiet(80), quiet(80), quiet(40), quiet(40)]);
+    let run = run(&fake, None, |_| {}).await;
+    let delays: Vec<u64> = run.stats.delays().iter().map(|d| d.1.as_secs()).collect();
+    assert_eq!(delays, [0, 0, 5, 10]);
+}
+
+/// A stop while the queue is full (the sink is down, no spool) returns at once: the reader
+/// does not wait for room first, and the record it was queueing counts as not delivered.
+#[tokio::test(start_paused = true)]
+async fn a_stop_does_not_wait_for_room_in_a_full_queue() {
+    let body: String = (1..=5)
+        .map(|i| crlf(&tweet_line(&i.to_string(), "7", "full")))
+        .collect();
+    let script = vec![Reply::Stream {
+        gzip: false,
+        steps: vec![Step::send(&body), Step::Sleep(Duration::from_secs(3600))],
+    }];
+    let fake = XFake::in_memory(TOKEN, script);
+    let stats = Stats::default();
+    // Room for two tweets; nothing takes them.
+    let one = tweet_line("1", "7", "full").len();
+    let (tx, rx) = queue(&QueueConfig {
+        memory_bytes: 2 * one + 10,
+        spool_root: None,
+        spool_bytes: 0,
+    })
+    .unwrap();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let connect = MemoryX::filtered(&fake, TOKEN, None);
+    let config = StreamConfig::default();
+    let reader = stream::run(&connect, &config, &tx, &stats, shutdown);
+    let stopper = async {
+        while Stats::get(&stats.backpressure_waits) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+    };
+    let started = tokio::time::Instant::now();
+    // A reader that waited for room would never return: fail after a simulated hour.
+    let both = async { tokio::join!(reader, stopper) };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(3600), both)
+        .await
+        .expect("the reader did not stop");
+    result.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(rx.len(), 2);
+    assert_eq!(
+        Stats::get(&stats.queued),
+        3,
+        "two queued, one read and not queued"
+    );
+    assert_eq!(stats.not_delivered(), 3);
 }

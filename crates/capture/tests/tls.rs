@@ -46,8 +46,20 @@ async fn rules_over_tls_trust_the_ca_in_ssl_cert_file_and_only_it() {
     let out = capture(proxy.url(), None, &["rules", "add", "dogs"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    // The rules client's message names only the URL, not the certificate reason (the search
-    // client's does); the fake seeing no second rule shows the request never got through.
-    assert!(stderr.contains("rules request failed"), "{stderr}");
+    // The cause comes first, with a hint that fits it, and no rerun fixes it (exit 2); the
+    // fake seeing no second rule shows the request never got through.
+    let error = stderr
+        .lines()
+        .find(|l| l.contains("tweet-capture failed"))
+        .unwrap_or_default();
+    let error: serde_json::Value = serde_json::from_str(error).unwrap();
+    let message = error["fields"]["error"].as_str().unwrap();
+    let first: String = message.chars().take(200).collect();
+    assert!(
+        first.contains("invalid peer certificate: UnknownIssuer"),
+        "{message}"
+    );
+    assert!(message.contains("SSL_CERT_FILE"), "{message}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(fake.rules().len(), 1, "nothing reached the server");
 }

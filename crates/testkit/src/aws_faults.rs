@@ -12,7 +12,12 @@
 //!
 //! Every other request is forwarded untouched. With [`Upstream::Accept`] there is no moto
 //! behind it: the proxy itself accepts every entry it does not fail (for tests that need a
-//! sink that fails now and then, without peers).
+//! sink that fails now and then, without peers), and answers the sinks' start-up checks
+//! (`DescribeDeliveryStream`, `DescribeStreamSummary`) with an active stream.
+//!
+//! [`FaultProxy::set_outage`] fails every call whole until it is lifted (a service outage).
+//! [`FaultProxy::in_memory`] is the same proxy without a socket, as an SDK HTTP client: for
+//! tests on a paused tokio clock, which must not wait on real sockets (see `xfake`).
 //!
 //! HTTP/1.1 is read and written by hand, as in `xfake`: only two JSON calls with
 //! `content-length` bodies matter, and the bodies must be rewritten, which a forwarding crate
@@ -21,6 +26,13 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -80,6 +92,9 @@ pub struct FaultLog {
     pub entries_in_failed_calls: usize,
     /// Entries passed on (forwarded, or accepted by [`Upstream::Accept`]).
     pub passed_entries: usize,
+    /// With [`Upstream::Accept`]: the data of every entry accepted, in order, with its
+    /// partition key (Kinesis) — what a reader of the stream would get.
+    pub accepted: Vec<(Option<String>, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -87,29 +102,36 @@ struct State {
     plan: FaultPlan,
     rng: SplitMix64,
     log: FaultLog,
+    outage: Option<WholeFailure>,
 }
 
 /// The running proxy; it lives as long as the test's runtime.
 #[derive(Debug, Clone)]
 pub struct FaultProxy {
-    addr: SocketAddr,
+    /// `None` for the in-memory proxy.
+    addr: Option<SocketAddr>,
     state: Arc<Mutex<State>>,
+}
+
+fn new_state(plan: FaultPlan) -> Arc<Mutex<State>> {
+    let seed = match plan {
+        FaultPlan::Seeded { seed, .. } => seed,
+        FaultPlan::Scripted(_) => 0,
+    };
+    Arc::new(Mutex::new(State {
+        plan,
+        rng: SplitMix64(seed),
+        log: FaultLog::default(),
+        outage: None,
+    }))
 }
 
 impl FaultProxy {
     pub async fn start(upstream: Upstream, plan: FaultPlan) -> std::io::Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let seed = match plan {
-            FaultPlan::Seeded { seed, .. } => seed,
-            FaultPlan::Scripted(_) => 0,
-        };
         let proxy = FaultProxy {
-            addr: listener.local_addr()?,
-            state: Arc::new(Mutex::new(State {
-                plan,
-                rng: SplitMix64(seed),
-                log: FaultLog::default(),
-            })),
+            addr: Some(listener.local_addr()?),
+            state: new_state(plan),
         };
         let state = Arc::clone(&proxy.state);
         tokio::spawn(async move {
@@ -124,13 +146,97 @@ impl FaultProxy {
         Ok(proxy)
     }
 
-    /// The endpoint URL to give the AWS client.
+    /// The proxy in memory, accepting what it does not fail ([`Upstream::Accept`]), and the
+    /// HTTP client to build an SDK client with (any endpoint URL will do).
+    pub fn in_memory(plan: FaultPlan) -> (FaultProxy, SharedHttpClient) {
+        let proxy = FaultProxy {
+            addr: None,
+            state: new_state(plan),
+        };
+        let connector = SharedHttpConnector::new(MemoryConnector(proxy.clone()));
+        let client =
+            aws_smithy_runtime_api::client::http::http_client_fn(move |_, _| connector.clone());
+        (proxy, client)
+    }
+
+    /// The endpoint URL to give the AWS client (a placeholder for the in-memory proxy).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.addr {
+            Some(addr) => format!("http://{addr}"),
+            None => "http://in-memory.invalid".to_owned(),
+        }
     }
 
     pub fn log(&self) -> FaultLog {
         self.state.lock().map(|s| s.log.clone()).unwrap_or_default()
+    }
+
+    /// While `Some`, every call (batch puts and the start-up checks) fails whole this way,
+    /// whatever the plan says; the plan resumes where it was once lifted.
+    pub fn set_outage(&self, outage: Option<WholeFailure>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.outage = outage;
+        }
+    }
+}
+
+/// The in-memory transport: each request is answered at once, without a socket.
+#[derive(Debug)]
+struct MemoryConnector(FaultProxy);
+
+impl HttpConnector for MemoryConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let head = Head {
+            request_line: format!("{} {} HTTP/1.1", request.method(), request.uri()),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        };
+        let body = request.body().bytes().unwrap_or_default().to_vec();
+        let answer = answer_in_memory(&self.0.state, &head, &body);
+        HttpConnectorFuture::ready(answer.and_then(|response| {
+            let status = StatusCode::try_from(response.status)
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            let mut out = HttpResponse::new(status, SdkBody::from(response.body));
+            for (k, v) in response.headers {
+                out.headers_mut().insert(k, v);
+            }
+            out.headers_mut()
+                .insert("x-amzn-requestid", "fault-proxy-in-memory");
+            Ok(out)
+        }))
+    }
+}
+
+fn answer_in_memory(
+    state: &Mutex<State>,
+    head: &Head,
+    body: &[u8],
+) -> Result<Response, ConnectorError> {
+    let io = |e: std::io::Error| ConnectorError::io(e.into());
+    if let Some(outage) = outage(state) {
+        return Ok(fail_for_outage(state, service_of(head), body, outage));
+    }
+    match service_of(head) {
+        Some(service) => {
+            let records = batch_records(body).map_err(io)?;
+            let fault = decide(state, records.len()).map_err(io)?;
+            Ok(match fault_answer(service, fault, records.len()) {
+                Err(response) => response,
+                Ok(refused) => {
+                    record_accepted(state, &records, &refused);
+                    merge(
+                        service,
+                        &accept_all(service, records.len() - refused.len()),
+                        records.len(),
+                        &refused,
+                    )
+                }
+            })
+        }
+        None => Ok(accept_other(head)),
     }
 }
 
@@ -209,14 +315,12 @@ async fn serve(
     let mut buffered = Vec::new();
     // One connection carries many requests (the SDK keeps connections alive).
     while let Some((head, body)) = read_message(&mut socket, &mut buffered).await? {
-        let response = match service_of(&head) {
-            Some(service) => batch_put(state, upstream, service, &head, &body).await?,
-            None => match upstream {
+        let response = match (outage(state), service_of(&head)) {
+            (Some(outage), service) => fail_for_outage(state, service, &body, outage),
+            (None, Some(service)) => batch_put(state, upstream, service, &head, &body).await?,
+            (None, None) => match upstream {
                 Upstream::Forward(url) => forward(url, &head, &body).await?,
-                Upstream::Accept => Response::json(
-                    400,
-                    &serde_json::json!({"__type": "UnknownOperationException"}),
-                ),
+                Upstream::Accept => accept_other(&head),
             },
         };
         let mut out = format!("HTTP/1.1 {} X\r\n", response.status);
@@ -234,82 +338,93 @@ async fn serve(
     Ok(())
 }
 
-async fn batch_put(
+fn outage(state: &Mutex<State>) -> Option<WholeFailure> {
+    state.lock().ok().and_then(|s| s.outage)
+}
+
+/// A call failed by the outage: counted like a scripted whole failure when it is a batch put.
+fn fail_for_outage(
     state: &Mutex<State>,
-    upstream: &Upstream,
-    service: Service,
-    head: &Head,
+    service: Option<Service>,
     body: &[u8],
-) -> std::io::Result<Response> {
-    let mut request: serde_json::Value =
-        serde_json::from_slice(body).map_err(std::io::Error::other)?;
-    let records = request["Records"].as_array().cloned().unwrap_or_default();
-    let fault = {
-        let mut s = state
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?;
-        let call = s.log.calls;
-        s.log.calls += 1;
-        let fault = choose(&mut s, call, records.len());
-        match &fault {
-            Fault::Whole(_) => {
-                s.log.whole_failures += 1;
-                s.log.entries_in_failed_calls += records.len();
-            }
-            Fault::Refuse(refused) => {
-                s.log.partial_failures += 1;
-                s.log.refused_entries += refused.len();
-                s.log.passed_entries += records.len() - refused.len();
-            }
-            Fault::Pass => s.log.passed_entries += records.len(),
+    failure: WholeFailure,
+) -> Response {
+    if service.is_some() {
+        let entries = batch_records(body).map(|r| r.len()).unwrap_or(0);
+        if let Ok(mut s) = state.lock() {
+            s.log.calls += 1;
+            s.log.whole_failures += 1;
+            s.log.entries_in_failed_calls += entries;
         }
-        fault
-    };
-    let refused = match fault {
-        Fault::Whole(WholeFailure::Internal) => {
-            return Ok(Response::json(
-                500,
-                &serde_json::json!({"__type": "InternalFailure", "message": "injected"}),
-            ));
+    }
+    whole_failure(service.unwrap_or(FIREHOSE), failure)
+}
+
+fn batch_records(body: &[u8]) -> std::io::Result<Vec<serde_json::Value>> {
+    let request: serde_json::Value = serde_json::from_slice(body).map_err(std::io::Error::other)?;
+    Ok(request["Records"].as_array().cloned().unwrap_or_default())
+}
+
+/// Picks the next call's fault and counts it.
+fn decide(state: &Mutex<State>, entries: usize) -> std::io::Result<Fault> {
+    let mut s = state
+        .lock()
+        .map_err(|_| std::io::Error::other("poisoned"))?;
+    let call = s.log.calls;
+    s.log.calls += 1;
+    let fault = choose(&mut s, call, entries);
+    match &fault {
+        Fault::Whole(_) => {
+            s.log.whole_failures += 1;
+            s.log.entries_in_failed_calls += entries;
         }
-        Fault::Whole(WholeFailure::Throttled) => {
-            return Ok(Response::json(
-                400,
-                &serde_json::json!({"__type": service.throttle, "message": "injected"}),
-            ));
+        Fault::Refuse(refused) => {
+            s.log.partial_failures += 1;
+            s.log.refused_entries += refused.len();
+            s.log.passed_entries += entries - refused.len();
         }
-        Fault::Refuse(refused) => refused,
-        Fault::Pass => Vec::new(),
-    };
-    let kept: Vec<serde_json::Value> = records
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !refused.contains(i))
-        .map(|(_, r)| r.clone())
-        .collect();
-    let answer = if kept.is_empty() {
-        serde_json::json!({service.count_field: 0, service.entries_field: []})
-    } else {
-        match upstream {
-            Upstream::Accept => accept_all(service, kept.len()),
-            Upstream::Forward(url) => {
-                request["Records"] = kept.into();
-                let forwarded = forward(url, head, request.to_string().as_bytes()).await?;
-                if forwarded.status != 200 {
-                    return Ok(forwarded);
-                }
-                serde_json::from_slice(&forwarded.body).map_err(std::io::Error::other)?
-            }
-        }
-    };
-    // The real answers, in order, with the refused entries put back in their places.
+        Fault::Pass => s.log.passed_entries += entries,
+    }
+    Ok(fault)
+}
+
+fn whole_failure(service: Service, failure: WholeFailure) -> Response {
+    match failure {
+        WholeFailure::Internal => Response::json(
+            500,
+            &serde_json::json!({"__type": "InternalFailure", "message": "injected"}),
+        ),
+        WholeFailure::Throttled => Response::json(
+            400,
+            &serde_json::json!({"__type": service.throttle, "message": "injected"}),
+        ),
+    }
+}
+
+/// A whole failure's answer, or the entries to refuse.
+fn fault_answer(service: Service, fault: Fault, entries: usize) -> Result<Vec<usize>, Response> {
+    match fault {
+        Fault::Whole(failure) => Err(whole_failure(service, failure)),
+        Fault::Refuse(refused) => Ok(refused.into_iter().filter(|&i| i < entries).collect()),
+        Fault::Pass => Ok(Vec::new()),
+    }
+}
+
+/// The real answer for the entries that were forwarded, with the refused entries put back
+/// in their places.
+fn merge(
+    service: Service,
+    answer: &serde_json::Value,
+    entries: usize,
+    refused: &[usize],
+) -> Response {
     let mut real = answer[service.entries_field]
         .as_array()
         .cloned()
         .unwrap_or_default()
         .into_iter();
-    let mut merged = Vec::with_capacity(records.len());
-    for i in 0..records.len() {
+    let mut merged = Vec::with_capacity(entries);
+    for i in 0..entries {
         if refused.contains(&i) {
             merged.push(serde_json::json!({
                 "ErrorCode": service.entry_error,
@@ -323,7 +438,102 @@ async fn batch_put(
     out[service.count_field] =
         (answer[service.count_field].as_u64().unwrap_or(0) + refused.len() as u64).into();
     out[service.entries_field] = merged.into();
-    Ok(Response::json(200, &out))
+    Response::json(200, &out)
+}
+
+async fn batch_put(
+    state: &Mutex<State>,
+    upstream: &Upstream,
+    service: Service,
+    head: &Head,
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut request: serde_json::Value =
+        serde_json::from_slice(body).map_err(std::io::Error::other)?;
+    let records = request["Records"].as_array().cloned().unwrap_or_default();
+    let fault = decide(state, records.len())?;
+    let refused = match fault_answer(service, fault, records.len()) {
+        Err(response) => return Ok(response),
+        Ok(refused) => refused,
+    };
+    let kept: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !refused.contains(i))
+        .map(|(_, r)| r.clone())
+        .collect();
+    let answer = if kept.is_empty() {
+        serde_json::json!({service.count_field: 0, service.entries_field: []})
+    } else {
+        match upstream {
+            Upstream::Accept => {
+                record_accepted(state, &records, &refused);
+                accept_all(service, kept.len())
+            }
+            Upstream::Forward(url) => {
+                request["Records"] = kept.into();
+                let forwarded = forward(url, head, request.to_string().as_bytes()).await?;
+                if forwarded.status != 200 {
+                    return Ok(forwarded);
+                }
+                serde_json::from_slice(&forwarded.body).map_err(std::io::Error::other)?
+            }
+        }
+    };
+    Ok(merge(service, &answer, records.len(), &refused))
+}
+
+/// Keeps the data (base64 in the request) and partition key of the entries not refused.
+fn record_accepted(state: &Mutex<State>, records: &[serde_json::Value], refused: &[usize]) {
+    let Ok(mut s) = state.lock() else {
+        return;
+    };
+    for (i, record) in records.iter().enumerate() {
+        if refused.contains(&i) {
+            continue;
+        }
+        let data = record["Data"]
+            .as_str()
+            .and_then(|b| aws_smithy_types::base64::decode(b).ok())
+            .unwrap_or_default();
+        let key = record["PartitionKey"].as_str().map(str::to_owned);
+        s.log.accepted.push((key, data));
+    }
+}
+
+/// Without an upstream: the sinks' start-up checks see an active stream; anything else is
+/// an unknown operation.
+fn accept_other(head: &Head) -> Response {
+    match head.header("x-amz-target") {
+        Some("Firehose_20150804.DescribeDeliveryStream") => Response::json(
+            200,
+            &serde_json::json!({"DeliveryStreamDescription": {
+                "DeliveryStreamName": "in-memory",
+                "DeliveryStreamARN": "arn:aws:firehose:us-east-1:123456789012:deliverystream/in-memory",
+                "DeliveryStreamStatus": "ACTIVE",
+                "DeliveryStreamType": "DirectPut",
+                "VersionId": "1",
+                "Destinations": [],
+                "HasMoreDestinations": false,
+            }}),
+        ),
+        Some("Kinesis_20131202.DescribeStreamSummary") => Response::json(
+            200,
+            &serde_json::json!({"StreamDescriptionSummary": {
+                "StreamName": "in-memory",
+                "StreamARN": "arn:aws:kinesis:us-east-1:123456789012:stream/in-memory",
+                "StreamStatus": "ACTIVE",
+                "RetentionPeriodHours": 24,
+                "StreamCreationTimestamp": 1.7e9,
+                "EnhancedMonitoring": [],
+                "OpenShardCount": 1,
+            }}),
+        ),
+        _ => Response::json(
+            400,
+            &serde_json::json!({"__type": "UnknownOperationException"}),
+        ),
+    }
 }
 
 fn choose(s: &mut State, call: usize, entries: usize) -> Fault {

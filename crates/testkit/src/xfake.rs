@@ -7,6 +7,16 @@
 //! Each stream connection plays the next scripted [`Reply`]; when the script is used up the
 //! fake answers 401, which ends a capture with a fatal error (tests use that as "done").
 //! Requests with a wrong bearer token get 401 too. It is not a model of X's matching.
+//!
+//! Two transports play the same script: loopback TCP ([`XFake::start`], for the binary's
+//! tests, on a real clock) and in memory ([`XFake::in_memory`] and [`XFake::open_stream`],
+//! for tests on a paused tokio clock). A paused clock must not wait on real sockets: tokio
+//! advances it to the next timer whenever the runtime is idle, and a socket whose bytes the
+//! kernel has not handed over yet leaves it idle, so minutes of simulated time pass during
+//! one loopback round trip. In memory, the only waits are the script's own sleeps.
+//!
+//! The rules list is paginated as X does: `max_results` (1-1000, default 1000) rules a page,
+//! `meta.next_token` while more remain, `pagination_token` to ask for the next page.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -110,46 +120,126 @@ struct State {
     seen: Vec<Seen>,
     rules: Vec<(String, String, Option<String>)>,
     next_rule_id: u64,
+    /// Rule values whose next addition is refused (as X refuses an invalid rule).
+    refused_values: Vec<String>,
 }
 
 /// The running fake; dropped with the test's runtime.
 #[derive(Debug, Clone)]
 pub struct XFake {
-    addr: SocketAddr,
+    /// `None` for the in-memory fake.
+    addr: Option<SocketAddr>,
     state: Arc<Mutex<State>>,
+    expected: Arc<str>,
 }
 
+/// X's largest (and default) rules page.
+pub const RULES_PAGE_MAX: usize = 1000;
+
 impl XFake {
-    /// Starts on 127.0.0.1 with a stream script; requests must carry `Bearer {token}`.
-    pub async fn start(token: &str, script: Vec<Reply>) -> std::io::Result<XFake> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let fake = XFake {
-            addr: listener.local_addr()?,
+    fn new(token: &str, script: Vec<Reply>, addr: Option<SocketAddr>) -> XFake {
+        XFake {
+            addr,
             state: Arc::new(Mutex::new(State {
                 script,
                 next: 0,
                 seen: Vec::new(),
                 rules: Vec::new(),
                 next_rule_id: 1_000,
+                refused_values: Vec::new(),
             })),
-        };
-        let expected = format!("Bearer {token}");
-        let state = Arc::clone(&fake.state);
+            expected: format!("Bearer {token}").into(),
+        }
+    }
+
+    /// Starts on 127.0.0.1 with a stream script; requests must carry `Bearer {token}`.
+    pub async fn start(token: &str, script: Vec<Reply>) -> std::io::Result<XFake> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let fake = XFake::new(token, script, Some(listener.local_addr()?));
+        let server = fake.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let state = Arc::clone(&state);
-                let expected = expected.clone();
+                let server = server.clone();
                 tokio::spawn(async move {
-                    let _ = serve(socket, &state, &expected).await;
+                    let _ = server.serve(socket).await;
                 });
             }
         });
         Ok(fake)
     }
 
-    /// The base URL to put in `X_API_URL`.
+    /// The same fake without a socket: stream connections are opened with
+    /// [`XFake::open_stream`] (for tests on a paused clock).
+    pub fn in_memory(token: &str, script: Vec<Reply>) -> XFake {
+        XFake::new(token, script, None)
+    }
+
+    /// The base URL to put in `X_API_URL` (a placeholder for the in-memory fake).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.addr {
+            Some(addr) => format!("http://{addr}"),
+            None => "http://in-memory.invalid".to_owned(),
+        }
+    }
+
+    /// One stream request in memory: `GET target` with this `Authorization` header. The
+    /// answer's body plays the script's steps as chunks, sleeping on the tokio clock.
+    pub fn open_stream(&self, target: &str, authorization: Option<&str>) -> MemoryAnswer {
+        let seen = Seen {
+            method: "GET".to_owned(),
+            target: target.to_owned(),
+            authorized: authorization == Some(&*self.expected),
+            accept_gzip: true,
+            body: String::new(),
+        };
+        match self.route(seen) {
+            Ok(Reply::Status {
+                status,
+                headers,
+                body,
+            }) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                tokio::spawn(async move {
+                    let _ = tx.send(Chunk::Data(body.into_bytes())).await;
+                    let _ = tx.send(Chunk::End).await;
+                });
+                MemoryAnswer {
+                    status,
+                    headers,
+                    body: MemoryBody { rx },
+                }
+            }
+            Ok(Reply::Stream { gzip, steps }) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                tokio::spawn(async move {
+                    let _ = play(gzip, steps, |chunk| {
+                        let tx = tx.clone();
+                        async move {
+                            tx.send(chunk)
+                                .await
+                                .map_err(|_| std::io::Error::other("the reader went away"))
+                        }
+                    })
+                    .await;
+                });
+                let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+                if gzip {
+                    headers.push(("content-encoding".to_owned(), "gzip".to_owned()));
+                }
+                MemoryAnswer {
+                    status: 200,
+                    headers,
+                    body: MemoryBody { rx },
+                }
+            }
+            Err(_) => MemoryAnswer {
+                status: 500,
+                headers: Vec::new(),
+                body: MemoryBody {
+                    rx: tokio::sync::mpsc::channel(1).1,
+                },
+            },
+        }
     }
 
     /// Every request so far.
@@ -172,42 +262,38 @@ impl XFake {
             .map(|s| s.rules.clone())
             .unwrap_or_default()
     }
-}
 
-async fn serve(mut socket: TcpStream, state: &Mutex<State>, expected: &str) -> std::io::Result<()> {
-    let (head, body) = read_request(&mut socket).await?;
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let method = parts.next().unwrap_or("").to_owned();
-    let target = parts.next().unwrap_or("").to_owned();
-    let mut authorized = false;
-    let mut accept_gzip = false;
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("authorization") {
-                authorized = value == expected;
-            } else if name.eq_ignore_ascii_case("accept-encoding") {
-                accept_gzip = value.contains("gzip");
+    /// Puts rules in place directly (ids assigned in order), e.g. more than a page.
+    pub fn set_rules(&self, rules: impl IntoIterator<Item = (String, Option<String>)>) {
+        if let Ok(mut s) = self.state.lock() {
+            for (value, tag) in rules {
+                s.next_rule_id += 1;
+                let id = s.next_rule_id.to_string();
+                s.rules.push((id, value, tag));
             }
         }
     }
-    let path = target.split('?').next().unwrap_or("").to_owned();
-    let reply = {
-        let mut s = state
+
+    /// The next addition of each of these rule values is refused, with an `errors` entry as
+    /// X gives an invalid rule (a later one is accepted).
+    pub fn refuse_values(&self, values: &[&str]) {
+        if let Ok(mut s) = self.state.lock() {
+            s.refused_values
+                .extend(values.iter().map(|v| (*v).to_owned()));
+        }
+    }
+
+    /// Records the request and picks its reply.
+    fn route(&self, seen: Seen) -> std::io::Result<Reply> {
+        let mut s = self
+            .state
             .lock()
             .map_err(|_| std::io::Error::other("poisoned"))?;
-        s.seen.push(Seen {
-            method: method.clone(),
-            target: target.clone(),
-            authorized,
-            accept_gzip,
-            body: body.clone(),
-        });
-        if !authorized {
+        let path = seen.target.split('?').next().unwrap_or("").to_owned();
+        s.seen.push(seen.clone());
+        Ok(if !seen.authorized {
             unauthorized()
-        } else if path == "/2/tweets/search/stream" && method == "GET" {
+        } else if path == "/2/tweets/search/stream" && seen.method == "GET" {
             let next = s.next;
             match s.script.get(next).cloned() {
                 Some(reply) => {
@@ -217,37 +303,104 @@ async fn serve(mut socket: TcpStream, state: &Mutex<State>, expected: &str) -> s
                 None => unauthorized(),
             }
         } else if path == "/2/tweets/search/stream/rules" {
-            rules(&mut s, &method, &target, &body)
+            rules(&mut s, &seen.method, &seen.target, &seen.body)
         } else {
             json_status(
                 404,
                 r#"{"title":"Not Found Error","detail":"no such path"}"#,
             )
-        }
-    };
-    match reply {
-        Reply::Status {
-            status,
-            headers,
-            body,
-        } => {
-            let mut head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-                body.len()
-            );
-            for (k, v) in headers {
-                head.push_str(&format!("{k}: {v}\r\n"));
+        })
+    }
+
+    async fn serve(&self, mut socket: TcpStream) -> std::io::Result<()> {
+        let (head, body) = read_request(&mut socket).await?;
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or("");
+        let mut parts = request_line.split(' ');
+        let method = parts.next().unwrap_or("").to_owned();
+        let target = parts.next().unwrap_or("").to_owned();
+        let mut authorized = false;
+        let mut accept_gzip = false;
+        for line in lines {
+            if let Some((name, value)) = line.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("authorization") {
+                    authorized = value == &*self.expected;
+                } else if name.eq_ignore_ascii_case("accept-encoding") {
+                    accept_gzip = value.contains("gzip");
+                }
             }
-            head.push_str("\r\n");
-            socket.write_all(head.as_bytes()).await?;
-            socket.write_all(body.as_bytes()).await?;
-            socket.shutdown().await
         }
-        Reply::Stream { gzip, steps } => stream(socket, gzip, steps).await,
+        let reply = self.route(Seen {
+            method,
+            target,
+            authorized,
+            accept_gzip,
+            body,
+        })?;
+        match reply {
+            Reply::Status {
+                status,
+                headers,
+                body,
+            } => {
+                let mut head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    body.len()
+                );
+                for (k, v) in headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                socket.write_all(head.as_bytes()).await?;
+                socket.write_all(body.as_bytes()).await?;
+                socket.shutdown().await
+            }
+            Reply::Stream { gzip, steps } => stream(socket, gzip, steps).await,
+        }
     }
 }
 
-async fn stream(mut socket: TcpStream, gzip: bool, steps: Vec<Step>) -> std::io::Result<()> {
+/// One piece of an in-memory body.
+#[derive(Debug)]
+pub enum Chunk {
+    Data(Vec<u8>),
+    /// The body ended cleanly.
+    End,
+    /// The connection dropped without ending the body.
+    Dropped,
+}
+
+/// The answer to [`XFake::open_stream`].
+#[derive(Debug)]
+pub struct MemoryAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: MemoryBody,
+}
+
+/// An in-memory body, read chunk by chunk as the script plays.
+#[derive(Debug)]
+pub struct MemoryBody {
+    rx: tokio::sync::mpsc::Receiver<Chunk>,
+}
+
+impl MemoryBody {
+    /// The next chunk: `Ok(None)` at the clean end, an error when the connection dropped
+    /// (a `Step::Drop`, or a script that ran out of steps without `Step::End`).
+    pub async fn chunk(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        match self.rx.recv().await {
+            Some(Chunk::Data(bytes)) => Ok(Some(bytes)),
+            Some(Chunk::End) => Ok(None),
+            Some(Chunk::Dropped) | None => Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the fake dropped the connection",
+            )),
+        }
+    }
+}
+
+async fn stream(socket: TcpStream, gzip: bool, steps: Vec<Step>) -> std::io::Result<()> {
     let mut head = String::from(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n",
     );
@@ -255,7 +408,43 @@ async fn stream(mut socket: TcpStream, gzip: bool, steps: Vec<Step>) -> std::io:
         head.push_str("content-encoding: gzip\r\n");
     }
     head.push_str("\r\n");
-    socket.write_all(head.as_bytes()).await?;
+    let socket = Arc::new(tokio::sync::Mutex::new(socket));
+    socket.lock().await.write_all(head.as_bytes()).await?;
+    play(gzip, steps, |chunk| {
+        let socket = Arc::clone(&socket);
+        async move {
+            let mut socket = socket.lock().await;
+            match chunk {
+                Chunk::Data(piece) => {
+                    let mut wire = format!("{:x}\r\n", piece.len()).into_bytes();
+                    wire.extend_from_slice(&piece);
+                    wire.extend_from_slice(b"\r\n");
+                    socket.write_all(&wire).await?;
+                    socket.flush().await?;
+                    // Let the client read each piece on its own.
+                    tokio::task::yield_now().await;
+                    Ok(())
+                }
+                Chunk::End => {
+                    socket.write_all(b"0\r\n\r\n").await?;
+                    socket.shutdown().await
+                }
+                // Dropping the socket (when `play` returns) cuts the body.
+                Chunk::Dropped => Ok(()),
+            }
+        }
+    })
+    .await
+}
+
+/// Plays a streamed reply's steps, handing each piece (and the ending) to `emit`; the
+/// transport decides what a piece is on the wire. A script without `End` or `Drop` ends
+/// as a drop.
+async fn play<F, Fut>(gzip: bool, steps: Vec<Step>, emit: F) -> std::io::Result<()>
+where
+    F: Fn(Chunk) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>>,
+{
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     for step in steps {
         match step {
@@ -269,24 +458,15 @@ async fn stream(mut socket: TcpStream, gzip: bool, steps: Vec<Step>) -> std::io:
                 };
                 let size = wire.len().div_ceil(pieces.max(1)).max(1);
                 for piece in wire.chunks(size) {
-                    let mut chunk = format!("{:x}\r\n", piece.len()).into_bytes();
-                    chunk.extend_from_slice(piece);
-                    chunk.extend_from_slice(b"\r\n");
-                    socket.write_all(&chunk).await?;
-                    socket.flush().await?;
-                    // Let the client read each piece on its own.
-                    tokio::task::yield_now().await;
+                    emit(Chunk::Data(piece.to_vec())).await?;
                 }
             }
             Step::Sleep(d) => tokio::time::sleep(d).await,
-            Step::End => {
-                socket.write_all(b"0\r\n\r\n").await?;
-                return socket.shutdown().await;
-            }
-            Step::Drop => return Ok(()),
+            Step::End => return emit(Chunk::End).await,
+            Step::Drop => return emit(Chunk::Dropped).await,
         }
     }
-    Ok(())
+    emit(Chunk::Dropped).await
 }
 
 fn unauthorized() -> Reply {
@@ -304,17 +484,55 @@ fn json_status(status: u16, body: &str) -> Reply {
     }
 }
 
-/// The rules endpoint: list, add (with `tag`), delete by id, `dry_run`. A rule value that is
-/// empty or already present is refused with an error entry, as X does.
+/// The value of query parameter `name` in `target`, if present (no percent-decoding: the
+/// values the fake hands out need none).
+fn query_param<'a>(target: &'a str, name: &str) -> Option<&'a str> {
+    let query = target.split_once('?')?.1;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The rules endpoint: list (paginated), add (with `tag`), delete by id, `dry_run`. A rule
+/// value that is empty, already present or marked refused is refused with an error entry,
+/// as X does.
 fn rules(s: &mut State, method: &str, target: &str, body: &str) -> Reply {
     let sent = "2024-05-01T10:00:00.000Z";
     if method == "GET" {
-        let data: Vec<serde_json::Value> = s
-            .rules
+        let page = match query_param(target, "max_results").map(str::parse::<usize>) {
+            None => RULES_PAGE_MAX,
+            Some(Ok(n)) if (1..=RULES_PAGE_MAX).contains(&n) => n,
+            Some(_) => {
+                return json_status(
+                    400,
+                    r#"{"title":"Invalid Request","detail":"max_results must be between 1 and 1000"}"#,
+                );
+            }
+        };
+        // The token is the index of the page's first rule, opaque to clients.
+        let from = match query_param(target, "pagination_token") {
+            None => 0,
+            Some(token) => match token.strip_prefix("p").and_then(|n| n.parse().ok()) {
+                Some(n) if n <= s.rules.len() => n,
+                _ => {
+                    return json_status(
+                        400,
+                        r#"{"title":"Invalid Request","detail":"pagination_token is invalid"}"#,
+                    );
+                }
+            },
+        };
+        let to = (from + page).min(s.rules.len());
+        let data: Vec<serde_json::Value> = s.rules[from..to]
             .iter()
             .map(|(id, value, tag)| serde_json::json!({"id": id, "value": value, "tag": tag}))
             .collect();
         let mut out = serde_json::json!({"meta": {"sent": sent, "result_count": data.len()}});
+        if to < s.rules.len() {
+            out["meta"]["next_token"] = format!("p{to}").into();
+        }
         if !data.is_empty() {
             out["data"] = data.into();
         }
@@ -333,8 +551,19 @@ fn rules(s: &mut State, method: &str, target: &str, body: &str) -> Reply {
         for rule in add {
             let value = rule["value"].as_str().unwrap_or("").to_owned();
             let tag = rule["tag"].as_str().map(str::to_owned);
-            if value.is_empty() || s.rules.iter().any(|(_, v, _)| *v == value) {
-                errors.push(serde_json::json!({"value": value, "title": if value.is_empty() {"Invalid Rule"} else {"DuplicateRule"}, "type": "https://api.twitter.com/2/problems/invalid-rules"}));
+            let refuse_once = s.refused_values.iter().position(|v| *v == value);
+            if let Some(at) = refuse_once.filter(|_| !dry_run) {
+                s.refused_values.remove(at);
+            }
+            let title = if value.is_empty() || refuse_once.is_some() {
+                Some("Invalid Rule")
+            } else if s.rules.iter().any(|(_, v, _)| *v == value) {
+                Some("DuplicateRule")
+            } else {
+                None
+            };
+            if let Some(title) = title {
+                errors.push(serde_json::json!({"value": value, "title": title, "type": "https://api.twitter.com/2/problems/invalid-rules"}));
                 continue;
             }
             s.next_rule_id += 1;

@@ -1,7 +1,8 @@
 //! `firehose://NAME`: Amazon Data Firehose `PutRecordBatch`. Each record is the raw stream
 //! line plus `\n` (Firehose concatenates records as given); calls hold at most 500 records
 //! and 4 MiB, a record at most 1,000 KiB. `FailedPutCount > 0` on a successful call means
-//! some entries failed: only those are resent, with exponential backoff.
+//! some entries failed: only those are resent, with exponential backoff, until accepted.
+//! The start-up check is `DescribeDeliveryStream` (the stream exists and is `ACTIVE`).
 //!
 //! The client comes from the AWS default chain; `AWS_ENDPOINT_URL_FIREHOSE` (or
 //! `AWS_ENDPOINT_URL`) selects a local Firehose such as moto.
@@ -12,17 +13,16 @@ use std::time::Duration;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record as FirehoseRecord;
 
-use super::{RETRY_START, plan_batches, retry_delay, split_refused};
+use super::{
+    CALL_TIMEOUT, CONNECT_TIMEOUT, RETRY_START, SinkError, describe_sdk_error, judge_status,
+    plan_batches, retry_delay, split_refused,
+};
 use crate::metrics::Stats;
 use crate::stream::Record;
 
 pub const MAX_RECORDS_PER_CALL: usize = 500;
 pub const MAX_RECORD_BYTES: usize = 1000 * 1024;
 pub const MAX_CALL_BYTES: usize = 4 * 1024 * 1024;
-
-/// Resend failed entries at most this many times (about 2 minutes of backoff in all), then
-/// count them as dropped: a sink that refuses for that long needs an operator.
-pub const MAX_ATTEMPTS: u32 = 10;
 
 pub struct FirehoseSink {
     client: aws_sdk_firehose::Client,
@@ -42,10 +42,17 @@ impl FirehoseSink {
     pub fn new(client: aws_sdk_firehose::Client, stream: impl Into<String>) -> Self {
         // This sink resends what failed, entry by entry, and counts every failed call; the
         // SDK's own retries would hide failures from the counters and resend whole calls.
+        // Every call has a deadline.
         let config = client
             .config()
             .to_builder()
             .retry_config(aws_sdk_firehose::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_sdk_firehose::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_timeout(CALL_TIMEOUT)
+                    .build(),
+            )
             .build();
         FirehoseSink {
             client: aws_sdk_firehose::Client::from_conf(config),
@@ -66,7 +73,25 @@ impl FirehoseSink {
         FirehoseSink::new(aws_sdk_firehose::Client::new(&config), stream)
     }
 
-    /// Sends the batch; returns when every record was accepted or counted as dropped.
+    /// `DescribeDeliveryStream`: the delivery stream exists, is `ACTIVE`, and the
+    /// credentials work.
+    pub async fn check(&self) -> Result<(), SinkError> {
+        let answer = self
+            .client
+            .describe_delivery_stream()
+            .delivery_stream_name(&self.stream)
+            .send()
+            .await
+            .map(|out| {
+                out.delivery_stream_description()
+                    .map(|d| d.delivery_stream_status().as_str().to_owned())
+                    .unwrap_or_default()
+            });
+        judge_status(format!("firehose://{}", self.stream), answer, &["ACTIVE"])
+    }
+
+    /// Sends the batch; returns when every record was accepted (or counted as dropped, too
+    /// large).
     pub async fn write(&mut self, batch: Vec<Record>, stats: &Stats) {
         // `batch` lives until every call is done: its records hold their share of the buffer.
         let blobs: Vec<(Vec<u8>, Option<&str>)> = batch
@@ -90,7 +115,7 @@ impl FirehoseSink {
             tracing::error!(
                 tweet_id = blobs[i].1.unwrap_or(""),
                 bytes = sizes[i],
-                "record larger than Firehose's 1,000 KiB limit: dropped"
+                "record larger than Firehose's 1,000 KiB limit: not delivered"
             );
         }
         for call in calls {
@@ -100,7 +125,7 @@ impl FirehoseSink {
     }
 
     async fn put(&self, mut pending: Vec<Vec<u8>>, stats: &Stats) {
-        let mut attempt = 0;
+        let mut attempt: u32 = 0;
         loop {
             let records: Result<Vec<FirehoseRecord>, _> = pending
                 .iter()
@@ -113,7 +138,7 @@ impl FirehoseSink {
                     stats
                         .dropped
                         .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                    tracing::error!(error = %e, "building Firehose records failed: dropped");
+                    tracing::error!(error = %e, records = pending.len(), "building Firehose records failed: not delivered");
                     return;
                 }
             };
@@ -151,25 +176,16 @@ impl FirehoseSink {
                 }
                 Err(e) => {
                     stats.sink_failures.fetch_add(1, Ordering::Relaxed);
+                    let (error, _) = describe_sdk_error(&e);
                     tracing::warn!(
-                        error = %aws_sdk_firehose::error::DisplayErrorContext(&e),
+                        %error,
                         records = pending.len(),
+                        attempt = attempt + 1,
                         "PutRecordBatch failed: resending"
                     );
                 }
             }
-            attempt += 1;
-            if attempt >= MAX_ATTEMPTS {
-                stats
-                    .dropped
-                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                tracing::error!(
-                    records = pending.len(),
-                    attempts = attempt,
-                    "Firehose kept refusing: records dropped"
-                );
-                return;
-            }
+            attempt = attempt.saturating_add(1);
             stats
                 .resent
                 .fetch_add(pending.len() as u64, Ordering::Relaxed);

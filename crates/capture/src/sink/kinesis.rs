@@ -2,8 +2,9 @@
 //! (Kinesis keeps record boundaries, so no newline is added); the partition key is the author
 //! id, like the classic setup (one author's tweets stay in order on one shard), or the tweet
 //! id by option. At most 500 records and 5 MiB per call, 1 MiB per record (data plus key).
-//! Per-record failures are resent alone, with exponential backoff, and never overtaken by a
-//! later record of the same partition key (see [`KinesisSink::write`]).
+//! Per-record failures are resent alone, with exponential backoff, until accepted, and never
+//! overtaken by a later record of the same partition key (see [`KinesisSink::write`]). The
+//! start-up check is `DescribeStreamSummary` (the stream exists and takes records).
 //!
 //! The client comes from the AWS default chain; `AWS_ENDPOINT_URL_KINESIS` (or
 //! `AWS_ENDPOINT_URL`) selects a local Kinesis such as moto.
@@ -14,15 +15,16 @@ use std::time::Duration;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
-use super::{RETRY_START, retry_delay, split_refused};
+use super::{
+    CALL_TIMEOUT, CONNECT_TIMEOUT, RETRY_START, SinkError, describe_sdk_error, judge_status,
+    retry_delay, split_refused,
+};
 use crate::metrics::Stats;
 use crate::stream::Record;
 
 pub const MAX_RECORDS_PER_CALL: usize = 500;
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 pub const MAX_CALL_BYTES: usize = 5 * 1024 * 1024;
-/// Same budget as the Firehose sink.
-pub const MAX_ATTEMPTS: u32 = 10;
 
 /// Which id partitions the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +81,17 @@ impl KinesisSink {
     ) -> Self {
         // This sink resends what failed, entry by entry, and counts every failed call; the
         // SDK's own retries would hide failures from the counters and resend whole calls.
+        // Every call has a deadline.
         let config = client
             .config()
             .to_builder()
             .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_sdk_kinesis::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_timeout(CALL_TIMEOUT)
+                    .build(),
+            )
             .build();
         KinesisSink {
             client: aws_sdk_kinesis::Client::from_conf(config),
@@ -105,7 +114,29 @@ impl KinesisSink {
         KinesisSink::new(aws_sdk_kinesis::Client::new(&config), stream, by)
     }
 
-    /// Sends the batch; returns when every record was accepted or counted as dropped.
+    /// `DescribeStreamSummary`: the stream exists, takes records (`ACTIVE` or `UPDATING`),
+    /// and the credentials work.
+    pub async fn check(&self) -> Result<(), SinkError> {
+        let answer = self
+            .client
+            .describe_stream_summary()
+            .stream_name(&self.stream)
+            .send()
+            .await
+            .map(|out| {
+                out.stream_description_summary()
+                    .map(|d| d.stream_status().as_str().to_owned())
+                    .unwrap_or_default()
+            });
+        judge_status(
+            format!("kinesis://{}", self.stream),
+            answer,
+            &["ACTIVE", "UPDATING"],
+        )
+    }
+
+    /// Sends the batch; returns when every record was accepted (or counted as dropped, too
+    /// large).
     ///
     /// Order per partition key is kept even when entries are refused: a call carries at most
     /// one entry per key (the oldest one not yet accepted), so a refused entry is resent
@@ -123,18 +154,13 @@ impl KinesisSink {
                 tracing::error!(
                     tweet_id = record.tweet_id.as_deref().unwrap_or(""),
                     bytes = size,
-                    "record larger than Kinesis's 1 MiB limit: dropped"
+                    "record larger than Kinesis's 1 MiB limit: not delivered"
                 );
                 continue;
             }
-            queue.push(Some(Pending {
-                record,
-                key,
-                size,
-                refusals: 0,
-            }));
+            queue.push(Some(Pending { record, key, size }));
         }
-        let mut failed_calls_in_a_row = 0;
+        let mut failed_calls_in_a_row: u32 = 0;
         loop {
             let waiting: Vec<(usize, &str, usize)> = queue
                 .iter()
@@ -149,7 +175,7 @@ impl KinesisSink {
             if refused.is_empty() {
                 failed_calls_in_a_row = 0;
             } else {
-                failed_calls_in_a_row += 1;
+                failed_calls_in_a_row = failed_calls_in_a_row.saturating_add(1);
             }
             let mut resent = 0u64;
             for (n, &i) in call.iter().enumerate() {
@@ -157,19 +183,7 @@ impl KinesisSink {
                     queue[i] = None;
                     continue;
                 }
-                let Some(entry) = queue[i].as_mut() else {
-                    continue;
-                };
-                entry.refusals += 1;
-                if entry.refusals >= MAX_ATTEMPTS {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(
-                        tweet_id = entry.record.tweet_id.as_deref().unwrap_or(""),
-                        attempts = entry.refusals,
-                        "Kinesis kept refusing: record dropped"
-                    );
-                    queue[i] = None;
-                } else {
+                if queue[i].is_some() {
                     resent += 1;
                 }
             }
@@ -233,25 +247,21 @@ impl KinesisSink {
             }
             Err(e) => {
                 stats.sink_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    error = %aws_sdk_kinesis::error::DisplayErrorContext(&e),
-                    records = call.len(),
-                    "PutRecords failed: resending"
-                );
+                let (error, _) = describe_sdk_error(&e);
+                tracing::warn!(%error, records = call.len(), "PutRecords failed: resending");
                 everything()
             }
         }
     }
 }
 
-/// A record waiting for Kinesis to accept it (kept whole: it holds its share of the buffer
-/// until it is accepted or dropped).
+/// A record waiting for Kinesis to accept it (kept whole: it holds its share of the queue's
+/// memory until it is accepted).
 struct Pending {
     record: Record,
     key: String,
     /// Data plus key, as Kinesis counts a record.
     size: usize,
-    refusals: u32,
 }
 
 /// Picks the next call from the waiting entries `(position, key, size)`, oldest first: at

@@ -1,10 +1,15 @@
 //! Where records go: rotating gzip NDJSON files (`dir://PATH`), stdout (`-`), Amazon Data
-//! Firehose (`firehose://NAME`), Kinesis Data Streams (`kinesis://NAME`). [`drain`] moves records from the reader's buffer to a sink
-//! in batches until the reader stops, then flushes and closes the sink.
+//! Firehose (`firehose://NAME`), Kinesis Data Streams (`kinesis://NAME`). [`Sink::check`]
+//! proves a sink can work before anything is read from X; [`drain`] moves records from the
+//! queue to the sink in batches until the reader stops, then flushes and closes the sink.
 //!
-//! Every sink writes each record as its raw stream line plus `\n`. A record a sink cannot
-//! take (too large) or gives up on (retries exhausted) is counted in `Stats::dropped` and
-//! logged with its tweet id: never dropped silently.
+//! Every sink writes each record as its raw stream line plus `\n` (Kinesis: the line alone).
+//! The AWS sinks never give up on a record the service could take: refused entries and
+//! failed calls are resent, with backoff, for as long as it takes, while the queue holds what
+//! arrives meanwhile (memory, then disk, then the reader waits). A record no sink call can
+//! take (over the service's size limit) is counted in `Stats::dropped` and logged with its
+//! tweet id: never dropped silently. A record counts as delivered only once the service
+//! accepted it, or (files) once it is on disk (fsync).
 
 pub mod dir;
 pub mod firehose;
@@ -14,10 +19,12 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use aws_sdk_firehose::error::{ProvideErrorMetadata, SdkError};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
 
+use crate::exit::Class;
 use crate::metrics::Stats;
+use crate::queue::QueueRx;
 use crate::stream::Record;
 
 /// A `--to` value.
@@ -75,6 +82,129 @@ pub enum SinkError {
         context: String,
         source: std::io::Error,
     },
+    /// The start-up check found a sink that cannot work.
+    #[error("{destination}: {message}")]
+    Unusable {
+        destination: String,
+        message: String,
+        class: Class,
+    },
+}
+
+/// The start-up check's verdict on a stream `destination` whose describe call answered
+/// `status` (`Err`: the call failed): `ready` statuses take records, `CREATING` is worth
+/// waiting for, any other is not.
+pub(crate) fn judge_status<E, R>(
+    destination: String,
+    answer: Result<String, SdkError<E, R>>,
+    ready: &[&str],
+) -> Result<(), SinkError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let (message, class) = match answer {
+        Err(e) => describe_sdk_error(&e),
+        Ok(status) if ready.contains(&status.as_str()) => return Ok(()),
+        Ok(status) if status == "CREATING" => (
+            "still being created: try again in a minute".to_owned(),
+            Class::Transient,
+        ),
+        Ok(status) => (
+            format!("{status}, not ACTIVE: it takes no records"),
+            Class::Refused,
+        ),
+    };
+    Err(SinkError::Unusable {
+        destination,
+        message,
+        class,
+    })
+}
+
+/// The deadlines of every AWS call: connecting, and one attempt of an operation (the sinks
+/// retry by themselves, so an attempt is an operation).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An AWS SDK error as one line, cause first, and its class: a missing stream, denied
+/// access or bad credentials cannot be fixed by retrying; throttling, 5xx, timeouts and
+/// unreachable endpoints can; a request the SDK could not even build (no region, no
+/// credentials) is configuration.
+pub(crate) fn describe_sdk_error<E, R>(error: &SdkError<E, R>) -> (String, Class)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let root = |e: &(dyn std::error::Error + 'static)| {
+        let mut last = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            last = s.to_string();
+            source = s.source();
+        }
+        last
+    };
+    match error {
+        SdkError::ServiceError(e) => {
+            let inner = e.err();
+            let code = inner.code().unwrap_or("unknown error");
+            let message = inner.message().unwrap_or("");
+            let class = match code {
+                "ResourceNotFoundException"
+                | "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "IncompleteSignature"
+                | "MissingAuthenticationToken"
+                | "ExpiredTokenException"
+                | "InvalidArgumentException"
+                | "InvalidParameterException"
+                | "ValidationException"
+                | "KMSAccessDeniedException"
+                | "KMSDisabledException"
+                | "KMSNotFoundException"
+                | "KMSInvalidStateException" => Class::Refused,
+                _ => Class::Transient,
+            };
+            let text = if message.is_empty() {
+                code.to_owned()
+            } else {
+                format!("{code}: {message}")
+            };
+            (text, class)
+        }
+        SdkError::TimeoutError(_) => ("no answer before the deadline".to_owned(), Class::Transient),
+        SdkError::DispatchFailure(e) => {
+            let cause = e
+                .as_connector_error()
+                .map_or_else(|| root(error), |c| root(c));
+            if e.is_io() || e.is_timeout() {
+                (format!("cannot connect: {cause}"), Class::Transient)
+            } else if cause.contains("timed out") || cause.contains("timeout") {
+                // A credentials provider (IMDS, STS) that did not answer in time.
+                (cause, Class::Transient)
+            } else if cause.contains("Missing Region") {
+                (format!("{cause} (set AWS_REGION)"), Class::Usage)
+            } else if cause.contains("provided credentials") {
+                (
+                    format!(
+                        "{cause}: no AWS credentials (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with a role)"
+                    ),
+                    Class::Usage,
+                )
+            } else {
+                // Nothing was sent: credentials or endpoint resolution refused the request.
+                (cause, Class::Usage)
+            }
+        }
+        SdkError::ResponseError(_) => (
+            format!("the answer could not be read: {}", root(error)),
+            Class::Transient,
+        ),
+        // No region, no credentials, an invalid endpoint: nothing was sent.
+        _ => (root(error), Class::Usage),
+    }
 }
 
 pub(crate) fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SinkError {
@@ -102,11 +232,21 @@ impl std::fmt::Debug for Sink {
     }
 }
 
-/// Records taken from the buffer per sink call (Firehose's per-call record limit).
-pub const BATCH_RECORDS: usize = 500;
-
 impl Sink {
-    /// Writes a batch. Returns after every record was delivered or counted as dropped.
+    /// Proves the sink can work before anything is read from X: the delivery stream or
+    /// Kinesis stream exists and is active (and the credentials may describe it), the
+    /// directory takes a file (and its leftovers of a killed run are recovered).
+    pub async fn check(&mut self) -> Result<(), SinkError> {
+        match self {
+            Sink::Stdout(_) => Ok(()),
+            Sink::Dir(d) => d.check(),
+            Sink::Firehose(f) => f.check().await,
+            Sink::Kinesis(k) => k.check().await,
+        }
+    }
+
+    /// Writes a batch. Returns once every record was delivered (or counted as dropped, too
+    /// large); the AWS sinks retry until then.
     pub async fn write(&mut self, batch: Vec<Record>, stats: &Stats) -> Result<(), SinkError> {
         let count = batch.len() as u64;
         match self {
@@ -120,63 +260,49 @@ impl Sink {
                 out.flush().await.map_err(io_error("stdout"))?;
                 stats.delivered.fetch_add(count, Ordering::Relaxed);
             }
-            Sink::Dir(d) => {
-                d.write(&batch)?;
-                stats.delivered.fetch_add(count, Ordering::Relaxed);
-            }
+            Sink::Dir(d) => d.write(&batch, stats)?,
             Sink::Firehose(f) => f.write(batch, stats).await,
             Sink::Kinesis(k) => k.write(batch, stats).await,
         }
         Ok(())
     }
 
-    /// Called every few seconds: time-based file rotation.
-    pub fn tick(&mut self) -> Result<(), SinkError> {
+    /// Called every second: files complete their gzip member and rotate by age.
+    pub fn tick(&mut self, stats: &Stats) -> Result<(), SinkError> {
         match self {
-            Sink::Dir(d) => d.rotate_if_old(),
+            Sink::Dir(d) => d.tick(stats),
             _ => Ok(()),
         }
     }
 
     /// Flushes and closes (the current file is completed and renamed into place).
-    pub async fn close(&mut self) -> Result<(), SinkError> {
+    pub async fn close(&mut self, stats: &Stats) -> Result<(), SinkError> {
         match self {
             Sink::Stdout(out) => out.flush().await.map_err(io_error("stdout")),
-            Sink::Dir(d) => d.close(),
+            Sink::Dir(d) => d.close(stats),
             Sink::Firehose(_) | Sink::Kinesis(_) => Ok(()),
         }
     }
 }
 
 /// How often [`drain`] calls [`Sink::tick`].
-const TICK: Duration = Duration::from_secs(5);
+const TICK: Duration = Duration::from_secs(1);
 
-/// Moves records from the buffer to the sink until every sender is gone, then closes the
-/// sink. Batches take whatever is buffered, up to [`BATCH_RECORDS`].
-pub async fn drain(
-    mut rx: mpsc::UnboundedReceiver<Record>,
-    mut sink: Sink,
-    stats: &Stats,
-) -> Result<(), SinkError> {
+/// Moves records from the queue to the sink until the reader is gone and the queue empty,
+/// then closes the sink.
+pub async fn drain(rx: &mut QueueRx, sink: &mut Sink, stats: &Stats) -> Result<(), SinkError> {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            received = rx.recv() => {
-                let Some(first) = received else { break };
-                let mut batch = vec![first];
-                while batch.len() < BATCH_RECORDS {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
-                    }
-                }
+            batch = rx.next_batch(stats) => {
+                let Some(batch) = batch else { break };
                 sink.write(batch, stats).await?;
             }
-            _ = tick.tick() => sink.tick()?,
+            _ = tick.tick() => sink.tick(stats)?,
         }
     }
-    sink.close().await
+    sink.close(stats).await
 }
 
 /// Splits records (by their sizes) into calls of at most `max_records` records and
@@ -210,7 +336,8 @@ pub fn plan_batches(
     (calls, too_large)
 }
 
-/// First delay before resending refused records; it doubles per attempt up to [`RETRY_MAX`].
+/// First delay before resending refused records; it doubles per attempt up to [`RETRY_MAX`],
+/// and stays there for as long as the service refuses.
 pub(crate) const RETRY_START: Duration = Duration::from_millis(200);
 pub(crate) const RETRY_MAX: Duration = Duration::from_secs(30);
 

@@ -1,9 +1,105 @@
-//! moto scaffolding shared by the capture tests: clients with dummy credentials, a Firehose
-//! delivery stream into S3, and reading back what landed (S3 objects, Kinesis shards).
+//! Scaffolding shared by the capture tests: the X fake and the fault proxy in memory (for
+//! tests on a paused clock, which must not wait on real sockets), and for moto: clients with
+//! dummy credentials, a Firehose delivery stream into S3, and reading back what landed (S3
+//! objects, Kinesis shards).
 // Each test file uses some of these.
 #![allow(dead_code)]
 
+use capture::stream::{Answer, Body, BoxFuture, Connect, STREAM_PATH, Token, filtered_query};
+use testkit::xfake::{MemoryBody, XFake};
+
+/// The filtered stream of an in-memory [`XFake`], requested as `HttpStream` requests it.
+pub struct MemoryX {
+    fake: XFake,
+    target: String,
+    authorization: Option<String>,
+}
+
+impl MemoryX {
+    pub fn filtered(fake: &XFake, token: &str, backfill_minutes: Option<u8>) -> MemoryX {
+        let url = reqwest::Url::parse_with_params(
+            &format!("http://x{STREAM_PATH}"),
+            filtered_query(backfill_minutes),
+        )
+        .unwrap();
+        MemoryX {
+            fake: fake.clone(),
+            target: format!("{}?{}", url.path(), url.query().unwrap_or("")),
+            authorization: Token::new(token)
+                .header()
+                .and_then(|h| h.to_str().ok().map(str::to_owned)),
+        }
+    }
+}
+
+impl Connect for MemoryX {
+    fn connect(&self) -> BoxFuture<'_, Result<Answer, String>> {
+        Box::pin(async move {
+            let answer = self
+                .fake
+                .open_stream(&self.target, self.authorization.as_deref());
+            let header = |name: &str| {
+                answer
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            };
+            Ok(Answer {
+                status: answer.status,
+                gzip: header("content-encoding").as_deref() == Some("gzip"),
+                rate_limit_reset: header("x-rate-limit-reset").and_then(|v| v.parse().ok()),
+                body: Box::new(MemoryChunks(answer.body)),
+            })
+        })
+    }
+}
+
+struct MemoryChunks(MemoryBody);
+
+impl Body for MemoryChunks {
+    fn chunk(&mut self) -> BoxFuture<'_, Result<Option<bytes::Bytes>, String>> {
+        Box::pin(async move {
+            self.0
+                .chunk()
+                .await
+                .map(|c| c.map(bytes::Bytes::from))
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 const REGION: &str = "us-east-1";
+
+/// A client of SDK crate `$sdk` with dummy credentials, at `$endpoint`, over `$http`.
+macro_rules! sdk_client {
+    ($sdk:ident, $endpoint:expr, $http:expr) => {{
+        use $sdk::config::{BehaviorVersion, Credentials, Region};
+        $sdk::Client::from_conf(
+            $sdk::Config::builder()
+                .http_client($http)
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(REGION))
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+                .endpoint_url($endpoint)
+                .build(),
+        )
+    }};
+}
+
+/// A Firehose client over the in-memory fault proxy.
+pub fn memory_firehose_client(
+    http: aws_sdk_firehose::config::SharedHttpClient,
+) -> aws_sdk_firehose::Client {
+    sdk_client!(aws_sdk_firehose, "http://in-memory.invalid", http)
+}
+
+/// A Kinesis client over the in-memory fault proxy.
+pub fn memory_kinesis_client(
+    http: aws_sdk_kinesis::config::SharedHttpClient,
+) -> aws_sdk_kinesis::Client {
+    sdk_client!(aws_sdk_kinesis, "http://in-memory.invalid", http)
+}
 
 pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -20,28 +116,18 @@ pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
 }
 
 pub fn firehose_client(endpoint: &str) -> aws_sdk_firehose::Client {
-    use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_firehose::Client::from_conf(
-        aws_sdk_firehose::Config::builder()
-            .http_client(search_sink::https::aws_http_client())
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(endpoint)
-            .build(),
+    sdk_client!(
+        aws_sdk_firehose,
+        endpoint,
+        search_sink::https::aws_http_client()
     )
 }
 
 pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
-    use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_kinesis::Client::from_conf(
-        aws_sdk_kinesis::Config::builder()
-            .http_client(search_sink::https::aws_http_client())
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(endpoint)
-            .build(),
+    sdk_client!(
+        aws_sdk_kinesis,
+        endpoint,
+        search_sink::https::aws_http_client()
     )
 }
 
@@ -155,5 +241,61 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     type Writer = LogBuffer;
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+/// A running `tweet-capture`, its stderr read as it comes (a full pipe of logs would block
+/// it mid-write).
+pub struct Running {
+    child: std::process::Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    /// Starts the binary with `args` and these variables added to the test's.
+    pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tweet-capture"))
+            .args(args)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
+            text
+        });
+        Running { child, stderr }
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the exit, generously (a loaded machine is slow, but a hang fails): the
+    /// exit code (`None` when killed by a signal) and stderr.
+    pub fn wait(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), self.stderr.join().unwrap());
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "tweet-capture did not exit: {}",
+                    self.stderr.join().unwrap()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
