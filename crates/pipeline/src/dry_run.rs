@@ -30,6 +30,16 @@ pub enum DryRunError {
     Write(#[from] std::io::Error),
 }
 
+/// Where a dry run's operations go: the index (or alias), its partitioning, and the
+/// retention with the time it is judged at (operations of partitions past it are counted as
+/// `past_retention`, not printed, as the sink would not send them).
+#[derive(Debug, Clone, Copy)]
+pub struct Routing<'a> {
+    pub index: &'a str,
+    pub partition: Partition,
+    pub retention: Option<(Retention, i64)>,
+}
+
 /// Bytes of bulk lines gathered before they are written out.
 const OUTPUT_CHUNK: usize = 256 * 1024;
 
@@ -40,9 +50,7 @@ pub fn write_bulk<R: Read, W: Write>(
     extractor: &Extractor,
     framing: FramerOptions,
     filter: &AuthorFilter,
-    index: &str,
-    partition: Partition,
-    retention: Option<(Retention, i64)>,
+    routing: Routing<'_>,
     object: &str,
     reader: R,
     out: &mut W,
@@ -51,6 +59,11 @@ pub fn write_bulk<R: Read, W: Write>(
     // Lines are encoded straight into one buffer written out whole when it fills (no copy
     // per line into a writer's buffer, one write per chunk).
     let mut lines = Vec::with_capacity(OUTPUT_CHUNK + OUTPUT_CHUNK / 4);
+    let Routing {
+        index,
+        partition,
+        retention,
+    } = routing;
     let mut items = extractor.items_with(reader, framing);
     // The partition of the last request line written.
     let mut target: Option<Period> = None;
