@@ -169,6 +169,8 @@ pub struct Lifecycle {
     engine: OnceLock<Option<LifecycleEngine>>,
     /// Partitions this process ensured (or found), by period.
     ensured: Mutex<HashMap<Period, Arc<str>>>,
+    /// Set once [`Lifecycle::ensure`] succeeded: a warm Lambda skips its requests.
+    prepared: tokio::sync::OnceCell<()>,
 }
 
 impl Lifecycle {
@@ -186,6 +188,7 @@ impl Lifecycle {
             body,
             engine: OnceLock::new(),
             ensured: Mutex::new(HashMap::new()),
+            prepared: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -216,8 +219,25 @@ impl Lifecycle {
     }
 
     /// Prepares the server for writes: the single index (as before), or the partition
-    /// template and retention policy. Refuses a layout that writes would break.
+    /// template and retention policy. Refuses a layout that writes would break. Once per
+    /// process: later calls return [`search_sink::EnsureOutcome::AlreadyEnsured`] at once;
+    /// after a failure the next call tries again.
     pub async fn ensure(
+        &self,
+        client: &SearchClient,
+        deadline: Instant,
+    ) -> Result<search_sink::EnsureOutcome, SinkError> {
+        let mut outcome = None;
+        self.prepared
+            .get_or_try_init(|| async {
+                outcome = Some(self.prepare(client, deadline).await?);
+                Ok::<(), SinkError>(())
+            })
+            .await?;
+        Ok(outcome.unwrap_or(search_sink::EnsureOutcome::AlreadyEnsured))
+    }
+
+    async fn prepare(
         &self,
         client: &SearchClient,
         deadline: Instant,
