@@ -97,6 +97,12 @@ impl Settings {
                 });
             }
         };
+        if retention.is_some() && partition == Partition::None {
+            return Err(SettingError {
+                variable: RETENTION,
+                problem: "needs INDEX_PARTITION month or day: a single index is never deleted, only partitions are".into(),
+            });
+        }
         Ok(Settings {
             partition,
             retention,
@@ -718,6 +724,11 @@ mod tests {
         assert_eq!(s.retention, Some(Retention::Months(13)));
         assert_eq!((s.shards, s.replicas), (Some(2), Some(0)));
         assert_eq!(s.refresh_interval.as_deref(), Some("30s"));
+        assert_eq!(
+            settings(&[("RETENTION", "13mo")]).unwrap_err().variable,
+            "RETENTION",
+            "retention without partitions"
+        );
         for (variable, value) in [
             ("INDEX_PARTITION", "week"),
             ("RETENTION", "13"),
