@@ -424,7 +424,7 @@ fn error_type(response: &RawResponse) -> Option<String> {
     body.pointer("/error/type")?.as_str().map(str::to_owned)
 }
 
-fn rejected(method: &str, path: &str, response: &RawResponse) -> SinkError {
+pub(crate) fn rejected(method: &str, path: &str, response: &RawResponse) -> SinkError {
     SinkError::Rejected {
         method: method.into(),
         path: path.into(),

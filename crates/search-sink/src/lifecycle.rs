@@ -7,7 +7,7 @@
 //! bulks within the caller's deadline.
 
 use crate::client::{Method, RawResponse, SearchClient};
-use crate::ensure::{excerpt, segment};
+use crate::ensure::{excerpt, rejected, segment};
 use crate::error::SinkError;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -96,13 +96,11 @@ impl SearchClient {
         if matches!(response.status, 200 | 201) {
             Ok(response)
         } else {
-            Err(SinkError::Rejected {
-                method: crate::client::method_name(method).into(),
-                path: path.into(),
-                status: response.status,
-                body: excerpt(&response.body),
-                unconfirmed: 0,
-            })
+            Err(rejected(
+                crate::client::method_name(method),
+                path,
+                &response,
+            ))
         }
     }
 
@@ -151,13 +149,7 @@ impl SearchClient {
                 tracing::warn!(template = name, status = put.status, body = %excerpt(&put.body), "partition template not installed: partitions created by others than this indexer would lack the mapping and the alias");
                 Ok(())
             }
-            status => Err(SinkError::Rejected {
-                method: "PUT".into(),
-                path,
-                status,
-                body: excerpt(&put.body),
-                unconfirmed: 0,
-            }),
+            _ => Err(rejected("PUT", &path, &put)),
         }
     }
 
@@ -170,22 +162,10 @@ impl SearchClient {
         match response.status {
             404 => return Ok(NameState::Missing),
             200 => {}
-            status => {
-                return Err(SinkError::Rejected {
-                    method: "GET".into(),
-                    path,
-                    status,
-                    body: excerpt(&response.body),
-                    unconfirmed: 0,
-                });
-            }
+            _ => return Err(rejected("GET", &path, &response)),
         }
         let value: Value =
-            serde_json::from_slice(&response.body).map_err(|e| SinkError::BadResponse {
-                method: "GET".into(),
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
+            serde_json::from_slice(&response.body).map_err(|e| bad_response("GET", &path, e))?;
         let indices = value
             .as_object()
             .map(|m| m.keys().cloned().collect::<Vec<_>>());
@@ -195,11 +175,7 @@ impl SearchClient {
                 indices.sort();
                 Ok(NameState::Alias(indices))
             }
-            _ => Err(SinkError::BadResponse {
-                method: "GET".into(),
-                path,
-                detail: "no index in the answer".into(),
-            }),
+            _ => Err(bad_response("GET", &path, "no index in the answer")),
         }
     }
 
@@ -215,11 +191,7 @@ impl SearchClient {
         );
         let response = self.request_ok(Method::Get, &path, None, deadline).await?;
         let rows: Vec<Value> =
-            serde_json::from_slice(&response.body).map_err(|e| SinkError::BadResponse {
-                method: "GET".into(),
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
+            serde_json::from_slice(&response.body).map_err(|e| bad_response("GET", &path, e))?;
         let mut names: Vec<String> = rows
             .iter()
             .filter_map(|r| r.get("index").and_then(Value::as_str).map(str::to_owned))
@@ -236,19 +208,11 @@ impl SearchClient {
         let path = format!("{target}/_count");
         let response = self.request_ok(Method::Get, &path, None, deadline).await?;
         let value: Value =
-            serde_json::from_slice(&response.body).map_err(|e| SinkError::BadResponse {
-                method: "GET".into(),
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
+            serde_json::from_slice(&response.body).map_err(|e| bad_response("GET", &path, e))?;
         value
             .get("count")
             .and_then(Value::as_u64)
-            .ok_or_else(|| SinkError::BadResponse {
-                method: "GET".into(),
-                path,
-                detail: "no count in the answer".into(),
-            })
+            .ok_or_else(|| bad_response("GET", &path, "no count in the answer"))
     }
 
     /// Deletes one concrete index (never a pattern: the name is sent encoded). A missing
@@ -258,13 +222,7 @@ impl SearchClient {
         let response = self.retrying(Method::Delete, &path, None, deadline).await?;
         match response.status {
             200 | 404 => Ok(()),
-            status => Err(SinkError::Rejected {
-                method: "DELETE".into(),
-                path,
-                status,
-                body: excerpt(&response.body),
-                unconfirmed: 0,
-            }),
+            _ => Err(rejected("DELETE", &path, &response)),
         }
     }
 
@@ -339,6 +297,14 @@ impl SearchClient {
             "the server has no ISM nor ILM: old partitions are removed only by `tweet-indexer retention apply`"
         );
         Ok(None)
+    }
+}
+
+fn bad_response(method: &str, path: &str, detail: impl ToString) -> SinkError {
+    SinkError::BadResponse {
+        method: method.into(),
+        path: path.into(),
+        detail: detail.to_string(),
     }
 }
 
