@@ -1,5 +1,11 @@
 """Writes the saved objects under infra/dashboards/ (run with any python 3; stdlib only).
 
+What the dashboard shows is defined once, in infra/dashboards/panels.json: the documents left
+out of every count, and each panel's bucket aggregations. This script turns that file into the
+saved objects; `tweet-indexer dashboards preview` embeds the same file and runs the same
+aggregations against the index. Only presentation (chart styles, legend positions, the map's
+layers) lives here.
+
 Saved objects hold JSON inside JSON strings (visState, panelsJSON, ...), which is easy to break
 by hand, so the NDJSON files are generated here and committed; check_dashboards.py fails when a
 committed file differs from what this script writes, and validates the files on their own.
@@ -21,13 +27,30 @@ import sys
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[2] / "infra" / "dashboards"
+PANELS = json.loads((OUT / "panels.json").read_text(encoding="utf-8"))
 
-INDEX_PATTERN_ID = "tweet-indexer-twitter"
+INDEX_PATTERN_ID = PANELS["index_pattern"]["id"]
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
-DASHBOARD_ID = "tweet-indexer-dashboard"
-# Deletes are tombstone documents `{"deleted":true}` (README, "Delivery"): every query leaves
-# them out. Tweets have no `deleted` field, so `NOT deleted:true` keeps all of them.
-TWEETS_ONLY = {"query": "NOT deleted:true", "language": "kuery"}
+DASHBOARD_ID = PANELS["dashboard"]["id"]
+
+
+def kql_exclusion(clause: dict) -> str:
+    """One exclusion of panels.json as KQL: a term is `NOT field:value`, exists `NOT field:*`."""
+    if set(clause) == {"term"} and len(clause["term"]) == 1:
+        ((field, value),) = clause["term"].items()
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif not isinstance(value, (int, float, str)) or (isinstance(value, str) and not value.isalnum()):
+            raise SystemExit(f"panels.json: exclusion {clause} needs a plain value")
+        return f"NOT {field}:{value}"
+    if set(clause) == {"exists"} and set(clause["exists"]) == {"field"}:
+        return f"NOT {clause['exists']['field']}:*"
+    raise SystemExit(f"panels.json: exclusion {clause} is neither a one-field term nor exists")
+
+
+# Deletes are tombstone documents `{"deleted":true}` (README, "Delivery"); panels.json lists
+# them and whatever else must not count: every query leaves those documents out.
+TWEETS_ONLY = {"query": " AND ".join(kql_exclusion(c) for c in PANELS["exclude"]), "language": "kuery"}
 
 
 def dumps(value) -> str:
@@ -43,12 +66,11 @@ def search_source_with_index() -> dict:
 
 
 def index_pattern() -> dict:
+    pattern = PANELS["index_pattern"]
     return {
         "type": "index-pattern",
         "id": INDEX_PATTERN_ID,
-        # The index, or the alias over its time partitions: never `twitter*`, which also
-        # matches the compliance register index `twitter_compliance`.
-        "attributes": {"title": "twitter", "timeFieldName": "timestamp_ms"},
+        "attributes": {"title": pattern["title"], "timeFieldName": pattern["time_field"]},
         "references": [],
         "migrationVersion": {"index-pattern": "7.6.0"},
     }
@@ -58,36 +80,79 @@ def count_metric() -> dict:
     return {"id": "1", "enabled": True, "type": "count", "params": {}, "schema": "metric"}
 
 
+def bucket_agg(agg_id: str, kind: str, params: dict, schema: str) -> dict:
+    return {"id": agg_id, "enabled": True, "type": kind, "params": params, "schema": schema}
+
+
 def terms(agg_id: str, field: str, size: int, schema: str, label: str) -> dict:
-    return {
-        "id": agg_id,
-        "enabled": True,
-        "type": "terms",
-        "params": {
-            "field": field,
-            "orderBy": "1",
-            "order": "desc",
-            "size": size,
-            "otherBucket": False,
-            "otherBucketLabel": "Other",
-            "missingBucket": False,
-            "missingBucketLabel": "Missing",
-            "customLabel": label,
-        },
-        "schema": schema,
+    params = {
+        "field": field,
+        "orderBy": "1",
+        "order": "desc",
+        "size": size,
+        "otherBucket": False,
+        "otherBucketLabel": "Other",
+        "missingBucket": False,
+        "missingBucketLabel": "Missing",
+        "customLabel": label,
     }
+    return bucket_agg(agg_id, "terms", params, schema)
 
 
-def visualization(vis_id: str, title: str, description: str, vis_type: str, aggs: list, params: dict) -> dict:
+def date_histogram(agg_id: str, bucket: dict) -> dict:
+    params = {
+        "field": bucket["field"],
+        "useNormalizedEsInterval": True,
+        "scaleMetricValues": False,
+        "interval": bucket["interval"],
+        "drop_partials": False,
+        "min_doc_count": 1,
+        "extended_bounds": {},
+        "customLabel": bucket["label"],
+    }
+    return bucket_agg(agg_id, "date_histogram", params, bucket["schema"])
+
+
+def geohash_grid(agg_id: str, bucket: dict) -> dict:
+    params = {
+        "field": bucket["field"],
+        "autoPrecision": True,
+        "precision": bucket["precision"],
+        "useGeocentroid": bucket["centroid"],
+        "isFilteredByCollar": True,
+        "mapZoom": 2,
+        "mapCenter": [20, 0],
+    }
+    return bucket_agg(agg_id, "geohash_grid", params, bucket["schema"])
+
+
+def aggs(panel: dict) -> list:
+    """The count metric (id 1) and the panel's bucket aggregations (ids 2, 3, ...) in order."""
+    out = [count_metric()]
+    for n, bucket in enumerate(panel["buckets"], 2):
+        agg_id, kind = str(n), bucket["agg"]
+        if kind == "terms":
+            out.append(terms(agg_id, bucket["field"], bucket["size"], bucket["schema"], bucket["label"]))
+        elif kind == "date_histogram":
+            out.append(date_histogram(agg_id, bucket))
+        elif kind == "geohash_grid":
+            out.append(geohash_grid(agg_id, bucket))
+        else:
+            raise SystemExit(f"panels.json: panel {panel['id']}: unknown aggregation {kind!r}")
+    return out
+
+
+def visualization(panel: dict, vis_type: str, params: dict) -> dict:
+    title = panel["title"]
     return {
         "type": "visualization",
-        "id": vis_id,
+        "id": panel["id"],
         "attributes": {
             "title": title,
-            "description": description,
+            "description": panel["description"],
             "version": 1,
             "uiStateJSON": "{}",
-            "visState": dumps({"title": title, "type": vis_type, "aggs": aggs, "params": params}),
+            "visState": dumps({"title": title, "type": vis_type, "aggs": aggs(panel), "params": params}),
             "kibanaSavedObjectMeta": search_source_with_index(),
         },
         "references": [{"name": INDEX_REF, "type": "index-pattern", "id": INDEX_PATTERN_ID}],
@@ -95,13 +160,10 @@ def visualization(vis_id: str, title: str, description: str, vis_type: str, aggs
     }
 
 
-def sentiment_pie() -> dict:
+def sentiment_pie(panel: dict) -> dict:
     return visualization(
-        "tweet-indexer-sentiment-pie",
-        "Tweets by sentiment",
-        "Share of Positive / Neutral / Negative tweets (VADER compound score).",
+        panel,
         "pie",
-        [count_metric(), terms("2", "sentiments", 3, "segment", "Sentiment")],
         {
             "type": "pie",
             "addTooltip": True,
@@ -113,17 +175,10 @@ def sentiment_pie() -> dict:
     )
 
 
-def top_emoticons_table() -> dict:
+def top_emoticons_table(panel: dict) -> dict:
     return visualization(
-        "tweet-indexer-top-emoticons",
-        "Top 5 emoji by sentiment",
-        "The five most used emoji, each split by the sentiment of the tweets carrying it.",
+        panel,
         "table",
-        [
-            count_metric(),
-            terms("2", "emoticons", 5, "bucket", "Emoji"),
-            terms("3", "sentiments", 3, "bucket", "Sentiment"),
-        ],
         {
             "perPage": 15,
             "showPartialRows": False,
@@ -136,40 +191,18 @@ def top_emoticons_table() -> dict:
     )
 
 
-def hashtag_cloud() -> dict:
+def hashtag_cloud(panel: dict) -> dict:
     return visualization(
-        "tweet-indexer-hashtag-cloud",
-        "Hashtags",
-        "The 50 most used hashtags.",
+        panel,
         "tagcloud",
-        [count_metric(), terms("2", "hashtags", 50, "segment", "Hashtag")],
         {"scale": "linear", "orientation": "single", "minFontSize": 14, "maxFontSize": 64, "showLabel": False},
     )
 
 
-def tweets_over_time() -> dict:
-    date_histogram = {
-        "id": "2",
-        "enabled": True,
-        "type": "date_histogram",
-        "params": {
-            "field": "timestamp_ms",
-            "useNormalizedEsInterval": True,
-            "scaleMetricValues": False,
-            "interval": "auto",
-            "drop_partials": False,
-            "min_doc_count": 1,
-            "extended_bounds": {},
-            "customLabel": "Time",
-        },
-        "schema": "segment",
-    }
+def tweets_over_time(panel: dict) -> dict:
     return visualization(
-        "tweet-indexer-tweets-over-time",
-        "Tweets over time",
-        "Indexed tweets per interval, stacked by sentiment.",
+        panel,
         "histogram",
-        [count_metric(), date_histogram, terms("3", "sentiments", 3, "group", "Sentiment")],
         {
             "type": "histogram",
             "grid": {"categoryLines": False},
@@ -221,29 +254,11 @@ def tweets_over_time() -> dict:
     )
 
 
-def coordinate_map() -> dict:
+def coordinate_map(panel: dict) -> dict:
     """OpenSearch Dashboards: the legacy coordinate map, a geohash grid of tweet locations."""
-    geohash = {
-        "id": "2",
-        "enabled": True,
-        "type": "geohash_grid",
-        "params": {
-            "field": "coordinates.coordinates",
-            "autoPrecision": True,
-            "precision": 2,
-            "useGeocentroid": True,
-            "isFilteredByCollar": True,
-            "mapZoom": 2,
-            "mapCenter": [20, 0],
-        },
-        "schema": "segment",
-    }
     return visualization(
-        "tweet-indexer-tweet-map",
-        "Where tweets come from",
-        "Geotagged tweets (GeoJSON point, else the centre of the tweet's place).",
+        panel,
         "tile_map",
-        [count_metric(), geohash],
         {
             "mapType": "Scaled Circle Markers",
             "isDesaturated": True,
@@ -257,9 +272,10 @@ def coordinate_map() -> dict:
     )
 
 
-def maps_app_map() -> dict:
-    """Kibana: a Maps app document with a grid (cluster) layer over coordinates.coordinates."""
+def maps_app_map(panel: dict) -> dict:
+    """Kibana: a Maps app document with a grid (cluster) layer over the panel's geo field."""
     layer_ref = "layer_1_source_index_pattern"
+    (grid,) = panel["buckets"]
     layers = [
         {
             "id": "basemap",
@@ -283,7 +299,7 @@ def maps_app_map() -> dict:
             "sourceDescriptor": {
                 "type": "ES_GEO_GRID",
                 "id": "tweets-grid-source",
-                "geoField": "coordinates.coordinates",
+                "geoField": grid["field"],
                 "requestType": "point",
                 "resolution": "COARSE",
                 "metrics": [{"type": "count"}],
@@ -318,10 +334,10 @@ def maps_app_map() -> dict:
     ]
     return {
         "type": "map",
-        "id": "tweet-indexer-tweet-map",
+        "id": panel["id"],
         "attributes": {
-            "title": "Where tweets come from",
-            "description": "Geotagged tweets (GeoJSON point, else the centre of the tweet's place).",
+            "title": panel["title"],
+            "description": panel["description"],
             "layerListJSON": dumps(layers),
             "mapStateJSON": dumps(
                 {
@@ -342,26 +358,28 @@ def maps_app_map() -> dict:
 
 
 def dashboard(panels: list) -> dict:
-    """panels: (saved object, x, y, w, h) on the 48-column grid."""
+    """panels: (saved object, its panels.json entry, whose grid places it on 48 columns)."""
     panels_json, references = [], []
-    for i, (obj, x, y, w, h) in enumerate(panels):
+    for i, (obj, panel) in enumerate(panels):
         ref = f"panel_{i}"
+        grid = panel["grid"]
         panels_json.append(
             {
                 "version": "7.10.0",
-                "gridData": {"x": x, "y": y, "w": w, "h": h, "i": str(i + 1)},
+                "gridData": {"x": grid["x"], "y": grid["y"], "w": grid["w"], "h": grid["h"], "i": str(i + 1)},
                 "panelIndex": str(i + 1),
                 "embeddableConfig": {},
                 "panelRefName": ref,
             }
         )
         references.append({"name": ref, "type": obj["type"], "id": obj["id"]})
+    board = PANELS["dashboard"]
     return {
         "type": "dashboard",
         "id": DASHBOARD_ID,
         "attributes": {
-            "title": "Tweets",
-            "description": "Sentiment, emoji, hashtags, volume and places of the indexed tweets.",
+            "title": board["title"],
+            "description": board["description"],
             "version": 1,
             "hits": 0,
             "timeRestore": True,
@@ -379,19 +397,23 @@ def dashboard(panels: list) -> dict:
     }
 
 
+# panels.json kind -> the saved object for each flavour.
+BUILDERS = {
+    "histogram": {"kibana": tweets_over_time, "opensearch-dashboards": tweets_over_time},
+    "pie": {"kibana": sentiment_pie, "opensearch-dashboards": sentiment_pie},
+    "table": {"kibana": top_emoticons_table, "opensearch-dashboards": top_emoticons_table},
+    "tagcloud": {"kibana": hashtag_cloud, "opensearch-dashboards": hashtag_cloud},
+    "map": {"kibana": maps_app_map, "opensearch-dashboards": coordinate_map},
+}
+
+
 def objects(flavour: str) -> list:
-    tweet_map = maps_app_map() if flavour == "kibana" else coordinate_map()
-    over_time, pie, table, cloud = tweets_over_time(), sentiment_pie(), top_emoticons_table(), hashtag_cloud()
-    board = dashboard(
-        [
-            (over_time, 0, 0, 48, 12),
-            (pie, 0, 12, 16, 15),
-            (table, 16, 12, 16, 15),
-            (cloud, 32, 12, 16, 15),
-            (tweet_map, 0, 27, 48, 20),
-        ]
-    )
-    return [index_pattern(), over_time, pie, table, cloud, tweet_map, board]
+    placed = []
+    for panel in PANELS["panels"]:
+        if panel["kind"] not in BUILDERS:
+            raise SystemExit(f"panels.json: panel {panel['id']}: unknown kind {panel['kind']!r}")
+        placed.append((BUILDERS[panel["kind"]][flavour](panel), panel))
+    return [index_pattern(), *(obj for obj, _ in placed), dashboard(placed)]
 
 
 FILES = {"kibana": "kibana.ndjson", "opensearch-dashboards": "opensearch-dashboards.ndjson"}

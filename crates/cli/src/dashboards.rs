@@ -77,14 +77,7 @@ pub async fn import(args: ImportArgs) -> Result<bool> {
         .request_with(Method::Post, IMPORT_PATH, Some(&body), content_type, &xsrf)
         .await?;
     if response.status != 200 {
-        return Err(SinkError::Rejected {
-            method: "POST".into(),
-            path: IMPORT_PATH.into(),
-            status: response.status,
-            body: search_sink::excerpt(&response.body),
-            unconfirmed: 0,
-        }
-        .into());
+        return Err(refused("POST", IMPORT_PATH, &response).into());
     }
     let text = String::from_utf8_lossy(&response.body);
     let Ok(answer) = serde_json::from_str::<Value>(&text) else {
@@ -109,6 +102,18 @@ pub async fn import(args: ImportArgs) -> Result<bool> {
         );
     }
     Ok(answer["success"].as_bool() == Some(true) && errors.is_empty())
+}
+
+/// An answer other than 200 to a request of Dashboards or the search server, as the error the
+/// exit code classifies (`exit::sink_problem`).
+pub fn refused(method: &str, path: &str, response: &search_sink::RawResponse) -> SinkError {
+    SinkError::Rejected {
+        method: method.into(),
+        path: path.into(),
+        status: response.status,
+        body: search_sink::excerpt(&response.body),
+        unconfirmed: 0,
+    }
 }
 
 /// The form the import API takes: one `file` part holding the NDJSON.

@@ -27,7 +27,7 @@ pub(super) async fn retention(args: RetentionArgs, matches: &ArgMatches) -> Resu
     let now_ms = pipeline::lifecycle::now_ms();
     let report = pipeline::lifecycle::apply_retention(
         indexer.client(),
-        &args.server.index,
+        &args.server.connection.index,
         retention,
         now_ms,
         args.dry_run,
@@ -59,7 +59,7 @@ pub(super) async fn migrate(args: MigrateArgs, matches: &ArgMatches) -> Result<E
     };
     let to = settings.partition;
     let indexer = args.server.indexer(matches, settings).await?;
-    let index = &args.server.index;
+    let index = &args.server.connection.index;
     let outcome = pipeline::lifecycle::migrate(
         indexer.client_arc(),
         indexer.lifecycle(),

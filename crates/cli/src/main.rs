@@ -1,8 +1,9 @@
 //! `tweet-indexer`: the command-line front door. Indexes local files, directories and S3
 //! prefixes through the same pipeline as the Lambda, prints the bulk requests instead
 //! (`index --dry-run`), prints or applies the index mapping (`mapping print|ensure`), imports
-//! the dashboards (`dashboards import`), removes partitions past retention (`retention apply`)
-//! and moves a single index into time partitions (`migrate --to month|day`).
+//! the dashboards (`dashboards import`) or draws them as one HTML page (`dashboards preview`),
+//! removes partitions past retention (`retention apply`) and moves a single index into time
+//! partitions (`migrate --to month|day`).
 //! Settings come from flags or the same environment variables the Lambda reads.
 //!
 //! Exit codes ([`exit`] has the table and the one classification behind it): 0 everything
@@ -19,6 +20,7 @@ mod interrupt;
 mod lifecycle;
 mod ordered_output;
 mod parallel;
+mod preview;
 mod report;
 
 use std::io::Write;
@@ -134,6 +136,54 @@ enum EventKind {
 enum DashboardsAction {
     /// POST them to the saved-objects import API (overwriting earlier versions).
     Import(Box<dashboards::ImportArgs>),
+    /// Run the dashboard's aggregations against the index and write them as one
+    /// self-contained HTML page (map, sentiment pie, top emoji, hashtags, tweets over time).
+    Preview(Box<PreviewCommand>),
+}
+
+#[derive(Args, Debug)]
+struct PreviewCommand {
+    #[command(flatten)]
+    preview: preview::PreviewArgs,
+    #[command(flatten)]
+    server: ConnectionArgs,
+}
+
+/// The search server alone, for commands that only read (no bulk or dead-letter settings);
+/// each flag falls back to the Lambda's environment variable.
+#[derive(Args, Debug)]
+struct ConnectionArgs {
+    /// Search endpoint URL.
+    #[arg(long, env = "ES_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Index name (or alias).
+    #[arg(long, env = "ES_INDEX", default_value = "twitter")]
+    index: String,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+impl ConnectionArgs {
+    /// The value of a connection or auth variable, from its flag; `None` for other names.
+    fn lookup(&self, name: &str) -> Option<Option<String>> {
+        Some(match name {
+            "ES_ENDPOINT" => self.endpoint.clone(),
+            "ES_INDEX" => Some(self.index.clone()),
+            other => return self.auth.lookup(other),
+        })
+    }
+
+    fn config(&self, matches: &ArgMatches) -> Result<Config, Failure> {
+        Config::from_lookup(|name| match name {
+            // Writing settings do not apply: their variables are not read.
+            "BULK_MAX_BYTES" | "BULK_CONCURRENCY" | "BULK_GZIP" | "DEAD_LETTER_BUCKET"
+            | "DEAD_LETTER_PREFIX" | "DEAD_LETTER_FILE" => None,
+            other => self
+                .lookup(other)
+                .unwrap_or_else(|| std::env::var(other).ok()),
+        })
+        .map_err(|e| Failure::usage(config_error(e, innermost(matches))))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,17 +219,12 @@ struct IndexArgs {
     server: ServerArgs,
 }
 
-/// The search-server settings; each flag falls back to the Lambda's environment variable.
+/// The search-server settings: the connection and what writing takes; each flag falls back to
+/// the Lambda's environment variable.
 #[derive(Args, Debug)]
 struct ServerArgs {
-    /// Search endpoint URL.
-    #[arg(long, env = "ES_ENDPOINT")]
-    endpoint: Option<String>,
-    /// Index name.
-    #[arg(long, env = "ES_INDEX", default_value = "twitter")]
-    index: String,
     #[command(flatten)]
-    auth: AuthArgs,
+    connection: ConnectionArgs,
     /// Flush a bulk request at this many bytes (default 5 MiB).
     #[arg(long, env = "BULK_MAX_BYTES")]
     bulk_max_bytes: Option<String>,
@@ -386,22 +431,16 @@ fn innermost(matches: &ArgMatches) -> &ArgMatches {
 impl ServerArgs {
     fn config(&self, matches: &ArgMatches) -> Result<Config, Failure> {
         let config = Config::from_lookup(|name| match name {
-            "ES_ENDPOINT" => self.endpoint.clone(),
-            "ES_INDEX" => Some(self.index.clone()),
-            "ES_AUTH"
-            | "ES_SIGV4_SERVICE"
-            | "ES_USERNAME"
-            | "ES_PASSWORD"
-            | "ES_API_KEY"
-            | "ES_API_KEY_FILE"
-            | "ES_ALLOW_INSECURE_HTTP" => self.auth.lookup(name).flatten(),
             "BULK_MAX_BYTES" => self.bulk_max_bytes.clone(),
             "BULK_CONCURRENCY" => self.bulk_concurrency.clone(),
             "BULK_GZIP" => self.bulk_gzip.clone(),
             "DEAD_LETTER_BUCKET" => self.dead_letter_bucket.clone(),
             "DEAD_LETTER_PREFIX" => self.dead_letter_prefix.clone(),
             "DEAD_LETTER_FILE" => self.dead_letter_file.clone(),
-            other => std::env::var(other).ok(),
+            other => self
+                .connection
+                .lookup(other)
+                .unwrap_or_else(|| std::env::var(other).ok()),
         })
         .map_err(|e| Failure::usage(config_error(e, innermost(matches))))?;
         Ok(config)
@@ -577,12 +616,12 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
                 .await
                 .map_err(|e| Failure::sink(e, "preparing the index"))?;
             if partition == tweets::partition::Partition::None {
-                report::say(&ensured(&server.index, &outcome));
+                report::say(&ensured(&server.connection.index, &outcome));
             } else {
                 report::say(&format!(
                     "alias {index}: template {template} installed for {index}-* (one index per {partition}, created as tweets reach it)",
-                    index = server.index,
-                    template = pipeline::lifecycle::template_name(&server.index),
+                    index = server.connection.index,
+                    template = pipeline::lifecycle::template_name(&server.connection.index),
                 ));
             }
             Ok(End::Status(Status::Ok))
@@ -598,6 +637,30 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
                 error,
             }),
         },
+        Command::Dashboards {
+            action: DashboardsAction::Preview(args),
+        } => {
+            let mut config = args.server.config(matches)?;
+            config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
+            let client = search_sink::SearchClient::connect(config)
+                .await
+                .map_err(|e| Failure::sink(e, "connecting"))?;
+            let out = &args.preview.out;
+            let figures = preview::write(&client, &args.server.index, out)
+                .await
+                .map_err(|error| Failure {
+                    problem: dashboards::problem(&error),
+                    error,
+                })?;
+            report::say(&format!(
+                "wrote {}: {} tweets ({} geotagged) from index {}",
+                out.display(),
+                figures.tweets,
+                figures.geotagged,
+                args.server.index
+            ));
+            Ok(End::Status(Status::Ok))
+        }
         Command::Event {
             kind: EventKind::Kinesis(args),
         } => event::kinesis(&args)
@@ -676,7 +739,7 @@ async fn dry_run(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> 
     let job = Arc::new(DryRunJob {
         extractor: Arc::new(Extractor::new(ExtractorOptions::default())),
         follow,
-        index: args.server.index.clone(),
+        index: args.server.connection.index.clone(),
         partition: settings.partition,
         retention: settings.retention,
         timeout: Duration::from_secs(args.timeout_secs),
@@ -1151,7 +1214,7 @@ mod tests {
         let Command::Index(args) = cli.command else {
             panic!("expected index");
         };
-        assert_eq!(args.server.auth.auth, Some(AuthKind::Sigv4));
+        assert_eq!(args.server.connection.auth.auth, Some(AuthKind::Sigv4));
         let error = Cli::command()
             .try_get_matches_from(["tweet-indexer", "index", "--auth", "token", "f"])
             .unwrap_err();

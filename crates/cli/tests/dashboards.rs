@@ -137,3 +137,29 @@ fn kibana_flavor_sends_the_kibana_set_and_reports_import_errors() {
         "{stderr}"
     );
 }
+
+/// `dashboards preview` of an index that does not exist: the server's refusal, exit 4, and no
+/// page left behind.
+#[test]
+fn preview_of_a_missing_index_is_a_refusal_and_writes_nothing() {
+    let Some(url) = testkit::peer("OSMEM_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = dir.path().join("page.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_tweet-indexer"))
+        .args(["dashboards", "preview", "--endpoint", &url])
+        .args(["--index", "preview-no-such-index", "--out"])
+        .arg(&page)
+        .env_remove("ES_AUTH")
+        .env_remove("ES_INDEX")
+        .output()
+        .expect("run tweet-indexer");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("preview-no-such-index/_search") && stderr.contains("404"),
+        "{stderr}"
+    );
+    assert!(!page.exists(), "a page was written");
+}

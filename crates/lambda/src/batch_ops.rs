@@ -131,9 +131,9 @@ pub async fn handle<S: ObjectStore>(
         emit(&ran.summary, Subject::BackfillTask(ran.outcome));
         let (code, text) = (ran.code, ran.text);
         if code == SUCCEEDED {
-            tracing::info!(task_id = %task.task_id, result = %text, "batch task succeeded");
+            tracing::info!(object = %ran.summary.object, task_id = %task.task_id, result = %text, "batch task succeeded");
         } else {
-            tracing::error!(task_id = %task.task_id, result_code = code, reason = %text, "batch task failed");
+            tracing::error!(object = %ran.summary.object, task_id = %task.task_id, result_code = code, reason = %text, "batch task failed");
         }
         results.push(TaskResult {
             task_id: task.task_id.clone(),

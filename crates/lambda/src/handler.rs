@@ -250,7 +250,7 @@ impl<S: ObjectStore> Handler<S> {
         let opened = match self.open(object, deadline, keys).await {
             Ok(opened) => opened,
             Err(SourceError::NotFound { name }) => {
-                tracing::error!(bucket = %object.bucket, key = %object.key, "object not found (NoSuchKey): the invocation fails so that this is seen");
+                tracing::error!(object = %name, bucket = %object.bucket, key = %object.key, "object not found (NoSuchKey): the invocation fails so that this is seen");
                 self.emit(
                     &ObjectSummary::new(name.clone()),
                     Subject::Object(Outcome::Missing),
@@ -276,6 +276,7 @@ impl<S: ObjectStore> Handler<S> {
         self.emit(&summary, Subject::Object(outcome));
         if let Err(e) = indexed {
             tracing::error!(
+                object = %summary.object,
                 bucket = %object.bucket,
                 key = %object.key,
                 error = %e,
@@ -287,6 +288,7 @@ impl<S: ObjectStore> Handler<S> {
             return Err(e.into());
         }
         tracing::info!(
+            object = %summary.object,
             bucket = %object.bucket,
             key = %object.key,
             records = summary.records,

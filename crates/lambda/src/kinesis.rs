@@ -119,6 +119,7 @@ pub async fn handle(
         },
     );
     tracing::info!(
+        object = %batch_name,
         batch = %batch_name,
         kinesis_records = records.len(),
         records = summary.records,
@@ -144,6 +145,7 @@ pub async fn handle(
             .unwrap_or(0);
         let record = &records[index];
         tracing::error!(
+            object = %batch_name,
             batch = %batch_name,
             shard_id = %record.shard_id,
             sequence_number = %record.sequence_number,

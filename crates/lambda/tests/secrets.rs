@@ -4,10 +4,11 @@
 //! osmem-server with SigV4 (our signer, session token included), basic auth and an API key,
 //! with `AWS_LAMBDA_LOG_LEVEL=TRACE` (Lambda's advanced logging controls) or `RUST_LOG=trace`.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 use testkit::secrets::{self, API_KEY, AWS_SESSION_ENV, PASSWORD, USERNAME};
 
 const BUCKET: &str = "lambda-secrets";
@@ -18,17 +19,7 @@ fn temp_path(name: &str) -> PathBuf {
 }
 
 async fn upload_samples(s3_endpoint: &str) {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .http_client(search_sink::https::aws_http_client())
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .endpoint_url(s3_endpoint)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = common::moto_s3(s3_endpoint);
     let _ = s3.create_bucket().bucket(BUCKET).send().await;
     let samples =
         std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples");
@@ -42,54 +33,25 @@ async fn upload_samples(s3_endpoint: &str) {
 }
 
 fn s3_event() -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-23T12:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:EXAMPLE"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
-               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "P"}, "arn": format!("arn:aws:s3:::{BUCKET}")},
-               "object": {"key": KEY, "size": 1, "eTag": "e", "sequencer": "01"}}
-    }]})
+    common::s3_put_event(BUCKET, KEY)
 }
 
 /// One invocation of the binary with `env` on top of the session credentials: the runtime's
 /// report (the handler's response among it) and everything the binary printed.
-fn invoke(python: &PathBuf, name: &str, env: &[(String, String)]) -> (Value, String) {
-    let event = temp_path(&format!("{name}.json"));
-    std::fs::write(&event, s3_event().to_string()).expect("event file");
-    let log = temp_path(&format!("{name}.log"));
-    let _ = std::fs::remove_file(&log);
-    let mut cmd = Command::new(python);
-    for var in [
-        "AWS_LAMBDA_LOG_LEVEL",
-        "RUST_LOG",
-        "ES_AUTH",
-        "ES_USERNAME",
-        "ES_API_KEY",
-        "ES_API_KEY_FILE",
-        "DEAD_LETTER_BUCKET",
-        "AWS_ENDPOINT_URL",
-        "AWS_PROFILE",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd
-        .arg(testkit::repo_root().join("scripts/bench/fake_runtime.py"))
-        .args([
-            "invoke",
-            "--binary",
-            env!("CARGO_BIN_EXE_tweet-indexer-lambda"),
-        ])
-        .arg("--event")
-        .arg(&event)
-        .arg("--log")
-        .arg(&log)
-        .envs(AWS_SESSION_ENV)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("run fake_runtime.py");
-    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+fn invoke(python: &Path, name: &str, env_given: &[(String, String)]) -> (Value, String) {
+    // The session credentials first: `env` may override them.
+    let mut env: Vec<(String, String)> = AWS_SESSION_ENV
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    env.extend_from_slice(env_given);
+    let (out, printed) = common::invoke_binary(
+        python,
+        env!("CARGO_BIN_EXE_tweet-indexer-lambda"),
+        name,
+        &s3_event(),
+        &env,
+    );
     assert!(
         out.status.success(),
         "{name}: {}\n{}\n{printed}",
@@ -97,8 +59,6 @@ fn invoke(python: &PathBuf, name: &str, env: &[(String, String)]) -> (Value, Str
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("the runtime's JSON line");
-    let _ = std::fs::remove_file(&event);
-    let _ = std::fs::remove_file(&log);
     (report, printed)
 }
 

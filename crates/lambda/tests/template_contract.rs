@@ -272,7 +272,8 @@ impl ObjectStore for SampleStore {
 }
 
 /// The EMF lines the handler writes for one S3 event naming an object that is indexed (into
-/// osmem-server), one that does not exist and one the store cannot serve: every outcome.
+/// osmem-server), one that does not exist and one the store cannot serve (every outcome), and
+/// for one Kinesis batch.
 async fn emitted_emf_lines(osmem: &str) -> Vec<serde_json::Value> {
     let mut config = Config::new(osmem);
     config.index = "template-contract-emf".into();
@@ -309,6 +310,28 @@ async fn emitted_emf_lines(osmem: &str) -> Vec<serde_json::Value> {
             .await;
         assert_eq!(outcome.is_ok(), succeeds, "{key}: {outcome:?}");
     }
+    // A Kinesis batch (the first records of the sample event): its line carries the Kinesis
+    // trigger's own counts (`KinesisBatches*`) beside the shared ones.
+    let kinesis: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(testkit::repo_root().join("events/kinesis.json")).expect("event"),
+    )
+    .expect("Kinesis event JSON");
+    let records: Vec<serde_json::Value> = kinesis["Records"]
+        .as_array()
+        .expect("Records")
+        .iter()
+        .take(3)
+        .cloned()
+        .collect();
+    let answer = handler
+        .handle(serde_json::json!({ "Records": records }), &context)
+        .await
+        .expect("the Kinesis batch is answered");
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
     let lines = lines.lock().unwrap().clone();
     lines
         .iter()

@@ -1,6 +1,8 @@
 //! Test-only helpers shared by the workspace's test suites: where the repository and the
 //! read-only `../shared` corpus live, and which loopback peers (osmem-server, moto S3, the
-//! Python oracles' venv) `scripts/test` started.
+//! Python oracles' venv) `scripts/test` started; and the fakes and readers several crates'
+//! tests share (fault proxies, an X API fake, a fake search server, the template's saved Logs
+//! Insights queries).
 //!
 //! Not for production code: nothing outside `[dev-dependencies]` should depend on it.
 //!
@@ -10,7 +12,9 @@
 //! test fails instead. CI therefore cannot go green by skipping.
 
 pub mod aws_faults;
+pub mod fake_search;
 pub mod faults;
+pub mod logs_insights;
 pub mod secrets;
 pub mod tls;
 pub mod xfake;

@@ -1,4 +1,6 @@
-//! What the Lambda's test binaries share: Kinesis events as Lambda delivers them.
+//! What the Lambda's test binaries share: Kinesis events as Lambda delivers them, and one
+//! invocation of the real binary under a local Lambda runtime API.
+#![allow(dead_code)] // each test binary uses some of it
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -31,4 +33,84 @@ pub fn kinesis_event(payloads: &[Vec<u8>], first_position: usize) -> Value {
         })
         .collect();
     json!({ "Records": records })
+}
+
+/// One invocation of `tweet-indexer-lambda` (`binary`) with `event`, under
+/// `scripts/bench/fake_runtime.py` run by `python`, with the test's environment less the variables a test sets itself
+/// when it needs them (log level, auth, dead letters, endpoints, gzip),
+/// plus `env`: the runner's output (its JSON report on stdout) and everything the binary
+/// printed. `name` tells this invocation's temporary files apart.
+pub fn invoke_binary(
+    python: &std::path::Path,
+    binary: &str,
+    name: &str,
+    event: &Value,
+    env: &[(String, String)],
+) -> (std::process::Output, String) {
+    let temp = |what: &str| {
+        std::env::temp_dir().join(format!(
+            "lambda-invoke-{}-{name}.{what}",
+            std::process::id()
+        ))
+    };
+    let (event_file, log) = (temp("json"), temp("log"));
+    std::fs::write(&event_file, event.to_string()).expect("event file");
+    let _ = std::fs::remove_file(&log);
+    const UNSET: [&str; 10] = [
+        "AWS_LAMBDA_LOG_LEVEL",
+        "RUST_LOG",
+        "ES_AUTH",
+        "ES_USERNAME",
+        "ES_API_KEY",
+        "ES_API_KEY_FILE",
+        "DEAD_LETTER_BUCKET",
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "BULK_GZIP",
+    ];
+    let mut cmd = std::process::Command::new(python);
+    for var in UNSET {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .arg(testkit::repo_root().join("scripts/bench/fake_runtime.py"))
+        .args(["invoke", "--binary", binary, "--event"])
+        .arg(&event_file)
+        .arg("--log")
+        .arg(&log)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run fake_runtime.py");
+    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&event_file);
+    let _ = std::fs::remove_file(&log);
+    (out, printed)
+}
+
+/// An S3 client of moto at `endpoint` (path-style, dummy credentials).
+pub fn moto_s3(endpoint: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .http_client(search_sink::https::aws_http_client())
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// An S3 `ObjectCreated:Put` event naming one object.
+pub fn s3_put_event(bucket: &str, key: &str) -> Value {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-23T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:EXAMPLE"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "P"}, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": key, "size": 1, "eTag": "e", "sequencer": "01"}}
+    }]})
 }
