@@ -249,9 +249,15 @@ impl Lifecycle {
         deadline: Instant,
     ) -> Result<search_sink::EnsureOutcome, SinkError> {
         if self.partition() == Partition::None {
-            // Only a clear "alias" stops it: anything else is for the ensure below to judge
-            // (and report) as it always did.
-            if let Ok(NameState::Alias(indices)) = client.name_state(&self.base, deadline).await {
+            // Only a clear "alias" stops it; an answer not understood is for the ensure below
+            // to judge (and report) as it always did. A failure to reach the server (a
+            // certificate, no connection) is reported now: the ensure would meet it again.
+            let state = match client.name_state(&self.base, deadline).await {
+                Ok(state) => Some(state),
+                Err(SinkError::Rejected { .. } | SinkError::BadResponse { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            if let Some(NameState::Alias(indices)) = state {
                 return Err(layout(
                     &self.base,
                     format!(
