@@ -17,7 +17,7 @@ use crate::exit::{Problem, Status};
 const STEP_TIME: Duration = Duration::from_secs(24 * 3600);
 
 pub(super) async fn retention(args: RetentionArgs, matches: &ArgMatches) -> Result<End, Failure> {
-    let settings = args.server.lifecycle(matches)?;
+    let settings = args.server.lifecycle_settings(matches)?;
     let Some(retention) = settings.retention else {
         return Err(Failure::usage(anyhow!(
             "--retention (or RETENTION) is not set: there is nothing to apply"
@@ -52,7 +52,7 @@ pub(super) async fn retention(args: RetentionArgs, matches: &ArgMatches) -> Resu
 }
 
 pub(super) async fn migrate(args: MigrateArgs, matches: &ArgMatches) -> Result<End, Failure> {
-    let mut settings = args.server.lifecycle(matches)?;
+    let mut settings = args.server.lifecycle_settings(matches)?;
     settings.partition = match args.to {
         PartitionTo::Month => Partition::Month,
         PartitionTo::Day => Partition::Day,

@@ -395,6 +395,13 @@ fn config_error(error: ConfigError, matches: &ArgMatches) -> anyhow::Error {
     setting_error(error.variable, &error.problem, matches).unwrap_or_else(|| error.into())
 }
 
+/// A lifecycle setting's error as a usage failure, named by its flag or variable.
+fn setting_failure(e: &pipeline::lifecycle::SettingError, matches: &ArgMatches) -> Failure {
+    let error = setting_error(e.variable, &e.problem, innermost(matches))
+        .unwrap_or_else(|| anyhow::anyhow!("{e}"));
+    Failure::usage(error)
+}
+
 fn setting_error(variable: &str, problem: &str, matches: &ArgMatches) -> Option<anyhow::Error> {
     let (variable, id, flag) = SETTINGS.iter().find(|(v, _, _)| *v == variable)?;
     Some(anyhow::anyhow!(
@@ -446,8 +453,18 @@ impl ServerArgs {
         Ok(config)
     }
 
-    /// Partitioning, retention and sizing, from the flags or their variables.
+    /// Partitioning, retention and sizing for writing, from the flags or their variables.
     fn lifecycle(&self, matches: &ArgMatches) -> Result<Settings, Failure> {
+        let settings = self.lifecycle_settings(matches)?;
+        settings
+            .check_for_writes()
+            .map_err(|e| setting_failure(&e, matches))?;
+        Ok(settings)
+    }
+
+    /// Like [`ServerArgs::lifecycle`], each setting checked alone (`retention apply`,
+    /// `migrate`, whose partitioning comes from elsewhere).
+    fn lifecycle_settings(&self, matches: &ArgMatches) -> Result<Settings, Failure> {
         use pipeline::lifecycle as l;
         Settings::from_lookup(|name| match name {
             l::INDEX_PARTITION => self.index_partition.clone(),
@@ -457,11 +474,7 @@ impl ServerArgs {
             l::INDEX_REFRESH_INTERVAL => self.index_refresh_interval.clone(),
             _ => None,
         })
-        .map_err(|e| {
-            let error = setting_error(e.variable, &e.problem, innermost(matches))
-                .unwrap_or_else(|| e.into());
-            Failure::usage(error)
-        })
+        .map_err(|e| setting_failure(&e, matches))
     }
 
     /// A connected indexer with these settings (quick attempts at an unreachable server).

@@ -58,12 +58,28 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// From the environment (the Lambda's variables).
+    /// From the environment (the Lambda's variables), checked for writing
+    /// ([`Settings::check_for_writes`]).
     pub fn from_env() -> Result<Self, SettingError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let settings = Self::from_lookup(|name| std::env::var(name).ok())?;
+        settings.check_for_writes()?;
+        Ok(settings)
     }
 
-    /// From the variables as `lookup` gives them (the CLI passes its flags).
+    /// Whether writers can work with these settings: `RETENTION` needs a partitioning (a
+    /// single index is never deleted, so it would be ignored without a word).
+    pub fn check_for_writes(&self) -> Result<(), SettingError> {
+        if self.retention.is_some() && self.partition == Partition::None {
+            return Err(SettingError {
+                variable: RETENTION,
+                problem: "needs INDEX_PARTITION month or day: a single index is never deleted, only partitions are".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// From the variables as `lookup` gives them (the CLI passes its flags), each checked
+    /// alone.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
         let bad = |variable: &'static str, e: LifecycleError| SettingError {
             variable,
@@ -97,12 +113,6 @@ impl Settings {
                 });
             }
         };
-        if retention.is_some() && partition == Partition::None {
-            return Err(SettingError {
-                variable: RETENTION,
-                problem: "needs INDEX_PARTITION month or day: a single index is never deleted, only partitions are".into(),
-            });
-        }
         Ok(Settings {
             partition,
             retention,
@@ -730,11 +740,13 @@ mod tests {
         assert_eq!(s.retention, Some(Retention::Months(13)));
         assert_eq!((s.shards, s.replicas), (Some(2), Some(0)));
         assert_eq!(s.refresh_interval.as_deref(), Some("30s"));
+        let alone = settings(&[("RETENTION", "13mo")]).unwrap();
         assert_eq!(
-            settings(&[("RETENTION", "13mo")]).unwrap_err().variable,
+            alone.check_for_writes().unwrap_err().variable,
             "RETENTION",
             "retention without partitions"
         );
+        assert!(s.check_for_writes().is_ok());
         for (variable, value) in [
             ("INDEX_PARTITION", "week"),
             ("RETENTION", "13"),
