@@ -1,4 +1,4 @@
-# tweet-capture: the X filtered stream -> Firehose / files / stdout (crates/capture).
+# tweet-capture: the X filtered stream and compliance streams, and batch compliance jobs -> Firehose / files / stdout (crates/capture).
 # Multi-stage: a static musl binary built in the Rust image, run from an empty image as a
 # non-root user. Build: docker build -t tweet-capture .
 # Run:   docker run --rm -e X_BEARER_TOKEN -e AWS_REGION tweet-capture stream --to firehose://NAME

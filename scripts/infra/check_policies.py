@@ -1,4 +1,6 @@
-"""parliament on policies/*.json (checkov does not read bare policy files).
+"""parliament on policies/*.json (checkov does not read bare policy files). policies/aoss/
+holds OpenSearch Serverless policies, a JSON language of their own that parliament does not
+read: the drift check compares them with the template.
 
 The files use CloudFormation's ${...} placeholders, which parliament reads as malformed ARNs, so
 each file is linted after substituting the values of an example deployment (stack
@@ -21,9 +23,14 @@ ACCEPTED = {
     ("firehose-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
     ("batch-operations-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
     ("ecs-tasks-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
+    ("scheduler-trust.json", "MALFORMED"): "a role trust policy has no Resource element",
     ("capture-execution.json", "CREDENTIALS_EXPOSURE"): (
         "ECS pulls the capture image from ECR with the execution role: ecr:GetAuthorizationToken "
         "(resource-less) yields a registry login, and the role is assumable by ECS tasks only"
+    ),
+    ("comply-scheduler.json", "PERMISSIONS_MANAGEMENT_ACTIONS"): (
+        "EventBridge Scheduler runs the comply task by passing its two roles to ECS: iam:PassRole "
+        "names exactly those two roles, and only to ecs-tasks.amazonaws.com"
     ),
     ("data-key.json", "RESOURCE_STAR"): 'in a key policy "Resource": "*" means this key only',
     ("data-key.json", "PERMISSIONS_MANAGEMENT_ACTIONS"): (

@@ -28,12 +28,26 @@ POLICY_SOURCES = {
     ("DomainLogDeliveryPolicy", "PolicyDocument"): "opensearch-log-delivery.json",
     ("SearchDomain", "AccessPolicies"): "domain-access.json",
     ("IndexerKinesisPolicy", "PolicyDocument"): "lambda-kinesis-read.json",
+    ("KinesisProducerPolicy", "PolicyDocument"): "kinesis-producer.json",
     ("BatchOperationsRole", "AssumeRolePolicyDocument"): "batch-operations-trust.json",
     ("BatchOperationsRole", "Policies[batch-operations]"): "batch-operations.json",
     ("CaptureExecutionRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
     ("CaptureExecutionRole", "Policies[capture-execution]"): "capture-execution.json",
     ("CaptureTaskRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
     ("CaptureTaskRole", "Policies[capture-task]"): "capture-task.json",
+    ("LambdaVpcAccessPolicy", "PolicyDocument"): "lambda-vpc-access.json",
+    ("FgacSetupRole", "AssumeRolePolicyDocument"): "lambda-trust.json",
+    ("FgacSetupRole", "Policies[fgac-setup]"): "fgac-setup.json",
+    # OpenSearch Serverless policies: JSON of their own, not IAM (parliament skips aoss/).
+    ("CollectionEncryptionPolicy", "Policy"): "aoss/collection-encryption.json",
+    ("CollectionPublicNetworkPolicy", "Policy"): "aoss/collection-network-public.json",
+    ("CollectionVpcNetworkPolicy", "Policy"): "aoss/collection-network-vpc.json",
+    ("CollectionIndexerAccess", "Policy"): "aoss/collection-indexer-access.json",
+    ("CollectionAdminAccess", "Policy"): "aoss/collection-admin-access.json",
+    ("ComplyTaskRole", "AssumeRolePolicyDocument"): "ecs-tasks-trust.json",
+    ("ComplyTaskRole", "Policies[comply-task]"): "comply-task.json",
+    ("ComplySchedulerRole", "AssumeRolePolicyDocument"): "scheduler-trust.json",
+    ("ComplySchedulerRole", "Policies[comply-scheduler]"): "comply-scheduler.json",
 }
 
 # Properties that hold a policy document, per resource type.
@@ -52,6 +66,8 @@ POLICY_PROPERTIES = {
     "AWS::Elasticsearch::Domain": ["AccessPolicies"],
     "AWS::Lambda::Permission": [],
     "AWS::Serverless::Function": ["Policies"],
+    "AWS::OpenSearchServerless::AccessPolicy": ["Policy"],
+    "AWS::OpenSearchServerless::SecurityPolicy": ["Policy"],
 }
 
 
@@ -94,15 +110,18 @@ def run() -> int:
         used_files.add(source)
         try:
             in_template = to_file_form(document, where)
-            if isinstance(in_template, str):  # AWS::Logs::ResourcePolicy takes a JSON string
+            if isinstance(in_template, str):  # Logs and OpenSearch Serverless policies are JSON strings
                 in_template = json.loads(in_template)
         except (Unsupported, json.JSONDecodeError) as e:
             report.failed(f"{where}: {e}")
             continue
         in_file = load_json(POLICIES / source)
         if in_template == in_file:
-            sids = [s.get("Sid", "?") for s in in_file.get("Statement", [])]
-            report.passed(f"{where} == policies/{source} ({len(sids)} statements: {', '.join(sids)})")
+            if isinstance(in_file, dict) and "Statement" in in_file:
+                sids = [s.get("Sid", "?") for s in in_file["Statement"]]
+                report.passed(f"{where} == policies/{source} ({len(sids)} statements: {', '.join(sids)})")
+            else:  # an OpenSearch Serverless policy: rules, not statements
+                report.passed(f"{where} == policies/{source}")
         else:
             diff = difflib.unified_diff(
                 canonical(in_file).splitlines(),
@@ -115,9 +134,10 @@ def run() -> int:
     for (name, path), source in POLICY_SOURCES.items():
         if source not in used_files:
             report.failed(f"{name}.{path} (for policies/{source}) not found in the template")
-    for file in sorted(POLICIES.glob("*.json")):
-        if file.name not in POLICY_SOURCES.values():
-            report.failed(f"policies/{file.name} is used by no template resource")
+    for file in sorted(POLICIES.rglob("*.json")):
+        name = file.relative_to(POLICIES).as_posix()
+        if name not in POLICY_SOURCES.values():
+            report.failed(f"policies/{name} is used by no template resource")
     return report.finish()
 
 

@@ -101,6 +101,14 @@ def example_values(template: dict) -> dict:
             "TweetsStream.Arn": f"arn:aws:kinesis:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:stream/{EXAMPLE_STACK}-tweets",
             "DeliveryStream.Arn": f"arn:aws:firehose:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:deliverystream/{EXAMPLE_STACK}-tweets",
             "CaptureTokenSecret": f"arn:aws:secretsmanager:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:secret:CaptureTokenSecret-AbCdEf",
+            "FgacSetupRole.Arn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/{EXAMPLE_STACK}-FgacSetupRole-EXAMPLE",
+            "SearchCollection.Arn": f"arn:aws:aoss:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:collection/abcdefghij0123456789",
+            "CollectionVpcEndpoint": "vpce-0123456789abcdef0",
+            "CaptureCluster.Arn": f"arn:aws:ecs:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:cluster/{EXAMPLE_STACK}-CaptureCluster-EXAMPLE",
+            "CaptureExecutionRole.Arn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/{EXAMPLE_STACK}-CaptureExecutionRole-EXAMPLE",
+            "ComplyTaskRole.Arn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/{EXAMPLE_STACK}-ComplyTaskRole-EXAMPLE",
+            "ComplyTweetsTaskDefinition": f"arn:aws:ecs:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:task-definition/{EXAMPLE_STACK}-comply-tweets:1",
+            "ComplyUsersTaskDefinition": f"arn:aws:ecs:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:task-definition/{EXAMPLE_STACK}-comply-users:1",
             # Optional parameter whose default is empty: the statement using it only exists
             # when it is set, so lint it with a plausible value.
             "AdminPrincipalArn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/SearchAdmin",

@@ -81,6 +81,47 @@ def run_all(work: Path) -> int:
         report.note("unread environment variable: skipped (no crate builds the Lambda binary yet)")
     else:
         expect_failure(report, "environment variable the binary never reads", result, "ES_TIMEOUT_SECS")
+
+    # 5. A function CloudFormation does not take in Rules (it refuses the whole template; no
+    #    linter notices).
+    joined = work / "rule-join.yaml"
+    joined.write_text(
+        mutate(
+            template,
+            "RuleCondition: !Not [!Contains [!Ref SubnetIds, \"\"]]",
+            "RuleCondition: !Not [!Equals [!Join [\"\", !Ref SubnetIds], \"\"]]",
+        ),
+        encoding="utf-8",
+    )
+    variants = REPO / "target" / "infra" / "variants" / "translated"
+    default = REPO / "target" / "infra" / "template.translated.json"
+    expect_failure(report, "Fn::Join in a rule", run(PY, HERE / "check_variants.py", default, variants, joined), "Rules use rule functions only")
+
+    # 6. A rule lost: subnets without security groups are no longer refused.
+    unguarded = work / "no-sg-rule.yaml"
+    unguarded.write_text(
+        mutate(template, "      - Assert: !Not [!Contains [!Ref SecurityGroupIds, \"\"]]\n", "      - Assert: !Equals [a, a]\n"),
+        encoding="utf-8",
+    )
+    expect_failure(report, "a missing rule", run(PY, HERE / "check_variants.py", default, variants, unguarded), "subnets-without-security-groups: refused by rule")
+
+    # 7. The indexer left outside the VPC while the domain is in it: read from the translated
+    #    variant (the other variants as check-infra translated them).
+    outside = work / "no-vpc-config.yaml"
+    outside.write_text(
+        mutate(template, "      VpcConfig: !If\n        - HasVpc\n", "      VpcConfig: !If\n        - CreateCollection\n"),
+        encoding="utf-8",
+    )
+    mutated = work / "variants"
+    shutil.copytree(variants, mutated / "translated")
+    step = run(PY, HERE / "variants.py", "write", mutated / "src", outside)
+    step = step if step.returncode else run(
+        PY, HERE / "translate.py", mutated / "src" / "domain-vpc.json", mutated / "translated" / "domain-vpc.translated.json"
+    )
+    if step.returncode != 0:
+        report.failed(f"could not translate the mutated VPC variant:\n{step.stdout}{step.stderr}")
+    else:
+        expect_failure(report, "a function outside the VPC", run(PY, HERE / "check_variants.py", default, mutated / "translated"), "IndexerFunction VpcConfig set")
     return report.finish()
 
 

@@ -5,20 +5,26 @@
 //! |---|---|
 //! | 0 | done: every record read was delivered; the rules command did all it was asked |
 //! | 1 | partly done: some records read were not delivered (too large for the sink, or still queued when the run was stopped), or some rule changes were refused and the rest made |
-//! | 2 | nothing usable: a usage or configuration error, or a refusal no rerun can fix (X's 400/401/403/404, a delivery stream that does not exist, access denied, a rule X refuses) |
+//! | 2 | nothing usable: a usage or configuration error (a flag, the token or a variable missing or malformed, a local file or directory, AWS region or credentials missing) |
 //! | 3 | a transient failure worth rerunning as is: X or the sink unreachable, timed out, 5xx, 408, 429 |
+//! | 4 | a permanent refusal no rerun fixes: X's 400/401/403/404 and any other 4xx, a rule X refuses, a delivery stream that does not exist, access denied, an untrusted certificate |
+//!
+//! The codes mean what they mean for `tweet-indexer` (`crates/cli/src/exit.rs`), so a wrapper
+//! treats both binaries alike: 2 is fixed on this side, 3 is rerun, 4 needs the remote side
+//! (credentials, access, the resource) fixed.
 //!
 //! Records not delivered win over the cause of the stop: a run that read records and lost
 //! some exits 1 whatever stopped it, since what it tells the operator first is "data is
-//! missing". Without lost records, the cause decides (2 or 3).
+//! missing". Without lost records, the cause decides (2, 3 or 4).
 
 /// What kind of failure stopped a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// The command line, a variable, a file or a local directory is wrong.
+    /// The command line, a variable, a file or a local directory is wrong, or the AWS
+    /// region or credentials are missing: fixed on this side (exit 2).
     Usage,
-    /// A remote refusal no rerun can fix (credentials, access, a missing resource, an
-    /// invalid request).
+    /// A remote refusal no rerun can fix (credentials or access refused, a missing resource,
+    /// an invalid request, a certificate that is not trusted): exit 4.
     Refused,
     /// Unreachable, timed out, throttled or a server error: rerunning may work.
     Transient,
@@ -50,8 +56,9 @@ impl Outcome {
         match self {
             Outcome::Done => 0,
             Outcome::Partial => 1,
-            Outcome::Failed(Class::Usage | Class::Refused) => 2,
+            Outcome::Failed(Class::Usage) => 2,
             Outcome::Failed(Class::Transient) => 3,
+            Outcome::Failed(Class::Refused) => 4,
         }
     }
 }
@@ -111,12 +118,19 @@ impl Classify for crate::queue::QueueError {
     }
 }
 
+impl Classify for crate::comply::ComplyError {
+    fn class(&self) -> Class {
+        crate::comply::ComplyError::class(self)
+    }
+}
+
 impl Classify for crate::CaptureError {
     fn class(&self) -> Class {
         match self {
             crate::CaptureError::Stream(e) => e.class(),
             crate::CaptureError::Sink(e) => e.class(),
             crate::CaptureError::Queue(e) => e.class(),
+            crate::CaptureError::Comply(e) => Classify::class(e),
         }
     }
 }
@@ -140,6 +154,15 @@ pub fn class_of(error: &(dyn std::error::Error + 'static)) -> Class {
         }
         if let Some(e) = e.downcast_ref::<crate::CaptureError>() {
             return e.class();
+        }
+        if let Some(e) = e.downcast_ref::<crate::comply::ComplyError>() {
+            return e.class();
+        }
+        if let Some(e) = e.downcast_ref::<crate::comply::jobs::JobsError>() {
+            return e.class();
+        }
+        if let Some(e) = e.downcast_ref::<crate::comply::ids::FetchError>() {
+            return e.class;
         }
         if let Some(e) = e.downcast_ref::<crate::rules::ChangeError>() {
             return e.class();
@@ -207,12 +230,12 @@ mod tests {
             ),
             ("usage", 0, Some("missing X_BEARER_TOKEN".into()), 2),
             ("rules file", 0, Some(Box::new(io)), 2),
-            ("bad token", 0, Some(Box::new(fatal(401))), 2),
-            ("no access", 0, Some(Box::new(fatal(403))), 2),
-            ("invalid query", 0, Some(Box::new(fatal(400))), 2),
-            ("stream gone", 0, Some(Box::new(fatal(404))), 2),
-            ("rules 401", 0, Some(Box::new(refused(401))), 2),
-            ("rules 403", 0, Some(Box::new(refused(403))), 2),
+            ("bad token", 0, Some(Box::new(fatal(401))), 4),
+            ("no access", 0, Some(Box::new(fatal(403))), 4),
+            ("invalid query", 0, Some(Box::new(fatal(400))), 4),
+            ("stream gone", 0, Some(Box::new(fatal(404))), 4),
+            ("rules 401", 0, Some(Box::new(refused(401))), 4),
+            ("rules 403", 0, Some(Box::new(refused(403))), 4),
             ("rules 408", 0, Some(Box::new(refused(408))), 3),
             ("rules 429", 0, Some(Box::new(refused(429))), 3),
             ("rules 503", 0, Some(Box::new(refused(503))), 3),
@@ -221,7 +244,7 @@ mod tests {
                 "rules 200 but not JSON",
                 0,
                 Some(Box::new(RulesError::Body("x".into()))),
-                2,
+                4,
             ),
             (
                 "rules unreachable",
@@ -232,8 +255,8 @@ mod tests {
             (
                 "rules certificate",
                 0,
-                Some(Box::new(unreachable(Class::Usage))),
-                2,
+                Some(Box::new(unreachable(Class::Refused))),
+                4,
             ),
             (
                 "rules bad URL",
@@ -249,7 +272,7 @@ mod tests {
                     refused: 1,
                     not_tried: 0,
                 })),
-                2,
+                4,
             ),
             (
                 "some rule changes refused",
@@ -269,7 +292,7 @@ mod tests {
                     refused: 1,
                     not_tried: 2,
                 })),
-                2,
+                4,
             ),
             (
                 "some added, deletes held back",
@@ -285,7 +308,7 @@ mod tests {
                 "sink missing",
                 0,
                 Some(Box::new(unusable(Class::Refused))),
-                2,
+                4,
             ),
             (
                 "sink unreachable",

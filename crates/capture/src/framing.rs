@@ -1,5 +1,6 @@
 //! Turns the stream's HTTP body chunks into lines: optional incremental gunzip, then framing
-//! on `\r\n` across chunk boundaries. An empty line is a keep-alive.
+//! on `\r\n` across chunk boundaries (an empty line is a keep-alive). [`Framer::lines`] frames
+//! on `\n` instead (a batch compliance job's results file), a `\r` before it cut off.
 //!
 //! Chunks are byte slices cut wherever the network cut them (mid-record, mid-UTF-8, mid gzip
 //! block); nothing here decodes text, so a cut inside a multi-byte character is harmless.
@@ -36,8 +37,10 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 pub struct Framer {
     gunzip: Option<GzDecoder<Vec<u8>>>,
     pending: BytesMut,
-    /// How much of `pending` is known to hold no `\r\n`.
+    /// How much of `pending` is known to hold no line break.
     scanned: usize,
+    /// Lines end with `\n` alone (a `\r` before it is not part of the line).
+    lf: bool,
 }
 
 impl std::fmt::Debug for Framer {
@@ -56,7 +59,34 @@ impl Framer {
             gunzip: gzip.then(|| GzDecoder::new(Vec::new())),
             pending: BytesMut::new(),
             scanned: 0,
+            lf: false,
         }
+    }
+
+    /// Frames on `\n` (NDJSON files), a `\r` before it cut off; an empty line is a
+    /// [`Frame::KeepAlive`] (nothing).
+    pub fn lines(gzip: bool) -> Self {
+        Framer {
+            lf: true,
+            ..Framer::new(gzip)
+        }
+    }
+
+    /// The body ended: appends what the end of a gzip body completes to `out`, and returns
+    /// the last line when it had no line break after it.
+    pub fn finish(&mut self, out: &mut Vec<Frame>) -> Result<Option<Bytes>, FramingError> {
+        if let Some(decoder) = &mut self.gunzip {
+            decoder.try_finish()?;
+            let plain = std::mem::take(decoder.get_mut());
+            self.pending.extend_from_slice(&plain);
+            self.split(out)?;
+        }
+        let mut rest = std::mem::take(&mut self.pending);
+        self.scanned = 0;
+        if self.lf && rest.ends_with(b"\r") {
+            rest.truncate(rest.len() - 1);
+        }
+        Ok((!rest.is_empty()).then(|| rest.freeze()))
     }
 
     /// Feeds one body chunk; appends the complete frames it finished to `out`.
@@ -83,11 +113,22 @@ impl Framer {
         loop {
             // Resume the search one byte early: a "\r" may end the previous scan.
             let from = self.scanned.saturating_sub(1);
-            match find_crlf(&self.pending[from..]) {
-                Some(pos) => {
-                    let line = self.pending.split_to(from + pos).freeze();
-                    let _ = self.pending.split_to(2);
+            let found = if self.lf {
+                self.pending[from..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map(|pos| (pos, 1))
+            } else {
+                find_crlf(&self.pending[from..]).map(|pos| (pos, 2))
+            };
+            match found {
+                Some((pos, width)) => {
+                    let mut line = self.pending.split_to(from + pos).freeze();
+                    let _ = self.pending.split_to(width);
                     self.scanned = 0;
+                    if self.lf && line.ends_with(b"\r") {
+                        line.truncate(line.len() - 1);
+                    }
                     out.push(if line.is_empty() {
                         Frame::KeepAlive
                     } else {
@@ -188,6 +229,44 @@ mod tests {
         let mut out = Vec::new();
         framer.push(&first, &mut out).unwrap();
         assert_eq!(out, vec![line("{\"data\":{\"id\":\"1\"}}")]);
+    }
+
+    #[test]
+    fn lines_split_on_lf_drop_a_cr_and_finish_with_the_last_line() {
+        let body = b"{\"id\":\"1\"}\n{\"id\":\"2\"}\r\n\n{\"id\":\"3\"}";
+        for gzip in [false, true] {
+            let wire = if gzip {
+                let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+                enc.write_all(body).unwrap();
+                enc.finish().unwrap()
+            } else {
+                body.to_vec()
+            };
+            for cut in 0..=wire.len() {
+                let mut framer = Framer::lines(gzip);
+                let mut out = Vec::new();
+                framer.push(&wire[..cut], &mut out).unwrap();
+                framer.push(&wire[cut..], &mut out).unwrap();
+                let last = framer.finish(&mut out).unwrap();
+                assert_eq!(
+                    out,
+                    vec![
+                        line("{\"id\":\"1\"}"),
+                        line("{\"id\":\"2\"}"),
+                        Frame::KeepAlive
+                    ],
+                    "gzip {gzip} cut at {cut}"
+                );
+                assert_eq!(last.as_deref(), Some(&b"{\"id\":\"3\"}"[..]));
+            }
+        }
+        let mut framer = Framer::lines(false);
+        framer.push(b"x\r\n", &mut Vec::new()).unwrap();
+        assert_eq!(
+            framer.finish(&mut Vec::new()).unwrap(),
+            None,
+            "nothing after the last break"
+        );
     }
 
     #[test]

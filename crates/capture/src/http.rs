@@ -1,19 +1,22 @@
 //! Short, cause-first descriptions of what went wrong talking to X: a failed request says
 //! why (refused, timed out, name not found, certificate) before where, and an error body is
 //! excerpted (first line, capped), never dumped. The bearer token is never part of either
-//! (it travels in a sensitive header, not in the URL).
+//! (it travels in a sensitive header, not in the URL), and neither is a URL's query (where a
+//! compliance job's upload and download URLs carry their secret token).
 
 use crate::exit::Class;
 
 /// The longest excerpt of a remote error body.
 pub const EXCERPT_CHARS: usize = 200;
 
-/// Whether rerunning may help: a certificate that is not trusted or a request that cannot
-/// be built will fail the same way again; refused, reset, timed out or name not found may
-/// not.
+/// Whether rerunning may help: a certificate that is not trusted is a permanent refusal
+/// (as for `tweet-indexer`), a request that cannot be built is a usage error, and both fail
+/// the same way again; refused, reset, timed out or name not found may not.
 pub fn class(error: &reqwest::Error) -> Class {
-    if error.is_builder() || is_certificate(error) {
+    if error.is_builder() {
         Class::Usage
+    } else if is_certificate(error) {
+        Class::Refused
     } else {
         Class::Transient
     }
@@ -54,7 +57,15 @@ pub fn describe(error: &reqwest::Error) -> String {
         root = Some(s.to_string());
         source = s.source();
     }
-    let cause = root.unwrap_or_else(|| error.to_string());
+    let mut cause = root.unwrap_or_else(|| error.to_string());
+    if let Some(url) = error.url()
+        && url.query().is_some()
+    {
+        // reqwest's own text names the whole URL: never its query.
+        let mut bare = url.clone();
+        bare.set_query(None);
+        cause = cause.replace(url.as_str(), bare.as_str());
+    }
     let mut text = if cause.is_empty() || what.contains(cause.as_str()) {
         what.to_owned()
     } else {

@@ -1,16 +1,19 @@
-//! `tweet-capture`'s library: reads the X API v2 filtered stream as the streaming guide asks
-//! (incremental gzip, `\r\n` framing across chunks, keep-alives, stall timeout, the reconnect
-//! policy by error kind with backoff reset only by progress, deduplication of redelivered
-//! tweets) and delivers each stream line, untouched, to a sink (rotating gzip NDJSON files,
-//! stdout, Amazon Data Firehose, Kinesis Data Streams) checked before anything is read, with a
-//! queue between the two bounded in memory (spilling to disk, then holding the reader back),
-//! counters, a CloudWatch EMF line a minute and the guide's volume warning. It also manages
-//! the stream's rules, and classifies every failure into the command's exit code (`exit`).
+//! `tweet-capture`'s library: reads the X API v2 filtered stream and the compliance streams
+//! (one partition each) as the streaming guide asks (incremental gzip, `\r\n` framing across
+//! chunks, keep-alives, stall timeout, the reconnect policy by error kind with backoff reset
+//! only by progress, deduplication of redelivered tweets and events) and delivers each stream
+//! line, untouched, to a sink (rotating gzip NDJSON files, stdout, Amazon Data Firehose,
+//! Kinesis Data Streams) checked before anything is read, with a queue between the two bounded
+//! in memory (spilling to disk, then holding the reader back), counters, a CloudWatch EMF line
+//! a minute and the guide's volume warning. It also runs batch compliance jobs whose results
+//! take the same way (`comply`), manages the stream's rules, and classifies every failure
+//! into the command's exit code (`exit`).
 //!
-//! It does not parse tweets into documents: the files and Firehose objects it writes are the
-//! input of `tweet-indexer` and the Lambda.
+//! It does not parse tweets into documents nor decide what a compliance event does: the files
+//! and Firehose objects it writes are the input of `tweet-indexer` and the Lambda.
 
 pub mod backoff;
+pub mod comply;
 pub mod dedup;
 pub mod exit;
 pub mod framing;
@@ -28,8 +31,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
+use crate::comply::ComplyError;
 use crate::metrics::{Reporter, Stats, volume_low};
-use crate::queue::{QueueConfig, QueueError};
+use crate::queue::{QueueConfig, QueueError, QueueTx};
 use crate::sink::{Sink, SinkError};
 use crate::stream::{Connect, StreamConfig, StreamError};
 
@@ -53,6 +57,9 @@ pub struct CaptureOptions {
     /// Once the reader stopped (a signal, a fatal answer), how long the sink may take to
     /// deliver what was read before the rest is abandoned (counted as not delivered).
     pub shutdown_timeout: Duration,
+    /// Once a reader finished its work (a batch compliance job), how long the sink may take
+    /// to deliver the rest; `None`: as long as it needs (until a signal).
+    pub drain_timeout: Option<Duration>,
     /// Warn when each of the last `volume_window` minutes had fewer tweets (0: off).
     pub min_tweets_per_minute: u64,
     pub volume_window: usize,
@@ -74,6 +81,7 @@ impl CaptureOptions {
                 spool_bytes: 0,
             },
             shutdown_timeout: Duration::from_secs(50),
+            drain_timeout: None,
             min_tweets_per_minute: 0,
             volume_window: 5,
             metrics_interval: Duration::from_secs(60),
@@ -91,6 +99,19 @@ pub enum CaptureError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Comply(#[from] ComplyError),
+}
+
+impl CaptureError {
+    /// The reader stopped because the sink went away (the sink's own error is the cause).
+    pub fn is_sink_gone(&self) -> bool {
+        matches!(
+            self,
+            CaptureError::Stream(StreamError::SinkGone)
+                | CaptureError::Comply(ComplyError::SinkGone)
+        )
+    }
 }
 
 /// How the delivery of what was read ended.
@@ -112,17 +133,40 @@ pub async fn capture(
     sink: Sink,
     stats: Arc<Stats>,
     stop: watch::Receiver<bool>,
-    mut abandon: watch::Receiver<bool>,
+    abandon: watch::Receiver<bool>,
 ) -> Result<Delivery, CaptureError> {
-    let (tx, mut rx) = queue::queue(&options.queue)?;
-    let reader = {
-        let stats = Arc::clone(&stats);
-        async move {
-            let result = stream::run(connect, &options.stream, &tx, &stats, stop).await;
-            drop(tx); // lets the sink drain and close
-            result
-        }
+    let stopped = stop.clone();
+    let read = |tx: QueueTx, stats: Arc<Stats>| async move {
+        stream::run(connect, &options.stream, &tx, &stats, stop)
+            .await
+            .map_err(CaptureError::from)
     };
+    deliver(options, sink, stats, stopped, abandon, read).await
+}
+
+/// Runs `read` (which puts records in the queue it is given and returns when it is done, or
+/// stopped, or failed) and delivers what it queued to `sink`, reporting the metrics every
+/// `metrics_interval`. Once `read` failed, or once `stop` turned true, the sink gets
+/// `shutdown_timeout` to deliver the rest and close; a reader that finished its work lets
+/// the sink take `drain_timeout` (or a stop's `shutdown_timeout`). `abandon` turning true (a
+/// second signal) stops everything at once. The stream and the batch compliance jobs share
+/// it.
+pub async fn deliver<R, F>(
+    options: &CaptureOptions,
+    sink: Sink,
+    stats: Arc<Stats>,
+    mut stop: watch::Receiver<bool>,
+    mut abandon: watch::Receiver<bool>,
+    read: R,
+) -> Result<Delivery, CaptureError>
+where
+    R: FnOnce(QueueTx, Arc<Stats>) -> F,
+    F: std::future::Future<Output = Result<(), CaptureError>>,
+{
+    let (tx, mut rx) = queue::queue(&options.queue)?;
+    // The reader owns the queue's sending half: when it returns, the half is dropped, which
+    // lets the sink drain and close.
+    let reader = read(tx, Arc::clone(&stats));
     let writer = {
         let stats = Arc::clone(&stats);
         async move {
@@ -138,6 +182,7 @@ pub async fn capture(
     let mut written = None;
     let mut deadline = None;
     let mut abandon_open = true;
+    let mut stop_open = true;
     let mut delivery = Delivery::Finished;
     let mut reporter = Reporter::new(options.label.clone());
     let mut per_minute = Vec::new();
@@ -152,9 +197,21 @@ pub async fn capture(
         };
         tokio::select! {
             r = &mut reader, if read.is_none() => {
+                let now = tokio::time::Instant::now();
+                deadline = if r.is_err() || *stop.borrow() {
+                    Some(now + options.shutdown_timeout)
+                } else {
+                    options.drain_timeout.map(|d| now + d)
+                };
                 read = Some(r);
-                deadline = Some(tokio::time::Instant::now() + options.shutdown_timeout);
             }
+            changed = stop.changed(), if stop_open => match changed {
+                Ok(()) if *stop.borrow() && read.is_some() && deadline.is_none() => {
+                    deadline = Some(tokio::time::Instant::now() + options.shutdown_timeout);
+                }
+                Ok(()) => {}
+                Err(_) => stop_open = false,
+            },
             w = &mut writer, if written.is_none() => written = Some(w),
             _ = interval.tick() => report(options, &stats, &mut reporter, &mut per_minute),
             changed = abandon.changed(), if abandon_open => match changed {
@@ -183,8 +240,9 @@ pub async fn capture(
     }
     match read {
         // The sink failed first and the reader saw it go: the sink's error is the cause.
-        Some(Err(StreamError::SinkGone)) | Some(Ok(())) | None => Ok(delivery),
-        Some(Err(e)) => Err(e.into()),
+        Some(Err(e)) if e.is_sink_gone() => Ok(delivery),
+        Some(Ok(())) | None => Ok(delivery),
+        Some(Err(e)) => Err(e),
     }
 }
 

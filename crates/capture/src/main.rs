@@ -1,5 +1,6 @@
-//! `tweet-capture`: manages the X API v2 filtered stream's rules and captures the stream into
-//! Firehose, Kinesis, a directory of gzip NDJSON files or stdout. The API base URL comes from
+//! `tweet-capture`: manages the X API v2 filtered stream's rules, captures the stream or one
+//! partition of a compliance stream, and runs batch compliance jobs, into Firehose, Kinesis, a
+//! directory of gzip NDJSON files or stdout. The API base URL comes from
 //! `X_API_URL`, the token from `X_BEARER_TOKEN` (or the file named by `X_BEARER_TOKEN_FILE`).
 //! Logs go to stderr, as text on a terminal and JSON otherwise (`--log-format`). The first
 //! SIGTERM / SIGINT stops reading and delivers what was read; a second one exits at once.
@@ -11,13 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use capture::comply::jobs::{JobType, JobsClient};
+use capture::comply::{ComplyOptions, Summary, ids, state::State};
 use capture::exit::Outcome;
+use capture::message::classify_compliance;
 use capture::queue::QueueConfig;
 use capture::rules::{NewRule, RulesClient, sync_plan};
 use capture::sink::kinesis::{KinesisSink, PartitionKey};
 use capture::sink::{Destination, Sink, dir::DirSink, firehose::FirehoseSink};
-use capture::stream::{HttpStream, StreamConfig, Token};
-use capture::{CaptureOptions, Delivery, metrics::Stats};
+use capture::stream::{ComplianceStream, HttpStream, StreamConfig, Token};
+use capture::{CaptureError, CaptureOptions, Delivery, metrics::Stats};
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
@@ -38,8 +42,8 @@ macro_rules! stream_variables {
     () => {
         "  AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, ...
                          the AWS default chain, for firehose:// and kinesis:// (never logged)
-  AWS_ENDPOINT_URL_FIREHOSE, AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL
-                         another Firehose / Kinesis endpoint (a local one, e.g. moto)
+  AWS_ENDPOINT_URL_FIREHOSE, AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL
+                         another Firehose / Kinesis / S3 endpoint (a local one, e.g. moto)
   TMPDIR                 the default --spool-dir
 "
     };
@@ -50,9 +54,11 @@ macro_rules! exit_codes {
 Exit codes:
   0  done: every record read was delivered, or the rules command did all it was asked
   1  partly done: some records read were not delivered, or some rule changes were refused
-  2  nothing usable: usage or configuration error, or a refusal no rerun fixes
-     (X's 401/403/400, a missing delivery stream, access denied, a refused rule)
-  3  transient: X or the sink unreachable, timed out, throttled or failing (5xx); rerun"
+  2  nothing usable: usage or configuration error (flag, token, variable, file,
+     directory, AWS region or credentials)
+  3  transient: X or the sink unreachable, timed out, throttled or failing (5xx); rerun
+  4  refused for good: X's 400/401/403/404 or another 4xx, a refused rule, a missing
+     delivery stream, access denied, an untrusted certificate; fix, then rerun"
     };
 }
 const ALL_HELP: &str = concat!(x_variables!(), stream_variables!(), exit_codes!());
@@ -62,7 +68,7 @@ const RULES_HELP: &str = concat!(x_variables!(), exit_codes!());
 #[command(
     name = "tweet-capture",
     version,
-    about = "Capture the X API v2 filtered stream into Firehose, Kinesis, files or stdout",
+    about = "Capture the X API v2 filtered stream and compliance streams, and run batch compliance jobs, into Firehose, Kinesis, files or stdout",
     after_help = ALL_HELP
 )]
 struct Cli {
@@ -100,6 +106,37 @@ enum Command {
     /// Read the stream and deliver every line to a destination.
     #[command(after_help = ALL_HELP)]
     Stream(Box<StreamArgs>),
+    /// Read one partition of X's tweets or users compliance stream (Enterprise access) and
+    /// deliver every event to a destination; run one for each of the 4 partitions.
+    #[command(after_help = ALL_HELP)]
+    ComplianceStream(Box<ComplianceStreamArgs>),
+    /// Run a batch compliance job over a file of tweet or user ids (`tweet-indexer ids`
+    /// prints one) and deliver its results to a destination.
+    #[command(after_help = ALL_HELP)]
+    Comply(Box<ComplyArgs>),
+}
+
+/// What a compliance stream or job is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ComplianceType {
+    Tweets,
+    Users,
+}
+
+impl ComplianceType {
+    fn stream(self) -> ComplianceStream {
+        match self {
+            ComplianceType::Tweets => ComplianceStream::Tweets,
+            ComplianceType::Users => ComplianceStream::Users,
+        }
+    }
+
+    fn job(self) -> JobType {
+        match self {
+            ComplianceType::Tweets => JobType::Tweets,
+            ComplianceType::Users => JobType::Users,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -138,33 +175,74 @@ enum RulesAction {
 
 #[derive(Args, Debug)]
 struct StreamArgs {
-    /// firehose://NAME, kinesis://NAME, dir://PATH or - (stdout).
-    #[arg(long)]
-    to: Destination,
-    /// Kinesis partition key: `author` (the author id) or `tweet` (the tweet id).
-    #[arg(long, default_value = "author")]
-    partition_key: PartitionKey,
-    /// Ask for up to this many minutes of missed tweets on each connection (1-5; needs an
-    /// access level that allows it).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
-    backfill_minutes: Option<u8>,
-    /// Reconnect when nothing, not even a keep-alive, arrived for this long (20s-1h; X sends
-    /// a keep-alive every 20 s).
-    #[arg(long, default_value = "30s", value_parser = duration_in(20, 3600))]
-    stall_timeout: Duration,
-    /// The longest reconnect delay (1s-1h; a server-sent rate-limit reset is still
-    /// honoured).
-    #[arg(long, default_value = "320s", value_parser = duration_in(1, 3600))]
-    max_backoff: Duration,
-    /// Tweet ids seen within this window are forwarded once (0s: off; at most 24h).
-    #[arg(long, default_value = "10m", value_parser = duration_in(0, 24 * 3600))]
-    dedup_window: Duration,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
+    #[command(flatten)]
+    reconnect: ReconnectArgs,
     /// Warn when fewer tweets than this arrive per minute for --volume-window (0: off).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     min_tweets_per_minute: u64,
     /// Minutes of low volume before the warning (1-1440).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1440))]
     volume_window: u16,
+}
+
+#[derive(Args, Debug)]
+struct ComplianceStreamArgs {
+    /// Which compliance stream: `tweets` (delete, tweet_edit, withheld, drop, undrop) or
+    /// `users` (user_delete, user_protect, user_suspend, user_withheld, scrub_geo, ... and
+    /// their reversals).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    kind: ComplianceType,
+    /// The partition to read (1-4): X splits each compliance stream in 4, and only the 4
+    /// connections together carry every event.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+    partition: u8,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
+    #[command(flatten)]
+    reconnect: ReconnectArgs,
+}
+
+#[derive(Args, Debug)]
+struct ComplyArgs {
+    /// Which job: `tweets` (the ids are tweet ids) or `users` (user ids).
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    kind: ComplianceType,
+    /// The ids, one a line (a local file, or s3://BUCKET/KEY).
+    #[arg(long, value_name = "FILE")]
+    ids: String,
+    /// Where the state that lets a rerun resume the jobs is kept [default: beside the ids
+    /// file; for s3:// ids, the system's temp directory].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The most ids one job takes (1-6000000; X takes 128 MB per upload): larger files are
+    /// split into jobs run one after the other. The upload of one job is held in memory.
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..=6_000_000))]
+    max_ids_per_job: u64,
+    /// The first delay between two polls of a job (1s-10m); it doubles up to 4 times that
+    /// while the job's status does not change.
+    #[arg(long, default_value = "30s", value_parser = duration_in(1, 600))]
+    poll_interval: Duration,
+    /// How long one job may be waited for (processing, another active job of the type,
+    /// retries) before the run stops (exit 3; the next run resumes it), and how long the
+    /// destination may then take to accept the results (exit 1). 1m-7d.
+    #[arg(long, default_value = "12h", value_parser = duration_in(60, 7 * 24 * 3600))]
+    max_wait: Duration,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
+}
+
+/// Where records go and how they wait on the way.
+#[derive(Args, Debug)]
+struct DeliveryArgs {
+    /// firehose://NAME, kinesis://NAME, dir://PATH or - (stdout).
+    #[arg(long)]
+    to: Destination,
+    /// Kinesis partition key: `author` (the author's or user's id) or `tweet` (the tweet
+    /// id).
+    #[arg(long, default_value = "author")]
+    partition_key: PartitionKey,
     /// MiB of records held in memory between the reader and the sink (1-4096).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     buffer_mib: u32,
@@ -180,6 +258,74 @@ struct StreamArgs {
     /// deliver what was read (1s-1h); what is left then is counted as not delivered.
     #[arg(long, default_value = "50s", value_parser = duration_in(1, 3600))]
     shutdown_timeout: Duration,
+}
+
+/// How a streaming connection is kept up.
+#[derive(Args, Debug)]
+struct ReconnectArgs {
+    /// Ask for up to this many minutes of missed records on each connection (1-5; needs an
+    /// access level that allows it).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+    backfill_minutes: Option<u8>,
+    /// Reconnect when nothing, not even a keep-alive, arrived for this long (20s-1h; X sends
+    /// a keep-alive every 20 s).
+    #[arg(long, default_value = "30s", value_parser = duration_in(20, 3600))]
+    stall_timeout: Duration,
+    /// The longest reconnect delay (1s-1h; a server-sent rate-limit reset is still
+    /// honoured).
+    #[arg(long, default_value = "320s", value_parser = duration_in(1, 3600))]
+    max_backoff: Duration,
+    /// Records seen within this window are forwarded once: tweets by id, compliance events
+    /// by kind, subject and event_at (0s: off; at most 24h).
+    #[arg(long, default_value = "10m", value_parser = duration_in(0, 24 * 3600))]
+    dedup_window: Duration,
+}
+
+impl ReconnectArgs {
+    fn config(&self) -> StreamConfig {
+        StreamConfig {
+            stall_timeout: self.stall_timeout,
+            max_backoff: self.max_backoff,
+            dedup_window: self.dedup_window,
+            ..StreamConfig::default()
+        }
+    }
+}
+
+impl DeliveryArgs {
+    /// The destination's sink, checked: a sink that cannot work stops here, before anything
+    /// is read from X.
+    async fn sink(&self) -> Result<Sink> {
+        let mut sink = match &self.to {
+            Destination::Stdout => Sink::Stdout(tokio::io::stdout()),
+            Destination::Dir(path) => Sink::Dir(Box::new(DirSink::new(
+                path,
+                capture::sink::dir::ROTATE_BYTES,
+                capture::sink::dir::ROTATE_AGE,
+            )?)),
+            Destination::Firehose(name) => {
+                Sink::Firehose(FirehoseSink::from_env(name.clone()).await)
+            }
+            Destination::Kinesis(name) => {
+                Sink::Kinesis(KinesisSink::from_env(name.clone(), self.partition_key).await)
+            }
+        };
+        sink.check().await?;
+        Ok(sink)
+    }
+
+    /// The run's options around `stream`, labelled `label` in the metrics.
+    fn options(&self, stream: StreamConfig, label: String) -> CaptureOptions {
+        let mut options = CaptureOptions::new(stream, label);
+        options.shutdown_timeout = self.shutdown_timeout;
+        options.queue = QueueConfig {
+            memory_bytes: usize::try_from(u64::from(self.buffer_mib) * 1024 * 1024)
+                .unwrap_or(usize::MAX),
+            spool_root: Some(self.spool_dir.clone().unwrap_or_else(std::env::temp_dir)),
+            spool_bytes: self.spool_mib.saturating_mul(1024 * 1024),
+        };
+        options
+    }
 }
 
 /// A `humantime` duration between `min` and `max` seconds (clap reports the flag).
@@ -303,6 +449,8 @@ async fn run(api_url: &str, command: Command, stats: &Arc<Stats>) -> Result<()> 
     match command {
         Command::Rules { action } => rules(api_url, action).await,
         Command::Stream(args) => stream(api_url, *args, stats).await,
+        Command::ComplianceStream(args) => compliance_stream(api_url, *args, stats).await,
+        Command::Comply(args) => comply(api_url, *args, stats).await,
     }
 }
 
@@ -399,7 +547,104 @@ fn report_change(response: &capture::rules::ChangeResponse) {
 
 async fn stream(api_url: &str, args: StreamArgs, stats: &Arc<Stats>) -> Result<()> {
     let token = token()?;
-    let connect = HttpStream::filtered(http_client()?, api_url, &token, args.backfill_minutes)?;
+    let connect = HttpStream::filtered(
+        http_client()?,
+        api_url,
+        &token,
+        args.reconnect.backfill_minutes,
+    )?;
+    let mut options = args
+        .delivery
+        .options(args.reconnect.config(), args.delivery.to.label());
+    options.min_tweets_per_minute = args.min_tweets_per_minute;
+    options.volume_window = usize::from(args.volume_window);
+    read_stream(&connect, &args.delivery, options, stats).await
+}
+
+async fn compliance_stream(
+    api_url: &str,
+    args: ComplianceStreamArgs,
+    stats: &Arc<Stats>,
+) -> Result<()> {
+    let token = token()?;
+    let stream = args.kind.stream();
+    let connect = HttpStream::compliance(
+        http_client()?,
+        api_url,
+        &token,
+        stream,
+        args.partition,
+        args.reconnect.backfill_minutes,
+    )?;
+    let config = StreamConfig {
+        classify: classify_compliance,
+        ..args.reconnect.config()
+    };
+    // One metrics dimension per partition (four captures may share a destination).
+    let label = format!(
+        "{} compliance/{}/{}",
+        args.delivery.to.label(),
+        stream.as_str(),
+        args.partition
+    );
+    let options = args.delivery.options(config, label);
+    read_stream(&connect, &args.delivery, options, stats).await
+}
+
+/// Reads a stream into the destination until a signal or a fatal answer.
+async fn read_stream(
+    connect: &HttpStream,
+    delivery: &DeliveryArgs,
+    options: CaptureOptions,
+    stats: &Arc<Stats>,
+) -> Result<()> {
+    let (stop_rx, abandon_rx) = stop_on_signals();
+    // Before anything is read from X: a sink that cannot work stops here.
+    let sink = delivery.sink().await?;
+    let result = capture::capture(
+        connect,
+        &options,
+        sink,
+        Arc::clone(stats),
+        stop_rx,
+        abandon_rx,
+    )
+    .await;
+    let not_delivered = stats.not_delivered();
+    tracing::info!(
+        tweets = Stats::get(&stats.tweets),
+        compliance = Stats::get(&stats.compliance),
+        duplicates = Stats::get(&stats.duplicates),
+        deletes = Stats::get(&stats.deletes),
+        delivered = Stats::get(&stats.delivered),
+        not_delivered,
+        dropped = Stats::get(&stats.dropped),
+        lost = Stats::get(&stats.lost),
+        spooled = Stats::get(&stats.spooled),
+        "capture stopped"
+    );
+    let delivery = result?;
+    undelivered(not_delivered, delivery)
+}
+
+/// An error when records read were not delivered.
+fn undelivered(not_delivered: u64, delivery: Delivery) -> Result<()> {
+    if not_delivered > 0 {
+        let why = match delivery {
+            Delivery::Abandoned => "the run was stopped before the sink delivered them",
+            Delivery::Finished => "too large for the sink, or lost from the spool (see the log)",
+        };
+        bail!("{not_delivered} record(s) read were not delivered: {why}");
+    }
+    Ok(())
+}
+
+/// The first SIGTERM / SIGINT turns the first receiver true (stop reading, deliver what was
+/// read), a second one the second (stop at once).
+fn stop_on_signals() -> (
+    tokio::sync::watch::Receiver<bool>,
+    tokio::sync::watch::Receiver<bool>,
+) {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let (abandon, abandon_rx) = tokio::sync::watch::channel(false);
     let mut signals = Signals::new();
@@ -412,64 +657,94 @@ async fn stream(api_url: &str, args: StreamArgs, stats: &Arc<Stats>) -> Result<(
         signals.next().await;
         let _ = abandon.send(true);
     });
-    let mut sink = match &args.to {
-        Destination::Stdout => Sink::Stdout(tokio::io::stdout()),
-        Destination::Dir(path) => Sink::Dir(Box::new(DirSink::new(
-            path,
-            capture::sink::dir::ROTATE_BYTES,
-            capture::sink::dir::ROTATE_AGE,
-        )?)),
-        Destination::Firehose(name) => Sink::Firehose(FirehoseSink::from_env(name.clone()).await),
-        Destination::Kinesis(name) => {
-            Sink::Kinesis(KinesisSink::from_env(name.clone(), args.partition_key).await)
+    (stop_rx, abandon_rx)
+}
+
+async fn comply(api_url: &str, args: ComplyArgs, stats: &Arc<Stats>) -> Result<()> {
+    let token = token()?;
+    let client = JobsClient::new(http_client()?, api_url, &token)?;
+    let kind = args.kind.job();
+    let (stop_rx, abandon_rx) = stop_on_signals();
+    // The sink first: a destination that cannot work stops the run before X is asked for
+    // anything (a job is an hour-long commitment that blocks the next one of its type).
+    let sink = args.delivery.sink().await?;
+    let (ids_path, fetched) = match ids::s3_location(&args.ids) {
+        Some((bucket, key)) => {
+            let dir = args.state_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let name = key.rsplit('/').next().unwrap_or(key);
+            let local = dir.join(format!("tweet-capture-{}-{name}", kind.as_str()));
+            let config = search_sink::https::aws_config_loader().load().await;
+            let s3 = aws_sdk_s3::Client::new(&config);
+            let bytes = ids::fetch_s3(&s3, bucket, key, &local).await?;
+            tracing::info!(ids = %args.ids, bytes, "ids file copied from S3");
+            (local, true)
+        }
+        None => (PathBuf::from(&args.ids), false),
+    };
+    let file_name = ids_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| anyhow!("--ids {}: not a file", args.ids))?;
+    let state_dir = match (&args.state_dir, ids_path.parent()) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(parent)) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        (None, _) => PathBuf::from("."),
+    };
+    let options = ComplyOptions {
+        kind,
+        ids: ids_path.clone(),
+        state: state_dir.join(format!("{file_name}.{}.comply-state.json", kind.as_str())),
+        ids_per_job: usize::try_from(args.max_ids_per_job).unwrap_or(ids::MAX_IDS_PER_JOB),
+        poll_interval: args.poll_interval,
+        max_wait: args.max_wait,
+    };
+    let label = format!("{} comply/{}", args.delivery.to.label(), kind.as_str());
+    let mut capture_options = args.delivery.options(StreamConfig::default(), label);
+    // A sink that cannot take the results (the delivery stream down) does not hold the task
+    // past --max-wait: the state stays, the next run delivers them.
+    capture_options.drain_timeout = Some(args.max_wait);
+    let mut summary: Option<Summary> = None;
+    let stopped = stop_rx.clone();
+    let read = |tx: capture::queue::QueueTx, stats: Arc<Stats>| {
+        let (client, options, summary) = (&client, &options, &mut summary);
+        async move {
+            *summary = Some(capture::comply::run(client, options, &tx, &stats, stopped).await?);
+            Ok::<(), CaptureError>(())
         }
     };
-    // Before anything is read from X: a sink that cannot work stops here.
-    sink.check().await?;
-    let config = StreamConfig {
-        stall_timeout: args.stall_timeout,
-        max_backoff: args.max_backoff,
-        dedup_window: args.dedup_window,
-        ..StreamConfig::default()
-    };
-    let mut options = CaptureOptions::new(config, args.to.label());
-    options.min_tweets_per_minute = args.min_tweets_per_minute;
-    options.volume_window = usize::from(args.volume_window);
-    options.shutdown_timeout = args.shutdown_timeout;
-    options.queue = QueueConfig {
-        memory_bytes: usize::try_from(u64::from(args.buffer_mib) * 1024 * 1024)
-            .unwrap_or(usize::MAX),
-        spool_root: Some(args.spool_dir.unwrap_or_else(std::env::temp_dir)),
-        spool_bytes: args.spool_mib.saturating_mul(1024 * 1024),
-    };
-    let result = capture::capture(
-        &connect,
-        &options,
+    let result = capture::deliver(
+        &capture_options,
         sink,
         Arc::clone(stats),
         stop_rx,
         abandon_rx,
+        read,
     )
     .await;
     let not_delivered = stats.not_delivered();
+    let summary = summary.unwrap_or_default();
     tracing::info!(
-        tweets = Stats::get(&stats.tweets),
-        duplicates = Stats::get(&stats.duplicates),
-        deletes = Stats::get(&stats.deletes),
+        r#type = kind.as_str(),
+        ids = summary.ids,
+        jobs = summary.jobs,
+        results = ?summary.results,
+        clean_users = summary.clean_users,
         delivered = Stats::get(&stats.delivered),
         not_delivered,
-        dropped = Stats::get(&stats.dropped),
-        lost = Stats::get(&stats.lost),
-        spooled = Stats::get(&stats.spooled),
-        "capture stopped"
+        "comply stopped"
     );
-    let delivery = result?;
-    if not_delivered > 0 {
-        let why = match delivery {
-            Delivery::Abandoned => "the run was stopped before the sink delivered them",
-            Delivery::Finished => "too large for the sink, or lost from the spool (see the log)",
-        };
-        bail!("{not_delivered} record(s) read were not delivered: {why}");
+    let delivery = result.with_context(|| {
+        format!(
+            "comply --type {} (state in {})",
+            kind.as_str(),
+            options.state.display()
+        )
+    })?;
+    undelivered(not_delivered, delivery)?;
+    // Every result was delivered: the next run starts afresh.
+    State::remove(&options.state)?;
+    if fetched && let Err(e) = std::fs::remove_file(&ids_path) {
+        tracing::warn!(path = %ids_path.display(), error = %e, "cannot remove the copy of the ids file");
     }
     Ok(())
 }

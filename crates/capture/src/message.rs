@@ -1,10 +1,17 @@
 //! What one stream line is: a tweet (id, author, created_at for dedup, partition keys and
-//! lag), a delete notice, or an `errors` payload (with the reconnect decision it implies).
+//! lag), a delete notice, a compliance event of X's compliance streams (its kind, subject and
+//! `event_at`, for dedup, partition keys and lag), or an `errors` payload (with the reconnect
+//! decision it implies). [`classify`] reads the filtered stream's lines,
+//! [`classify_compliance`] the compliance streams'.
 //!
 //! Only the few fields the capture needs are read; the line itself is forwarded untouched.
-//! It does not build documents (that is the indexer's `tweets` crate).
+//! It does not build documents nor decide what an event does (that is the indexer's `tweets`
+//! crate).
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::backoff::Failure;
 
@@ -18,12 +25,41 @@ pub enum Message {
     },
     /// A delete notice (v2 `data.delete.tweet.id`, or the classic `delete.status.id_str`).
     Delete { id: String },
+    /// An event of a v2 compliance stream: `{"data":{"<kind>":{...,"event_at":...}}}`.
+    Compliance(ComplianceEvent),
     /// An `errors` payload with no `data`: a disconnect notice or another server problem.
     Problems(Vec<Problem>),
     /// Valid JSON of another shape: forwarded, not deduplicated.
     Other,
     /// Not JSON: counted and logged, not forwarded (a downstream parser would reject it too).
     Invalid,
+}
+
+/// What the capture reads of a compliance event (the line itself is forwarded as is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplianceEvent {
+    /// X's name of the event: `delete`, `tweet_edit`, `user_protect`, ...
+    pub kind: String,
+    /// The tweet's id for a tweet event.
+    pub tweet_id: Option<String>,
+    /// The tweet's author for a tweet event, the user for a user event.
+    pub user_id: Option<String>,
+    /// When it happened, as X wrote it.
+    pub event_at: String,
+}
+
+impl ComplianceEvent {
+    /// The dedup key: kind, subject and time. The same event redelivered (a backfill, X's
+    /// at-least-once delivery) has the same key; a user protected, unprotected and protected
+    /// again has three, and each is forwarded (the indexer orders them by `event_at`).
+    pub fn key(&self) -> String {
+        let subject = match (&self.tweet_id, &self.user_id) {
+            (Some(tweet), _) => format!("tweet:{tweet}"),
+            (None, Some(user)) => format!("user:{user}"),
+            (None, None) => String::new(),
+        };
+        format!("{}|{subject}|{}", self.kind, self.event_at)
+    }
 }
 
 /// One entry of an `errors` payload (or the top-level problem object X sends with a 429).
@@ -163,6 +199,62 @@ pub fn classify(line: &[u8]) -> Message {
     Message::Other
 }
 
+/// Classifies one line of a compliance stream (without its `\r\n`): an event whose `data`
+/// holds one kind with its `event_at` and a `tweet` or `user` id; anything else as
+/// [`classify`] would (an `errors` payload, other JSON forwarded, not JSON).
+pub fn classify_compliance(line: &[u8]) -> Message {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(default, borrow)]
+        data: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Event {
+        #[serde(default)]
+        event_at: Option<String>,
+        #[serde(default)]
+        tweet: Option<Subject>,
+        #[serde(default)]
+        user: Option<Subject>,
+    }
+    #[derive(Deserialize)]
+    struct Subject {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        author_id: Option<String>,
+    }
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(line) else {
+        return Message::Invalid;
+    };
+    let Some(data) = envelope.data else {
+        return classify(line);
+    };
+    // Fields of other shapes (a future kind, a number where a string was) make it `Other`:
+    // forwarded, not deduplicated; the indexer judges it.
+    let Ok(kinds) = serde_json::from_str::<BTreeMap<String, Event>>(data.get()) else {
+        return Message::Other;
+    };
+    let mut events = kinds.into_iter().filter_map(|(kind, event)| {
+        let event_at = event.event_at?;
+        let (tweet_id, user_id) = match (event.tweet, event.user) {
+            (Some(t), _) if t.id.is_some() => (t.id, t.author_id),
+            (_, Some(u)) if u.id.is_some() => (None, u.id),
+            _ => return None,
+        };
+        Some(ComplianceEvent {
+            kind,
+            tweet_id,
+            user_id,
+            event_at,
+        })
+    });
+    match (events.next(), events.next()) {
+        (Some(event), None) => Message::Compliance(event),
+        _ => Message::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +295,97 @@ mod tests {
         for (line, expected) in table {
             assert_eq!(&classify(line.as_bytes()), expected, "{line}");
         }
+    }
+
+    #[test]
+    fn classify_compliance_table() {
+        let event = |kind: &str, tweet: Option<&str>, user: Option<&str>, at: &str| {
+            Message::Compliance(ComplianceEvent {
+                kind: kind.into(),
+                tweet_id: tweet.map(Into::into),
+                user_id: user.map(Into::into),
+                event_at: at.into(),
+            })
+        };
+        let at = "2021-07-06T18:40:40.000Z";
+        let table: &[(&str, Message)] = &[
+            // X's examples (the OpenAPI spec's schemas), with `quote_tweet_id` and all.
+            (
+                r#"{"data":{"delete":{"event_at":"2021-07-06T18:40:40.000Z","tweet":{"author_id":"2244994945","id":"1346889436626259968"},"quote_tweet_id":"1346889436626259968"}}}"#,
+                event(
+                    "delete",
+                    Some("1346889436626259968"),
+                    Some("2244994945"),
+                    at,
+                ),
+            ),
+            (
+                r#"{"data":{"tweet_edit":{"tweet":{"id":"3"},"initial_tweet_id":"1","edit_tweet_ids":["1","3"],"event_at":"2021-07-06T18:40:40.000Z"}}}"#,
+                event("tweet_edit", Some("3"), None, at),
+            ),
+            (
+                r#"{"data":{"withheld":{"tweet":{"id":"4","author_id":"9"},"withheld_in_countries":["DE"],"event_at":"2021-07-06T18:40:40.000Z"}}}"#,
+                event("withheld", Some("4"), Some("9"), at),
+            ),
+            (
+                r#"{"data":{"user_protect":{"event_at":"2021-07-06T18:40:40.000Z","user":{"id":"2244994945"}}}}"#,
+                event("user_protect", None, Some("2244994945"), at),
+            ),
+            (
+                r#"{"data":{"scrub_geo":{"user":{"id":"9"},"up_to_tweet_id":"5","event_at":"2021-07-06T18:40:40.000Z"}}}"#,
+                event("scrub_geo", None, Some("9"), at),
+            ),
+            (
+                r#"{"data":{"user_profile_modification":{"user":{"id":"9"},"profile_field":"name","new_value":"N","event_at":"2021-07-06T18:40:40.000Z"}}}"#,
+                event("user_profile_modification", None, Some("9"), at),
+            ),
+            // Not an event we can key: forwarded as other JSON.
+            (
+                r#"{"data":{"delete":{"tweet":{"id":"1"}}}}"#,
+                Message::Other,
+            ),
+            (r#"{"data":{"delete":{"event_at":"x"}}}"#, Message::Other),
+            (
+                r#"{"data":{"delete":{"event_at":"x","tweet":{"id":1}}}}"#,
+                Message::Other,
+            ),
+            (
+                r#"{"data":{"drop":{"event_at":"x","tweet":{"id":"1"}},"undrop":{"event_at":"x","tweet":{"id":"1"}}}}"#,
+                Message::Other,
+            ),
+            (r#"{"data":[]}"#, Message::Other),
+            (r#"{"meta":{}}"#, Message::Other),
+            ("not json", Message::Invalid),
+        ];
+        for (line, expected) in table {
+            assert_eq!(&classify_compliance(line.as_bytes()), expected, "{line}");
+        }
+        let Message::Problems(problems) = classify_compliance(OPERATIONAL.as_bytes()) else {
+            panic!("an errors payload is a problem on a compliance stream too");
+        };
+        assert_eq!(reconnect_decision(&problems), Some(Failure::Disconnected));
+    }
+
+    const OPERATIONAL: &str = r#"{"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect","type":"https://api.twitter.com/2/problems/operational-disconnect"}]}"#;
+
+    #[test]
+    fn compliance_keys_tell_events_apart_and_match_redeliveries() {
+        let key = |line: &str| match classify_compliance(line.as_bytes()) {
+            Message::Compliance(e) => e.key(),
+            other => panic!("{other:?}"),
+        };
+        let protect = r#"{"data":{"user_protect":{"user":{"id":"9"},"event_at":"2024-01-01T00:00:00.000Z"}}}"#;
+        let again = r#"{"data":{"user_protect":{"event_at":"2024-01-01T00:00:00.000Z","user":{"id":"9"}}}}"#;
+        let later = r#"{"data":{"user_protect":{"user":{"id":"9"},"event_at":"2024-01-02T00:00:00.000Z"}}}"#;
+        let unprotect = r#"{"data":{"user_unprotect":{"user":{"id":"9"},"event_at":"2024-01-01T00:00:00.000Z"}}}"#;
+        let tweet = r#"{"data":{"drop":{"tweet":{"id":"9","author_id":"1"},"event_at":"2024-01-01T00:00:00.000Z"}}}"#;
+        let user_drop =
+            r#"{"data":{"drop":{"user":{"id":"9"},"event_at":"2024-01-01T00:00:00.000Z"}}}"#;
+        assert_eq!(key(protect), key(again), "field order does not matter");
+        for other in [later, unprotect, tweet] {
+            assert_ne!(key(protect), key(other), "{other}");
+        }
+        assert_ne!(key(tweet), key(user_drop), "a tweet id is not a user id");
     }
 
     #[test]

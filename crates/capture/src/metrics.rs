@@ -19,6 +19,9 @@ pub struct Stats {
     pub keep_alives: AtomicU64,
     pub duplicates: AtomicU64,
     pub deletes: AtomicU64,
+    /// Compliance records forwarded: events of the compliance streams (deletes included) and
+    /// result lines of batch compliance jobs.
+    pub compliance: AtomicU64,
     /// Other JSON lines forwarded (neither tweet nor delete).
     pub other: AtomicU64,
     /// `errors` payloads with no data (logged, not forwarded).
@@ -49,7 +52,8 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Records in a spool file that could not be read back (logged).
     pub lost: AtomicU64,
-    /// The largest lag (now - created_at) seen since the last EMF line, in milliseconds.
+    /// The largest lag seen since the last EMF line, in milliseconds: now - `created_at` of a
+    /// tweet, now - `event_at` of a compliance event.
     pub max_lag_ms: AtomicU64,
     /// Every reconnect delay chosen, in order (for logs and tests; bounded).
     pub delays: Mutex<Vec<(Failure, Duration)>>,
@@ -97,6 +101,7 @@ impl Stats {
                 ("KeepAlives", g(&self.keep_alives)),
                 ("Duplicates", g(&self.duplicates)),
                 ("Deletes", g(&self.deletes)),
+                ("ComplianceEvents", g(&self.compliance)),
                 ("Bytes", g(&self.bytes)),
                 ("ReconnectsDisconnected", g(&self.reconnects_disconnected)),
                 ("ReconnectsNetwork", g(&self.reconnects_network)),
@@ -115,7 +120,7 @@ impl Stats {
 
 #[derive(Debug, Clone, Copy)]
 struct Snapshot {
-    values: [(&'static str, u64); 15],
+    values: [(&'static str, u64); 16],
 }
 
 /// Builds the EMF lines, one per call to [`Reporter::line`], from the counters' growth.

@@ -1,6 +1,8 @@
 //! The stream reader: connects to a streaming endpoint (the filtered stream
-//! `GET /2/tweets/search/stream`; any endpoint behind [`Connect`]), frames the body (see
-//! `framing`), drops duplicates (see `dedup`), hands whole records to the queue (see `queue`)
+//! `GET /2/tweets/search/stream`, the compliance streams `GET /2/tweets/compliance/stream` and
+//! `GET /2/users/compliance/stream`; any endpoint behind [`Connect`]), frames the body (see
+//! `framing`), drops duplicates (tweets by id, compliance events by kind, subject and
+//! `event_at`; see `dedup`), hands whole records to the queue (see `queue`)
 //! and reconnects by the guide's policy (see `backoff`) after drops, stalls, error payloads
 //! and HTTP errors. Fatal answers (401, 403, other 4xx) stop it with an error.
 //!
@@ -31,6 +33,38 @@ use crate::queue::QueueTx;
 
 /// The path of the filtered stream under the API base URL.
 pub const STREAM_PATH: &str = "/2/tweets/search/stream";
+
+/// One of X's two compliance streams (Enterprise access), each split in
+/// [`COMPLIANCE_PARTITIONS`] partitions: every partition is a connection of its own, and
+/// all of them together carry every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComplianceStream {
+    /// `GET /2/tweets/compliance/stream`: `delete`, `tweet_edit`, `withheld`, `drop`, `undrop`.
+    Tweets,
+    /// `GET /2/users/compliance/stream`: `user_delete`, `user_undelete`, `user_protect`,
+    /// `user_unprotect`, `user_suspend`, `user_unsuspend`, `user_withheld`, `scrub_geo`,
+    /// `user_profile_modification`.
+    Users,
+}
+
+impl ComplianceStream {
+    pub fn path(self) -> &'static str {
+        match self {
+            ComplianceStream::Tweets => "/2/tweets/compliance/stream",
+            ComplianceStream::Users => "/2/users/compliance/stream",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComplianceStream::Tweets => "tweets",
+            ComplianceStream::Users => "users",
+        }
+    }
+}
+
+/// The compliance streams' partitions are numbered 1 to this.
+pub const COMPLIANCE_PARTITIONS: u8 = 4;
 
 /// Fields and expansions asked for by default: everything the indexer reads (author, geo and
 /// place, entities, referenced tweets, long-form `note_tweet`, lang, created_at).
@@ -149,6 +183,35 @@ impl HttpStream {
     }
 }
 
+impl HttpStream {
+    /// One partition (1-4) of a compliance stream, with `backfill_minutes` when given.
+    pub fn compliance(
+        client: reqwest::Client,
+        api_url: &str,
+        token: &Token,
+        stream: ComplianceStream,
+        partition: u8,
+        backfill_minutes: Option<u8>,
+    ) -> Result<Self, StreamError> {
+        if !(1..=COMPLIANCE_PARTITIONS).contains(&partition) {
+            return Err(StreamError::Request(format!(
+                "partition {partition}: the compliance streams have partitions 1 to {COMPLIANCE_PARTITIONS}"
+            )));
+        }
+        let query = compliance_query(partition, backfill_minutes);
+        HttpStream::new(client, api_url, stream.path(), query, token)
+    }
+}
+
+/// A compliance stream's query: `partition`, and `backfill_minutes` when given.
+pub fn compliance_query(partition: u8, backfill_minutes: Option<u8>) -> Vec<(String, String)> {
+    let mut query = vec![("partition".to_owned(), partition.to_string())];
+    if let Some(minutes) = backfill_minutes {
+        query.push(("backfill_minutes".into(), minutes.to_string()));
+    }
+    query
+}
+
 /// The filtered stream's query: [`DEFAULT_QUERY`], and `backfill_minutes` when given.
 pub fn filtered_query(backfill_minutes: Option<u8>) -> Vec<(String, String)> {
     let mut query: Vec<(String, String)> = DEFAULT_QUERY
@@ -211,6 +274,9 @@ pub struct StreamConfig {
     pub healthy_after: Duration,
     /// Add jitter to reconnect delays (tests turn it off to assert exact delays).
     pub jitter: bool,
+    /// What a line is: [`classify`] for the filtered stream,
+    /// [`crate::message::classify_compliance`] for the compliance streams.
+    pub classify: fn(&[u8]) -> Message,
 }
 
 impl Default for StreamConfig {
@@ -221,6 +287,7 @@ impl Default for StreamConfig {
             dedup_window: Duration::from_secs(10 * 60),
             healthy_after: HEALTHY_AFTER,
             jitter: true,
+            classify,
         }
     }
 }
@@ -440,7 +507,7 @@ impl Reader<'_> {
     /// Handles one payload line; `Some` when it asks for a reconnect.
     async fn line(&mut self, line: Bytes) -> Result<Option<Failure>, StreamError> {
         let stats = self.stats;
-        let record = match classify(&line) {
+        let record = match (self.config.classify)(&line) {
             Message::Tweet {
                 id,
                 author_id,
@@ -462,6 +529,21 @@ impl Reader<'_> {
                 self.progress = true;
                 stats.deletes.fetch_add(1, Ordering::Relaxed);
                 Record::new(line, Some(id), None)
+            }
+            Message::Compliance(event) => {
+                self.progress = true;
+                if !self.dedup.first_sighting(&event.key(), Instant::now()) {
+                    stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    return Ok(None);
+                }
+                stats.compliance.fetch_add(1, Ordering::Relaxed);
+                if event.kind == "delete" {
+                    stats.deletes.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(lag) = lag_ms(&event.event_at) {
+                    stats.max_lag_ms.fetch_max(lag, Ordering::Relaxed);
+                }
+                Record::new(line, event.tweet_id, event.user_id)
             }
             Message::Other => {
                 self.progress = true;
@@ -561,7 +643,8 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// now - created_at in milliseconds (0 for a tweet from the future).
+/// now - a time (a tweet's `created_at`, an event's `event_at`) in milliseconds (0 for a
+/// time in the future).
 fn lag_ms(created_at: &str) -> Option<u64> {
     let created = humantime::parse_rfc3339_weak(created_at).ok()?;
     let lag = SystemTime::now()

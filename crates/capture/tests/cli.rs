@@ -282,6 +282,8 @@ fn help_names_every_variable_and_describes_every_argument() {
     for command in [
         &["--help"][..],
         &["stream", "--help"],
+        &["compliance-stream", "--help"],
+        &["comply", "--help"],
         &["rules", "--help"],
         &["rules", "list", "--help"],
         &["rules", "add", "--help"],
@@ -324,14 +326,17 @@ fn help_names_every_variable_and_describes_every_argument() {
             }
         }
     }
-    let stream = text(&run_with(&["stream", "--help"], &[]).stdout);
-    for variable in [
-        "AWS_REGION",
-        "AWS_ENDPOINT_URL_FIREHOSE",
-        "AWS_ENDPOINT_URL_KINESIS",
-        "TMPDIR",
-    ] {
-        assert!(stream.contains(variable), "stream --help lacks {variable}");
+    for command in ["stream", "compliance-stream", "comply"] {
+        let help = text(&run_with(&[command, "--help"], &[]).stdout);
+        for variable in [
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL_FIREHOSE",
+            "AWS_ENDPOINT_URL_KINESIS",
+            "AWS_ENDPOINT_URL_S3",
+            "TMPDIR",
+        ] {
+            assert!(help.contains(variable), "{command} --help lacks {variable}");
+        }
     }
     for (command, argument) in [
         (&["rules", "add", "--help"][..], "<RULE>"),
@@ -433,13 +438,13 @@ async fn exit_codes_follow_the_readme_table() {
                 ("X_API_URL", url.clone()),
                 ("X_BEARER_TOKEN", "wrong".into()),
             ],
-            2,
+            4,
         ),
         (
             "a refused rule",
             vec!["rules", "add", "kept"],
             at(&url).to_vec(),
-            2,
+            4,
         ),
         (
             "missing rules file",
@@ -457,7 +462,7 @@ async fn exit_codes_follow_the_readme_table() {
             "X refuses the stream",
             vec!["stream", "--to", &dir_to],
             at(&url).to_vec(),
-            2,
+            4,
         ),
         (
             "spool dir unusable",
@@ -731,7 +736,7 @@ async fn a_killed_dir_capture_is_recovered_by_the_next_run() {
     // The next run (X now refuses: script used up) recovers the file before reading X.
     let second = spawn_stream(&["--to", &to], &[("X_API_URL", &url)]);
     let (code, stderr) = second.wait();
-    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(code, Some(4), "{stderr}");
     assert!(stderr.contains("recovered a capture file"), "{stderr}");
     let (docs, _) = documents_in(&out);
     assert_eq!(docs.len(), 15, "{docs:?}");
@@ -839,7 +844,7 @@ async fn a_stream_that_closes_at_once_is_not_reconnected_in_a_loop() {
     );
 }
 
-/// `--to firehose://nostream` (a misspelled stream) stops before X is read, at once, exit 2,
+/// `--to firehose://nostream` (a misspelled stream) stops before X is read, at once, exit 4,
 /// saying why (before: it read X, failed every call, took 157 s to exit and exited 0).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_delivery_stream_stops_before_x_is_read() {
@@ -863,7 +868,7 @@ async fn a_missing_delivery_stream_stops_before_x_is_read() {
             ("AWS_SECRET_ACCESS_KEY", "testing"),
         ];
         let out = tokio::task::block_in_place(|| run_with(&["stream", "--to", to], &envs));
-        assert_eq!(out.status.code(), Some(2), "{to}: {}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(4), "{to}: {}", text(&out.stderr));
         let error = error_of(&out);
         let first: String = error.chars().take(200).collect();
         assert!(first.starts_with(to), "{error}");

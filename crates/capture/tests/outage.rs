@@ -173,3 +173,55 @@ async fn kinesis_ten_minute_outage_without_a_spool_holds_the_reader_back() {
     assert_eq!(log.passed_entries, TWEETS);
     assert_each_once_in_order(&log);
 }
+
+/// A reader that finished its work (a batch compliance job) gives the sink `drain_timeout`
+/// to deliver the rest: a delivery stream that stays down does not hold the run for ever
+/// (what was left is counted as not delivered), one that comes back in time gets it all.
+#[tokio::test(start_paused = true)]
+async fn a_finished_reader_gives_the_sink_its_drain_timeout() {
+    for (outage, expected) in [
+        (SECS(3600), capture::Delivery::Abandoned),
+        (SECS(300), capture::Delivery::Finished),
+    ] {
+        let (proxy, http) = FaultProxy::in_memory(FaultPlan::Scripted(vec![]));
+        proxy.set_outage(Some(WholeFailure::Internal));
+        let sink = Sink::Firehose(FirehoseSink::new(memory_firehose_client(http), "tweets"));
+        let mut options = CaptureOptions::new(StreamConfig::default(), "drain");
+        options.metrics_out = capture::MetricsOut::Off;
+        options.drain_timeout = Some(SECS(600));
+        let stats = Arc::new(Stats::default());
+        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (_abandon, abandon_rx) = tokio::sync::watch::channel(false);
+        let read = |tx: capture::queue::QueueTx, stats: Arc<Stats>| async move {
+            for i in 0..3 {
+                let line = tweet_line(&i.to_string(), "7", "drain");
+                let record = capture::stream::Record::new(line, Some(i.to_string()), None);
+                tx.send(record, &stats).await.unwrap();
+            }
+            Ok(())
+        };
+        let start = tokio::time::Instant::now();
+        let run = {
+            let stats = Arc::clone(&stats);
+            tokio::spawn(async move {
+                let delivery =
+                    capture::deliver(&options, sink, stats, stop_rx, abandon_rx, read).await;
+                (delivery, start.elapsed())
+            })
+        };
+        tokio::time::sleep(outage).await;
+        proxy.set_outage(None);
+        let (delivery, waited) = run.await.unwrap();
+        assert_eq!(delivery.unwrap(), expected, "outage {outage:?}");
+        match expected {
+            capture::Delivery::Abandoned => {
+                assert_eq!(stats.not_delivered(), 3);
+                assert!((SECS(600)..SECS(700)).contains(&waited), "{waited:?}");
+            }
+            capture::Delivery::Finished => {
+                assert_eq!(stats.not_delivered(), 0);
+                assert_eq!(proxy.log().passed_entries, 3);
+            }
+        }
+    }
+}

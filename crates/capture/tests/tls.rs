@@ -46,8 +46,9 @@ async fn rules_over_tls_trust_the_ca_in_ssl_cert_file_and_only_it() {
     let out = capture(proxy.url(), None, &["rules", "add", "dogs"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    // The cause comes first, with a hint that fits it, and no rerun fixes it (exit 2); the
-    // fake seeing no second rule shows the request never got through.
+    // The cause comes first, with a hint that fits it, and no rerun fixes it (exit 4, as
+    // for `tweet-indexer`); the fake seeing no second rule shows the request never got
+    // through.
     let error = stderr
         .lines()
         .find(|l| l.contains("tweet-capture failed"))
@@ -60,6 +61,6 @@ async fn rules_over_tls_trust_the_ca_in_ssl_cert_file_and_only_it() {
         "{message}"
     );
     assert!(message.contains("SSL_CERT_FILE"), "{message}");
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert_eq!(fake.rules().len(), 1, "nothing reached the server");
 }

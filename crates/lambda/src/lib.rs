@@ -5,11 +5,16 @@
 //! Kinesis batches ([`kinesis`]) carry the tweets themselves and go through the pipeline as one
 //! batch, with one metrics line per batch (and per Batch Operations task).
 //!
+//! [`fgac`] is the deploy-time side: the CloudFormation custom resource (binary
+//! `tweet-indexer-fgac-setup`) that maps the indexer's role to a least-privilege role of the
+//! domain's fine-grained access control.
+//!
 //! Not here: parsing tweets (`tweets`), HTTP to the search server (`search-sink`), the streaming
 //! loop (`pipeline`). `main.rs` only wires configuration, logging and the runtime.
 
 pub mod batch_ops;
 pub mod events;
+pub mod fgac;
 pub mod handler;
 pub mod kinesis;
 pub mod logging;

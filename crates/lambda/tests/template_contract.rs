@@ -23,22 +23,22 @@ fn template() -> Value {
     serde_norway::from_str(&text).expect("template parses as YAML")
 }
 
+/// The indexer: the one function cargo-lambda builds from `tweet-indexer-lambda` (the other,
+/// `tweet-indexer-fgac-setup`, is the deploy-time custom resource).
 fn the_function(template: &Value) -> (&str, &Value) {
     let resources = template["Resources"].as_mapping().expect("Resources");
     let functions: Vec<(&str, &Value)> = resources
         .iter()
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
         .filter(|(_, r)| {
-            r["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .is_some()
+            r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some("tweet-indexer-lambda")
         })
         .map(|(name, r)| (name.as_str().unwrap_or("?"), r))
         .collect();
     assert_eq!(
         functions.len(),
         1,
-        "exactly one function is built by cargo-lambda"
+        "exactly one function is built from tweet-indexer-lambda"
     );
     functions[0]
 }
@@ -66,8 +66,16 @@ fn resolve(value: &Value, parameters: &Value) -> String {
                 resolve(default, parameters)
             }
             "!Sub" => resolve(&tagged.value, parameters),
-            // The endpoint: the created domain's, or an existing one.
-            "!If" => "https://search-tweets-abc123.eu-west-1.es.amazonaws.com".into(),
+            // The default deployment's branch (SearchBackend=domain comes first); the created
+            // domain's endpoint is known only once it exists.
+            "!If" => {
+                let first = resolve(&tagged.value[1], parameters);
+                if first.contains("${") {
+                    "https://search-tweets-abc123.eu-west-1.es.amazonaws.com".into()
+                } else {
+                    first
+                }
+            }
             other => panic!("unexpected intrinsic {other} in the function's environment"),
         },
         other => panic!("unexpected environment value {other:?}"),

@@ -662,7 +662,7 @@ async fn scroll_clear(client: &SearchClient, scroll_id: &str, deadline: Instant)
     let body = json!({ "scroll_id": scroll_id }).to_string();
     // The server drops it after SCROLL_KEEP anyway.
     let _ = client
-        .request_before(
+        .request_retrying(
             Method::Delete,
             "_search/scroll",
             Some(body.as_bytes()),

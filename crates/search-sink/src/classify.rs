@@ -11,7 +11,10 @@
 //! - `IndexMissing`: the index is gone (deleted on a warm process); ensure it again once.
 //! - `Fail`: index-wide or unknown problems (write blocks on low storage, security errors,
 //!   anything unrecognised): the whole delivery fails so the input is retried later; nothing
-//!   is dead-lettered, since the documents are fine.
+//!   is dead-lettered, since the documents are fine. So does an `illegal_argument_exception`
+//!   whose reason says the collection takes no document ids ([`collection_refusal`]): an
+//!   OpenSearch Serverless time series or vector search collection refuses every document we
+//!   send that way, whatever the document.
 
 /// Whether a whole request answered with `status` is worth sending again after a backoff: 408
 /// (request timeout), 429 (busy), and the 5xx statuses of a busy, restarting or overloaded
@@ -58,10 +61,39 @@ const DOCUMENT_ERRORS: &[&str] = &[
     "encode_error",
 ];
 
+/// The start of the reason OpenSearch Serverless gives, item by item, when a time series or
+/// vector search collection is sent a document with an `_id` ("Document ID is not supported
+/// in create/index operation request"): those collection types generate ids themselves and
+/// take no custom id, version or upsert; only search collections do.
+const NO_CUSTOM_IDS: &str = "document id is not supported";
+
+/// What an item refusal means when it is the collection's, not the document's: `Some`
+/// explanation for the `illegal_argument_exception` of a collection that takes no document
+/// ids (see [`NO_CUSTOM_IDS`]), `None` for anything else.
+pub fn collection_refusal(error_type: &str, reason: &str) -> Option<&'static str> {
+    (error_type == "illegal_argument_exception"
+        && reason.to_ascii_lowercase().contains(NO_CUSTOM_IDS))
+    .then_some(
+        "this collection does not take document ids or versions (an OpenSearch Serverless \
+         time series or vector search collection); every tweet is written under its id so \
+         that retries and duplicates land on one document: use a search collection",
+    )
+}
+
 /// Classifies one item: `delete` says whether the operation was a delete (tombstone),
-/// `created` whether the server said `created`, `error_type` is the item's `error.type`.
-pub fn classify(delete: bool, status: u16, created: bool, error_type: Option<&str>) -> ItemClass {
+/// `created` whether the server said `created`, `error_type` and `reason` are the item's
+/// `error.type` and `error.reason`.
+pub fn classify(
+    delete: bool,
+    status: u16,
+    created: bool,
+    error_type: Option<&str>,
+    reason: Option<&str>,
+) -> ItemClass {
     let error_type = error_type.unwrap_or("");
+    if collection_refusal(error_type, reason.unwrap_or("")).is_some() {
+        return ItemClass::Fail;
+    }
     match (status, error_type) {
         (200..=299, _) => match (delete, created) {
             (true, true) => ItemClass::NotFound,
@@ -207,9 +239,66 @@ mod tests {
         ];
         for &(delete, status, created, error_type, want) in table {
             assert_eq!(
-                classify(delete, status, created, error_type),
+                classify(delete, status, created, error_type, Some("some reason")),
                 want,
                 "delete={delete} status={status} type={error_type:?}"
+            );
+        }
+    }
+
+    /// OpenSearch Serverless refuses every document with an `_id` on a time series or vector
+    /// search collection, item by item, as `illegal_argument_exception` (the reason as the
+    /// service sends it, and in other cases); the same type with a reason about the document
+    /// stays a bad document.
+    #[test]
+    fn a_collection_that_takes_no_ids_fails_the_delivery() {
+        let table: &[(bool, u16, &str, &str, ItemClass)] = &[
+            (
+                false,
+                400,
+                "illegal_argument_exception",
+                "Document ID is not supported in create/index operation request",
+                Fail,
+            ),
+            (
+                true,
+                400,
+                "illegal_argument_exception",
+                "document id is not supported in create/index operation request",
+                Fail,
+            ),
+            (
+                false,
+                400,
+                "illegal_argument_exception",
+                "Document ID IS NOT SUPPORTED",
+                Fail,
+            ),
+            (
+                false,
+                400,
+                "illegal_argument_exception",
+                "failed to parse date field [not a date]",
+                DeadLetter,
+            ),
+            (
+                false,
+                400,
+                "mapper_parsing_exception",
+                "Document ID is not supported in create/index operation request",
+                DeadLetter,
+            ),
+        ];
+        for &(delete, status, error_type, reason, want) in table {
+            assert_eq!(
+                classify(delete, status, false, Some(error_type), Some(reason)),
+                want,
+                "{error_type}: {reason}"
+            );
+            assert_eq!(
+                collection_refusal(error_type, reason).is_some(),
+                want == Fail,
+                "{error_type}: {reason}"
             );
         }
     }

@@ -432,6 +432,7 @@ impl Run {
                 item.status,
                 item.created,
                 item.error_type.as_deref(),
+                item.error_reason.as_deref(),
             );
             let problem = || {
                 format!(
@@ -462,11 +463,15 @@ impl Run {
                     self.report.refused += 1;
                     refused_count += 1;
                     if refused.is_none() {
-                        refused = Some((
-                            item.status,
-                            item.error_type.clone().unwrap_or_else(|| "unknown".into()),
-                            item.error_reason.clone().unwrap_or_default(),
-                        ));
+                        let error_type =
+                            item.error_type.clone().unwrap_or_else(|| "unknown".into());
+                        let mut reason = item.error_reason.clone().unwrap_or_default();
+                        if let Some(meaning) =
+                            crate::classify::collection_refusal(&error_type, &reason)
+                        {
+                            reason = format!("{reason}: {meaning}");
+                        }
+                        refused = Some((item.status, error_type, reason));
                     }
                 }
                 ItemClass::DeadLetter => {
@@ -561,7 +566,7 @@ pub(crate) fn fit_delay(delay: Duration, remaining: Duration) -> Option<Duration
 fn index_wide_error(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let error_type = value.pointer("/error/type")?.as_str()?;
-    (classify(false, 429, false, Some(error_type)) == ItemClass::Fail)
+    (classify(false, 429, false, Some(error_type), None) == ItemClass::Fail)
         .then(|| error_type.to_owned())
 }
 

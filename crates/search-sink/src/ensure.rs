@@ -305,6 +305,18 @@ impl SearchClient {
     /// One request with the bulk retry policy: timeouts bounded by `deadline`; transient
     /// statuses ([`crate::classify::is_transient_status`]), resets and timeouts retried with
     /// backoff. Other statuses (501 and 405 included) are returned to the caller at once.
+    /// Ensure's requests go through it, and so may a caller's setup requests (the Lambda's
+    /// fine-grained access control mapping).
+    pub async fn request_retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&[u8]>,
+        deadline: Instant,
+    ) -> Result<RawResponse, SinkError> {
+        self.retrying(method, path, body, deadline).await
+    }
+
     pub(crate) async fn retrying(
         &self,
         method: Method,

@@ -58,8 +58,10 @@
 //! - Item outcomes: [`classify`] (pure, table-tested). 429/5xx are retried (after a partial
 //!   response only those items, with the later operations on their ids); per-document errors
 //!   are dead-lettered ([`DeadLetterStore`]; with no store they fail the call,
-//!   [`SinkError::PermanentFailures`]); blocks, security and unknown errors fail the call
-//!   ([`SinkError::Refused`]) with nothing dead-lettered; a missing index is ensured again once.
+//!   [`SinkError::PermanentFailures`]); blocks, security and unknown errors, and an
+//!   OpenSearch Serverless collection that takes no document ids ([`collection_refusal`]),
+//!   fail the call ([`SinkError::Refused`]) with nothing dead-lettered; a missing index is
+//!   ensured again once.
 //! - Retries: whole requests on 408, 429, 500, 502, 503, 504 ([`is_transient_status`]; 405,
 //!   501 and other 4xx fail at once, [`SinkError::Rejected`] with a one-line [`excerpt`] of
 //!   the body), timeouts and connection resets. A connection that cannot be made is retried
@@ -111,7 +113,7 @@ mod operation;
 mod retry;
 mod sink;
 
-pub use classify::{ItemClass, classify, is_transient_status};
+pub use classify::{ItemClass, classify, collection_refusal, is_transient_status};
 pub use client::{Method, RawResponse, SearchClient};
 pub use config::{
     Auth, Config, DEFAULT_BULK_CONCURRENCY, DEFAULT_BULK_MAX_BYTES, DEFAULT_BULK_MAX_OPERATIONS,

@@ -72,19 +72,7 @@ pub fn ilm_policy(min_age_days: u64, description: &str) -> Value {
 }
 
 impl SearchClient {
-    /// One request with the bulk retry policy, bounded by `deadline`: transient statuses,
-    /// resets and timeouts retried with backoff; any other answer returned as it is.
-    pub async fn request_before(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&[u8]>,
-        deadline: Instant,
-    ) -> Result<RawResponse, SinkError> {
-        self.retrying(method, path, body, deadline).await
-    }
-
-    /// Like [`SearchClient::request_before`], failing on any status but 200 and 201.
+    /// Like [`SearchClient::request_retrying`], failing on any status but 200 and 201.
     pub async fn request_ok(
         &self,
         method: Method,

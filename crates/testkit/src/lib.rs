@@ -2,7 +2,7 @@
 //! read-only `../shared` corpus live, and which loopback peers (osmem-server, moto S3, the
 //! Python oracles' venv) `scripts/test` started; and the fakes and readers several crates'
 //! tests share (fault proxies, an X API fake, a fake search server, the template's saved Logs
-//! Insights queries).
+//! Insights queries, a moto of a test's own with IAM enforced for the permission tests).
 //!
 //! Not for production code: nothing outside `[dev-dependencies]` should depend on it.
 //!
@@ -14,6 +14,7 @@
 pub mod aws_faults;
 pub mod fake_search;
 pub mod faults;
+pub mod iam_moto;
 pub mod logs_insights;
 pub mod secrets;
 pub mod tls;

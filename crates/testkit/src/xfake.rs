@@ -1,6 +1,8 @@
 //! A loopback fake of the X API v2 filtered stream (`GET /2/tweets/search/stream`) and its
-//! rules endpoint (`GET`/`POST /2/tweets/search/stream/rules`), hand-written from the X
-//! documentation because nothing else emulates X. HTTP/1.1 is written by hand on purpose:
+//! rules endpoint (`GET`/`POST /2/tweets/search/stream/rules`), the compliance streams
+//! (`GET /2/tweets/compliance/stream`, `GET /2/users/compliance/stream`) and the batch
+//! compliance jobs (see [`jobs`]), hand-written from the X documentation because nothing else
+//! emulates X. HTTP/1.1 is written by hand on purpose:
 //! tests decide exactly where chunks are cut, when the body stops (zero-length chunk),
 //! stalls or the socket is dropped, which no server framework exposes.
 //!
@@ -17,7 +19,16 @@
 //!
 //! The rules list is paginated as X does: `max_results` (1-1000, default 1000) rules a page,
 //! `meta.next_token` while more remain, `pagination_token` to ask for the next page.
+//!
+//! Each partition of a compliance stream plays a script of its own
+//! ([`XFake::script_compliance`]); `partition` (1-4) is required and `backfill_minutes` must be
+//! 0-5, as X's API says (else 400). As X documents backfill, a connection asking for
+//! `backfill_minutes=N` first gets again every event its partition sent in the last N
+//! minutes (duplicates the client must tolerate), then its script.
 
+pub mod jobs;
+
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -85,9 +96,25 @@ pub struct Seen {
     pub method: String,
     /// Path and query, as sent.
     pub target: String,
+    /// The request carried the expected bearer token.
     pub authorized: bool,
+    /// The request carried an `Authorization` header at all.
+    pub has_authorization: bool,
     pub accept_gzip: bool,
     pub body: String,
+    /// It went to the storage origin (pre-signed URLs), not the API.
+    pub storage: bool,
+}
+
+/// An event line as X's compliance streams send it (without `\r\n`): `kind` with its
+/// `event_at` and `subject`, e.g. `compliance_line("delete", json!({"tweet": {"id": "1",
+/// "author_id": "9"}}), "2024-05-01T10:00:00.000Z")`.
+pub fn compliance_line(kind: &str, subject: serde_json::Value, event_at: &str) -> String {
+    let mut event = subject;
+    if let Some(object) = event.as_object_mut() {
+        object.insert("event_at".to_owned(), event_at.into());
+    }
+    serde_json::json!({"data": {kind: event}}).to_string()
 }
 
 /// A tweet line as the filtered stream sends it (without `\r\n`).
@@ -122,6 +149,18 @@ struct State {
     next_rule_id: u64,
     /// Rule values whose next addition is refused (as X refuses an invalid rule).
     refused_values: Vec<String>,
+    /// The compliance streams' partitions, by (`tweets` or `users`, partition).
+    partitions: HashMap<(String, u8), Partition>,
+    jobs: jobs::Jobs,
+}
+
+/// One partition of a compliance stream: its script and what it sent (for backfill).
+#[derive(Debug, Default)]
+struct Partition {
+    script: Vec<Reply>,
+    next: usize,
+    /// Every complete event line sent, with when.
+    sent: Vec<(tokio::time::Instant, String)>,
 }
 
 /// The running fake; dropped with the test's runtime.
@@ -129,17 +168,28 @@ struct State {
 pub struct XFake {
     /// `None` for the in-memory fake.
     addr: Option<SocketAddr>,
+    /// The second origin, standing for cloud storage (pre-signed job URLs).
+    storage: Option<SocketAddr>,
     state: Arc<Mutex<State>>,
     expected: Arc<str>,
 }
+
+/// Which partition's record of sent lines a reply's lines go to.
+type SentTo = Option<(String, u8)>;
 
 /// X's largest (and default) rules page.
 pub const RULES_PAGE_MAX: usize = 1000;
 
 impl XFake {
-    fn new(token: &str, script: Vec<Reply>, addr: Option<SocketAddr>) -> XFake {
+    fn new(
+        token: &str,
+        script: Vec<Reply>,
+        addr: Option<SocketAddr>,
+        storage: Option<SocketAddr>,
+    ) -> XFake {
         XFake {
             addr,
+            storage,
             state: Arc::new(Mutex::new(State {
                 script,
                 next: 0,
@@ -147,6 +197,8 @@ impl XFake {
                 rules: Vec::new(),
                 next_rule_id: 1_000,
                 refused_values: Vec::new(),
+                partitions: HashMap::new(),
+                jobs: jobs::Jobs::default(),
             })),
             expected: format!("Bearer {token}").into(),
         }
@@ -155,23 +207,31 @@ impl XFake {
     /// Starts on 127.0.0.1 with a stream script; requests must carry `Bearer {token}`.
     pub async fn start(token: &str, script: Vec<Reply>) -> std::io::Result<XFake> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let fake = XFake::new(token, script, Some(listener.local_addr()?));
-        let server = fake.clone();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let server = server.clone();
-                tokio::spawn(async move {
-                    let _ = server.serve(socket).await;
-                });
-            }
-        });
+        let storage = TcpListener::bind("127.0.0.1:0").await?;
+        let fake = XFake::new(
+            token,
+            script,
+            Some(listener.local_addr()?),
+            Some(storage.local_addr()?),
+        );
+        for (listener, is_storage) in [(listener, false), (storage, true)] {
+            let server = fake.clone();
+            tokio::spawn(async move {
+                while let Ok((socket, _)) = listener.accept().await {
+                    let server = server.clone();
+                    tokio::spawn(async move {
+                        let _ = server.serve(socket, is_storage).await;
+                    });
+                }
+            });
+        }
         Ok(fake)
     }
 
     /// The same fake without a socket: stream connections are opened with
     /// [`XFake::open_stream`] (for tests on a paused clock).
     pub fn in_memory(token: &str, script: Vec<Reply>) -> XFake {
-        XFake::new(token, script, None)
+        XFake::new(token, script, None, None)
     }
 
     /// The base URL to put in `X_API_URL` (a placeholder for the in-memory fake).
@@ -189,10 +249,14 @@ impl XFake {
             method: "GET".to_owned(),
             target: target.to_owned(),
             authorized: authorization == Some(&*self.expected),
+            has_authorization: authorization.is_some(),
             accept_gzip: true,
             body: String::new(),
+            storage: false,
         };
-        match self.route(seen) {
+        let routed = self.route(seen);
+        let sent_to = routed.as_ref().ok().and_then(|(_, to)| to.clone());
+        match routed.map(|(reply, _)| reply) {
             Ok(Reply::Status {
                 status,
                 headers,
@@ -211,8 +275,9 @@ impl XFake {
             }
             Ok(Reply::Stream { gzip, steps }) => {
                 let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let sent = self.recorder(sent_to);
                 tokio::spawn(async move {
-                    let _ = play(gzip, steps, |chunk| {
+                    let _ = play(gzip, steps, sent, |chunk| {
                         let tx = tx.clone();
                         async move {
                             tx.send(chunk)
@@ -255,6 +320,123 @@ impl XFake {
         self.state.lock().map(|s| s.next).unwrap_or(0)
     }
 
+    /// Gives a compliance stream's partition (`kind`: `tweets` or `users`; 1-4) its script:
+    /// each connection plays the next reply, then 401 as for the filtered stream.
+    pub fn script_compliance(&self, kind: &str, partition: u8, script: Vec<Reply>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.partitions
+                .entry((kind.to_owned(), partition))
+                .or_default()
+                .script = script;
+        }
+    }
+
+    /// Connections a compliance stream's partition served so far (scripted ones only).
+    pub fn compliance_connections(&self, kind: &str, partition: u8) -> usize {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| {
+                s.partitions
+                    .get(&(kind.to_owned(), partition))
+                    .map(|p| p.next)
+            })
+            .unwrap_or(0)
+    }
+
+    /// How the batch compliance jobs behave (results, polls, older flow, upload limit).
+    pub fn configure_jobs(&self, config: jobs::JobsConfig) {
+        if let Ok(mut s) = self.state.lock() {
+            s.jobs.config = config;
+        }
+    }
+
+    /// The next job to be uploaded ends with this status (`failed`, `expired`) instead of
+    /// completing.
+    pub fn end_next_job(&self, status: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.jobs.endings.push_back(status.to_owned());
+        }
+    }
+
+    /// Creates a job as another client of the app would (e.g. one that holds the type's
+    /// active slot); its id.
+    pub fn add_job(&self, kind: &str, name: &str) -> String {
+        let seen = Seen {
+            method: "POST".to_owned(),
+            target: "/2/compliance/jobs".to_owned(),
+            authorized: true,
+            has_authorization: true,
+            accept_gzip: false,
+            body: serde_json::json!({"type": kind, "name": name}).to_string(),
+            storage: false,
+        };
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let origins = self.origins();
+        let origins = jobs::Origins {
+            api: &origins.0,
+            storage: origins.1.as_deref(),
+        };
+        let _ = s.jobs.api(&seen, "/2/compliance/jobs", &origins);
+        s.jobs.jobs.last().map(|j| j.id.clone()).unwrap_or_default()
+    }
+
+    /// Sets a job's status (e.g. another client's job that ends).
+    pub fn set_job_status(&self, id: &str, status: &str) {
+        if let Ok(mut s) = self.state.lock()
+            && let Some(job) = s.jobs.jobs.iter_mut().find(|j| j.id == id)
+        {
+            job.status = status.to_owned();
+        }
+    }
+
+    /// Makes every job's upload window one that has passed.
+    pub fn expire_upload_windows(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            for job in &mut s.jobs.jobs {
+                job.upload_expires_at = jobs::PAST.to_owned();
+                job.expiry_reads = 1;
+            }
+        }
+    }
+
+    /// Every job so far, oldest first.
+    pub fn jobs(&self) -> Vec<jobs::FakeJob> {
+        self.state
+            .lock()
+            .map(|s| s.jobs.jobs.clone())
+            .unwrap_or_default()
+    }
+
+    /// The API's and the storage's base URLs.
+    fn origins(&self) -> (String, Option<String>) {
+        (self.url(), self.storage.map(|a| format!("http://{a}")))
+    }
+
+    /// Where a played reply records the event lines it sent.
+    fn recorder(&self, sent_to: SentTo) -> impl Fn(&[u8]) + Send + 'static {
+        let state = Arc::clone(&self.state);
+        move |plain: &[u8]| {
+            let Some(key) = &sent_to else { return };
+            let text = String::from_utf8_lossy(plain);
+            // Only complete lines: a piece cut mid-record was not delivered whole.
+            let Some((complete, _)) = text.rsplit_once("\r\n") else {
+                return;
+            };
+            if let Ok(mut s) = state.lock()
+                && let Some(partition) = s.partitions.get_mut(key)
+            {
+                let now = tokio::time::Instant::now();
+                for line in complete.split("\r\n").filter(|l| !l.is_empty()) {
+                    // An event is published once: sent again (a backfill), it keeps its time.
+                    if !partition.sent.iter().any(|(_, sent)| sent == line) {
+                        partition.sent.push((now, line.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+
     /// The current rules as (id, value, tag).
     pub fn rules(&self) -> Vec<(String, String, Option<String>)> {
         self.state
@@ -283,36 +465,60 @@ impl XFake {
         }
     }
 
-    /// Records the request and picks its reply.
-    fn route(&self, seen: Seen) -> std::io::Result<Reply> {
+    /// Records the request and picks its reply (and, for a compliance stream, the partition
+    /// whose sent lines it adds to).
+    fn route(&self, seen: Seen) -> std::io::Result<(Reply, SentTo)> {
         let mut s = self
             .state
             .lock()
             .map_err(|_| std::io::Error::other("poisoned"))?;
         let path = seen.target.split('?').next().unwrap_or("").to_owned();
         s.seen.push(seen.clone());
-        Ok(if !seen.authorized {
-            unauthorized()
-        } else if path == "/2/tweets/search/stream" && seen.method == "GET" {
-            let next = s.next;
-            match s.script.get(next).cloned() {
-                Some(reply) => {
-                    s.next += 1;
-                    reply
+        if seen.storage {
+            return Ok((s.jobs.storage(&seen), None));
+        }
+        if !seen.authorized {
+            return Ok((unauthorized(), None));
+        }
+        let compliance = match path.as_str() {
+            "/2/tweets/compliance/stream" => Some("tweets"),
+            "/2/users/compliance/stream" => Some("users"),
+            _ => None,
+        };
+        if let Some(kind) = compliance.filter(|_| seen.method == "GET") {
+            return Ok(compliance_stream(&mut s, kind, &seen.target));
+        }
+        if path.starts_with("/2/compliance/jobs") {
+            let origins = self.origins();
+            let origins = jobs::Origins {
+                api: &origins.0,
+                storage: origins.1.as_deref(),
+            };
+            return Ok((s.jobs.api(&seen, &path, &origins), None));
+        }
+        Ok((
+            if path == "/2/tweets/search/stream" && seen.method == "GET" {
+                let next = s.next;
+                match s.script.get(next).cloned() {
+                    Some(reply) => {
+                        s.next += 1;
+                        reply
+                    }
+                    None => unauthorized(),
                 }
-                None => unauthorized(),
-            }
-        } else if path == "/2/tweets/search/stream/rules" {
-            rules(&mut s, &seen.method, &seen.target, &seen.body)
-        } else {
-            json_status(
-                404,
-                r#"{"title":"Not Found Error","detail":"no such path"}"#,
-            )
-        })
+            } else if path == "/2/tweets/search/stream/rules" {
+                rules(&mut s, &seen.method, &seen.target, &seen.body)
+            } else {
+                json_status(
+                    404,
+                    r#"{"title":"Not Found Error","detail":"no such path"}"#,
+                )
+            },
+            None,
+        ))
     }
 
-    async fn serve(&self, mut socket: TcpStream) -> std::io::Result<()> {
+    async fn serve(&self, mut socket: TcpStream, storage: bool) -> std::io::Result<()> {
         let (head, body) = read_request(&mut socket).await?;
         let mut lines = head.split("\r\n");
         let request_line = lines.next().unwrap_or("");
@@ -320,23 +526,27 @@ impl XFake {
         let method = parts.next().unwrap_or("").to_owned();
         let target = parts.next().unwrap_or("").to_owned();
         let mut authorized = false;
+        let mut has_authorization = false;
         let mut accept_gzip = false;
         for line in lines {
             if let Some((name, value)) = line.split_once(':') {
                 let value = value.trim();
                 if name.eq_ignore_ascii_case("authorization") {
+                    has_authorization = true;
                     authorized = value == &*self.expected;
                 } else if name.eq_ignore_ascii_case("accept-encoding") {
                     accept_gzip = value.contains("gzip");
                 }
             }
         }
-        let reply = self.route(Seen {
+        let (reply, sent_to) = self.route(Seen {
             method,
             target,
             authorized,
+            has_authorization,
             accept_gzip,
             body,
+            storage,
         })?;
         match reply {
             Reply::Status {
@@ -356,9 +566,61 @@ impl XFake {
                 socket.write_all(body.as_bytes()).await?;
                 socket.shutdown().await
             }
-            Reply::Stream { gzip, steps } => stream(socket, gzip, steps).await,
+            Reply::Stream { gzip, steps } => {
+                stream(socket, gzip, steps, self.recorder(sent_to)).await
+            }
         }
     }
+}
+
+/// A compliance stream request: `partition` (1-4, required) and `backfill_minutes` (0-5)
+/// checked as X does; with backfill, the partition's recent lines first, then its script.
+fn compliance_stream(s: &mut State, kind: &str, target: &str) -> (Reply, SentTo) {
+    let invalid = |detail: &str| {
+        let body = serde_json::json!({"errors": [{"parameters": {}, "message": detail}],
+            "title": "Invalid Request", "detail": detail,
+            "type": "https://api.twitter.com/2/problems/invalid-request"});
+        (json_status(400, &body.to_string()), None)
+    };
+    let partition = match query_param(target, "partition").map(str::parse::<u8>) {
+        Some(Ok(p)) if (1..=4).contains(&p) => p,
+        Some(_) => return invalid("The `partition` query parameter value is not one of [1,2,3,4]"),
+        None => return invalid("The `partition` query parameter can not be empty"),
+    };
+    let backfill = match query_param(target, "backfill_minutes").map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(m)) if m <= 5 => m,
+        Some(_) => return invalid("The `backfill_minutes` query parameter value must be 0 to 5"),
+    };
+    let key = (kind.to_owned(), partition);
+    let part = s.partitions.entry(key.clone()).or_default();
+    let Some(reply) = part.script.get(part.next).cloned() else {
+        return (unauthorized(), None);
+    };
+    part.next += 1;
+    let reply = match reply {
+        Reply::Stream { gzip, mut steps } if backfill > 0 => {
+            let since = tokio::time::Instant::now().checked_sub(Duration::from_secs(backfill * 60));
+            let again: String = part
+                .sent
+                .iter()
+                .filter(|(at, _)| since.is_none_or(|since| *at >= since))
+                .map(|(_, line)| format!("{line}\r\n"))
+                .collect();
+            if !again.is_empty() {
+                steps.insert(
+                    0,
+                    Step::Send {
+                        plain: again.into_bytes(),
+                        pieces: 1,
+                    },
+                );
+            }
+            Reply::Stream { gzip, steps }
+        }
+        other => other,
+    };
+    (reply, Some(key))
 }
 
 /// One piece of an in-memory body.
@@ -400,7 +662,12 @@ impl MemoryBody {
     }
 }
 
-async fn stream(socket: TcpStream, gzip: bool, steps: Vec<Step>) -> std::io::Result<()> {
+async fn stream(
+    socket: TcpStream,
+    gzip: bool,
+    steps: Vec<Step>,
+    sent: impl Fn(&[u8]),
+) -> std::io::Result<()> {
     let mut head = String::from(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n",
     );
@@ -410,7 +677,7 @@ async fn stream(socket: TcpStream, gzip: bool, steps: Vec<Step>) -> std::io::Res
     head.push_str("\r\n");
     let socket = Arc::new(tokio::sync::Mutex::new(socket));
     socket.lock().await.write_all(head.as_bytes()).await?;
-    play(gzip, steps, |chunk| {
+    play(gzip, steps, sent, |chunk| {
         let socket = Arc::clone(&socket);
         async move {
             let mut socket = socket.lock().await;
@@ -439,8 +706,13 @@ async fn stream(socket: TcpStream, gzip: bool, steps: Vec<Step>) -> std::io::Res
 
 /// Plays a streamed reply's steps, handing each piece (and the ending) to `emit`; the
 /// transport decides what a piece is on the wire. A script without `End` or `Drop` ends
-/// as a drop.
-async fn play<F, Fut>(gzip: bool, steps: Vec<Step>, emit: F) -> std::io::Result<()>
+/// as a drop. `sent` is told the plain bytes of each step once they are out.
+async fn play<F, Fut>(
+    gzip: bool,
+    steps: Vec<Step>,
+    sent: impl Fn(&[u8]),
+    emit: F,
+) -> std::io::Result<()>
 where
     F: Fn(Chunk) -> Fut,
     Fut: std::future::Future<Output = std::io::Result<()>>,
@@ -454,12 +726,13 @@ where
                     encoder.flush()?;
                     std::mem::take(encoder.get_mut())
                 } else {
-                    plain
+                    plain.clone()
                 };
                 let size = wire.len().div_ceil(pieces.max(1)).max(1);
                 for piece in wire.chunks(size) {
                     emit(Chunk::Data(piece.to_vec())).await?;
                 }
+                sent(&plain);
             }
             Step::Sleep(d) => tokio::time::sleep(d).await,
             Step::End => return emit(Chunk::End).await,

@@ -5,7 +5,10 @@
 // Each test file uses some of these.
 #![allow(dead_code)]
 
-use capture::stream::{Answer, Body, BoxFuture, Connect, STREAM_PATH, Token, filtered_query};
+use capture::stream::{
+    Answer, Body, BoxFuture, ComplianceStream, Connect, STREAM_PATH, Token, compliance_query,
+    filtered_query,
+};
 use testkit::xfake::{MemoryBody, XFake};
 
 /// The filtered stream of an in-memory [`XFake`], requested as `HttpStream` requests it.
@@ -17,11 +20,23 @@ pub struct MemoryX {
 
 impl MemoryX {
     pub fn filtered(fake: &XFake, token: &str, backfill_minutes: Option<u8>) -> MemoryX {
-        let url = reqwest::Url::parse_with_params(
-            &format!("http://x{STREAM_PATH}"),
-            filtered_query(backfill_minutes),
-        )
-        .unwrap();
+        MemoryX::at(fake, token, STREAM_PATH, filtered_query(backfill_minutes))
+    }
+
+    /// One partition of a compliance stream, requested as `HttpStream::compliance` does.
+    pub fn compliance(
+        fake: &XFake,
+        token: &str,
+        stream: ComplianceStream,
+        partition: u8,
+        backfill_minutes: Option<u8>,
+    ) -> MemoryX {
+        let query = compliance_query(partition, backfill_minutes);
+        MemoryX::at(fake, token, stream.path(), query)
+    }
+
+    fn at(fake: &XFake, token: &str, path: &str, query: Vec<(String, String)>) -> MemoryX {
+        let url = reqwest::Url::parse_with_params(&format!("http://x{path}"), query).unwrap();
         MemoryX {
             fake: fake.clone(),
             target: format!("{}?{}", url.path(), url.query().unwrap_or("")),
@@ -223,6 +238,27 @@ pub async fn shard_records(
     records
 }
 
+/// Every line of the completed files of a `dir://` capture, file by file in name order.
+pub fn dir_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    let mut lines = Vec::new();
+    for path in paths {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap()),
+            &mut text,
+        )
+        .unwrap();
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    lines
+}
+
 /// A tracing writer into memory, so a test can read what was logged.
 #[derive(Clone, Default)]
 pub struct LogBuffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -254,8 +290,14 @@ pub struct Running {
 impl Running {
     /// Starts the binary with `args` and these variables added to the test's.
     pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
+        Running::spawn_in(&std::env::temp_dir(), args, envs)
+    }
+
+    /// The same with `dir` as the working directory.
+    pub fn spawn_in(dir: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Running {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tweet-capture"))
             .args(args)
+            .current_dir(dir)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .envs(envs.iter().copied())
             .stdout(std::process::Stdio::null())
@@ -269,6 +311,11 @@ impl Running {
             text
         });
         Running { child, stderr }
+    }
+
+    /// Whether it exited by now.
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
     }
 
     /// Sends a signal (`TERM`, `INT`, `KILL`).

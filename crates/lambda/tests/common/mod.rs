@@ -1,5 +1,6 @@
-//! What the Lambda's test binaries share: Kinesis events as Lambda delivers them, and one
-//! invocation of the real binary under a local Lambda runtime API.
+//! What the Lambda's test binaries share: Kinesis events as Lambda delivers them, the
+//! repository's sample tweets, and one invocation of the real binary under a local Lambda
+//! runtime API.
 #![allow(dead_code)] // each test binary uses some of it
 
 use base64::Engine;
@@ -33,6 +34,16 @@ pub fn kinesis_event(payloads: &[Vec<u8>], first_position: usize) -> Value {
         })
         .collect();
     json!({ "Records": records })
+}
+
+/// The repository's captured sample tweets (`tests/samples/captured.ndjson`), one record each.
+pub fn samples() -> Vec<Vec<u8>> {
+    let text =
+        std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples");
+    text.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+        .collect()
 }
 
 /// One invocation of `tweet-indexer-lambda` (`binary`) with `event`, under
