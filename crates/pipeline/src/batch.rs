@@ -98,7 +98,7 @@ impl Indexer {
             match fed {
                 Fed::Start(record) => object = record,
                 Fed::Item { work, gzip } => {
-                    let taken = self.take(&mut sink, work, &object, gzip, &mut summary);
+                    let taken = self.take(&mut sink, work, &object, gzip, &mut summary, deadline);
                     if let Err(e) = taken.await {
                         failure = Some(e);
                         break;

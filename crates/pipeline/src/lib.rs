@@ -8,13 +8,15 @@
 //! server (that is `search-sink`). It owns where bytes come from ([`source`]), the per-object
 //! loop ([`run`]), the records of a Kinesis batch, streamed the same way ([`batch`]), the
 //! no-server `--dry-run` path ([`dry_run`]), the optional author filter ([`filter`]), KPL
-//! aggregates ([`kpl`]), the per-object [`ObjectSummary`] and the heap policy for streaming
-//! ([`memory`]).
+//! aggregates ([`kpl`]), the per-object [`ObjectSummary`], the heap policy for streaming
+//! ([`memory`]) and the index's lifecycle ([`lifecycle`]: each operation routed to its time
+//! partition, the partition template and retention, `retention apply`, `migrate`).
 
 pub mod batch;
 pub mod dry_run;
 pub mod filter;
 pub mod kpl;
+pub mod lifecycle;
 pub mod memory;
 pub mod run;
 pub mod source;

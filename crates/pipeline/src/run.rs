@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
 use crate::filter::AuthorFilter;
+use crate::lifecycle::{Lifecycle, Route, Settings};
 use crate::source::{Object, S3Store};
 use crate::summary::ObjectSummary;
 
@@ -63,6 +64,8 @@ pub struct Indexer {
     pub(crate) client: Arc<SearchClient>,
     pub(crate) dead_letters: Option<Arc<dyn DeadLetterStore>>,
     pub(crate) filter: AuthorFilter,
+    /// Where each operation goes (`INDEX_PARTITION`) and how indices are made.
+    pub(crate) lifecycle: Arc<Lifecycle>,
 }
 
 impl Indexer {
@@ -91,6 +94,7 @@ impl Indexer {
             Some(target) => Some(search_sink::dead_letter::open_with(target, s3).await),
             None => None,
         };
+        let lifecycle = Arc::new(Lifecycle::new(&config.index, Settings::default()));
         let client = Arc::new(SearchClient::connect(config).await?);
         let options = ExtractorOptions::default();
         Ok(Indexer {
@@ -99,7 +103,24 @@ impl Indexer {
             client,
             dead_letters,
             filter: AuthorFilter::default(),
+            lifecycle,
         })
+    }
+
+    /// Partitions, sizing and retention ([`crate::lifecycle`]); the default is one index,
+    /// `ES_INDEX`, kept forever.
+    pub fn with_lifecycle(mut self, settings: Settings) -> Self {
+        self.lifecycle = Arc::new(Lifecycle::new(&self.client.config().index, settings));
+        self
+    }
+
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// The shared search client.
+    pub fn client_arc(&self) -> &Arc<SearchClient> {
+        &self.client
     }
 
     /// Indexes only the tweets of the followed authors (see [`AuthorFilter`]).
@@ -116,20 +137,19 @@ impl Indexer {
         &self.extractor
     }
 
-    /// Creates the index with `mappings/twitter.json` or checks and extends its mapping.
-    /// The sink does the work once per process; later calls return at once.
+    /// Creates the index with `mappings/twitter.json` or checks and extends its mapping;
+    /// partitioned, installs the partition template (and retention policy) instead, and
+    /// partitions are created as writes reach them. The sink does the work once per process;
+    /// later calls return at once.
     pub async fn ensure_index(&self) -> Result<EnsureOutcome, SinkError> {
-        let index = self.client.config().index.clone();
-        self.client.ensure_index(&index, tweets::MAPPING_JSON).await
+        self.ensure_index_before(Instant::now() + search_sink::DEFAULT_ENSURE_TIME)
+            .await
     }
 
     /// Like [`Indexer::ensure_index`], every request and retry bounded by `deadline` (an
     /// invocation's) instead of the sink's own 60 s.
     pub async fn ensure_index_before(&self, deadline: Instant) -> Result<EnsureOutcome, SinkError> {
-        let index = self.client.config().index.clone();
-        self.client
-            .ensure_index_before(&index, tweets::MAPPING_JSON, deadline)
-            .await
+        self.lifecycle.ensure(&self.client, deadline).await
     }
 
     /// Streams one object into the index. `deadline` bounds every request and retry; an error
@@ -193,7 +213,7 @@ impl Indexer {
         };
         while let Some(work) = rx.recv().await {
             let gzip = gzip.load(Ordering::Relaxed);
-            self.take(&mut sink, work, &name, gzip, summary)
+            self.take(&mut sink, work, &name, gzip, summary, deadline)
                 .await
                 .map_err(|e| keep(summary, &sink, sink_error(e)))?;
         }
@@ -241,6 +261,7 @@ impl Indexer {
         object: &Arc<str>,
         gzip: bool,
         summary: &mut ObjectSummary,
+        deadline: Instant,
     ) -> Result<(), SinkError> {
         match work {
             Work::Op {
@@ -249,8 +270,29 @@ impl Indexer {
                 timestamp_ms,
                 warnings,
             } => {
-                summary.saw_operation(&op, warnings, timestamp_ms);
-                sink.push(op, Origin::new(object.clone(), offset)).await
+                let origin = Origin::new(object.clone(), offset);
+                match self
+                    .lifecycle
+                    .index_for(&self.client, op.id(), deadline)
+                    .await?
+                {
+                    Route::Default => {
+                        summary.saw_operation(&op, warnings, timestamp_ms);
+                        sink.push(op, origin).await
+                    }
+                    Route::Index(index) => {
+                        summary.saw_operation(&op, warnings, timestamp_ms);
+                        sink.push_to(&index, op, origin).await
+                    }
+                    Route::PastRetention => {
+                        summary.past_retention += 1;
+                        Ok(())
+                    }
+                    Route::Invalid(reason) => {
+                        let work = Work::Invalid { offset, reason };
+                        Box::pin(self.take(sink, work, object, gzip, summary, deadline)).await
+                    }
+                }
             }
             Work::Control => {
                 summary.control_messages += 1;

@@ -22,6 +22,9 @@ pub struct ObjectSummary {
     pub deletes: u64,
     /// Tweets by authors outside `FOLLOW_USER_IDS` (not indexed).
     pub filtered: u64,
+    /// Tweets and deletes whose time partition is past `RETENTION` (not written: the
+    /// partition is removed, or would be; writing would only bring it back).
+    pub past_retention: u64,
     /// Stream control messages (limit, scrub_geo, warning, ...): counted, not indexed.
     pub control_messages: u64,
     /// Records that could not be framed or parsed (dead-lettered when a store is configured).
@@ -116,6 +119,7 @@ impl ObjectSummary {
         self.documents += other.documents;
         self.deletes += other.deletes;
         self.filtered += other.filtered;
+        self.past_retention += other.past_retention;
         self.control_messages += other.control_messages;
         self.invalid_records += other.invalid_records;
         self.warnings += other.warnings;
