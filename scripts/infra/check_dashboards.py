@@ -15,7 +15,8 @@ import API does, independently of build_dashboards.py (which only has to be up t
   tombstones deletes write (`{"deleted":true}`, README "Delivery") with `NOT deleted:true`,
   and what X requires hidden (README "Compliance"): `NOT suppressed:true` and
   `NOT withheld_in_countries:*`, each field mapped with the type the clause needs;
-- each file holds what the dashboard is for: index pattern `twitter*` on `timestamp_ms`, a map of
+- each file holds what the dashboard is for: index pattern `twitter` (the index, or the alias
+  over its time partitions; not `twitter*`, which matches `twitter_compliance`) on `timestamp_ms`, a map of
   `coordinates.coordinates`, a sentiment pie, a top-5 emoji table split by sentiment, a hashtag
   cloud, tweets over time, and one dashboard holding all of them.
 """
@@ -271,8 +272,8 @@ class FileCheck:
             "coordinate map": lambda v: v["type"] in {"tile_map", "region_map"}
             and any(a[0] in {"geohash_grid", "geotile_grid"} and a[1] == "coordinates.coordinates" for a in agg_fields(v)),
         }
-        if not any(p["attributes"].get("title") == "twitter*" and p["attributes"].get("timeFieldName") == "timestamp_ms" for p in patterns):
-            self.fail("no index pattern `twitter*` with time field timestamp_ms")
+        if not any(p["attributes"].get("title") == INDEX and p["attributes"].get("timeFieldName") == "timestamp_ms" for p in patterns):
+            self.fail(f"no index pattern `{INDEX}` (the index, or the alias over its partitions) with time field timestamp_ms")
         ids = {}
         for what, test in wanted.items():
             hits = [("visualization", oid) for oid, vis in found.get("vis", []) if test(vis)]

@@ -2,8 +2,9 @@
 //! prefixes through the same pipeline as the Lambda, prints the bulk requests instead
 //! (`index --dry-run`), prints or applies the index mapping (`mapping print|ensure`), imports
 //! the dashboards (`dashboards import`) or draws them as one HTML page (`dashboards preview`),
-//! exports the stored ids for a batch compliance job (`ids [--users]`) and re-applies the
-//! compliance registers (`compliance sweep`).
+//! removes partitions past retention (`retention apply`), moves a single index into time
+//! partitions (`migrate --to month|day`), exports the stored ids for a batch compliance job
+//! (`ids [--users]`) and re-applies the compliance registers (`compliance sweep`).
 //! Settings come from flags or the same environment variables the Lambda reads.
 //!
 //! Exit codes ([`exit`] has the table and the one classification behind it): 0 everything
@@ -17,6 +18,7 @@ mod event;
 mod exit;
 mod inputs;
 mod interrupt;
+mod lifecycle;
 mod ordered_output;
 mod parallel;
 mod preview;
@@ -31,6 +33,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use pipeline::lifecycle::Settings;
 use pipeline::{AuthorFilter, Indexer, ObjectSummary};
 use search_sink::{Config, ConfigError, EnsureOutcome, SinkError};
 use tokio::time::Instant;
@@ -89,6 +92,47 @@ enum Command {
         #[command(subcommand)]
         action: ComplianceAction,
     },
+    /// Time partitions past RETENTION (for servers without ISM / ILM: run it daily).
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
+    /// Move the single index into time partitions behind an alias of the same name: copy,
+    /// verify the counts, then swap in one atomic call. Pause the writers first; safe to
+    /// interrupt and rerun.
+    Migrate(Box<MigrateArgs>),
+}
+
+#[derive(Subcommand, Debug)]
+enum RetentionAction {
+    /// Delete the partitions whose whole period ends before now - RETENTION (judged by their
+    /// names: a backfilled old partition goes on time).
+    Apply(Box<RetentionArgs>),
+}
+
+#[derive(Args, Debug)]
+struct RetentionArgs {
+    /// Print the partitions that would be deleted, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A partitioning to migrate to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PartitionTo {
+    Month,
+    Day,
+}
+
+#[derive(Args, Debug)]
+struct MigrateArgs {
+    /// The partitioning: one index per month (`{index}-YYYY.MM`) or per day.
+    #[arg(long, value_enum)]
+    to: PartitionTo,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,6 +281,22 @@ struct ServerArgs {
     /// Local NDJSON file for documents that cannot be indexed (when no bucket is given).
     #[arg(long, env = "DEAD_LETTER_FILE")]
     dead_letter_file: Option<String>,
+    /// One index (none, the default) or one per month / day of the tweets' ids, behind an
+    /// alias named --index.
+    #[arg(long, env = "INDEX_PARTITION")]
+    index_partition: Option<String>,
+    /// Keep partitions this long (e.g. 13mo, 400d; off by default).
+    #[arg(long, env = "RETENTION")]
+    retention: Option<String>,
+    /// Primary shards of each index created (default: the server's).
+    #[arg(long, env = "INDEX_SHARDS")]
+    index_shards: Option<String>,
+    /// Replicas of each index created (default: the server's).
+    #[arg(long, env = "INDEX_REPLICAS")]
+    index_replicas: Option<String>,
+    /// refresh_interval of each index created (e.g. 30s; default: the server's).
+    #[arg(long, env = "INDEX_REFRESH_INTERVAL")]
+    index_refresh_interval: Option<String>,
 }
 
 /// How requests are signed.
@@ -329,7 +389,16 @@ impl AuthArgs {
 }
 
 /// Each setting's environment variable, the id of its clap argument, and its flag.
-const SETTINGS: [(&str, &str, &str); 15] = [
+const SETTINGS: [(&str, &str, &str); 20] = [
+    ("INDEX_PARTITION", "index_partition", "--index-partition"),
+    ("RETENTION", "retention", "--retention"),
+    ("INDEX_SHARDS", "index_shards", "--index-shards"),
+    ("INDEX_REPLICAS", "index_replicas", "--index-replicas"),
+    (
+        "INDEX_REFRESH_INTERVAL",
+        "index_refresh_interval",
+        "--index-refresh-interval",
+    ),
     ("ES_ENDPOINT", "endpoint", "--endpoint"),
     ("ES_INDEX", "index", "--index"),
     ("ES_AUTH", "auth", "--auth"),
@@ -362,10 +431,22 @@ const SETTINGS: [(&str, &str, &str); 15] = [
 /// A configuration error worded for the command line: the flag when the faulty value came
 /// from it, the variable when it came from the environment, both when it is missing.
 fn config_error(error: ConfigError, matches: &ArgMatches) -> anyhow::Error {
-    let Some((variable, id, flag)) = SETTINGS.iter().find(|(v, _, _)| *v == error.variable) else {
-        return error.into();
-    };
-    anyhow::anyhow!("{}: {}", named(matches, id, flag, variable), error.problem)
+    setting_error(error.variable, &error.problem, matches).unwrap_or_else(|| error.into())
+}
+
+/// A lifecycle setting's error as a usage failure, named by its flag or variable.
+fn setting_failure(e: &pipeline::lifecycle::SettingError, matches: &ArgMatches) -> Failure {
+    let error = setting_error(e.variable, &e.problem, innermost(matches))
+        .unwrap_or_else(|| anyhow::anyhow!("{e}"));
+    Failure::usage(error)
+}
+
+fn setting_error(variable: &str, problem: &str, matches: &ArgMatches) -> Option<anyhow::Error> {
+    let (variable, id, flag) = SETTINGS.iter().find(|(v, _, _)| *v == variable)?;
+    Some(anyhow::anyhow!(
+        "{}: {problem}",
+        named(matches, id, flag, variable)
+    ))
 }
 
 /// How to name a setting in a message: `--flag` when the value was given as a flag,
@@ -409,6 +490,40 @@ impl ServerArgs {
         })
         .map_err(|e| Failure::usage(config_error(e, innermost(matches))))?;
         Ok(config)
+    }
+
+    /// Partitioning, retention and sizing for writing, from the flags or their variables.
+    fn lifecycle(&self, matches: &ArgMatches) -> Result<Settings, Failure> {
+        let settings = self.lifecycle_settings(matches)?;
+        settings
+            .check_for_writes()
+            .map_err(|e| setting_failure(&e, matches))?;
+        Ok(settings)
+    }
+
+    /// Like [`ServerArgs::lifecycle`], each setting checked alone (`retention apply`,
+    /// `migrate`, whose partitioning comes from elsewhere).
+    fn lifecycle_settings(&self, matches: &ArgMatches) -> Result<Settings, Failure> {
+        use pipeline::lifecycle as l;
+        Settings::from_lookup(|name| match name {
+            l::INDEX_PARTITION => self.index_partition.clone(),
+            l::RETENTION => self.retention.clone(),
+            l::INDEX_SHARDS => self.index_shards.clone(),
+            l::INDEX_REPLICAS => self.index_replicas.clone(),
+            l::INDEX_REFRESH_INTERVAL => self.index_refresh_interval.clone(),
+            _ => None,
+        })
+        .map_err(|e| setting_failure(&e, matches))
+    }
+
+    /// A connected indexer with these settings (quick attempts at an unreachable server).
+    async fn indexer(&self, matches: &ArgMatches, settings: Settings) -> Result<Indexer, Failure> {
+        let mut config = self.config(matches)?;
+        config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
+        Ok(Indexer::connect(config)
+            .await
+            .map_err(|e| Failure::sink(e, "connecting"))?
+            .with_lifecycle(settings))
     }
 }
 
@@ -545,16 +660,22 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
         Command::Mapping {
             action: MappingAction::Ensure(server),
         } => {
-            let mut config = server.config(matches)?;
-            config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
-            let indexer = Indexer::connect(config)
-                .await
-                .map_err(|e| Failure::sink(e, "connecting"))?;
+            let settings = server.lifecycle(matches)?;
+            let partition = settings.partition;
+            let indexer = server.indexer(matches, settings).await?;
             let outcome = indexer
                 .ensure_index()
                 .await
                 .map_err(|e| Failure::sink(e, "preparing the index"))?;
-            report::say(&ensured(&server.connection.index, &outcome));
+            if partition == tweets::partition::Partition::None {
+                report::say(&ensured(&server.connection.index, &outcome));
+            } else {
+                report::say(&format!(
+                    "alias {index}: template {template} installed for {index}-* (one index per {partition}, created as tweets reach it)",
+                    index = server.connection.index,
+                    template = pipeline::lifecycle::template_name(&server.connection.index),
+                ));
+            }
             Ok(End::Status(Status::Ok))
         }
         Command::Dashboards {
@@ -597,6 +718,10 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
         } => event::kinesis(&args)
             .map(|()| End::Status(Status::Ok))
             .map_err(Failure::usage),
+        Command::Retention {
+            action: RetentionAction::Apply(args),
+        } => lifecycle::retention(*args, matches).await,
+        Command::Migrate(args) => lifecycle::migrate(*args, matches).await,
         Command::Index(args) if args.dry_run => dry_run(*args, matches).await,
         Command::Index(args) => index(*args, matches).await,
         Command::Ids(args) => ids(*args, matches).await,
@@ -727,6 +852,8 @@ struct DryRunJob {
     extractor: Arc<Extractor>,
     follow: AuthorFilter,
     index: String,
+    partition: tweets::partition::Partition,
+    retention: Option<tweets::partition::Retention>,
     timeout: Duration,
 }
 
@@ -738,10 +865,13 @@ struct DryRunDone {
 
 async fn dry_run(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
     let follow = args.author_filter(matches)?;
+    let settings = args.server.lifecycle(matches)?;
     let job = Arc::new(DryRunJob {
         extractor: Arc::new(Extractor::new(ExtractorOptions::default())),
         follow,
         index: args.server.connection.index.clone(),
+        partition: settings.partition,
+        retention: settings.retention,
         timeout: Duration::from_secs(args.timeout_secs),
     });
     let jobs = args.jobs();
@@ -847,7 +977,11 @@ async fn dry_run_object(
                 &job.extractor,
                 ExtractorOptions::default().framer,
                 &job.follow,
-                &job.index,
+                pipeline::dry_run::Routing {
+                    index: &job.index,
+                    partition: job.partition,
+                    retention: job.retention.map(|r| (r, pipeline::lifecycle::now_ms())),
+                },
                 &name,
                 body,
                 &mut &mut *out,
@@ -888,6 +1022,7 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
         .map_err(Failure::transient)?;
     let timeout = Duration::from_secs(args.timeout_secs);
     let setup = async {
+        let settings = args.server.lifecycle(matches)?;
         let mut config = args.server.config(matches)?;
         config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
         let (objects_at_once, slots) = parallel::bulk_slots(args.jobs(), config.bulk_concurrency);
@@ -899,7 +1034,8 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
         let indexer = Indexer::connect(config)
             .await
             .map_err(|e| Failure::sink(e, "connecting"))?
-            .with_author_filter(follow);
+            .with_author_filter(follow)
+            .with_lifecycle(settings);
         // `--timeout-secs` bounds preparing the index too (an unreachable server fails
         // within it), never longer than the sink's own bound.
         let ensure_deadline = deadline_after(timeout.min(search_sink::DEFAULT_ENSURE_TIME));

@@ -233,6 +233,9 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
             s.filtered
         ));
     }
+    if s.past_retention > 0 {
+        text.push_str(&format!(", {} past retention", s.past_retention));
+    }
     if s.compliance_events > 0 {
         text.push_str(&format!(
             ", {}",

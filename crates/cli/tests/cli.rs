@@ -43,7 +43,8 @@ fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
     while i < lines.len() {
         if let Some(action) = lines[i].get("index") {
             let source = &lines[i + 1];
-            assert_eq!(action["_index"], "twitter");
+            // The index is in the request path (`POST /twitter/_bulk`), never in the lines.
+            assert!(action.get("_index").is_none(), "{action}");
             if action["version"] == search_sink::TOMBSTONE_VERSION {
                 assert_eq!(action["version_type"], "external");
                 // A delete notice: a tombstone under the tweet's id.
@@ -77,6 +78,54 @@ fn dry_run_prints_bulk_ndjson_with_ids_and_deletes() {
         stderr.contains(&format!("-> {index_ops} documents, 1 delete,")),
         "{stderr}"
     );
+}
+
+/// Partitioned, each run of operations for one partition follows its request line; the
+/// operations are the same as unpartitioned, each under the partition its id names.
+#[test]
+fn a_partitioned_dry_run_names_the_partition_of_each_request() {
+    let single = run(bin().args(["index", "--dry-run"]).arg(samples()));
+    let out = run(bin()
+        .args(["index", "--dry-run", "--index-partition", "month"])
+        .arg(samples()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let mut target = None;
+    let mut bulk_lines = Vec::new();
+    let mut requests = 0;
+    for line in stdout.lines() {
+        if let Some(path) = line.strip_prefix("POST /") {
+            let index = path.strip_suffix("/_bulk").expect("a bulk request line");
+            target = Some(index.to_owned());
+            requests += 1;
+            continue;
+        }
+        bulk_lines.push(line);
+        let action: Value = serde_json::from_str(line).expect("JSON line");
+        if let Some(action) = action.get("index") {
+            let id: u64 = action["_id"].as_str().unwrap().parse().unwrap();
+            let want = tweets::partition::Partition::Month
+                .index_of_id("twitter", &id.to_string())
+                .unwrap();
+            assert_eq!(target.as_deref(), Some(want.as_str()), "{id}");
+        }
+    }
+    assert!(requests >= 1);
+    let single = String::from_utf8(single.stdout).unwrap();
+    assert_eq!(
+        bulk_lines,
+        single.lines().collect::<Vec<_>>(),
+        "the same operations"
+    );
+    let bad = run(bin()
+        .args(["index", "--dry-run", "--index-partition", "week"])
+        .arg(samples()));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--index-partition: \"week\""));
 }
 
 #[test]

@@ -18,9 +18,13 @@ async fn main() -> Result<(), Error> {
     let follow = AuthorFilter::from_env().inspect_err(|e| {
         lambda_runtime::tracing::error!(error = %e, "invalid configuration");
     })?;
+    let lifecycle = pipeline::lifecycle::Settings::from_env().inspect_err(|e| {
+        lambda_runtime::tracing::error!(error = %e, "invalid configuration");
+    })?;
     let indexer = Indexer::connect_with_s3(config, store.client().clone())
         .await?
-        .with_author_filter(follow);
+        .with_author_filter(follow)
+        .with_lifecycle(lifecycle);
     let handler = Handler::new(store, indexer);
     let handler = &handler;
     // Boxed: the pipeline's future is deep, and the runtime nests it further.

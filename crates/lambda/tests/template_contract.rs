@@ -139,6 +139,13 @@ fn every_template_variable_is_read_and_accepted_by_the_binary() {
     })
     .expect("the template's FOLLOW_USER_IDS is a valid list");
     assert!(!follow.is_active());
+    // And the lifecycle settings (src/main.rs); the defaults are one index, kept forever.
+    let lifecycle = pipeline::lifecycle::Settings::from_lookup(|name| {
+        read.borrow_mut().insert(name.to_owned());
+        env.get(name).cloned()
+    })
+    .expect("the template's lifecycle settings are valid");
+    assert_eq!(lifecycle, pipeline::lifecycle::Settings::default());
 
     let unread: Vec<&String> = env.keys().filter(|k| !read.borrow().contains(*k)).collect();
     assert!(

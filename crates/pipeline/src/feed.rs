@@ -36,6 +36,7 @@ use tokio::time::Instant;
 use tweets::compliance::{Register, RegisterSet, Verdict};
 
 use crate::compliance::{Registers, applied, now_ms};
+use crate::lifecycle::Route;
 use crate::run::{Indexer, Work, log_invalid};
 use crate::summary::ObjectSummary;
 
@@ -54,16 +55,22 @@ pub(crate) const GROUP_REGISTERS: usize = 1_000;
 /// pipe from a live capture) is indexed as it comes, not once 500 documents are there.
 pub(crate) const GROUP_WAIT: Duration = Duration::from_millis(250);
 
-/// One staged operation (or rejected record) of the sink, in input order.
+/// One staged operation (or rejected record) of the sink, in input order. `index` is the
+/// partition the operation goes to ([`crate::lifecycle`]; `None`: the sink's index).
 enum Staged {
     /// A tweet's document: its ids for the register look-up.
     Doc {
         op: Operation,
         origin: Origin,
+        index: Option<Arc<str>>,
         ids: (Option<u64>, Option<u64>),
     },
     /// A delete.
-    Delete { op: Operation, origin: Origin },
+    Delete {
+        op: Operation,
+        origin: Origin,
+        index: Option<Arc<str>>,
+    },
     /// A record to dead-letter (a store is configured).
     Reject { origin: Origin, reason: String },
 }
@@ -166,6 +173,27 @@ impl Feed {
         record: usize,
     ) -> Result<(), SinkError> {
         let origin = |offset| Origin::new(object.clone(), offset);
+        // Each tweet's operation goes to its partition; one past retention is not written,
+        // an id that names no partition is an invalid record.
+        let (work, index) = match work {
+            Work::Doc { ref op, offset, .. } | Work::Delete { ref op, offset, .. } => {
+                let route = self
+                    .indexer
+                    .lifecycle
+                    .index_for(&self.indexer.client, op.id(), self.deadline)
+                    .await?;
+                match route {
+                    Route::Default => (work, None),
+                    Route::Index(index) => (work, Some(index)),
+                    Route::PastRetention => {
+                        summary.past_retention += 1;
+                        return Ok(());
+                    }
+                    Route::Invalid(reason) => (Work::Invalid { offset, reason }, None),
+                }
+            }
+            other => (other, None),
+        };
         match work {
             Work::Doc {
                 op,
@@ -188,6 +216,7 @@ impl Feed {
                     Staged::Doc {
                         op,
                         origin: origin(offset),
+                        index,
                         ids,
                     },
                     record,
@@ -202,7 +231,7 @@ impl Feed {
                 self.deletes += 1;
                 self.delete_event_at = earliest(self.delete_event_at, event_at);
                 let origin = origin(offset);
-                self.stage(Staged::Delete { op, origin }, record);
+                self.stage(Staged::Delete { op, origin, index }, record);
             }
             Work::Compliance {
                 registers,
@@ -311,12 +340,17 @@ impl Feed {
         // is not pushed yet stays staged). These documents have the registers applied already.
         while let Some((staged, _)) = self.staged.pop_front() {
             match staged {
-                Staged::Doc { op, origin, ids } => {
+                Staged::Doc {
+                    op,
+                    origin,
+                    index,
+                    ids,
+                } => {
                     let (op, applied) = apply_registers(op, ids, &set, now_ms);
                     summary.compliance_on_arrival += u64::from(applied);
-                    self.sink.push(op, origin).await?;
+                    self.push(op, origin, index).await?;
                 }
-                Staged::Delete { op, origin } => self.sink.push(op, origin).await?,
+                Staged::Delete { op, origin, index } => self.push(op, origin, index).await?,
                 Staged::Reject { origin, reason } => {
                     self.sink.reject(origin, "invalid_record", &reason).await?;
                 }
@@ -347,6 +381,19 @@ impl Feed {
         self.staged_origin = None;
         self.first_event_record = None;
         Ok(())
+    }
+
+    /// Pushes `op` into the sink, to its partition when it has one.
+    async fn push(
+        &mut self,
+        op: Operation,
+        origin: Origin,
+        index: Option<Arc<str>>,
+    ) -> Result<(), SinkError> {
+        match index {
+            Some(index) => self.sink.push_to(&index, op, origin).await,
+            None => self.sink.push(op, origin).await,
+        }
     }
 
     /// Applies what is staged and sends everything to the server, waiting until it is

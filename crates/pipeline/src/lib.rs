@@ -12,7 +12,9 @@
 //! applied), the compliance I/O ([`compliance`]: registers in `{index}_compliance`, fixes of
 //! indexed documents, the sweep, the id export), the no-server `--dry-run` path ([`dry_run`]),
 //! the optional author filter ([`filter`]), KPL aggregates ([`kpl`]), the per-object
-//! [`ObjectSummary`] and the heap policy for streaming ([`memory`]).
+//! [`ObjectSummary`], the heap policy for streaming ([`memory`]) and the index's lifecycle
+//! ([`lifecycle`]: each operation routed to its time partition, the partition template and
+//! retention, `retention apply`, `migrate`).
 
 pub mod batch;
 pub mod compliance;
@@ -20,6 +22,7 @@ pub mod dry_run;
 mod feed;
 pub mod filter;
 pub mod kpl;
+pub mod lifecycle;
 pub mod memory;
 pub mod run;
 pub mod source;

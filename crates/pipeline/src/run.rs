@@ -17,6 +17,7 @@ use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 use crate::compliance::ComplianceIndex;
 use crate::feed::Feed;
 use crate::filter::AuthorFilter;
+use crate::lifecycle::{Lifecycle, Settings};
 use crate::source::{Object, S3Store};
 use crate::summary::ObjectSummary;
 
@@ -88,6 +89,8 @@ pub struct Indexer {
     pub(crate) filter: AuthorFilter,
     /// `{index}_compliance`: whether it exists, shared by every object of the process.
     pub(crate) compliance: Arc<ComplianceIndex>,
+    /// Where each operation goes (`INDEX_PARTITION`) and how indices are made.
+    pub(crate) lifecycle: Arc<Lifecycle>,
 }
 
 impl Indexer {
@@ -116,6 +119,7 @@ impl Indexer {
             Some(target) => Some(search_sink::dead_letter::open_with(target, s3).await),
             None => None,
         };
+        let lifecycle = Arc::new(Lifecycle::new(&config.index, Settings::default()));
         let client = Arc::new(SearchClient::connect(config).await?);
         let options = ExtractorOptions::default();
         Ok(Indexer {
@@ -125,7 +129,24 @@ impl Indexer {
             client,
             dead_letters,
             filter: AuthorFilter::default(),
+            lifecycle,
         })
+    }
+
+    /// Partitions, sizing and retention ([`crate::lifecycle`]); the default is one index,
+    /// `ES_INDEX`, kept forever.
+    pub fn with_lifecycle(mut self, settings: Settings) -> Self {
+        self.lifecycle = Arc::new(Lifecycle::new(&self.client.config().index, settings));
+        self
+    }
+
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// The shared search client.
+    pub fn client_arc(&self) -> &Arc<SearchClient> {
+        &self.client
     }
 
     /// Indexes only the tweets of the followed authors (see [`AuthorFilter`]).
@@ -142,20 +163,19 @@ impl Indexer {
         &self.extractor
     }
 
-    /// Creates the index with `mappings/twitter.json` or checks and extends its mapping.
-    /// The sink does the work once per process; later calls return at once.
+    /// Creates the index with `mappings/twitter.json` or checks and extends its mapping;
+    /// partitioned, installs the partition template (and retention policy) instead, and
+    /// partitions are created as writes reach them. The sink does the work once per process;
+    /// later calls return at once.
     pub async fn ensure_index(&self) -> Result<EnsureOutcome, SinkError> {
-        let index = self.client.config().index.clone();
-        self.client.ensure_index(&index, tweets::MAPPING_JSON).await
+        self.ensure_index_before(Instant::now() + search_sink::DEFAULT_ENSURE_TIME)
+            .await
     }
 
     /// Like [`Indexer::ensure_index`], every request and retry bounded by `deadline` (an
     /// invocation's) instead of the sink's own 60 s.
     pub async fn ensure_index_before(&self, deadline: Instant) -> Result<EnsureOutcome, SinkError> {
-        let index = self.client.config().index.clone();
-        self.client
-            .ensure_index_before(&index, tweets::MAPPING_JSON, deadline)
-            .await
+        self.lifecycle.ensure(&self.client, deadline).await
     }
 
     /// Streams one object into the index. `deadline` bounds every request and retry; an error

@@ -23,6 +23,9 @@ pub struct ObjectSummary {
     pub deletes: u64,
     /// Tweets by authors outside `FOLLOW_USER_IDS` (not indexed).
     pub filtered: u64,
+    /// Tweets and deletes whose time partition is past `RETENTION` (not written: the
+    /// partition is removed, or would be; writing would only bring it back).
+    pub past_retention: u64,
     /// Stream control messages (limit, warning, ...): counted, not indexed.
     pub control_messages: u64,
     /// Compliance records other than tweet deletes (`scrub_geo`, withheld, user events, edits,
@@ -153,6 +156,7 @@ impl ObjectSummary {
         self.documents += other.documents;
         self.deletes += other.deletes;
         self.filtered += other.filtered;
+        self.past_retention += other.past_retention;
         self.control_messages += other.control_messages;
         self.compliance_events += other.compliance_events;
         self.compliance_applied += other.compliance_applied;

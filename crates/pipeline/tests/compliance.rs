@@ -15,6 +15,7 @@ use search_sink::{Config, Method, SearchClient};
 use serde_json::{Map, Value, json};
 use testkit::compliance::{self as records, DAY_MS, batch, batch_result, batch_user_clean};
 use tokio::time::Instant;
+use tweets::partition::Partition;
 use tweets::{Extractor, ExtractorOptions, Item};
 
 /// A sample record and the one document it gives.
@@ -66,7 +67,11 @@ fn written_alone(text: &str) -> Docs {
         &extractor,
         ExtractorOptions::default().framer,
         &pipeline::AuthorFilter::default(),
-        "x",
+        pipeline::dry_run::Routing {
+            index: "x",
+            partition: Partition::None,
+            retention: None,
+        },
         "samples",
         text.as_bytes(),
         &mut out,
@@ -92,13 +97,21 @@ struct Env {
 }
 
 impl Env {
-    async fn new(name: &str) -> Option<Env> {
+    /// A fresh index (`partition`: time partitions behind the alias of that name).
+    async fn new(name: &str, partition: Partition) -> Option<Env> {
         let url = testkit::peer("OSMEM_URL")?;
         let index = testkit::unique_name(name);
         let mut config = Config::new(&url);
         config.index = index.clone();
         let client = SearchClient::connect(config.clone()).await.unwrap();
-        let indexer = Indexer::connect(config).await.unwrap();
+        let settings = pipeline::lifecycle::Settings {
+            partition,
+            ..Default::default()
+        };
+        let indexer = Indexer::connect(config)
+            .await
+            .unwrap()
+            .with_lifecycle(settings);
         indexer.ensure_index().await.unwrap();
         Some(Env {
             index,
@@ -368,7 +381,18 @@ fn cast(tweets: &[Sample], exclude_author: u64) -> Cast {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_compliance_record_before_and_after_its_tweets_and_its_reversal() {
-    let Some(env) = Env::new("compliance").await else {
+    every_kind_of_compliance_record(Partition::None).await;
+}
+
+/// The same with monthly partitions behind the alias: fixes are written into the partition
+/// each document was read from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_compliance_record_in_monthly_partitions() {
+    every_kind_of_compliance_record(Partition::Month).await;
+}
+
+async fn every_kind_of_compliance_record(partition: Partition) {
+    let Some(env) = Env::new("compliance", partition).await else {
         return;
     };
     let (tweets, others) = samples();

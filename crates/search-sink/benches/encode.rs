@@ -32,7 +32,7 @@ fn documents(n: usize) -> Vec<Operation> {
 fn encode_all(ops: &[Operation], out: &mut Vec<u8>) {
     out.clear();
     for op in ops {
-        bulk::encode("twitter", op, out).unwrap();
+        bulk::encode(op, out).unwrap();
     }
 }
 

@@ -24,15 +24,18 @@ pub enum EncodeError {
 }
 
 /// Appends the bulk lines for `op` to `out`: a versioned `index` action line and its source
-/// line; a delete is a tombstone ([`crate::operation`] explains why).
+/// line; a delete is a tombstone ([`crate::operation`] explains why). The action line names
+/// no `_index`: the lines are the body of `POST /{index}/_bulk`, whose path alone says where
+/// they go (so IAM policies on index paths, and `rest.action.multi.allow_explicit_index:
+/// false`, confine them).
 ///
-/// `{"index":{"_index":"twitter","_id":"1","version":111411200000014975,"version_type":"external_gte"}}\n{...source...}\n`
+/// `{"index":{"_id":"1","version":111411200000014975,"version_type":"external_gte"}}\n{...source...}\n`
 /// or, for a delete, an action at [`TOMBSTONE_VERSION`](crate::TOMBSTONE_VERSION) with
 /// `"version_type":"external"` and [`TOMBSTONE_SOURCE`].
 /// Line breaks inside the source (pretty JSON) are folded into spaces: outside strings they
 /// are whitespace and inside strings valid JSON has them escaped, so this keeps the JSON equal
 /// while making it one NDJSON line. On error nothing is appended.
-pub fn encode(index: &str, op: &Operation, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+pub fn encode(op: &Operation, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let id = op.id();
     if id.is_empty() {
         return Err(EncodeError::EmptyId);
@@ -48,9 +51,7 @@ pub fn encode(index: &str, op: &Operation, out: &mut Vec<u8>) -> Result<(), Enco
     if first != Some(&b'{') {
         return Err(EncodeError::NotAnObject { id: id.to_owned() });
     }
-    out.extend_from_slice(b"{\"index\":{\"_index\":");
-    write_json_string(index, out);
-    out.extend_from_slice(b",\"_id\":");
+    out.extend_from_slice(b"{\"index\":{\"_id\":");
     write_json_string(id, out);
     out.extend_from_slice(b",\"version\":");
     // Writing into a Vec cannot fail.
@@ -174,37 +175,32 @@ mod tests {
     #[test]
     fn encodes_versioned_indexes_and_tombstones() {
         let mut out = Vec::new();
-        encode("tw", &index("1", r#"{"a":1}"#), &mut out).unwrap();
-        encode("tw", &Operation::Delete { id: "2".into() }, &mut out).unwrap();
+        encode(&index("1", r#"{"a":1}"#), &mut out).unwrap();
+        encode(&Operation::Delete { id: "2".into() }, &mut out).unwrap();
         let too_new = Operation::Index {
             id: "3".into(),
             source: b"{}".to_vec(),
             version: u64::MAX,
         };
-        encode("tw", &too_new, &mut out).unwrap();
+        encode(&too_new, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"index\":{\"_index\":\"tw\",\"_id\":\"1\",\"version\":7,\"version_type\":\"external_gte\"}}\n{\"a\":1}\n\
-             {\"index\":{\"_index\":\"tw\",\"_id\":\"2\",\"version\":1000000000000000000,\"version_type\":\"external\"}}\n{\"deleted\":true}\n\
-             {\"index\":{\"_index\":\"tw\",\"_id\":\"3\",\"version\":999999999999999999,\"version_type\":\"external_gte\"}}\n{}\n"
+            "{\"index\":{\"_id\":\"1\",\"version\":7,\"version_type\":\"external_gte\"}}\n{\"a\":1}\n\
+             {\"index\":{\"_id\":\"2\",\"version\":1000000000000000000,\"version_type\":\"external\"}}\n{\"deleted\":true}\n\
+             {\"index\":{\"_id\":\"3\",\"version\":999999999999999999,\"version_type\":\"external_gte\"}}\n{}\n"
         );
     }
 
     #[test]
     fn escapes_ids_and_folds_pretty_json() {
         let mut out = Vec::new();
-        encode(
-            "tw",
-            &index("a\"b\n", "{\n  \"t\": \"x\\ny\"\r\n}\n"),
-            &mut out,
-        )
-        .unwrap();
+        encode(&index("a\"b\n", "{\n  \"t\": \"x\\ny\"\r\n}\n"), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(
             lines[0],
-            r#"{"index":{"_index":"tw","_id":"a\"b\n","version":7,"version_type":"external_gte"}}"#
+            r#"{"index":{"_id":"a\"b\n","version":7,"version_type":"external_gte"}}"#
         );
         let doc: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(doc["t"], "x\ny");
@@ -214,16 +210,16 @@ mod tests {
     fn rejects_bad_operations_without_writing() {
         let mut out = Vec::new();
         assert_eq!(
-            encode("tw", &index("", "{}"), &mut out),
+            encode(&index("", "{}"), &mut out),
             Err(EncodeError::EmptyId)
         );
         assert_eq!(
-            encode("tw", &index("1", "[1]"), &mut out),
+            encode(&index("1", "[1]"), &mut out),
             Err(EncodeError::NotAnObject { id: "1".into() })
         );
         let long = "x".repeat(513);
         assert_eq!(
-            encode("tw", &Operation::Delete { id: long }, &mut out),
+            encode(&Operation::Delete { id: long }, &mut out),
             Err(EncodeError::IdTooLong(513))
         );
         assert!(out.is_empty());

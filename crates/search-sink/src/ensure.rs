@@ -47,6 +47,8 @@ static ENSURED: LazyLock<Mutex<HashMap<String, Guard>>> = LazyLock::new(Default:
 struct Guard {
     cell: Arc<OnceCell<()>>,
     body: Option<Arc<str>>,
+    /// A partition of a family: its family template covers it, no template of its own.
+    partition: bool,
 }
 
 fn guards() -> std::sync::MutexGuard<'static, HashMap<String, Guard>> {
@@ -87,17 +89,41 @@ impl SearchClient {
         body_json: &str,
         deadline: Instant,
     ) -> Result<EnsureOutcome, SinkError> {
+        self.ensure_guarded(index, body_json, false, deadline).await
+    }
+
+    /// Like [`SearchClient::ensure_index_before`] for a partition of a family whose template
+    /// [`SearchClient::put_family_template`] installed: no template of its own (the body
+    /// should carry the alias, so that the partition joins it even where the template could
+    /// not be installed). Once per process per partition; a concurrent creation is success.
+    pub async fn ensure_partition_before(
+        &self,
+        index: &str,
+        body_json: &str,
+        deadline: Instant,
+    ) -> Result<EnsureOutcome, SinkError> {
+        self.ensure_guarded(index, body_json, true, deadline).await
+    }
+
+    async fn ensure_guarded(
+        &self,
+        index: &str,
+        body_json: &str,
+        partition: bool,
+        deadline: Instant,
+    ) -> Result<EnsureOutcome, SinkError> {
         let key = self.guard_key(index);
         let cell = {
             let mut map = guards();
             let guard = map.entry(key).or_default();
             guard.body = Some(Arc::from(body_json));
+            guard.partition = partition;
             guard.cell.clone()
         };
         let mut outcome = None;
         cell.get_or_try_init(|| async {
             outcome = Some(
-                self.ensure_index_now_before(index, body_json, deadline)
+                self.ensure_now(index, body_json, !partition, deadline)
                     .await?,
             );
             Ok::<(), SinkError>(())
@@ -111,7 +137,7 @@ impl SearchClient {
     /// ensured it, so there is no body to create it from.
     pub(crate) async fn reensure(&self, index: &str, deadline: Instant) -> Result<bool, SinkError> {
         let key = self.guard_key(index);
-        let body = {
+        let (body, partition) = {
             let mut map = guards();
             let Some(guard) = map.get_mut(&key) else {
                 return Ok(false);
@@ -120,9 +146,10 @@ impl SearchClient {
                 return Ok(false);
             };
             guard.cell = Arc::default();
-            body
+            (body, guard.partition)
         };
-        self.ensure_index_before(index, &body, deadline).await?;
+        self.ensure_guarded(index, &body, partition, deadline)
+            .await?;
         Ok(true)
     }
 
@@ -147,9 +174,21 @@ impl SearchClient {
         body_json: &str,
         deadline: Instant,
     ) -> Result<EnsureOutcome, SinkError> {
+        self.ensure_now(index, body_json, true, deadline).await
+    }
+
+    async fn ensure_now(
+        &self,
+        index: &str,
+        body_json: &str,
+        template: bool,
+        deadline: Instant,
+    ) -> Result<EnsureOutcome, SinkError> {
         let body: Value = serde_json::from_str(body_json).map_err(SinkError::IndexBody)?;
         let path = segment(index);
-        self.put_template(index, &body, deadline).await?;
+        if template {
+            self.put_template(index, &body, deadline).await?;
+        }
         let head = self.retrying(Method::Head, &path, None, deadline).await?;
         match head.status {
             200 => {}
@@ -278,7 +317,7 @@ impl SearchClient {
         self.retrying(method, path, body, deadline).await
     }
 
-    async fn retrying(
+    pub(crate) async fn retrying(
         &self,
         method: Method,
         path: &str,

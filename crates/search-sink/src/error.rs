@@ -116,6 +116,16 @@ pub enum SinkError {
         /// Type in our mapping.
         wanted: String,
     },
+    /// The index name is laid out otherwise than the writer is set up for (a single index
+    /// where partitions behind an alias are expected, or the reverse): nothing was written;
+    /// `detail` says what to do.
+    #[error("index {index:?}: {detail}")]
+    Layout {
+        /// The index or alias name.
+        index: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
     /// The index body given to `ensure_index` is not valid JSON.
     #[error("index body is not valid JSON: {0}")]
     IndexBody(serde_json::Error),
@@ -175,7 +185,9 @@ impl SinkError {
     /// the server side (see [`ErrorClass`]).
     pub fn class(&self) -> ErrorClass {
         match self {
-            SinkError::Config(_) | SinkError::Signing(_) => ErrorClass::Config,
+            SinkError::Config(_) | SinkError::Signing(_) | SinkError::Layout { .. } => {
+                ErrorClass::Config
+            }
             SinkError::DeadlineExceeded { .. }
             | SinkError::DeadLetter { .. }
             | SinkError::Transport { .. }

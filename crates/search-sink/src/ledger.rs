@@ -6,7 +6,8 @@
 //! Operations are numbered in push order (invalid records the caller rejects included). Each
 //! one is:
 //!
-//! - **pending**: in the batch being filled (or waiting for it);
+//! - **pending**: being pushed (not yet in a batch), or in a batch being filled: the sink
+//!   fills one batch per target index, so pending operations of several batches interleave;
 //! - **in flight**: in a batch handed to a delivery, or in one stopped by a failure;
 //! - **confirmed**: the server answered done (created, updated, deleted, not found, superseded);
 //! - **letter held**: failed for good, its dead letter still in memory (or no store to put it
@@ -14,10 +15,12 @@
 //! - **letter stored**: the store confirmed the dead letter's write.
 //!
 //! Only confirmed and letter stored are settled. An input may be acknowledged up to, not
-//! including, [`Ledger::first_unconfirmed`]: a letter in memory holds the line like an
-//! operation in flight, since a failure before it is written would lose it.
+//! including, [`Ledger::first_unconfirmed`]: the earliest operation not settled, whatever its
+//! batch or index. A letter in memory holds the line like an operation in flight, since a
+//! failure before it is written would lose it.
 //!
-//! Pure and bounded: counters, the span of each batch not yet settled (at most
+//! Pure and bounded: counters, the first operation and size of each batch being filled (the
+//! sink caps how many are open), the first operation of each batch not yet settled (at most
 //! `bulk_concurrency` in flight, plus those a failure stopped) and the numbers of the held
 //! letters (bounded like the letters: written at 8 MiB), never one entry per operation.
 //!
@@ -52,23 +55,24 @@ impl Confirmed {
     }
 }
 
-/// A batch handed to a delivery and not settled: operations `first..end` (some of them may be
-/// letters pushed while it filled), `unsettled` of its own still in flight.
+/// A batch, filling or handed to a delivery and not settled: its first operation (the others
+/// are later, interleaved with other batches' and with letters), `count` of its own not
+/// settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Span {
     number: u64,
     first: Seq,
-    end: Seq,
-    unsettled: u64,
+    count: u64,
 }
 
 /// Where the operations of one sink stand (module docs).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ledger {
     pushed: u64,
-    pending: u64,
-    /// No later than the first pending operation (those in between are held letters).
-    pending_from: Option<Seq>,
+    /// Pushed and not yet placed in a batch nor held (the one being pushed).
+    loose: Vec<Seq>,
+    /// Batches being filled.
+    filling: Vec<Span>,
     /// Batches in flight or stopped by a failure, in launch order.
     spans: Vec<Span>,
     in_flight: u64,
@@ -78,42 +82,53 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// A new operation, pending.
+    /// A new operation, pending (loose until [`Ledger::fill`] or [`Ledger::hold_pending`]).
     pub(crate) fn push(&mut self) -> Seq {
         let seq = self.pushed;
         self.pushed += 1;
-        self.pending += 1;
-        self.pending_from.get_or_insert(seq);
+        self.loose.push(seq);
         seq
     }
 
-    /// A pending operation that failed before it was sent (it cannot be encoded, or the
+    fn unloose(&mut self, seq: Seq) {
+        let at = self.loose.iter().position(|s| *s == seq);
+        debug_assert!(at.is_some(), "{seq} is not being pushed");
+        if let Some(at) = at {
+            self.loose.swap_remove(at);
+        }
+    }
+
+    /// A pushed operation that failed before it was sent (it cannot be encoded, or the
     /// caller rejects an input): its letter is held.
     pub(crate) fn hold_pending(&mut self, seq: Seq) {
-        debug_assert!(
-            self.pending > 0 && seq < self.pushed,
-            "{seq} is not pending"
-        );
-        self.pending = self.pending.saturating_sub(1);
-        if self.pending == 0 {
-            self.pending_from = None;
-        }
+        self.unloose(seq);
         self.held.insert(seq);
     }
 
-    /// The pending operations `first..end` (`count` of them: the rest are held letters) go to
-    /// delivery `number`. An operation pushed since (waiting for this launch) stays pending.
-    pub(crate) fn launch(&mut self, number: u64, first: Seq, end: Seq, count: u64) {
-        debug_assert!(count <= self.pending && first < end && end <= self.pushed);
-        self.pending = self.pending.saturating_sub(count);
-        self.pending_from = (self.pending > 0).then(|| self.pending_from.unwrap_or(end).max(end));
-        self.in_flight += count;
-        self.spans.push(Span {
-            number,
-            first,
-            end,
-            unsettled: count,
-        });
+    /// A pushed operation goes into the filling batch `number` (opened by its first one).
+    pub(crate) fn fill(&mut self, seq: Seq, number: u64) {
+        self.unloose(seq);
+        match self.filling.iter_mut().find(|s| s.number == number) {
+            Some(span) => span.count += 1,
+            None => self.filling.push(Span {
+                number,
+                first: seq,
+                count: 1,
+            }),
+        }
+    }
+
+    /// The filling batch `number` goes to a delivery; returns its operation count.
+    pub(crate) fn launch(&mut self, number: u64) -> u64 {
+        let Some(at) = self.filling.iter().position(|s| s.number == number) else {
+            debug_assert!(false, "batch {number} is not filling");
+            return 0;
+        };
+        let span = self.filling.swap_remove(at);
+        self.in_flight += span.count;
+        let count = span.count;
+        self.spans.push(span);
+        count
     }
 
     /// Delivery `number` ended: `confirmed` of its operations are done, those numbered in
@@ -132,8 +147,8 @@ impl Ledger {
         self.in_flight = self.in_flight.saturating_sub(settled);
         if let Some(at) = self.spans.iter().position(|s| s.number == number) {
             let span = &mut self.spans[at];
-            span.unsettled = span.unsettled.saturating_sub(settled);
-            debug_assert!(stopped || span.unsettled == 0, "batch {number}: {span:?}");
+            span.count = span.count.saturating_sub(settled);
+            debug_assert!(stopped || span.count == 0, "batch {number}: {span:?}");
             if !stopped {
                 self.spans.remove(at);
             }
@@ -154,16 +169,19 @@ impl Ledger {
     /// The first operation not settled: every operation before it is confirmed or its letter
     /// stored. `None` when all are.
     pub(crate) fn first_unconfirmed(&self) -> Option<Seq> {
-        let spans = self.spans.iter().map(|s| s.first).min();
-        [spans, self.held.first().copied(), self.pending_from]
-            .into_iter()
-            .flatten()
-            .min()
+        let batches = self.spans.iter().chain(&self.filling).map(|s| s.first);
+        let loose = self.loose.iter().copied();
+        batches.chain(loose).chain(self.held.first().copied()).min()
     }
 
     /// Operations not settled: pending, in flight, or with a letter held.
     pub(crate) fn unconfirmed(&self) -> u64 {
-        self.pending + self.in_flight + self.held.len() as u64
+        self.pending() + self.in_flight + self.held.len() as u64
+    }
+
+    /// Operations being pushed or in batches being filled.
+    pub(crate) fn pending(&self) -> u64 {
+        self.loose.len() as u64 + self.filling.iter().map(|s| s.count).sum::<u64>()
     }
 
     pub(crate) fn pushed(&self) -> u64 {
@@ -184,15 +202,17 @@ impl Ledger {
 mod tests {
     use super::*;
 
-    /// One step of a table row. Launches number batches 0, 1, ... in order.
+    /// One step of a table row.
     #[derive(Debug, Clone)]
     enum Event {
-        /// Push this many operations.
-        Push(u64),
-        /// The pending operation with this number is held (encode error, rejected input).
-        Hold(Seq),
-        /// Launch the pending operations `first..end`, `count` of them.
-        Launch(Seq, Seq, u64),
+        /// Push this many operations into filling batch `number`.
+        Push(u64, u64),
+        /// Push one operation and leave it loose (being pushed).
+        Loose,
+        /// Push one operation and hold it (encode error, rejected input).
+        Reject,
+        /// Launch filling batch `number`.
+        Launch(u64),
         /// Batch `number` ends: created, letters, stopped.
         Settle(u64, u64, &'static [Seq], bool),
         /// These letters were stored.
@@ -202,16 +222,21 @@ mod tests {
 
     fn run(events: &[Event]) -> Ledger {
         let mut ledger = Ledger::default();
-        let mut launched = 0;
         for event in events {
             match *event {
-                Push(n) => (0..n).for_each(|_| {
-                    ledger.push();
+                Push(n, number) => (0..n).for_each(|_| {
+                    let seq = ledger.push();
+                    ledger.fill(seq, number);
                 }),
-                Hold(seq) => ledger.hold_pending(seq),
-                Launch(first, end, count) => {
-                    ledger.launch(launched, first, end, count);
-                    launched += 1;
+                Loose => {
+                    ledger.push();
+                }
+                Reject => {
+                    let seq = ledger.push();
+                    ledger.hold_pending(seq);
+                }
+                Launch(number) => {
+                    ledger.launch(number);
                 }
                 Settle(number, created, letters, stopped) => {
                     let confirmed = Confirmed {
@@ -232,18 +257,18 @@ mod tests {
         type Row = (&'static str, &'static [Event], Option<Seq>, u64, u64);
         let table: &[Row] = &[
             ("nothing pushed", &[], None, 0, 0),
-            ("pushed, not sent", &[Push(3)], Some(0), 3, 0),
-            ("in flight", &[Push(3), Launch(0, 3, 3)], Some(0), 3, 0),
+            ("pushed, not sent", &[Push(3, 0)], Some(0), 3, 0),
+            ("in flight", &[Push(3, 0), Launch(0)], Some(0), 3, 0),
             (
                 "all confirmed",
-                &[Push(3), Launch(0, 3, 3), Settle(0, 3, &[], false)],
+                &[Push(3, 0), Launch(0), Settle(0, 3, &[], false)],
                 None,
                 0,
                 0,
             ),
             (
                 "a letter held stops the line at its operation",
-                &[Push(4), Launch(0, 4, 4), Settle(0, 3, &[1], false)],
+                &[Push(4, 0), Launch(0), Settle(0, 3, &[1], false)],
                 Some(1),
                 1,
                 0,
@@ -251,8 +276,8 @@ mod tests {
             (
                 "once stored it no longer does",
                 &[
-                    Push(4),
-                    Launch(0, 4, 4),
+                    Push(4, 0),
+                    Launch(0),
                     Settle(0, 3, &[1], false),
                     Stored(&[1]),
                 ],
@@ -262,7 +287,7 @@ mod tests {
             ),
             (
                 "the last operation's letter held: not past the end",
-                &[Push(4), Launch(0, 4, 4), Settle(0, 3, &[3], false)],
+                &[Push(4, 0), Launch(0), Settle(0, 3, &[3], false)],
                 Some(3),
                 1,
                 0,
@@ -270,10 +295,10 @@ mod tests {
             (
                 "a held letter before a later batch that failed",
                 &[
-                    Push(2),
-                    Launch(0, 2, 2),
-                    Push(2),
-                    Launch(2, 4, 2),
+                    Push(2, 0),
+                    Launch(0),
+                    Push(2, 1),
+                    Launch(1),
                     Settle(0, 1, &[0], false),
                     Settle(1, 1, &[], true),
                 ],
@@ -284,10 +309,10 @@ mod tests {
             (
                 "the held letter stored: the failed batch is the line",
                 &[
-                    Push(2),
-                    Launch(0, 2, 2),
-                    Push(2),
-                    Launch(2, 4, 2),
+                    Push(2, 0),
+                    Launch(0),
+                    Push(2, 1),
+                    Launch(1),
                     Settle(0, 1, &[0], false),
                     Settle(1, 1, &[], true),
                     Stored(&[0]),
@@ -299,10 +324,10 @@ mod tests {
             (
                 "a later batch settled before an earlier one",
                 &[
-                    Push(2),
-                    Launch(0, 2, 2),
-                    Push(2),
-                    Launch(2, 4, 2),
+                    Push(2, 0),
+                    Launch(0),
+                    Push(2, 1),
+                    Launch(1),
                     Settle(1, 2, &[], false),
                 ],
                 Some(0),
@@ -311,14 +336,14 @@ mod tests {
             ),
             (
                 "a batch stopped by a failure stays unconfirmed whole",
-                &[Push(4), Launch(0, 4, 4), Settle(0, 3, &[], true)],
+                &[Push(4, 0), Launch(0), Settle(0, 3, &[], true)],
                 Some(0),
                 1,
                 0,
             ),
             (
-                "an operation waiting for a launch stays pending",
-                &[Push(4), Launch(0, 3, 3), Settle(0, 3, &[], false)],
+                "an operation in the next batch stays pending",
+                &[Push(3, 0), Push(1, 1), Launch(0), Settle(0, 3, &[], false)],
                 Some(3),
                 1,
                 0,
@@ -326,10 +351,10 @@ mod tests {
             (
                 "an encode failure is held where it was pushed",
                 &[
-                    Push(2),
-                    Hold(1),
-                    Push(1),
-                    Launch(0, 3, 2),
+                    Push(1, 0),
+                    Reject,
+                    Push(1, 0),
+                    Launch(0),
                     Settle(0, 2, &[], false),
                 ],
                 Some(1),
@@ -339,10 +364,10 @@ mod tests {
             (
                 "its letter stored, everything is settled",
                 &[
-                    Push(2),
-                    Hold(1),
-                    Push(1),
-                    Launch(0, 3, 2),
+                    Push(1, 0),
+                    Reject,
+                    Push(1, 0),
+                    Launch(0),
                     Settle(0, 2, &[], false),
                     Stored(&[1]),
                 ],
@@ -352,14 +377,14 @@ mod tests {
             ),
             (
                 "a rejected input with nothing else pending",
-                &[Push(1), Hold(0)],
+                &[Reject],
                 Some(0),
                 1,
                 0,
             ),
             (
                 "stored twice counts once",
-                &[Push(1), Hold(0), Stored(&[0]), Stored(&[0])],
+                &[Reject, Stored(&[0]), Stored(&[0])],
                 None,
                 0,
                 1,
@@ -367,14 +392,73 @@ mod tests {
             (
                 "an aborted batch (never settled) stays in flight",
                 &[
-                    Push(2),
-                    Launch(0, 2, 2),
-                    Push(2),
-                    Launch(2, 4, 2),
+                    Push(2, 0),
+                    Launch(0),
+                    Push(2, 1),
+                    Launch(1),
                     Settle(0, 0, &[], true),
                 ],
                 Some(0),
                 4,
+                0,
+            ),
+            (
+                "an operation being pushed holds the line",
+                &[Push(2, 0), Launch(0), Settle(0, 2, &[], false), Loose],
+                Some(2),
+                1,
+                0,
+            ),
+            // Two indices fill a batch each; their operations interleave.
+            (
+                "the later batch confirmed first: the line stays at the earlier one's first",
+                &[
+                    Push(1, 0),
+                    Push(1, 1),
+                    Push(1, 0),
+                    Launch(1),
+                    Settle(1, 1, &[], false),
+                ],
+                Some(0),
+                2,
+                0,
+            ),
+            (
+                "the earlier batch confirmed: the line moves to the filling one's first",
+                &[
+                    Push(1, 0),
+                    Push(1, 1),
+                    Push(1, 0),
+                    Launch(0),
+                    Settle(0, 2, &[], false),
+                ],
+                Some(1),
+                1,
+                0,
+            ),
+            (
+                "three interleaved batches, the middle one stopped",
+                &[
+                    Push(1, 0),
+                    Push(1, 1),
+                    Push(1, 2),
+                    Push(1, 0),
+                    Launch(0),
+                    Launch(1),
+                    Launch(2),
+                    Settle(0, 2, &[], false),
+                    Settle(2, 1, &[], false),
+                    Settle(1, 0, &[], true),
+                ],
+                Some(1),
+                1,
+                0,
+            ),
+            (
+                "a letter of one index's batch before another index's pending operation",
+                &[Push(1, 0), Push(2, 1), Launch(0), Settle(0, 0, &[0], false)],
+                Some(0),
+                3,
                 0,
             ),
         ];
@@ -397,19 +481,31 @@ mod tests {
         let mut ledger = Ledger::default();
         for batch in 0..1000u64 {
             let first = ledger.pushed();
-            for _ in 0..5000 {
-                ledger.push();
+            for i in 0..5000 {
+                let seq = ledger.push();
+                // Two indices' batches interleave.
+                ledger.fill(seq, 2 * batch + i % 2);
             }
-            ledger.launch(batch, first, first + 5000, 5000);
+            for number in [2 * batch, 2 * batch + 1] {
+                ledger.launch(number);
+            }
             let confirmed = Confirmed {
-                created: 4999,
+                created: 2499,
                 ..Confirmed::default()
             };
-            ledger.settle(batch, confirmed, &[first + 7], false);
-            ledger.stored([first + 7]);
+            ledger.settle(2 * batch, confirmed, &[first + 6], false);
+            ledger.stored([first + 6]);
+            let confirmed = Confirmed {
+                created: 2500,
+                ..Confirmed::default()
+            };
+            ledger.settle(2 * batch + 1, confirmed, &[], false);
         }
         assert_eq!(ledger.pushed(), 5_000_000);
-        assert_eq!((ledger.spans.len(), ledger.held.len()), (0, 0));
+        assert_eq!(
+            (ledger.spans.len(), ledger.filling.len(), ledger.held.len()),
+            (0, 0, 0)
+        );
         assert_eq!(ledger.first_unconfirmed(), None);
         assert_eq!(ledger.letters_stored(), 1000);
     }

@@ -42,7 +42,11 @@
 //! - Auth ([`Auth`]): basic, Elasticsearch API keys (`Authorization: ApiKey`), SigV4 (`es` /
 //!   `aoss`, AWS default credentials chain incl. session tokens) or none. Credentials over plain
 //!   `http://` are refused unless the host is loopback or [`Config::allow_insecure_http`] is set.
-//! - Batching: flush at [`Config::bulk_max_bytes`] (5 MiB) of NDJSON or
+//! - Batching: one filling batch per target index ([`BulkSink::push`] into the default index,
+//!   [`BulkSink::push_to`] any other), each sent as `POST /{index}/_bulk` with no `_index` in
+//!   its action lines (so IAM paths and `rest.action.multi.allow_explicit_index: false`
+//!   confine writes); at most [`MAX_OPEN_BATCHES`] fill at once and twice the byte limit in
+//!   all. Flush at [`Config::bulk_max_bytes`] (5 MiB) of NDJSON or
 //!   [`Config::bulk_max_operations`]; gzip on by default. Up to [`Config::bulk_concurrency`]
 //!   (2) bulk requests in flight; a batch touching an id still in flight waits for it, so
 //!   operations on one id apply in order. [`bulk::encode`] is the pure encoder
@@ -86,6 +90,10 @@
 //!   success, missing fields added with `PUT _mapping`, type conflicts fail clearly; every
 //!   request retried like bulks within a deadline. Once per process per endpoint + index.
 //!   Never deletes an index.
+//! - Index families ([`lifecycle`]): time partitions behind an alias through a composable
+//!   template, partitions ensured without templates of their own
+//!   ([`SearchClient::ensure_partition_before`]), name states, counts, atomic `_aliases`
+//!   swaps, and retention policies for ISM (OpenSearch) or ILM (Elasticsearch).
 //! - Errors: [`SinkError::class`] says whether to fix a setting, retry as it is, or wait for
 //!   someone to fix the server side (one table test).
 //! - Logs: no credential at any level. Our SigV4 signing runs with no tracing subscriber (its
@@ -106,6 +114,7 @@ mod ensure;
 mod error;
 pub mod https;
 mod ledger;
+pub mod lifecycle;
 pub mod logs;
 mod operation;
 mod reads;
@@ -125,6 +134,7 @@ pub use delivery::gzip_bytes;
 pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
 pub use http::{HeaderName, HeaderValue};
+pub use lifecycle::{LifecycleEngine, NameState};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
 pub use reads::{Hit, MAX_PAGE, MGET_CHUNK, Pages, SearchRequest, SourceFilter};
-pub use sink::{BULK_PATH, BulkSink, Report};
+pub use sink::{BULK_PATH, BulkSink, MAX_OPEN_BATCHES, Report};

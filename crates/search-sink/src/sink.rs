@@ -1,7 +1,11 @@
-//! The streaming bulk sink: operations are encoded into an NDJSON batch as they are pushed
-//! (gzipped on the fly when compression is on, so a filling batch holds its compressed form
-//! only) and sent when the batch reaches the byte or operation limit. Each batch retries only what is
-//! unconfirmed, inside the caller's deadline, and routes permanent failures to dead letters.
+//! The streaming bulk sink: operations are encoded into an NDJSON batch of their target index
+//! as they are pushed (gzipped on the fly when compression is on, so a filling batch holds its
+//! compressed form only) and sent as `POST /{index}/_bulk` when the batch reaches the byte or
+//! operation limit. Action lines never name `_index`: the index is in the path, so policies on
+//! index paths confine every write. At most [`MAX_OPEN_BATCHES`] batches fill at once (one
+//! per index), and their NDJSON adds up to at most twice the byte limit: past either bound the
+//! oldest, or the largest, is sent early. Each batch retries only what is unconfirmed, inside
+//! the caller's deadline, and routes permanent failures to dead letters.
 
 use crate::bulk;
 use crate::client::SearchClient;
@@ -24,6 +28,11 @@ use tokio::time::Instant;
 /// The bulk path after `{index}/`. `filter_path` trims the response to what we read (big win on large
 /// batches); the query is written already percent-encoded as SigV4 canonicalizes it.
 pub const BULK_PATH: &str = "_bulk?filter_path=items.%2A.status%2Citems.%2A.result%2Citems.%2A.error.type%2Citems.%2A.error.reason";
+
+/// Batches filling at once (one per target index): an operation for one more index sends the
+/// batch whose first operation is the oldest. Bounds memory when operations spread over many
+/// time partitions (deletes of old tweets).
+pub const MAX_OPEN_BATCHES: usize = 16;
 
 /// Dead letters held in memory before they are written early (normally they are written once
 /// per source object at `finish`).
@@ -98,7 +107,7 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// One operation waiting in the buffer.
+/// One operation waiting in a filling batch.
 struct Pending {
     seq: Seq,
     id: String,
@@ -108,20 +117,21 @@ struct Pending {
     end: usize,
 }
 
-/// A streaming bulk loader bound to one index and one deadline. Push operations, then call
-/// [`BulkSink::finish`]; an error means some operations were not confirmed (the error says how
-/// many, [`BulkSink::first_unconfirmed`] says from where) and the caller should fail so that
-/// the input is retried from there.
+/// A streaming bulk loader with a default index and one deadline. Push operations (into the
+/// default index, or [`BulkSink::push_to`] another), then call [`BulkSink::finish`]; an error
+/// means some operations were not confirmed (the error says how many,
+/// [`BulkSink::first_unconfirmed`] says from where) and the caller should fail so that the
+/// input is retried from there.
 ///
 /// Up to [`Config::bulk_concurrency`](crate::Config::bulk_concurrency) batches are in flight
 /// at once, each in its own task ([`crate::delivery`]). A batch that touches an `_id` still
-/// in flight waits for the batches in flight, so operations on one id apply in push order.
+/// in flight waits for the batches in flight, so operations on one id apply in push order
+/// (within one index an id's operations are in one batch in push order, or in batches sent
+/// one after the other).
 pub struct BulkSink {
     client: Arc<SearchClient>,
-    index: String,
-    /// `{index}/_bulk?...`: the index in the path (not only in the action lines) so that IAM
-    /// policies scoped to the index paths allow the request.
-    bulk_path: Arc<str>,
+    /// The default index ([`BulkSink::push`]).
+    index: Arc<str>,
     /// The caller's deadline: dead letters may be written until then.
     deadline: Instant,
     /// Bulks and their retries stop here: [`DEAD_LETTER_RESERVE`] before `deadline` when
@@ -133,15 +143,15 @@ pub struct BulkSink {
     store: Option<Arc<dyn DeadLetterStore>>,
     /// Where every operation stands.
     ledger: Ledger,
-    /// The batch being filled.
-    filling: Filling,
+    /// The batches being filled, one per target index, at most [`MAX_OPEN_BATCHES`].
+    open: Vec<Open>,
+    /// Numbers batches (the ledger's and the deliveries').
+    next_batch: u64,
     /// One operation's lines, encoded before we know which batch they go in.
     scratch: Vec<u8>,
-    pending: Vec<Pending>,
     flights: JoinSet<Flight>,
     /// The sorted id hashes of each batch in flight, by number.
     in_flight_ids: Vec<(u64, Vec<u64>)>,
-    launched: u64,
     report: Report,
     /// Dead letters not yet written, with their operations' numbers.
     letters: Vec<(Seq, DeadLetter)>,
@@ -150,6 +160,24 @@ pub struct BulkSink {
     /// Permanent failures when no store is configured: count and the first one.
     failed_without_store: Vec<DeadLetter>,
     last_problem: String,
+}
+
+/// A batch being filled for one index.
+struct Open {
+    /// Its number in the ledger (from its first operation on).
+    number: u64,
+    index: Arc<str>,
+    /// `{index}/_bulk?...`: the index in the path, where IAM policies and
+    /// `rest.action.multi.allow_explicit_index: false` confine it.
+    path: Arc<str>,
+    filling: Filling,
+    pending: Vec<Pending>,
+}
+
+impl Open {
+    fn first(&self) -> Seq {
+        self.pending.first().map_or(Seq::MAX, |p| p.seq)
+    }
 }
 
 /// The batch being filled: its NDJSON, or a gzip stream of it.
@@ -192,24 +220,37 @@ impl Filling {
         }
     }
 
-    /// The finished body; `self` is left empty, ready for the next batch.
-    fn take(&mut self, bulk_max_bytes: usize) -> Body {
+    /// The finished body.
+    fn into_body(self) -> Body {
         match self {
-            Filling::Plain(buffer) => {
-                // Keep the next buffer's capacity: growing it again by doubling overshoots the limit.
-                let next = Vec::with_capacity(buffer_capacity(bulk_max_bytes));
-                Body::Plain(Bytes::from(std::mem::replace(buffer, next)))
-            }
+            Filling::Plain(buffer) => Body::Plain(Bytes::from(buffer)),
             Filling::Gzip { encoder, plain_len } => {
-                let encoder = std::mem::replace(encoder, gzip_encoder(bulk_max_bytes));
                 let mut gzip = encoder.finish().unwrap_or_default();
                 gzip.shrink_to_fit();
                 Body::Gzipped {
                     gzip: Bytes::from(gzip),
-                    plain_len: std::mem::take(plain_len),
+                    plain_len,
                 }
             }
         }
+    }
+}
+
+/// A filling batch's operations and body, handed to a delivery.
+fn take_batch(pending: Vec<Pending>, filling: Filling) -> Batch {
+    let entries = pending
+        .into_iter()
+        .map(|p| Entry {
+            seq: p.seq,
+            id: p.id,
+            action: p.action,
+            origin: p.origin,
+            range: p.start..p.end,
+        })
+        .collect();
+    Batch {
+        entries,
+        body: filling.into_body(),
     }
 }
 
@@ -218,17 +259,20 @@ fn gzip_encoder(bulk_max_bytes: usize) -> GzEncoder<Vec<u8>> {
     delivery::gzip_encoder(bulk_max_bytes.min(16 * 1024 * 1024))
 }
 
-/// A finished delivery and its batch number.
+/// A finished delivery, its batch number and where it went.
 struct Flight {
     delivery: Delivery,
     number: u64,
+    index: Arc<str>,
+    path: Arc<str>,
 }
 
 impl std::fmt::Debug for BulkSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkSink")
             .field("index", &self.index)
-            .field("pending", &self.pending.len())
+            .field("open", &self.open.len())
+            .field("pending", &self.ledger.pending())
             .field("unconfirmed", &self.ledger.unconfirmed())
             .field("report", &self.report)
             .finish()
@@ -249,15 +293,14 @@ impl BulkSink {
         Self::with_index(client, index, deadline, store)
     }
 
-    /// Like [`BulkSink::new`] for another index.
+    /// Like [`BulkSink::new`] with another default index.
     pub fn with_index(
         client: Arc<SearchClient>,
         index: impl Into<String>,
         deadline: Instant,
         store: Option<Arc<dyn DeadLetterStore>>,
     ) -> Self {
-        let index = index.into();
-        let filling = Filling::new(client.config.gzip, client.config.bulk_max_bytes);
+        let index: String = index.into();
         let backoff = Backoff::new(
             client.config.retry_initial_delay,
             client.config.retry_max_delay,
@@ -267,19 +310,17 @@ impl BulkSink {
         Self {
             backoff: Arc::new(std::sync::Mutex::new(backoff)),
             client,
-            bulk_path: format!("{}/{BULK_PATH}", crate::ensure::segment(&index)).into(),
-            index,
+            index: Arc::from(index),
             deadline,
             send_deadline: deadline - reserve,
             started: now,
             store,
             ledger: Ledger::default(),
-            filling,
+            open: Vec::new(),
+            next_batch: 0,
             scratch: Vec::new(),
-            pending: Vec::new(),
             flights: JoinSet::new(),
             in_flight_ids: Vec::new(),
-            launched: 0,
             report: Report::default(),
             letters: Vec::new(),
             letters_bytes: 0,
@@ -316,13 +357,26 @@ impl BulkSink {
         report.dead_lettered = self.ledger.letters_stored();
     }
 
-    /// Adds one operation; sends a bulk request first when the buffer is full. An operation
-    /// that cannot be encoded (empty id, source not a JSON object) is dead-lettered.
+    /// Adds one operation for the default index; sends a bulk request first when its batch
+    /// is full. An operation that cannot be encoded (empty id, source not a JSON object) is
+    /// dead-lettered.
     pub async fn push(&mut self, op: Operation, origin: Origin) -> Result<(), SinkError> {
+        let index = Arc::clone(&self.index);
+        self.push_to(&index, op, origin).await
+    }
+
+    /// Like [`BulkSink::push`], into `index` (e.g. a time partition, or the index a search
+    /// hit came from). Batches are per index: each is sent as `POST /{index}/_bulk`.
+    pub async fn push_to(
+        &mut self,
+        index: &str,
+        op: Operation,
+        origin: Origin,
+    ) -> Result<(), SinkError> {
         let seq = self.ledger.push();
         self.book();
         self.scratch.clear();
-        if let Err(e) = bulk::encode(&self.index, &op, &mut self.scratch) {
+        if let Err(e) = bulk::encode(&op, &mut self.scratch) {
             tracing::warn!(object = %origin.object, offset = origin.offset, error = %e, "operation cannot be encoded");
             let letter = DeadLetter {
                 id: op.id().to_owned(),
@@ -338,22 +392,26 @@ impl BulkSink {
             self.dead_letter(seq, letter);
             return self.after_flush().await;
         }
-        let limits = Arc::clone(&self.client);
-        let limits = &limits.config;
+        let (max_bytes, max_operations) = (
+            self.client.config.bulk_max_bytes,
+            self.client.config.bulk_max_operations,
+        );
         let action = op.action();
         let id = match op {
             Operation::Index { id, .. } | Operation::Delete { id } => id,
         };
-        if !self.pending.is_empty()
-            && self.filling.plain_len() + self.scratch.len() > limits.bulk_max_bytes
-        {
+        let mut at = self.batch_for(index).await?;
+        let batch = &self.open[at];
+        if !batch.pending.is_empty() && batch.filling.plain_len() + self.scratch.len() > max_bytes {
             // This operation would overflow the batch: send the others first. It stays
             // pending in the ledger meanwhile, so an error counts it among the unconfirmed.
-            self.launch().await?;
+            self.launch(at).await?;
+            at = self.batch_for(index).await?;
         }
-        let start = self.filling.plain_len();
-        self.filling.append(&self.scratch);
-        self.pending.push(Pending {
+        let batch = &mut self.open[at];
+        let start = batch.filling.plain_len();
+        batch.filling.append(&self.scratch);
+        batch.pending.push(Pending {
             seq,
             id,
             action,
@@ -361,12 +419,45 @@ impl BulkSink {
             start,
             end: start + self.scratch.len(),
         });
-        if self.filling.plain_len() >= limits.bulk_max_bytes
-            || self.pending.len() >= limits.bulk_max_operations
-        {
-            self.launch().await?;
+        self.ledger.fill(seq, batch.number);
+        if batch.filling.plain_len() >= max_bytes || batch.pending.len() >= max_operations {
+            self.launch(at).await?;
+        } else if self.open.len() > 1 {
+            // Several small batches must not add up to more than two full ones.
+            let total: usize = self.open.iter().map(|b| b.filling.plain_len()).sum();
+            if total > 2 * max_bytes {
+                let largest = (0..self.open.len())
+                    .max_by_key(|&i| self.open[i].filling.plain_len())
+                    .unwrap_or(at);
+                self.launch(largest).await?;
+            }
         }
         Ok(())
+    }
+
+    /// The position in `open` of `index`'s filling batch, opened if there is none (first
+    /// sending the oldest batch when [`MAX_OPEN_BATCHES`] are open).
+    async fn batch_for(&mut self, index: &str) -> Result<usize, SinkError> {
+        if let Some(at) = self.open.iter().position(|b| &*b.index == index) {
+            return Ok(at);
+        }
+        if self.open.len() >= MAX_OPEN_BATCHES {
+            let oldest = (0..self.open.len())
+                .min_by_key(|&i| self.open[i].first())
+                .unwrap_or(0);
+            self.launch(oldest).await?;
+        }
+        let number = self.next_batch;
+        self.next_batch += 1;
+        let config = &self.client.config;
+        self.open.push(Open {
+            number,
+            index: Arc::from(index),
+            path: format!("{}/{BULK_PATH}", crate::ensure::segment(index)).into(),
+            filling: Filling::new(config.gzip, config.bulk_max_bytes),
+            pending: Vec::new(),
+        });
+        Ok(self.open.len() - 1)
     }
 
     /// Dead-letters an input that never became an operation (e.g. a record that could not be
@@ -419,27 +510,36 @@ impl BulkSink {
     /// After an error the sink must be dropped: the error says how many operations were not
     /// confirmed.
     pub async fn flush(&mut self) -> Result<(), SinkError> {
-        self.launch().await?;
+        // Oldest first: the line of confirmed operations moves as early as it can.
+        while let Some(oldest) = (0..self.open.len()).min_by_key(|&i| self.open[i].first()) {
+            self.launch(oldest).await?;
+        }
         while !self.flights.is_empty() {
             self.settle_one().await?;
         }
         Ok(())
     }
 
-    /// Hands the buffered operations to a new delivery task, first waiting for a free slot
-    /// (and for every batch in flight if one of them holds an id of this batch).
-    async fn launch(&mut self) -> Result<(), SinkError> {
-        let (Some(first), Some(last)) = (self.pending.first(), self.pending.last()) else {
+    /// Hands the filling batch at `at` in `open` to a new delivery task (it leaves `open`),
+    /// first waiting for a free slot (and for every batch in flight if one of them holds an
+    /// id of this batch).
+    async fn launch(&mut self, at: usize) -> Result<(), SinkError> {
+        if self.open[at].pending.is_empty() {
+            self.open.swap_remove(at);
             return Ok(());
-        };
-        let (first, end) = (first.seq, last.seq + 1);
-        let mut id_hashes: Vec<u64> = self.pending.iter().map(|p| id_hash(&p.id)).collect();
+        }
+        let mut id_hashes: Vec<u64> = self.open[at]
+            .pending
+            .iter()
+            .map(|p| id_hash(&p.id))
+            .collect();
         id_hashes.sort_unstable();
         id_hashes.dedup();
         let shares_an_id = self
             .in_flight_ids
             .iter()
             .any(|(_, held)| id_hashes.iter().any(|h| held.binary_search(h).is_ok()));
+        // Waiting settles other batches only: `open` keeps its order meanwhile.
         if shares_an_id {
             while !self.flights.is_empty() {
                 self.settle_one().await?;
@@ -452,16 +552,16 @@ impl BulkSink {
         if Instant::now() >= self.send_deadline {
             return Err(self.stopped(Stop::Deadline).await);
         }
-        let batch = self.take_batch();
-        let number = self.launched;
-        self.launched += 1;
-        self.ledger
-            .launch(number, first, end, batch.entries.len() as u64);
+        let open = self.open.swap_remove(at);
+        let (number, index, path) = (open.number, open.index, open.path);
+        let batch = take_batch(open.pending, open.filling);
+        let count = self.ledger.launch(number);
+        debug_assert_eq!(count, batch.entries.len() as u64);
         self.in_flight_ids.push((number, id_hashes));
         let target = Target {
             client: Arc::clone(&self.client),
-            index: Arc::from(self.index.as_str()),
-            path: Arc::clone(&self.bulk_path),
+            index: Arc::clone(&index),
+            path: Arc::clone(&path),
             deadline: self.send_deadline,
             backoff: Arc::clone(&self.backoff),
         };
@@ -469,26 +569,11 @@ impl BulkSink {
             Flight {
                 delivery: delivery::deliver(target, batch).await,
                 number,
+                index,
+                path,
             }
         });
         Ok(())
-    }
-
-    /// Moves every pending operation and the filled body into a batch.
-    fn take_batch(&mut self) -> Batch {
-        let entries = self
-            .pending
-            .drain(..)
-            .map(|p| Entry {
-                seq: p.seq,
-                id: p.id,
-                action: p.action,
-                origin: p.origin,
-                range: p.start..p.end,
-            })
-            .collect();
-        let body = self.filling.take(self.client.config.bulk_max_bytes);
-        Batch { entries, body }
     }
 
     /// Waits for one delivery and books its outcome and dead letters. If it failed, the
@@ -501,7 +586,12 @@ impl BulkSink {
             Ok(flight) => flight,
             Err(e) => return Err(self.stopped(Stop::Task(e.to_string())).await),
         };
-        let Flight { delivery, number } = flight;
+        let Flight {
+            delivery,
+            number,
+            index,
+            path,
+        } = flight;
         let stopped = delivery.failure.is_some();
         if !stopped {
             self.in_flight_ids.retain(|(n, _)| *n != number);
@@ -531,7 +621,13 @@ impl BulkSink {
                 unconfirmed = failure.unconfirmed(),
                 "bulk delivery stopped before confirming its batch"
             );
-            return Err(self.stopped(Stop::Failure(failure)).await);
+            return Err(self
+                .stopped(Stop::Failure {
+                    failure,
+                    index,
+                    path,
+                })
+                .await);
         }
         self.after_flush().await
     }
@@ -546,42 +642,50 @@ impl BulkSink {
             tracing::error!(error = %store_error, "dead letters could not be written: their operations stay unconfirmed");
         }
         let unconfirmed = self.ledger.unconfirmed() as usize;
-        match stop {
-            Stop::Deadline | Stop::Failure(Failure::Deadline { .. }) => {
-                self.deadline_error(unconfirmed)
+        let (failure, index, path) = match stop {
+            Stop::Deadline => return self.deadline_error(unconfirmed),
+            Stop::Task(detail) => {
+                return SinkError::Transport {
+                    method: "POST".into(),
+                    path: format!("{{index}}/{BULK_PATH}"),
+                    detail: format!(
+                        "bulk delivery task failed: {detail}; {unconfirmed} operations were not confirmed"
+                    ),
+                };
             }
-            Stop::Task(detail) => SinkError::Transport {
+            Stop::Failure {
+                failure,
+                index,
+                path,
+            } => (failure, index, path),
+        };
+        match failure {
+            Failure::Deadline { .. } => self.deadline_error(unconfirmed),
+            Failure::Rejected { status, body, .. } => SinkError::Rejected {
                 method: "POST".into(),
-                path: self.bulk_path.to_string(),
-                detail: format!(
-                    "bulk delivery task failed: {detail}; {unconfirmed} operations were not confirmed"
-                ),
-            },
-            Stop::Failure(Failure::Rejected { status, body, .. }) => SinkError::Rejected {
-                method: "POST".into(),
-                path: self.bulk_path.to_string(),
+                path: path.to_string(),
                 status,
                 body,
                 unconfirmed,
             },
-            Stop::Failure(Failure::Refused {
+            Failure::Refused {
                 status,
                 error_type,
                 reason,
                 ..
-            }) => SinkError::Refused {
-                index: self.index.clone(),
+            } => SinkError::Refused {
+                index: index.to_string(),
                 status,
                 error_type,
                 reason,
                 unconfirmed,
             },
-            Stop::Failure(Failure::BadResponse { detail, .. }) => SinkError::BadResponse {
+            Failure::BadResponse { detail, .. } => SinkError::BadResponse {
                 method: "POST".into(),
-                path: self.bulk_path.to_string(),
+                path: path.to_string(),
                 detail: format!("{detail}; {unconfirmed} operations were not confirmed"),
             },
-            Stop::Failure(Failure::Fatal(e)) => e,
+            Failure::Fatal(e) => e,
         }
     }
 
@@ -684,7 +788,11 @@ impl BulkSink {
 enum Stop {
     Deadline,
     Task(String),
-    Failure(Failure),
+    Failure {
+        failure: Failure,
+        index: Arc<str>,
+        path: Arc<str>,
+    },
 }
 
 /// The time kept for dead letters: [`DEAD_LETTER_RESERVE`], at most a fifth of `left`; none

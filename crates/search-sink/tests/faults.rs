@@ -469,8 +469,8 @@ async fn an_operation_waiting_behind_a_failed_flush_is_counted_unconfirmed() {
     let peer = FaultPeer::start(|_| Reply::Status(503, "unavailable".into())).await;
     let mut config = fast_config(&peer.url);
     config.gzip = false;
-    // Each operation is ~110 bytes: the third overflows 300 bytes and sends the first two.
-    config.bulk_max_bytes = 300;
+    // Each operation is ~94 bytes: the third overflows 250 bytes and sends the first two.
+    config.bulk_max_bytes = 250;
     config.bulk_concurrency = 1;
     let client = Arc::new(SearchClient::connect(config).await.unwrap());
     let mut sink = BulkSink::new(client, Instant::now() + Duration::from_millis(300), None);
@@ -945,4 +945,49 @@ async fn dead_letters_are_written_in_time_kept_for_them_when_a_later_bulk_runs_o
     assert_eq!((letters[0].id.as_str(), letters[0].offset), ("d0", 0));
     assert_eq!(sink.first_unconfirmed(), Some(2));
     assert_eq!((sink.report().created, sink.report().dead_lettered), (1, 1));
+}
+
+/// Each request goes to its index's path and names no `_index` in its lines (issue 26 item 3:
+/// with `rest.action.multi.allow_explicit_index: false` and IAM on index paths, a line naming
+/// another index would be refused or escape the policy); with more indices than
+/// [`search_sink::MAX_OPEN_BATCHES`], the batch whose first operation is oldest goes first.
+#[tokio::test]
+async fn each_bulk_goes_to_its_index_path_and_no_line_names_an_index() {
+    let peer = FaultPeer::start(all(201)).await;
+    let mut config = fast_config(&peer.url);
+    config.bulk_concurrency = 1;
+    let client = Arc::new(SearchClient::connect(config).await.unwrap());
+    let mut sink = BulkSink::new(client, Instant::now() + Duration::from_secs(10), None);
+    let indices: Vec<String> = (0..=search_sink::MAX_OPEN_BATCHES)
+        .map(|i| format!("p-{i:02}"))
+        .collect();
+    // Index 0 first, then one operation each for the others, then index 0 again: opening
+    // the last index sends index 0's batch (the oldest) before any other.
+    sink.push_to(&indices[0], doc("a0", 1), origin(0))
+        .await
+        .unwrap();
+    for (i, index) in indices.iter().enumerate().skip(1) {
+        sink.push_to(index, doc(&format!("a{i}"), 1), origin(i as u64))
+            .await
+            .unwrap();
+    }
+    let report = sink.finish().await.unwrap();
+    assert_eq!(report.created, indices.len() as u64);
+    let requests = peer.requests();
+    assert_eq!(requests.len(), indices.len(), "one request per index");
+    assert!(
+        requests[0].target.starts_with("/p-00/_bulk?"),
+        "the oldest batch went first: {}",
+        requests[0].target
+    );
+    for request in &requests {
+        let index = request.target[1..].split('/').next().unwrap().to_owned();
+        let body = String::from_utf8(request.body.clone()).unwrap();
+        for line in body.lines().step_by(2) {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(action["index"].get("_index").is_none(), "{line}");
+        }
+        let id = request.ids()[0].clone();
+        assert_eq!(format!("p-{:02}", id[1..].parse::<usize>().unwrap()), index);
+    }
 }

@@ -592,3 +592,163 @@ async fn a_timed_out_bulk_applied_late_never_undoes_a_newer_delete() {
     );
     assert_eq!(live_count(&direct, &index).await, 1);
 }
+
+/// Operations for many indices, interleaved: each lands in its own index (requests are
+/// `POST /{index}/_bulk`, action lines name no `_index`), operations on one id apply in push
+/// order within its index, more indices than [`search_sink::MAX_OPEN_BATCHES`] are served by
+/// sending the oldest batch early, and nothing is left unconfirmed.
+#[tokio::test]
+async fn operations_for_many_indices_land_each_in_its_own() {
+    let base = unique_index("many");
+    let Some(client) = client(&base).await else {
+        return;
+    };
+    let indices: Vec<String> = (0..search_sink::MAX_OPEN_BATCHES + 4)
+        .map(|i| format!("{base}-{i:02}"))
+        .collect();
+    for index in &indices {
+        client.ensure_index(index, MAPPING).await.unwrap();
+    }
+    let mut sink = BulkSink::new(
+        client.clone(),
+        Instant::now() + Duration::from_secs(60),
+        None,
+    );
+    let rounds = 30;
+    for round in 0..rounds {
+        for (i, index) in indices.iter().enumerate() {
+            let id = format!("{i}-{}", round % 10);
+            // The same ids again in later rounds, at higher versions: the last push wins.
+            sink.push_to(index, doc(&id, round + 1), origin((round * 100 + i) as u64))
+                .await
+                .unwrap();
+        }
+        // A delete on one index only: the same id elsewhere is another document.
+        sink.push_to(
+            &indices[0],
+            Operation::Delete { id: "0-0".into() },
+            origin(0),
+        )
+        .await
+        .unwrap();
+    }
+    // The oldest batches went early (more indices than open batches); the rest wait.
+    assert!(sink.first_unconfirmed().is_some());
+    let report = sink.finish().await.unwrap();
+    assert_eq!(report.operations, (rounds * (indices.len() + 1)) as u64);
+    assert_eq!(
+        report.operations,
+        report.indexed() + report.deleted + report.not_found + report.superseded
+    );
+    assert!(
+        report.requests >= indices.len() as u64,
+        "one request per index at least: {report:?}"
+    );
+    for (i, index) in indices.iter().enumerate() {
+        assert_eq!(count(&client, index).await, 10, "{index}");
+        let last = source(&client, index, &format!("{i}-9")).await.unwrap();
+        assert_eq!(last["n"], rounds, "{index}: the last version pushed");
+    }
+    assert_eq!(
+        source(&client, &indices[0], "0-0").await,
+        Some(serde_json::json!({"deleted": true}))
+    );
+    assert_eq!(source(&client, &indices[1], "1-0").await.unwrap()["n"], 21);
+}
+
+/// A family: the template gives each partition the mapping and the alias, partitions are
+/// created on demand (concurrently: created once), the alias counts them all, and a name's
+/// state says index, alias or missing.
+#[tokio::test]
+async fn a_family_template_puts_every_partition_behind_the_alias() {
+    let alias = unique_index("family");
+    let Some(client) = client(&alias).await else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body: serde_json::Value = serde_json::from_str(MAPPING).unwrap();
+    client
+        .put_family_template(
+            &format!("{alias}-partitions"),
+            &format!("{alias}-*"),
+            &alias,
+            &body,
+            deadline,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        client.name_state(&alias, deadline).await.unwrap(),
+        search_sink::NameState::Missing
+    );
+    let partitions = [format!("{alias}-2024.01"), format!("{alias}-2024.02")];
+    let mut body_with_alias = body.clone();
+    body_with_alias["aliases"] = serde_json::json!({ alias.clone(): {} });
+    let body_with_alias = body_with_alias.to_string();
+    let racing = (0..4).map(|_| {
+        let client = client.clone();
+        let partition = partitions[0].clone();
+        let body = body_with_alias.clone();
+        tokio::spawn(async move {
+            client
+                .ensure_partition_before(&partition, &body, deadline)
+                .await
+        })
+    });
+    let outcomes: Vec<EnsureOutcome> = futures_join(racing).await;
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == EnsureOutcome::Created)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    let mut sink = BulkSink::new(client.clone(), deadline, None);
+    for (i, partition) in partitions.iter().enumerate() {
+        // The second partition is created by the bulk itself, from the template.
+        sink.push_to(partition, doc(&i.to_string(), 1), origin(0))
+            .await
+            .unwrap();
+    }
+    sink.finish().await.unwrap();
+    assert_eq!(
+        client.name_state(&alias, deadline).await.unwrap(),
+        search_sink::NameState::Alias(partitions.to_vec())
+    );
+    assert_eq!(client.count(&alias, deadline).await.unwrap(), 2);
+    assert_eq!(
+        client
+            .list_indices(&format!("{alias}-*"), deadline)
+            .await
+            .unwrap(),
+        partitions.to_vec()
+    );
+    assert_eq!(
+        client.name_state(&partitions[0], deadline).await.unwrap(),
+        search_sink::NameState::Index
+    );
+    // The engine here has no ISM nor ILM: retention is left to the caller.
+    assert_eq!(
+        client
+            .put_retention_policy(
+                &format!("{alias}-retention"),
+                &format!("{alias}-*"),
+                30,
+                deadline
+            )
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn futures_join(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<Result<EnsureOutcome, SinkError>>>,
+) -> Vec<EnsureOutcome> {
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap().unwrap());
+    }
+    out
+}

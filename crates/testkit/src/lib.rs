@@ -2,7 +2,8 @@
 //! read-only `../shared` corpus live, and which loopback peers (osmem-server, moto S3, the
 //! Python oracles' venv) `scripts/test` started; and the fakes and readers several crates'
 //! tests share (fault proxies, an X API fake, a fake search server, the template's saved Logs
-//! Insights queries, a moto of a test's own with IAM enforced for the permission tests).
+//! Insights queries, a moto of a test's own with IAM enforced for the permission tests), and
+//! the module dependency graph of a crate ([`modules`]: no import cycles).
 //!
 //! Not for production code: nothing outside `[dev-dependencies]` should depend on it.
 //!
@@ -17,6 +18,7 @@ pub mod fake_search;
 pub mod faults;
 pub mod iam_moto;
 pub mod logs_insights;
+pub mod modules;
 pub mod secrets;
 pub mod tls;
 pub mod xfake;

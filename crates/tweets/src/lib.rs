@@ -2,8 +2,9 @@
 //! gzip), classification (Twitter v1.1 tweets, X API v2 payloads and objects, compliance
 //! records, stream control messages) and enrichment (full text, entities, VADER sentiment,
 //! emoji, geo). Also holds the index body, [`MAPPING_JSON`], that maps every field a
-//! [`Document`] can carry, and the pure model of what compliance events do to documents
-//! ([`compliance`]: registers and how they apply).
+//! [`Document`] can carry, the pure model of what compliance events do to documents
+//! ([`compliance`]: registers and how they apply), and the time partition every operation on a
+//! tweet goes to, from its Snowflake id ([`partition`], with the retention arithmetic).
 //!
 //! This crate is pure: it reads from any `std::io::Read` it is handed and does no network or
 //! file-system I/O of its own; it knows nothing of S3, OpenSearch or bulk requests.
@@ -68,8 +69,10 @@
 pub mod compliance;
 pub mod document;
 pub mod emoji;
+mod error;
 pub mod framing;
 pub mod geo;
+pub mod partition;
 pub mod record;
 mod time;
 

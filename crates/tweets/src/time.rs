@@ -6,7 +6,7 @@
 //! the field extraction.
 
 /// Days from 1970-01-01 to the given civil date (proleptic Gregorian; H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -14,6 +14,21 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The civil date (year, month, day) of a day count from 1970-01-01: the inverse of
+/// [`days_from_civil`] (the same algorithm), for partition names.
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 fn num(s: &str) -> Option<u32> {
@@ -270,5 +285,25 @@ mod tests {
         ] {
             assert_eq!(p(s), None, "{s}");
         }
+    }
+}
+
+#[cfg(test)]
+mod civil_tests {
+    use super::{civil_from_days, days_from_civil};
+
+    #[test]
+    fn civil_from_days_inverts_days_from_civil() {
+        // Every day from 1600 to 2400 (leap centuries included) round-trips, in order.
+        let (first, last) = (days_from_civil(1600, 1, 1), days_from_civil(2400, 12, 31));
+        let mut previous = civil_from_days(first - 1);
+        for z in first..=last {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z, "{y}-{m}-{d}");
+            assert!((y, m, d) > previous);
+            previous = (y, m, d);
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(days_from_civil(2000, 2, 29)), (2000, 2, 29));
     }
 }

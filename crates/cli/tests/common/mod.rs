@@ -25,6 +25,11 @@ pub fn bin() -> Command {
         "BULK_CONCURRENCY",
         "BULK_MAX_BYTES",
         "FOLLOW_USER_IDS",
+        "INDEX_PARTITION",
+        "RETENTION",
+        "INDEX_SHARDS",
+        "INDEX_REPLICAS",
+        "INDEX_REFRESH_INTERVAL",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);

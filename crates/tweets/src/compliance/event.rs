@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::record::{RecordError, clip};
+use crate::error::{RecordError, clip};
 
 mod batch;
 mod implied;

@@ -9,7 +9,7 @@
 //! trajectories (one per state). Walking them side by side, each `{` outside a string pushes a
 //! level holding that `{` as an *origin*, and each `}` pops a level: the scan that started at
 //! every origin of that level completes there. What the plain scan
-//! ([`super::Framer`]'s `scan_object`) would find for an origin (complete at a `}`, broken by a
+//! (`scan.rs`'s `scan_object`) would find for an origin (complete at a `}`, broken by a
 //! line break inside a string or by a `{` at a line start, too large, or needing more input)
 //! is found here the same way, in one pass shared by all origins: O(1) amortized per byte
 //! (merging two trajectories moves the levels of the shallower one, each level once).

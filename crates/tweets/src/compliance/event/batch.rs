@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::{
     ComplianceEvent, EventKind, Field, Parsed, Source, UserChange, iso_time, present, required_id,
 };
-use crate::record::{RecordError, clip};
+use crate::error::{RecordError, clip};
 
 /// The key of a batch job's result line as `tweet-capture comply` writes it:
 /// `{"compliance_job_result":{"job":{"id","type","created_at"},"result":<X's line>}}`.

@@ -7,7 +7,7 @@ use super::{
     ComplianceEvent, EventKind, Field, Parsed, Source, UserChange, delete_notice, id, iso_time,
     members, object, present, required_countries, required_id,
 };
-use crate::record::RecordError;
+use crate::error::RecordError;
 
 /// The kinds the v2 compliance streams send under `data`.
 pub const V2_KINDS: [&str; 14] = [
