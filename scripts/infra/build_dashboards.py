@@ -48,8 +48,10 @@ def kql_exclusion(clause: dict) -> str:
     raise SystemExit(f"panels.json: exclusion {clause} is neither a one-field term nor exists")
 
 
-# Deletes are tombstone documents `{"deleted":true}` (README, "Delivery"); panels.json lists
-# them and whatever else must not count: every query leaves those documents out.
+# Deletes are tombstone documents `{"deleted":true}` (README, "Delivery"); what X requires
+# hidden carries `suppressed: true` (a protected, suspended or deleted user, a dropped tweet, an
+# earlier version of an edited one) or `withheld_in_countries` (README, "Compliance").
+# panels.json lists them and whatever else must not count: every query leaves them out.
 TWEETS_ONLY = {"query": " AND ".join(kql_exclusion(c) for c in PANELS["exclude"]), "language": "kuery"}
 
 

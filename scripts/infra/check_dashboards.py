@@ -12,7 +12,9 @@ import API does, independently of build_dashboards.py (which only has to be up t
   a type that aggregation can run on (keyword / date / geo_point / numeric / boolean: never
   `text`, which has no doc values);
 - every query (visualizations, the map and its tweet layer, the dashboard) leaves out the
-  tombstones deletes write (`{"deleted":true}`, README "Delivery") with `NOT deleted:true`;
+  tombstones deletes write (`{"deleted":true}`, README "Delivery") with `NOT deleted:true`,
+  and what X requires hidden (README "Compliance"): `NOT suppressed:true` and
+  `NOT withheld_in_countries:*`, each field mapped with the type the clause needs;
 - each file holds what the dashboard is for: index pattern `twitter` (the index, or the alias
   over its time partitions; not `twitter*`, which matches `twitter_compliance`) on `timestamp_ms`, a map of
   `coordinates.coordinates`, a sentiment pie, a top-5 emoji table split by sentiment, a hashtag
@@ -56,7 +58,12 @@ AGG_FIELD_TYPES = {
 }
 NO_FIELD_AGGS = {"count", "filters"}
 KNOWN_TYPES = {"index-pattern", "visualization", "dashboard", "map", "search"}
-TOMBSTONE_FIELD = "deleted"
+# Every query leaves these out: (KQL clause, its field, the types that field may be mapped as).
+EXCLUSIONS = [
+    ("NOT deleted:true", "deleted", {"boolean"}),
+    ("NOT suppressed:true", "suppressed", {"boolean"}),
+    ("NOT withheld_in_countries:*", "withheld_in_countries", {"keyword"}),
+]
 
 
 def mapped_fields(mapping: dict) -> dict:
@@ -134,11 +141,15 @@ class FileCheck:
         return source
 
     def excludes_tombstones(self, obj: dict, query, where: str):
-        """A KQL query that leaves out tombstones; the field must be mapped as a boolean."""
+        """A KQL query that leaves out tombstones, suppressed and withheld documents (EXCLUSIONS,
+        and-ed); each field must be mapped with the type its clause needs."""
         text = query.get("query") if isinstance(query, dict) else None
-        if not (isinstance(text, str) and query.get("language") == "kuery" and f"NOT {TOMBSTONE_FIELD}:true" in text):
-            self.fail(f"{obj['type']}/{obj['id']}: {where} query {query!r} does not exclude tombstones (NOT {TOMBSTONE_FIELD}:true)")
-        self.field(obj, TOMBSTONE_FIELD, {"boolean"}, "tombstone filter")
+        kuery = isinstance(text, str) and query.get("language") == "kuery"
+        clauses = [c.strip() for c in text.split(" AND ")] if kuery else []
+        for clause, field, types in EXCLUSIONS:
+            if clause not in clauses:
+                self.fail(f"{obj['type']}/{obj['id']}: {where} query {query!r} does not exclude {field} ({clause})")
+            self.field(obj, field, types, "exclusion")
 
     def visualization(self, obj: dict):
         vis = self.embedded(obj, "visState", obj["attributes"])

@@ -481,14 +481,10 @@ async fn documents(osmem: &str, index: &str) -> BTreeMap<String, serde_json::Val
 
 /// `tweet-capture comply` (a tweets job and a users job over indexed corpus tweets, the fake
 /// following X's documented job flow) writing to `dir://`, then `tweet-indexer index` of
-/// those directories: the tweets X reports deleted become tombstones, every other document
-/// stays, and every result line is read (none invalid).
-///
-/// Until the indexer applies compliance events other than deletes (issue 24's I/O part),
-/// it counts them as control messages: the `scrub_geo` and `rehydrate` results and the
-/// users job's lines are asserted as such here. Note for the lead: once that part is on
-/// main, assert their effect instead (the scrubbed tweet without location, the rehydrated
-/// one and the suspended user's tweets `suppressed`, the clean users unchanged).
+/// those directories: every result line is read (none invalid) and applied: the tweets X
+/// reports deleted become tombstones, the geo-scrubbed one loses its location, the edited one
+/// and the suspended user's tweets are `suppressed` (with their reasons), and every other
+/// document (the clean users' tweets) stays as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comply_to_dir_then_index_the_results_into_osmem() {
     let Some(osmem) = testkit::peer("OSMEM_URL") else {
@@ -592,12 +588,12 @@ async fn comply_to_dir_then_index_the_results_into_osmem() {
     for (kind, summary) in [
         (
             "tweets",
-            "7 records -> 0 documents, 5 deletes, 2 control messages, 0 invalid".to_owned(),
+            "7 records -> 0 documents, 5 deletes, 0 control messages, 0 invalid, 0 warnings, 2 compliance events".to_owned(),
         ),
         (
             "users",
             format!(
-                "{users} records -> 0 documents, 0 deletes, {users} control messages, 0 invalid"
+                "{users} records -> 0 documents, 0 deletes, 0 control messages, 0 invalid, 0 warnings, {users} compliance events"
             ),
         ),
     ] {
@@ -621,13 +617,39 @@ async fn comply_to_dir_then_index_the_results_into_osmem() {
     for (id, source) in &after {
         if deleted.contains(&id.as_str()) {
             assert_eq!(
-                source["deleted"],
-                serde_json::json!(true),
+                source,
+                &serde_json::json!({"deleted": true}),
                 "{id} is a tombstone"
             );
-        } else {
-            assert_eq!(source, &before[id], "{id} unchanged");
+            continue;
         }
+        let mut want = before[id].clone();
+        let doc = want.as_object_mut().unwrap();
+        if id == ids[5] {
+            for field in ["coordinates", "place", "geo_source"] {
+                doc.remove(field);
+            }
+        }
+        // In the order documents list them: user_protect, user_suspend, user_delete, drop,
+        // edited.
+        let mut reasons = Vec::new();
+        if doc["user"]["id"].as_u64().map(|a| a.to_string()).as_ref() == Some(&suspended) {
+            reasons.push("user_suspend");
+        }
+        if id == ids[6] {
+            reasons.push("edited");
+        }
+        if !reasons.is_empty() {
+            doc.insert("suppressed".into(), serde_json::json!(true));
+            doc.insert("suppressed_reasons".into(), serde_json::json!(reasons));
+        }
+        assert_eq!(source, &want, "{id}");
     }
+    assert!(
+        after
+            .values()
+            .any(|d| d["suppressed_reasons"] == serde_json::json!(["user_suspend"])),
+        "the suspended user's tweets are suppressed"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -62,6 +62,7 @@ impl Input {
                 body: pipeline::source::Body::stream(tokio::io::stdin()),
                 size: None,
                 resumes: Default::default(),
+                received_at: None,
             }),
         }
     }

@@ -2,8 +2,9 @@
 //! prefixes through the same pipeline as the Lambda, prints the bulk requests instead
 //! (`index --dry-run`), prints or applies the index mapping (`mapping print|ensure`), imports
 //! the dashboards (`dashboards import`) or draws them as one HTML page (`dashboards preview`),
-//! removes partitions past retention (`retention apply`) and moves a single index into time
-//! partitions (`migrate --to month|day`).
+//! removes partitions past retention (`retention apply`), moves a single index into time
+//! partitions (`migrate --to month|day`), exports the stored ids for a batch compliance job
+//! (`ids [--users]`) and re-applies the compliance registers (`compliance sweep`).
 //! Settings come from flags or the same environment variables the Lambda reads.
 //!
 //! Exit codes ([`exit`] has the table and the one classification behind it): 0 everything
@@ -83,6 +84,14 @@ enum Command {
         #[command(subcommand)]
         kind: EventKind,
     },
+    /// Print every stored tweet id (--users: every author id) that is not deleted, one per
+    /// line, in ascending order: the input of `tweet-capture comply --ids FILE`.
+    Ids(Box<IdsArgs>),
+    /// What X requires of stored copies (deleted, withheld, protected, suspended, edited, ...).
+    Compliance {
+        #[command(subcommand)]
+        action: ComplianceAction,
+    },
     /// Time partitions past RETENTION (for servers without ISM / ILM: run it daily).
     Retention {
         #[command(subcommand)]
@@ -124,6 +133,36 @@ struct MigrateArgs {
     to: PartitionTo,
     #[command(flatten)]
     server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum ComplianceAction {
+    /// Re-apply every active compliance register to the index (and make tombstones of the
+    /// tweets of users deleted more than 30 days ago), then re-check every document that
+    /// carries compliance fields; prints what it changed. Safe to run at any time; run daily
+    /// after `tweet-capture comply`.
+    Sweep(Box<ReadArgs>),
+}
+
+#[derive(Args, Debug)]
+struct IdsArgs {
+    /// Author ids instead of tweet ids.
+    #[arg(long)]
+    users: bool,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+/// A command that reads (and fixes) the whole index: its time limit and the server (its
+/// writes, the sweep's fixes, use the default bulk settings and no dead-letter store: a fix the
+/// server refuses fails the run).
+#[derive(Args, Debug)]
+struct ReadArgs {
+    /// Give up after this many seconds, 1 to a year.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
+    timeout_secs: u64,
+    #[command(flatten)]
+    server: ConnectionArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -685,7 +724,85 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
         Command::Migrate(args) => lifecycle::migrate(*args, matches).await,
         Command::Index(args) if args.dry_run => dry_run(*args, matches).await,
         Command::Index(args) => index(*args, matches).await,
+        Command::Ids(args) => ids(*args, matches).await,
+        Command::Compliance {
+            action: ComplianceAction::Sweep(args),
+        } => sweep(*args, matches).await,
     }
+}
+
+/// Connects for a command that reads the index: the client, and its deadline.
+async fn reader(args: &ReadArgs, matches: &ArgMatches) -> Result<(Indexer, Instant), Failure> {
+    let mut config = args.server.config(matches)?;
+    config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
+    let indexer = Indexer::connect(config)
+        .await
+        .map_err(|e| Failure::sink(e, "connecting"))?;
+    Ok((
+        indexer,
+        deadline_after(Duration::from_secs(args.timeout_secs)),
+    ))
+}
+
+/// `ids [--users]`: the ids on stdout, page after page (bounded memory), a count on stderr.
+async fn ids(args: IdsArgs, matches: &ArgMatches) -> Result<End, Failure> {
+    let (indexer, deadline) = reader(&args.read, matches).await?;
+    let mut pages = indexer.stored_ids(args.users);
+    let mut count = 0u64;
+    let mut text = String::new();
+    while let Some(page) = pages
+        .next(indexer.client(), deadline)
+        .await
+        .map_err(|e| Failure::sink(e, "reading the ids"))?
+    {
+        text.clear();
+        for id in &page {
+            text.push_str(id);
+            text.push('\n');
+        }
+        count += page.len() as u64;
+        // A pipe's reader may be slow: the write blocks this worker, not the runtime.
+        tokio::task::block_in_place(|| std::io::stdout().lock().write_all(text.as_bytes()))
+            .context("writing the ids to stdout")
+            .map_err(Failure::transient)?;
+    }
+    tokio::task::block_in_place(|| std::io::stdout().lock().flush())
+        .context("writing the ids to stdout")
+        .map_err(Failure::transient)?;
+    let what = if args.users {
+        report::plural(count, "author id", "author ids")
+    } else {
+        report::plural(count, "tweet id", "tweet ids")
+    };
+    report::say(&format!(
+        "{what} of {} (deleted tweets left out)",
+        args.read.server.index
+    ));
+    Ok(End::Status(Status::Ok))
+}
+
+/// `compliance sweep`: what it changed, on stderr.
+async fn sweep(args: ReadArgs, matches: &ArgMatches) -> Result<End, Failure> {
+    let (indexer, deadline) = reader(&args, matches).await?;
+    let report = indexer
+        .compliance_sweep(deadline)
+        .await
+        .map_err(|e| Failure::sink(e, "sweeping"))?;
+    report::say(&swept(indexer.compliance_index(), &report));
+    Ok(End::Status(Status::Ok))
+}
+
+/// What a sweep did, in words.
+fn swept(compliance_index: &str, report: &pipeline::SweepReport) -> String {
+    let fixed = &report.fixed;
+    format!(
+        "sweep: {} in {compliance_index}; {} checked, {} changed, {} made tombstones, {} overtaken by a newer copy",
+        report::plural(report.registers, "active register", "active registers"),
+        report::plural(fixed.checked, "document", "documents"),
+        fixed.changed,
+        fixed.tombstones,
+        fixed.superseded,
+    )
 }
 
 /// What `mapping ensure` found or did, in words.

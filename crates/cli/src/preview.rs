@@ -750,11 +750,23 @@ mod tests {
         ] {
             assert!(def.panel(kind).is_some(), "{kind:?}");
         }
-        assert!(
-            def.exclude.contains(&json!({"term": {"deleted": true}})),
-            "tombstones are left out: {:?}",
-            def.exclude
-        );
+        for (clause, what) in [
+            (json!({"term": {"deleted": true}}), "tombstones"),
+            (
+                json!({"term": {"suppressed": true}}),
+                "suppressed documents",
+            ),
+            (
+                json!({"exists": {"field": "withheld_in_countries"}}),
+                "withheld documents",
+            ),
+        ] {
+            assert!(
+                def.exclude.contains(&clause),
+                "{what} are left out: {:?}",
+                def.exclude
+            );
+        }
     }
 
     #[test]

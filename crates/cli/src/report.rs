@@ -236,6 +236,12 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
     if s.past_retention > 0 {
         text.push_str(&format!(", {} past retention", s.past_retention));
     }
+    if s.compliance_events > 0 {
+        text.push_str(&format!(
+            ", {}",
+            plural(s.compliance_events, "compliance event", "compliance events")
+        ));
+    }
     if !dry_run {
         text.push_str(&format!(
             "; indexed {}, deleted {} ({} not found), dead-lettered {}, retried {}, {}",
@@ -246,8 +252,45 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
             s.retried,
             plural(s.requests, "request", "requests"),
         ));
+        if let Some(compliance) = compliance(s) {
+            text.push_str(&format!("; compliance: {compliance}"));
+        }
     }
     text
+}
+
+/// What compliance did, when it did anything: events and deletes applied (with the longest
+/// `event_at` -> applied), registers written, documents changed on arrival and fixed in the
+/// index.
+fn compliance(s: &ObjectSummary) -> Option<String> {
+    let changed = s.compliance_on_arrival + s.compliance_changed + s.compliance_tombstones;
+    if s.compliance_applied == 0 && s.registers_written == 0 && changed == 0 {
+        return None;
+    }
+    let mut text = format!("{} applied", s.compliance_applied);
+    if let Some(lag) = s.compliance_lag_ms {
+        text.push_str(&format!(" (longest lag {})", duration(lag)));
+    }
+    text.push_str(&format!(
+        ", {} written, {} changed on arrival, {} fixed in place ({} checked), {} made tombstones",
+        plural(s.registers_written, "register", "registers"),
+        s.compliance_on_arrival,
+        s.compliance_changed,
+        s.compliance_checked,
+        s.compliance_tombstones,
+    ));
+    Some(text)
+}
+
+/// `850 ms`, `12.3 s`, `4.0 h`, `3.2 d`.
+pub fn duration(ms: u64) -> String {
+    const HOUR: u64 = 3_600_000;
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..HOUR => format!("{:.1} s", ms as f64 / 1_000.0),
+        HOUR..86_400_000 => format!("{:.1} h", ms as f64 / HOUR as f64),
+        _ => format!("{:.1} d", ms as f64 / 86_400_000.0),
+    }
 }
 
 /// An error and its causes, `: `-joined, each said once: a cause whose text an outer
@@ -286,6 +329,33 @@ mod tests {
                 expected,
                 "{terminal} {no_color:?}"
             );
+        }
+    }
+
+    #[test]
+    fn compliance_is_said_only_when_something_was_done() {
+        let quiet = ObjectSummary::new("a");
+        assert!(!line(&quiet, false).contains("compliance"));
+        let busy = ObjectSummary {
+            compliance_events: 3,
+            compliance_applied: 4,
+            compliance_lag_ms: Some(2 * 3_600_000),
+            registers_written: 1,
+            compliance_on_arrival: 2,
+            compliance_changed: 5,
+            compliance_checked: 9,
+            ..ObjectSummary::new("a")
+        };
+        let text = line(&busy, false);
+        assert!(text.contains(", 3 compliance events;"), "{text}");
+        assert!(
+            text.ends_with("; compliance: 4 applied (longest lag 2.0 h), 1 register written, 2 changed on arrival, 5 fixed in place (9 checked), 0 made tombstones"),
+            "{text}"
+        );
+        let dry = line(&busy, true);
+        assert!(dry.ends_with(", 3 compliance events"), "{dry}");
+        for (ms, text) in [(999, "999 ms"), (1_500, "1.5 s"), (90_000_000, "1.0 d")] {
+            assert_eq!(duration(ms), text);
         }
     }
 

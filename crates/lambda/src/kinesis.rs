@@ -33,6 +33,9 @@ pub struct KinesisRecord {
     pub sequence_number: String,
     /// The record's bytes, or why they could not be read.
     pub data: Result<Vec<u8>, String>,
+    /// `approximateArrivalTimestamp`, epoch ms (the time of its compliance records that carry
+    /// none, so a retried record writes the same register versions).
+    pub arrival_ms: Option<i64>,
 }
 
 /// True for a Kinesis event (`Records[0].eventSource == "aws:kinesis"`).
@@ -78,11 +81,18 @@ pub fn parse(payload: &Value) -> Result<Vec<KinesisRecord>, EventError> {
             let data = KinesisEventRecord::deserialize(raw)
                 .map(|record| record.kinesis.data.0)
                 .map_err(|e| format!("record data is not base64: {e}"));
+            // Seconds with a fraction, as Lambda writes it.
+            let arrival_ms = raw
+                .pointer("/kinesis/approximateArrivalTimestamp")
+                .and_then(Value::as_f64)
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| (s * 1000.0).round() as i64);
             Ok(KinesisRecord {
                 stream,
                 shard_id,
                 sequence_number,
                 data,
+                arrival_ms,
             })
         })
         .collect()
@@ -125,6 +135,9 @@ pub async fn handle(
         records = summary.records,
         documents = summary.documents,
         deletes = summary.deletes,
+        compliance_events = summary.compliance_events,
+        compliance_changed = summary.compliance_changed,
+        compliance_lag_ms = summary.compliance_lag_ms,
         filtered = summary.filtered,
         control_messages = summary.control_messages,
         invalid_records = summary.invalid_records,
@@ -198,7 +211,11 @@ fn batch_record(record: &mut KinesisRecord) -> BatchRecord {
             "unreadable kinesis record: skipped (dead-lettered when a store is configured)"
         );
     }
-    BatchRecord { name, payloads }
+    BatchRecord {
+        name,
+        payloads,
+        received_at: record.arrival_ms,
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +253,7 @@ mod tests {
         assert_eq!(records[0].stream, "tweets");
         assert_eq!(records[0].shard_id, "shardId-000000000003");
         assert_eq!(records[0].data.as_deref(), Ok(&br#"{"id_str":"1"}"#[..]));
+        assert_eq!(records[0].arrival_ms, Some(1_764_400_000_123));
         assert!(records[1].data.as_ref().unwrap_err().contains("not base64"));
         assert_eq!(records[2].data.as_deref(), Ok(&b""[..]));
     }
@@ -273,9 +291,11 @@ mod tests {
             shard_id: "shardId-0".into(),
             sequence_number: "9".into(),
             data: Ok(data),
+            arrival_ms: Some(1_764_400_000_123),
         };
         let good = batch_record(&mut record(aggregate));
         assert_eq!(good.name, "kinesis://s/shardId-0/9");
+        assert_eq!(good.received_at, Some(1_764_400_000_123));
         let payloads = good.payloads.unwrap();
         assert_eq!(payloads.len(), 2);
         assert!(payloads[1].starts_with(b"{\"delete\""));

@@ -11,6 +11,14 @@
 //! new documents are `BackfillDocumentsIndexed`, not `DocumentsIndexed`, with no
 //! `LagMilliseconds`: the volume alarm and the lag watch the live feed (S3 events and Kinesis),
 //! which a backfill of old tweets must not hide or skew.
+//!
+//! Compliance (what X requires done within 24 hours): `ComplianceEventsApplied` counts the
+//! compliance events and tweet deletes whose effect the server confirmed, and
+//! `ComplianceLagMilliseconds` is the longest time from an applied event's `event_at` to its
+//! application, on lines of the live triggers that applied a timed event (a backfill's replay
+//! of old events reports `BackfillComplianceLagMilliseconds` instead, so the alarm on the
+//! first one watches the live feed). `ComplianceDocumentsChanged` counts the documents the
+//! registers changed: before indexing, fixed in place, or replaced by a tombstone.
 
 use pipeline::ObjectSummary;
 use serde_json::{Map, Value, json};
@@ -43,7 +51,7 @@ pub enum Subject {
 pub type Emit<'a> = &'a (dyn Fn(&ObjectSummary, Subject) + Send + Sync);
 
 /// The metric names and units, in the order they appear in the line.
-const METRICS: [(&str, &str); 19] = [
+const METRICS: [(&str, &str); 23] = [
     ("DocumentsIndexed", "Count"),
     ("BackfillDocumentsIndexed", "Count"),
     ("DocumentsUpdated", "Count"),
@@ -63,6 +71,10 @@ const METRICS: [(&str, &str); 19] = [
     ("BackfillTasksSucceeded", "Count"),
     ("BackfillTasksFailed", "Count"),
     ("LagMilliseconds", "Milliseconds"),
+    ("ComplianceEventsApplied", "Count"),
+    ("ComplianceDocumentsChanged", "Count"),
+    ("ComplianceLagMilliseconds", "Milliseconds"),
+    ("BackfillComplianceLagMilliseconds", "Milliseconds"),
 ];
 
 /// Builds the EMF line for one object, Kinesis batch or backfill task. `now_ms` is the wall
@@ -87,7 +99,9 @@ pub fn emf_line(
         Subject::BackfillTask(outcome) => (false, None, None, Some(outcome)),
     };
     let flag = |on: bool| u64::from(on);
-    let values: [Option<u64>; 19] = [
+    let changed =
+        summary.compliance_on_arrival + summary.compliance_changed + summary.compliance_tombstones;
+    let values: [Option<u64>; 23] = [
         live.then_some(summary.created),
         (!live).then_some(summary.created),
         Some(summary.updated),
@@ -107,6 +121,10 @@ pub fn emf_line(
         backfill.map(|o| flag(o == Outcome::Indexed)),
         backfill.map(|o| flag(o != Outcome::Indexed)),
         lag.filter(|_| live),
+        Some(summary.compliance_applied),
+        Some(changed),
+        summary.compliance_lag_ms.filter(|_| live),
+        summary.compliance_lag_ms.filter(|_| !live),
     ];
     let mut root = Map::new();
     let mut defs = Vec::new();
@@ -177,6 +195,11 @@ mod tests {
             dead_lettered: 2,
             bytes_read: 100,
             newest_tweet_ms: Some(1_000),
+            compliance_applied: 9,
+            compliance_lag_ms: Some(90_000_000),
+            compliance_on_arrival: 1,
+            compliance_changed: 2,
+            compliance_tombstones: 3,
             ..ObjectSummary::new("s3://b/k")
         }
     }
@@ -206,6 +229,10 @@ mod tests {
             assert_eq!(metric(&line, "DocumentsRefused"), Some(6));
             assert_eq!(metric(&line, "TweetsFiltered"), Some(8));
             assert_eq!(metric(&line, "LagMilliseconds"), Some(500));
+            assert_eq!(metric(&line, "ComplianceEventsApplied"), Some(9));
+            assert_eq!(metric(&line, "ComplianceDocumentsChanged"), Some(6));
+            assert_eq!(metric(&line, "ComplianceLagMilliseconds"), Some(90_000_000));
+            assert_eq!(metric(&line, "BackfillComplianceLagMilliseconds"), None);
             for other in [
                 "KinesisBatchesIndexed",
                 "KinesisBatchesFailed",
@@ -223,6 +250,10 @@ mod tests {
             1,
         );
         assert_eq!(metric(&no_tweet, "LagMilliseconds"), None);
+        // No timed compliance event applied: no compliance lag either (the alarm treats the
+        // missing value as fine), but the count is there.
+        assert_eq!(metric(&no_tweet, "ComplianceLagMilliseconds"), None);
+        assert_eq!(metric(&no_tweet, "ComplianceEventsApplied"), Some(0));
     }
 
     #[test]
@@ -291,5 +322,17 @@ mod tests {
         assert_eq!(metric(&backfill, "DocumentsIndexed"), None);
         assert_eq!(metric(&backfill, "BackfillDocumentsIndexed"), Some(4));
         assert_eq!(metric(&backfill, "LagMilliseconds"), None);
+        // A backfill replays old compliance events: their lag is its own metric, which the
+        // 24-hour alarm does not watch.
+        assert_eq!(metric(&backfill, "ComplianceLagMilliseconds"), None);
+        assert_eq!(
+            metric(&backfill, "BackfillComplianceLagMilliseconds"),
+            Some(90_000_000)
+        );
+        assert_eq!(metric(&backfill, "ComplianceEventsApplied"), Some(9));
+        assert_eq!(
+            metric(&kinesis, "ComplianceLagMilliseconds"),
+            Some(90_000_000)
+        );
     }
 }

@@ -29,6 +29,7 @@ impl ObjectStore for MemoryStore {
             size: Some(body.len() as u64),
             body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
             resumes: Default::default(),
+            received_at: None,
         })
     }
 }

@@ -5,15 +5,12 @@
 //! - an S3 object of the sample captures plus a damaged record, into osmem-server with a
 //!   dead-letter bucket in moto (documents, deletes, an invalid record and its dead letter);
 //! - the same damaged, gzip-compressed, as an S3 Batch Operations task (a backfill);
-//! - a Kinesis batch of a tweet and a damaged record;
+//! - a Kinesis batch of a tweet, a compliance event (what the compliance lag query reads) and a
+//!   damaged record;
 //! - an object that does not exist;
 //! - one tweet that the search server refuses for good (a loopback fake answers its bulk item
 //!   with `mapper_parsing_exception`), with a dead-letter bucket and without one (the object
 //!   fails).
-//!
-//! Fields the compliance work (issue 24) is to log are listed in [`PENDING`]: the query that
-//! names them ships now; they are taken as logged only while the binary logs no compliance
-//! field at all, so once that work lands they are checked like every other.
 
 mod common;
 
@@ -25,9 +22,6 @@ use testkit::logs_insights::{Logged, queries_reading, saved_queries};
 
 const BUCKET: &str = "lambda-logs-insights";
 const LOG_GROUP: &str = "IndexerLogGroup";
-/// Named by `IndexerComplianceLagQuery` before the binary logs them (issue 24, section 4 of the
-/// compliance design: the lag from `event_at` to applied, per invocation, as EMF).
-const PENDING: &[&str] = &["ComplianceLagMilliseconds", "ComplianceEventsApplied"];
 
 fn batch_operations_event(key: &str) -> Value {
     json!({
@@ -150,7 +144,11 @@ async fn every_field_the_saved_queries_name_is_logged() {
     .await;
     let refusing = refusing_server();
     let s3_env = [("AWS_ENDPOINT_URL_S3", s3.as_str())];
-    let kinesis = common::kinesis_event(&[one_tweet, b"{\"truncated".to_vec()], 0);
+    let protect = testkit::compliance::v2_user("user_protect", 7, testkit::compliance::now_ms());
+    let kinesis = common::kinesis_event(
+        &[one_tweet, protect.into_bytes(), b"{\"truncated".to_vec()],
+        0,
+    );
     let runs = [
         Run {
             name: "s3",
@@ -240,17 +238,6 @@ async fn every_field_the_saved_queries_name_is_logged() {
             "no {message:?} line: {:?}",
             logged.messages
         );
-    }
-    // Until the compliance work logs anything, its two fields are taken as given; once it
-    // does, they must be there like every other.
-    let compliance_landed = logged
-        .fields
-        .iter()
-        .any(|f| f.starts_with("Compliance") || f.starts_with("compliance_"));
-    if !compliance_landed {
-        logged
-            .fields
-            .extend(PENDING.iter().map(|f| (*f).to_owned()));
     }
     logged.assert_covers(&queries);
 }

@@ -259,16 +259,19 @@ impl ObjectStore for SampleStore {
     async fn get(&self, bucket: &str, key: &str) -> Result<Object, SourceError> {
         let name = format!("s3://{bucket}/{key}");
         match key {
-            "firehose/ok" => {
-                let body =
-                    std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson"))
-                        .expect("samples");
-                Ok(Object {
-                    name,
-                    size: Some(body.len() as u64),
-                    body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
-                    resumes: Default::default(),
-                })
+            "firehose/ok" => Ok(object(
+                name,
+                std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson"))
+                    .expect("samples"),
+            )),
+            // Compliance records with their event times: the lag the 24-hour alarm watches.
+            "firehose/compliance" => {
+                let now = testkit::compliance::now_ms();
+                let records = [
+                    testkit::compliance::v2_user("user_protect", 7, now - 3_600_000),
+                    testkit::compliance::v2_tweet("delete", 9, 7, now - 60_000),
+                ];
+                Ok(object(name, records.join("\n").into_bytes()))
             }
             "firehose/missing" => Err(SourceError::NotFound { name }),
             _ => Err(SourceError::Unavailable {
@@ -276,6 +279,17 @@ impl ObjectStore for SampleStore {
                 detail: "throttled".into(),
             }),
         }
+    }
+}
+
+/// An object of `body`, read from memory.
+fn object(name: String, body: Vec<u8>) -> Object {
+    Object {
+        name,
+        size: Some(body.len() as u64),
+        body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
+        resumes: Default::default(),
+        received_at: None,
     }
 }
 
@@ -300,6 +314,7 @@ async fn emitted_emf_lines(osmem: &str) -> Vec<serde_json::Value> {
     // One invocation per object (a missing one ends its invocation at once).
     for (key, succeeds) in [
         ("firehose/ok", true),
+        ("firehose/compliance", true),
         ("firehose/missing", false),
         ("firehose/other", false),
     ] {
@@ -445,5 +460,9 @@ async fn every_alarm_on_the_indexer_namespace_watches_a_metric_the_binary_emits(
     assert!(
         alarmed.iter().any(|m| m == "DocumentsDeadLettered"),
         "{alarmed:?}"
+    );
+    assert!(
+        alarmed.iter().any(|m| m == "ComplianceLagMilliseconds"),
+        "the 24-hour compliance alarm: {alarmed:?}"
     );
 }

@@ -4,7 +4,7 @@
 //! Each test uses its own bucket and index, so they run in parallel against one server.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,13 +15,11 @@ use pipeline::kpl::{self, UserRecord};
 use pipeline::{AuthorFilter, Indexer, S3Store};
 use search_sink::{Config, DeadLetterTarget, Method};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 use tweet_indexer_lambda::Handler;
 use tweets::{Extractor, ExtractorOptions, Item};
 
 mod common;
-use common::{kinesis_event, sequence_number};
+use common::{Fault, faulty_proxy, kinesis_event, sequence_number};
 
 struct Env {
     s3: aws_sdk_s3::Client,
@@ -329,94 +327,6 @@ async fn unreadable_kinesis_records_are_skipped_not_failed() {
     assert_eq!(env.ids().await, want);
 }
 
-/// An HTTP/1.1 proxy to `upstream` that lets `budget` bulk requests through and then answers
-/// every bulk request with a 500 while `failing` is set.
-struct FaultyProxy {
-    url: String,
-    failing: Arc<AtomicBool>,
-}
-
-async fn faulty_proxy(upstream: &str, budget: usize) -> FaultyProxy {
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let failing = Arc::new(AtomicBool::new(true));
-    let passed = Arc::new(AtomicUsize::new(0));
-    let flag = failing.clone();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let upstream = upstream.clone();
-            let failing = flag.clone();
-            let passed = passed.clone();
-            tokio::spawn(async move {
-                let _ = relay(client, &upstream, budget, &failing, &passed).await;
-            });
-        }
-    });
-    FaultyProxy { url, failing }
-}
-
-async fn relay(
-    client: TcpStream,
-    upstream: &str,
-    budget: usize,
-    failing: &AtomicBool,
-    passed: &AtomicUsize,
-) -> std::io::Result<()> {
-    let mut client = BufReader::new(client);
-    loop {
-        let mut head = Vec::new();
-        let mut content_length = 0usize;
-        loop {
-            let mut line = String::new();
-            if client.read_line(&mut line).await? == 0 {
-                return Ok(());
-            }
-            if line == "\r\n" {
-                break;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(value) = lower.strip_prefix("content-length:") {
-                content_length = value.trim().parse().unwrap_or(0);
-            }
-            if !lower.starts_with("connection:") {
-                head.extend_from_slice(line.as_bytes());
-            }
-        }
-        let mut body = vec![0; content_length];
-        client.read_exact(&mut body).await?;
-        let is_bulk = String::from_utf8_lossy(&head)
-            .lines()
-            .next()
-            .is_some_and(|l| l.contains("/_bulk"));
-        if is_bulk
-            && failing.load(Ordering::SeqCst)
-            && passed.fetch_add(1, Ordering::SeqCst) >= budget
-        {
-            let reply = br#"{"error":"injected failure"}"#;
-            let response = format!(
-                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                reply.len()
-            );
-            client.get_mut().write_all(response.as_bytes()).await?;
-            client.get_mut().write_all(reply).await?;
-            continue;
-        }
-        head.extend_from_slice(b"connection: close\r\n\r\n");
-        let mut server = TcpStream::connect(upstream).await?;
-        server.write_all(&head).await?;
-        server.write_all(&body).await?;
-        let mut response = Vec::new();
-        server.read_to_end(&mut response).await?;
-        client.get_mut().write_all(&response).await?;
-        // The upstream closed; so do we (the response says `connection: close`).
-        return Ok(());
-    }
-}
-
 #[tokio::test]
 async fn a_search_failure_mid_batch_answers_the_first_unconfirmed_record_and_a_retry_completes() {
     let Some(osmem) = testkit::peer("OSMEM_URL") else {
@@ -425,7 +335,7 @@ async fn a_search_failure_mid_batch_answers_the_first_unconfirmed_record_and_a_r
     let Some(records) = corpus_records(200) else {
         return;
     };
-    let proxy = faulty_proxy(&osmem, 3).await;
+    let proxy = faulty_proxy(&osmem, 3, Fault::BULK_500).await;
     let options = Options {
         endpoint: Some(proxy.url.clone()),
         bulk_max_operations: Some(20),

@@ -23,13 +23,13 @@
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
-use search_sink::BulkSink;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tweets::{Extractor, FramerOptions};
 
+use crate::feed::Feed;
 use crate::filter::AuthorFilter;
-use crate::run::{CHANNEL_DEPTH, Indexer, PipelineError, Work, work_for};
+use crate::run::{CHANNEL_DEPTH, Extraction, Indexer, PipelineError, Work};
 use crate::summary::ObjectSummary;
 
 /// One record of a batch.
@@ -40,6 +40,9 @@ pub struct BatchRecord {
     /// The record's payloads, or why it is not readable data (bad base64, bad aggregate):
     /// such a record is counted and dead-lettered, never retried.
     pub payloads: Result<Vec<Vec<u8>>, String>,
+    /// When the record was received (Kinesis: its approximate arrival), epoch ms: the time
+    /// of its compliance records that carry none. `None`: the time it is read.
+    pub received_at: Option<i64>,
 }
 
 /// What became of a batch.
@@ -89,16 +92,26 @@ impl Indexer {
             produce(&extractor, &filter, framing, records, &tx);
         });
 
-        let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
-        // bounds[i]: operations pushed before record i; one more entry per record read whole.
+        let mut feed = Feed::new(self, deadline);
+        // bounds[i]: operations pushed (or staged) before record i; one more entry per record
+        // read whole.
         let mut bounds: Vec<u64> = vec![0];
         let mut object: Arc<str> = Arc::from(name);
         let mut failure = None;
-        while let Some(fed) = rx.recv().await {
+        loop {
+            let fed = match feed.next(&mut rx, &mut summary).await {
+                Ok(Some(fed)) => fed,
+                Ok(None) => break,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
             match fed {
                 Fed::Start(record) => object = record,
                 Fed::Item { work, gzip } => {
-                    let taken = self.take(&mut sink, work, &object, gzip, &mut summary, deadline);
+                    let record = bounds.len() - 1;
+                    let taken = feed.take(work, &object, gzip, &mut summary, record);
                     if let Err(e) = taken.await {
                         failure = Some(e);
                         break;
@@ -106,7 +119,7 @@ impl Indexer {
                 }
                 Fed::End { frames } => {
                     summary.records += frames;
-                    bounds.push(sink.report().operations);
+                    bounds.push(feed.operations());
                 }
             }
         }
@@ -122,24 +135,30 @@ impl Indexer {
                 object: name.to_owned(),
                 detail: e.to_string(),
             }),
-            (None, Ok(())) => sink
-                .complete()
-                .await
-                .err()
-                .map(|source| PipelineError::Sink {
-                    object: name.to_owned(),
-                    source,
-                }),
+            (None, Ok(())) => {
+                feed.complete(&mut summary)
+                    .await
+                    .err()
+                    .map(|source| PipelineError::Sink {
+                        object: name.to_owned(),
+                        source,
+                    })
+            }
         };
-        summary.apply(sink.report());
+        summary.apply(feed.report());
         summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let first_unconfirmed = error.as_ref().map(|e| {
-            first_unconfirmed_record(&bounds, sink.first_unconfirmed(), total).unwrap_or_else(
-                || {
-                    tracing::error!(batch = name, error = %e, "a failed batch with every operation settled: retrying it whole");
-                    0
-                },
-            )
+            // A group staged (or failing to be applied) holds the line at its oldest record,
+            // like an operation of the sink that is not settled.
+            let sink = first_unconfirmed_record(&bounds, feed.first_unconfirmed(), total);
+            let first = match (sink, feed.first_staged_record()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            first.unwrap_or_else(|| {
+                tracing::error!(batch = name, error = %e, "a failed batch with every operation settled: retrying it whole");
+                0
+            })
         });
         BatchOutcome {
             summary,
@@ -175,6 +194,12 @@ fn produce(
     tx: &mpsc::Sender<Fed>,
 ) {
     for record in records {
+        let source = Extraction {
+            extractor,
+            filter,
+            framing,
+            received_at: record.received_at.unwrap_or_else(crate::compliance::now_ms),
+        };
         let name: Arc<str> = Arc::from(record.name);
         if tx.blocking_send(Fed::Start(name.clone())).is_err() {
             return;
@@ -198,7 +223,7 @@ fn produce(
             // The one frame -> items loop, as for objects.
             let mut items = extractor.items_with(payload.as_slice(), framing);
             while let Some(item) = items.next() {
-                let work = work_for(item, items.record_crc(), filter);
+                let work = source.work_for(item, items.record_crc());
                 let gzip = items.is_gzip();
                 if tx.blocking_send(Fed::Item { work, gzip }).is_err() {
                     return;

@@ -1,7 +1,9 @@
 //! `--dry-run`: writes the bulk NDJSON the sink would send (action line + document line,
 //! `index` with `_id` = id_str for tweets, a tombstone for delete notices) to any writer, with
 //! no search server involved. Invalid records are counted and logged, not written; tweets the
-//! author filter leaves out are counted as `filtered`.
+//! author filter leaves out are counted as `filtered`. Compliance events are counted: what
+//! they write (registers, and fixes of indexed documents) depends on what the server holds, so
+//! it is not printed, nor are registers from earlier inputs applied to the documents printed.
 //!
 //! Action lines name no `_index` (the sink sends them to `POST /{index}/_bulk`). With one
 //! index (`INDEX_PARTITION=none`) the output is exactly such a body. Partitioned, each run
@@ -15,7 +17,7 @@ use tweets::partition::{Partition, Period, Retention};
 use tweets::{Extractor, FramerOptions};
 
 use crate::filter::AuthorFilter;
-use crate::run::{Work, log_invalid, work_for};
+use crate::run::{Extraction, Work, log_invalid};
 use crate::summary::ObjectSummary;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,56 +66,76 @@ pub fn write_bulk<R: Read, W: Write>(
         partition,
         retention,
     } = routing;
+    let source = Extraction {
+        extractor,
+        filter,
+        framing,
+        // No register is written: the time is not used.
+        received_at: 0,
+    };
     let mut items = extractor.items_with(reader, framing);
     // The partition of the last request line written.
     let mut target: Option<Period> = None;
     while let Some(item) = items.next() {
-        match work_for(item, items.record_crc(), filter) {
-            Work::Op {
+        let operation = match source.work_for(item, items.record_crc()) {
+            Work::Doc {
                 op,
                 offset,
                 timestamp_ms,
                 warnings,
-            } => {
-                match partition.period_of_id(op.id()) {
-                    Ok(None) => {}
-                    Ok(Some(period))
-                        if retention.is_some_and(|(r, now)| r.expired(&period, now)) =>
-                    {
-                        summary.past_retention += 1;
-                        continue;
-                    }
-                    Ok(Some(period)) if target == Some(period) => {}
-                    Ok(Some(period)) => {
-                        target = Some(period);
-                        lines.extend_from_slice(b"POST /");
-                        lines.extend_from_slice(period.index_name(index).as_bytes());
-                        lines.extend_from_slice(b"/_bulk\n");
-                    }
-                    Err(e) => {
-                        summary.invalid_records += 1;
-                        log_invalid(object, offset, items.is_gzip(), &e.to_string());
-                        continue;
-                    }
-                }
-                summary.saw_operation(&op, warnings, timestamp_ms);
-                match bulk::encode(&op, &mut lines) {
-                    Ok(()) if lines.len() >= OUTPUT_CHUNK => {
-                        out.write_all(&lines)?;
-                        lines.clear();
-                    }
-                    Ok(()) => {}
-                    Err(e) => {
-                        summary.invalid_records += 1;
-                        tracing::warn!(object, offset, error = %e, "operation cannot be encoded");
-                    }
-                }
+                ..
+            } => Some((op, offset, timestamp_ms, warnings)),
+            Work::Delete { op, offset, .. } => Some((op, offset, None, 0)),
+            Work::Compliance { .. } => {
+                summary.compliance_events += 1;
+                None
             }
-            Work::Control => summary.control_messages += 1,
-            Work::Filtered => summary.filtered += 1,
+            Work::Control => {
+                summary.control_messages += 1;
+                None
+            }
+            Work::Filtered => {
+                summary.filtered += 1;
+                None
+            }
             Work::Invalid { offset, reason } => {
                 summary.invalid_records += 1;
                 log_invalid(object, offset, items.is_gzip(), &reason);
+                None
+            }
+        };
+        let Some((op, offset, timestamp_ms, warnings)) = operation else {
+            continue;
+        };
+        match partition.period_of_id(op.id()) {
+            Ok(None) => {}
+            Ok(Some(period)) if retention.is_some_and(|(r, now)| r.expired(&period, now)) => {
+                summary.past_retention += 1;
+                continue;
+            }
+            Ok(Some(period)) if target == Some(period) => {}
+            Ok(Some(period)) => {
+                target = Some(period);
+                lines.extend_from_slice(b"POST /");
+                lines.extend_from_slice(period.index_name(index).as_bytes());
+                lines.extend_from_slice(b"/_bulk\n");
+            }
+            Err(e) => {
+                summary.invalid_records += 1;
+                log_invalid(object, offset, items.is_gzip(), &e.to_string());
+                continue;
+            }
+        }
+        summary.saw_operation(&op, warnings, timestamp_ms);
+        match bulk::encode(&op, &mut lines) {
+            Ok(()) if lines.len() >= OUTPUT_CHUNK => {
+                out.write_all(&lines)?;
+                lines.clear();
+            }
+            Ok(()) => {}
+            Err(e) => {
+                summary.invalid_records += 1;
+                tracing::warn!(object, offset, error = %e, "operation cannot be encoded");
             }
         }
     }

@@ -6,14 +6,20 @@
 //!
 //! This crate is glue: it does not parse tweets (that is `tweets`) nor speak HTTP to the search
 //! server (that is `search-sink`). It owns where bytes come from ([`source`]), the per-object
-//! loop ([`run`]), the records of a Kinesis batch, streamed the same way ([`batch`]), the
-//! no-server `--dry-run` path ([`dry_run`]), the optional author filter ([`filter`]), KPL
-//! aggregates ([`kpl`]), the per-object [`ObjectSummary`], the heap policy for streaming
-//! ([`memory`]) and the index's lifecycle ([`lifecycle`]: each operation routed to its time
-//! partition, the partition template and retention, `retention apply`, `migrate`).
+//! loop ([`run`]), the records of a Kinesis batch, streamed the same way ([`batch`]), the one
+//! way from their items to the sink for both, with what X requires applied on the way
+//! (`feed.rs`: documents grouped for one register look-up, compliance events written and
+//! applied), the compliance I/O ([`compliance`]: registers in `{index}_compliance`, fixes of
+//! indexed documents, the sweep, the id export), the no-server `--dry-run` path ([`dry_run`]),
+//! the optional author filter ([`filter`]), KPL aggregates ([`kpl`]), the per-object
+//! [`ObjectSummary`], the heap policy for streaming ([`memory`]) and the index's lifecycle
+//! ([`lifecycle`]: each operation routed to its time partition, the partition template and
+//! retention, `retention apply`, `migrate`).
 
 pub mod batch;
+pub mod compliance;
 pub mod dry_run;
+mod feed;
 pub mod filter;
 pub mod kpl;
 pub mod lifecycle;
@@ -23,6 +29,7 @@ pub mod source;
 mod summary;
 
 pub use batch::{BatchOutcome, BatchRecord};
+pub use compliance::{Fixed, IdPages, SweepReport};
 pub use filter::AuthorFilter;
 pub use run::{Indexer, PipelineError};
 pub use source::{Body, Object, ObjectStore, S3Store, SourceError};

@@ -7,15 +7,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant as StdInstant;
 
 use search_sink::{
-    BulkSink, Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, Operation, Origin, Report,
-    SearchClient, SinkError,
+    Config, DeadLetterStore, DeadLetterTarget, EnsureOutcome, Operation, SearchClient, SinkError,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tweets::compliance::Register;
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
+use crate::compliance::ComplianceIndex;
+use crate::feed::Feed;
 use crate::filter::AuthorFilter;
-use crate::lifecycle::{Lifecycle, Route, Settings};
+use crate::lifecycle::{Lifecycle, Settings};
 use crate::source::{Object, S3Store};
 use crate::summary::ObjectSummary;
 
@@ -40,12 +42,33 @@ pub enum PipelineError {
     Extractor { object: String, detail: String },
 }
 
+/// What one item of an input asks of the sink side ([`crate::feed`] takes it).
 pub(crate) enum Work {
-    Op {
+    /// A tweet's document (an [`Operation::Index`]), with what the look-up of its
+    /// compliance registers needs.
+    Doc {
         op: Operation,
         offset: u64,
         timestamp_ms: Option<i64>,
         warnings: u64,
+        /// The tweet's id and its author's.
+        ids: (Option<u64>, Option<u64>),
+        /// The registers of the compliance events the tweet implies of itself (already
+        /// applied to the document; written with the others, they concern other documents
+        /// too, e.g. earlier versions of an edited tweet).
+        own: Vec<Register>,
+    },
+    /// A tweet delete (an [`Operation::Delete`]) and when it happened, when the record says.
+    Delete {
+        op: Operation,
+        offset: u64,
+        event_at: Option<i64>,
+    },
+    /// A compliance event other than a tweet delete: the registers it writes.
+    Compliance {
+        registers: Vec<Register>,
+        offset: u64,
+        event_at: Option<i64>,
     },
     Control,
     Filtered,
@@ -64,6 +87,8 @@ pub struct Indexer {
     pub(crate) client: Arc<SearchClient>,
     pub(crate) dead_letters: Option<Arc<dyn DeadLetterStore>>,
     pub(crate) filter: AuthorFilter,
+    /// `{index}_compliance`: whether it exists, shared by every object of the process.
+    pub(crate) compliance: Arc<ComplianceIndex>,
     /// Where each operation goes (`INDEX_PARTITION`) and how indices are made.
     pub(crate) lifecycle: Arc<Lifecycle>,
 }
@@ -100,6 +125,7 @@ impl Indexer {
         Ok(Indexer {
             extractor: Arc::new(Extractor::new(options)),
             framing: options.framer,
+            compliance: Arc::new(ComplianceIndex::of(&client.config().index)),
             client,
             dead_letters,
             filter: AuthorFilter::default(),
@@ -179,6 +205,7 @@ impl Indexer {
         let name: Arc<str> = Arc::from(object.name.as_str());
         let bytes_read = Arc::new(AtomicU64::new(0));
         let resumes = object.resumes.clone();
+        let received_at = object.received_at.unwrap_or_else(crate::compliance::now_ms);
         let counter = bytes_read.clone();
         let reader = Counted {
             inner: object.body.into_blocking_reader(deadline),
@@ -191,35 +218,45 @@ impl Indexer {
         let gzip = Arc::new(AtomicBool::new(false));
         let producer_gzip = gzip.clone();
         let producer = tokio::task::spawn_blocking(move || {
-            produce(&extractor, &filter, framing, reader, &tx, &producer_gzip)
+            let source = Extraction {
+                extractor: &extractor,
+                filter: &filter,
+                framing,
+                received_at,
+            };
+            produce(&source, reader, &tx, &producer_gzip)
         });
 
-        let mut sink = BulkSink::new(self.client.clone(), deadline, self.dead_letters.clone());
+        let mut feed = Feed::new(self, deadline);
         let sink_error = |source| PipelineError::Sink {
             object: name.to_string(),
             source,
         };
         // Whatever happens, the counts so far are kept (the sink's report holds what the
         // server confirmed): an error returns with `summary` filled in.
-        let record = |summary: &mut ObjectSummary, report: &Report| {
-            summary.apply(report);
+        let record = |summary: &mut ObjectSummary, feed: &Feed| {
+            summary.apply(feed.report());
             summary.bytes_read = bytes_read.load(Ordering::Relaxed);
             summary.resumed_reads = resumes.load(Ordering::Relaxed);
             summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         };
-        let keep = |summary: &mut ObjectSummary, sink: &BulkSink, error: PipelineError| {
-            record(summary, sink.report());
+        let keep = |summary: &mut ObjectSummary, feed: &Feed, error: PipelineError| {
+            record(summary, feed);
             error
         };
-        while let Some(work) = rx.recv().await {
+        while let Some(work) = feed
+            .next(&mut rx, summary)
+            .await
+            .map_err(|e| keep(summary, &feed, sink_error(e)))?
+        {
             let gzip = gzip.load(Ordering::Relaxed);
-            self.take(&mut sink, work, &name, gzip, summary, deadline)
+            feed.take(work, &name, gzip, summary, 0)
                 .await
-                .map_err(|e| keep(summary, &sink, sink_error(e)))?;
+                .map_err(|e| keep(summary, &feed, sink_error(e)))?;
         }
         let produced = producer.await;
         // Whatever was read is sent before a read error is returned: its counts are real.
-        let flushed = sink.flush().await;
+        let flushed = feed.flush(summary).await;
         summary.records = match produced {
             Ok(Ok(records)) => records,
             Ok(Err(ReadFailure {
@@ -234,91 +271,20 @@ impl Indexer {
                     offset,
                     detail,
                 };
-                return Err(keep(summary, &sink, error));
+                return Err(keep(summary, &feed, error));
             }
             Err(e) => {
                 let error = PipelineError::Extractor {
                     object: name.to_string(),
                     detail: e.to_string(),
                 };
-                return Err(keep(summary, &sink, error));
+                return Err(keep(summary, &feed, error));
             }
         };
-        flushed.map_err(|e| keep(summary, &sink, sink_error(e)))?;
-        record(summary, sink.report());
-        let report = sink.finish().await.map_err(sink_error)?;
-        record(summary, &report);
-        Ok(())
-    }
-
-    /// Takes one work item of `object` into the sink and the summary: the one place where an
-    /// object's items and a Kinesis record's are handled. `gzip`: the object is gzip, so
-    /// offsets are in the decompressed stream.
-    pub(crate) async fn take(
-        &self,
-        sink: &mut BulkSink,
-        work: Work,
-        object: &Arc<str>,
-        gzip: bool,
-        summary: &mut ObjectSummary,
-        deadline: Instant,
-    ) -> Result<(), SinkError> {
-        match work {
-            Work::Op {
-                op,
-                offset,
-                timestamp_ms,
-                warnings,
-            } => {
-                let origin = Origin::new(object.clone(), offset);
-                match self
-                    .lifecycle
-                    .index_for(&self.client, op.id(), deadline)
-                    .await?
-                {
-                    Route::Default => {
-                        summary.saw_operation(&op, warnings, timestamp_ms);
-                        sink.push(op, origin).await
-                    }
-                    Route::Index(index) => {
-                        summary.saw_operation(&op, warnings, timestamp_ms);
-                        sink.push_to(&index, op, origin).await
-                    }
-                    Route::PastRetention => {
-                        summary.past_retention += 1;
-                        Ok(())
-                    }
-                    Route::Invalid(reason) => {
-                        let work = Work::Invalid { offset, reason };
-                        Box::pin(self.take(sink, work, object, gzip, summary, deadline)).await
-                    }
-                }
-            }
-            Work::Control => {
-                summary.control_messages += 1;
-                Ok(())
-            }
-            Work::Filtered => {
-                summary.filtered += 1;
-                Ok(())
-            }
-            Work::Invalid { offset, reason } => {
-                summary.invalid_records += 1;
-                log_invalid(object, offset, gzip, &reason);
-                // With no store the record stays where it is (the source object, at this
-                // offset) and is counted: failing the object cannot repair its bytes.
-                if self.dead_letters.is_some() {
-                    sink.reject(
-                        Origin::new(object.clone(), offset),
-                        "invalid_record",
-                        &reason,
-                    )
-                    .await
-                } else {
-                    Ok(())
-                }
-            }
-        }
+        flushed.map_err(|e| keep(summary, &feed, sink_error(e)))?;
+        let finished = feed.complete(summary).await;
+        record(summary, &feed);
+        finished.map_err(sink_error)
     }
 }
 
@@ -353,23 +319,31 @@ struct ReadFailure {
     detail: String,
 }
 
+/// What the extractor thread needs to turn an input's items into work.
+pub(crate) struct Extraction<'a> {
+    pub(crate) extractor: &'a Extractor,
+    pub(crate) filter: &'a AuthorFilter,
+    pub(crate) framing: FramerOptions,
+    /// When the input was received, epoch ms: the time of compliance records that carry
+    /// none (see [`Object::received_at`]).
+    pub(crate) received_at: i64,
+}
+
 /// Frames and extracts on the blocking thread ([`tweets::Items`], the one frame -> items
 /// loop). Returns the number of records, or where and why reading failed. Stops early
 /// (quietly) when the receiver is gone: the sink failed and that error is the one reported.
 /// Sets `gzip` once the object turns out to be gzip (warnings then name decompressed offsets).
 fn produce<R: std::io::Read>(
-    extractor: &Extractor,
-    filter: &AuthorFilter,
-    framing: FramerOptions,
+    source: &Extraction<'_>,
     reader: R,
     tx: &mpsc::Sender<Work>,
     gzip: &AtomicBool,
 ) -> Result<u64, ReadFailure> {
-    let mut items = extractor.items_with(reader, framing);
+    let mut items = source.extractor.items_with(reader, source.framing);
     while let Some(item) = items.next() {
         gzip.store(items.is_gzip(), Ordering::Relaxed);
         if tx
-            .blocking_send(work_for(item, items.record_crc(), filter))
+            .blocking_send(source.work_for(item, items.record_crc()))
             .is_err()
         {
             return Ok(items.records());
@@ -385,28 +359,36 @@ fn produce<R: std::io::Read>(
     }
 }
 
-/// The work an item gives, after the author filter: the one conversion used by the object
-/// path, Kinesis batches and `--dry-run`, so all three send the same operations.
-/// `record_crc` is the item's record's ([`tweets::Items::record_crc`]), for its version.
-pub(crate) fn work_for(item: Item, record_crc: u32, filter: &AuthorFilter) -> Work {
-    if filter.rejects(&item) {
-        Work::Filtered
-    } else {
-        to_work(item, record_crc)
+impl Extraction<'_> {
+    /// The work an item gives, after the author filter: the one conversion used by the
+    /// object path, Kinesis batches and `--dry-run`, so all three send the same operations.
+    /// `record_crc` is the item's record's ([`tweets::Items::record_crc`]), for its version.
+    pub(crate) fn work_for(&self, item: Item, record_crc: u32) -> Work {
+        if self.filter.rejects(&item) {
+            Work::Filtered
+        } else {
+            to_work(item, record_crc, self.received_at)
+        }
     }
 }
 
-fn to_work(item: Item, record_crc: u32) -> Work {
+fn to_work(item: Item, record_crc: u32, received_at: i64) -> Work {
     match item {
-        // The compliance events a tweet implies of itself are already applied to `doc`.
+        // The compliance events a tweet implies of itself are already applied to `doc`;
+        // their registers are written with the others.
         Item::Document {
             id,
             offset,
             doc,
             warnings,
-            ..
-        } => Work::Op {
+            compliance,
+        } => Work::Doc {
             timestamp_ms: doc.timestamp_ms,
+            ids: (decimal_id(&id), doc.user.id),
+            own: compliance
+                .iter()
+                .flat_map(|event| event.registers(received_at))
+                .collect(),
             op: Operation::Index {
                 source: doc.to_json(),
                 id,
@@ -415,17 +397,30 @@ fn to_work(item: Item, record_crc: u32) -> Work {
             offset,
             warnings: warnings.len() as u64,
         },
-        Item::Delete { id, offset, .. } => Work::Op {
+        Item::Delete {
+            id,
+            offset,
+            event_at,
+        } => Work::Delete {
             op: Operation::Delete { id },
             offset,
-            timestamp_ms: None,
-            warnings: 0,
+            event_at,
         },
-        // Compliance events other than deletes are counted as control messages until their
-        // registers are applied (issue 24), as v1.1 `scrub_geo` / `*_withheld` were before.
-        Item::Control { .. } | Item::Compliance { .. } => Work::Control,
+        Item::Compliance { event, offset } => Work::Compliance {
+            registers: event.registers(received_at),
+            event_at: event.event_at,
+            offset,
+        },
+        Item::Control { .. } => Work::Control,
         Item::Invalid { offset, reason } => Work::Invalid { offset, reason },
     }
+}
+
+/// A tweet id written in decimal (`_id`s are), as a number.
+pub(crate) fn decimal_id(id: &str) -> Option<u64> {
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| id.parse().ok())
+        .flatten()
 }
 
 /// The external version of a tweet's document ([`search_sink::copy_version`]): its time, so a

@@ -67,6 +67,11 @@ pub struct Object {
     /// How often reading the body was resumed after a mid-body failure (S3 ranged GETs);
     /// stays 0 for sources that cannot resume.
     pub resumes: Arc<AtomicU64>,
+    /// When the object was stored (S3 `LastModified`, a file's modification time), epoch ms:
+    /// the time of its compliance records that carry none (v1.1 `scrub_geo`, `*_withheld`),
+    /// so that reading the object again writes the same register versions. `None` (stdin):
+    /// the time it is read.
+    pub received_at: Option<i64>,
 }
 
 /// Ranged GETs allowed per object after mid-body failures, before the read fails.
@@ -209,6 +214,7 @@ impl ObjectStore for S3Store {
         {
             Ok(out) => {
                 let size = out.content_length().and_then(|n| u64::try_from(n).ok());
+                let received_at = out.last_modified().and_then(|t| t.to_millis().ok());
                 let resumes = Arc::new(AtomicU64::new(0));
                 let body = Resuming {
                     pin: Pinned {
@@ -230,6 +236,7 @@ impl ObjectStore for S3Store {
                 };
                 Ok(Object {
                     size,
+                    received_at,
                     body: Body::stream(body),
                     name,
                     resumes,
@@ -404,11 +411,17 @@ pub async fn open_file(path: &Path) -> Result<Object, SourceError> {
     } else {
         (Body::stream(file), None)
     };
+    let received_at = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_millis()).ok());
     Ok(Object {
         name,
         body,
         size,
         resumes: Arc::default(),
+        received_at,
     })
 }
 

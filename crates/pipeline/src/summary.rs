@@ -3,8 +3,9 @@
 use search_sink::Report;
 use serde::Serialize;
 
-/// Per-object counts. Records split into documents, deletes, control messages and invalid
-/// records (a v2 payload record can hold several documents, so documents may exceed records).
+/// Per-object counts. Records split into documents, deletes, compliance events, control
+/// messages and invalid records (a v2 payload record can hold several documents, so documents
+/// may exceed records).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ObjectSummary {
     /// `s3://bucket/key` or a local path.
@@ -25,8 +26,11 @@ pub struct ObjectSummary {
     /// Tweets and deletes whose time partition is past `RETENTION` (not written: the
     /// partition is removed, or would be; writing would only bring it back).
     pub past_retention: u64,
-    /// Stream control messages (limit, scrub_geo, warning, ...): counted, not indexed.
+    /// Stream control messages (limit, warning, ...): counted, not indexed.
     pub control_messages: u64,
+    /// Compliance records other than tweet deletes (`scrub_geo`, withheld, user events, edits,
+    /// batch job results, ...): each writes registers and fixes the documents it concerns.
+    pub compliance_events: u64,
     /// Records that could not be framed or parsed (dead-lettered when a store is configured).
     pub invalid_records: u64,
     /// Fields dropped from otherwise good documents (e.g. out-of-range coordinates).
@@ -61,6 +65,25 @@ pub struct ObjectSummary {
     /// The newest tweet's `timestamp_ms`, for the lag metric.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest_tweet_ms: Option<i64>,
+    /// Compliance events and tweet deletes whose effect the server confirmed.
+    pub compliance_applied: u64,
+    /// The longest time from an applied event's `event_at` to its being applied, ms (events
+    /// without a time, such as v1.1 `scrub_geo`, have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compliance_lag_ms: Option<u64>,
+    /// Register documents written to `{index}_compliance`, and those it already held a newer
+    /// state of (done).
+    pub registers_written: u64,
+    pub registers_superseded: u64,
+    /// Documents that registers changed before they were indexed (an event that came before
+    /// its tweet, in an earlier input or earlier in this one).
+    pub compliance_on_arrival: u64,
+    /// Documents already indexed that events concern: read, written back changed, replaced
+    /// by a tombstone (`user_delete` past 30 days), and overtaken by a newer copy meanwhile.
+    pub compliance_checked: u64,
+    pub compliance_changed: u64,
+    pub compliance_tombstones: u64,
+    pub compliance_superseded: u64,
     /// Wall time spent on the object.
     pub duration_ms: u64,
 }
@@ -111,6 +134,20 @@ impl ObjectSummary {
         }
     }
 
+    /// `count` compliance events (or deletes) applied at `now_ms`, the earliest of them
+    /// having happened at `earliest` (when they say).
+    pub(crate) fn saw_applied_events(&mut self, count: u64, earliest: Option<i64>, now_ms: i64) {
+        self.compliance_applied += count;
+        if let Some(at) = earliest {
+            let lag = u64::try_from(now_ms.saturating_sub(at)).unwrap_or(0);
+            self.saw_compliance_lag(lag);
+        }
+    }
+
+    fn saw_compliance_lag(&mut self, lag: u64) {
+        self.compliance_lag_ms = Some(self.compliance_lag_ms.map_or(lag, |l| l.max(lag)));
+    }
+
     /// Adds another object's counts (for totals over several objects).
     pub fn add(&mut self, other: &ObjectSummary) {
         self.bytes_read += other.bytes_read;
@@ -121,6 +158,18 @@ impl ObjectSummary {
         self.filtered += other.filtered;
         self.past_retention += other.past_retention;
         self.control_messages += other.control_messages;
+        self.compliance_events += other.compliance_events;
+        self.compliance_applied += other.compliance_applied;
+        self.registers_written += other.registers_written;
+        self.registers_superseded += other.registers_superseded;
+        self.compliance_on_arrival += other.compliance_on_arrival;
+        self.compliance_checked += other.compliance_checked;
+        self.compliance_changed += other.compliance_changed;
+        self.compliance_tombstones += other.compliance_tombstones;
+        self.compliance_superseded += other.compliance_superseded;
+        if let Some(lag) = other.compliance_lag_ms {
+            self.saw_compliance_lag(lag);
+        }
         self.invalid_records += other.invalid_records;
         self.warnings += other.warnings;
         self.indexed += other.indexed;
@@ -161,6 +210,10 @@ mod tests {
             updated: 1,
             dead_lettered: 1,
             newest_tweet_ms: Some(10),
+            compliance_events: 2,
+            compliance_applied: 3,
+            compliance_lag_ms: Some(7),
+            compliance_changed: 4,
             ..ObjectSummary::new("a")
         };
         let two = ObjectSummary {
@@ -169,6 +222,8 @@ mod tests {
             indexed: 1,
             created: 1,
             newest_tweet_ms: Some(5),
+            compliance_applied: 1,
+            compliance_lag_ms: Some(9),
             ..ObjectSummary::new("b")
         };
         let mut total = ObjectSummary::new("2 objects");
@@ -180,6 +235,9 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!(total.newest_tweet_ms, Some(10));
+        assert_eq!((total.compliance_events, total.compliance_applied), (2, 4));
+        assert_eq!(total.compliance_changed, 4);
+        assert_eq!(total.compliance_lag_ms, Some(9), "the longest lag");
         assert!(total.has_failures());
         assert!(!two.has_failures());
     }

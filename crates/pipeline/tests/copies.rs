@@ -32,6 +32,7 @@ async fn load(indexer: &Indexer, name: &str, bytes: &[u8]) -> ObjectSummary {
         size: Some(bytes.len() as u64),
         body: pipeline::source::Body::stream(std::io::Cursor::new(bytes.to_vec())),
         resumes: Default::default(),
+        received_at: None,
     };
     indexer
         .index(object, Instant::now() + Duration::from_secs(60))

@@ -59,6 +59,7 @@ fn object(name: &str, lines: &[String]) -> Object {
         size: Some(bytes.len() as u64),
         body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
         resumes: Default::default(),
+        received_at: None,
     }
 }
 

@@ -121,6 +121,7 @@ async fn resumes_once_with_every_record_once(name: &str, body: Vec<u8>) {
         summary.documents
             + summary.deletes
             + summary.control_messages
+            + summary.compliance_events
             + summary.invalid_records
             + summary.filtered,
         summary.records

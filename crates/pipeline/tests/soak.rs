@@ -301,7 +301,12 @@ async fn pipeline_fault_soak_loses_nothing_and_resurrects_no_delete() {
                 deliveries += 1;
                 let s = &summary;
                 assert_eq!(
-                    s.documents + s.deletes + s.control_messages + s.invalid_records + s.filtered,
+                    s.documents
+                        + s.deletes
+                        + s.control_messages
+                        + s.compliance_events
+                        + s.invalid_records
+                        + s.filtered,
                     s.records,
                     "object-{n}: records split into outcomes: {s:?}"
                 );
@@ -382,7 +387,7 @@ async fn pipeline_fault_soak_loses_nothing_and_resurrects_no_delete() {
         "soak seed {seed}: {objects} objects from the {} ({} tweets, {deleted_ids} deleted), layouts {layouts:?}; \
          {deliveries} deliveries, {failures} failed and retried, {blocks} write blocks, {:.1} s; \
          lost {lost}, resurrected {resurrected}, stale {stale}, duplicated ids {duplicated}, unexpected ids {strangers}; \
-         delivered: records {} = documents {} + deletes {} + control {} + invalid {} + filtered {}; reads resumed {}; \
+         delivered: records {} = documents {} + deletes {} + control {} + compliance {} + invalid {} + filtered {}; reads resumed {}; \
          all attempts: created {} updated {} deleted {} not_found {} superseded {} refused {} dead_lettered {} retried {} requests {}; faults {:?}",
         work.source,
         work.tweets,
@@ -391,6 +396,7 @@ async fn pipeline_fault_soak_loses_nothing_and_resurrects_no_delete() {
         delivered.documents,
         delivered.deletes,
         delivered.control_messages,
+        delivered.compliance_events,
         delivered.invalid_records,
         delivered.filtered,
         t.resumed_reads,

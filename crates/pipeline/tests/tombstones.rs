@@ -48,14 +48,7 @@ async fn an_index_without_the_field_gets_it_and_tombstones_can_be_filtered() {
     let Some(url) = testkit::peer("OSMEM_URL") else {
         return;
     };
-    let index = format!(
-        "tombstones-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
+    let index = testkit::unique_name("tombstones");
     let mut config = Config::new(&url);
     config.index = index.clone();
     let direct = SearchClient::connect(config.clone()).await.unwrap();
@@ -120,6 +113,7 @@ async fn an_index_without_the_field_gets_it_and_tombstones_can_be_filtered() {
         size: Some(bytes.len() as u64),
         body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
         resumes: Default::default(),
+        received_at: None,
     };
     let summary = indexer
         .index(object, Instant::now() + Duration::from_secs(30))

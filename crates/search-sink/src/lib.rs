@@ -1,7 +1,8 @@
 //! Bulk-loads JSON documents into OpenSearch (1-3, Service and Serverless) or Elasticsearch
 //! (7-9) so that every operation ends indexed, deleted, or dead-lettered with a reason — or the
 //! call fails saying how many operations were not confirmed and from which one on, so the
-//! caller can retry the input from there.
+//! caller can retry the input from there. It also reads back what an index holds (documents by
+//! `_id`, search pages in a stable order) for callers that decide what to write from it.
 //!
 //! It is *not* a document builder: it knows nothing of tweets. Callers hand it
 //! [`Operation`]s (an `_id` plus a serialized JSON object, or a delete) with an [`Origin`]
@@ -78,6 +79,12 @@
 //!   all read it; a letter not yet stored is not settled. A bulk's timeout
 //!   is the base request timeout (60 s) plus 1 s per 256 KiB. 413 splits the batch in halves;
 //!   a lone operation still too large is dead-lettered.
+//! - Reads (`reads.rs`), for callers that decide what to write from what an index holds:
+//!   [`SearchClient::index_exists`], [`SearchClient::mget_sources`] (real-time `_source`s by
+//!   `_id`), [`Pages`] (a search in a stable order, page after page with `search_after`),
+//!   [`SearchClient::refresh`] (best effort). Bounded by the caller's deadline and retried
+//!   like bulks; a missing index is an answer, an incomplete search (a shard failed, timed
+//!   out) an error.
 //! - [`SearchClient::ensure_index`]: `PUT _index_template` for the index name (auto-created
 //!   indices get our mapping), `HEAD`, `PUT` on 404, `resource_already_exists_exception` is
 //!   success, missing fields added with `PUT _mapping`, type conflicts fail clearly; every
@@ -110,6 +117,7 @@ mod ledger;
 pub mod lifecycle;
 pub mod logs;
 mod operation;
+mod reads;
 mod retry;
 mod sink;
 
@@ -128,4 +136,5 @@ pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
 pub use http::{HeaderName, HeaderValue};
 pub use lifecycle::{LifecycleEngine, NameState};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
+pub use reads::{Hit, MAX_PAGE, MGET_CHUNK, Pages, SearchRequest, SourceFilter};
 pub use sink::{BULK_PATH, BulkSink, MAX_OPEN_BATCHES, Report};

@@ -13,6 +13,7 @@
 //! test fails instead. CI therefore cannot go green by skipping.
 
 pub mod aws_faults;
+pub mod compliance;
 pub mod fake_search;
 pub mod faults;
 pub mod iam_moto;
@@ -76,4 +77,17 @@ pub fn shared_dir() -> Option<PathBuf> {
         dir.display()
     );
     None
+}
+
+/// A name no other test (of this run or another process) uses: `{prefix}-{pid}-{n}-{nanos}`,
+/// lowercase when `prefix` is, so fit for an index on a shared server.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
 }

@@ -1,11 +1,16 @@
 //! What the Lambda's test binaries share: Kinesis events as Lambda delivers them, the
-//! repository's sample tweets, and one invocation of the real binary under a local Lambda
-//! runtime API.
+//! repository's sample tweets, one invocation of the real binary under a local Lambda runtime
+//! API, and a proxy in front of osmem-server that fails requests on demand.
 #![allow(dead_code)] // each test binary uses some of it
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
 
 /// The sequence number of the record at `position` of a shard.
 pub fn sequence_number(position: usize) -> String {
@@ -34,6 +39,113 @@ pub fn kinesis_event(payloads: &[Vec<u8>], first_position: usize) -> Value {
         })
         .collect();
     json!({ "Records": records })
+}
+
+/// Which requests a [`FaultyProxy`] fails, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Fault {
+    /// Requests whose request line contains this (e.g. `/_bulk`).
+    pub path: &'static str,
+    /// The status they are answered with.
+    pub status: u16,
+}
+
+impl Fault {
+    /// Every bulk request answered 500 (retried by the sink until the deadline).
+    pub const BULK_500: Fault = Fault {
+        path: "/_bulk",
+        status: 500,
+    };
+}
+
+/// An HTTP/1.1 proxy to `upstream` that lets `budget` of the requests `fault` names through and
+/// then answers each of them as `fault` says while `failing` is set.
+pub struct FaultyProxy {
+    pub url: String,
+    pub failing: Arc<AtomicBool>,
+}
+
+pub async fn faulty_proxy(upstream: &str, budget: usize, fault: Fault) -> FaultyProxy {
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let failing = Arc::new(AtomicBool::new(true));
+    let passed = Arc::new(AtomicUsize::new(0));
+    let flag = failing.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            let failing = flag.clone();
+            let passed = passed.clone();
+            tokio::spawn(async move {
+                let _ = relay(client, &upstream, budget, fault, &failing, &passed).await;
+            });
+        }
+    });
+    FaultyProxy { url, failing }
+}
+
+async fn relay(
+    client: TcpStream,
+    upstream: &str,
+    budget: usize,
+    fault: Fault,
+    failing: &AtomicBool,
+    passed: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut client = BufReader::new(client);
+    loop {
+        let mut head = Vec::new();
+        let mut content_length = 0usize;
+        loop {
+            let mut line = String::new();
+            if client.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(value) = lower.strip_prefix("content-length:") {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
+            if !lower.starts_with("connection:") {
+                head.extend_from_slice(line.as_bytes());
+            }
+        }
+        let mut body = vec![0; content_length];
+        client.read_exact(&mut body).await?;
+        let named = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(fault.path));
+        if named
+            && failing.load(Ordering::SeqCst)
+            && passed.fetch_add(1, Ordering::SeqCst) >= budget
+        {
+            let reply = br#"{"error":"injected failure"}"#;
+            let response = format!(
+                "HTTP/1.1 {} Injected\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                fault.status,
+                reply.len()
+            );
+            client.get_mut().write_all(response.as_bytes()).await?;
+            client.get_mut().write_all(reply).await?;
+            continue;
+        }
+        head.extend_from_slice(b"connection: close\r\n\r\n");
+        let mut server = TcpStream::connect(upstream).await?;
+        server.write_all(&head).await?;
+        server.write_all(&body).await?;
+        let mut response = Vec::new();
+        server.read_to_end(&mut response).await?;
+        client.get_mut().write_all(&response).await?;
+        // The upstream closed; so do we (the response says `connection: close`).
+        return Ok(());
+    }
 }
 
 /// The repository's captured sample tweets (`tests/samples/captured.ndjson`), one record each.

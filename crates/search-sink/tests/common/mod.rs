@@ -337,14 +337,5 @@ pub fn temp_file(name: &str) -> std::path::PathBuf {
 
 /// A unique index name for tests sharing one server (lowercase, per process and call).
 pub fn unique_index(name: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "sink-{name}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    testkit::unique_name(&format!("sink-{name}"))
 }

@@ -4,9 +4,10 @@
 //! An event writes registers ([`ComplianceEvent::registers`]); a register is last-writer-wins
 //! by [`Register::version`], written with external versioning so the server keeps the newest
 //! whatever order events arrive in: `event_at` in ms * 2, + 1 when the register is active (at
-//! the same millisecond the stricter state wins); for `scrub_geo`, the `up_to` tweet id (the
-//! largest wins: a scrub only ever grows). [`Register::precedes`] is the same order with a
-//! tie-break on content, so two registers of one `_id` always resolve the same way.
+//! the same millisecond the stricter state wins); for `scrub_geo`, the `up_to` tweet id shifted
+//! right by 4 bits (the largest wins: a scrub only ever grows; see [`SCRUB_VERSION_SHIFT`]).
+//! [`Register::precedes`] is the same order with a tie-break on content, so two registers of
+//! one `_id` always resolve the same way.
 
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +133,16 @@ impl Reason {
 /// The largest external version OpenSearch and Elasticsearch accept (a signed 64-bit long).
 pub const MAX_VERSION: u64 = i64::MAX as u64;
 
+/// A `scrub_geo` register's version is its `up_to` id shifted right by this many bits, so that
+/// every id a signed long holds (X's ids are) gives a version below 10^18: the search sink
+/// keeps every version it writes below that (its tombstones' version), and today's tweet ids
+/// are already above it (about 1.9 * 10^18), so unshifted they would all be written at the
+/// same clamped version and the last write, not the largest scrub, would win. The order is
+/// kept except among ids that differ in their 4 lowest bits only (the low bits of a Snowflake
+/// id's per-millisecond sequence: two tweets of one user in the same millisecond on the same
+/// machine); the register that precedes in memory still compares the ids themselves.
+pub const SCRUB_VERSION_SHIFT: u32 = 4;
+
 /// The state one event writes for one (subject, kind).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Register {
@@ -158,7 +169,7 @@ impl Register {
     /// [`MAX_VERSION`].
     pub fn version(&self) -> u64 {
         let version = match (self.kind, self.up_to_id) {
-            (RegisterKind::ScrubGeo, Some(up_to)) => up_to,
+            (RegisterKind::ScrubGeo, Some(up_to)) => up_to >> SCRUB_VERSION_SHIFT,
             _ => u64::try_from(self.event_at)
                 .unwrap_or(0)
                 .saturating_mul(2)
@@ -415,15 +426,26 @@ mod tests {
             at,
         )
         .registers(0);
-        assert_eq!(scrub[0].version(), 42);
-        let far = event(
-            EventKind::ScrubGeo {
-                user_id: 7,
-                up_to_id: u64::MAX,
-            },
-            at,
+        assert_eq!(scrub[0].version(), 42 >> 4);
+        // Every id a signed long holds stays below the sink's tombstone version (10^18), and
+        // larger scrubs have larger versions.
+        let scrub_version = |up_to_id| {
+            event(
+                EventKind::ScrubGeo {
+                    user_id: 7,
+                    up_to_id,
+                },
+                at,
+            )
+            .registers(0)[0]
+                .version()
+        };
+        assert!(scrub_version(i64::MAX as u64) < 1_000_000_000_000_000_000);
+        assert!(
+            scrub_version(1_870_000_000_000_000_016) > scrub_version(1_870_000_000_000_000_000)
         );
-        assert_eq!(far.registers(0)[0].version(), MAX_VERSION);
+        assert!(scrub_version(1_000_000_000_000_000_000) > scrub_version(999_999_999_999_999_984));
+        assert_eq!(scrub_version(u64::MAX), u64::MAX >> 4);
         assert_eq!(scrub[0].doc_id(), "user:7:scrub_geo");
         // No time: the time it was received.
         let v1 = ComplianceEvent {
