@@ -206,7 +206,7 @@ async fn a_kinesis_producer_checks_and_puts_into_the_created_stream() {
 }
 
 /// The enforcement is real: another stream of the same account, and the other service, are
-/// refused at the start-up check, before X is read (exit 2, the refusal named).
+/// refused at the start-up check, before X is read (exit 4: a permanent refusal, named).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_outside_the_policy_are_refused_before_x_is_read() {
     let Some(moto) = start_moto() else {
@@ -221,7 +221,7 @@ async fn streams_outside_the_policy_are_refused_before_x_is_read() {
     ] {
         let capture = spawn(&fake, to, moto.keys(principal), moto.endpoint());
         let (code, stderr) = tokio::task::block_in_place(|| capture.wait());
-        assert_eq!(code, Some(2), "{principal} {to}: {stderr}");
+        assert_eq!(code, Some(4), "{principal} {to}: {stderr}");
         assert!(
             stderr.contains("AccessDenied"),
             "{principal} {to}: {stderr}"
