@@ -33,6 +33,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use pipeline::archive::Archive;
 use pipeline::lifecycle::Settings;
 use pipeline::{AuthorFilter, Indexer, ObjectSummary};
 use search_sink::{Config, ConfigError, EnsureOutcome, SinkError};
@@ -254,6 +255,13 @@ struct IndexArgs {
     /// [env: FOLLOW_USER_IDS]
     #[arg(long)]
     follow_user_ids: Option<String>,
+    /// DynamoDB table that also keeps every tweet the index accepts (its raw record), and
+    /// follows its deletes and compliance events.
+    #[arg(long, env = "ARCHIVE_TABLE")]
+    archive_table: Option<String>,
+    /// Archive items expire this long after their tweet (e.g. 2y, 400d; off by default).
+    #[arg(long, env = "ARCHIVE_RETENTION")]
+    archive_retention: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -389,7 +397,12 @@ impl AuthArgs {
 }
 
 /// Each setting's environment variable, the id of its clap argument, and its flag.
-const SETTINGS: [(&str, &str, &str); 20] = [
+const SETTINGS: [(&str, &str, &str); 21] = [
+    (
+        "ARCHIVE_RETENTION",
+        "archive_retention",
+        "--archive-retention",
+    ),
     ("INDEX_PARTITION", "index_partition", "--index-partition"),
     ("RETENTION", "retention", "--retention"),
     ("INDEX_SHARDS", "index_shards", "--index-shards"),
@@ -1036,6 +1049,16 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
             .map_err(|e| Failure::sink(e, "connecting"))?
             .with_author_filter(follow)
             .with_lifecycle(settings);
+        let archive = pipeline::archive::ArchiveSettings::from_lookup(|name| match name {
+            pipeline::archive::ARCHIVE_TABLE => args.archive_table.clone(),
+            pipeline::archive::ARCHIVE_RETENTION => args.archive_retention.clone(),
+            _ => None,
+        })
+        .map_err(|e| setting_failure(&e, matches))?;
+        let indexer = match archive {
+            Some(settings) => indexer.with_archive(Archive::from_env(settings).await),
+            None => indexer,
+        };
         // `--timeout-secs` bounds preparing the index too (an unreachable server fails
         // within it), never longer than the sink's own bound.
         let ensure_deadline = deadline_after(timeout.min(search_sink::DEFAULT_ENSURE_TIME));

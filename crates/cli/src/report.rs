@@ -255,6 +255,12 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
         if let Some(compliance) = compliance(s) {
             text.push_str(&format!("; compliance: {compliance}"));
         }
+        if s.archive_puts + s.archive_deletes + s.archive_updates > 0 {
+            text.push_str(&format!(
+                "; archive: {} put, {} deleted, {} updated, {} retried",
+                s.archive_puts, s.archive_deletes, s.archive_updates, s.archive_retried
+            ));
+        }
     }
     text
 }

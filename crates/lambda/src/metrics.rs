@@ -51,7 +51,7 @@ pub enum Subject {
 pub type Emit<'a> = &'a (dyn Fn(&ObjectSummary, Subject) + Send + Sync);
 
 /// The metric names and units, in the order they appear in the line.
-const METRICS: [(&str, &str); 23] = [
+const METRICS: [(&str, &str); 26] = [
     ("DocumentsIndexed", "Count"),
     ("BackfillDocumentsIndexed", "Count"),
     ("DocumentsUpdated", "Count"),
@@ -75,6 +75,9 @@ const METRICS: [(&str, &str); 23] = [
     ("ComplianceDocumentsChanged", "Count"),
     ("ComplianceLagMilliseconds", "Milliseconds"),
     ("BackfillComplianceLagMilliseconds", "Milliseconds"),
+    ("ArchivePuts", "Count"),
+    ("ArchiveDeletes", "Count"),
+    ("ArchiveUpdates", "Count"),
 ];
 
 /// Builds the EMF line for one object, Kinesis batch or backfill task. `now_ms` is the wall
@@ -101,7 +104,9 @@ pub fn emf_line(
     let flag = |on: bool| u64::from(on);
     let changed =
         summary.compliance_on_arrival + summary.compliance_changed + summary.compliance_tombstones;
-    let values: [Option<u64>; 23] = [
+    // Only with an archive (`ARCHIVE_TABLE`) that wrote something.
+    let archived = summary.archive_puts + summary.archive_deletes + summary.archive_updates > 0;
+    let values: [Option<u64>; 26] = [
         live.then_some(summary.created),
         (!live).then_some(summary.created),
         Some(summary.updated),
@@ -125,6 +130,9 @@ pub fn emf_line(
         Some(changed),
         summary.compliance_lag_ms.filter(|_| live),
         summary.compliance_lag_ms.filter(|_| !live),
+        archived.then_some(summary.archive_puts),
+        archived.then_some(summary.archive_deletes),
+        archived.then_some(summary.archive_updates),
     ];
     let mut root = Map::new();
     let mut defs = Vec::new();

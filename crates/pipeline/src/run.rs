@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tweets::compliance::Register;
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
+use crate::archive::{Archive, ArchiveError};
 use crate::compliance::ComplianceIndex;
 use crate::feed::Feed;
 use crate::filter::AuthorFilter;
@@ -37,6 +38,12 @@ pub enum PipelineError {
         offset: u64,
         detail: String,
     },
+    /// The archive could not be written ([`crate::archive`]); the object must be retried.
+    #[error("{object}: {source}")]
+    Archive {
+        object: String,
+        source: ArchiveError,
+    },
     /// The extractor thread died (a bug): reported, never swallowed.
     #[error("{object}: extractor thread failed: {detail}")]
     Extractor { object: String, detail: String },
@@ -57,6 +64,8 @@ pub(crate) enum Work {
         /// applied to the document; written with the others, they concern other documents
         /// too, e.g. earlier versions of an edited tweet).
         own: Vec<Register>,
+        /// The record it was read from, when there is an archive.
+        raw: Option<Vec<u8>>,
     },
     /// A tweet delete (an [`Operation::Delete`]) and when it happened, when the record says.
     Delete {
@@ -91,6 +100,8 @@ pub struct Indexer {
     pub(crate) compliance: Arc<ComplianceIndex>,
     /// Where each operation goes (`INDEX_PARTITION`) and how indices are made.
     pub(crate) lifecycle: Arc<Lifecycle>,
+    /// The DynamoDB archive (`ARCHIVE_TABLE`), if any.
+    pub(crate) archive: Option<Archive>,
 }
 
 impl Indexer {
@@ -130,6 +141,7 @@ impl Indexer {
             dead_letters,
             filter: AuthorFilter::default(),
             lifecycle,
+            archive: None,
         })
     }
 
@@ -138,6 +150,16 @@ impl Indexer {
     pub fn with_lifecycle(mut self, settings: Settings) -> Self {
         self.lifecycle = Arc::new(Lifecycle::new(&self.client.config().index, settings));
         self
+    }
+
+    /// Also writes what the index accepts to the DynamoDB archive ([`crate::archive`]).
+    pub fn with_archive(mut self, archive: Archive) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    pub fn archive(&self) -> Option<&Archive> {
+        self.archive.as_ref()
     }
 
     pub fn lifecycle(&self) -> &Lifecycle {
@@ -215,6 +237,7 @@ impl Indexer {
         let extractor = self.extractor.clone();
         let framing = self.framing;
         let filter = self.filter.clone();
+        let keep_raw = self.archive.is_some();
         let gzip = Arc::new(AtomicBool::new(false));
         let producer_gzip = gzip.clone();
         let producer = tokio::task::spawn_blocking(move || {
@@ -223,19 +246,18 @@ impl Indexer {
                 filter: &filter,
                 framing,
                 received_at,
+                keep_raw,
             };
             produce(&source, reader, &tx, &producer_gzip)
         });
 
         let mut feed = Feed::new(self, deadline);
-        let sink_error = |source| PipelineError::Sink {
-            object: name.to_string(),
-            source,
-        };
+        let sink_error = |source: crate::feed::FeedError| source.for_object(name.to_string());
         // Whatever happens, the counts so far are kept (the sink's report holds what the
         // server confirmed): an error returns with `summary` filled in.
         let record = |summary: &mut ObjectSummary, feed: &Feed| {
             summary.apply(feed.report());
+            summary.apply_archive(feed.archive_counts());
             summary.bytes_read = bytes_read.load(Ordering::Relaxed);
             summary.resumed_reads = resumes.load(Ordering::Relaxed);
             summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -327,6 +349,8 @@ pub(crate) struct Extraction<'a> {
     /// When the input was received, epoch ms: the time of compliance records that carry
     /// none (see [`Object::received_at`]).
     pub(crate) received_at: i64,
+    /// Whether documents carry their raw record (for the archive).
+    pub(crate) keep_raw: bool,
 }
 
 /// Frames and extracts on the blocking thread ([`tweets::Items`], the one frame -> items
@@ -343,7 +367,7 @@ fn produce<R: std::io::Read>(
     while let Some(item) = items.next() {
         gzip.store(items.is_gzip(), Ordering::Relaxed);
         if tx
-            .blocking_send(source.work_for(item, items.record_crc()))
+            .blocking_send(source.work_for(item, items.record_crc(), items.record()))
             .is_err()
         {
             return Ok(items.records());
@@ -362,17 +386,19 @@ fn produce<R: std::io::Read>(
 impl Extraction<'_> {
     /// The work an item gives, after the author filter: the one conversion used by the
     /// object path, Kinesis batches and `--dry-run`, so all three send the same operations.
-    /// `record_crc` is the item's record's ([`tweets::Items::record_crc`]), for its version.
-    pub(crate) fn work_for(&self, item: Item, record_crc: u32) -> Work {
+    /// `record_crc` is the item's record's ([`tweets::Items::record_crc`]), for its version;
+    /// `record` its bytes ([`tweets::Items::record`]), kept with a document for the archive.
+    pub(crate) fn work_for(&self, item: Item, record_crc: u32, record: &[u8]) -> Work {
         if self.filter.rejects(&item) {
             Work::Filtered
         } else {
-            to_work(item, record_crc, self.received_at)
+            let raw = self.keep_raw.then(|| record.to_vec());
+            to_work(item, record_crc, self.received_at, raw)
         }
     }
 }
 
-fn to_work(item: Item, record_crc: u32, received_at: i64) -> Work {
+fn to_work(item: Item, record_crc: u32, received_at: i64, raw: Option<Vec<u8>>) -> Work {
     match item {
         // The compliance events a tweet implies of itself are already applied to `doc`;
         // their registers are written with the others.
@@ -396,6 +422,7 @@ fn to_work(item: Item, record_crc: u32, received_at: i64) -> Work {
             },
             offset,
             warnings: warnings.len() as u64,
+            raw,
         },
         Item::Delete {
             id,

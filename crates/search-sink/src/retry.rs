@@ -5,14 +5,15 @@
 use backon::{BackoffBuilder, ExponentialBuilder};
 use std::time::Duration;
 
-pub(crate) struct Backoff {
+/// Exponential backoff with full jitter (module docs): one state per caller that retries.
+pub struct Backoff {
     schedule: backon::ExponentialBackoff,
     initial: Duration,
     max: Duration,
 }
 
 impl Backoff {
-    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+    pub fn new(initial: Duration, max: Duration) -> Self {
         Self {
             schedule: schedule(initial, max),
             initial,
@@ -21,12 +22,12 @@ impl Backoff {
     }
 
     /// Back to the first, shortest delay (after a request that needed no retry).
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.schedule = schedule(self.initial, self.max);
     }
 
     /// The next delay: uniform in `[0, min(max, initial * 2^attempt)]`.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let cap = self.schedule.next().unwrap_or(self.max);
         let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(fastrand::u64(0..=nanos))
