@@ -1,0 +1,418 @@
+//! The DynamoDB archive (`ARCHIVE_TABLE`, issue 27): after indexing tweets with deletes,
+//! duplicates, a late copy after its delete and compliance events into osmem-server, the
+//! table (moto) holds exactly the tweets the index keeps, with their keys and raw records;
+//! unprocessed items and throttling (`testkit::aws_faults` between the writer and moto) are
+//! retried until every item lands, a throttle that outlasts the deadline fails the input, and
+//! a table that does not exist is refused by name.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use pipeline::archive::{Archive, ArchiveError, ArchiveSettings};
+use pipeline::{Indexer, Object, ObjectSummary, PipelineError};
+use search_sink::Config;
+use testkit::aws_faults::{Fault, FaultPlan, FaultProxy, Upstream, WholeFailure};
+use testkit::compliance::{DAY_MS, now_ms, v2_tweet, v2_user};
+use tokio::time::Instant;
+use tweets::{Extractor, ExtractorOptions, Item};
+
+fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .http_client(search_sink::https::aws_http_client())
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "archive"))
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A tweet of the fixtures: its record (one line), id and author.
+#[derive(Clone)]
+struct Tweet {
+    line: String,
+    id: u64,
+    author: u64,
+}
+
+/// Fixture tweets that give one document each, distinct ids, `n` of them.
+fn tweets(n: usize) -> Vec<Tweet> {
+    let path = testkit::repo_root().join("tests/samples/captured.ndjson");
+    let text = std::fs::read_to_string(path).unwrap();
+    let extractor = Extractor::new(ExtractorOptions::default());
+    let mut out: Vec<Tweet> = Vec::new();
+    for line in text.lines() {
+        let mut items = Vec::new();
+        extractor.bytes_items(line.as_bytes(), 0, &mut items);
+        if let [Item::Document { id, doc, .. }] = items.as_slice() {
+            let id: u64 = id.parse().unwrap();
+            if out.iter().all(|t| t.id != id) {
+                out.push(Tweet {
+                    line: line.to_owned(),
+                    id,
+                    author: doc.user.id.unwrap(),
+                });
+            }
+        }
+        if out.len() == n {
+            break;
+        }
+    }
+    assert_eq!(out.len(), n, "fixture tweets");
+    out
+}
+
+fn v1_delete(id: u64) -> String {
+    format!(r#"{{"delete":{{"status":{{"id":{id},"id_str":"{id}","user_id":1,"user_id_str":"1"}}}}}}"#)
+}
+
+/// An archived item: its range key, raw record and other attributes.
+#[derive(Debug, Clone, PartialEq)]
+struct Archived {
+    timestamp: i64,
+    raw: Option<String>,
+    attributes: BTreeMap<String, AttributeValue>,
+}
+
+struct Env {
+    direct: aws_sdk_dynamodb::Client,
+    moto: String,
+    table: String,
+    osmem: String,
+    index: String,
+}
+
+impl Env {
+    async fn new(name: &str) -> Option<Env> {
+        let osmem = testkit::peer("OSMEM_URL")?;
+        let moto = testkit::peer("S3_ENDPOINT_URL")?;
+        let table = testkit::unique_name(name);
+        let direct = dynamodb(&moto);
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap()
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        direct
+            .create_table()
+            .table_name(&table)
+            .attribute_definitions(attribute("id"))
+            .attribute_definitions(attribute("timestamp"))
+            .key_schema(key("id", KeyType::Hash))
+            .key_schema(key("timestamp", KeyType::Range))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        Some(Env {
+            direct,
+            moto,
+            index: table.clone(),
+            table,
+            osmem,
+        })
+    }
+
+    /// An indexer writing to the index and, through `endpoint`, to `table`.
+    async fn indexer(&self, endpoint: &str, table: &str) -> Indexer {
+        let mut config = Config::new(&self.osmem);
+        config.index = self.index.clone();
+        config.retry_initial_delay = Duration::from_millis(10);
+        config.retry_max_delay = Duration::from_millis(200);
+        let indexer = Indexer::connect(config).await.unwrap();
+        indexer.ensure_index().await.unwrap();
+        let settings = ArchiveSettings {
+            table: table.to_owned(),
+            retention: None,
+        };
+        indexer.with_archive(Archive::new(dynamodb(endpoint), settings))
+    }
+
+    async fn index(
+        &self,
+        indexer: &Indexer,
+        name: &str,
+        lines: &[String],
+        within: Duration,
+    ) -> (Result<(), PipelineError>, ObjectSummary) {
+        let bytes = lines.join("\n").into_bytes();
+        let object = Object {
+            name: name.into(),
+            size: Some(bytes.len() as u64),
+            body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
+            resumes: Default::default(),
+            received_at: None,
+        };
+        let mut summary = ObjectSummary::new(name);
+        let result = indexer
+            .index_into(object, Instant::now() + within, &mut summary)
+            .await;
+        (result, summary)
+    }
+
+    /// Every item of the table, by id (a scan, page after page).
+    async fn scan(&self) -> BTreeMap<u64, Archived> {
+        let mut items = BTreeMap::new();
+        let mut pages = self
+            .direct
+            .scan()
+            .table_name(&self.table)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let mut item = item.unwrap();
+            let number = |v: Option<AttributeValue>| -> String {
+                v.and_then(|v| v.as_n().ok().cloned()).unwrap()
+            };
+            let id: u64 = number(item.remove("id")).parse().unwrap();
+            let timestamp: i64 = number(item.remove("timestamp")).parse().unwrap();
+            let raw = item
+                .remove("raw")
+                .map(|v| v.as_s().unwrap().to_owned());
+            let attributes = item.into_iter().collect();
+            let previous = items.insert(
+                id,
+                Archived {
+                    timestamp,
+                    raw,
+                    attributes,
+                },
+            );
+            assert!(previous.is_none(), "one item per tweet: {id}");
+        }
+        items
+    }
+}
+
+/// What the table must hold for `tweets`: each with the Snowflake time and its record.
+fn expected(tweets: &[&Tweet]) -> BTreeMap<u64, (i64, Option<String>)> {
+    tweets
+        .iter()
+        .map(|t| {
+            let timestamp = ((t.id >> 22) as i64) + 1_288_834_974_657;
+            (t.id, (timestamp, Some(t.line.clone())))
+        })
+        .collect()
+}
+
+fn keys_and_raw(items: &BTreeMap<u64, Archived>) -> BTreeMap<u64, (i64, Option<String>)> {
+    items
+        .iter()
+        .map(|(id, a)| (*id, (a.timestamp, a.raw.clone())))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_archive_holds_exactly_the_tweets_not_deleted() {
+    let Some(env) = Env::new("archive-deletes").await else {
+        return;
+    };
+    let t = tweets(8);
+    let indexer = env.indexer(&env.moto, &env.table).await;
+    // One object: every tweet, a duplicate, two deletes (one before its tweet's copy below).
+    let mut first: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
+    first.push(t[0].line.clone());
+    first.push(v1_delete(t[1].id));
+    first.push(v1_delete(t[2].id));
+    let (result, summary) = env
+        .index(&indexer, "first", &first, Duration::from_secs(60))
+        .await;
+    result.unwrap();
+    assert_eq!(summary.archive_deletes, 2, "{summary:?}");
+    // A later input: late copies of both deleted tweets, a delete of another, a duplicate.
+    let second = vec![
+        t[1].line.clone(),
+        v1_delete(t[3].id),
+        t[2].line.clone(),
+        t[4].line.clone(),
+    ];
+    let (result, summary) = env
+        .index(&indexer, "second", &second, Duration::from_secs(60))
+        .await;
+    result.unwrap();
+    assert_eq!(summary.superseded, 2, "late copies: {summary:?}");
+    assert_eq!(summary.archive_puts, 1, "only the duplicate: {summary:?}");
+    let live: Vec<&Tweet> = [0, 4, 5, 6, 7].iter().map(|&i| &t[i]).collect();
+    let items = env.scan().await;
+    assert_eq!(keys_and_raw(&items), expected(&live));
+    for (id, item) in &items {
+        let author = t.iter().find(|t| t.id == *id).unwrap().author;
+        assert_eq!(
+            item.attributes.get("user_id"),
+            Some(&AttributeValue::N(author.to_string())),
+            "{id}"
+        );
+    }
+    // The first object again (an invocation retried): the same table.
+    let (result, _) = env
+        .index(&indexer, "first", &first, Duration::from_secs(60))
+        .await;
+    result.unwrap();
+    assert_eq!(keys_and_raw(&env.scan().await), expected(&live));
+}
+
+#[tokio::test]
+async fn compliance_events_delete_or_update_archived_tweets() {
+    let Some(env) = Env::new("archive-compliance").await else {
+        return;
+    };
+    let all = tweets(40);
+    // Three tweets by three different authors.
+    let mut picked: Vec<Tweet> = Vec::new();
+    for tweet in &all {
+        if picked.iter().all(|p| p.author != tweet.author) {
+            picked.push(tweet.clone());
+        }
+        if picked.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(picked.len(), 4, "four authors in the fixtures");
+    let indexer = env.indexer(&env.moto, &env.table).await;
+    let lines: Vec<String> = picked.iter().map(|t| t.line.clone()).collect();
+    let (result, _) = env
+        .index(&indexer, "tweets", &lines, Duration::from_secs(60))
+        .await;
+    result.unwrap();
+    assert_eq!(env.scan().await.len(), 4);
+    let now = now_ms();
+    let events = vec![
+        // A tweet_delete (v2 compliance stream), a user_delete past X's 30 days, a
+        // user_protect (suppressed) on tweets already archived.
+        v2_tweet("delete", picked[0].id, picked[0].author, now - 1000),
+        v2_user("user_delete", picked[1].author, now - 31 * DAY_MS),
+        v2_user("user_protect", picked[2].author, now - 1000),
+    ];
+    let (result, summary) = env
+        .index(&indexer, "events", &events, Duration::from_secs(60))
+        .await;
+    result.unwrap();
+    assert_eq!(summary.archive_deletes, 2, "{summary:?}");
+    assert_eq!(summary.archive_updates, 1, "{summary:?}");
+    let items = env.scan().await;
+    let ids: Vec<u64> = items.keys().copied().collect();
+    let mut want = vec![picked[2].id, picked[3].id];
+    want.sort_unstable();
+    assert_eq!(ids, want, "the deleted tweets are gone");
+    let protected = &items[&picked[2].id];
+    assert_eq!(
+        protected.attributes.get("suppressed"),
+        Some(&AttributeValue::Bool(true))
+    );
+    assert_eq!(
+        protected.attributes.get("suppressed_reasons"),
+        Some(&AttributeValue::Ss(vec!["user_protect".into()]))
+    );
+    assert_eq!(protected.raw.as_deref(), Some(picked[2].line.as_str()));
+    let untouched = &items[&picked[3].id];
+    assert_eq!(untouched.attributes.get("suppressed"), None);
+}
+
+#[tokio::test]
+async fn unprocessed_items_and_throttles_are_retried_until_every_item_lands() {
+    let Some(env) = Env::new("archive-unprocessed").await else {
+        return;
+    };
+    let t = tweets(30);
+    let plan = FaultPlan::Scripted(vec![
+        Fault::Refuse(vec![0, 3, 7, 24]),
+        Fault::Whole(WholeFailure::Throttled),
+        Fault::Refuse(vec![1]),
+        Fault::Whole(WholeFailure::Internal),
+        Fault::Refuse(vec![0, 1, 2]),
+    ]);
+    let proxy = FaultProxy::start(Upstream::Forward(env.moto.clone()), plan)
+        .await
+        .unwrap();
+    let indexer = env.indexer(&proxy.url(), &env.table).await;
+    let lines: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
+    let (result, summary) = env
+        .index(&indexer, "tweets", &lines, Duration::from_secs(120))
+        .await;
+    result.unwrap();
+    let log = proxy.log();
+    assert_eq!(log.partial_failures, 3, "{log:?}");
+    assert_eq!(log.whole_failures, 2, "{log:?}");
+    assert!(summary.archive_retried >= 8, "{summary:?}");
+    assert_eq!(summary.archive_puts, 30, "{summary:?}");
+    let all: Vec<&Tweet> = t.iter().collect();
+    assert_eq!(keys_and_raw(&env.scan().await), expected(&all));
+}
+
+#[tokio::test]
+async fn a_throttle_past_the_deadline_fails_the_input() {
+    let Some(env) = Env::new("archive-throttled").await else {
+        return;
+    };
+    let t = tweets(3);
+    let proxy = FaultProxy::start(Upstream::Forward(env.moto.clone()), FaultPlan::Scripted(vec![]))
+        .await
+        .unwrap();
+    proxy.set_outage(Some(WholeFailure::Throttled));
+    let indexer = env.indexer(&proxy.url(), &env.table).await;
+    let lines: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
+    let (result, summary) = env
+        .index(&indexer, "tweets", &lines, Duration::from_secs(4))
+        .await;
+    let error = result.expect_err("the archive was never written");
+    match &error {
+        PipelineError::Archive {
+            source: ArchiveError::DeadlineExceeded { unwritten, .. },
+            ..
+        } => assert_eq!(*unwritten, 3),
+        other => panic!("{other}"),
+    }
+    assert!(error.to_string().contains(&env.table), "{error}");
+    assert!(
+        error.to_string().contains("ProvisionedThroughputExceededException"),
+        "{error}"
+    );
+    assert_eq!(summary.indexed, 3, "the index has them: {summary:?}");
+    assert_eq!(summary.archive_puts, 0);
+    assert!(proxy.log().whole_failures >= 2, "retried: {:?}", proxy.log());
+    assert!(env.scan().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_table_that_does_not_exist_is_refused_by_name() {
+    let Some(env) = Env::new("archive-missing").await else {
+        return;
+    };
+    let t = tweets(2);
+    let missing = format!("{}-missing", env.table);
+    let indexer = env.indexer(&env.moto, &missing).await;
+    let lines: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
+    let (result, _) = env
+        .index(&indexer, "tweets", &lines, Duration::from_secs(60))
+        .await;
+    let error = result.expect_err("no such table");
+    assert!(
+        matches!(
+            &error,
+            PipelineError::Archive {
+                source: ArchiveError::Refused { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains(&missing), "{error}");
+    assert!(error.to_string().contains("ResourceNotFoundException"), "{error}");
+}
