@@ -517,7 +517,10 @@ fn dynamodb_failure(failure: WholeFailure) -> Response {
             "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
         ),
     };
-    let mut response = Response::json(status, &serde_json::json!({"__type": kind, "message": "injected"}));
+    let mut response = Response::json(
+        status,
+        &serde_json::json!({"__type": kind, "message": "injected"}),
+    );
     response.headers = vec![("content-type".into(), "application/x-amz-json-1.0".into())];
     response
 }
@@ -535,7 +538,10 @@ async fn batch_write_item(
     };
     let mut request: serde_json::Value =
         serde_json::from_slice(body).map_err(std::io::Error::other)?;
-    let tables = request["RequestItems"].as_object().cloned().unwrap_or_default();
+    let tables = request["RequestItems"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     let entries: usize = tables
         .values()
         .map(|r| r.as_array().map_or(0, Vec::len))
