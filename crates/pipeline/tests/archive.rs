@@ -442,3 +442,164 @@ async fn a_table_that_does_not_exist_is_refused_by_name() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_kinesis_batch_is_acknowledged_only_up_to_what_the_archive_holds() {
+    let Some(env) = Env::new("archive-kinesis").await else {
+        return;
+    };
+    let t = tweets(30);
+    // The first BatchWriteItem (25 items) lands, every later one is throttled.
+    let mut script = vec![Fault::Pass];
+    script.extend(std::iter::repeat_n(
+        Fault::Whole(WholeFailure::Throttled),
+        10_000,
+    ));
+    let proxy = FaultProxy::start(
+        Upstream::Forward(env.moto.clone()),
+        FaultPlan::Scripted(script),
+    )
+    .await
+    .unwrap();
+    let indexer = env.indexer(&proxy.url(), &env.table).await;
+    let records: Vec<pipeline::BatchRecord> = t
+        .iter()
+        .enumerate()
+        .map(|(i, t)| pipeline::BatchRecord {
+            name: format!("shard-0/{i}"),
+            payloads: Ok(vec![t.line.clone().into_bytes()]),
+            received_at: None,
+        })
+        .collect();
+    let outcome = indexer
+        .index_batch("batch", records, Instant::now() + Duration::from_secs(4))
+        .await;
+    let error = outcome.error.expect("the archive was not all written");
+    assert!(matches!(error, PipelineError::Archive { .. }), "{error}");
+    assert_eq!(outcome.summary.indexed, 30, "the index has them all");
+    assert_eq!(
+        outcome.first_unconfirmed,
+        Some(25),
+        "the records whose archive write failed are retried"
+    );
+    assert_eq!(env.scan().await.len(), 25);
+}
+
+/// A DynamoDB client signing with `keys` (moto with IAM enforced).
+fn dynamodb_as(endpoint: &str, keys: &testkit::iam_moto::Keys) -> aws_sdk_dynamodb::Client {
+    let credentials = Credentials::new(
+        &keys.access_key_id,
+        &keys.secret_access_key,
+        None,
+        None,
+        "iam-moto",
+    );
+    let config = aws_sdk_dynamodb::Config::builder()
+        .http_client(search_sink::https::aws_http_client())
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// The archive written with the Lambda role's archive policy alone
+/// (`policies/lambda-archive-write.json`, as the template gives `IndexerRole`): puts, deletes
+/// and compliance updates of the stack's table are allowed; another table is refused, and the
+/// refusal fails the input naming it.
+#[tokio::test]
+async fn the_role_policy_allows_the_archive_table_and_nothing_else() {
+    use testkit::iam_moto::{ARCHIVE_TABLE, IamMoto, stack_values};
+    let Some(osmem) = testkit::peer("OSMEM_URL") else {
+        return;
+    };
+    let other = "not-the-archive";
+    let Some(moto) = IamMoto::start(&serde_json::json!({
+        "values": stack_values(),
+        "dynamodb_tables": [ARCHIVE_TABLE, other],
+        "principals": {"lambda": ["lambda-archive-write.json"]},
+    })) else {
+        return;
+    };
+    let t = tweets(40);
+    let mut picked: Vec<Tweet> = Vec::new();
+    for tweet in &t {
+        if picked.iter().all(|p| p.author != tweet.author) {
+            picked.push(tweet.clone());
+        }
+        if picked.len() == 3 {
+            break;
+        }
+    }
+    let mut config = Config::new(&osmem);
+    config.index = testkit::unique_name("archive-iam");
+    let indexer = Indexer::connect(config).await.unwrap();
+    indexer.ensure_index().await.unwrap();
+    let lambda = moto.keys("lambda");
+    let archive = |table: &str| {
+        Archive::new(
+            dynamodb_as(moto.endpoint(), lambda),
+            ArchiveSettings {
+                table: table.into(),
+                retention: None,
+            },
+        )
+    };
+    let allowed = indexer.clone().with_archive(archive(ARCHIVE_TABLE));
+    let index = |indexer: Indexer, lines: Vec<String>| async move {
+        let bytes = lines.join("\n").into_bytes();
+        let object = Object {
+            name: "iam".into(),
+            size: Some(bytes.len() as u64),
+            body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
+            resumes: Default::default(),
+            received_at: None,
+        };
+        indexer
+            .index(object, Instant::now() + Duration::from_secs(60))
+            .await
+    };
+    let mut lines: Vec<String> = picked.iter().map(|t| t.line.clone()).collect();
+    lines.push(v1_delete(picked[0].id));
+    let summary = index(allowed.clone(), lines).await.unwrap();
+    // The deleted tweet's put may be written before its delete or give way to it.
+    assert!((2..=3).contains(&summary.archive_puts), "{summary:?}");
+    assert_eq!(summary.archive_deletes, 1, "{summary:?}");
+    // A compliance event on an archived tweet: UpdateItem.
+    let event = v2_user("user_protect", picked[1].author, now_ms() - 1000);
+    let summary = index(allowed, vec![event]).await.unwrap();
+    assert_eq!(summary.archive_updates, 1, "{summary:?}");
+    let admin = dynamodb_as(moto.endpoint(), moto.keys("admin"));
+    let scanned = admin.scan().table_name(ARCHIVE_TABLE).send().await.unwrap();
+    let mut ids: Vec<String> = scanned
+        .items()
+        .iter()
+        .map(|i| i["id"].as_n().unwrap().clone())
+        .collect();
+    ids.sort_unstable();
+    let mut want = vec![picked[1].id.to_string(), picked[2].id.to_string()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+
+    let refused = indexer.with_archive(archive(other));
+    let error = index(refused, vec![picked[2].line.clone()])
+        .await
+        .expect_err("a table outside the policy");
+    assert!(
+        matches!(
+            &error,
+            PipelineError::Archive {
+                source: ArchiveError::Refused { .. },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains(other) && text.contains("AccessDenied"),
+        "{text}"
+    );
+}
