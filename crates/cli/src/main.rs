@@ -1044,17 +1044,17 @@ async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
         // alone touches nothing on the server.
         let (inputs, problems) = checked_inputs(&args.inputs).await?;
         let follow = args.author_filter(matches)?;
-        let indexer = Indexer::connect(config)
-            .await
-            .map_err(|e| Failure::sink(e, "connecting"))?
-            .with_author_filter(follow)
-            .with_lifecycle(settings);
         let archive = pipeline::archive::ArchiveSettings::from_lookup(|name| match name {
             pipeline::archive::ARCHIVE_TABLE => args.archive_table.clone(),
             pipeline::archive::ARCHIVE_RETENTION => args.archive_retention.clone(),
             _ => None,
         })
         .map_err(|e| setting_failure(&e, matches))?;
+        let indexer = Indexer::connect(config)
+            .await
+            .map_err(|e| Failure::sink(e, "connecting"))?
+            .with_author_filter(follow)
+            .with_lifecycle(settings);
         let indexer = match archive {
             Some(settings) => indexer.with_archive(Archive::from_env(settings).await),
             None => indexer,

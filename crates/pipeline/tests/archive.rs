@@ -23,14 +23,19 @@ use tokio::time::Instant;
 use tweets::{Extractor, ExtractorOptions, Item};
 
 fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    dynamodb_with(
+        endpoint,
+        Credentials::new("testing", "testing", None, None, "archive"),
+    )
+}
+
+fn dynamodb_with(endpoint: &str, credentials: Credentials) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .http_client(search_sink::https::aws_http_client())
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "testing", "testing", None, None, "archive",
-        ))
+        .credentials_provider(credentials)
         .retry_config(RetryConfig::disabled())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
@@ -69,6 +74,43 @@ fn tweets(n: usize) -> Vec<Tweet> {
     }
     assert_eq!(out.len(), n, "fixture tweets");
     out
+}
+
+/// Fixture tweets by `n` different authors.
+fn by_distinct_authors(n: usize) -> Vec<Tweet> {
+    let mut picked: Vec<Tweet> = Vec::new();
+    for tweet in tweets(40) {
+        if picked.iter().all(|p| p.author != tweet.author) {
+            picked.push(tweet);
+        }
+        if picked.len() == n {
+            break;
+        }
+    }
+    assert_eq!(picked.len(), n, "{n} authors in the fixtures");
+    picked
+}
+
+/// Indexes `lines` as one object named `name`.
+async fn index_lines(
+    indexer: &Indexer,
+    name: &str,
+    lines: &[String],
+    within: Duration,
+) -> (Result<(), PipelineError>, ObjectSummary) {
+    let bytes = lines.join("\n").into_bytes();
+    let object = Object {
+        name: name.into(),
+        size: Some(bytes.len() as u64),
+        body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
+        resumes: Default::default(),
+        received_at: None,
+    };
+    let mut summary = ObjectSummary::new(name);
+    let result = indexer
+        .index_into(object, Instant::now() + within, &mut summary)
+        .await;
+    (result, summary)
 }
 
 fn v1_delete(id: u64) -> String {
@@ -155,19 +197,7 @@ impl Env {
         lines: &[String],
         within: Duration,
     ) -> (Result<(), PipelineError>, ObjectSummary) {
-        let bytes = lines.join("\n").into_bytes();
-        let object = Object {
-            name: name.into(),
-            size: Some(bytes.len() as u64),
-            body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
-            resumes: Default::default(),
-            received_at: None,
-        };
-        let mut summary = ObjectSummary::new(name);
-        let result = indexer
-            .index_into(object, Instant::now() + within, &mut summary)
-            .await;
-        (result, summary)
+        index_lines(indexer, name, lines, within).await
     }
 
     /// Every item of the table, by id (a scan, page after page).
@@ -284,18 +314,7 @@ async fn compliance_events_delete_or_update_archived_tweets() {
     let Some(env) = Env::new("archive-compliance").await else {
         return;
     };
-    let all = tweets(40);
-    // Three tweets by three different authors.
-    let mut picked: Vec<Tweet> = Vec::new();
-    for tweet in &all {
-        if picked.iter().all(|p| p.author != tweet.author) {
-            picked.push(tweet.clone());
-        }
-        if picked.len() == 4 {
-            break;
-        }
-    }
-    assert_eq!(picked.len(), 4, "four authors in the fixtures");
+    let picked = by_distinct_authors(4);
     let indexer = env.indexer(&env.moto, &env.table).await;
     let lines: Vec<String> = picked.iter().map(|t| t.line.clone()).collect();
     let (result, _) = env
@@ -487,22 +506,11 @@ async fn a_kinesis_batch_is_acknowledged_only_up_to_what_the_archive_holds() {
 
 /// A DynamoDB client signing with `keys` (moto with IAM enforced).
 fn dynamodb_as(endpoint: &str, keys: &testkit::iam_moto::Keys) -> aws_sdk_dynamodb::Client {
-    let credentials = Credentials::new(
-        &keys.access_key_id,
-        &keys.secret_access_key,
-        None,
-        None,
-        "iam-moto",
-    );
-    let config = aws_sdk_dynamodb::Config::builder()
-        .http_client(search_sink::https::aws_http_client())
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(credentials)
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+    let (id, secret) = (&keys.access_key_id, &keys.secret_access_key);
+    dynamodb_with(
+        endpoint,
+        Credentials::new(id, secret, None, None, "iam-moto"),
+    )
 }
 
 /// The archive written with the Lambda role's archive policy alone
@@ -523,16 +531,7 @@ async fn the_role_policy_allows_the_archive_table_and_nothing_else() {
     })) else {
         return;
     };
-    let t = tweets(40);
-    let mut picked: Vec<Tweet> = Vec::new();
-    for tweet in &t {
-        if picked.iter().all(|p| p.author != tweet.author) {
-            picked.push(tweet.clone());
-        }
-        if picked.len() == 3 {
-            break;
-        }
-    }
+    let picked = by_distinct_authors(3);
     let mut config = Config::new(&osmem);
     config.index = testkit::unique_name("archive-iam");
     let indexer = Indexer::connect(config).await.unwrap();
@@ -549,17 +548,8 @@ async fn the_role_policy_allows_the_archive_table_and_nothing_else() {
     };
     let allowed = indexer.clone().with_archive(archive(ARCHIVE_TABLE));
     let index = |indexer: Indexer, lines: Vec<String>| async move {
-        let bytes = lines.join("\n").into_bytes();
-        let object = Object {
-            name: "iam".into(),
-            size: Some(bytes.len() as u64),
-            body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
-            resumes: Default::default(),
-            received_at: None,
-        };
-        indexer
-            .index(object, Instant::now() + Duration::from_secs(60))
-            .await
+        let (result, summary) = index_lines(&indexer, "iam", &lines, Duration::from_secs(60)).await;
+        result.map(|()| summary)
     };
     let mut lines: Vec<String> = picked.iter().map(|t| t.line.clone()).collect();
     lines.push(v1_delete(picked[0].id));
