@@ -150,8 +150,8 @@ pub struct Entry {
     /// The tweet's own time (epoch ms), for the TTL; the Snowflake time when unknown.
     pub time_ms: Option<i64>,
     pub user_id: Option<u64>,
-    /// The record it was read from.
-    pub raw: Vec<u8>,
+    /// The record it was read from (shared by the tweets of one record).
+    pub raw: std::sync::Arc<[u8]>,
     pub state: State,
 }
 
@@ -713,7 +713,7 @@ mod tests {
             id: 1_212_092_628_029_698_048,
             time_ms: Some(1_576_592_240_000),
             user_id: Some(7),
-            raw: b"{}".to_vec(),
+            raw: std::sync::Arc::from(&b"{}"[..]),
             state: State {
                 suppressed_reasons: vec!["user_protect".into()],
                 withheld_in_countries: vec!["DE".into()],

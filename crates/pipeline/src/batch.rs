@@ -196,6 +196,7 @@ fn produce(
             framing,
             received_at: record.received_at.unwrap_or_else(crate::compliance::now_ms),
             keep_raw,
+            last_raw: Default::default(),
         };
         let name: Arc<str> = Arc::from(record.name);
         if tx.blocking_send(Fed::Start(name.clone())).is_err() {

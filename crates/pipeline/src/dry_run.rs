@@ -74,6 +74,7 @@ pub fn write_bulk<R: Read, W: Write>(
         received_at: 0,
         // The archive is not written: what the index would accept is not known.
         keep_raw: false,
+        last_raw: Default::default(),
     };
     let mut items = extractor.items_with(reader, framing);
     // The partition of the last request line written.

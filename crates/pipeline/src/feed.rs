@@ -72,7 +72,7 @@ enum Staged {
         ids: (Option<u64>, Option<u64>),
         /// For the archive: the tweet's time and raw record.
         time_ms: Option<i64>,
-        raw: Option<Vec<u8>>,
+        raw: Option<Arc<[u8]>>,
     },
     /// A delete.
     Delete {
@@ -270,7 +270,7 @@ impl Feed {
                 if let Operation::Index { source, .. } = &op {
                     self.staged_bytes += source.len();
                 }
-                self.staged_bytes += raw.as_ref().map_or(0, Vec::len);
+                self.staged_bytes += raw.as_ref().map_or(0, |raw| raw.len());
                 self.staged_documents += 1;
                 if !own.is_empty() {
                     self.first_event_record.get_or_insert(record);
@@ -570,7 +570,7 @@ fn archive_change(
     op: &Operation,
     ids: (Option<u64>, Option<u64>),
     time_ms: Option<i64>,
-    raw: Vec<u8>,
+    raw: Arc<[u8]>,
     state: State,
 ) -> Option<Change> {
     let Some(id) = ids.0.or_else(|| decimal_id(op.id())) else {

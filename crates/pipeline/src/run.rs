@@ -65,7 +65,8 @@ pub(crate) enum Work {
         /// too, e.g. earlier versions of an edited tweet).
         own: Vec<Register>,
         /// The record it was read from, when there is an archive.
-        raw: Option<Vec<u8>>,
+        /// Shared by the tweets of one record (a v2 payload of many).
+        raw: Option<Arc<[u8]>>,
     },
     /// A tweet delete (an [`Operation::Delete`]) and when it happened, when the record says.
     Delete {
@@ -247,6 +248,7 @@ impl Indexer {
                 framing,
                 received_at,
                 keep_raw,
+                last_raw: Default::default(),
             };
             produce(&source, reader, &tx, &producer_gzip)
         });
@@ -351,6 +353,9 @@ pub(crate) struct Extraction<'a> {
     pub(crate) received_at: i64,
     /// Whether documents carry their raw record (for the archive).
     pub(crate) keep_raw: bool,
+    /// The last record copied for the archive (where it was framed, its length and CRC),
+    /// shared by every tweet it holds.
+    pub(crate) last_raw: std::cell::RefCell<Option<((usize, usize, u32), Arc<[u8]>)>>,
 }
 
 /// Frames and extracts on the blocking thread ([`tweets::Items`], the one frame -> items
@@ -392,13 +397,27 @@ impl Extraction<'_> {
         if self.filter.rejects(&item) {
             Work::Filtered
         } else {
-            let raw = self.keep_raw.then(|| record.to_vec());
+            let raw = self.keep_raw.then(|| self.raw(record, record_crc));
             to_work(item, record_crc, self.received_at, raw)
+        }
+    }
+
+    /// `record` as shared bytes: the copy made for the record's first tweet serves the others.
+    fn raw(&self, record: &[u8], record_crc: u32) -> Arc<[u8]> {
+        let key = (record.as_ptr() as usize, record.len(), record_crc);
+        let mut last = self.last_raw.borrow_mut();
+        match &*last {
+            Some((k, raw)) if *k == key => raw.clone(),
+            _ => {
+                let raw: Arc<[u8]> = Arc::from(record);
+                *last = Some((key, raw.clone()));
+                raw
+            }
         }
     }
 }
 
-fn to_work(item: Item, record_crc: u32, received_at: i64, raw: Option<Vec<u8>>) -> Work {
+fn to_work(item: Item, record_crc: u32, received_at: i64, raw: Option<Arc<[u8]>>) -> Work {
     match item {
         // The compliance events a tweet implies of itself are already applied to `doc`;
         // their registers are written with the others.
