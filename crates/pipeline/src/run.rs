@@ -343,6 +343,9 @@ struct ReadFailure {
     detail: String,
 }
 
+/// Where a record was framed (buffer address, length) and its CRC: the same record.
+pub(crate) type RecordKey = (usize, usize, u32);
+
 /// What the extractor thread needs to turn an input's items into work.
 pub(crate) struct Extraction<'a> {
     pub(crate) extractor: &'a Extractor,
@@ -355,7 +358,7 @@ pub(crate) struct Extraction<'a> {
     pub(crate) keep_raw: bool,
     /// The last record copied for the archive (where it was framed, its length and CRC),
     /// shared by every tweet it holds.
-    pub(crate) last_raw: std::cell::RefCell<Option<((usize, usize, u32), Arc<[u8]>)>>,
+    pub(crate) last_raw: std::cell::RefCell<Option<(RecordKey, Arc<[u8]>)>>,
 }
 
 /// Frames and extracts on the blocking thread ([`tweets::Items`], the one frame -> items
