@@ -393,6 +393,15 @@ impl Archive {
     }
 }
 
+/// Adds a put or delete to `queue`, replacing the change queued for the same tweet (the later
+/// one wins; a `BatchWriteItem` must not name a key twice). Changes of distinct tweets keep
+/// their order.
+pub fn enqueue(queue: &mut Vec<(Option<u64>, Change)>, seq: Option<u64>, change: Change) {
+    let id = change.id();
+    queue.retain(|(_, c)| c.id() != id);
+    queue.push((seq, change));
+}
+
 /// Queues changes and writes them in batches (module docs). One per input.
 pub struct ArchiveWriter {
     archive: Archive,
@@ -434,9 +443,7 @@ impl ArchiveWriter {
             self.flush(deadline).await?;
             return self.update(*id, state, deadline).await;
         }
-        let id = change.id();
-        self.queue.retain(|(_, c)| c.id() != id);
-        self.queue.push((seq, change));
+        enqueue(&mut self.queue, seq, change);
         if self.queue.len() >= BATCH_LIMIT {
             self.flush(deadline).await?;
         }
@@ -742,6 +749,33 @@ mod tests {
         let mut names: Vec<&str> = plain.keys().map(String::as_str).collect();
         names.sort_unstable();
         assert_eq!(names, ["id", "raw", "timestamp", "user_id"]);
+    }
+
+    #[test]
+    fn a_queue_holds_one_change_per_tweet_the_last() {
+        let put = |id: u64| {
+            Change::Put(Entry {
+                id,
+                time_ms: None,
+                user_id: None,
+                raw: std::sync::Arc::from(&b"{}"[..]),
+                state: State::default(),
+            })
+        };
+        let mut queue = Vec::new();
+        enqueue(&mut queue, Some(0), put(1));
+        enqueue(&mut queue, Some(1), put(2));
+        enqueue(&mut queue, Some(2), put(1));
+        enqueue(&mut queue, Some(3), Change::Delete { id: 2 });
+        enqueue(&mut queue, None, Change::Delete { id: 3 });
+        assert_eq!(
+            queue,
+            vec![
+                (Some(2), put(1)),
+                (Some(3), Change::Delete { id: 2 }),
+                (None, Change::Delete { id: 3 }),
+            ]
+        );
     }
 
     #[test]
