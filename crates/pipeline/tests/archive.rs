@@ -266,7 +266,15 @@ async fn the_archive_holds_exactly_the_tweets_not_deleted() {
         return;
     };
     let t = tweets(8);
-    let indexer = env.indexer(&env.moto, &env.table).await;
+    // Through the fault proxy, which faults nothing here but refuses a call naming a tweet
+    // twice, as DynamoDB does (moto does not).
+    let proxy = FaultProxy::start(
+        Upstream::Forward(env.moto.clone()),
+        FaultPlan::Scripted(vec![]),
+    )
+    .await
+    .unwrap();
+    let indexer = env.indexer(&proxy.url(), &env.table).await;
     // One object: every tweet, a duplicate, two deletes (one before its tweet's copy below).
     let mut first: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
     first.push(t[0].line.clone());

@@ -13,7 +13,8 @@
 //! DynamoDB `BatchWriteItem` (JSON 1.0, [`Upstream::Forward`] only) fails the same ways:
 //! chosen write requests are not forwarded and come back in `UnprocessedItems` (moto never
 //! leaves any), or the call fails whole (`ProvisionedThroughputExceededException`, 400, or
-//! `InternalServerError`, 500).
+//! `InternalServerError`, 500). A call that names one item twice is refused as DynamoDB
+//! refuses it (`ValidationException`, 400), which moto does not check.
 //!
 //! Every other request is forwarded untouched. With [`Upstream::Accept`] there is no moto
 //! behind it: the proxy itself accepts every entry it does not fail (for tests that need a
@@ -525,6 +526,25 @@ fn dynamodb_failure(failure: WholeFailure) -> Response {
     response
 }
 
+/// Whether a `BatchWriteItem`'s requests name one item (table, `id`, `timestamp`) twice.
+fn names_an_item_twice(tables: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let mut keys = std::collections::HashSet::new();
+    for (table, requests) in tables {
+        for r in requests.as_array().into_iter().flatten() {
+            let key = if r["PutRequest"].is_object() {
+                &r["PutRequest"]["Item"]
+            } else {
+                &r["DeleteRequest"]["Key"]
+            };
+            let key = (table, key["id"].to_string(), key["timestamp"].to_string());
+            if !keys.insert(key) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// `BatchWriteItem` with the plan's fault: the refused write requests (numbered across the
 /// call's tables in order) are not forwarded and are answered as `UnprocessedItems`.
 async fn batch_write_item(
@@ -542,6 +562,17 @@ async fn batch_write_item(
         .as_object()
         .cloned()
         .unwrap_or_default();
+    if names_an_item_twice(&tables) {
+        let mut response = Response::json(
+            400,
+            &serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#ValidationException",
+                "message": "Provided list of item keys contains duplicates",
+            }),
+        );
+        response.headers = vec![("content-type".into(), "application/x-amz-json-1.0".into())];
+        return Ok(response);
+    }
     let entries: usize = tables
         .values()
         .map(|r| r.as_array().map_or(0, Vec::len))
