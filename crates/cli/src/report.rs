@@ -339,6 +339,23 @@ mod tests {
     }
 
     #[test]
+    fn the_archive_is_said_only_when_it_wrote() {
+        assert!(!line(&ObjectSummary::new("a"), false).contains("archive"));
+        let archived = ObjectSummary {
+            archive_puts: 5,
+            archive_deletes: 2,
+            archive_updates: 1,
+            archive_retried: 3,
+            ..ObjectSummary::new("a")
+        };
+        let text = line(&archived, false);
+        assert!(
+            text.ends_with("; archive: 5 put, 2 deleted, 1 updated, 3 retried"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn compliance_is_said_only_when_something_was_done() {
         let quiet = ObjectSummary::new("a");
         assert!(!line(&quiet, false).contains("compliance"));

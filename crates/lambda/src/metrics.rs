@@ -213,6 +213,28 @@ mod tests {
     }
 
     #[test]
+    fn archive_counts_are_on_the_line_only_when_the_archive_wrote() {
+        let line = emf_line(&summary(), Subject::Object(Outcome::Indexed), "fn", 1_500);
+        for name in ["ArchivePuts", "ArchiveDeletes", "ArchiveUpdates"] {
+            assert_eq!(metric(&line, name), None, "{name} without an archive");
+        }
+        let archived = ObjectSummary {
+            archive_puts: 4,
+            archive_deletes: 1,
+            ..summary()
+        };
+        let line = emf_line(
+            &archived,
+            Subject::KinesisBatch { failed: false },
+            "fn",
+            1_500,
+        );
+        assert_eq!(metric(&line, "ArchivePuts"), Some(4));
+        assert_eq!(metric(&line, "ArchiveDeletes"), Some(1));
+        assert_eq!(metric(&line, "ArchiveUpdates"), Some(0));
+    }
+
+    #[test]
     fn every_outcome_has_a_line_with_its_counts() {
         let summary = summary();
         // (outcome, ObjectsIndexed, ObjectsFailed, MissingObjects)
