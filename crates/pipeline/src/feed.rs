@@ -383,6 +383,8 @@ impl Feed {
             // What this input sent before must be confirmed and searchable to be fixed (step
             // 4); from here on the sink's ledger vouches for all of it.
             self.sink.flush().await?;
+            // And archived: an update of step 4 finds the items of these tweets.
+            self.archive_flush().await?;
             let alias = self.indexer.client.config().index.clone();
             self.indexer.client.refresh(&alias, deadline).await?;
             self.sent_since_refresh = false;

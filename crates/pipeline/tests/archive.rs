@@ -601,3 +601,30 @@ async fn the_role_policy_allows_the_archive_table_and_nothing_else() {
         "{text}"
     );
 }
+
+/// An event in a later group of the same input than its tweets: the tweets are archived
+/// before the event's fix-up updates their items (else the update finds no item, and the
+/// item is put later without the compliance state).
+#[tokio::test]
+async fn an_event_after_its_tweets_in_one_input_updates_their_items() {
+    let Some(env) = Env::new("archive-groups").await else {
+        return;
+    };
+    let picked = by_distinct_authors(2);
+    let indexer = env.indexer(&env.moto, &env.table).await;
+    // A full group of documents (500: GROUP_DOCUMENTS), then the event, in a group of its own.
+    let mut lines: Vec<String> = (0..500).map(|i| picked[i % 2].line.clone()).collect();
+    lines.push(v2_user("user_protect", picked[1].author, now_ms() - 1000));
+    let (result, summary) = env
+        .index(&indexer, "one", &lines, Duration::from_secs(60))
+        .await;
+    result.unwrap();
+    assert_eq!(summary.archive_updates, 1, "{summary:?}");
+    let items = env.scan().await;
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[&picked[1].id].attributes.get("suppressed"),
+        Some(&AttributeValue::Bool(true))
+    );
+    assert_eq!(items[&picked[0].id].attributes.get("suppressed"), None);
+}
