@@ -355,6 +355,15 @@ fn sdk_problem<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
+/// The problem to report when a request is cut at the deadline: the one before it, if any.
+fn timed_out(last: &str) -> String {
+    if last.is_empty() {
+        "a request timed out at the deadline".into()
+    } else {
+        format!("{last}, then a request timed out at the deadline")
+    }
+}
+
 /// Counts of what the archive wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArchiveCounts {
@@ -513,7 +522,7 @@ impl ArchiveWriter {
                 .request_items(table.clone(), pending.clone())
                 .send();
             let retry = match tokio::time::timeout_at(deadline, call).await {
-                Err(_) => return Err(deadline_error("the request timed out")),
+                Err(_) => return Err(deadline_error(&timed_out(&detail))),
                 Ok(Ok(out)) => {
                     let unprocessed = out
                         .unprocessed_items
@@ -594,7 +603,7 @@ impl ArchiveWriter {
                 .condition_expression("attribute_exists(id)")
                 .send();
             match tokio::time::timeout_at(deadline, call).await {
-                Err(_) => detail = "the request timed out".into(),
+                Err(_) => detail = timed_out(&detail),
                 Ok(Ok(_)) => {
                     self.counts.updates += 1;
                     self.backoff.reset();
