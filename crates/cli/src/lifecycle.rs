@@ -9,8 +9,10 @@ use pipeline::lifecycle::{MigrateOutcome, StepError};
 use tokio::time::Instant;
 use tweets::partition::Partition;
 
-use super::{End, Failure, MigrateArgs, PartitionTo, RetentionArgs, report};
+use crate::args::{MigrateArgs, PartitionTo, RetentionArgs};
+use crate::exit::{End, Failure};
 use crate::exit::{Problem, Status};
+use crate::report;
 
 /// Time given to one lifecycle step's requests (a migration's copy runs as long as it needs:
 /// each request within it has its own timeout).
