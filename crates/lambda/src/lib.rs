@@ -13,11 +13,13 @@
 //! loop (`pipeline`). `main.rs` only wires configuration, logging and the runtime.
 
 pub mod batch_ops;
+pub mod event_error;
 pub mod events;
 pub mod fgac;
 pub mod handler;
 pub mod kinesis;
 pub mod logging;
 pub mod metrics;
+pub mod s3_key;
 
 pub use handler::Handler;
