@@ -113,6 +113,7 @@ mod deadline;
 mod delivery;
 mod ensure;
 mod error;
+mod error_chain;
 pub mod https;
 mod ledger;
 pub mod lifecycle;
@@ -135,6 +136,7 @@ pub use dead_letter::{
 pub use delivery::gzip_bytes;
 pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
+pub use error_chain::error_chain;
 pub use http::{HeaderName, HeaderValue};
 pub use lifecycle::{LifecycleEngine, NameState};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
