@@ -509,6 +509,36 @@ mod tests {
     }
 
     #[test]
+    fn each_shipped_sample_event_is_read_into_its_trigger() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        let trigger = |name: &str| {
+            let text = std::fs::read_to_string(root.join(name)).unwrap();
+            Trigger::parse(&serde_json::from_str(&text).unwrap()).unwrap()
+        };
+        assert!(matches!(trigger("s3-put.json"), Trigger::S3(_)));
+        assert!(matches!(trigger("s3-test-event.json"), Trigger::S3Test(_)));
+        assert!(matches!(trigger("sqs-s3-put.json"), Trigger::Sqs(_)));
+        assert!(matches!(trigger("sns-s3-put.json"), Trigger::Sns(_)));
+        let eventbridge = trigger("eventbridge-object-created.json");
+        assert!(eventbridge.keys_as_stored());
+        assert!(matches!(eventbridge, Trigger::EventBridge(_)));
+        assert!(matches!(trigger("kinesis.json"), Trigger::Kinesis(_)));
+        for name in ["s3-batch-v1.json", "s3-batch-v2.json"] {
+            assert!(matches!(trigger(name), Trigger::BatchJob(_)), "{name}");
+        }
+        // Only EventBridge sends keys as stored.
+        assert!(!trigger("s3-put.json").keys_as_stored());
+        // Inside a message, only what may come directly is read.
+        let kinesis =
+            serde_json::from_str(&std::fs::read_to_string(root.join("kinesis.json")).unwrap())
+                .unwrap();
+        assert!(!matches!(
+            Trigger::parse_message(&kinesis),
+            Ok(Trigger::Kinesis(_))
+        ));
+    }
+
+    #[test]
     fn the_shipped_sample_events_parse() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
         let read = |name: &str| -> Value {
