@@ -36,9 +36,10 @@ use tokio::time::Instant;
 use tweets::compliance::{Register, RegisterSet, Verdict};
 
 use crate::compliance::{Registers, applied, now_ms};
+use crate::indexer::Indexer;
 use crate::lifecycle::Route;
-use crate::run::{Indexer, Work, log_invalid};
 use crate::summary::ObjectSummary;
+use crate::work::{Work, log_invalid};
 
 /// Documents staged before their registers are looked up (about 9 register ids each in one
 /// `_mget`).
