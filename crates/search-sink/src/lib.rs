@@ -137,4 +137,5 @@ pub use http::{HeaderName, HeaderValue};
 pub use lifecycle::{LifecycleEngine, NameState};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
 pub use reads::{Hit, MAX_PAGE, MGET_CHUNK, Pages, SearchRequest, SourceFilter};
+pub use retry::{Backoff, Schedule};
 pub use sink::{BULK_PATH, BulkSink, MAX_OPEN_BATCHES, Report};
