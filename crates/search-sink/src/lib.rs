@@ -101,6 +101,9 @@
 //!   sensitive, `Debug` of [`Auth`] / [`Config`] / [`SearchClient`] prints `***` for secrets
 //!   ([`S3DeadLetters`] leaves its SDK client out), and [`logs::shield`] is the filter every binary layers over its subscriber so that the AWS
 //!   SDK clients' own traces of credentials stay off whatever `RUST_LOG` says.
+//! - Shared with the other binaries: [`emf`], the CloudWatch Embedded Metric Format line writer
+//!   (the Lambda's and the capture's metrics), and [`Schedule`] / [`Backoff`], the one backoff
+//!   policy (the sink's retries, the capture's reconnects and resends).
 //! - OpenSearch Serverless (`aoss`): time-series collections reject custom `_id`s, so use a
 //!   *search* collection (ids keep retries idempotent).
 
@@ -110,6 +113,7 @@ mod client;
 mod config;
 pub mod dead_letter;
 mod delivery;
+pub mod emf;
 mod ensure;
 mod error;
 pub mod https;
