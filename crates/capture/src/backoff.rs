@@ -115,11 +115,11 @@ pub fn reconnect_delay(
 /// and `errors` payloads do not, and neither does a failure of another kind (a server that
 /// alternates a refused connection and a 200 that closes at once still backs off on both).
 #[derive(Debug, Default, Clone)]
-pub struct Backoff {
+pub struct FailureCounts {
     counts: [u32; 4],
 }
 
-impl Backoff {
+impl FailureCounts {
     /// Records a failure and returns its attempt number (1 for the first of its kind since
     /// the last progress).
     pub fn record(&mut self, failure: Failure) -> u32 {
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn backoff_counts_each_kind_until_progress() {
-        let mut b = Backoff::default();
+        let mut b = FailureCounts::default();
         assert_eq!(b.record(Failure::Http), 1);
         assert_eq!(b.record(Failure::Http), 2);
         assert_eq!(b.record(Failure::RateLimited), 1);

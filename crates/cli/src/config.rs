@@ -13,7 +13,7 @@ use search_sink::{Config, ConfigError};
 use tokio::time::Instant;
 
 use crate::args::{AuthArgs, ConnectionArgs, IndexArgs, MAX_TIMEOUT_SECS, ServerArgs};
-use crate::exit::Failure;
+use crate::exit::RunFailure;
 use crate::parallel;
 
 /// Quick attempts at a server that refuses connections before the run says so
@@ -68,10 +68,10 @@ pub fn config_error(error: ConfigError, matches: &ArgMatches) -> anyhow::Error {
 }
 
 /// A lifecycle setting's error as a usage failure, named by its flag or variable.
-pub fn setting_failure(e: &pipeline::lifecycle::SettingError, matches: &ArgMatches) -> Failure {
+pub fn setting_failure(e: &pipeline::lifecycle::SettingError, matches: &ArgMatches) -> RunFailure {
     let error = setting_error(e.variable, &e.problem, innermost(matches))
         .unwrap_or_else(|| anyhow::anyhow!("{e}"));
-    Failure::usage(error)
+    RunFailure::usage(error)
 }
 
 pub fn setting_error(variable: &str, problem: &str, matches: &ArgMatches) -> Option<anyhow::Error> {
@@ -108,7 +108,7 @@ pub fn innermost(matches: &ArgMatches) -> &ArgMatches {
 }
 
 impl ServerArgs {
-    pub fn config(&self, matches: &ArgMatches) -> Result<Config, Failure> {
+    pub fn config(&self, matches: &ArgMatches) -> Result<Config, RunFailure> {
         let config = Config::from_lookup(|name| match name {
             "BULK_MAX_BYTES" => self.bulk_max_bytes.clone(),
             "BULK_CONCURRENCY" => self.bulk_concurrency.clone(),
@@ -121,12 +121,12 @@ impl ServerArgs {
                 .lookup(other)
                 .unwrap_or_else(|| std::env::var(other).ok()),
         })
-        .map_err(|e| Failure::usage(config_error(e, innermost(matches))))?;
+        .map_err(|e| RunFailure::usage(config_error(e, innermost(matches))))?;
         Ok(config)
     }
 
     /// Partitioning, retention and sizing for writing, from the flags or their variables.
-    pub fn lifecycle(&self, matches: &ArgMatches) -> Result<Settings, Failure> {
+    pub fn lifecycle(&self, matches: &ArgMatches) -> Result<Settings, RunFailure> {
         let settings = self.lifecycle_settings(matches)?;
         settings
             .check_for_writes()
@@ -136,7 +136,7 @@ impl ServerArgs {
 
     /// Like [`ServerArgs::lifecycle`], each setting checked alone (`retention apply`,
     /// `migrate`, whose partitioning comes from elsewhere).
-    pub fn lifecycle_settings(&self, matches: &ArgMatches) -> Result<Settings, Failure> {
+    pub fn lifecycle_settings(&self, matches: &ArgMatches) -> Result<Settings, RunFailure> {
         use pipeline::lifecycle as l;
         Settings::from_lookup(|name| match name {
             l::INDEX_PARTITION => self.index_partition.clone(),
@@ -154,12 +154,12 @@ impl ServerArgs {
         &self,
         matches: &ArgMatches,
         settings: Settings,
-    ) -> Result<Indexer, Failure> {
+    ) -> Result<Indexer, RunFailure> {
         let mut config = self.config(matches)?;
         config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
         Ok(Indexer::connect(config)
             .await
-            .map_err(|e| Failure::sink(e, "connecting"))?
+            .map_err(|e| RunFailure::sink(e, "connecting"))?
             .with_lifecycle(settings))
     }
 }
@@ -167,7 +167,7 @@ impl ServerArgs {
 impl IndexArgs {
     /// `--follow-user-ids`, else `FOLLOW_USER_IDS`; a bad id is reported under the name it
     /// was given by.
-    pub fn author_filter(&self, matches: &ArgMatches) -> Result<AuthorFilter, Failure> {
+    pub fn author_filter(&self, matches: &ArgMatches) -> Result<AuthorFilter, RunFailure> {
         let list = match &self.follow_user_ids {
             Some(list) => list.clone(),
             None => std::env::var(pipeline::filter::FOLLOW_USER_IDS).unwrap_or_default(),
@@ -179,7 +179,7 @@ impl IndexArgs {
                 "--follow-user-ids",
                 pipeline::filter::FOLLOW_USER_IDS,
             );
-            Failure::usage(anyhow::anyhow!(
+            RunFailure::usage(anyhow::anyhow!(
                 "{name}: {:?} is not a numeric user id (expected id,id,...)",
                 e.value
             ))
@@ -204,7 +204,7 @@ impl ConnectionArgs {
         })
     }
 
-    pub fn config(&self, matches: &ArgMatches) -> Result<Config, Failure> {
+    pub fn config(&self, matches: &ArgMatches) -> Result<Config, RunFailure> {
         Config::from_lookup(|name| match name {
             // Writing settings do not apply: their variables are not read.
             "BULK_MAX_BYTES" | "BULK_CONCURRENCY" | "BULK_GZIP" | "DEAD_LETTER_BUCKET"
@@ -213,7 +213,7 @@ impl ConnectionArgs {
                 .lookup(other)
                 .unwrap_or_else(|| std::env::var(other).ok()),
         })
-        .map_err(|e| Failure::usage(config_error(e, innermost(matches))))
+        .map_err(|e| RunFailure::usage(config_error(e, innermost(matches))))
     }
 }
 
@@ -261,7 +261,7 @@ mod tests {
         (Cli::from_arg_matches(&matches).unwrap(), matches)
     }
 
-    fn server_config(args: &[&str]) -> Result<Config, Failure> {
+    fn server_config(args: &[&str]) -> Result<Config, RunFailure> {
         let (cli, matches) = parse(args);
         let Command::Index(index) = cli.command else {
             panic!("expected index");
