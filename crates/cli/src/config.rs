@@ -21,44 +21,29 @@ use crate::parallel;
 /// is down is reported in about a second, and rerunning is the user's call.
 pub const UNREACHABLE_ATTEMPTS: u32 = 3;
 
-/// Each setting's environment variable, the id of its clap argument, and its flag.
-pub const SETTINGS: [(&str, &str, &str); 20] = [
-    ("INDEX_PARTITION", "index_partition", "--index-partition"),
-    ("RETENTION", "retention", "--retention"),
-    ("INDEX_SHARDS", "index_shards", "--index-shards"),
-    ("INDEX_REPLICAS", "index_replicas", "--index-replicas"),
-    (
-        "INDEX_REFRESH_INTERVAL",
-        "index_refresh_interval",
-        "--index-refresh-interval",
-    ),
-    ("ES_ENDPOINT", "endpoint", "--endpoint"),
-    ("ES_INDEX", "index", "--index"),
-    ("ES_AUTH", "auth", "--auth"),
-    ("ES_SIGV4_SERVICE", "sigv4_service", "--sigv4-service"),
-    ("ES_USERNAME", "username", "--username"),
-    ("ES_PASSWORD", "password", "--password"),
-    ("ES_API_KEY", "api_key", "--api-key"),
-    ("ES_API_KEY_FILE", "api_key_file", "--api-key-file"),
-    (
-        "ES_ALLOW_INSECURE_HTTP",
-        "allow_insecure_http",
-        "--allow-insecure-http",
-    ),
-    ("BULK_MAX_BYTES", "bulk_max_bytes", "--bulk-max-bytes"),
-    ("BULK_CONCURRENCY", "bulk_concurrency", "--bulk-concurrency"),
-    ("BULK_GZIP", "bulk_gzip", "--bulk-gzip"),
-    (
-        "DEAD_LETTER_BUCKET",
-        "dead_letter_bucket",
-        "--dead-letter-bucket",
-    ),
-    (
-        "DEAD_LETTER_PREFIX",
-        "dead_letter_prefix",
-        "--dead-letter-prefix",
-    ),
-    ("DEAD_LETTER_FILE", "dead_letter_file", "--dead-letter-file"),
+/// Each setting's environment variable and the id of its clap argument (its flag is the id
+/// spelled with dashes: [`flag_of`]).
+pub const SETTINGS: [(&str, &str); 20] = [
+    ("INDEX_PARTITION", "index_partition"),
+    ("RETENTION", "retention"),
+    ("INDEX_SHARDS", "index_shards"),
+    ("INDEX_REPLICAS", "index_replicas"),
+    ("INDEX_REFRESH_INTERVAL", "index_refresh_interval"),
+    ("ES_ENDPOINT", "endpoint"),
+    ("ES_INDEX", "index"),
+    ("ES_AUTH", "auth"),
+    ("ES_SIGV4_SERVICE", "sigv4_service"),
+    ("ES_USERNAME", "username"),
+    ("ES_PASSWORD", "password"),
+    ("ES_API_KEY", "api_key"),
+    ("ES_API_KEY_FILE", "api_key_file"),
+    ("ES_ALLOW_INSECURE_HTTP", "allow_insecure_http"),
+    ("BULK_MAX_BYTES", "bulk_max_bytes"),
+    ("BULK_CONCURRENCY", "bulk_concurrency"),
+    ("BULK_GZIP", "bulk_gzip"),
+    ("DEAD_LETTER_BUCKET", "dead_letter_bucket"),
+    ("DEAD_LETTER_PREFIX", "dead_letter_prefix"),
+    ("DEAD_LETTER_FILE", "dead_letter_file"),
 ];
 
 /// A configuration error worded for the command line: the flag when the faulty value came
@@ -75,11 +60,16 @@ pub fn setting_failure(e: &pipeline::lifecycle::SettingError, matches: &ArgMatch
 }
 
 pub fn setting_error(variable: &str, problem: &str, matches: &ArgMatches) -> Option<anyhow::Error> {
-    let (variable, id, flag) = SETTINGS.iter().find(|(v, _, _)| *v == variable)?;
+    let (variable, id) = SETTINGS.iter().find(|(v, _)| *v == variable)?;
     Some(anyhow::anyhow!(
         "{}: {problem}",
-        named(matches, id, flag, variable)
+        named(matches, id, &flag_of(id), variable)
     ))
+}
+
+/// The flag of a clap argument: `--` and its id, dashes for underscores.
+pub fn flag_of(id: &str) -> String {
+    format!("--{}", id.replace('_', "-"))
 }
 
 /// How to name a setting in a message: `--flag` when the value was given as a flag,
@@ -469,5 +459,19 @@ mod tests {
             deadline_after(Duration::MAX) > Instant::now(),
             "no overflow"
         );
+    }
+
+    #[test]
+    fn every_setting_is_a_flag_of_index_spelled_from_its_id() {
+        let cli = Cli::command();
+        let index = cli.find_subcommand("index").unwrap();
+        for (variable, id) in SETTINGS {
+            let arg = index
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap_or_else(|| panic!("{variable}: no argument {id}"));
+            let long = arg.get_long().unwrap_or_default();
+            assert_eq!(format!("--{long}"), flag_of(id), "{variable}");
+        }
     }
 }
