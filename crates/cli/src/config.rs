@@ -13,7 +13,7 @@ use search_sink::{Config, ConfigError};
 use tokio::time::Instant;
 
 use crate::args::{AuthArgs, ConnectionArgs, IndexArgs, MAX_TIMEOUT_SECS, ServerArgs};
-use crate::exit::Failure;
+use crate::exit::RunFailure;
 use crate::parallel;
 
 /// Quick attempts at a server that refuses connections before the run says so
@@ -21,44 +21,29 @@ use crate::parallel;
 /// is down is reported in about a second, and rerunning is the user's call.
 pub const UNREACHABLE_ATTEMPTS: u32 = 3;
 
-/// Each setting's environment variable, the id of its clap argument, and its flag.
-pub const SETTINGS: [(&str, &str, &str); 20] = [
-    ("INDEX_PARTITION", "index_partition", "--index-partition"),
-    ("RETENTION", "retention", "--retention"),
-    ("INDEX_SHARDS", "index_shards", "--index-shards"),
-    ("INDEX_REPLICAS", "index_replicas", "--index-replicas"),
-    (
-        "INDEX_REFRESH_INTERVAL",
-        "index_refresh_interval",
-        "--index-refresh-interval",
-    ),
-    ("ES_ENDPOINT", "endpoint", "--endpoint"),
-    ("ES_INDEX", "index", "--index"),
-    ("ES_AUTH", "auth", "--auth"),
-    ("ES_SIGV4_SERVICE", "sigv4_service", "--sigv4-service"),
-    ("ES_USERNAME", "username", "--username"),
-    ("ES_PASSWORD", "password", "--password"),
-    ("ES_API_KEY", "api_key", "--api-key"),
-    ("ES_API_KEY_FILE", "api_key_file", "--api-key-file"),
-    (
-        "ES_ALLOW_INSECURE_HTTP",
-        "allow_insecure_http",
-        "--allow-insecure-http",
-    ),
-    ("BULK_MAX_BYTES", "bulk_max_bytes", "--bulk-max-bytes"),
-    ("BULK_CONCURRENCY", "bulk_concurrency", "--bulk-concurrency"),
-    ("BULK_GZIP", "bulk_gzip", "--bulk-gzip"),
-    (
-        "DEAD_LETTER_BUCKET",
-        "dead_letter_bucket",
-        "--dead-letter-bucket",
-    ),
-    (
-        "DEAD_LETTER_PREFIX",
-        "dead_letter_prefix",
-        "--dead-letter-prefix",
-    ),
-    ("DEAD_LETTER_FILE", "dead_letter_file", "--dead-letter-file"),
+/// Each setting's environment variable and the id of its clap argument (its flag is the id
+/// spelled with dashes: [`flag_of`]).
+pub const SETTINGS: [(&str, &str); 20] = [
+    ("INDEX_PARTITION", "index_partition"),
+    ("RETENTION", "retention"),
+    ("INDEX_SHARDS", "index_shards"),
+    ("INDEX_REPLICAS", "index_replicas"),
+    ("INDEX_REFRESH_INTERVAL", "index_refresh_interval"),
+    ("ES_ENDPOINT", "endpoint"),
+    ("ES_INDEX", "index"),
+    ("ES_AUTH", "auth"),
+    ("ES_SIGV4_SERVICE", "sigv4_service"),
+    ("ES_USERNAME", "username"),
+    ("ES_PASSWORD", "password"),
+    ("ES_API_KEY", "api_key"),
+    ("ES_API_KEY_FILE", "api_key_file"),
+    ("ES_ALLOW_INSECURE_HTTP", "allow_insecure_http"),
+    ("BULK_MAX_BYTES", "bulk_max_bytes"),
+    ("BULK_CONCURRENCY", "bulk_concurrency"),
+    ("BULK_GZIP", "bulk_gzip"),
+    ("DEAD_LETTER_BUCKET", "dead_letter_bucket"),
+    ("DEAD_LETTER_PREFIX", "dead_letter_prefix"),
+    ("DEAD_LETTER_FILE", "dead_letter_file"),
 ];
 
 /// A configuration error worded for the command line: the flag when the faulty value came
@@ -68,18 +53,23 @@ pub fn config_error(error: ConfigError, matches: &ArgMatches) -> anyhow::Error {
 }
 
 /// A lifecycle setting's error as a usage failure, named by its flag or variable.
-pub fn setting_failure(e: &pipeline::lifecycle::SettingError, matches: &ArgMatches) -> Failure {
+pub fn setting_failure(e: &pipeline::lifecycle::SettingError, matches: &ArgMatches) -> RunFailure {
     let error = setting_error(e.variable, &e.problem, innermost(matches))
         .unwrap_or_else(|| anyhow::anyhow!("{e}"));
-    Failure::usage(error)
+    RunFailure::usage(error)
 }
 
 pub fn setting_error(variable: &str, problem: &str, matches: &ArgMatches) -> Option<anyhow::Error> {
-    let (variable, id, flag) = SETTINGS.iter().find(|(v, _, _)| *v == variable)?;
+    let (variable, id) = SETTINGS.iter().find(|(v, _)| *v == variable)?;
     Some(anyhow::anyhow!(
         "{}: {problem}",
-        named(matches, id, flag, variable)
+        named(matches, id, &flag_of(id), variable)
     ))
+}
+
+/// The flag of a clap argument: `--` and its id, dashes for underscores.
+pub fn flag_of(id: &str) -> String {
+    format!("--{}", id.replace('_', "-"))
 }
 
 /// How to name a setting in a message: `--flag` when the value was given as a flag,
@@ -108,7 +98,7 @@ pub fn innermost(matches: &ArgMatches) -> &ArgMatches {
 }
 
 impl ServerArgs {
-    pub fn config(&self, matches: &ArgMatches) -> Result<Config, Failure> {
+    pub fn config(&self, matches: &ArgMatches) -> Result<Config, RunFailure> {
         let config = Config::from_lookup(|name| match name {
             "BULK_MAX_BYTES" => self.bulk_max_bytes.clone(),
             "BULK_CONCURRENCY" => self.bulk_concurrency.clone(),
@@ -121,12 +111,12 @@ impl ServerArgs {
                 .lookup(other)
                 .unwrap_or_else(|| std::env::var(other).ok()),
         })
-        .map_err(|e| Failure::usage(config_error(e, innermost(matches))))?;
+        .map_err(|e| RunFailure::usage(config_error(e, innermost(matches))))?;
         Ok(config)
     }
 
     /// Partitioning, retention and sizing for writing, from the flags or their variables.
-    pub fn lifecycle(&self, matches: &ArgMatches) -> Result<Settings, Failure> {
+    pub fn lifecycle(&self, matches: &ArgMatches) -> Result<Settings, RunFailure> {
         let settings = self.lifecycle_settings(matches)?;
         settings
             .check_for_writes()
@@ -136,7 +126,7 @@ impl ServerArgs {
 
     /// Like [`ServerArgs::lifecycle`], each setting checked alone (`retention apply`,
     /// `migrate`, whose partitioning comes from elsewhere).
-    pub fn lifecycle_settings(&self, matches: &ArgMatches) -> Result<Settings, Failure> {
+    pub fn lifecycle_settings(&self, matches: &ArgMatches) -> Result<Settings, RunFailure> {
         use pipeline::lifecycle as l;
         Settings::from_lookup(|name| match name {
             l::INDEX_PARTITION => self.index_partition.clone(),
@@ -154,12 +144,12 @@ impl ServerArgs {
         &self,
         matches: &ArgMatches,
         settings: Settings,
-    ) -> Result<Indexer, Failure> {
+    ) -> Result<Indexer, RunFailure> {
         let mut config = self.config(matches)?;
         config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
         Ok(Indexer::connect(config)
             .await
-            .map_err(|e| Failure::sink(e, "connecting"))?
+            .map_err(|e| RunFailure::sink(e, "connecting"))?
             .with_lifecycle(settings))
     }
 }
@@ -167,7 +157,7 @@ impl ServerArgs {
 impl IndexArgs {
     /// `--follow-user-ids`, else `FOLLOW_USER_IDS`; a bad id is reported under the name it
     /// was given by.
-    pub fn author_filter(&self, matches: &ArgMatches) -> Result<AuthorFilter, Failure> {
+    pub fn author_filter(&self, matches: &ArgMatches) -> Result<AuthorFilter, RunFailure> {
         let list = match &self.follow_user_ids {
             Some(list) => list.clone(),
             None => std::env::var(pipeline::filter::FOLLOW_USER_IDS).unwrap_or_default(),
@@ -179,7 +169,7 @@ impl IndexArgs {
                 "--follow-user-ids",
                 pipeline::filter::FOLLOW_USER_IDS,
             );
-            Failure::usage(anyhow::anyhow!(
+            RunFailure::usage(anyhow::anyhow!(
                 "{name}: {:?} is not a numeric user id (expected id,id,...)",
                 e.value
             ))
@@ -204,7 +194,7 @@ impl ConnectionArgs {
         })
     }
 
-    pub fn config(&self, matches: &ArgMatches) -> Result<Config, Failure> {
+    pub fn config(&self, matches: &ArgMatches) -> Result<Config, RunFailure> {
         Config::from_lookup(|name| match name {
             // Writing settings do not apply: their variables are not read.
             "BULK_MAX_BYTES" | "BULK_CONCURRENCY" | "BULK_GZIP" | "DEAD_LETTER_BUCKET"
@@ -213,7 +203,7 @@ impl ConnectionArgs {
                 .lookup(other)
                 .unwrap_or_else(|| std::env::var(other).ok()),
         })
-        .map_err(|e| Failure::usage(config_error(e, innermost(matches))))
+        .map_err(|e| RunFailure::usage(config_error(e, innermost(matches))))
     }
 }
 
@@ -261,7 +251,7 @@ mod tests {
         (Cli::from_arg_matches(&matches).unwrap(), matches)
     }
 
-    fn server_config(args: &[&str]) -> Result<Config, Failure> {
+    fn server_config(args: &[&str]) -> Result<Config, RunFailure> {
         let (cli, matches) = parse(args);
         let Command::Index(index) = cli.command else {
             panic!("expected index");
@@ -469,5 +459,19 @@ mod tests {
             deadline_after(Duration::MAX) > Instant::now(),
             "no overflow"
         );
+    }
+
+    #[test]
+    fn every_setting_is_a_flag_of_index_spelled_from_its_id() {
+        let cli = Cli::command();
+        let index = cli.find_subcommand("index").unwrap();
+        for (variable, id) in SETTINGS {
+            let arg = index
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap_or_else(|| panic!("{variable}: no argument {id}"));
+            let long = arg.get_long().unwrap_or_default();
+            assert_eq!(format!("--{long}"), flag_of(id), "{variable}");
+        }
     }
 }

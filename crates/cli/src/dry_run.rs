@@ -12,10 +12,10 @@ use tweets::{Extractor, ExtractorOptions};
 
 use crate::args::IndexArgs;
 use crate::config::deadline_after;
-use crate::exit::{self, End, Failure, Problem};
+use crate::exit::{self, End, Problem, RunFailure};
 use crate::index::checked_inputs;
 use crate::ordered_output::ObjectOutput;
-use crate::report::{self, Ending, Outcome};
+use crate::report::{self, Ending, ObjectOutcome};
 use crate::{inputs, parallel};
 
 /// What every object of a dry run shares.
@@ -30,11 +30,11 @@ pub struct DryRunJob {
 
 /// One object's dry run: its outcome and the problems it gives the run.
 pub struct DryRunDone {
-    pub outcome: Outcome,
+    pub outcome: ObjectOutcome,
     pub problems: Vec<Problem>,
 }
 
-pub async fn dry_run(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
+pub async fn dry_run(args: IndexArgs, matches: &ArgMatches) -> Result<End, RunFailure> {
     let follow = args.author_filter(matches)?;
     let settings = args.server.lifecycle(matches)?;
     let job = Arc::new(DryRunJob {
@@ -83,7 +83,7 @@ pub async fn dry_run(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failu
             };
             let mut done = done
                 .context("dry-run task failed")
-                .map_err(Failure::transient)??;
+                .map_err(RunFailure::transient)??;
             if let Some(reason) = output.failure() {
                 if done.outcome.ending == Ending::Done {
                     let error = format!("writing the bulk output failed: {reason}");
@@ -105,12 +105,12 @@ pub async fn dry_run(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failu
 
 /// Makes `output` the head (its spooled lines out first). A failure is the object's, found by
 /// [`ObjectOutput::failure`] when it is taken back.
-pub async fn promote(output: &ObjectOutput) -> Result<(), Failure> {
+pub async fn promote(output: &ObjectOutput) -> Result<(), RunFailure> {
     let output = output.clone();
     let _ = tokio::task::spawn_blocking(move || output.promote())
         .await
         .context("dry-run output thread failed")
-        .map_err(Failure::transient)?;
+        .map_err(RunFailure::transient)?;
     Ok(())
 }
 
@@ -120,12 +120,12 @@ pub async fn dry_run_object(
     job: Arc<DryRunJob>,
     input: inputs::Input,
     output: Option<ObjectOutput>,
-) -> Result<DryRunDone, Failure> {
+) -> Result<DryRunDone, RunFailure> {
     let deadline = deadline_after(job.timeout);
     let failed = |error: String, problem: Problem| {
         report::say(&format!("error: {input}: {error}"));
         DryRunDone {
-            outcome: Outcome {
+            outcome: ObjectOutcome {
                 summary: ObjectSummary::new(input.to_string()),
                 ending: Ending::Failed(error),
             },
@@ -169,7 +169,7 @@ pub async fn dry_run_object(
     })
     .await
     .context("dry-run thread failed")
-    .map_err(Failure::transient)?;
+    .map_err(RunFailure::transient)?;
     Ok(match result {
         Ok(summary) => DryRunDone {
             problems: if summary.has_failures() {
@@ -177,7 +177,7 @@ pub async fn dry_run_object(
             } else {
                 Vec::new()
             },
-            outcome: Outcome {
+            outcome: ObjectOutcome {
                 summary,
                 ending: Ending::Done,
             },

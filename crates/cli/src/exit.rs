@@ -172,21 +172,21 @@ pub fn pipeline_detail(error: &PipelineError) -> String {
 
 /// A run that stopped before its end: why, and its problem for the exit code.
 #[derive(Debug)]
-pub struct Failure {
+pub struct RunFailure {
     pub problem: Problem,
     pub error: anyhow::Error,
 }
 
-impl Failure {
+impl RunFailure {
     pub fn usage(error: impl Into<anyhow::Error>) -> Self {
-        Failure {
+        RunFailure {
             problem: Problem::Usage,
             error: error.into(),
         }
     }
 
     pub fn transient(error: impl Into<anyhow::Error>) -> Self {
-        Failure {
+        RunFailure {
             problem: Problem::Transient,
             error: error.into(),
         }
@@ -194,7 +194,7 @@ impl Failure {
 
     /// A sink error, classified by [`exit::sink_problem`], with what was being done.
     pub fn sink(error: SinkError, doing: &str) -> Self {
-        Failure {
+        RunFailure {
             problem: sink_problem(&error),
             error: anyhow::Error::from(error).context(doing.to_owned()),
         }
@@ -395,12 +395,12 @@ mod tests {
 
     #[test]
     fn a_sink_failure_keeps_its_class() {
-        let config = Failure::sink(
+        let config = RunFailure::sink(
             SinkError::Config(search_sink::Config::from_lookup(|_| None).unwrap_err()),
             "connecting",
         );
         assert_eq!(config.status(), Status::Usage);
-        let conflict = Failure::sink(
+        let conflict = RunFailure::sink(
             SinkError::MappingConflict {
                 index: "twitter".into(),
                 field: "user.id".into(),

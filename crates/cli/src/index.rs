@@ -10,9 +10,9 @@ use pipeline::{Indexer, ObjectSummary};
 
 use crate::args::IndexArgs;
 use crate::config::{UNREACHABLE_ATTEMPTS, deadline_after};
-use crate::exit::{self, End, Failure, Problem};
+use crate::exit::{self, End, Problem, RunFailure};
 use crate::interrupt::{self, Interrupt};
-use crate::report::{self, Ending, Outcome};
+use crate::report::{self, Ending, ObjectOutcome};
 use crate::{inputs, parallel};
 
 /// Expands the inputs and reports the ones that cannot be used. With none left nothing is
@@ -21,7 +21,7 @@ use crate::{inputs, parallel};
 /// their problems count in the run's exit code.
 pub async fn checked_inputs(
     arguments: &[String],
-) -> Result<(Vec<inputs::Input>, Vec<Problem>), Failure> {
+) -> Result<(Vec<inputs::Input>, Vec<Problem>), RunFailure> {
     let expanded = inputs::expand(arguments).await;
     for unusable in &expanded.unusable {
         report::say(&format!("error: {unusable}"));
@@ -33,7 +33,7 @@ pub async fn checked_inputs(
             .copied()
             .max_by_key(|p| exit::status(*p, true))
             .unwrap_or(Problem::Usage);
-        return Err(Failure {
+        return Err(RunFailure {
             problem: worst,
             error: anyhow::anyhow!("none of the inputs can be used: nothing was done"),
         });
@@ -41,11 +41,11 @@ pub async fn checked_inputs(
     Ok((expanded.inputs, problems))
 }
 
-pub async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure> {
+pub async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, RunFailure> {
     // From here on a signal ends the run with a summary instead of killing the process.
     let interrupt = Interrupt::install()
         .context("installing the signal handlers")
-        .map_err(Failure::transient)?;
+        .map_err(RunFailure::transient)?;
     let timeout = Duration::from_secs(args.timeout_secs);
     let setup = async {
         let settings = args.server.lifecycle(matches)?;
@@ -59,7 +59,7 @@ pub async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure
         let follow = args.author_filter(matches)?;
         let indexer = Indexer::connect(config)
             .await
-            .map_err(|e| Failure::sink(e, "connecting"))?
+            .map_err(|e| RunFailure::sink(e, "connecting"))?
             .with_author_filter(follow)
             .with_lifecycle(settings);
         // `--timeout-secs` bounds preparing the index too (an unreachable server fails
@@ -68,8 +68,8 @@ pub async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure
         indexer
             .ensure_index_before(ensure_deadline)
             .await
-            .map_err(|e| Failure::sink(e, "preparing the index"))?;
-        Ok::<_, Failure>((inputs, problems, indexer, objects_at_once))
+            .map_err(|e| RunFailure::sink(e, "preparing the index"))?;
+        Ok::<_, RunFailure>((inputs, problems, indexer, objects_at_once))
     };
     let (inputs, mut problems, indexer, objects_at_once) = tokio::select! {
         ready = setup => ready?,
@@ -127,7 +127,7 @@ pub async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, Failure
                     report::say(&format!("error: {name}: {error}"));
                     let summary = ObjectSummary::new(name);
                     let ending = Ending::Failed(error);
-                    (Outcome { summary, ending }, vec![Problem::Transient])
+                    (ObjectOutcome { summary, ending }, vec![Problem::Transient])
                 });
                 problems.extend(object_problems);
                 outcomes.push(outcome);
@@ -157,7 +157,7 @@ pub async fn index_object(
     timeout: Duration,
     progress: indicatif::ProgressBar,
     interrupt: Interrupt,
-) -> (Outcome, Vec<Problem>) {
+) -> (ObjectOutcome, Vec<Problem>) {
     progress.set_message(input.to_string());
     let deadline = deadline_after(timeout);
     let mut problems = Vec::new();
@@ -192,5 +192,5 @@ pub async fn index_object(
         problems.push(Problem::BadRecords);
     }
     progress.inc(input.size().unwrap_or(0));
-    (Outcome { summary, ending }, problems)
+    (ObjectOutcome { summary, ending }, problems)
 }

@@ -16,10 +16,10 @@ use crate::args::{
     RetentionAction,
 };
 use crate::config::{UNREACHABLE_ATTEMPTS, deadline_after};
-use crate::exit::{End, Failure, Status};
+use crate::exit::{End, RunFailure, Status};
 use crate::{dashboards, dry_run, event, index, lifecycle, preview, report};
 
-pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
+pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, RunFailure> {
     match cli.command {
         Command::Mapping {
             action: MappingAction::Print,
@@ -27,7 +27,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
             let mut stdout = std::io::stdout().lock();
             stdout
                 .write_all(tweets::MAPPING_JSON.as_bytes())
-                .map_err(Failure::transient)?;
+                .map_err(RunFailure::transient)?;
             Ok(End::Status(Status::Ok))
         }
         Command::Mapping {
@@ -39,7 +39,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
             let outcome = indexer
                 .ensure_index()
                 .await
-                .map_err(|e| Failure::sink(e, "preparing the index"))?;
+                .map_err(|e| RunFailure::sink(e, "preparing the index"))?;
             if partition == tweets::partition::Partition::None {
                 report::say(&ensured(&server.connection.index, &outcome));
             } else {
@@ -57,7 +57,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
             Ok(true) => Ok(End::Status(Status::Ok)),
             // Some saved objects were refused (reported one by one): a data problem.
             Ok(false) => Ok(End::Status(Status::Partial)),
-            Err(error) => Err(Failure {
+            Err(error) => Err(RunFailure {
                 problem: dashboards::problem(&error),
                 error,
             }),
@@ -69,11 +69,11 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
             config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
             let client = search_sink::SearchClient::connect(config)
                 .await
-                .map_err(|e| Failure::sink(e, "connecting"))?;
+                .map_err(|e| RunFailure::sink(e, "connecting"))?;
             let out = &args.preview.out;
             let figures = preview::write(&client, &args.server.index, out)
                 .await
-                .map_err(|error| Failure {
+                .map_err(|error| RunFailure {
                     problem: dashboards::problem(&error),
                     error,
                 })?;
@@ -90,7 +90,7 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
             kind: EventKind::Kinesis(args),
         } => event::kinesis(&args)
             .map(|()| End::Status(Status::Ok))
-            .map_err(Failure::usage),
+            .map_err(RunFailure::usage),
         Command::Retention {
             action: RetentionAction::Apply(args),
         } => lifecycle::retention(*args, matches).await,
@@ -105,12 +105,15 @@ pub async fn run(cli: Cli, matches: &ArgMatches) -> Result<End, Failure> {
 }
 
 /// Connects for a command that reads the index: the client, and its deadline.
-pub async fn reader(args: &ReadArgs, matches: &ArgMatches) -> Result<(Indexer, Instant), Failure> {
+pub async fn reader(
+    args: &ReadArgs,
+    matches: &ArgMatches,
+) -> Result<(Indexer, Instant), RunFailure> {
     let mut config = args.server.config(matches)?;
     config.unreachable_attempts = Some(UNREACHABLE_ATTEMPTS);
     let indexer = Indexer::connect(config)
         .await
-        .map_err(|e| Failure::sink(e, "connecting"))?;
+        .map_err(|e| RunFailure::sink(e, "connecting"))?;
     Ok((
         indexer,
         deadline_after(Duration::from_secs(args.timeout_secs)),
@@ -118,7 +121,7 @@ pub async fn reader(args: &ReadArgs, matches: &ArgMatches) -> Result<(Indexer, I
 }
 
 /// `ids [--users]`: the ids on stdout, page after page (bounded memory), a count on stderr.
-pub async fn ids(args: IdsArgs, matches: &ArgMatches) -> Result<End, Failure> {
+pub async fn ids(args: IdsArgs, matches: &ArgMatches) -> Result<End, RunFailure> {
     let (indexer, deadline) = reader(&args.read, matches).await?;
     let mut pages = indexer.stored_ids(args.users);
     let mut count = 0u64;
@@ -126,7 +129,7 @@ pub async fn ids(args: IdsArgs, matches: &ArgMatches) -> Result<End, Failure> {
     while let Some(page) = pages
         .next(indexer.client(), deadline)
         .await
-        .map_err(|e| Failure::sink(e, "reading the ids"))?
+        .map_err(|e| RunFailure::sink(e, "reading the ids"))?
     {
         text.clear();
         for id in &page {
@@ -137,11 +140,11 @@ pub async fn ids(args: IdsArgs, matches: &ArgMatches) -> Result<End, Failure> {
         // A pipe's reader may be slow: the write blocks this worker, not the runtime.
         tokio::task::block_in_place(|| std::io::stdout().lock().write_all(text.as_bytes()))
             .context("writing the ids to stdout")
-            .map_err(Failure::transient)?;
+            .map_err(RunFailure::transient)?;
     }
     tokio::task::block_in_place(|| std::io::stdout().lock().flush())
         .context("writing the ids to stdout")
-        .map_err(Failure::transient)?;
+        .map_err(RunFailure::transient)?;
     let what = if args.users {
         report::plural(count, "author id", "author ids")
     } else {
@@ -155,12 +158,12 @@ pub async fn ids(args: IdsArgs, matches: &ArgMatches) -> Result<End, Failure> {
 }
 
 /// `compliance sweep`: what it changed, on stderr.
-pub async fn sweep(args: ReadArgs, matches: &ArgMatches) -> Result<End, Failure> {
+pub async fn sweep(args: ReadArgs, matches: &ArgMatches) -> Result<End, RunFailure> {
     let (indexer, deadline) = reader(&args, matches).await?;
     let report = indexer
         .compliance_sweep(deadline)
         .await
-        .map_err(|e| Failure::sink(e, "sweeping"))?;
+        .map_err(|e| RunFailure::sink(e, "sweeping"))?;
     report::say(&swept(indexer.compliance_index(), &report));
     Ok(End::Status(Status::Ok))
 }
