@@ -11,9 +11,12 @@
 //! reconnect loop. Keep-alives and `errors` payloads are not progress.
 //!
 //! It does not sleep, read clocks or draw random numbers: the stream loop does that and passes
-//! the results in, so the policy is tested as a table.
+//! the results in, so the policy is tested as a table. The schedules are the workspace's one
+//! backoff policy, [`search_sink::Schedule`].
 
 use std::time::Duration;
+
+use search_sink::Schedule;
 
 /// Why the last connection (or connection attempt) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +57,19 @@ pub const HTTP_START: Duration = Duration::from_secs(5);
 pub const HTTP_MAX: Duration = Duration::from_secs(320);
 /// 429: 60 s doubling (the guide gives no cap; `--max-backoff` is the cap).
 pub const RATE_LIMIT_START: Duration = Duration::from_secs(60);
+/// The guide's three schedules.
+const NETWORK: Schedule = Schedule::Linear {
+    step: NETWORK_STEP,
+    max: NETWORK_MAX,
+};
+const HTTP: Schedule = Schedule::Doubling {
+    start: HTTP_START,
+    max: HTTP_MAX,
+};
+const RATE_LIMIT: Schedule = Schedule::Doubling {
+    start: RATE_LIMIT_START,
+    max: Duration::MAX,
+};
 /// Jitter adds up to this fraction of the delay, so that many clients (or restarts of one
 /// task) do not reconnect in lockstep.
 pub const JITTER_FRACTION: f64 = 0.1;
@@ -80,10 +96,10 @@ pub fn reconnect_delay(
         // means that reconnect failed: HTTP schedule (5 s, 10 s, ...), so a server that
         // answers 200 and closes cannot make the loop spin.
         Failure::Disconnected if attempt == 1 => Duration::ZERO,
-        Failure::Disconnected => doubling(HTTP_START, attempt - 1).min(HTTP_MAX),
-        Failure::Network => NETWORK_STEP.saturating_mul(attempt).min(NETWORK_MAX),
-        Failure::Http => doubling(HTTP_START, attempt).min(HTTP_MAX),
-        Failure::RateLimited => doubling(RATE_LIMIT_START, attempt),
+        Failure::Disconnected => HTTP.delay(attempt - 1),
+        Failure::Network => NETWORK.delay(attempt),
+        Failure::Http => HTTP.delay(attempt),
+        Failure::RateLimited => RATE_LIMIT.delay(attempt),
     };
     let jitter = jitter.clamp(0.0, 1.0);
     let with_jitter = base + base.mul_f64(jitter * JITTER_FRACTION);
@@ -94,22 +110,16 @@ pub fn reconnect_delay(
     }
 }
 
-fn doubling(start: Duration, attempt: u32) -> Duration {
-    // 2^(attempt-1), saturating well before overflow.
-    let factor = 1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX);
-    start.saturating_mul(factor)
-}
-
 /// Counts the failures of each kind since the stream last made progress (a record, or a
 /// connection that lived [`HEALTHY_AFTER`]). Only progress resets the counts: keep-alives
 /// and `errors` payloads do not, and neither does a failure of another kind (a server that
 /// alternates a refused connection and a 200 that closes at once still backs off on both).
 #[derive(Debug, Default, Clone)]
-pub struct Backoff {
+pub struct FailureCounts {
     counts: [u32; 4],
 }
 
-impl Backoff {
+impl FailureCounts {
     /// Records a failure and returns its attempt number (1 for the first of its kind since
     /// the last progress).
     pub fn record(&mut self, failure: Failure) -> u32 {
@@ -182,7 +192,7 @@ mod tests {
 
     #[test]
     fn backoff_counts_each_kind_until_progress() {
-        let mut b = Backoff::default();
+        let mut b = FailureCounts::default();
         assert_eq!(b.record(Failure::Http), 1);
         assert_eq!(b.record(Failure::Http), 2);
         assert_eq!(b.record(Failure::RateLimited), 1);

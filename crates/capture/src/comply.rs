@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
+use search_sink::{Backoff, Schedule};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -173,27 +174,12 @@ pub async fn run(
     Ok(runner.summary)
 }
 
-/// Delays growing from the poll interval to [`BACKOFF_FACTOR_MAX`] times it.
-#[derive(Debug)]
-struct Backoff {
-    base: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(base: Duration) -> Backoff {
-        Backoff { base, next: base }
-    }
-
-    fn next(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 2).min(self.base * BACKOFF_FACTOR_MAX);
-        now
-    }
-
-    fn reset(&mut self) {
-        self.next = self.base;
-    }
+/// Delays growing from the poll interval to [`BACKOFF_FACTOR_MAX`] times it: doubling, exact.
+fn poll_backoff(base: Duration) -> Backoff {
+    Backoff::exact(Schedule::Doubling {
+        start: base,
+        max: base.saturating_mul(BACKOFF_FACTOR_MAX),
+    })
 }
 
 struct Runner<'a> {
@@ -298,7 +284,7 @@ impl Runner<'_> {
         let name = self.name(index);
         let kind = self.options.kind;
         let client = self.client;
-        let mut delay = Backoff::new(self.options.poll_interval);
+        let mut delay = poll_backoff(self.options.poll_interval);
         let mut waiting_for = None;
         loop {
             match self
@@ -342,7 +328,7 @@ impl Runner<'_> {
             }
             self.pause(
                 index,
-                delay.next(),
+                delay.next_delay(),
                 deadline,
                 "waiting for another active job",
             )
@@ -413,7 +399,7 @@ impl Runner<'_> {
         deadline: Instant,
     ) -> Result<(), ComplyError> {
         let client = self.client;
-        let mut delay = Backoff::new(self.options.poll_interval);
+        let mut delay = poll_backoff(self.options.poll_interval);
         loop {
             let current = self
                 .retrying(index, deadline, || client.get(&job.id))
@@ -423,7 +409,7 @@ impl Runner<'_> {
             }
             self.pause(
                 index,
-                delay.next(),
+                delay.next_delay(),
                 deadline,
                 "waiting for an unusable job to expire",
             )
@@ -439,12 +425,12 @@ impl Runner<'_> {
         deadline: Instant,
     ) -> Result<Job, ComplyError> {
         let client = self.client;
-        let mut delay = Backoff::new(self.options.poll_interval);
+        let mut delay = poll_backoff(self.options.poll_interval);
         let mut last = job.status();
         loop {
             self.pause(
                 index,
-                delay.next(),
+                delay.next_delay(),
                 deadline,
                 "waiting for the job to complete",
             )
@@ -497,7 +483,7 @@ impl Runner<'_> {
         };
         let mut queued = 0u64;
         let mut returned = Returned::default();
-        let mut delay = Backoff::new(self.options.poll_interval);
+        let mut delay = poll_backoff(self.options.poll_interval);
         loop {
             match self
                 .read_results(&url, &job_ref, &mut queued, &mut returned)
@@ -506,7 +492,7 @@ impl Runner<'_> {
                 Ok(()) => break,
                 Err(ComplyError::Jobs(e)) if e.class() == Class::Transient => {
                     tracing::warn!(job = %job.id, error = %e, lines = queued, "the download broke off: reading it again");
-                    let wait = e.rate_limit_reset().unwrap_or_else(|| delay.next());
+                    let wait = e.rate_limit_reset().unwrap_or_else(|| delay.next_delay());
                     self.pause(index, wait, deadline, "downloading the results")
                         .await?;
                 }
@@ -653,7 +639,7 @@ impl Runner<'_> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, JobsError>>,
     {
-        let mut delay = Backoff::new(self.options.poll_interval);
+        let mut delay = poll_backoff(self.options.poll_interval);
         loop {
             let result = tokio::select! {
                 r = call() => r,
@@ -662,7 +648,7 @@ impl Runner<'_> {
             match result {
                 Ok(value) => return Ok(value),
                 Err(e) if e.class() == Class::Transient => {
-                    let wait = e.rate_limit_reset().unwrap_or_else(|| delay.next());
+                    let wait = e.rate_limit_reset().unwrap_or_else(|| delay.next_delay());
                     tracing::warn!(error = %e, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "retrying");
                     if Instant::now() + wait > deadline {
                         return Err(e.into());

@@ -32,33 +32,36 @@ pub enum Class {
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CommandOutcome {
     Done,
     /// Some records were not delivered or some changes not made; the rest was done.
     Partial,
     Failed(Class),
 }
 
-impl Outcome {
+impl CommandOutcome {
     /// The outcome of a command that may have failed (`error`) and may have left records
     /// undelivered: records not delivered, or an error that says only part of the work
     /// failed, make it partial; otherwise the error's class decides.
-    pub fn of(undelivered: u64, error: Option<&(dyn std::error::Error + 'static)>) -> Outcome {
+    pub fn of(
+        undelivered: u64,
+        error: Option<&(dyn std::error::Error + 'static)>,
+    ) -> CommandOutcome {
         match error {
-            _ if undelivered > 0 => Outcome::Partial,
-            None => Outcome::Done,
-            Some(e) if is_partial(e) => Outcome::Partial,
-            Some(e) => Outcome::Failed(class_of(e)),
+            _ if undelivered > 0 => CommandOutcome::Partial,
+            None => CommandOutcome::Done,
+            Some(e) if is_partial(e) => CommandOutcome::Partial,
+            Some(e) => CommandOutcome::Failed(class_of(e)),
         }
     }
 
     pub fn exit_code(self) -> u8 {
         match self {
-            Outcome::Done => 0,
-            Outcome::Partial => 1,
-            Outcome::Failed(Class::Usage) => 2,
-            Outcome::Failed(Class::Transient) => 3,
-            Outcome::Failed(Class::Refused) => 4,
+            CommandOutcome::Done => 0,
+            CommandOutcome::Partial => 1,
+            CommandOutcome::Failed(Class::Usage) => 2,
+            CommandOutcome::Failed(Class::Transient) => 3,
+            CommandOutcome::Failed(Class::Refused) => 4,
         }
     }
 }
@@ -333,7 +336,7 @@ mod tests {
             ),
         ];
         for (case, undelivered, error, code) in table {
-            let outcome = Outcome::of(undelivered, error.as_deref());
+            let outcome = CommandOutcome::of(undelivered, error.as_deref());
             assert_eq!(outcome.exit_code(), code, "{case}");
         }
     }

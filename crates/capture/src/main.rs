@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use capture::comply::jobs::{JobType, JobsClient};
 use capture::comply::{ComplyOptions, Summary, ids, state::State};
-use capture::exit::Outcome;
+use capture::exit::CommandOutcome;
 use capture::message::classify_compliance;
 use capture::queue::QueueConfig;
 use capture::rules::{NewRule, RulesClient, sync_plan};
@@ -367,7 +367,7 @@ fn main() -> ExitCode {
     };
     let undelivered = stats.not_delivered();
     let error = result.as_ref().err();
-    let outcome = Outcome::of(undelivered, error.map(|e| e.as_ref() as _));
+    let outcome = CommandOutcome::of(undelivered, error.map(|e| e.as_ref() as _));
     let code = outcome.exit_code();
     if let Some(e) = error {
         let message = format!("{e:#}");

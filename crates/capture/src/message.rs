@@ -1,7 +1,7 @@
 //! What one stream line is: a tweet (id, author, created_at for dedup, partition keys and
 //! lag), a delete notice, a compliance event of X's compliance streams (its kind, subject and
 //! `event_at`, for dedup, partition keys and lag), or an `errors` payload (with the reconnect
-//! decision it implies). [`classify`] reads the filtered stream's lines,
+//! decision it implies). [`classify_message`] reads the filtered stream's lines,
 //! [`classify_compliance`] the compliance streams'.
 //!
 //! Only the few fields the capture needs are read; the line itself is forwarded untouched.
@@ -160,7 +160,7 @@ struct ClassicStatus {
 }
 
 /// Classifies one line (without its `\r\n`).
-pub fn classify(line: &[u8]) -> Message {
+pub fn classify_message(line: &[u8]) -> Message {
     let Ok(envelope) = serde_json::from_slice::<Envelope>(line) else {
         return Message::Invalid;
     };
@@ -201,7 +201,7 @@ pub fn classify(line: &[u8]) -> Message {
 
 /// Classifies one line of a compliance stream (without its `\r\n`): an event whose `data`
 /// holds one kind with its `event_at` and a `tweet` or `user` id; anything else as
-/// [`classify`] would (an `errors` payload, other JSON forwarded, not JSON).
+/// [`classify_message`] would (an `errors` payload, other JSON forwarded, not JSON).
 pub fn classify_compliance(line: &[u8]) -> Message {
     #[derive(Deserialize)]
     struct Envelope<'a> {
@@ -228,7 +228,7 @@ pub fn classify_compliance(line: &[u8]) -> Message {
         return Message::Invalid;
     };
     let Some(data) = envelope.data else {
-        return classify(line);
+        return classify_message(line);
     };
     // Fields of other shapes (a future kind, a number where a string was) make it `Other`:
     // forwarded, not deduplicated; the indexer judges it.
@@ -293,7 +293,7 @@ mod tests {
             (r#"{"data":{"id":"1""#, Message::Invalid),
         ];
         for (line, expected) in table {
-            assert_eq!(&classify(line.as_bytes()), expected, "{line}");
+            assert_eq!(&classify_message(line.as_bytes()), expected, "{line}");
         }
     }
 
@@ -409,7 +409,7 @@ mod tests {
             ),
         ];
         for (line, expected) in table {
-            let Message::Problems(problems) = classify(line.as_bytes()) else {
+            let Message::Problems(problems) = classify_message(line.as_bytes()) else {
                 panic!("not problems: {line}");
             };
             assert_eq!(reconnect_decision(&problems), *expected, "{line}");

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use search_sink::emf::{EmfLine, Unit};
+
 use crate::backoff::Failure;
 
 /// The EMF namespace (also the CloudWatch alarm's namespace in `infra/template.yaml`).
@@ -144,8 +146,7 @@ impl Reporter {
     pub fn line(&mut self, stats: &Stats, timestamp_ms: u64) -> (String, u64) {
         let now = stats.snapshot();
         let lag = stats.max_lag_ms.swap(0, Ordering::Relaxed);
-        let mut body = serde_json::Map::new();
-        let mut metrics = Vec::new();
+        let mut line = EmfLine::new(NAMESPACE, &["Stream"]);
         let mut tweets = 0;
         for (i, (name, value)) in now.values.iter().enumerate() {
             let before = self.last.map_or(0, |l| l.values[i].1);
@@ -153,26 +154,17 @@ impl Reporter {
             if *name == "Tweets" {
                 tweets = delta;
             }
-            body.insert((*name).into(), delta.into());
-            let unit = if *name == "Bytes" { "Bytes" } else { "Count" };
-            metrics.push(serde_json::json!({"Name": name, "Unit": unit}));
+            let unit = if *name == "Bytes" {
+                Unit::Bytes
+            } else {
+                Unit::Count
+            };
+            line.metric(name, unit, delta);
         }
-        body.insert("LagMs".into(), lag.into());
-        metrics.push(serde_json::json!({"Name": "LagMs", "Unit": "Milliseconds"}));
-        body.insert("Stream".into(), self.stream.clone().into());
-        body.insert(
-            "_aws".into(),
-            serde_json::json!({
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["Stream"]],
-                    "Metrics": metrics,
-                }],
-            }),
-        );
+        line.metric("LagMs", Unit::Milliseconds, lag)
+            .property("Stream", self.stream.as_str());
         self.last = Some(now);
-        (serde_json::Value::Object(body).to_string(), tweets)
+        (line.finish(timestamp_ms), tweets)
     }
 }
 

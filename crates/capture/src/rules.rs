@@ -230,20 +230,11 @@ impl RulesClient {
         plan: &SyncPlan,
         dry_run: bool,
     ) -> Result<SyncReport, RulesError> {
-        let current_values: std::collections::HashSet<&str> =
-            current.iter().map(|r| r.value.as_str()).collect();
-        let (replacements, additions): (Vec<NewRule>, Vec<NewRule>) = plan
-            .add
-            .iter()
-            .cloned()
-            .partition(|r| current_values.contains(r.value.as_str()));
-        let replaced_values: std::collections::HashSet<&str> =
-            replacements.iter().map(|r| r.value.as_str()).collect();
-        let (old_versions, deletions): (Vec<Rule>, Vec<Rule>) = plan
-            .delete
-            .iter()
-            .cloned()
-            .partition(|r| replaced_values.contains(r.value.as_str()));
+        let current_values = current.iter().map(|r| r.value.as_str()).collect();
+        let (replacements, additions) = split_by_value(&plan.add, |r| &r.value, &current_values);
+        let replaced_values = replacements.iter().map(|r| r.value.as_str()).collect();
+        let (old_versions, deletions) =
+            split_by_value(&plan.delete, |r| &r.value, &replaced_values);
         let mut report = SyncReport::default();
         if !additions.is_empty() {
             let answer = self.add(&additions, dry_run).await?;
@@ -370,6 +361,18 @@ fn deleted_count(answer: &ChangeResponse, asked: usize) -> usize {
     answer.meta["summary"]["deleted"]
         .as_u64()
         .map_or(asked, |n| usize::try_from(n).unwrap_or(asked))
+}
+
+/// `rules` split into those whose value is one of `values`, and the others.
+fn split_by_value<T: Clone>(
+    rules: &[T],
+    value: impl Fn(&T) -> &String,
+    values: &std::collections::HashSet<&str>,
+) -> (Vec<T>, Vec<T>) {
+    rules
+        .iter()
+        .cloned()
+        .partition(|r| values.contains(value(r).as_str()))
 }
 
 #[cfg(test)]

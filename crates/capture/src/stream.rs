@@ -24,10 +24,10 @@ use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, HeaderVa
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::backoff::{Backoff, Failure, HEALTHY_AFTER, reconnect_delay};
+use crate::backoff::{Failure, FailureCounts, HEALTHY_AFTER, reconnect_delay};
 use crate::dedup::DedupWindow;
 use crate::framing::{Frame, Framer};
-use crate::message::{Message, Problem, classify, reconnect_decision};
+use crate::message::{Message, Problem, classify_message, reconnect_decision};
 use crate::metrics::Stats;
 use crate::queue::QueueTx;
 
@@ -274,7 +274,7 @@ pub struct StreamConfig {
     pub healthy_after: Duration,
     /// Add jitter to reconnect delays (tests turn it off to assert exact delays).
     pub jitter: bool,
-    /// What a line is: [`classify`] for the filtered stream,
+    /// What a line is: [`classify_message`] for the filtered stream,
     /// [`crate::message::classify_compliance`] for the compliance streams.
     pub classify: fn(&[u8]) -> Message,
 }
@@ -287,7 +287,7 @@ impl Default for StreamConfig {
             dedup_window: Duration::from_secs(10 * 60),
             healthy_after: HEALTHY_AFTER,
             jitter: true,
-            classify,
+            classify: classify_message,
         }
     }
 }
@@ -330,7 +330,8 @@ pub enum StreamError {
     Request(String),
 }
 
-enum Outcome {
+/// How one connection (or connection attempt) ended.
+enum ConnectionEnd {
     Shutdown,
     Ended {
         failure: Failure,
@@ -348,7 +349,7 @@ pub async fn run(
     stats: &Stats,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), StreamError> {
-    let mut backoff = Backoff::default();
+    let mut backoff = FailureCounts::default();
     let mut dedup = DedupWindow::new(config.dedup_window);
     let mut rng = fastrand::Rng::new();
     loop {
@@ -365,8 +366,8 @@ pub async fn run(
         };
         let outcome = reader.connect_and_read(connect, &mut shutdown).await?;
         let (failure, reset, progress) = match outcome {
-            Outcome::Shutdown => return Ok(()),
-            Outcome::Ended {
+            ConnectionEnd::Shutdown => return Ok(()),
+            ConnectionEnd::Ended {
                 failure,
                 rate_limit_reset,
                 progress,
@@ -406,10 +407,10 @@ impl Reader<'_> {
         &mut self,
         connect: &dyn Connect,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<Outcome, StreamError> {
+    ) -> Result<ConnectionEnd, StreamError> {
         let answer = tokio::select! {
             r = tokio::time::timeout(self.config.stall_timeout, connect.connect()) => r,
-            _ = shutdown.changed() => return Ok(Outcome::Shutdown),
+            _ = shutdown.changed() => return Ok(ConnectionEnd::Shutdown),
         };
         let mut answer = match answer {
             Ok(Ok(a)) => a,
@@ -435,7 +436,7 @@ impl Reader<'_> {
         loop {
             let chunk = tokio::select! {
                 c = tokio::time::timeout(self.config.stall_timeout, answer.body.chunk()) => c,
-                _ = shutdown.changed() => return Ok(Outcome::Shutdown),
+                _ = shutdown.changed() => return Ok(ConnectionEnd::Shutdown),
             };
             let bytes = match chunk {
                 Err(_) => {
@@ -477,7 +478,7 @@ impl Reader<'_> {
                                 // The record being queued was read: count it as not delivered.
                                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
                                 tracing::warn!("stopped while the queue was full: a record read was not queued");
-                                return Ok(Outcome::Shutdown);
+                                return Ok(ConnectionEnd::Shutdown);
                             }
                         };
                         if let Some(failure) = handled {
@@ -495,9 +496,9 @@ impl Reader<'_> {
         failure: Failure,
         rate_limit_reset: Option<Duration>,
         connected: Option<Instant>,
-    ) -> Outcome {
+    ) -> ConnectionEnd {
         let lived = connected.is_some_and(|at| at.elapsed() >= self.config.healthy_after);
-        Outcome::Ended {
+        ConnectionEnd::Ended {
             failure,
             rate_limit_reset,
             progress: self.progress || lived,
@@ -575,7 +576,7 @@ impl Reader<'_> {
     }
 
     /// A non-200 answer: what kind of failure it is, or a fatal error.
-    async fn refused(&mut self, mut answer: Answer) -> Result<Outcome, StreamError> {
+    async fn refused(&mut self, mut answer: Answer) -> Result<ConnectionEnd, StreamError> {
         let status = answer.status;
         let reset = answer.rate_limit_reset.map(|epoch| {
             let now = SystemTime::now()
@@ -590,7 +591,7 @@ impl Reader<'_> {
         )
         .await
         .unwrap_or_default();
-        let problems = match classify(&body) {
+        let problems = match classify_message(&body) {
             Message::Problems(p) => p,
             _ => Vec::new(),
         };

@@ -5,10 +5,9 @@
 //! use `https://DOMAIN/_dashboards` as the URL).
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
 use search_sink::{Config, HeaderName, HeaderValue, Method, SearchClient};
 
-use crate::AuthArgs;
+use crate::args::{Flavor, ImportArgs};
 use crate::exit::{self, Problem};
 use search_sink::{ConfigError, SinkError};
 use serde_json::Value;
@@ -18,29 +17,6 @@ const OPENSEARCH_DASHBOARDS: &str =
     include_str!("../../../infra/dashboards/opensearch-dashboards.ndjson");
 const IMPORT_PATH: &str = "api/saved_objects/_import?overwrite=true";
 const BOUNDARY: &str = "tweet-indexer-saved-objects-7d1f3c";
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Flavor {
-    /// Kibana 7.10+ / 8.x (the map is a Maps-app map).
-    Kibana,
-    /// OpenSearch Dashboards 1.x-3.x (the map is a coordinate tile map).
-    OpensearchDashboards,
-}
-
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// Base URL of Kibana or OpenSearch Dashboards (on AWS: https://DOMAIN/_dashboards).
-    #[arg(long)]
-    url: String,
-    /// Which saved-objects set to send.
-    #[arg(long, value_enum, default_value_t = Flavor::OpensearchDashboards)]
-    flavor: Flavor,
-    /// Send this NDJSON file instead of the embedded set.
-    #[arg(long)]
-    file: Option<std::path::PathBuf>,
-    #[command(flatten)]
-    auth: AuthArgs,
-}
 
 /// Returns whether every object was imported.
 pub async fn import(args: ImportArgs) -> Result<bool> {
@@ -58,7 +34,7 @@ pub async fn import(args: ImportArgs) -> Result<bool> {
         "AWS_REGION" | "AWS_DEFAULT_REGION" => std::env::var(name).ok(),
         other => args.auth.lookup(other).flatten(),
     })?;
-    config.unreachable_attempts = Some(crate::UNREACHABLE_ATTEMPTS);
+    config.unreachable_attempts = Some(crate::config::UNREACHABLE_ATTEMPTS);
     let client = SearchClient::connect(config).await?;
     let body = multipart(&ndjson);
     let content_type = HeaderValue::from_str(&format!("multipart/form-data; boundary={BOUNDARY}"))?;

@@ -5,33 +5,19 @@
 //!
 //! Only builds JSON: it sends nothing to Kinesis or Lambda.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use clap::Args;
 use pipeline::kpl::{self, UserRecord};
 use serde_json::{Value, json};
 use tweets::Framer;
 
+use crate::args::KinesisArgs;
+
 /// Lambda's synchronous invocation payload limit.
 const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
-
-#[derive(Args, Debug)]
-pub struct KinesisArgs {
-    /// A captured stream file (NDJSON, concatenated JSON, length-prefixed, gzip, ...).
-    file: PathBuf,
-    /// Pack this many records into each KPL aggregate (0: plain records only).
-    #[arg(long, default_value_t = 0)]
-    aggregate: usize,
-    /// The stream name in `eventSourceARN`.
-    #[arg(long, default_value = "tweets")]
-    stream: String,
-    /// The shard id in `eventID`.
-    #[arg(long, default_value = "shardId-000000000000")]
-    shard: String,
-}
 
 /// Prints the event for `args` on stdout.
 pub fn kinesis(args: &KinesisArgs) -> Result<()> {

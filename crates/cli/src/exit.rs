@@ -174,6 +174,59 @@ pub fn pipeline_detail(error: &PipelineError) -> String {
     }
 }
 
+/// A run that stopped before its end: why, and its problem for the exit code.
+#[derive(Debug)]
+pub struct RunFailure {
+    pub problem: Problem,
+    pub error: anyhow::Error,
+}
+
+impl RunFailure {
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        RunFailure {
+            problem: Problem::Usage,
+            error: error.into(),
+        }
+    }
+
+    pub fn transient(error: impl Into<anyhow::Error>) -> Self {
+        RunFailure {
+            problem: Problem::Transient,
+            error: error.into(),
+        }
+    }
+
+    /// A sink error, classified by [`exit::sink_problem`], with what was being done.
+    pub fn sink(error: SinkError, doing: &str) -> Self {
+        RunFailure {
+            problem: sink_problem(&error),
+            error: anyhow::Error::from(error).context(doing.to_owned()),
+        }
+    }
+
+    /// Nothing was done: unusable inputs count as a usage error.
+    pub fn status(&self) -> Status {
+        status(self.problem, true)
+    }
+}
+
+/// How a run ended.
+pub enum End {
+    /// Every object was tried: the worst of its problems.
+    Status(Status),
+    /// A signal stopped it (its number).
+    Signal(i32),
+}
+
+impl End {
+    pub fn code(&self) -> u8 {
+        match self {
+            End::Status(status) => status.code(),
+            End::Signal(signal) => signal_code(*signal),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +395,27 @@ mod tests {
             name: "small.ndjson".into(),
         };
         assert_eq!(source_detail(&missing), "not found");
+    }
+
+    #[test]
+    fn a_sink_failure_keeps_its_class() {
+        let config = RunFailure::sink(
+            SinkError::Config(search_sink::Config::from_lookup(|_| None).unwrap_err()),
+            "connecting",
+        );
+        assert_eq!(config.status(), Status::Usage);
+        let conflict = RunFailure::sink(
+            SinkError::MappingConflict {
+                index: "twitter".into(),
+                field: "user.id".into(),
+                existing: "long".into(),
+                wanted: "keyword".into(),
+            },
+            "preparing the index",
+        );
+        assert_eq!(conflict.status(), Status::Refused);
+        assert!(
+            crate::report::error_text(&conflict.error).starts_with("preparing the index: index")
+        );
     }
 }

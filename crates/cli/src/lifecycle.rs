@@ -9,17 +9,22 @@ use pipeline::lifecycle::{MigrateOutcome, StepError};
 use tokio::time::Instant;
 use tweets::partition::Partition;
 
-use super::{End, Failure, MigrateArgs, PartitionTo, RetentionArgs, report};
+use crate::args::{MigrateArgs, PartitionTo, RetentionArgs};
+use crate::exit::{End, RunFailure};
 use crate::exit::{Problem, Status};
+use crate::report;
 
 /// Time given to one lifecycle step's requests (a migration's copy runs as long as it needs:
 /// each request within it has its own timeout).
 const STEP_TIME: Duration = Duration::from_secs(24 * 3600);
 
-pub(super) async fn retention(args: RetentionArgs, matches: &ArgMatches) -> Result<End, Failure> {
+pub(super) async fn retention(
+    args: RetentionArgs,
+    matches: &ArgMatches,
+) -> Result<End, RunFailure> {
     let settings = args.server.lifecycle_settings(matches)?;
     let Some(retention) = settings.retention else {
-        return Err(Failure::usage(anyhow!(
+        return Err(RunFailure::usage(anyhow!(
             "--retention (or RETENTION) is not set: there is nothing to apply"
         )));
     };
@@ -34,7 +39,7 @@ pub(super) async fn retention(args: RetentionArgs, matches: &ArgMatches) -> Resu
         Instant::now() + STEP_TIME,
     )
     .await
-    .map_err(|e| Failure::sink(e, "applying the retention"))?;
+    .map_err(|e| RunFailure::sink(e, "applying the retention"))?;
     let verb = if args.dry_run {
         "would delete"
     } else {
@@ -51,7 +56,7 @@ pub(super) async fn retention(args: RetentionArgs, matches: &ArgMatches) -> Resu
     Ok(End::Status(Status::Ok))
 }
 
-pub(super) async fn migrate(args: MigrateArgs, matches: &ArgMatches) -> Result<End, Failure> {
+pub(super) async fn migrate(args: MigrateArgs, matches: &ArgMatches) -> Result<End, RunFailure> {
     let mut settings = args.server.lifecycle_settings(matches)?;
     settings.partition = match args.to {
         PartitionTo::Month => Partition::Month,
@@ -75,8 +80,8 @@ pub(super) async fn migrate(args: MigrateArgs, matches: &ArgMatches) -> Result<E
     )
     .await
     .map_err(|e| match e {
-        StepError::Sink(e) => Failure::sink(e, "migrating"),
-        StepError::Mismatch(detail) => Failure {
+        StepError::Sink(e) => RunFailure::sink(e, "migrating"),
+        StepError::Mismatch(detail) => RunFailure {
             problem: Problem::Transient,
             error: anyhow!(detail),
         },

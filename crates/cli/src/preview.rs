@@ -9,11 +9,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use search_sink::{Method, SearchClient};
 use serde::Deserialize;
@@ -28,13 +27,6 @@ const MAX_BARS: u64 = 60;
 /// The map draws at most this many geohash cells, the fullest (the page stays a few MiB at
 /// most; the legend counts the tweets of the cells left out).
 const MAX_MAP_CELLS: u32 = 5000;
-
-#[derive(Args, Debug)]
-pub struct PreviewArgs {
-    /// Where to write the HTML page.
-    #[arg(long)]
-    pub out: PathBuf,
-}
 
 /// panels.json as the preview reads it (presentation-only fields are the generator's).
 #[derive(Debug, Deserialize)]

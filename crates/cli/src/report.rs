@@ -128,7 +128,7 @@ pub enum Ending {
 }
 
 /// One object's outcome for the summary: its counts, and how it ended.
-pub struct Outcome {
+pub struct ObjectOutcome {
     pub summary: ObjectSummary,
     pub ending: Ending,
 }
@@ -144,7 +144,7 @@ pub struct Left {
 /// The summary lines: one per object when there are several (and always for a failed or
 /// interrupted one), what a signal left undone, then the totals over every object that
 /// ended, failed ones included.
-pub fn lines(outcomes: &[Outcome], left: &Left, dry_run: bool) -> Vec<String> {
+pub fn lines(outcomes: &[ObjectOutcome], left: &Left, dry_run: bool) -> Vec<String> {
     let failed = count_of(outcomes, |e| matches!(e, Ending::Failed(_)));
     let interrupted = count_of(outcomes, |e| matches!(e, Ending::Interrupted(_)));
     let mut objects = plural(outcomes.len() as u64, "object", "objects");
@@ -201,11 +201,11 @@ fn some_names(names: &[String], one: &str, many: &str) -> String {
     format!("{}: {shown}", plural(names.len() as u64, one, many))
 }
 
-fn count_of(outcomes: &[Outcome], which: impl Fn(&Ending) -> bool) -> usize {
+fn count_of(outcomes: &[ObjectOutcome], which: impl Fn(&Ending) -> bool) -> usize {
     outcomes.iter().filter(|o| which(&o.ending)).count()
 }
 
-pub fn print(outcomes: &[Outcome], left: &Left, dry_run: bool) {
+pub fn print(outcomes: &[ObjectOutcome], left: &Left, dry_run: bool) {
     for line in lines(outcomes, left, dry_run) {
         say(&line);
     }
@@ -398,11 +398,11 @@ mod tests {
         };
         let lines = lines(
             &[
-                Outcome {
+                ObjectOutcome {
                     summary: good,
                     ending: Ending::Done,
                 },
-                Outcome {
+                ObjectOutcome {
                     summary: failed,
                     ending: Ending::Failed("server unavailable".into()),
                 },
@@ -434,7 +434,7 @@ mod tests {
             ..ObjectSummary::new("x.ndjson")
         };
         let lines = lines(
-            &[Outcome {
+            &[ObjectOutcome {
                 summary: only,
                 ending: Ending::Done,
             }],
@@ -494,11 +494,11 @@ mod tests {
         let names: Vec<String> = (0..7).map(|i| format!("{i}.ndjson")).collect();
         let lines = lines(
             &[
-                Outcome {
+                ObjectOutcome {
                     summary: done,
                     ending: Ending::Done,
                 },
-                Outcome {
+                ObjectOutcome {
                     summary: stopped,
                     ending: Ending::Interrupted("reading stopped at byte 10".into()),
                 },

@@ -1,19 +1,32 @@
-//! What an invocation asks us to index: its trigger, classified.
+//! What an invocation asks us to index: the payload parsed into one typed event, [`Trigger`],
+//! then classified by failure policy into an [`Invocation`].
 //!
 //! Accepted shapes: S3 event notifications (every record), the `s3:TestEvent` S3 sends when a
 //! notification is configured (skipped), EventBridge "Object Created" events, SNS events whose
 //! messages are any of those (S3 -> SNS -> Lambda), and any of those wrapped in SQS messages
 //! (fan-out setups), also through an SNS envelope. Records that are not `ObjectCreated:*`, and
 //! SNS messages that are not S3 notifications, are skipped with a reason, never an error.
-//! Kinesis batches ([`crate::kinesis`]) and S3 Batch Operations jobs ([`crate::batch_ops`])
-//! are recognised here and decoded by their own modules.
+//! Kinesis batches ([`kinesis`]) and S3 Batch Operations jobs ([`batch_job`]) are read by
+//! their own submodules; indexing them is [`crate::kinesis`]'s and [`crate::batch_ops`]'s.
+//!
+//! Which shape a payload is, is decided by a detection step that reads the few fields that
+//! name it (as the event sources document them), then the payload is read into that shape's
+//! type: an unknown payload is reported by its top-level keys, a malformed one by the shape it
+//! claimed and serde's reason (an untagged enum would say neither).
+
+pub mod batch_job;
+pub mod kinesis;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sqs::SqsEvent;
-use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::Value;
+
+pub use crate::event_error::EventError;
+pub use crate::s3_key::decode_key;
+use batch_job::BatchJobEvent;
+use kinesis::KinesisRecord;
 
 /// One object to index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,124 +59,236 @@ pub enum Invocation {
     /// SQS batch: failures are reported per message (partial batch response).
     Sqs(Vec<SqsWork>),
     /// Kinesis batch: answered with the first record to retry.
-    Kinesis(Vec<crate::kinesis::KinesisRecord>),
+    Kinesis(Vec<KinesisRecord>),
     /// S3 Batch Operations: one result code per task.
-    BatchJob(crate::batch_ops::BatchJobEvent),
+    BatchJob(BatchJobEvent),
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum EventError {
-    #[error("unrecognised event shape: {0}")]
-    Unrecognised(String),
-    #[error("malformed {shape}: {reason}")]
-    Malformed { shape: &'static str, reason: String },
-    #[error("object key {raw:?} is not valid URL-encoded UTF-8")]
-    BadKey { raw: String },
+/// An invocation payload (or an SQS message body, an SNS message) read into the type of the
+/// trigger that sent it.
+#[derive(Debug)]
+pub enum Trigger {
+    /// An S3 event notification.
+    S3(S3Event),
+    /// The `s3:TestEvent` S3 sends when a notification is configured.
+    S3Test(S3TestEvent),
+    /// An SNS event (S3 -> SNS -> Lambda): each record's message is read like a direct event.
+    Sns(Vec<SnsRecord>),
+    /// An SNS envelope as SNS delivers it to SQS (S3 -> SNS -> SQS): its message is the event.
+    SnsEnvelope(SnsRecord),
+    /// An EventBridge "Object Created" event from S3.
+    EventBridge(EventBridgeEvent<ObjectCreatedDetail>),
+    /// Any other EventBridge event (skipped).
+    OtherEventBridge { source: String, detail_type: String },
+    /// An SQS batch: each message body is read like a direct event.
+    Sqs(SqsEvent),
+    /// A Kinesis batch.
+    Kinesis(Vec<KinesisRecord>),
+    /// An S3 Batch Operations job.
+    BatchJob(BatchJobEvent),
 }
 
-/// Classifies the raw invocation payload.
+/// The `s3:TestEvent`: only its bucket is kept (for the skip reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3TestEvent {
+    pub bucket: Option<String>,
+}
+
+/// One SNS message: the topic it came from and its `Message` string, when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsRecord {
+    pub topic_arn: Option<String>,
+    pub message: Option<String>,
+}
+
+/// The part of an EventBridge "Object Created" detail that names the object.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct ObjectCreatedDetail {
+    bucket: NameOnly,
+    object: KeyOnly,
+}
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+struct NameOnly {
+    name: String,
+}
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+struct KeyOnly {
+    key: String,
+}
+
+/// Parses and classifies the raw invocation payload.
 pub fn parse_invocation(payload: &Value) -> Result<Invocation, EventError> {
-    if is_sqs(payload) {
-        let event: SqsEvent = from_value(payload, "SQS event")?;
-        let works = event
-            .records
-            .into_iter()
-            .enumerate()
-            .map(|(i, message)| SqsWork {
-                message_id: message.message_id.unwrap_or_else(|| format!("#{i}")),
-                found: match message.body.as_deref() {
-                    Some(body) => serde_json::from_str::<Value>(body)
-                        .map_err(|e| EventError::Malformed {
-                            shape: "SQS message body",
-                            reason: e.to_string(),
-                        })
-                        .and_then(|v| objects_in(&v)),
-                    None => Err(EventError::Malformed {
-                        shape: "SQS message",
-                        reason: "no body".into(),
-                    }),
-                },
-            })
-            .collect();
-        return Ok(Invocation::Sqs(works));
-    }
-    if crate::kinesis::is_kinesis(payload) {
-        return crate::kinesis::parse(payload).map(Invocation::Kinesis);
-    }
-    if crate::batch_ops::is_batch_job(payload) {
-        return crate::batch_ops::parse(payload).map(Invocation::BatchJob);
-    }
-    objects_in(payload).map(Invocation::Direct)
-}
-
-fn is_sqs(payload: &Value) -> bool {
-    payload
-        .pointer("/Records/0/eventSource")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s == "aws:sqs")
+    Trigger::parse(payload)?.into_invocation()
 }
 
 /// The objects named by a direct event: S3 notification, test event, EventBridge, SNS envelope.
 pub fn objects_in(value: &Value) -> Result<Found, EventError> {
-    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
-        return Ok(Found {
-            objects: vec![],
-            skipped: vec![format!(
-                "s3:TestEvent for bucket {}",
-                value.get("Bucket").and_then(Value::as_str).unwrap_or("?")
-            )],
-        });
+    Trigger::parse_message(value)?.into_found()
+}
+
+impl Trigger {
+    /// Reads an invocation payload: an SQS, Kinesis or Batch Operations event, or a direct one
+    /// ([`Trigger::parse_message`]).
+    pub fn parse(payload: &Value) -> Result<Trigger, EventError> {
+        if text_at(payload, "/Records/0/eventSource") == Some("aws:sqs") {
+            return from_value(payload, "SQS event").map(Trigger::Sqs);
+        }
+        if kinesis::is_kinesis(payload) {
+            return kinesis::parse(payload).map(Trigger::Kinesis);
+        }
+        if batch_job::is_batch_job(payload) {
+            return batch_job::parse(payload).map(Trigger::BatchJob);
+        }
+        Trigger::parse_message(payload)
     }
-    if value.get("Type").and_then(Value::as_str) == Some("Notification") {
-        // SNS envelope (S3 -> SNS -> SQS): the S3 event is a JSON string in `Message`.
-        let message = value
-            .get("Message")
-            .and_then(Value::as_str)
-            .ok_or_else(|| EventError::Malformed {
-                shape: "SNS notification",
-                reason: "no Message string".into(),
-            })?;
-        let inner: Value = serde_json::from_str(message).map_err(|e| EventError::Malformed {
-            shape: "SNS Message",
-            reason: e.to_string(),
-        })?;
-        return objects_in(&inner);
+
+    /// Reads what may come directly or inside a message (an SQS body, an SNS message): an S3
+    /// notification, the test event, an SNS event or envelope, an EventBridge event.
+    pub fn parse_message(value: &Value) -> Result<Trigger, EventError> {
+        if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+            let bucket = value
+                .get("Bucket")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            return Ok(Trigger::S3Test(S3TestEvent { bucket }));
+        }
+        if value.get("Type").and_then(Value::as_str) == Some("Notification") {
+            return Ok(Trigger::SnsEnvelope(SnsRecord {
+                topic_arn: text_at(value, "/TopicArn").map(str::to_owned),
+                message: text_at(value, "/Message").map(str::to_owned),
+            }));
+        }
+        if text_at(value, "/Records/0/EventSource") == Some("aws:sns") {
+            let records = value
+                .get("Records")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let records = records.iter().map(|record| SnsRecord {
+                topic_arn: text_at(record, "/Sns/TopicArn").map(str::to_owned),
+                message: text_at(record, "/Sns/Message").map(str::to_owned),
+            });
+            return Ok(Trigger::Sns(records.collect()));
+        }
+        if value.get("Records").is_some() {
+            return from_value(value, "S3 event notification").map(Trigger::S3);
+        }
+        if value.get("detail-type").is_some() {
+            let detail_type = text_at(value, "/detail-type").unwrap_or("");
+            let source = text_at(value, "/source").unwrap_or("");
+            if source != "aws.s3" || detail_type != "Object Created" {
+                return Ok(Trigger::OtherEventBridge {
+                    source: source.to_owned(),
+                    detail_type: detail_type.to_owned(),
+                });
+            }
+            return from_value(value, "EventBridge event").map(Trigger::EventBridge);
+        }
+        Err(EventError::Unrecognised(describe(value)))
     }
-    if value
-        .pointer("/Records/0/EventSource")
-        .and_then(Value::as_str)
-        == Some("aws:sns")
-    {
-        return sns_event(value);
+
+    /// Whether the object keys this event names come as stored (EventBridge), not URL-encoded.
+    pub fn keys_as_stored(&self) -> bool {
+        matches!(self, Trigger::EventBridge(_))
     }
-    if value.get("Records").is_some() {
-        return s3_notification(value);
+
+    /// Classifies the event by how its failures are answered.
+    pub fn into_invocation(self) -> Result<Invocation, EventError> {
+        Ok(match self {
+            Trigger::Sqs(event) => Invocation::Sqs(sqs_works(event)),
+            Trigger::Kinesis(records) => Invocation::Kinesis(records),
+            Trigger::BatchJob(job) => Invocation::BatchJob(job),
+            direct => Invocation::Direct(direct.into_found()?),
+        })
     }
-    if value.get("detail-type").is_some() {
-        return eventbridge(value);
+
+    /// The objects a direct event names, and the records it skips.
+    pub fn into_found(self) -> Result<Found, EventError> {
+        match self {
+            Trigger::S3(event) => s3_notification(event),
+            Trigger::S3Test(test) => Ok(Found {
+                objects: vec![],
+                skipped: vec![format!(
+                    "s3:TestEvent for bucket {}",
+                    test.bucket.as_deref().unwrap_or("?")
+                )],
+            }),
+            Trigger::SnsEnvelope(envelope) => {
+                // SNS envelope (S3 -> SNS -> SQS): the S3 event is a JSON string in `Message`.
+                let message = envelope.message.ok_or_else(|| EventError::Malformed {
+                    shape: "SNS notification",
+                    reason: "no Message string".into(),
+                })?;
+                let inner: Value =
+                    serde_json::from_str(&message).map_err(|e| EventError::Malformed {
+                        shape: "SNS Message",
+                        reason: e.to_string(),
+                    })?;
+                objects_in(&inner)
+            }
+            Trigger::Sns(records) => sns_event(records),
+            Trigger::EventBridge(event) => {
+                // EventBridge carries the key as stored (not URL-encoded, unlike S3 notifications).
+                Ok(Found {
+                    objects: vec![ObjectRef {
+                        bucket: event.detail.bucket.name,
+                        key: event.detail.object.key,
+                    }],
+                    skipped: vec![],
+                })
+            }
+            Trigger::OtherEventBridge {
+                source,
+                detail_type,
+            } => Ok(Found {
+                objects: vec![],
+                skipped: vec![format!(
+                    "EventBridge {source:?} {detail_type:?} is not an S3 Object Created event"
+                )],
+            }),
+            // `parse_message` reads none of these: a batch names no objects of its own.
+            Trigger::Sqs(_) | Trigger::Kinesis(_) | Trigger::BatchJob(_) => Err(
+                EventError::Unrecognised("a batch event where a direct event belongs".into()),
+            ),
+        }
     }
-    Err(EventError::Unrecognised(describe(value)))
+}
+
+/// Each SQS message's body, read like a direct event.
+fn sqs_works(event: SqsEvent) -> Vec<SqsWork> {
+    event
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, message)| SqsWork {
+            message_id: message.message_id.unwrap_or_else(|| format!("#{i}")),
+            found: match message.body.as_deref() {
+                Some(body) => serde_json::from_str::<Value>(body)
+                    .map_err(|e| EventError::Malformed {
+                        shape: "SQS message body",
+                        reason: e.to_string(),
+                    })
+                    .and_then(|v| objects_in(&v)),
+                None => Err(EventError::Malformed {
+                    shape: "SQS message",
+                    reason: "no body".into(),
+                }),
+            },
+        })
+        .collect()
 }
 
 /// An SNS event (S3 -> SNS -> Lambda): each record's `Sns.Message` is read like a direct
 /// event. A message that is not JSON or not a known event shape is skipped with a reason
 /// naming its topic (another publisher on a shared topic); a known shape that is malformed
 /// is an error, as it is when it comes directly.
-fn sns_event(value: &Value) -> Result<Found, EventError> {
-    let records = value
-        .get("Records")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+fn sns_event(records: Vec<SnsRecord>) -> Result<Found, EventError> {
     let mut found = Found::default();
-    for (i, record) in records.iter().enumerate() {
-        let topic = record
-            .pointer("/Sns/TopicArn")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
+    for (i, record) in records.into_iter().enumerate() {
+        let topic = record.topic_arn.as_deref().unwrap_or("?");
         let message = record
-            .pointer("/Sns/Message")
-            .and_then(Value::as_str)
+            .message
+            .as_deref()
             .ok_or_else(|| EventError::Malformed {
                 shape: "SNS event",
                 reason: format!("record {i} has no Sns.Message string"),
@@ -186,8 +311,7 @@ fn sns_event(value: &Value) -> Result<Found, EventError> {
     Ok(found)
 }
 
-fn s3_notification(value: &Value) -> Result<Found, EventError> {
-    let event: S3Event = from_value(value, "S3 event notification")?;
+fn s3_notification(event: S3Event) -> Result<Found, EventError> {
     let mut found = Found::default();
     for (i, record) in event.records.into_iter().enumerate() {
         let name = record.event_name.unwrap_or_default();
@@ -213,54 +337,8 @@ fn s3_notification(value: &Value) -> Result<Found, EventError> {
     Ok(found)
 }
 
-#[derive(Deserialize, serde::Serialize)]
-struct ObjectCreatedDetail {
-    bucket: NameOnly,
-    object: KeyOnly,
-}
-#[derive(Deserialize, serde::Serialize)]
-struct NameOnly {
-    name: String,
-}
-#[derive(Deserialize, serde::Serialize)]
-struct KeyOnly {
-    key: String,
-}
-
-fn eventbridge(value: &Value) -> Result<Found, EventError> {
-    let detail_type = value
-        .get("detail-type")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let source = value.get("source").and_then(Value::as_str).unwrap_or("");
-    if source != "aws.s3" || detail_type != "Object Created" {
-        return Ok(Found {
-            objects: vec![],
-            skipped: vec![format!(
-                "EventBridge {source:?} {detail_type:?} is not an S3 Object Created event"
-            )],
-        });
-    }
-    let event: EventBridgeEvent<ObjectCreatedDetail> = from_value(value, "EventBridge event")?;
-    // EventBridge carries the key as stored (not URL-encoded, unlike S3 notifications).
-    Ok(Found {
-        objects: vec![ObjectRef {
-            bucket: event.detail.bucket.name,
-            key: event.detail.object.key,
-        }],
-        skipped: vec![],
-    })
-}
-
-/// Decodes an S3 notification key: `+` is a space, `%XX` are UTF-8 bytes.
-pub fn decode_key(raw: &str) -> Result<String, EventError> {
-    let plus_as_space = raw.replace('+', " ");
-    percent_decode_str(&plus_as_space)
-        .decode_utf8()
-        .map(|key| key.into_owned())
-        .map_err(|_| EventError::BadKey {
-            raw: raw.to_owned(),
-        })
+fn text_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
 }
 
 fn from_value<T: serde::de::DeserializeOwned>(
@@ -311,19 +389,6 @@ mod tests {
                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "P"}, "arn": format!("arn:aws:s3:::{bucket}")},
                    "object": {"key": key, "size": 10, "eTag": "e", "sequencer": "01"}}
         })
-    }
-
-    #[test]
-    fn decodes_plus_and_percent_utf8() {
-        assert_eq!(
-            decode_key("a+b%2Bc/%C3%A9t%C3%A9+2026.gz").unwrap(),
-            "a b+c/été 2026.gz"
-        );
-        assert_eq!(decode_key("plain/key").unwrap(), "plain/key");
-        assert!(matches!(
-            decode_key("bad%FF"),
-            Err(EventError::BadKey { .. })
-        ));
     }
 
     #[test]
@@ -441,6 +506,36 @@ mod tests {
                 .starts_with("malformed S3 event notification"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn each_shipped_sample_event_is_read_into_its_trigger() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        let trigger = |name: &str| {
+            let text = std::fs::read_to_string(root.join(name)).unwrap();
+            Trigger::parse(&serde_json::from_str(&text).unwrap()).unwrap()
+        };
+        assert!(matches!(trigger("s3-put.json"), Trigger::S3(_)));
+        assert!(matches!(trigger("s3-test-event.json"), Trigger::S3Test(_)));
+        assert!(matches!(trigger("sqs-s3-put.json"), Trigger::Sqs(_)));
+        assert!(matches!(trigger("sns-s3-put.json"), Trigger::Sns(_)));
+        let eventbridge = trigger("eventbridge-object-created.json");
+        assert!(eventbridge.keys_as_stored());
+        assert!(matches!(eventbridge, Trigger::EventBridge(_)));
+        assert!(matches!(trigger("kinesis.json"), Trigger::Kinesis(_)));
+        for name in ["s3-batch-v1.json", "s3-batch-v2.json"] {
+            assert!(matches!(trigger(name), Trigger::BatchJob(_)), "{name}");
+        }
+        // Only EventBridge sends keys as stored.
+        assert!(!trigger("s3-put.json").keys_as_stored());
+        // Inside a message, only what may come directly is read.
+        let kinesis =
+            serde_json::from_str(&std::fs::read_to_string(root.join("kinesis.json")).unwrap())
+                .unwrap();
+        assert!(!matches!(
+            Trigger::parse_message(&kinesis),
+            Ok(Trigger::Kinesis(_))
+        ));
     }
 
     #[test]

@@ -27,8 +27,10 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::events::{Found, Invocation, ObjectRef, decode_key, parse_invocation};
+use crate::event_error::EventError;
+use crate::events::{Found, Invocation, ObjectRef, Trigger};
 use crate::metrics::{self, Outcome, Subject};
+use crate::s3_key::decode_key;
 
 /// Time kept back from the invocation deadline to report a clean error before Lambda kills us:
 /// a tenth of the remaining time, at most this much (short timeouts keep most of their time).
@@ -37,7 +39,7 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     #[error(transparent)]
-    Event(#[from] crate::events::EventError),
+    Event(#[from] EventError),
     /// Ensure failed: none of `objects` was read.
     #[error("{objects}: {reason}")]
     EnsureIndex { objects: String, reason: String },
@@ -115,15 +117,17 @@ impl<S: ObjectStore> Handler<S> {
     pub async fn handle(&self, payload: Value, context: &Context) -> Result<Value, HandlerError> {
         let span = tracing::info_span!("invocation", request_id = %context.request_id);
         let deadline = deadline_from(context.deadline(), SystemTime::now());
-        // EventBridge sends the key as stored, but a rule's input transformer or a hand-made
-        // event may carry the URL-encoded form: both are tried.
-        let keys = if is_eventbridge(&payload) {
-            KeyForms::AsGivenThenDecoded
-        } else {
-            KeyForms::AsGiven
-        };
         async move {
-            let invocation = parse_invocation(&payload)?;
+            let trigger = Trigger::parse(&payload)?;
+            drop(payload);
+            // EventBridge sends the key as stored, but a rule's input transformer or a hand-made
+            // event may carry the URL-encoded form: both are tried.
+            let keys = if trigger.keys_as_stored() {
+                KeyForms::AsGivenThenDecoded
+            } else {
+                KeyForms::AsGiven
+            };
+            let invocation = trigger.into_invocation()?;
             let not_ensured = match self.indexer.ensure_index_before(deadline).await {
                 Ok(_) => None,
                 Err(e) => {
@@ -384,11 +388,6 @@ fn not_ensured_reason(error: &search_sink::SinkError, deadline_passed: bool) -> 
 enum KeyForms {
     AsGiven,
     AsGivenThenDecoded,
-}
-
-fn is_eventbridge(payload: &Value) -> bool {
-    payload.get("detail-type").is_some()
-        && payload.get("source").and_then(Value::as_str) == Some("aws.s3")
 }
 
 /// Lambda's longest timeout, used when the runtime API sends no usable deadline.

@@ -1,8 +1,9 @@
 //! CloudWatch Embedded Metric Format: one JSON line on stdout per object of an S3 event, per
 //! Kinesis batch and per S3 Batch Operations task, whatever happened to it (indexed, failed,
 //! missing), which CloudWatch Logs turns into metrics without any API call (no extra
-//! permission, no latency). A failed line carries what was done before the failure, so dead
-//! letters written by an attempt that then failed still trip the alarm.
+//! permission, no latency; [`search_sink::emf`] writes the envelope). A failed line carries
+//! what was done before the failure, so dead letters written by an attempt that then failed
+//! still trip the alarm.
 //!
 //! Every trigger's lines feed the shared counts (`DocumentsDeadLettered` and the rest), so
 //! the dead-letter alarm sees them all. What differs per trigger is the unit counted
@@ -21,7 +22,7 @@
 //! registers changed: before indexing, fixed in place, or replaced by a tombstone.
 
 use pipeline::ObjectSummary;
-use serde_json::{Map, Value, json};
+use search_sink::emf::{EmfLine, Unit};
 
 pub const NAMESPACE: &str = "TweetIndexer";
 
@@ -51,33 +52,33 @@ pub enum Subject {
 pub type Emit<'a> = &'a (dyn Fn(&ObjectSummary, Subject) + Send + Sync);
 
 /// The metric names and units, in the order they appear in the line.
-const METRICS: [(&str, &str); 26] = [
-    ("DocumentsIndexed", "Count"),
-    ("BackfillDocumentsIndexed", "Count"),
-    ("DocumentsUpdated", "Count"),
-    ("DocumentsSuperseded", "Count"),
-    ("DocumentsRefused", "Count"),
-    ("TweetsFiltered", "Count"),
-    ("DocumentsDeadLettered", "Count"),
-    ("DocumentsDeleted", "Count"),
-    ("ControlMessages", "Count"),
-    ("InvalidRecords", "Count"),
-    ("BytesRead", "Bytes"),
-    ("ObjectsIndexed", "Count"),
-    ("ObjectsFailed", "Count"),
-    ("MissingObjects", "Count"),
-    ("KinesisBatchesIndexed", "Count"),
-    ("KinesisBatchesFailed", "Count"),
-    ("BackfillTasksSucceeded", "Count"),
-    ("BackfillTasksFailed", "Count"),
-    ("LagMilliseconds", "Milliseconds"),
-    ("ComplianceEventsApplied", "Count"),
-    ("ComplianceDocumentsChanged", "Count"),
-    ("ComplianceLagMilliseconds", "Milliseconds"),
-    ("BackfillComplianceLagMilliseconds", "Milliseconds"),
-    ("ArchivePuts", "Count"),
-    ("ArchiveDeletes", "Count"),
-    ("ArchiveUpdates", "Count"),
+const METRICS: [(&str, Unit); 26] = [
+    ("DocumentsIndexed", Unit::Count),
+    ("BackfillDocumentsIndexed", Unit::Count),
+    ("DocumentsUpdated", Unit::Count),
+    ("DocumentsSuperseded", Unit::Count),
+    ("DocumentsRefused", Unit::Count),
+    ("TweetsFiltered", Unit::Count),
+    ("DocumentsDeadLettered", Unit::Count),
+    ("DocumentsDeleted", Unit::Count),
+    ("ControlMessages", Unit::Count),
+    ("InvalidRecords", Unit::Count),
+    ("BytesRead", Unit::Bytes),
+    ("ObjectsIndexed", Unit::Count),
+    ("ObjectsFailed", Unit::Count),
+    ("MissingObjects", Unit::Count),
+    ("KinesisBatchesIndexed", Unit::Count),
+    ("KinesisBatchesFailed", Unit::Count),
+    ("BackfillTasksSucceeded", Unit::Count),
+    ("BackfillTasksFailed", Unit::Count),
+    ("LagMilliseconds", Unit::Milliseconds),
+    ("ComplianceEventsApplied", Unit::Count),
+    ("ComplianceDocumentsChanged", Unit::Count),
+    ("ComplianceLagMilliseconds", Unit::Milliseconds),
+    ("BackfillComplianceLagMilliseconds", Unit::Milliseconds),
+    ("ArchivePuts", Unit::Count),
+    ("ArchiveDeletes", Unit::Count),
+    ("ArchiveUpdates", Unit::Count),
 ];
 
 /// Builds the EMF line for one object, Kinesis batch or backfill task. `now_ms` is the wall
@@ -134,12 +135,10 @@ pub fn emf_line(
         archived.then_some(summary.archive_deletes),
         archived.then_some(summary.archive_updates),
     ];
-    let mut root = Map::new();
-    let mut defs = Vec::new();
+    let mut line = EmfLine::new(NAMESPACE, &["FunctionName"]);
     for ((name, unit), value) in METRICS.iter().zip(values) {
         if let Some(value) = value {
-            defs.push(json!({"Name": name, "Unit": unit}));
-            root.insert((*name).to_owned(), json!(value));
+            line.metric(name, *unit, value);
         }
     }
     let (trigger, outcome) = match subject {
@@ -148,33 +147,24 @@ pub fn emf_line(
         Subject::KinesisBatch { failed: true } => ("kinesis", Outcome::Failed),
         Subject::BackfillTask(outcome) => ("batch-operations", outcome),
     };
-    root.insert("FunctionName".into(), json!(function_name));
-    root.insert("trigger".into(), json!(trigger));
-    root.insert("object".into(), json!(summary.object));
-    root.insert(
-        "outcome".into(),
-        json!(match outcome {
-            Outcome::Indexed => "indexed",
-            Outcome::Failed => "failed",
-            Outcome::Missing => "missing",
-        }),
-    );
-    root.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": now_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["FunctionName"]],
-                "Metrics": defs,
-            }]
-        }),
-    );
-    Value::Object(root).to_string()
+    line.property("FunctionName", function_name)
+        .property("trigger", trigger)
+        .property("object", summary.object.as_str())
+        .property(
+            "outcome",
+            match outcome {
+                Outcome::Indexed => "indexed",
+                Outcome::Failed => "failed",
+                Outcome::Missing => "missing",
+            },
+        );
+    line.finish(now_ms)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn metric(line: &str, name: &str) -> Option<u64> {

@@ -29,8 +29,10 @@ use tweets::{Extractor, FramerOptions};
 
 use crate::feed::Feed;
 use crate::filter::AuthorFilter;
-use crate::run::{CHANNEL_DEPTH, Extraction, Indexer, PipelineError, Work};
+use crate::indexer::Indexer;
+use crate::run::{CHANNEL_DEPTH, Extraction, PipelineError};
 use crate::summary::ObjectSummary;
+use crate::work::Work;
 
 /// One record of a batch.
 #[derive(Debug, Clone)]

@@ -25,8 +25,8 @@
 //! retried, then lands where failed inputs land) rather than being skipped.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use search_sink::{
     BulkSink, Hit, Operation, Origin, Pages, Report, SearchClient, SearchRequest, SinkError,
@@ -39,16 +39,10 @@ use tweets::compliance::register::{self, doc_ids_for};
 use tweets::compliance::{Outcome, Register, RegisterSet, Subject};
 
 use crate::archive::{self, Change};
-use crate::run::{Indexer, decimal_id};
-
-/// The compliance index of `index`: `{index}_compliance` (`twitter_compliance`: within
-/// `twitter*` for IAM paths, outside a `twitter-*` partition pattern).
-pub fn compliance_index_name(index: &str) -> String {
-    format!("{index}_compliance")
-}
-
-/// How long "the compliance index does not exist" is believed before it is asked again.
-pub const ABSENT_FOR: Duration = Duration::from_secs(10);
+use crate::compliance_index::State;
+pub use crate::compliance_index::{ABSENT_FOR, ComplianceIndex, compliance_index_name};
+use crate::indexer::Indexer;
+use crate::work::decimal_id;
 
 /// Register `_id`s a look-up cache holds per input (about 100 bytes each); when full, it is
 /// emptied.
@@ -68,62 +62,6 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// `{index}_compliance`, and whether it exists as this process last saw it: shared by every
-/// input of a process (a warm Lambda's invocations too).
-#[derive(Debug)]
-pub struct ComplianceIndex {
-    name: String,
-    state: Mutex<State>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum State {
-    Unknown,
-    Exists,
-    /// Not there when asked; believed until then.
-    Absent(Instant),
-}
-
-impl ComplianceIndex {
-    /// The compliance index of `index`.
-    pub fn of(index: &str) -> Self {
-        ComplianceIndex {
-            name: compliance_index_name(index),
-            state: Mutex::new(State::Unknown),
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn state(&self) -> State {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn set(&self, state: State) {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = state;
-    }
-
-    /// Whether look-ups should ask the server: the index exists or may have been created
-    /// since it was last found missing.
-    async fn may_exist(&self, client: &SearchClient, deadline: Instant) -> Result<bool, SinkError> {
-        match self.state() {
-            State::Exists => Ok(true),
-            State::Absent(until) if Instant::now() < until => Ok(false),
-            State::Unknown | State::Absent(_) => {
-                let exists = client.index_exists(&self.name, deadline).await?;
-                self.set(if exists {
-                    State::Exists
-                } else {
-                    State::Absent(Instant::now() + ABSENT_FOR)
-                });
-                Ok(exists)
-            }
-        }
-    }
 }
 
 /// What writing registers did.

@@ -17,8 +17,9 @@ use tweets::partition::{Partition, Period, Retention};
 use tweets::{Extractor, FramerOptions};
 
 use crate::filter::AuthorFilter;
-use crate::run::{Extraction, Work, log_invalid};
+use crate::run::Extraction;
 use crate::summary::ObjectSummary;
+use crate::work::{Work, log_invalid};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DryRunError {

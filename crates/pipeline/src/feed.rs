@@ -42,9 +42,10 @@ use tweets::compliance::{Register, RegisterSet, Verdict};
 
 use crate::archive::{ArchiveCounts, ArchiveError, ArchiveWriter, Change, Entry, State};
 use crate::compliance::{Registers, applied, now_ms};
+use crate::indexer::Indexer;
 use crate::lifecycle::Route;
-use crate::run::{Indexer, PipelineError, Work, decimal_id, log_invalid};
 use crate::summary::ObjectSummary;
+use crate::work::{Work, decimal_id, log_invalid};
 
 /// Documents staged before their registers are looked up (about 9 register ids each in one
 /// `_mget`).
@@ -91,16 +92,6 @@ pub(crate) enum FeedError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-}
-
-impl FeedError {
-    /// The pipeline's error for `object`.
-    pub(crate) fn for_object(self, object: String) -> PipelineError {
-        match self {
-            FeedError::Sink(source) => PipelineError::Sink { object, source },
-            FeedError::Archive(source) => PipelineError::Archive { object, source },
-        }
-    }
 }
 
 /// The archive's side of a feed: the change of each operation pushed and not yet confirmed

@@ -20,15 +20,18 @@
 pub mod archive;
 pub mod batch;
 pub mod compliance;
+mod compliance_index;
 pub mod dry_run;
 mod feed;
 pub mod filter;
+mod indexer;
 pub mod kpl;
 pub mod lifecycle;
 pub mod memory;
 pub mod run;
 pub mod source;
 mod summary;
+mod work;
 
 pub use batch::{BatchOutcome, BatchRecord};
 pub use compliance::{Fixed, IdPages, SweepReport};

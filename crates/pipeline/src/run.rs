@@ -11,16 +11,17 @@ use search_sink::{
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tweets::compliance::Register;
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
 use crate::archive::{Archive, ArchiveError};
-use crate::compliance::ComplianceIndex;
-use crate::feed::Feed;
+use crate::compliance_index::ComplianceIndex;
+use crate::feed::{Feed, FeedError};
 use crate::filter::AuthorFilter;
+pub use crate::indexer::Indexer;
 use crate::lifecycle::{Lifecycle, Settings};
 use crate::source::{Object, S3Store};
 use crate::summary::ObjectSummary;
+use crate::work::{Work, decimal_id};
 
 /// Work items in flight between the extractor thread and the sink: small (one document each).
 pub(crate) const CHANNEL_DEPTH: usize = 256;
@@ -49,60 +50,14 @@ pub enum PipelineError {
     Extractor { object: String, detail: String },
 }
 
-/// What one item of an input asks of the sink side ([`crate::feed`] takes it).
-pub(crate) enum Work {
-    /// A tweet's document (an [`Operation::Index`]), with what the look-up of its
-    /// compliance registers needs.
-    Doc {
-        op: Operation,
-        offset: u64,
-        timestamp_ms: Option<i64>,
-        warnings: u64,
-        /// The tweet's id and its author's.
-        ids: (Option<u64>, Option<u64>),
-        /// The registers of the compliance events the tweet implies of itself (already
-        /// applied to the document; written with the others, they concern other documents
-        /// too, e.g. earlier versions of an edited tweet).
-        own: Vec<Register>,
-        /// The record it was read from, when there is an archive.
-        /// Shared by the tweets of one record (a v2 payload of many).
-        raw: Option<Arc<[u8]>>,
-    },
-    /// A tweet delete (an [`Operation::Delete`]) and when it happened, when the record says.
-    Delete {
-        op: Operation,
-        offset: u64,
-        event_at: Option<i64>,
-    },
-    /// A compliance event other than a tweet delete: the registers it writes.
-    Compliance {
-        registers: Vec<Register>,
-        offset: u64,
-        event_at: Option<i64>,
-    },
-    Control,
-    Filtered,
-    Invalid {
-        offset: u64,
-        reason: String,
-    },
-}
-
-/// Holds what is shared across objects (and across invocations of a warm Lambda): the
-/// extractor with its VADER lexicon, the search client, the dead-letter store.
-#[derive(Debug, Clone)]
-pub struct Indexer {
-    pub(crate) extractor: Arc<Extractor>,
-    pub(crate) framing: FramerOptions,
-    pub(crate) client: Arc<SearchClient>,
-    pub(crate) dead_letters: Option<Arc<dyn DeadLetterStore>>,
-    pub(crate) filter: AuthorFilter,
-    /// `{index}_compliance`: whether it exists, shared by every object of the process.
-    pub(crate) compliance: Arc<ComplianceIndex>,
-    /// Where each operation goes (`INDEX_PARTITION`) and how indices are made.
-    pub(crate) lifecycle: Arc<Lifecycle>,
-    /// The DynamoDB archive (`ARCHIVE_TABLE`), if any.
-    pub(crate) archive: Option<Archive>,
+impl FeedError {
+    /// The pipeline's error for `object`.
+    pub(crate) fn for_object(self, object: String) -> PipelineError {
+        match self {
+            FeedError::Sink(source) => PipelineError::Sink { object, source },
+            FeedError::Archive(source) => PipelineError::Archive { object, source },
+        }
+    }
 }
 
 impl Indexer {
@@ -254,7 +209,7 @@ impl Indexer {
         });
 
         let mut feed = Feed::new(self, deadline);
-        let sink_error = |source: crate::feed::FeedError| source.for_object(name.to_string());
+        let sink_error = |source: FeedError| source.for_object(name.to_string());
         // Whatever happens, the counts so far are kept (the sink's report holds what the
         // server confirmed): an error returns with `summary` filled in.
         let record = |summary: &mut ObjectSummary, feed: &Feed| {
@@ -309,16 +264,6 @@ impl Indexer {
         let finished = feed.complete(summary).await;
         record(summary, &feed);
         finished.map_err(sink_error)
-    }
-}
-
-/// Logs an invalid record; in a gzip object its offset is in the decompressed stream.
-pub(crate) fn log_invalid(object: &str, offset: u64, gzip: bool, reason: &str) {
-    if gzip {
-        let decompressed_offset = offset;
-        tracing::warn!(object, decompressed_offset, reason, "invalid record");
-    } else {
-        tracing::warn!(object, offset, reason, "invalid record");
     }
 }
 
@@ -463,13 +408,6 @@ fn to_work(item: Item, record_crc: u32, received_at: i64, raw: Option<Arc<[u8]>>
         Item::Control { .. } => Work::Control,
         Item::Invalid { offset, reason } => Work::Invalid { offset, reason },
     }
-}
-
-/// A tweet id written in decimal (`_id`s are), as a number.
-pub(crate) fn decimal_id(id: &str) -> Option<u64> {
-    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| id.parse().ok())
-        .flatten()
 }
 
 /// The external version of a tweet's document ([`search_sink::copy_version`]): its time, so a

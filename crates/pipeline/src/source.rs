@@ -254,7 +254,10 @@ impl ObjectStore for S3Store {
 }
 
 /// A readable one-line description of an SDK error (code and message, not the Debug dump).
-fn sdk_detail<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+fn sdk_detail<
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+>(
     error: &SdkError<E, R>,
 ) -> String {
     match error {
@@ -266,16 +269,7 @@ fn sdk_detail<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt
                 err.message().unwrap_or("no message")
             )
         }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
+        other => search_sink::error_chain(other),
     }
 }
 

@@ -94,7 +94,7 @@ impl SearchClient {
             .user_agent(concat!("search-sink/", env!("CARGO_PKG_VERSION")))
             .default_headers(default_headers)
             .build()
-            .map_err(|e| cannot_build(crate::https::error_chain(&e)))?;
+            .map_err(|e| cannot_build(crate::error_chain::error_chain(&e)))?;
         let mut signer = None;
         let mut authorization = None;
         let sensitive = |value: String, variable| {
@@ -295,7 +295,7 @@ impl SearchClient {
             Ok(body) => Ok(RawResponse { status, body }),
             Err(e) => Err(Attempt::Failed(SendError::Retryable(format!(
                 "reading response body: {}",
-                crate::https::error_chain(&e)
+                crate::error_chain::error_chain(&e)
             )))),
         }
     }
@@ -336,7 +336,7 @@ fn transport_failure(method: Method, path: &str, error: &reqwest::Error) -> Atte
     if error.is_connect() && !error.is_timeout() {
         return Attempt::NoConnection(connect_problem(error));
     }
-    Attempt::Failed(SendError::Retryable(crate::https::error_chain(error)))
+    Attempt::Failed(SendError::Retryable(crate::error_chain::error_chain(error)))
 }
 
 /// Why a connection could not be made, in a few words: `connection refused`, or the
@@ -443,7 +443,7 @@ impl Signer {
         let c = self.provider.provide_credentials().await.map_err(|e| {
             SinkError::Signing(format!(
                 "loading AWS credentials: {}",
-                crate::https::error_chain(&e)
+                crate::error_chain::error_chain(&e)
             ))
         })?;
         *cached = Some(c.clone());

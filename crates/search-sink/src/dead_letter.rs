@@ -3,6 +3,7 @@
 //! source object; the file store appends NDJSON lines to one local file.
 
 use crate::config::DeadLetterTarget;
+pub use crate::error::DeadLetterError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -30,35 +31,6 @@ pub struct DeadLetter {
     /// The document as sent (for `index`), so it can be replayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<Box<RawValue>>,
-}
-
-/// A failure to store dead letters.
-#[derive(Debug, thiserror::Error)]
-pub enum DeadLetterError {
-    /// S3 `PutObject` failed.
-    #[error("s3://{bucket}/{key}: {detail}")]
-    S3 {
-        /// Bucket.
-        bucket: String,
-        /// Key.
-        key: String,
-        /// Error from the SDK.
-        detail: String,
-    },
-    /// The deadline passed before the store confirmed the write.
-    #[error("dead letters of {source_object} not stored before the deadline")]
-    Timeout {
-        /// The source object whose dead letters were being written.
-        source_object: String,
-    },
-    /// Appending to the local file failed.
-    #[error("{path}: {source}")]
-    File {
-        /// File path.
-        path: PathBuf,
-        /// I/O error.
-        source: std::io::Error,
-    },
 }
 
 /// Somewhere to put failed operations. Implementations must be durable when `store` returns Ok.

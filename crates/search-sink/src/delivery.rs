@@ -13,12 +13,12 @@ use crate::classify::{ItemClass, classify};
 use crate::client::Method;
 use crate::client::{SearchClient, SendError};
 use crate::dead_letter::DeadLetter;
-use crate::ensure::excerpt;
-use crate::error::SinkError;
+use crate::deadline::fit_delay;
+use crate::error::{SinkError, excerpt};
 use crate::ledger::Seq;
 use crate::operation::Origin;
+use crate::report::Report;
 use crate::retry::Backoff;
-use crate::sink::Report;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use http::HeaderValue;
@@ -567,18 +567,6 @@ pub(crate) fn bulk_timeout(base: Duration, plain_len: usize, remaining: Duration
     let for_payload =
         Duration::from_secs_f64(plain_len as f64 / BULK_TIMEOUT_BYTES_PER_SECOND as f64);
     (base + for_payload).min(remaining)
-}
-
-/// Shortest attempt worth making after a backoff.
-const MIN_ATTEMPT: Duration = Duration::from_millis(50);
-
-/// The backoff to sleep with `remaining` time left: `delay`, shortened so that at least half
-/// of what is left (and [`MIN_ATTEMPT`]) remains for the attempt; `None` when no attempt fits.
-pub(crate) fn fit_delay(delay: Duration, remaining: Duration) -> Option<Duration> {
-    if remaining < MIN_ATTEMPT * 2 {
-        return None;
-    }
-    Some(delay.min(remaining / 2))
 }
 
 /// The `error.type` of a whole-request refusal that retrying in this invocation cannot fix

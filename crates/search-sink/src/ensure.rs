@@ -7,9 +7,9 @@
 
 use crate::client::Method;
 use crate::client::{RawResponse, SearchClient, SendError, method_name};
-use crate::delivery::fit_delay;
+use crate::deadline::fit_delay;
 use crate::error::SinkError;
-pub(crate) use crate::error::excerpt;
+use crate::error::excerpt;
 use crate::retry::Backoff;
 use bytes::Bytes;
 use http::HeaderValue;

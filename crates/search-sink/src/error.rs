@@ -2,8 +2,10 @@
 //! so the caller can fail the invocation (AWS retries it; `_id`s make the retry safe).
 //! [`SinkError::class`] sorts them into configuration errors, transient failures worth
 //! retrying as they are, and permanent refusals that no retry fixes (one table test).
+//! The errors the stages share ([`ConfigError`], [`DeadLetterError`]) live here, below them.
 
 use serde_json::Value;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What a [`SinkError`] asks of the caller.
@@ -100,7 +102,7 @@ pub enum SinkError {
         /// Entries that could not be written.
         count: usize,
         /// Why.
-        source: crate::dead_letter::DeadLetterError,
+        source: DeadLetterError,
     },
     /// The existing index maps a field we write with an incompatible type.
     #[error(
@@ -326,6 +328,35 @@ fn html_title(text: &str) -> Option<String> {
         Some(title) if !title.is_empty() => format!("HTML page \"{title}\""),
         _ => "an HTML page".into(),
     })
+}
+
+/// A failure to store dead letters.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadLetterError {
+    /// S3 `PutObject` failed.
+    #[error("s3://{bucket}/{key}: {detail}")]
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// Error from the SDK.
+        detail: String,
+    },
+    /// The deadline passed before the store confirmed the write.
+    #[error("dead letters of {source_object} not stored before the deadline")]
+    Timeout {
+        /// The source object whose dead letters were being written.
+        source_object: String,
+    },
+    /// Appending to the local file failed.
+    #[error("{path}: {source}")]
+    File {
+        /// File path.
+        path: PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
 }
 
 #[cfg(test)]

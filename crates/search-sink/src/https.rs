@@ -14,6 +14,9 @@ use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provi
 use base64::Engine as _;
 use std::sync::{Arc, LazyLock};
 
+/// Moved to its own module (issue 28: one error-chain formatter); kept here for callers.
+pub use crate::error_chain::error_chain;
+
 /// The HTTP client every AWS SDK client and `aws-config` loader uses. The SDK has no default
 /// one here (the `default-https-client` features are off, they would link aws-lc-rs): a client
 /// built without it fails at its first request, so build SDK configs with [`aws_config_loader`]
@@ -197,21 +200,6 @@ pub fn describe_certificate_error(reason: &rustls::CertificateError) -> String {
     format!("the server's TLS certificate {what} ({name}): {fix}")
 }
 
-/// `error` and its sources, `: `-joined (reqwest's own message names only the URL).
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(current) = next {
-        let part = current.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        next = current.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,17 +266,5 @@ mod tests {
                 "only an unknown issuer is fixed by SSL_CERT_FILE: {text}"
             );
         }
-    }
-
-    #[test]
-    fn error_chain_names_each_source_once() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("error sending request")]
-        struct Outer(#[source] std::io::Error);
-        let outer = Outer(std::io::Error::other("connection refused"));
-        assert_eq!(
-            error_chain(&outer),
-            "error sending request: connection refused"
-        );
     }
 }

@@ -101,6 +101,9 @@
 //!   sensitive, `Debug` of [`Auth`] / [`Config`] / [`SearchClient`] prints `***` for secrets
 //!   ([`S3DeadLetters`] leaves its SDK client out), and [`logs::shield`] is the filter every binary layers over its subscriber so that the AWS
 //!   SDK clients' own traces of credentials stay off whatever `RUST_LOG` says.
+//! - Shared with the other binaries: [`emf`], the CloudWatch Embedded Metric Format line writer
+//!   (the Lambda's and the capture's metrics), and [`Schedule`] / [`Backoff`], the one backoff
+//!   policy (the sink's retries, the capture's reconnects and resends).
 //! - OpenSearch Serverless (`aoss`): time-series collections reject custom `_id`s, so use a
 //!   *search* collection (ids keep retries idempotent).
 
@@ -109,15 +112,19 @@ mod classify;
 mod client;
 mod config;
 pub mod dead_letter;
+mod deadline;
 mod delivery;
+pub mod emf;
 mod ensure;
 mod error;
+mod error_chain;
 pub mod https;
 mod ledger;
 pub mod lifecycle;
 pub mod logs;
 mod operation;
 mod reads;
+mod report;
 mod retry;
 mod sink;
 
@@ -133,9 +140,11 @@ pub use dead_letter::{
 pub use delivery::gzip_bytes;
 pub use ensure::{DEFAULT_ENSURE_TIME, EnsureOutcome};
 pub use error::{ConfigError, ErrorClass, SinkError, excerpt};
+pub use error_chain::error_chain;
 pub use http::{HeaderName, HeaderValue};
 pub use lifecycle::{LifecycleEngine, NameState};
 pub use operation::{Operation, Origin, TOMBSTONE_SOURCE, TOMBSTONE_VERSION, copy_version};
 pub use reads::{Hit, MAX_PAGE, MGET_CHUNK, Pages, SearchRequest, SourceFilter};
-pub use retry::Backoff;
-pub use sink::{BULK_PATH, BulkSink, MAX_OPEN_BATCHES, Report};
+pub use report::Report;
+pub use retry::{Backoff, Schedule};
+pub use sink::{BULK_PATH, BulkSink, MAX_OPEN_BATCHES};

@@ -7,8 +7,8 @@
 //! bulks within the caller's deadline.
 
 use crate::client::{Method, RawResponse, SearchClient};
-use crate::ensure::{excerpt, rejected, segment};
-use crate::error::SinkError;
+use crate::ensure::{rejected, segment};
+use crate::error::{SinkError, excerpt};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 

@@ -14,8 +14,8 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::client::{Method, SearchClient};
-use crate::ensure::{excerpt, rejected, segment};
-use crate::error::SinkError;
+use crate::ensure::{rejected, segment};
+use crate::error::{SinkError, excerpt};
 
 /// Ids per `_mget` request: a caller's longer list is split.
 pub const MGET_CHUNK: usize = 10_000;

@@ -7,7 +7,8 @@
 //! where the reference has a quirk, it is reproduced and named in a test.
 //!
 //! Data flows through one module per stage: `lexicon` (tables, built once), `text` (emoji
-//! step and tokens), `rules` (one valence per token), `score` (sum, proportions, rounding).
+//! step and tokens), `rules` (one valence per token), `score` (sum, proportions, rounding)
+//! into `scores` (the result types, below every stage).
 //!
 //! ```
 //! let analyzer = vader::Analyzer::new();
@@ -22,54 +23,14 @@ mod lexicon_files;
 mod pystr;
 mod rules;
 mod score;
+mod scores;
 mod text;
 
 use std::cell::RefCell;
 
 use lexicon::{LEXICON, Lexicon};
+pub use scores::{Label, Scores};
 use text::Token;
-
-/// Sentiment label with the standard VADER thresholds on the compound score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Label {
-    Positive,
-    Neutral,
-    Negative,
-}
-
-impl Label {
-    /// `"Positive"`, `"Neutral"` or `"Negative"`: the keyword stored in the index.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Label::Positive => "Positive",
-            Label::Neutral => "Neutral",
-            Label::Negative => "Negative",
-        }
-    }
-}
-
-/// The four numbers `SentimentIntensityAnalyzer.polarity_scores` returns, rounded as it rounds
-/// them (neg/neu/pos to 3 decimals, compound to 4, with Python's `round()`).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Scores {
-    pub neg: f64,
-    pub neu: f64,
-    pub pos: f64,
-    pub compound: f64,
-}
-
-impl Scores {
-    /// Positive when compound >= 0.05, Negative when compound <= -0.05, else Neutral.
-    pub fn label(&self) -> Label {
-        if self.compound >= 0.05 {
-            Label::Positive
-        } else if self.compound <= -0.05 {
-            Label::Negative
-        } else {
-            Label::Neutral
-        }
-    }
-}
 
 /// Scores texts. A handle on the process-wide lexicon (built on first use), so it is
 /// `Copy`, `Send + Sync` and free to create or share.

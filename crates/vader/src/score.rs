@@ -1,7 +1,7 @@
 //! Stage 3: `score_valence`: sum, punctuation emphasis, normalisation, proportions, rounding.
 
-use crate::Scores;
 use crate::pystr::py_round;
+use crate::scores::Scores;
 
 /// `normalize(score, alpha=15)`.
 fn normalize(score: f64) -> f64 {

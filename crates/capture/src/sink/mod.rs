@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aws_sdk_firehose::error::{ProvideErrorMetadata, SdkError};
+use search_sink::Schedule;
 use tokio::io::AsyncWriteExt;
 
 use crate::exit::Class;
@@ -341,12 +342,14 @@ pub fn plan_batches(
 pub(crate) const RETRY_START: Duration = Duration::from_millis(200);
 pub(crate) const RETRY_MAX: Duration = Duration::from_secs(30);
 
-/// The delay before resend attempt `attempt` (1-based): `start` doubling, capped.
+/// The delay before resend attempt `attempt` (1-based): `start` doubling, capped at
+/// [`RETRY_MAX`] (the workspace's one [`Schedule`]).
 pub(crate) fn retry_delay(start: Duration, attempt: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempt.saturating_sub(1))
-        .unwrap_or(u32::MAX);
-    start.saturating_mul(factor).min(RETRY_MAX)
+    Schedule::Doubling {
+        start,
+        max: RETRY_MAX,
+    }
+    .delay(attempt)
 }
 
 /// Splits a batch by the per-entry answers of a call that succeeded as a whole (Firehose
