@@ -175,6 +175,13 @@ impl Env {
         })
     }
 
+    /// The fault proxy in front of moto.
+    async fn proxy(&self, plan: FaultPlan) -> FaultProxy {
+        FaultProxy::start(Upstream::Forward(self.moto.clone()), plan)
+            .await
+            .unwrap()
+    }
+
     /// An indexer writing to the index and, through `endpoint`, to `table`.
     async fn indexer(&self, endpoint: &str, table: &str) -> Indexer {
         let mut config = Config::new(&self.osmem);
@@ -268,12 +275,7 @@ async fn the_archive_holds_exactly_the_tweets_not_deleted() {
     let t = tweets(8);
     // Through the fault proxy, which faults nothing here but refuses a call naming a tweet
     // twice, as DynamoDB does (moto does not).
-    let proxy = FaultProxy::start(
-        Upstream::Forward(env.moto.clone()),
-        FaultPlan::Scripted(vec![]),
-    )
-    .await
-    .unwrap();
+    let proxy = env.proxy(FaultPlan::Scripted(vec![])).await;
     let indexer = env.indexer(&proxy.url(), &env.table).await;
     // One object: every tweet, a duplicate, two deletes (one before its tweet's copy below).
     let mut first: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
@@ -379,9 +381,7 @@ async fn unprocessed_items_and_throttles_are_retried_until_every_item_lands() {
         Fault::Whole(WholeFailure::Internal),
         Fault::Refuse(vec![0, 1, 2]),
     ]);
-    let proxy = FaultProxy::start(Upstream::Forward(env.moto.clone()), plan)
-        .await
-        .unwrap();
+    let proxy = env.proxy(plan).await;
     let indexer = env.indexer(&proxy.url(), &env.table).await;
     let lines: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
     let (result, summary) = env
@@ -403,12 +403,7 @@ async fn a_throttle_past_the_deadline_fails_the_input() {
         return;
     };
     let t = tweets(3);
-    let proxy = FaultProxy::start(
-        Upstream::Forward(env.moto.clone()),
-        FaultPlan::Scripted(vec![]),
-    )
-    .await
-    .unwrap();
+    let proxy = env.proxy(FaultPlan::Scripted(vec![])).await;
     proxy.set_outage(Some(WholeFailure::Throttled));
     let indexer = env.indexer(&proxy.url(), &env.table).await;
     let lines: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
@@ -482,12 +477,7 @@ async fn a_kinesis_batch_is_acknowledged_only_up_to_what_the_archive_holds() {
         Fault::Whole(WholeFailure::Throttled),
         10_000,
     ));
-    let proxy = FaultProxy::start(
-        Upstream::Forward(env.moto.clone()),
-        FaultPlan::Scripted(script),
-    )
-    .await
-    .unwrap();
+    let proxy = env.proxy(FaultPlan::Scripted(script)).await;
     let indexer = env.indexer(&proxy.url(), &env.table).await;
     let records: Vec<pipeline::BatchRecord> = t
         .iter()
