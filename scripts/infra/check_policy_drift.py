@@ -28,6 +28,7 @@ POLICY_SOURCES = {
     ("DomainLogDeliveryPolicy", "PolicyDocument"): "opensearch-log-delivery.json",
     ("SearchDomain", "AccessPolicies"): "domain-access.json",
     ("IndexerKinesisPolicy", "PolicyDocument"): "lambda-kinesis-read.json",
+    ("IndexerArchivePolicy", "PolicyDocument"): "lambda-archive-write.json",
     ("KinesisProducerPolicy", "PolicyDocument"): "kinesis-producer.json",
     ("BatchOperationsRole", "AssumeRolePolicyDocument"): "batch-operations-trust.json",
     ("BatchOperationsRole", "Policies[batch-operations]"): "batch-operations.json",

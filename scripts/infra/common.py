@@ -99,6 +99,7 @@ def example_values(template: dict) -> dict:
             "IndexerRole.Arn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/{EXAMPLE_STACK}-IndexerRole-EXAMPLE",
             "IndexerFunction.Arn": f"arn:aws:lambda:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:function:{EXAMPLE_STACK}-indexer",
             "TweetsStream.Arn": f"arn:aws:kinesis:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:stream/{EXAMPLE_STACK}-tweets",
+            "TweetsArchive.Arn": f"arn:aws:dynamodb:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:table/{EXAMPLE_STACK}-tweets-archive",
             "DeliveryStream.Arn": f"arn:aws:firehose:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:deliverystream/{EXAMPLE_STACK}-tweets",
             "CaptureTokenSecret": f"arn:aws:secretsmanager:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:secret:CaptureTokenSecret-AbCdEf",
             "FgacSetupRole.Arn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/{EXAMPLE_STACK}-FgacSetupRole-EXAMPLE",
@@ -113,6 +114,7 @@ def example_values(template: dict) -> dict:
             # when it is set, so lint it with a plausible value.
             "AdminPrincipalArn": f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/SearchAdmin",
             "ExistingKinesisStreamArn": f"arn:aws:kinesis:{EXAMPLE_REGION}:{EXAMPLE_ACCOUNT}:stream/existing-tweets",
+            "ArchiveTable": "existing-tweets-archive",
         }
     )
     return values

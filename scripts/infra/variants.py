@@ -46,10 +46,16 @@ VARIANTS = {
         **CAPTURE,
         "S3GatewayRouteTableIds": "rtb-0a1b2c3d4e5f60001",
         "CreateKinesisStream": "true",
+        "CreateArchiveTable": "true",
+        "ArchiveRetention": "2y",
     },
     "serverless": {"SearchBackend": "serverless", **ADMIN},
     "serverless-vpc": {"SearchBackend": "serverless", **VPC},
-    "existing": {"SearchBackend": "existing", "ExistingEndpoint": PUBLIC_ENDPOINT},
+    "existing": {
+        "SearchBackend": "existing",
+        "ExistingEndpoint": PUBLIC_ENDPOINT,
+        "ArchiveTable": "tweets-archive",
+    },
     "existing-vpc": {"SearchBackend": "existing", "ExistingEndpoint": VPC_ENDPOINT, **VPC},
 }
 

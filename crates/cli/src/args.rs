@@ -188,6 +188,13 @@ pub struct IndexArgs {
     /// [env: FOLLOW_USER_IDS]
     #[arg(long)]
     pub follow_user_ids: Option<String>,
+    /// DynamoDB table that also keeps every tweet the index accepts (its raw record), and
+    /// follows its deletes and compliance events.
+    #[arg(long, env = "ARCHIVE_TABLE")]
+    pub archive_table: Option<String>,
+    /// Archive items expire this long after their tweet (e.g. 2y, 400d; off by default).
+    #[arg(long, env = "ARCHIVE_RETENTION")]
+    pub archive_retention: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -23,7 +23,8 @@ pub const UNREACHABLE_ATTEMPTS: u32 = 3;
 
 /// Each setting's environment variable and the id of its clap argument (its flag is the id
 /// spelled with dashes: [`flag_of`]).
-pub const SETTINGS: [(&str, &str); 20] = [
+pub const SETTINGS: [(&str, &str); 21] = [
+    ("ARCHIVE_RETENTION", "archive_retention"),
     ("INDEX_PARTITION", "index_partition"),
     ("RETENTION", "retention"),
     ("INDEX_SHARDS", "index_shards"),

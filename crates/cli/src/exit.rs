@@ -97,6 +97,9 @@ pub fn sink_problem(error: &SinkError) -> Problem {
 pub fn pipeline_problem(error: &PipelineError) -> Problem {
     match error {
         PipelineError::Sink { source, .. } => sink_problem(source),
+        // The archive throttled past the deadline, or refused (access, no such table).
+        PipelineError::Archive { source, .. } if source.is_transient() => Problem::Transient,
+        PipelineError::Archive { .. } => Problem::Refused,
         // Only the reader fails a read (a stalled or reset stream, S3 resumes used up):
         // corrupt data is invalid records and the object completes.
         PipelineError::Read { .. } => Problem::Transient,
@@ -163,6 +166,7 @@ pub fn source_detail(error: &SourceError) -> String {
 pub fn pipeline_detail(error: &PipelineError) -> String {
     match error {
         PipelineError::Sink { source, .. } => source.to_string(),
+        PipelineError::Archive { source, .. } => source.to_string(),
         PipelineError::Read { offset, detail, .. } => {
             format!("read failed at byte {offset} of the decompressed stream: {detail}")
         }

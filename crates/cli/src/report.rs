@@ -255,6 +255,12 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
         if let Some(compliance) = compliance(s) {
             text.push_str(&format!("; compliance: {compliance}"));
         }
+        if s.archive_puts + s.archive_deletes + s.archive_updates > 0 {
+            text.push_str(&format!(
+                "; archive: {} put, {} deleted, {} updated, {} retried",
+                s.archive_puts, s.archive_deletes, s.archive_updates, s.archive_retried
+            ));
+        }
     }
     text
 }
@@ -330,6 +336,23 @@ mod tests {
                 "{terminal} {no_color:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_archive_is_said_only_when_it_wrote() {
+        assert!(!line(&ObjectSummary::new("a"), false).contains("archive"));
+        let archived = ObjectSummary {
+            archive_puts: 5,
+            archive_deletes: 2,
+            archive_updates: 1,
+            archive_retried: 3,
+            ..ObjectSummary::new("a")
+        };
+        let text = line(&archived, false);
+        assert!(
+            text.ends_with("; archive: 5 put, 2 deleted, 1 updated, 3 retried"),
+            "{text}"
+        );
     }
 
     #[test]

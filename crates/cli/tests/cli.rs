@@ -684,6 +684,40 @@ fn settings_are_named_as_the_user_gave_them() {
     );
     assert!(!ran.stderr.contains("FOLLOW_USER_IDS"), "{}", ran.stderr);
 
+    // The archive's settings are checked before anything is connected.
+    let ran = run_bounded(
+        bin()
+            .args([
+                "index",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--archive-retention",
+                "2y",
+            ])
+            .arg(samples()),
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("error: --archive-retention: needs ARCHIVE_TABLE"),
+        "{}",
+        ran.stderr
+    );
+    let ran = run_bounded(
+        bin()
+            .env("ARCHIVE_TABLE", "tweets")
+            .env("ARCHIVE_RETENTION", "2")
+            .args(["index", "--endpoint", "http://127.0.0.1:9"])
+            .arg(samples()),
+    );
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("error: ARCHIVE_RETENTION (environment): \"2\" is not a retention"),
+        "{}",
+        ran.stderr
+    );
+
     let ran = run_bounded(
         bin()
             .env("FOLLOW_USER_IDS", "abc")

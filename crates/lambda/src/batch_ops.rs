@@ -227,6 +227,9 @@ fn pipeline_code(error: &PipelineError) -> &'static str {
             SinkError::PermanentFailures { .. } => PERMANENT_FAILURE,
             _ => TEMPORARY_FAILURE,
         },
+        // The archive refused (access, no such table): a retry meets it again.
+        PipelineError::Archive { source, .. } if !source.is_transient() => PERMANENT_FAILURE,
+        PipelineError::Archive { .. } => TEMPORARY_FAILURE,
     }
 }
 

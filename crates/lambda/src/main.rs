@@ -25,6 +25,15 @@ async fn main() -> Result<(), Error> {
         .await?
         .with_author_filter(follow)
         .with_lifecycle(lifecycle);
+    let archive = pipeline::archive::ArchiveSettings::from_env().inspect_err(|e| {
+        lambda_runtime::tracing::error!(error = %e, "invalid configuration");
+    })?;
+    let indexer = match archive {
+        Some(settings) => {
+            indexer.with_archive(pipeline::archive::Archive::from_env(settings).await)
+        }
+        None => indexer,
+    };
     let handler = Handler::new(store, indexer);
     let handler = &handler;
     // Boxed: the pipeline's future is deep, and the runtime nests it further.

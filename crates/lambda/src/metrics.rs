@@ -52,7 +52,7 @@ pub enum Subject {
 pub type Emit<'a> = &'a (dyn Fn(&ObjectSummary, Subject) + Send + Sync);
 
 /// The metric names and units, in the order they appear in the line.
-const METRICS: [(&str, Unit); 23] = [
+const METRICS: [(&str, Unit); 26] = [
     ("DocumentsIndexed", Unit::Count),
     ("BackfillDocumentsIndexed", Unit::Count),
     ("DocumentsUpdated", Unit::Count),
@@ -76,6 +76,9 @@ const METRICS: [(&str, Unit); 23] = [
     ("ComplianceDocumentsChanged", Unit::Count),
     ("ComplianceLagMilliseconds", Unit::Milliseconds),
     ("BackfillComplianceLagMilliseconds", Unit::Milliseconds),
+    ("ArchivePuts", Unit::Count),
+    ("ArchiveDeletes", Unit::Count),
+    ("ArchiveUpdates", Unit::Count),
 ];
 
 /// Builds the EMF line for one object, Kinesis batch or backfill task. `now_ms` is the wall
@@ -102,7 +105,9 @@ pub fn emf_line(
     let flag = |on: bool| u64::from(on);
     let changed =
         summary.compliance_on_arrival + summary.compliance_changed + summary.compliance_tombstones;
-    let values: [Option<u64>; 23] = [
+    // Only with an archive (`ARCHIVE_TABLE`) that wrote something.
+    let archived = summary.archive_puts + summary.archive_deletes + summary.archive_updates > 0;
+    let values: [Option<u64>; 26] = [
         live.then_some(summary.created),
         (!live).then_some(summary.created),
         Some(summary.updated),
@@ -126,6 +131,9 @@ pub fn emf_line(
         Some(changed),
         summary.compliance_lag_ms.filter(|_| live),
         summary.compliance_lag_ms.filter(|_| !live),
+        archived.then_some(summary.archive_puts),
+        archived.then_some(summary.archive_deletes),
+        archived.then_some(summary.archive_updates),
     ];
     let mut line = EmfLine::new(NAMESPACE, &["FunctionName"]);
     for ((name, unit), value) in METRICS.iter().zip(values) {
@@ -192,6 +200,28 @@ mod tests {
             compliance_tombstones: 3,
             ..ObjectSummary::new("s3://b/k")
         }
+    }
+
+    #[test]
+    fn archive_counts_are_on_the_line_only_when_the_archive_wrote() {
+        let line = emf_line(&summary(), Subject::Object(Outcome::Indexed), "fn", 1_500);
+        for name in ["ArchivePuts", "ArchiveDeletes", "ArchiveUpdates"] {
+            assert_eq!(metric(&line, name), None, "{name} without an archive");
+        }
+        let archived = ObjectSummary {
+            archive_puts: 4,
+            archive_deletes: 1,
+            ..summary()
+        };
+        let line = emf_line(
+            &archived,
+            Subject::KinesisBatch { failed: false },
+            "fn",
+            1_500,
+        );
+        assert_eq!(metric(&line, "ArchivePuts"), Some(4));
+        assert_eq!(metric(&line, "ArchiveDeletes"), Some(1));
+        assert_eq!(metric(&line, "ArchiveUpdates"), Some(0));
     }
 
     #[test]

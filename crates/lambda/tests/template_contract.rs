@@ -146,6 +146,13 @@ fn every_template_variable_is_read_and_accepted_by_the_binary() {
     })
     .expect("the template's lifecycle settings are valid");
     assert_eq!(lifecycle, pipeline::lifecycle::Settings::default());
+    // And the archive's (src/main.rs); the default deployment has none.
+    let archive = pipeline::archive::ArchiveSettings::from_lookup(|name| {
+        read.borrow_mut().insert(name.to_owned());
+        env.get(name).cloned()
+    })
+    .expect("the template's archive settings are valid");
+    assert_eq!(archive, None);
 
     let unread: Vec<&String> = env.keys().filter(|k| !read.borrow().contains(*k)).collect();
     assert!(

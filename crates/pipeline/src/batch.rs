@@ -90,8 +90,9 @@ impl Indexer {
         let extractor = self.extractor.clone();
         let filter = self.filter.clone();
         let framing = self.framing;
+        let keep_raw = self.archive.is_some();
         let producer = tokio::task::spawn_blocking(move || {
-            produce(&extractor, &filter, framing, records, &tx);
+            produce(&extractor, &filter, framing, records, &tx, keep_raw);
         });
 
         let mut feed = Feed::new(self, deadline);
@@ -129,25 +130,19 @@ impl Indexer {
         drop(rx);
         let produced = producer.await;
         let error = match (failure, produced) {
-            (Some(source), _) => Some(PipelineError::Sink {
-                object: name.to_owned(),
-                source,
-            }),
+            (Some(source), _) => Some(source.for_object(name.to_owned())),
             (None, Err(e)) => Some(PipelineError::Extractor {
                 object: name.to_owned(),
                 detail: e.to_string(),
             }),
-            (None, Ok(())) => {
-                feed.complete(&mut summary)
-                    .await
-                    .err()
-                    .map(|source| PipelineError::Sink {
-                        object: name.to_owned(),
-                        source,
-                    })
-            }
+            (None, Ok(())) => feed
+                .complete(&mut summary)
+                .await
+                .err()
+                .map(|source| source.for_object(name.to_owned())),
         };
         summary.apply(feed.report());
+        summary.apply_archive(feed.archive_counts());
         summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let first_unconfirmed = error.as_ref().map(|e| {
             // A group staged (or failing to be applied) holds the line at its oldest record,
@@ -194,6 +189,7 @@ fn produce(
     framing: FramerOptions,
     records: Vec<BatchRecord>,
     tx: &mpsc::Sender<Fed>,
+    keep_raw: bool,
 ) {
     for record in records {
         let source = Extraction {
@@ -201,6 +197,8 @@ fn produce(
             filter,
             framing,
             received_at: record.received_at.unwrap_or_else(crate::compliance::now_ms),
+            keep_raw,
+            last_raw: Default::default(),
         };
         let name: Arc<str> = Arc::from(record.name);
         if tx.blocking_send(Fed::Start(name.clone())).is_err() {
@@ -225,7 +223,7 @@ fn produce(
             // The one frame -> items loop, as for objects.
             let mut items = extractor.items_with(payload.as_slice(), framing);
             while let Some(item) = items.next() {
-                let work = source.work_for(item, items.record_crc());
+                let work = source.work_for(item, items.record_crc(), items.record());
                 let gzip = items.is_gzip();
                 if tx.blocking_send(Fed::Item { work, gzip }).is_err() {
                     return;

@@ -38,6 +38,7 @@ use tokio::time::Instant;
 use tweets::compliance::register::{self, doc_ids_for};
 use tweets::compliance::{Outcome, Register, RegisterSet, Subject};
 
+use crate::archive::{self, Change};
 use crate::compliance_index::State;
 pub use crate::compliance_index::{ABSENT_FOR, ComplianceIndex, compliance_index_name};
 use crate::indexer::Indexer;
@@ -110,6 +111,9 @@ pub(crate) struct Registers {
     alias: String,
     /// By register `_id`: what the server holds (`None`: nothing), as last read or written.
     cache: HashMap<String, Option<Register>>,
+    /// What the confirmed fix-ups mean for the archive, until taken (only when asked for:
+    /// [`Registers::collect_archive_changes`]).
+    archive_changes: Option<Vec<Change>>,
 }
 
 impl Registers {
@@ -119,7 +123,21 @@ impl Registers {
             index: indexer.compliance.clone(),
             alias: indexer.client.config().index.clone(),
             cache: HashMap::new(),
+            archive_changes: None,
         }
+    }
+
+    /// Keeps, from now on, what each confirmed fix-up means for the archive.
+    pub(crate) fn collect_archive_changes(&mut self) {
+        self.archive_changes.get_or_insert_with(Vec::new);
+    }
+
+    /// The archive's changes of the fix-ups confirmed since the last call.
+    pub(crate) fn take_archive_changes(&mut self) -> Vec<Change> {
+        self.archive_changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Every register of these documents (tweet id, author id): their own and their
@@ -278,12 +296,25 @@ impl Registers {
             // One sink per index the page's documents are in, finished before the next page
             // is read: memory holds one page, whatever the number of documents.
             let mut sinks: HashMap<String, BulkSink> = HashMap::new();
+            let mut changes = Vec::new();
             for hit in hits {
                 fixed.checked += 1;
                 let index = hit.index.clone();
+                let ids = hit_ids(&hit);
                 let Some(op) = fix_up(hit, &set, now_ms, &self.alias)? else {
                     continue;
                 };
+                if self.archive_changes.is_some()
+                    && let Some(id) = ids.0
+                {
+                    changes.push(match op {
+                        Operation::Delete { .. } => Change::Delete { id },
+                        Operation::Index { .. } => Change::Update {
+                            id,
+                            state: archive::State::of(&set.verdict(ids.0, ids.1, now_ms)),
+                        },
+                    });
+                }
                 let sink = sinks.entry(index).or_insert_with_key(|index| {
                     BulkSink::with_index(self.client.clone(), index.clone(), deadline, None)
                 });
@@ -291,6 +322,9 @@ impl Registers {
             }
             for (_, sink) in sinks {
                 fixed.absorb(&sink.finish().await?);
+            }
+            if let Some(all) = &mut self.archive_changes {
+                all.extend(changes);
             }
         }
         Ok(fixed)

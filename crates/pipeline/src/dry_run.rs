@@ -73,12 +73,15 @@ pub fn write_bulk<R: Read, W: Write>(
         framing,
         // No register is written: the time is not used.
         received_at: 0,
+        // The archive is not written: what the index would accept is not known.
+        keep_raw: false,
+        last_raw: Default::default(),
     };
     let mut items = extractor.items_with(reader, framing);
     // The partition of the last request line written.
     let mut target: Option<Period> = None;
     while let Some(item) = items.next() {
-        let operation = match source.work_for(item, items.record_crc()) {
+        let operation = match source.work_for(item, items.record_crc(), &[]) {
             Work::Doc {
                 op,
                 offset,

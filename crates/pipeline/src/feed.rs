@@ -18,6 +18,11 @@
 //!    input sent before and the alias is refreshed (where the server allows it), so that
 //!    tweets earlier in this input are found too.
 //!
+//! With an archive ([`crate::archive`]), each document's and delete's change waits until the
+//! sink says what the server did with its operation: a document the index accepted is put, a
+//! superseded one is not, a delete is applied; step 4's fix-ups change the archive once they
+//! are confirmed. An operation is settled only once its change is written too.
+//!
 //! Documents and deletes are operations of the sink and settle in its ledger once pushed; a
 //! compliance event (and a tweet with events of its own) settles when steps 1 and 4 of its
 //! group are confirmed. Until then its record holds the line like an unconfirmed operation:
@@ -25,7 +30,7 @@
 //! whose items are not pushed yet, and a failure retries from there (idempotent: versions
 //! make every write of a retry land where it did or be refused as superseded).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,11 +40,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tweets::compliance::{Register, RegisterSet, Verdict};
 
+use crate::archive::{ArchiveCounts, ArchiveError, ArchiveWriter, Change, Entry, State};
 use crate::compliance::{Registers, applied, now_ms};
 use crate::indexer::Indexer;
 use crate::lifecycle::Route;
 use crate::summary::ObjectSummary;
-use crate::work::{Work, log_invalid};
+use crate::work::{Work, decimal_id, log_invalid};
 
 /// Documents staged before their registers are looked up (about 9 register ids each in one
 /// `_mget`).
@@ -65,6 +71,9 @@ enum Staged {
         origin: Origin,
         index: Option<Arc<str>>,
         ids: (Option<u64>, Option<u64>),
+        /// For the archive: the tweet's time and raw record.
+        time_ms: Option<i64>,
+        raw: Option<Arc<[u8]>>,
     },
     /// A delete.
     Delete {
@@ -74,6 +83,22 @@ enum Staged {
     },
     /// A record to dead-letter (a store is configured).
     Reject { origin: Origin, reason: String },
+}
+
+/// Why an input's way to the index stopped.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FeedError {
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+/// The archive's side of a feed: the change of each operation pushed and not yet confirmed
+/// (by its number), and the writer of the confirmed ones.
+struct Archived {
+    awaiting: BTreeMap<u64, Change>,
+    writer: ArchiveWriter,
 }
 
 /// An input's way to the index (module docs). Shares the indexer's client, dead-letter
@@ -106,17 +131,34 @@ pub(crate) struct Feed {
     delete_event_at: Option<i64>,
     /// Operations went to the sink since the alias was last refreshed.
     sent_since_refresh: bool,
+    archive: Option<Archived>,
 }
 
 impl Feed {
     pub(crate) fn new(indexer: &Indexer, deadline: Instant) -> Self {
+        let mut sink = BulkSink::new(
+            indexer.client.clone(),
+            deadline,
+            indexer.dead_letters.clone(),
+        );
+        let mut registers = Registers::new(indexer);
+        let archive = indexer.archive.as_ref().map(|archive| {
+            sink.track_outcomes();
+            registers.collect_archive_changes();
+            let config = indexer.client.config();
+            Archived {
+                awaiting: BTreeMap::new(),
+                writer: ArchiveWriter::new(
+                    archive.clone(),
+                    config.retry_initial_delay,
+                    config.retry_max_delay,
+                ),
+            }
+        });
         Feed {
-            sink: BulkSink::new(
-                indexer.client.clone(),
-                deadline,
-                indexer.dead_letters.clone(),
-            ),
-            registers: Registers::new(indexer),
+            sink,
+            registers,
+            archive,
             indexer: indexer.clone(),
             deadline,
             staged: VecDeque::new(),
@@ -146,9 +188,19 @@ impl Feed {
         self.sink.report().operations + staged
     }
 
-    /// The sink's first unsettled operation ([`BulkSink::first_unconfirmed`]).
+    /// What the archive wrote (`None`: no archive).
+    pub(crate) fn archive_counts(&self) -> Option<ArchiveCounts> {
+        self.archive.as_ref().map(|a| a.writer.counts())
+    }
+
+    /// The first unsettled operation: the sink's ([`BulkSink::first_unconfirmed`]), or one
+    /// confirmed whose archive change is not written yet.
     pub(crate) fn first_unconfirmed(&self) -> Option<u64> {
-        self.sink.first_unconfirmed()
+        let archive = self.archive.as_ref().and_then(|a| {
+            let awaiting = a.awaiting.keys().next().copied();
+            earliest_op(awaiting, a.writer.first_unwritten())
+        });
+        earliest_op(self.sink.first_unconfirmed(), archive)
     }
 
     /// The first record the sink's ledger cannot vouch for: the group's first compliance
@@ -172,7 +224,7 @@ impl Feed {
         gzip: bool,
         summary: &mut ObjectSummary,
         record: usize,
-    ) -> Result<(), SinkError> {
+    ) -> Result<(), FeedError> {
         let origin = |offset| Origin::new(object.clone(), offset);
         // Each tweet's operation goes to its partition; one past retention is not written,
         // an id that names no partition is an invalid record.
@@ -203,11 +255,13 @@ impl Feed {
                 warnings,
                 ids,
                 own,
+                raw,
             } => {
                 summary.saw_operation(&op, warnings, timestamp_ms);
                 if let Operation::Index { source, .. } = &op {
                     self.staged_bytes += source.len();
                 }
+                self.staged_bytes += raw.as_ref().map_or(0, |raw| raw.len());
                 self.staged_documents += 1;
                 if !own.is_empty() {
                     self.first_event_record.get_or_insert(record);
@@ -219,6 +273,8 @@ impl Feed {
                         origin: origin(offset),
                         index,
                         ids,
+                        time_ms: timestamp_ms,
+                        raw,
                     },
                     record,
                 );
@@ -286,7 +342,7 @@ impl Feed {
         &mut self,
         items: &mut mpsc::Receiver<T>,
         summary: &mut ObjectSummary,
-    ) -> Result<Option<T>, SinkError> {
+    ) -> Result<Option<T>, FeedError> {
         loop {
             let Some(at) = self.apply_by else {
                 return Ok(items.recv().await);
@@ -300,7 +356,7 @@ impl Feed {
     }
 
     /// Applies the staged group (module docs, steps 1 to 4).
-    async fn apply(&mut self, summary: &mut ObjectSummary) -> Result<(), SinkError> {
+    async fn apply(&mut self, summary: &mut ObjectSummary) -> Result<(), FeedError> {
         self.apply_by = None;
         if self.group_is_empty() {
             self.first_event_record = None;
@@ -318,6 +374,8 @@ impl Feed {
             // What this input sent before must be confirmed and searchable to be fixed (step
             // 4); from here on the sink's ledger vouches for all of it.
             self.sink.flush().await?;
+            // And archived: an update of step 4 finds the items of these tweets.
+            self.archive_flush().await?;
             let alias = self.indexer.client.config().index.clone();
             self.indexer.client.refresh(&alias, deadline).await?;
             self.sent_since_refresh = false;
@@ -346,12 +404,25 @@ impl Feed {
                     origin,
                     index,
                     ids,
+                    time_ms,
+                    raw,
                 } => {
                     let (op, applied) = apply_registers(op, ids, &set, now_ms);
                     summary.compliance_on_arrival += u64::from(applied);
-                    self.push(op, origin, index).await?;
+                    let change = raw.and_then(|raw| {
+                        let state = State::of(&set.verdict(ids.0, ids.1, now_ms));
+                        archive_change(&op, ids, time_ms, raw, state)
+                    });
+                    self.push(op, origin, index, change).await?;
                 }
-                Staged::Delete { op, origin, index } => self.push(op, origin, index).await?,
+                Staged::Delete { op, origin, index } => {
+                    let change = self
+                        .archive
+                        .as_ref()
+                        .and_then(|_| decimal_id(op.id()))
+                        .map(|id| Change::Delete { id });
+                    self.push(op, origin, index, change).await?;
+                }
                 Staged::Reject { origin, reason } => {
                     self.sink.reject(origin, "invalid_record", &reason).await?;
                 }
@@ -370,6 +441,13 @@ impl Feed {
             summary.compliance_changed += fixed.changed;
             summary.compliance_tombstones += fixed.tombstones;
             summary.compliance_superseded += fixed.superseded;
+            // Their changes to the archive, written before the events count as applied.
+            if let Some(archived) = &mut self.archive {
+                for change in self.registers.take_archive_changes() {
+                    archived.writer.add(None, change, deadline).await?;
+                }
+                archived.writer.flush(deadline).await?;
+            }
         }
         if self.staged_events > 0 {
             // Applied now: their registers and fixes are confirmed.
@@ -384,31 +462,74 @@ impl Feed {
         Ok(())
     }
 
-    /// Pushes `op` into the sink, to its partition when it has one.
+    /// Pushes `op` into the sink, to its partition when it has one; its `change` to the
+    /// archive waits for its outcome.
     async fn push(
         &mut self,
         op: Operation,
         origin: Origin,
         index: Option<Arc<str>>,
-    ) -> Result<(), SinkError> {
-        match index {
-            Some(index) => self.sink.push_to(&index, op, origin).await,
-            None => self.sink.push(op, origin).await,
+        change: Option<Change>,
+    ) -> Result<(), FeedError> {
+        if let (Some(archived), Some(change)) = (&mut self.archive, change) {
+            archived.awaiting.insert(self.sink.pushed(), change);
         }
+        match index {
+            Some(index) => self.sink.push_to(&index, op, origin).await?,
+            None => self.sink.push(op, origin).await?,
+        }
+        self.archive_confirmed().await
+    }
+
+    /// Hands the changes of the operations the sink confirmed to the archive's writer: a
+    /// document the index accepted is put, one superseded is dropped, a delete is applied
+    /// whatever its outcome. Those settled without an outcome were dead-lettered: the index
+    /// does not have them either.
+    async fn archive_confirmed(&mut self) -> Result<(), FeedError> {
+        let Some(archived) = &mut self.archive else {
+            return Ok(());
+        };
+        for (seq, applied) in self.sink.take_outcomes() {
+            let Some(change) = archived.awaiting.remove(&seq) else {
+                continue;
+            };
+            if applied || !matches!(change, Change::Put(_)) {
+                archived
+                    .writer
+                    .add(Some(seq), change, self.deadline)
+                    .await?;
+            }
+        }
+        match self.sink.first_unconfirmed() {
+            Some(first) => archived.awaiting = archived.awaiting.split_off(&first),
+            None => archived.awaiting.clear(),
+        }
+        Ok(())
+    }
+
+    /// Writes the archive's confirmed changes.
+    async fn archive_flush(&mut self) -> Result<(), FeedError> {
+        self.archive_confirmed().await?;
+        if let Some(archived) = &mut self.archive {
+            archived.writer.flush(self.deadline).await?;
+        }
+        Ok(())
     }
 
     /// Applies what is staged and sends everything to the server, waiting until it is
     /// confirmed.
-    pub(crate) async fn flush(&mut self, summary: &mut ObjectSummary) -> Result<(), SinkError> {
+    pub(crate) async fn flush(&mut self, summary: &mut ObjectSummary) -> Result<(), FeedError> {
         self.apply(summary).await?;
-        self.sink.flush().await
+        self.sink.flush().await?;
+        self.archive_flush().await
     }
 
     /// Applies what is staged, sends everything and writes the dead letters: every item of
     /// the input is settled when this returns Ok.
-    pub(crate) async fn complete(&mut self, summary: &mut ObjectSummary) -> Result<(), SinkError> {
+    pub(crate) async fn complete(&mut self, summary: &mut ObjectSummary) -> Result<(), FeedError> {
         self.apply(summary).await?;
         self.sink.complete().await?;
+        self.archive_flush().await?;
         if self.deletes > 0 {
             summary.saw_applied_events(self.deletes, self.delete_event_at, now_ms());
             self.deletes = 0;
@@ -425,6 +546,43 @@ fn staged_origin(staged: &Staged) -> Origin {
         | Staged::Delete { origin, .. }
         | Staged::Reject { origin, .. } => origin.clone(),
     }
+}
+
+/// The earlier of two optional operation numbers.
+fn earliest_op(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What the operation `op` of a tweet (its ids, time and raw record) asks of the archive
+/// once the index accepts it: a put, a delete when registers made it a tombstone, nothing
+/// for an id that is not a number (no key).
+fn archive_change(
+    op: &Operation,
+    ids: (Option<u64>, Option<u64>),
+    time_ms: Option<i64>,
+    raw: Arc<[u8]>,
+    state: State,
+) -> Option<Change> {
+    let Some(id) = ids.0.or_else(|| decimal_id(op.id())) else {
+        tracing::warn!(
+            id = op.id(),
+            "archive: a tweet id that is not a number has no key"
+        );
+        return None;
+    };
+    Some(match op {
+        Operation::Delete { .. } => Change::Delete { id },
+        Operation::Index { .. } => Change::Put(Entry {
+            id,
+            time_ms,
+            user_id: ids.1,
+            raw,
+            state,
+        }),
+    })
 }
 
 /// The earlier of two optional times.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use search_sink::{DeadLetterStore, SearchClient};
 use tweets::{Extractor, FramerOptions};
 
+use crate::archive::Archive;
 use crate::compliance_index::ComplianceIndex;
 use crate::filter::AuthorFilter;
 use crate::lifecycle::Lifecycle;
@@ -24,4 +25,6 @@ pub struct Indexer {
     pub(crate) compliance: Arc<ComplianceIndex>,
     /// Where each operation goes (`INDEX_PARTITION`) and how indices are made.
     pub(crate) lifecycle: Arc<Lifecycle>,
+    /// The DynamoDB archive (`ARCHIVE_TABLE`), if any.
+    pub(crate) archive: Option<Archive>,
 }

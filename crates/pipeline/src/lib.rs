@@ -14,8 +14,10 @@
 //! the optional author filter ([`filter`]), KPL aggregates ([`kpl`]), the per-object
 //! [`ObjectSummary`], the heap policy for streaming ([`memory`]) and the index's lifecycle
 //! ([`lifecycle`]: each operation routed to its time partition, the partition template and
-//! retention, `retention apply`, `migrate`).
+//! retention, `retention apply`, `migrate`) and the optional DynamoDB archive of what the
+//! index accepted ([`archive`]: `ARCHIVE_TABLE`).
 
+pub mod archive;
 pub mod batch;
 pub mod compliance;
 mod compliance_index;

@@ -13,8 +13,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
+use crate::archive::{Archive, ArchiveError};
 use crate::compliance_index::ComplianceIndex;
-use crate::feed::Feed;
+use crate::feed::{Feed, FeedError};
 use crate::filter::AuthorFilter;
 pub use crate::indexer::Indexer;
 use crate::lifecycle::{Lifecycle, Settings};
@@ -38,9 +39,25 @@ pub enum PipelineError {
         offset: u64,
         detail: String,
     },
+    /// The archive could not be written ([`crate::archive`]); the object must be retried.
+    #[error("{object}: {source}")]
+    Archive {
+        object: String,
+        source: ArchiveError,
+    },
     /// The extractor thread died (a bug): reported, never swallowed.
     #[error("{object}: extractor thread failed: {detail}")]
     Extractor { object: String, detail: String },
+}
+
+impl FeedError {
+    /// The pipeline's error for `object`.
+    pub(crate) fn for_object(self, object: String) -> PipelineError {
+        match self {
+            FeedError::Sink(source) => PipelineError::Sink { object, source },
+            FeedError::Archive(source) => PipelineError::Archive { object, source },
+        }
+    }
 }
 
 impl Indexer {
@@ -80,6 +97,7 @@ impl Indexer {
             dead_letters,
             filter: AuthorFilter::default(),
             lifecycle,
+            archive: None,
         })
     }
 
@@ -88,6 +106,16 @@ impl Indexer {
     pub fn with_lifecycle(mut self, settings: Settings) -> Self {
         self.lifecycle = Arc::new(Lifecycle::new(&self.client.config().index, settings));
         self
+    }
+
+    /// Also writes what the index accepts to the DynamoDB archive ([`crate::archive`]).
+    pub fn with_archive(mut self, archive: Archive) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    pub fn archive(&self) -> Option<&Archive> {
+        self.archive.as_ref()
     }
 
     pub fn lifecycle(&self) -> &Lifecycle {
@@ -165,6 +193,7 @@ impl Indexer {
         let extractor = self.extractor.clone();
         let framing = self.framing;
         let filter = self.filter.clone();
+        let keep_raw = self.archive.is_some();
         let gzip = Arc::new(AtomicBool::new(false));
         let producer_gzip = gzip.clone();
         let producer = tokio::task::spawn_blocking(move || {
@@ -173,19 +202,19 @@ impl Indexer {
                 filter: &filter,
                 framing,
                 received_at,
+                keep_raw,
+                last_raw: Default::default(),
             };
             produce(&source, reader, &tx, &producer_gzip)
         });
 
         let mut feed = Feed::new(self, deadline);
-        let sink_error = |source| PipelineError::Sink {
-            object: name.to_string(),
-            source,
-        };
+        let sink_error = |source: FeedError| source.for_object(name.to_string());
         // Whatever happens, the counts so far are kept (the sink's report holds what the
         // server confirmed): an error returns with `summary` filled in.
         let record = |summary: &mut ObjectSummary, feed: &Feed| {
             summary.apply(feed.report());
+            summary.apply_archive(feed.archive_counts());
             summary.bytes_read = bytes_read.load(Ordering::Relaxed);
             summary.resumed_reads = resumes.load(Ordering::Relaxed);
             summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -259,6 +288,9 @@ struct ReadFailure {
     detail: String,
 }
 
+/// Where a record was framed (buffer address, length) and its CRC: the same record.
+pub(crate) type RecordKey = (usize, usize, u32);
+
 /// What the extractor thread needs to turn an input's items into work.
 pub(crate) struct Extraction<'a> {
     pub(crate) extractor: &'a Extractor,
@@ -267,6 +299,11 @@ pub(crate) struct Extraction<'a> {
     /// When the input was received, epoch ms: the time of compliance records that carry
     /// none (see [`Object::received_at`]).
     pub(crate) received_at: i64,
+    /// Whether documents carry their raw record (for the archive).
+    pub(crate) keep_raw: bool,
+    /// The last record copied for the archive (where it was framed, its length and CRC),
+    /// shared by every tweet it holds.
+    pub(crate) last_raw: std::cell::RefCell<Option<(RecordKey, Arc<[u8]>)>>,
 }
 
 /// Frames and extracts on the blocking thread ([`tweets::Items`], the one frame -> items
@@ -283,7 +320,7 @@ fn produce<R: std::io::Read>(
     while let Some(item) = items.next() {
         gzip.store(items.is_gzip(), Ordering::Relaxed);
         if tx
-            .blocking_send(source.work_for(item, items.record_crc()))
+            .blocking_send(source.work_for(item, items.record_crc(), items.record()))
             .is_err()
         {
             return Ok(items.records());
@@ -302,17 +339,33 @@ fn produce<R: std::io::Read>(
 impl Extraction<'_> {
     /// The work an item gives, after the author filter: the one conversion used by the
     /// object path, Kinesis batches and `--dry-run`, so all three send the same operations.
-    /// `record_crc` is the item's record's ([`tweets::Items::record_crc`]), for its version.
-    pub(crate) fn work_for(&self, item: Item, record_crc: u32) -> Work {
+    /// `record_crc` is the item's record's ([`tweets::Items::record_crc`]), for its version;
+    /// `record` its bytes ([`tweets::Items::record`]), kept with a document for the archive.
+    pub(crate) fn work_for(&self, item: Item, record_crc: u32, record: &[u8]) -> Work {
         if self.filter.rejects(&item) {
             Work::Filtered
         } else {
-            to_work(item, record_crc, self.received_at)
+            let raw = self.keep_raw.then(|| self.raw(record, record_crc));
+            to_work(item, record_crc, self.received_at, raw)
+        }
+    }
+
+    /// `record` as shared bytes: the copy made for the record's first tweet serves the others.
+    fn raw(&self, record: &[u8], record_crc: u32) -> Arc<[u8]> {
+        let key = (record.as_ptr() as usize, record.len(), record_crc);
+        let mut last = self.last_raw.borrow_mut();
+        match &*last {
+            Some((k, raw)) if *k == key => raw.clone(),
+            _ => {
+                let raw: Arc<[u8]> = Arc::from(record);
+                *last = Some((key, raw.clone()));
+                raw
+            }
         }
     }
 }
 
-fn to_work(item: Item, record_crc: u32, received_at: i64) -> Work {
+fn to_work(item: Item, record_crc: u32, received_at: i64, raw: Option<Arc<[u8]>>) -> Work {
     match item {
         // The compliance events a tweet implies of itself are already applied to `doc`;
         // their registers are written with the others.
@@ -336,6 +389,7 @@ fn to_work(item: Item, record_crc: u32, received_at: i64) -> Work {
             },
             offset,
             warnings: warnings.len() as u64,
+            raw,
         },
         Item::Delete {
             id,

@@ -84,6 +84,12 @@ pub struct ObjectSummary {
     pub compliance_changed: u64,
     pub compliance_tombstones: u64,
     pub compliance_superseded: u64,
+    /// The DynamoDB archive (`ARCHIVE_TABLE`): tweets put, deleted and updated (compliance
+    /// attributes) there, and changes written again after throttling or as unprocessed items.
+    pub archive_puts: u64,
+    pub archive_deletes: u64,
+    pub archive_updates: u64,
+    pub archive_retried: u64,
     /// Wall time spent on the object.
     pub duration_ms: u64,
 }
@@ -110,6 +116,16 @@ impl ObjectSummary {
         self.requests = report.requests;
         self.bulk_bytes = report.bytes_uncompressed;
         self.bulk_bytes_sent = report.bytes_sent;
+    }
+
+    /// Copies the archive's counts in (`None`: no archive).
+    pub(crate) fn apply_archive(&mut self, counts: Option<crate::archive::ArchiveCounts>) {
+        if let Some(c) = counts {
+            self.archive_puts = c.puts;
+            self.archive_deletes = c.deletes;
+            self.archive_updates = c.updates;
+            self.archive_retried = c.retried;
+        }
     }
 
     /// Counts one operation on its way to the sink (or the dry-run output): a document or a

@@ -2,6 +2,8 @@
 //! and the Kinesis batch ([`crate::batch`]) hand it to the feed (`feed.rs`), with the helpers
 //! both sides use: the log line of an invalid record, a decimal id as a number.
 
+use std::sync::Arc;
+
 use search_sink::Operation;
 use tweets::compliance::Register;
 
@@ -20,6 +22,9 @@ pub(crate) enum Work {
         /// applied to the document; written with the others, they concern other documents
         /// too, e.g. earlier versions of an edited tweet).
         own: Vec<Register>,
+        /// The record it was read from, when there is an archive; shared by the tweets of
+        /// one record (a v2 payload of many).
+        raw: Option<Arc<[u8]>>,
     },
     /// A tweet delete (an [`Operation::Delete`]) and when it happened, when the record says.
     Delete {

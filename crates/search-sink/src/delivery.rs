@@ -110,6 +110,8 @@ pub(crate) struct Delivery {
     pub(crate) operations: usize,
     pub(crate) report: Report,
     pub(crate) letters: Vec<(Seq, DeadLetter)>,
+    /// The confirmed operations' numbers: applied (`true`) or superseded.
+    pub(crate) outcomes: Vec<(Seq, bool)>,
     pub(crate) last_problem: String,
     pub(crate) failure: Option<Failure>,
 }
@@ -121,6 +123,7 @@ pub(crate) async fn deliver(target: Target, batch: Batch) -> Delivery {
         operations: batch.entries.len(),
         report: Report::default(),
         letters: Vec::new(),
+        outcomes: Vec::new(),
         last_problem: String::new(),
         plain: None,
         gzipped: None,
@@ -131,6 +134,7 @@ pub(crate) async fn deliver(target: Target, batch: Batch) -> Delivery {
         operations: run.operations,
         report: run.report,
         letters: run.letters,
+        outcomes: run.outcomes,
         last_problem: run.last_problem,
         failure,
     }
@@ -140,6 +144,7 @@ struct Run {
     operations: usize,
     report: Report,
     letters: Vec<(Seq, DeadLetter)>,
+    outcomes: Vec<(Seq, bool)>,
     last_problem: String,
     /// The batch's NDJSON once it had to be decompressed (or when it was never compressed).
     plain: Option<Bytes>,
@@ -443,11 +448,26 @@ impl Run {
                 )
             };
             match class {
-                ItemClass::Created => self.report.created += 1,
-                ItemClass::Updated => self.report.updated += 1,
-                ItemClass::Deleted => self.report.deleted += 1,
-                ItemClass::NotFound => self.report.not_found += 1,
-                ItemClass::Superseded => self.report.superseded += 1,
+                ItemClass::Created => {
+                    self.report.created += 1;
+                    self.outcomes.push((entry.seq, true));
+                }
+                ItemClass::Updated => {
+                    self.report.updated += 1;
+                    self.outcomes.push((entry.seq, true));
+                }
+                ItemClass::Deleted => {
+                    self.report.deleted += 1;
+                    self.outcomes.push((entry.seq, true));
+                }
+                ItemClass::NotFound => {
+                    self.report.not_found += 1;
+                    self.outcomes.push((entry.seq, true));
+                }
+                ItemClass::Superseded => {
+                    self.report.superseded += 1;
+                    self.outcomes.push((entry.seq, false));
+                }
                 ItemClass::Retry => {
                     self.last_problem = problem();
                     again_ids.insert(entry.id.clone());

@@ -76,7 +76,9 @@
 //!   whether it is pending, in flight, confirmed, failed with its dead letter held in memory, or
 //!   dead-lettered in the store. [`Report`]'s counts, the errors' unconfirmed counts and
 //!   [`BulkSink::first_unconfirmed`] (the first operation not settled: a retry starts there)
-//!   all read it; a letter not yet stored is not settled. A bulk's timeout
+//!   all read it; a letter not yet stored is not settled. A caller that acts on confirmed
+//!   writes only asks [`BulkSink::track_outcomes`] and takes each confirmed operation's
+//!   outcome (applied or superseded) with [`BulkSink::take_outcomes`]. A bulk's timeout
 //!   is the base request timeout (60 s) plus 1 s per 256 KiB. 413 splits the batch in halves;
 //!   a lone operation still too large is dead-lettered.
 //! - Reads (`reads.rs`), for callers that decide what to write from what an index holds:

@@ -97,6 +97,9 @@ pub struct BulkSink {
     /// Permanent failures when no store is configured: count and the first one.
     failed_without_store: Vec<DeadLetter>,
     last_problem: String,
+    /// Confirmed operations not yet taken ([`BulkSink::take_outcomes`]), kept only once
+    /// [`BulkSink::track_outcomes`] asked for them.
+    outcomes: Option<Vec<(u64, bool)>>,
 }
 
 /// A batch being filled for one index.
@@ -264,7 +267,27 @@ impl BulkSink {
             parts_written: HashMap::new(),
             failed_without_store: Vec::new(),
             last_problem: String::new(),
+            outcomes: None,
         }
+    }
+
+    /// Keeps, from now on, which operations the server confirmed and how, for a caller that
+    /// acts on confirmed writes only ([`BulkSink::take_outcomes`]; e.g. an archive of what
+    /// the index accepted).
+    pub fn track_outcomes(&mut self) {
+        self.outcomes.get_or_insert_with(Vec::new);
+    }
+
+    /// The operations confirmed since the last call (tracked: [`BulkSink::track_outcomes`]),
+    /// by their position in push order (as [`BulkSink::first_unconfirmed`] counts): `true`
+    /// when the server applied it (created, updated, deleted, not found), `false` when it
+    /// was superseded (a tombstone or a newer copy is there). Operations on one id are
+    /// confirmed in push order; dead-lettered ones never appear.
+    pub fn take_outcomes(&mut self) -> Vec<(u64, bool)> {
+        self.outcomes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Where to resume after an error: the position (0-based, in push order, rejected inputs
@@ -274,6 +297,11 @@ impl BulkSink {
     /// after it may be too, which versioning makes safe to redo. `None` when all are settled.
     pub fn first_unconfirmed(&self) -> Option<u64> {
         self.ledger.first_unconfirmed()
+    }
+
+    /// Operations pushed so far (rejected inputs included): the number the next one gets.
+    pub fn pushed(&self) -> u64 {
+        self.ledger.pushed()
     }
 
     /// The counts so far (operations still buffered are not in them yet).
@@ -543,6 +571,9 @@ impl BulkSink {
             superseded: report.superseded,
         };
         self.ledger.settle(number, confirmed, &letters, stopped);
+        if let Some(outcomes) = &mut self.outcomes {
+            outcomes.extend_from_slice(&delivery.outcomes);
+        }
         self.report.absorb(report);
         if !delivery.last_problem.is_empty() {
             self.last_problem = delivery.last_problem;

@@ -10,6 +10,12 @@
 //! - a whole-call failure, not forwarded: a 500 `InternalFailure` or the service's 400
 //!   throttling error.
 //!
+//! DynamoDB `BatchWriteItem` (JSON 1.0, [`Upstream::Forward`] only) fails the same ways:
+//! chosen write requests are not forwarded and come back in `UnprocessedItems` (moto never
+//! leaves any), or the call fails whole (`ProvisionedThroughputExceededException`, 400, or
+//! `InternalServerError`, 500). A call that names one item twice is refused as DynamoDB
+//! refuses it (`ValidationException`, 400), which moto does not check.
+//!
 //! Every other request is forwarded untouched. With [`Upstream::Accept`] there is no moto
 //! behind it: the proxy itself accepts every entry it does not fail (for tests that need a
 //! sink that fails now and then, without peers), and answers the sinks' start-up checks
@@ -315,7 +321,16 @@ async fn serve(
     let mut buffered = Vec::new();
     // One connection carries many requests (the SDK keeps connections alive).
     while let Some((head, body)) = read_message(&mut socket, &mut buffered).await? {
+        let dynamodb = head.header("x-amz-target") == Some("DynamoDB_20120810.BatchWriteItem");
         let response = match (outage(state), service_of(&head)) {
+            (None, _) if dynamodb => batch_write_item(state, upstream, &head, &body).await?,
+            (Some(outage), _) if dynamodb => {
+                if let Ok(mut s) = state.lock() {
+                    s.log.calls += 1;
+                    s.log.whole_failures += 1;
+                }
+                dynamodb_failure(outage)
+            }
             (Some(outage), service) => fail_for_outage(state, service, &body, outage),
             (None, Some(service)) => batch_put(state, upstream, service, &head, &body).await?,
             (None, None) => match upstream {
@@ -372,7 +387,18 @@ fn decide(state: &Mutex<State>, entries: usize) -> std::io::Result<Fault> {
         .map_err(|_| std::io::Error::other("poisoned"))?;
     let call = s.log.calls;
     s.log.calls += 1;
-    let fault = choose(&mut s, call, entries);
+    // A scripted refusal names entries of a call that may have fewer.
+    let fault = match choose(&mut s, call, entries) {
+        Fault::Refuse(refused) => {
+            let refused: Vec<usize> = refused.into_iter().filter(|&i| i < entries).collect();
+            if refused.is_empty() {
+                Fault::Pass
+            } else {
+                Fault::Refuse(refused)
+            }
+        }
+        other => other,
+    };
     match &fault {
         Fault::Whole(_) => {
             s.log.whole_failures += 1;
@@ -481,6 +507,115 @@ async fn batch_put(
         }
     };
     Ok(merge(service, &answer, records.len(), &refused))
+}
+
+/// DynamoDB's answer to a whole call failed.
+fn dynamodb_failure(failure: WholeFailure) -> Response {
+    let (status, kind) = match failure {
+        WholeFailure::Internal => (500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
+        WholeFailure::Throttled => (
+            400,
+            "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        ),
+    };
+    let mut response = Response::json(
+        status,
+        &serde_json::json!({"__type": kind, "message": "injected"}),
+    );
+    response.headers = vec![("content-type".into(), "application/x-amz-json-1.0".into())];
+    response
+}
+
+/// Whether a `BatchWriteItem`'s requests name one item (table, `id`, `timestamp`) twice.
+fn names_an_item_twice(tables: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let mut keys = std::collections::HashSet::new();
+    for (table, requests) in tables {
+        for r in requests.as_array().into_iter().flatten() {
+            let key = if r["PutRequest"].is_object() {
+                &r["PutRequest"]["Item"]
+            } else {
+                &r["DeleteRequest"]["Key"]
+            };
+            let key = (table, key["id"].to_string(), key["timestamp"].to_string());
+            if !keys.insert(key) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// `BatchWriteItem` with the plan's fault: the refused write requests (numbered across the
+/// call's tables in order) are not forwarded and are answered as `UnprocessedItems`.
+async fn batch_write_item(
+    state: &Mutex<State>,
+    upstream: &Upstream,
+    head: &Head,
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let Upstream::Forward(url) = upstream else {
+        return Err(std::io::Error::other("BatchWriteItem needs an upstream"));
+    };
+    let mut request: serde_json::Value =
+        serde_json::from_slice(body).map_err(std::io::Error::other)?;
+    let tables = request["RequestItems"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    if names_an_item_twice(&tables) {
+        let mut response = Response::json(
+            400,
+            &serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#ValidationException",
+                "message": "Provided list of item keys contains duplicates",
+            }),
+        );
+        response.headers = vec![("content-type".into(), "application/x-amz-json-1.0".into())];
+        return Ok(response);
+    }
+    let entries: usize = tables
+        .values()
+        .map(|r| r.as_array().map_or(0, Vec::len))
+        .sum();
+    let refused = match decide(state, entries)? {
+        Fault::Whole(failure) => return Ok(dynamodb_failure(failure)),
+        Fault::Refuse(refused) => refused,
+        Fault::Pass => Vec::new(),
+    };
+    let mut kept = serde_json::Map::new();
+    let mut unprocessed = serde_json::Map::new();
+    let mut i = 0;
+    for (table, requests) in tables {
+        let (mut keep, mut hold) = (Vec::new(), Vec::new());
+        for r in requests.as_array().cloned().unwrap_or_default() {
+            if refused.contains(&i) {
+                hold.push(r);
+            } else {
+                keep.push(r);
+            }
+            i += 1;
+        }
+        if !keep.is_empty() {
+            kept.insert(table.clone(), keep.into());
+        }
+        if !hold.is_empty() {
+            unprocessed.insert(table, hold.into());
+        }
+    }
+    let mut answer = if kept.is_empty() {
+        serde_json::json!({})
+    } else {
+        request["RequestItems"] = kept.into();
+        let forwarded = forward(url, head, request.to_string().as_bytes()).await?;
+        if forwarded.status != 200 {
+            return Ok(forwarded);
+        }
+        serde_json::from_slice(&forwarded.body).map_err(std::io::Error::other)?
+    };
+    answer["UnprocessedItems"] = unprocessed.into();
+    let mut response = Response::json(200, &answer);
+    response.headers = vec![("content-type".into(), "application/x-amz-json-1.0".into())];
+    Ok(response)
 }
 
 /// Keeps the data (base64 in the request) and partition key of the entries not refused.

@@ -19,12 +19,14 @@ Three corrections make moto's check and answer the ones AWS makes (patched in be
   `s3:GetObject` even with a `versionId`); IAM names the permission (`s3:ListBucket`,
   `s3:GetObjectVersion`: the Service Authorization Reference for Amazon S3). The operations
   whose permission has another name are translated ([`S3_PERMISSIONS`], [`S3_VERSIONED`]).
-- moto checks the Resource element for S3 only; Firehose and Kinesis actions are checked
-  against `*`, which no statement scoped to a stream matches. The stream's ARN is taken from
-  the request (DeliveryStreamName, StreamName or StreamARN), so a policy scoped to one stream
-  is honoured and another stream is refused, as on AWS.
-- moto refuses every service's request with the IAM API's XML error; Firehose and Kinesis
-  (JSON protocol) answer `AccessDeniedException` as JSON, which is what the SDKs parse.
+- moto checks the Resource element for S3 only; Firehose, Kinesis and DynamoDB actions are
+  checked against `*`, which no statement scoped to a stream or table matches. The stream's or
+  table's ARN is taken from the request (DeliveryStreamName, StreamName or StreamARN;
+  TableName, or the table of a BatchWriteItem's RequestItems), so a policy scoped to one is
+  honoured and another is refused, as on AWS.
+- moto refuses every service's request with the IAM API's XML error; Firehose, Kinesis and
+  DynamoDB (JSON protocol) answer `AccessDeniedException` as JSON, which is what the SDKs
+  parse.
 
 Usage: iam_moto.py SPEC.json   (spec: see testkit::iam_moto::Spec)
 """
@@ -41,6 +43,7 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from moto.firehose.responses import FirehoseResponse
 from moto.kinesis.responses import KinesisResponse
 from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMRequest, S3IAMRequest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -94,6 +97,25 @@ def kinesis_resource(response) -> str:
     return f"arn:aws:kinesis:{response.region}:{response.current_account}:stream/{name}"
 
 
+def dynamodb_resource(response) -> str:
+    # DynamoHandler.call_action has replaced the body with its parsed parameters.
+    body = response.body
+    if not isinstance(body, dict):
+        try:
+            body = json.loads(body or "{}")
+        except (TypeError, ValueError):
+            return "*"
+    if not isinstance(body, dict):
+        return "*"
+    name = body.get("TableName")
+    items = body.get("RequestItems")
+    if not name and isinstance(items, dict) and len(items) == 1:
+        name = next(iter(items))
+    if not name:
+        return "*"
+    return f"arn:aws:dynamodb:{response.region}:{response.current_account}:table/{name}"
+
+
 # S3 API operation -> the IAM permission it needs, where the names differ.
 S3_PERMISSIONS = {
     "ListObjects": "ListBucket",
@@ -126,7 +148,7 @@ def s3_request_init(self, *args, **kwargs):
 
 
 S3IAMRequest.__init__ = s3_request_init
-JSON_PROTOCOL = {"firehose", "kinesis"}
+JSON_PROTOCOL = {"firehose", "kinesis", "dynamodb"}
 _raise_access_denied = IAMRequest._raise_access_denied
 
 
@@ -142,6 +164,7 @@ def raise_access_denied(self):
 IAMRequest._raise_access_denied = raise_access_denied
 FirehoseResponse._determine_resource = firehose_resource
 KinesisResponse._determine_resource = kinesis_resource
+DynamoHandler._determine_resource = dynamodb_resource
 
 
 def main() -> int:
@@ -167,6 +190,19 @@ def main() -> int:
             s3.put_bucket_versioning(Bucket=bucket["name"], VersioningConfiguration={"Status": "Enabled"})
     for name in spec.get("kinesis_streams", []):
         client("kinesis").create_stream(StreamName=name, ShardCount=1)
+    for name in spec.get("dynamodb_tables", []):
+        client("dynamodb").create_table(
+            TableName=name,
+            AttributeDefinitions=[
+                {"AttributeName": "id", "AttributeType": "N"},
+                {"AttributeName": "timestamp", "AttributeType": "N"},
+            ],
+            KeySchema=[
+                {"AttributeName": "id", "KeyType": "HASH"},
+                {"AttributeName": "timestamp", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
     for stream in spec.get("delivery_streams", []):
         client("firehose").create_delivery_stream(
             DeliveryStreamName=stream["name"],

@@ -28,6 +28,9 @@ pub const BUCKET: &str = "tweet-indexer-123456789012-us-east-1";
 /// The delivery stream (`STACK-tweets`) and the created Kinesis stream (same name).
 pub const DELIVERY_STREAM: &str = "tweet-indexer-tweets";
 pub const KINESIS_STREAM: &str = "tweet-indexer-tweets";
+/// The created archive table (`STACK-tweets-archive`) and the existing one the policy names.
+pub const ARCHIVE_TABLE: &str = "tweet-indexer-tweets-archive";
+pub const EXISTING_ARCHIVE_TABLE: &str = "existing-tweets-archive";
 
 /// Values for the `${...}` placeholders of `policies/*.json`: the template's parameter
 /// defaults for stack [`STACK`], and the ARNs CloudFormation would give its resources.
@@ -46,6 +49,8 @@ pub fn stack_values() -> Value {
         "DeliveryStream.Arn": arn("firehose", &format!("deliverystream/{DELIVERY_STREAM}")),
         "TweetsStream.Arn": arn("kinesis", &format!("stream/{KINESIS_STREAM}")),
         "ExistingKinesisStreamArn": arn("kinesis", "stream/existing-tweets"),
+        "TweetsArchive.Arn": arn("dynamodb", &format!("table/{ARCHIVE_TABLE}")),
+        "ArchiveTable": EXISTING_ARCHIVE_TABLE,
         "IndexerFunction.Arn": arn("lambda", "function:tweet-indexer-indexer"),
         "SearchCollection.Arn": arn("aoss", "collection/EXAMPLEID"),
     })
@@ -91,6 +96,7 @@ impl IamMoto {
     ///  "buckets": [{"name": "...", "versioned": true}],
     ///  "delivery_streams": [{"name": "...", "bucket": "...", "prefix": "tweets/"}],
     ///  "kinesis_streams": ["..."],
+    ///  "dynamodb_tables": ["..."],                 // keys id N hash, timestamp N range
     ///  "principals": {"lambda": ["lambda-execution.json"], "nobody": []}}
     /// ```
     ///
@@ -153,7 +159,7 @@ impl IamMoto {
         })
     }
 
-    /// `http://127.0.0.1:PORT`: S3 (path-style), Firehose, Kinesis and IAM alike.
+    /// `http://127.0.0.1:PORT`: S3 (path-style), Firehose, Kinesis, DynamoDB and IAM alike.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }

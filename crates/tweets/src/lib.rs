@@ -175,6 +175,7 @@ impl Extractor {
             scratch: Vec::new(),
             records: 0,
             record_crc: 0,
+            record: 0..0,
             read_error: None,
         }
     }
@@ -519,6 +520,8 @@ pub struct Items<'e, R: Read> {
     scratch: Vec<Item>,
     records: u64,
     record_crc: u32,
+    /// Where the record of the last item returned is in the framer's buffer.
+    record: std::ops::Range<usize>,
     read_error: Option<FrameError>,
 }
 
@@ -544,6 +547,16 @@ impl<R: Read> Items<'_, R> {
     /// break ties between copies of one tweet with it (`pipeline` puts it in the version).
     pub fn record_crc(&self) -> u32 {
         self.record_crc
+    }
+
+    /// The bytes of the record the last item returned came from, as framed (before any
+    /// repair): every item of one record (a v2 payload's tweets) gives the same bytes. Empty
+    /// for a damaged span's item. Valid until the next call of `next`.
+    pub fn record(&self) -> &[u8] {
+        self.framer
+            .buffer()
+            .get(self.record.clone())
+            .unwrap_or_default()
     }
 
     /// The reader's error that ended the iteration early (network: the object may be
@@ -580,6 +593,7 @@ impl<R: Read> Iterator for Items<'_, R> {
             };
             if let Some(e) = step.damage {
                 self.records += 1;
+                self.record = 0..0;
                 self.pending.push_back(Item::Invalid {
                     offset: e.offset,
                     reason: e.reason(),
@@ -588,6 +602,7 @@ impl<R: Read> Iterator for Items<'_, R> {
             if let Some((_, start, end)) = step.record {
                 self.records += 1;
                 self.record_crc = crc32fast::hash(&self.framer.buffer()[start..end]);
+                self.record = start..end;
                 if self.pending.is_empty() && self.scratch.len() == 1 {
                     return self.scratch.pop();
                 }

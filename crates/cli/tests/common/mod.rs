@@ -25,6 +25,8 @@ pub fn bin() -> Command {
         "BULK_CONCURRENCY",
         "BULK_MAX_BYTES",
         "FOLLOW_USER_IDS",
+        "ARCHIVE_TABLE",
+        "ARCHIVE_RETENTION",
         "INDEX_PARTITION",
         "RETENTION",
         "INDEX_SHARDS",
