@@ -427,7 +427,9 @@ pub enum SweepError {
     Archive(#[from] ArchiveError),
 }
 
-/// Hands the archive's changes of the fix-ups confirmed since the last call to its writer.
+/// Writes the archive's changes of the fix-ups confirmed since the last call (all of them: a
+/// document made a tombstone is not found by the next sweep, so its item's delete is not left
+/// queued while more pages are fixed).
 async fn archive_fixes(
     registers: &mut Registers,
     writer: Option<&mut ArchiveWriter>,
@@ -437,6 +439,7 @@ async fn archive_fixes(
         for change in registers.take_archive_changes() {
             writer.add(None, change, deadline).await?;
         }
+        writer.flush(deadline).await?;
     }
     Ok(())
 }
@@ -456,8 +459,7 @@ impl Indexer {
     /// lifted while a copy was being indexed with it). Closes the race between a register
     /// write and a copy indexed with the registers read just before. Idempotent: a second run
     /// changes nothing. With an archive, what the fixes mean for it (tombstones delete their
-    /// items, compliance fields are updated) is written after each page, all of it before the
-    /// sweep returns.
+    /// items, compliance fields are updated) is written after each page of fixes.
     pub async fn compliance_sweep(&self, deadline: Instant) -> Result<SweepReport, SweepError> {
         let now_ms = now_ms();
         let origin = Origin::new("compliance sweep", 0);
@@ -499,10 +501,7 @@ impl Indexer {
             .await?;
         report.fixed.add(&fixed);
         archive_fixes(&mut registers, writer.as_mut(), deadline).await?;
-        if let Some(writer) = &mut writer {
-            writer.flush(deadline).await?;
-            report.archive = Some(writer.counts());
-        }
+        report.archive = writer.map(|w| w.counts());
         Ok(report)
     }
 
