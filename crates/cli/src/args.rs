@@ -98,7 +98,27 @@ pub enum ComplianceAction {
     /// tweets of users deleted more than 30 days ago), then re-check every document that
     /// carries compliance fields; prints what it changed. Safe to run at any time; run daily
     /// after `tweet-capture comply`.
-    Sweep(Box<ReadArgs>),
+    Sweep(Box<SweepArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+/// The DynamoDB archive (`index` writes to it, `compliance sweep` applies its fixes to it).
+#[derive(Args, Debug)]
+pub struct ArchiveArgs {
+    /// DynamoDB table that also keeps every tweet the index accepts (its raw record), and
+    /// follows its deletes and compliance events.
+    #[arg(long, env = "ARCHIVE_TABLE")]
+    pub archive_table: Option<String>,
+    /// Archive items expire this long after their tweet (e.g. 2y, 400d; off by default).
+    #[arg(long, env = "ARCHIVE_RETENTION")]
+    pub archive_retention: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -188,13 +208,8 @@ pub struct IndexArgs {
     /// [env: FOLLOW_USER_IDS]
     #[arg(long)]
     pub follow_user_ids: Option<String>,
-    /// DynamoDB table that also keeps every tweet the index accepts (its raw record), and
-    /// follows its deletes and compliance events.
-    #[arg(long, env = "ARCHIVE_TABLE")]
-    pub archive_table: Option<String>,
-    /// Archive items expire this long after their tweet (e.g. 2y, 400d; off by default).
-    #[arg(long, env = "ARCHIVE_RETENTION")]
-    pub archive_retention: Option<String>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use clap::ArgMatches;
 use clap::parser::ValueSource;
+use pipeline::archive::{Archive, ArchiveSettings};
 use pipeline::lifecycle::Settings;
 use pipeline::{AuthorFilter, Indexer};
 use search_sink::{Config, ConfigError};
 use tokio::time::Instant;
 
-use crate::args::{AuthArgs, ConnectionArgs, IndexArgs, MAX_TIMEOUT_SECS, ServerArgs};
+use crate::args::{ArchiveArgs, AuthArgs, ConnectionArgs, IndexArgs, MAX_TIMEOUT_SECS, ServerArgs};
 use crate::exit::RunFailure;
 use crate::parallel;
 
@@ -182,6 +183,29 @@ impl IndexArgs {
             .and_then(|j| usize::try_from(j).ok())
             .and_then(NonZeroUsize::new)
             .unwrap_or_else(parallel::default_jobs)
+    }
+}
+
+impl ArchiveArgs {
+    /// The archive's settings: each flag, else its variable (`ARCHIVE_TABLE`,
+    /// `ARCHIVE_RETENTION`); `None` without a table. A faulty value is a usage failure named
+    /// by where it came from.
+    pub fn settings(&self, matches: &ArgMatches) -> Result<Option<ArchiveSettings>, RunFailure> {
+        ArchiveSettings::from_lookup(|name| match name {
+            pipeline::archive::ARCHIVE_TABLE => self.archive_table.clone(),
+            pipeline::archive::ARCHIVE_RETENTION => self.archive_retention.clone(),
+            _ => None,
+        })
+        .map_err(|e| setting_failure(&e, matches))
+    }
+}
+
+/// `indexer`, writing to the archive of `settings` too (its endpoint and credentials from the
+/// standard AWS variables) when there is one.
+pub async fn with_archive(indexer: Indexer, settings: Option<ArchiveSettings>) -> Indexer {
+    match settings {
+        Some(settings) => indexer.with_archive(Archive::from_env(settings).await),
+        None => indexer,
     }
 }
 

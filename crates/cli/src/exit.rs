@@ -13,7 +13,8 @@
 //! | 4 | a permanent refusal (a certificate that is not accepted, credentials or permissions refused, a mapping conflict, any 4xx but 408/429): rerunning as it is will fail the same way |
 //! | 130, 143 | interrupted by SIGINT / SIGTERM (what was confirmed is in the summary) |
 
-use pipeline::{PipelineError, SourceError};
+use pipeline::archive::ArchiveError;
+use pipeline::{PipelineError, SourceError, SweepError};
 use search_sink::{ErrorClass, SinkError};
 
 /// A row of the table, ordered by severity: the worst one of a run is its exit code.
@@ -93,13 +94,22 @@ pub fn sink_problem(error: &SinkError) -> Problem {
     }
 }
 
+/// An archive failure: throttled or failing past the deadline is transient; refused (access
+/// denied, no such table) is not worth rerunning.
+pub fn archive_problem(error: &ArchiveError) -> Problem {
+    if error.is_transient() {
+        Problem::Transient
+    } else {
+        Problem::Refused
+    }
+}
+
 /// A failure part-way through an object.
 pub fn pipeline_problem(error: &PipelineError) -> Problem {
     match error {
         PipelineError::Sink { source, .. } => sink_problem(source),
         // The archive throttled past the deadline, or refused (access, no such table).
-        PipelineError::Archive { source, .. } if source.is_transient() => Problem::Transient,
-        PipelineError::Archive { .. } => Problem::Refused,
+        PipelineError::Archive { source, .. } => archive_problem(source),
         // Only the reader fails a read (a stalled or reset stream, S3 resumes used up):
         // corrupt data is invalid records and the object completes.
         PipelineError::Read { .. } => Problem::Transient,
@@ -201,6 +211,17 @@ impl RunFailure {
         RunFailure {
             problem: sink_problem(&error),
             error: anyhow::Error::from(error).context(doing.to_owned()),
+        }
+    }
+
+    /// A sweep's failure: the server's, classified as a sink error, or the archive's.
+    pub fn sweep(error: SweepError, doing: &str) -> Self {
+        match error {
+            SweepError::Sink(e) => RunFailure::sink(e, doing),
+            SweepError::Archive(e) => RunFailure {
+                problem: archive_problem(&e),
+                error: anyhow::Error::from(e).context(doing.to_owned()),
+            },
         }
     }
 

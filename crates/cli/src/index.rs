@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::ArgMatches;
-use pipeline::archive::Archive;
 use pipeline::{Indexer, ObjectSummary};
 
 use crate::args::IndexArgs;
-use crate::config::{UNREACHABLE_ATTEMPTS, deadline_after, setting_failure};
+use crate::config::{UNREACHABLE_ATTEMPTS, deadline_after, with_archive};
 use crate::exit::{self, End, Problem, RunFailure};
 use crate::interrupt::{self, Interrupt};
 use crate::report::{self, Ending, ObjectOutcome};
@@ -58,21 +57,13 @@ pub async fn index(args: IndexArgs, matches: &ArgMatches) -> Result<End, RunFail
         // alone touches nothing on the server.
         let (inputs, problems) = checked_inputs(&args.inputs).await?;
         let follow = args.author_filter(matches)?;
-        let archive = pipeline::archive::ArchiveSettings::from_lookup(|name| match name {
-            pipeline::archive::ARCHIVE_TABLE => args.archive_table.clone(),
-            pipeline::archive::ARCHIVE_RETENTION => args.archive_retention.clone(),
-            _ => None,
-        })
-        .map_err(|e| setting_failure(&e, matches))?;
+        let archive = args.archive.settings(matches)?;
         let indexer = Indexer::connect(config)
             .await
             .map_err(|e| RunFailure::sink(e, "connecting"))?
             .with_author_filter(follow)
             .with_lifecycle(settings);
-        let indexer = match archive {
-            Some(settings) => indexer.with_archive(Archive::from_env(settings).await),
-            None => indexer,
-        };
+        let indexer = with_archive(indexer, archive).await;
         // `--timeout-secs` bounds preparing the index too (an unreachable server fails
         // within it), never longer than the sink's own bound.
         let ensure_deadline = deadline_after(timeout.min(search_sink::DEFAULT_ENSURE_TIME));

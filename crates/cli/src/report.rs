@@ -9,6 +9,7 @@ use std::sync::RwLock;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pipeline::ObjectSummary;
+use pipeline::archive::ArchiveCounts;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
@@ -255,12 +256,13 @@ fn line(s: &ObjectSummary, dry_run: bool) -> String {
         if let Some(compliance) = compliance(s) {
             text.push_str(&format!("; compliance: {compliance}"));
         }
-        if s.archive_puts + s.archive_deletes + s.archive_updates > 0 {
-            text.push_str(&format!(
-                "; archive: {} put, {} deleted, {} updated, {} retried",
-                s.archive_puts, s.archive_deletes, s.archive_updates, s.archive_retried
-            ));
-        }
+        text.push_str(&archived(&ArchiveCounts {
+            puts: s.archive_puts,
+            deletes: s.archive_deletes,
+            updates: s.archive_updates,
+            requests: 0,
+            retried: s.archive_retried,
+        }));
     }
     text
 }
@@ -314,6 +316,17 @@ pub fn error_text(error: &anyhow::Error) -> String {
         text.push_str(&part);
     }
     text
+}
+
+/// What the archive wrote, to end a line with (empty when it wrote nothing).
+pub fn archived(counts: &ArchiveCounts) -> String {
+    if counts.puts + counts.deletes + counts.updates == 0 {
+        return String::new();
+    }
+    format!(
+        "; archive: {} put, {} deleted, {} updated, {} retried",
+        counts.puts, counts.deletes, counts.updates, counts.retried
+    )
 }
 
 #[cfg(test)]

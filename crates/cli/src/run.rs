@@ -13,9 +13,9 @@ use tokio::time::Instant;
 
 use crate::args::{
     Cli, Command, ComplianceAction, DashboardsAction, EventKind, IdsArgs, MappingAction, ReadArgs,
-    RetentionAction,
+    RetentionAction, SweepArgs,
 };
-use crate::config::{UNREACHABLE_ATTEMPTS, deadline_after};
+use crate::config::{UNREACHABLE_ATTEMPTS, deadline_after, with_archive};
 use crate::exit::{End, RunFailure, Status};
 use crate::{dashboards, dry_run, event, index, lifecycle, preview, report};
 
@@ -158,12 +158,14 @@ pub async fn ids(args: IdsArgs, matches: &ArgMatches) -> Result<End, RunFailure>
 }
 
 /// `compliance sweep`: what it changed, on stderr.
-pub async fn sweep(args: ReadArgs, matches: &ArgMatches) -> Result<End, RunFailure> {
-    let (indexer, deadline) = reader(&args, matches).await?;
+pub async fn sweep(args: SweepArgs, matches: &ArgMatches) -> Result<End, RunFailure> {
+    let archive = args.archive.settings(matches)?;
+    let (indexer, deadline) = reader(&args.read, matches).await?;
+    let indexer = with_archive(indexer, archive).await;
     let report = indexer
         .compliance_sweep(deadline)
         .await
-        .map_err(|e| RunFailure::sink(e, "sweeping"))?;
+        .map_err(|e| RunFailure::sweep(e, "sweeping"))?;
     report::say(&swept(indexer.compliance_index(), &report));
     Ok(End::Status(Status::Ok))
 }
@@ -172,12 +174,17 @@ pub async fn sweep(args: ReadArgs, matches: &ArgMatches) -> Result<End, RunFailu
 pub fn swept(compliance_index: &str, report: &pipeline::SweepReport) -> String {
     let fixed = &report.fixed;
     format!(
-        "sweep: {} in {compliance_index}; {} checked, {} changed, {} made tombstones, {} overtaken by a newer copy",
+        "sweep: {} in {compliance_index}; {} checked, {} changed, {} made tombstones, {} overtaken by a newer copy{}",
         report::plural(report.registers, "active register", "active registers"),
         report::plural(fixed.checked, "document", "documents"),
         fixed.changed,
         fixed.tombstones,
         fixed.superseded,
+        report
+            .archive
+            .as_ref()
+            .map(report::archived)
+            .unwrap_or_default(),
     )
 }
 

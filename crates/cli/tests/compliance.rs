@@ -1,4 +1,5 @@
-//! `tweet-indexer ids [--users]` and `tweet-indexer compliance sweep` against osmem-server.
+//! `tweet-indexer ids [--users]` and `tweet-indexer compliance sweep` against osmem-server (and
+//! moto DynamoDB for the sweep's archive).
 
 mod common;
 
@@ -314,4 +315,78 @@ fn sweep_applies_registers_written_behind_the_indexers_back_then_changes_nothing
         again.stderr
     );
     assert_eq!(runtime.block_on(documents(&client, &index)), after);
+}
+
+/// `compliance sweep` reads the archive's settings as `index` does (checked before anything is
+/// connected), and a table that refuses its fixes (here: one that does not exist) fails it
+/// with status 4, naming the table, as it fails `index`.
+#[test]
+fn a_sweep_whose_archive_table_does_not_exist_is_refused_by_name() {
+    let ran = run_bounded(bin().args([
+        "compliance",
+        "sweep",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--archive-retention",
+        "2y",
+    ]));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("error: --archive-retention: needs ARCHIVE_TABLE"),
+        "{}",
+        ran.stderr
+    );
+    let (Some(url), Some(moto)) = (testkit::peer("OSMEM_URL"), testkit::peer("S3_ENDPOINT_URL"))
+    else {
+        return;
+    };
+    let index = testkit::unique_name("cli-sweep-archive");
+    index_files(&url, &index, &[samples()]);
+    let (_, author) = sample_tweets().into_iter().next().expect("a sample tweet");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let client = runtime
+        .block_on(SearchClient::connect(Config::new(&url)))
+        .unwrap();
+    // Deleted 40 days ago: the sweep makes the author's tweets tombstones, and deletes their
+    // items from the archive.
+    runtime.block_on(write_register(
+        &client,
+        &index,
+        &Register {
+            subject: Subject::User,
+            subject_id: author,
+            kind: RegisterKind::Delete,
+            active: true,
+            countries: Vec::new(),
+            up_to_id: None,
+            event_at: now_ms() - 40 * DAY_MS,
+            source: Source::Stream,
+        },
+    ));
+    let table = testkit::unique_name("no-such-table");
+    let mut sweep = bin();
+    for var in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+    ] {
+        sweep.env_remove(var);
+    }
+    sweep
+        .env("AWS_ENDPOINT_URL", &moto)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("ARCHIVE_TABLE", &table)
+        .args(["compliance", "sweep"])
+        .args(server(&url, &index));
+    let ran = run_bounded(&mut sweep);
+    assert_eq!(ran.code, Some(4), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(&format!("archive table {table}")),
+        "{}",
+        ran.stderr
+    );
 }

@@ -365,7 +365,7 @@ fn timed_out(last: &str) -> String {
 }
 
 /// Counts of what the archive wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ArchiveCounts {
     pub puts: u64,
     pub deletes: u64,

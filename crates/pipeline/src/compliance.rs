@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use tweets::compliance::register::{self, doc_ids_for};
 use tweets::compliance::{Outcome, Register, RegisterSet, Subject};
 
-use crate::archive::{self, Change};
+use crate::archive::{self, ArchiveCounts, ArchiveError, ArchiveWriter, Change};
 use crate::compliance_index::State;
 pub use crate::compliance_index::{ABSENT_FOR, ComplianceIndex, compliance_index_name};
 use crate::indexer::Indexer;
@@ -413,6 +413,35 @@ pub struct SweepReport {
     /// Documents checked, changed, made tombstones, overtaken by a newer copy.
     #[serde(flatten)]
     pub fixed: Fixed,
+    /// What the archive wrote (`None`: no archive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveCounts>,
+}
+
+/// Why a sweep stopped: the index (or the compliance index) failed, or the archive did.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+/// Writes the archive's changes of the fix-ups confirmed since the last call (all of them: a
+/// document made a tombstone is not found by the next sweep, so its item's delete is not left
+/// queued while more pages are fixed).
+async fn archive_fixes(
+    registers: &mut Registers,
+    writer: Option<&mut ArchiveWriter>,
+    deadline: Instant,
+) -> Result<(), ArchiveError> {
+    if let Some(writer) = writer {
+        for change in registers.take_archive_changes() {
+            writer.add(None, change, deadline).await?;
+        }
+        writer.flush(deadline).await?;
+    }
+    Ok(())
 }
 
 /// Active registers read per sweep page (their subjects' documents are fixed per page).
@@ -429,11 +458,16 @@ impl Indexer {
     /// tombstones), then re-checks every document that carries compliance fields (a state
     /// lifted while a copy was being indexed with it). Closes the race between a register
     /// write and a copy indexed with the registers read just before. Idempotent: a second run
-    /// changes nothing.
-    pub async fn compliance_sweep(&self, deadline: Instant) -> Result<SweepReport, SinkError> {
+    /// changes nothing. With an archive, what the fixes mean for it (tombstones delete their
+    /// items, compliance fields are updated) is written after each page of fixes.
+    pub async fn compliance_sweep(&self, deadline: Instant) -> Result<SweepReport, SweepError> {
         let now_ms = now_ms();
         let origin = Origin::new("compliance sweep", 0);
         let mut registers = Registers::new(self);
+        let mut writer = self.archive_writer();
+        if writer.is_some() {
+            registers.collect_archive_changes();
+        }
         let mut report = SweepReport::default();
         let request = SearchRequest {
             query: json!({ "term": { "active": true } }),
@@ -453,6 +487,7 @@ impl Indexer {
                 .fix_subjects(&active, &origin, now_ms, deadline)
                 .await?;
             report.fixed.add(&fixed);
+            archive_fixes(&mut registers, writer.as_mut(), deadline).await?;
         }
         let flagged = json!({ "bool": {
             "should": [
@@ -465,6 +500,8 @@ impl Indexer {
             .fix_documents(flagged, &origin, now_ms, deadline)
             .await?;
         report.fixed.add(&fixed);
+        archive_fixes(&mut registers, writer.as_mut(), deadline).await?;
+        report.archive = writer.map(|w| w.counts());
         Ok(report)
     }
 

@@ -142,17 +142,12 @@ impl Feed {
             indexer.dead_letters.clone(),
         );
         let mut registers = Registers::new(indexer);
-        let archive = indexer.archive.as_ref().map(|archive| {
+        let archive = indexer.archive_writer().map(|writer| {
             sink.track_outcomes();
             registers.collect_archive_changes();
-            let config = indexer.client.config();
             Archived {
                 awaiting: BTreeMap::new(),
-                writer: ArchiveWriter::new(
-                    archive.clone(),
-                    config.retry_initial_delay,
-                    config.retry_max_delay,
-                ),
+                writer,
             }
         });
         Feed {

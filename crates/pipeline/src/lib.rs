@@ -34,7 +34,7 @@ mod summary;
 mod work;
 
 pub use batch::{BatchOutcome, BatchRecord};
-pub use compliance::{Fixed, IdPages, SweepReport};
+pub use compliance::{Fixed, IdPages, SweepError, SweepReport};
 pub use filter::AuthorFilter;
 pub use run::{Indexer, PipelineError};
 pub use source::{Body, Object, ObjectStore, S3Store, SourceError};

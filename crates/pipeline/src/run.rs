@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tweets::{Extractor, ExtractorOptions, FramerOptions, Item};
 
-use crate::archive::{Archive, ArchiveError};
+use crate::archive::{Archive, ArchiveError, ArchiveWriter};
 use crate::compliance_index::ComplianceIndex;
 use crate::feed::{Feed, FeedError};
 use crate::filter::AuthorFilter;
@@ -116,6 +116,18 @@ impl Indexer {
 
     pub fn archive(&self) -> Option<&Archive> {
         self.archive.as_ref()
+    }
+
+    /// A writer to the archive, if there is one, retrying with the client's delays.
+    pub(crate) fn archive_writer(&self) -> Option<ArchiveWriter> {
+        let config = self.client.config();
+        self.archive.as_ref().map(|archive| {
+            ArchiveWriter::new(
+                archive.clone(),
+                config.retry_initial_delay,
+                config.retry_max_delay,
+            )
+        })
     }
 
     pub fn lifecycle(&self) -> &Lifecycle {

@@ -2,8 +2,9 @@
 //! duplicates, a late copy after its delete and compliance events into osmem-server, the
 //! table (moto) holds exactly the tweets the index keeps, with their keys and raw records;
 //! unprocessed items and throttling (`testkit::aws_faults` between the writer and moto) are
-//! retried until every item lands, a throttle that outlasts the deadline fails the input, and
-//! a table that does not exist is refused by name.
+//! retried until every item lands, a throttle that outlasts the deadline fails the input, a
+//! table that does not exist is refused by name, and `compliance sweep` removes the items of
+//! the tweets it makes tombstones.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,12 +15,13 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use pipeline::archive::{Archive, ArchiveError, ArchiveSettings};
+use pipeline::archive::{Archive, ArchiveCounts, ArchiveError, ArchiveSettings};
 use pipeline::{Indexer, Object, ObjectSummary, PipelineError};
-use search_sink::Config;
+use search_sink::{Config, Method};
 use testkit::aws_faults::{Fault, FaultPlan, FaultProxy, Upstream, WholeFailure};
 use testkit::compliance::{DAY_MS, now_ms, v2_tweet, v2_user};
 use tokio::time::Instant;
+use tweets::compliance::{Register, RegisterKind, Source, Subject};
 use tweets::{Extractor, ExtractorOptions, Item};
 
 fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
@@ -617,4 +619,110 @@ async fn an_event_after_its_tweets_in_one_input_updates_their_items() {
         Some(&AttributeValue::Bool(true))
     );
     assert_eq!(items[&picked[0].id].attributes.get("suppressed"), None);
+}
+
+/// Writes `r` into `{index}_compliance` as another indexer would, after this one indexed the
+/// tweets it concerns: what `compliance sweep` applies.
+async fn write_register(client: &search_sink::SearchClient, index: &str, r: &Register) {
+    let compliance = format!("{index}_compliance");
+    client
+        .ensure_index(&compliance, tweets::compliance::register::MAPPING_JSON)
+        .await
+        .unwrap();
+    let put = client
+        .request(
+            Method::Put,
+            &format!(
+                "{compliance}/_doc/{}?version={}&version_type=external_gte",
+                r.doc_id().replace(':', "%3A"),
+                r.version()
+            ),
+            Some(&r.to_json()),
+        )
+        .await
+        .unwrap();
+    assert!(put.status < 300, "{}", String::from_utf8_lossy(&put.body));
+}
+
+/// `compliance sweep` applies to the archive too: a `user_delete` past X's 30 days, written
+/// behind the indexer's back, makes the author's tweets tombstones in the index and removes
+/// their items from the table; a second sweep changes nothing.
+#[tokio::test]
+async fn the_sweep_removes_the_items_of_the_tweets_it_makes_tombstones() {
+    let Some(env) = Env::new("archive-sweep").await else {
+        return;
+    };
+    let t = tweets(12);
+    // The author with the most tweets among them is the one deleted.
+    let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+    for tweet in &t {
+        *counts.entry(tweet.author).or_default() += 1;
+    }
+    let deleted = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(author, _)| *author)
+        .unwrap();
+    let (gone, kept): (Vec<&Tweet>, Vec<&Tweet>) = t.iter().partition(|t| t.author == deleted);
+    assert!(!kept.is_empty());
+    let indexer = env.indexer(&env.moto, &env.table).await;
+    let lines: Vec<String> = t.iter().map(|t| t.line.clone()).collect();
+    let (result, _) = env
+        .index(&indexer, "tweets", &lines, Duration::from_secs(60))
+        .await;
+    result.unwrap();
+    assert_eq!(env.scan().await.len(), t.len());
+    let register = Register {
+        subject: Subject::User,
+        subject_id: deleted,
+        kind: RegisterKind::Delete,
+        active: true,
+        countries: Vec::new(),
+        up_to_id: None,
+        event_at: now_ms() - 40 * DAY_MS,
+        source: Source::Stream,
+    };
+    write_register(indexer.client(), &env.index, &register).await;
+
+    // The sweep runs in a process of its own (`tweet-indexer compliance sweep`): this one
+    // believed, for `ABSENT_FOR`, that there was no compliance index.
+    let indexer = env.indexer(&env.moto, &env.table).await;
+    let report = indexer
+        .compliance_sweep(Instant::now() + Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(report.fixed.tombstones, gone.len() as u64, "{report:?}");
+    assert_eq!(keys_and_raw(&env.scan().await), expected(&kept));
+    let archived = report.archive.expect("an archive");
+    assert_eq!(archived.deletes, gone.len() as u64, "{report:?}");
+    for tweet in &gone {
+        let got = indexer
+            .client()
+            .request(
+                Method::Get,
+                &format!("{}/_doc/{}", env.index, tweet.id),
+                None,
+            )
+            .await
+            .unwrap();
+        let got: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+        assert_eq!(
+            got["_source"],
+            serde_json::json!({"deleted": true}),
+            "{}",
+            tweet.id
+        );
+    }
+
+    let again = indexer
+        .compliance_sweep(Instant::now() + Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.fixed.changed, again.fixed.tombstones),
+        (0, 0),
+        "{again:?}"
+    );
+    assert_eq!(again.archive, Some(ArchiveCounts::default()), "{again:?}");
+    assert_eq!(keys_and_raw(&env.scan().await), expected(&kept));
 }
