@@ -30,6 +30,7 @@ use crate::framing::{Frame, Framer};
 use crate::message::{Message, Problem, classify_message, reconnect_decision};
 use crate::metrics::Stats;
 use crate::queue::QueueTx;
+pub use crate::record::Record;
 
 /// The path of the filtered stream under the API base URL.
 pub const STREAM_PATH: &str = "/2/tweets/search/stream";
@@ -288,33 +289,6 @@ impl Default for StreamConfig {
             healthy_after: HEALTHY_AFTER,
             jitter: true,
             classify: classify_message,
-        }
-    }
-}
-
-/// One forwarded stream line, as received (no `\r\n`), with the keys sinks partition by.
-#[derive(Debug)]
-pub struct Record {
-    pub line: Bytes,
-    pub tweet_id: Option<String>,
-    pub author_id: Option<String>,
-    /// Held while the record is in the queue's memory or in the sink: frees its bytes when
-    /// dropped.
-    pub(crate) budget: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-impl Record {
-    /// A record outside any queue (for sinks' tests and replays).
-    pub fn new(
-        line: impl Into<Bytes>,
-        tweet_id: Option<String>,
-        author_id: Option<String>,
-    ) -> Self {
-        Record {
-            line: line.into(),
-            tweet_id,
-            author_id,
-            budget: None,
         }
     }
 }
