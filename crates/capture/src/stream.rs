@@ -24,7 +24,7 @@ use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, HeaderVa
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::backoff::{Failure, FailureCounts, HEALTHY_AFTER, reconnect_delay};
+use crate::backoff::{Disconnect, DisconnectCounts, HEALTHY_AFTER, reconnect_delay};
 use crate::dedup::DedupWindow;
 use crate::framing::{Frame, Framer};
 use crate::message::{Message, Problem, classify_message, reconnect_decision};
@@ -308,7 +308,7 @@ pub enum StreamError {
 enum ConnectionEnd {
     Shutdown,
     Ended {
-        failure: Failure,
+        failure: Disconnect,
         rate_limit_reset: Option<Duration>,
         /// The connection delivered a record or lived `healthy_after`.
         progress: bool,
@@ -323,7 +323,7 @@ pub async fn run(
     stats: &Stats,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), StreamError> {
-    let mut backoff = FailureCounts::default();
+    let mut backoff = DisconnectCounts::default();
     let mut dedup = DedupWindow::new(config.dedup_window);
     let mut rng = fastrand::Rng::new();
     loop {
@@ -390,14 +390,14 @@ impl Reader<'_> {
             Ok(Ok(a)) => a,
             Ok(Err(cause)) => {
                 tracing::warn!(error = %cause, "connecting to the stream failed");
-                return Ok(self.ended(Failure::Network, None, None));
+                return Ok(self.ended(Disconnect::Network, None, None));
             }
             Err(_) => {
                 tracing::warn!(
                     deadline_ms = millis(self.config.stall_timeout),
                     "no answer from the stream endpoint before the deadline"
                 );
-                return Ok(self.ended(Failure::Network, None, None));
+                return Ok(self.ended(Disconnect::Network, None, None));
             }
         };
         if answer.status != 200 {
@@ -418,24 +418,24 @@ impl Reader<'_> {
                         stall_timeout_ms = millis(self.config.stall_timeout),
                         "nothing received, not even a keep-alive: reconnecting"
                     );
-                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
+                    return Ok(self.ended(Disconnect::Disconnected, None, Some(connected)));
                 }
                 Ok(Err(cause)) => {
                     tracing::warn!(error = %cause, "the stream broke");
-                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
+                    return Ok(self.ended(Disconnect::Disconnected, None, Some(connected)));
                 }
                 Ok(Ok(None)) => {
                     tracing::warn!(
                         partial_line_bytes = framer.pending_len(),
                         "the server closed the stream"
                     );
-                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
+                    return Ok(self.ended(Disconnect::Disconnected, None, Some(connected)));
                 }
                 Ok(Ok(Some(bytes))) => bytes,
             };
             if let Err(e) = framer.push(&bytes, &mut frames) {
                 tracing::warn!(error = %e, "the stream body is corrupt: reconnecting");
-                return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
+                return Ok(self.ended(Disconnect::Disconnected, None, Some(connected)));
             }
             for frame in frames.drain(..) {
                 match frame {
@@ -467,7 +467,7 @@ impl Reader<'_> {
     /// How the connection ended; progress if a record came or it lived `healthy_after`.
     fn ended(
         &self,
-        failure: Failure,
+        failure: Disconnect,
         rate_limit_reset: Option<Duration>,
         connected: Option<Instant>,
     ) -> ConnectionEnd {
@@ -480,7 +480,7 @@ impl Reader<'_> {
     }
 
     /// Handles one payload line; `Some` when it asks for a reconnect.
-    async fn line(&mut self, line: Bytes) -> Result<Option<Failure>, StreamError> {
+    async fn line(&mut self, line: Bytes) -> Result<Option<Disconnect>, StreamError> {
         let stats = self.stats;
         let record = match (self.config.classify)(&line) {
             Message::Tweet {
@@ -571,9 +571,9 @@ impl Reader<'_> {
         };
         log_problems(&problems, "the stream endpoint refused the connection");
         let failure = match status {
-            429 => Failure::RateLimited,
+            429 => Disconnect::RateLimited,
             // 409: the previous connection is still being torn down; 5xx: server trouble.
-            409 | 500..=599 => Failure::Http,
+            409 | 500..=599 => Disconnect::Http,
             code => {
                 let detail = problems
                     .first()
