@@ -3,6 +3,8 @@
 //! (`stream`, `rules`, `comply`) and the sinks (their shared `error` and the AWS sinks' `aws`
 //! below them) above that, `run` (a capture: reader, queue and sink) above those, and `exit`
 //! (the exit code of any of their errors) at the top. `lib.rs` only declares and re-exports.
+//! The binary's modules are layered too: `args` (the command line), `config` (flags and
+//! variables into the library's settings), `commands` (the subcommands) and `main`.
 //! `cargo run -p testkit --example module_graph -- crates/capture` prints the graph.
 
 #[test]
