@@ -20,7 +20,7 @@ use search_sink::Schedule;
 
 /// Why the last connection (or connection attempt) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Failure {
+pub enum Disconnect {
     /// A stream that answered 200 ended: zero-length chunk, `operational-disconnect`
     /// payload, read error or stall. The first since the last progress is reconnected at
     /// once; another one before any progress means the reconnect failed (HTTP schedule).
@@ -34,14 +34,14 @@ pub enum Failure {
     RateLimited,
 }
 
-impl Failure {
+impl Disconnect {
     /// The label used in logs and metrics.
     pub fn label(self) -> &'static str {
         match self {
-            Failure::Disconnected => "disconnected",
-            Failure::Network => "network",
-            Failure::Http => "http",
-            Failure::RateLimited => "rate_limited",
+            Disconnect::Disconnected => "disconnected",
+            Disconnect::Network => "network",
+            Disconnect::Http => "http",
+            Disconnect::RateLimited => "rate_limited",
         }
     }
 }
@@ -84,7 +84,7 @@ pub const JITTER_FRACTION: f64 = 0.1;
 /// A known rate-limit reset is honoured even beyond `max_backoff`: reconnecting earlier is
 /// certain to be refused and counts against the limit again.
 pub fn reconnect_delay(
-    failure: Failure,
+    failure: Disconnect,
     attempt: u32,
     rate_limit_reset: Option<Duration>,
     max_backoff: Duration,
@@ -95,17 +95,17 @@ pub fn reconnect_delay(
         // The first reconnect after a drop is immediate; a drop before any progress since
         // means that reconnect failed: HTTP schedule (5 s, 10 s, ...), so a server that
         // answers 200 and closes cannot make the loop spin.
-        Failure::Disconnected if attempt == 1 => Duration::ZERO,
-        Failure::Disconnected => HTTP.delay(attempt - 1),
-        Failure::Network => NETWORK.delay(attempt),
-        Failure::Http => HTTP.delay(attempt),
-        Failure::RateLimited => RATE_LIMIT.delay(attempt),
+        Disconnect::Disconnected if attempt == 1 => Duration::ZERO,
+        Disconnect::Disconnected => HTTP.delay(attempt - 1),
+        Disconnect::Network => NETWORK.delay(attempt),
+        Disconnect::Http => HTTP.delay(attempt),
+        Disconnect::RateLimited => RATE_LIMIT.delay(attempt),
     };
     let jitter = jitter.clamp(0.0, 1.0);
     let with_jitter = base + base.mul_f64(jitter * JITTER_FRACTION);
     let capped = with_jitter.min(max_backoff);
     match (failure, rate_limit_reset) {
-        (Failure::RateLimited, Some(reset)) => capped.max(reset),
+        (Disconnect::RateLimited, Some(reset)) => capped.max(reset),
         _ => capped,
     }
 }
@@ -115,14 +115,14 @@ pub fn reconnect_delay(
 /// and `errors` payloads do not, and neither does a failure of another kind (a server that
 /// alternates a refused connection and a 200 that closes at once still backs off on both).
 #[derive(Debug, Default, Clone)]
-pub struct FailureCounts {
+pub struct DisconnectCounts {
     counts: [u32; 4],
 }
 
-impl FailureCounts {
+impl DisconnectCounts {
     /// Records a failure and returns its attempt number (1 for the first of its kind since
     /// the last progress).
-    pub fn record(&mut self, failure: Failure) -> u32 {
+    pub fn record(&mut self, failure: Disconnect) -> u32 {
         let count = &mut self.counts[failure as usize];
         *count = count.saturating_add(1);
         *count
@@ -145,41 +145,48 @@ mod tests {
     fn reconnect_delay_table() {
         let big = S(10_000);
         #[rustfmt::skip]
-        type Row = (Failure, u32, Option<Duration>, Duration, f64, Duration);
+        type Row = (Disconnect, u32, Option<Duration>, Duration, f64, Duration);
         let table: &[Row] = &[
             // failure, attempt, reset, max_backoff, jitter, expected
-            (Failure::Disconnected, 1, None, big, 0.0, S(0)),
-            (Failure::Disconnected, 1, None, big, 0.99, S(0)),
-            (Failure::Disconnected, 2, None, big, 0.0, S(5)),
-            (Failure::Disconnected, 3, None, big, 0.0, S(10)),
-            (Failure::Disconnected, 9, None, big, 0.0, S(320)),
-            (Failure::Disconnected, 2, None, S(3), 0.0, S(3)),
-            (Failure::Network, 1, None, big, 0.0, MS(250)),
-            (Failure::Network, 2, None, big, 0.0, MS(500)),
-            (Failure::Network, 64, None, big, 0.0, S(16)),
-            (Failure::Network, 65, None, big, 0.0, S(16)),
-            (Failure::Network, 1000, None, big, 0.5, MS(16_800)),
-            (Failure::Http, 1, None, big, 0.0, S(5)),
-            (Failure::Http, 2, None, big, 0.0, S(10)),
-            (Failure::Http, 7, None, big, 0.0, S(320)),
-            (Failure::Http, 8, None, big, 0.0, S(320)),
-            (Failure::Http, 100, None, big, 0.0, S(320)),
-            (Failure::Http, 1, None, big, 1.0, MS(5_500)),
-            (Failure::Http, 1, Some(S(900)), big, 0.0, S(5)), // reset only matters for 429
-            (Failure::RateLimited, 1, None, big, 0.0, S(60)),
-            (Failure::RateLimited, 2, None, big, 0.0, S(120)),
-            (Failure::RateLimited, 4, None, big, 0.0, S(480)),
-            (Failure::RateLimited, 1, Some(S(90)), big, 0.0, S(90)),
-            (Failure::RateLimited, 3, Some(S(90)), big, 0.0, S(240)),
+            (Disconnect::Disconnected, 1, None, big, 0.0, S(0)),
+            (Disconnect::Disconnected, 1, None, big, 0.99, S(0)),
+            (Disconnect::Disconnected, 2, None, big, 0.0, S(5)),
+            (Disconnect::Disconnected, 3, None, big, 0.0, S(10)),
+            (Disconnect::Disconnected, 9, None, big, 0.0, S(320)),
+            (Disconnect::Disconnected, 2, None, S(3), 0.0, S(3)),
+            (Disconnect::Network, 1, None, big, 0.0, MS(250)),
+            (Disconnect::Network, 2, None, big, 0.0, MS(500)),
+            (Disconnect::Network, 64, None, big, 0.0, S(16)),
+            (Disconnect::Network, 65, None, big, 0.0, S(16)),
+            (Disconnect::Network, 1000, None, big, 0.5, MS(16_800)),
+            (Disconnect::Http, 1, None, big, 0.0, S(5)),
+            (Disconnect::Http, 2, None, big, 0.0, S(10)),
+            (Disconnect::Http, 7, None, big, 0.0, S(320)),
+            (Disconnect::Http, 8, None, big, 0.0, S(320)),
+            (Disconnect::Http, 100, None, big, 0.0, S(320)),
+            (Disconnect::Http, 1, None, big, 1.0, MS(5_500)),
+            (Disconnect::Http, 1, Some(S(900)), big, 0.0, S(5)), // reset only matters for 429
+            (Disconnect::RateLimited, 1, None, big, 0.0, S(60)),
+            (Disconnect::RateLimited, 2, None, big, 0.0, S(120)),
+            (Disconnect::RateLimited, 4, None, big, 0.0, S(480)),
+            (Disconnect::RateLimited, 1, Some(S(90)), big, 0.0, S(90)),
+            (Disconnect::RateLimited, 3, Some(S(90)), big, 0.0, S(240)),
             // --max-backoff caps everything but a known reset.
-            (Failure::Http, 5, None, S(30), 0.0, S(30)),
-            (Failure::RateLimited, 5, None, S(30), 0.0, S(30)),
-            (Failure::RateLimited, 5, Some(S(45)), S(30), 0.0, S(45)),
-            (Failure::Network, 3, None, MS(100), 0.0, MS(100)),
+            (Disconnect::Http, 5, None, S(30), 0.0, S(30)),
+            (Disconnect::RateLimited, 5, None, S(30), 0.0, S(30)),
+            (Disconnect::RateLimited, 5, Some(S(45)), S(30), 0.0, S(45)),
+            (Disconnect::Network, 3, None, MS(100), 0.0, MS(100)),
             // attempt 0 is read as 1; jitter outside [0, 1] is clamped.
-            (Failure::Http, 0, None, big, 0.0, S(5)),
-            (Failure::Http, 1, None, big, 7.0, MS(5_500)),
-            (Failure::RateLimited, u32::MAX, None, S(3600), 0.0, S(3600)),
+            (Disconnect::Http, 0, None, big, 0.0, S(5)),
+            (Disconnect::Http, 1, None, big, 7.0, MS(5_500)),
+            (
+                Disconnect::RateLimited,
+                u32::MAX,
+                None,
+                S(3600),
+                0.0,
+                S(3600),
+            ),
         ];
         for &(failure, attempt, reset, max, jitter, expected) in table {
             assert_eq!(
@@ -192,19 +199,19 @@ mod tests {
 
     #[test]
     fn backoff_counts_each_kind_until_progress() {
-        let mut b = FailureCounts::default();
-        assert_eq!(b.record(Failure::Http), 1);
-        assert_eq!(b.record(Failure::Http), 2);
-        assert_eq!(b.record(Failure::RateLimited), 1);
-        assert_eq!(b.record(Failure::RateLimited), 2);
+        let mut b = DisconnectCounts::default();
+        assert_eq!(b.record(Disconnect::Http), 1);
+        assert_eq!(b.record(Disconnect::Http), 2);
+        assert_eq!(b.record(Disconnect::RateLimited), 1);
+        assert_eq!(b.record(Disconnect::RateLimited), 2);
         // Another kind in between does not restart a count.
-        assert_eq!(b.record(Failure::Http), 3);
-        assert_eq!(b.record(Failure::Disconnected), 1);
-        assert_eq!(b.record(Failure::Network), 1);
-        assert_eq!(b.record(Failure::Disconnected), 2);
+        assert_eq!(b.record(Disconnect::Http), 3);
+        assert_eq!(b.record(Disconnect::Disconnected), 1);
+        assert_eq!(b.record(Disconnect::Network), 1);
+        assert_eq!(b.record(Disconnect::Disconnected), 2);
         b.reset();
-        assert_eq!(b.record(Failure::RateLimited), 1);
-        assert_eq!(b.record(Failure::Disconnected), 1);
-        assert_eq!(b.record(Failure::Disconnected), 2);
+        assert_eq!(b.record(Disconnect::RateLimited), 1);
+        assert_eq!(b.record(Disconnect::Disconnected), 1);
+        assert_eq!(b.record(Disconnect::Disconnected), 2);
     }
 }

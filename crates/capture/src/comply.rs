@@ -33,11 +33,11 @@ use search_sink::{Backoff, Schedule};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::exit::Class;
+use crate::class::Class;
 use crate::framing::{Frame, Framer};
 use crate::metrics::Stats;
 use crate::queue::QueueTx;
-use crate::stream::Record;
+use crate::record::Record;
 use ids::{IdsError, Plan};
 use jobs::{Job, JobType, JobsClient, JobsError, SecretUrl, Status};
 use results::{JobRef, Returned};

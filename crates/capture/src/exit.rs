@@ -17,18 +17,7 @@
 //! some exits 1 whatever stopped it, since what it tells the operator first is "data is
 //! missing". Without lost records, the cause decides (2, 3 or 4).
 
-/// What kind of failure stopped a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    /// The command line, a variable, a file or a local directory is wrong, or the AWS
-    /// region or credentials are missing: fixed on this side (exit 2).
-    Usage,
-    /// A remote refusal no rerun can fix (credentials or access refused, a missing resource,
-    /// an invalid request, a certificate that is not trusted): exit 4.
-    Refused,
-    /// Unreachable, timed out, throttled or a server error: rerunning may work.
-    Transient,
-}
+pub use crate::class::{Class, class_of_status};
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,16 +52,6 @@ impl CommandOutcome {
             CommandOutcome::Failed(Class::Transient) => 3,
             CommandOutcome::Failed(Class::Refused) => 4,
         }
-    }
-}
-
-/// The class of an HTTP status a remote endpoint refused with: 408, 429 and 5xx are worth
-/// retrying, other 4xx are not (and a 1xx-3xx where a success was expected is a server
-/// that does not speak the API: no rerun fixes it).
-pub fn class_of_status(status: u16) -> Class {
-    match status {
-        408 | 429 | 500..=599 => Class::Transient,
-        _ => Class::Refused,
     }
 }
 
@@ -127,13 +106,13 @@ impl Classify for crate::comply::ComplyError {
     }
 }
 
-impl Classify for crate::CaptureError {
+impl Classify for crate::run::CaptureError {
     fn class(&self) -> Class {
         match self {
-            crate::CaptureError::Stream(e) => e.class(),
-            crate::CaptureError::Sink(e) => e.class(),
-            crate::CaptureError::Queue(e) => e.class(),
-            crate::CaptureError::Comply(e) => Classify::class(e),
+            crate::run::CaptureError::Stream(e) => e.class(),
+            crate::run::CaptureError::Sink(e) => e.class(),
+            crate::run::CaptureError::Queue(e) => e.class(),
+            crate::run::CaptureError::Comply(e) => Classify::class(e),
         }
     }
 }
@@ -155,7 +134,7 @@ pub fn class_of(error: &(dyn std::error::Error + 'static)) -> Class {
         if let Some(e) = e.downcast_ref::<crate::queue::QueueError>() {
             return e.class();
         }
-        if let Some(e) = e.downcast_ref::<crate::CaptureError>() {
+        if let Some(e) = e.downcast_ref::<crate::run::CaptureError>() {
             return e.class();
         }
         if let Some(e) = e.downcast_ref::<crate::comply::ComplyError>() {

@@ -4,7 +4,7 @@
 //! (it travels in a sensitive header, not in the URL), and neither is a URL's query (where a
 //! compliance job's upload and download URLs carry their secret token).
 
-use crate::exit::Class;
+use crate::class::Class;
 
 /// The longest excerpt of a remote error body.
 pub const EXCERPT_CHARS: usize = 200;

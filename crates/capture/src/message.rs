@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::backoff::Failure;
+use crate::backoff::Disconnect;
 
 /// One stream line, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,18 +80,18 @@ pub struct Problem {
 impl Problem {
     /// What the stream loop does after this problem: `None` means keep reading (the server
     /// closes the connection itself if it has to).
-    pub fn reconnect_decision(&self) -> Option<Failure> {
+    pub fn reconnect_decision(&self) -> Option<Disconnect> {
         let is = |s: &Option<String>, needle: &str| {
             s.as_deref()
                 .is_some_and(|v| v.to_ascii_lowercase().contains(needle))
         };
         if is(&self.connection_issue, "toomanyconnections") {
-            Some(Failure::RateLimited)
+            Some(Disconnect::RateLimited)
         } else if is(&self.kind, "operational-disconnect")
             || is(&self.title, "operational-disconnect")
             || self.disconnect_type.is_some()
         {
-            Some(Failure::Disconnected)
+            Some(Disconnect::Disconnected)
         } else {
             None
         }
@@ -99,13 +99,13 @@ impl Problem {
 }
 
 /// The most severe decision among several problems (rate limit beats disconnect).
-pub fn reconnect_decision(problems: &[Problem]) -> Option<Failure> {
+pub fn reconnect_decision(problems: &[Problem]) -> Option<Disconnect> {
     let decisions = problems.iter().filter_map(Problem::reconnect_decision);
     decisions.max_by_key(|f| match f {
-        Failure::RateLimited => 3,
-        Failure::Http => 2,
-        Failure::Network => 1,
-        Failure::Disconnected => 0,
+        Disconnect::RateLimited => 3,
+        Disconnect::Http => 2,
+        Disconnect::Network => 1,
+        Disconnect::Disconnected => 0,
     })
 }
 
@@ -363,7 +363,10 @@ mod tests {
         let Message::Problems(problems) = classify_compliance(OPERATIONAL.as_bytes()) else {
             panic!("an errors payload is a problem on a compliance stream too");
         };
-        assert_eq!(reconnect_decision(&problems), Some(Failure::Disconnected));
+        assert_eq!(
+            reconnect_decision(&problems),
+            Some(Disconnect::Disconnected)
+        );
     }
 
     const OPERATIONAL: &str = r#"{"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect","type":"https://api.twitter.com/2/problems/operational-disconnect"}]}"#;
@@ -390,18 +393,18 @@ mod tests {
 
     #[test]
     fn problems_map_to_reconnect_decisions() {
-        let table: &[(&str, Option<Failure>)] = &[
+        let table: &[(&str, Option<Disconnect>)] = &[
             (
                 r#"{"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect","detail":"This stream has been disconnected upstream for operational reasons.","type":"https://api.twitter.com/2/problems/operational-disconnect"}]}"#,
-                Some(Failure::Disconnected),
+                Some(Disconnect::Disconnected),
             ),
             (
                 r#"{"title":"ConnectionException","detail":"This stream is currently at the maximum allowed connection limit.","connection_issue":"TooManyConnections","type":"https://api.twitter.com/2/problems/streaming-connection"}"#,
-                Some(Failure::RateLimited),
+                Some(Disconnect::RateLimited),
             ),
             (
                 r#"{"errors":[{"title":"operational-disconnect"},{"connection_issue":"TooManyConnections"}]}"#,
-                Some(Failure::RateLimited),
+                Some(Disconnect::RateLimited),
             ),
             (
                 r#"{"errors":[{"title":"Invalid Request","detail":"bad field","type":"https://api.twitter.com/2/problems/invalid-request"}]}"#,

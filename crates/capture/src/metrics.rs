@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use search_sink::emf::{EmfLine, Unit};
 
-use crate::backoff::Failure;
+use crate::backoff::Disconnect;
 
 /// The EMF namespace (also the CloudWatch alarm's namespace in `infra/template.yaml`).
 pub const NAMESPACE: &str = "TweetCapture";
@@ -58,19 +58,19 @@ pub struct Stats {
     /// tweet, now - `event_at` of a compliance event.
     pub max_lag_ms: AtomicU64,
     /// Every reconnect delay chosen, in order (for logs and tests; bounded).
-    pub delays: Mutex<Vec<(Failure, Duration)>>,
+    pub delays: Mutex<Vec<(Disconnect, Duration)>>,
 }
 
 /// Keep at most this many reconnect delays in [`Stats::delays`].
 const DELAYS_KEPT: usize = 1024;
 
 impl Stats {
-    pub fn reconnect(&self, failure: Failure, delay: Duration) {
+    pub fn reconnect(&self, failure: Disconnect, delay: Duration) {
         let counter = match failure {
-            Failure::Disconnected => &self.reconnects_disconnected,
-            Failure::Network => &self.reconnects_network,
-            Failure::Http => &self.reconnects_http,
-            Failure::RateLimited => &self.reconnects_rate_limited,
+            Disconnect::Disconnected => &self.reconnects_disconnected,
+            Disconnect::Network => &self.reconnects_network,
+            Disconnect::Http => &self.reconnects_http,
+            Disconnect::RateLimited => &self.reconnects_rate_limited,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut delays) = self.delays.lock() {
@@ -81,7 +81,7 @@ impl Stats {
         }
     }
 
-    pub fn delays(&self) -> Vec<(Failure, Duration)> {
+    pub fn delays(&self) -> Vec<(Disconnect, Duration)> {
         self.delays.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
@@ -210,7 +210,7 @@ mod tests {
         let mut reporter = Reporter::new("dir");
         stats.tweets.store(5, Ordering::Relaxed);
         stats.max_lag_ms.store(1500, Ordering::Relaxed);
-        stats.reconnect(Failure::Http, Duration::from_secs(5));
+        stats.reconnect(Disconnect::Http, Duration::from_secs(5));
         let (first, tweets) = reporter.line(&stats, 1_000);
         assert_eq!(tweets, 5);
         let v: serde_json::Value = serde_json::from_str(&first).unwrap();

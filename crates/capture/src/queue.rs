@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::metrics::Stats;
-use crate::stream::Record;
+use crate::record::Record;
 
 /// The most records one batch holds (Firehose's and Kinesis's per-call record limit).
 pub const BATCH_RECORDS: usize = 500;

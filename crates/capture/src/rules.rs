@@ -44,7 +44,7 @@ pub enum RulesError {
     #[error("{message}")]
     Unreachable {
         message: String,
-        class: crate::exit::Class,
+        class: crate::class::Class,
     },
     #[error("the rules endpoint answered {status}: {detail}")]
     Refused { status: u16, detail: String },
@@ -81,8 +81,8 @@ impl ChangeError {
         self.made > 0
     }
 
-    pub fn class(&self) -> crate::exit::Class {
-        crate::exit::Class::Refused
+    pub fn class(&self) -> crate::class::Class {
+        crate::class::Class::Refused
     }
 }
 

@@ -24,12 +24,13 @@ use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, HeaderVa
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::backoff::{Failure, FailureCounts, HEALTHY_AFTER, reconnect_delay};
+use crate::backoff::{Disconnect, DisconnectCounts, HEALTHY_AFTER, reconnect_delay};
 use crate::dedup::DedupWindow;
 use crate::framing::{Frame, Framer};
 use crate::message::{Message, Problem, classify_message, reconnect_decision};
 use crate::metrics::Stats;
 use crate::queue::QueueTx;
+pub use crate::record::Record;
 
 /// The path of the filtered stream under the API base URL.
 pub const STREAM_PATH: &str = "/2/tweets/search/stream";
@@ -292,33 +293,6 @@ impl Default for StreamConfig {
     }
 }
 
-/// One forwarded stream line, as received (no `\r\n`), with the keys sinks partition by.
-#[derive(Debug)]
-pub struct Record {
-    pub line: Bytes,
-    pub tweet_id: Option<String>,
-    pub author_id: Option<String>,
-    /// Held while the record is in the queue's memory or in the sink: frees its bytes when
-    /// dropped.
-    pub(crate) budget: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-impl Record {
-    /// A record outside any queue (for sinks' tests and replays).
-    pub fn new(
-        line: impl Into<Bytes>,
-        tweet_id: Option<String>,
-        author_id: Option<String>,
-    ) -> Self {
-        Record {
-            line: line.into(),
-            tweet_id,
-            author_id,
-            budget: None,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     /// An answer that retrying cannot fix (bad token, no access, invalid parameters).
@@ -334,7 +308,7 @@ pub enum StreamError {
 enum ConnectionEnd {
     Shutdown,
     Ended {
-        failure: Failure,
+        failure: Disconnect,
         rate_limit_reset: Option<Duration>,
         /// The connection delivered a record or lived `healthy_after`.
         progress: bool,
@@ -349,7 +323,7 @@ pub async fn run(
     stats: &Stats,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), StreamError> {
-    let mut backoff = FailureCounts::default();
+    let mut backoff = DisconnectCounts::default();
     let mut dedup = DedupWindow::new(config.dedup_window);
     let mut rng = fastrand::Rng::new();
     loop {
@@ -416,14 +390,14 @@ impl Reader<'_> {
             Ok(Ok(a)) => a,
             Ok(Err(cause)) => {
                 tracing::warn!(error = %cause, "connecting to the stream failed");
-                return Ok(self.ended(Failure::Network, None, None));
+                return Ok(self.ended(Disconnect::Network, None, None));
             }
             Err(_) => {
                 tracing::warn!(
                     deadline_ms = millis(self.config.stall_timeout),
                     "no answer from the stream endpoint before the deadline"
                 );
-                return Ok(self.ended(Failure::Network, None, None));
+                return Ok(self.ended(Disconnect::Network, None, None));
             }
         };
         if answer.status != 200 {
@@ -444,24 +418,24 @@ impl Reader<'_> {
                         stall_timeout_ms = millis(self.config.stall_timeout),
                         "nothing received, not even a keep-alive: reconnecting"
                     );
-                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
+                    return Ok(self.ended(Disconnect::Disconnected, None, Some(connected)));
                 }
                 Ok(Err(cause)) => {
                     tracing::warn!(error = %cause, "the stream broke");
-                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
+                    return Ok(self.ended(Disconnect::Disconnected, None, Some(connected)));
                 }
                 Ok(Ok(None)) => {
                     tracing::warn!(
                         partial_line_bytes = framer.pending_len(),
                         "the server closed the stream"
                     );
-                    return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
+                    return Ok(self.ended(Disconnect::Disconnected, None, Some(connected)));
                 }
                 Ok(Ok(Some(bytes))) => bytes,
             };
             if let Err(e) = framer.push(&bytes, &mut frames) {
                 tracing::warn!(error = %e, "the stream body is corrupt: reconnecting");
-                return Ok(self.ended(Failure::Disconnected, None, Some(connected)));
+                return Ok(self.ended(Disconnect::Disconnected, None, Some(connected)));
             }
             for frame in frames.drain(..) {
                 match frame {
@@ -493,7 +467,7 @@ impl Reader<'_> {
     /// How the connection ended; progress if a record came or it lived `healthy_after`.
     fn ended(
         &self,
-        failure: Failure,
+        failure: Disconnect,
         rate_limit_reset: Option<Duration>,
         connected: Option<Instant>,
     ) -> ConnectionEnd {
@@ -506,7 +480,7 @@ impl Reader<'_> {
     }
 
     /// Handles one payload line; `Some` when it asks for a reconnect.
-    async fn line(&mut self, line: Bytes) -> Result<Option<Failure>, StreamError> {
+    async fn line(&mut self, line: Bytes) -> Result<Option<Disconnect>, StreamError> {
         let stats = self.stats;
         let record = match (self.config.classify)(&line) {
             Message::Tweet {
@@ -597,9 +571,9 @@ impl Reader<'_> {
         };
         log_problems(&problems, "the stream endpoint refused the connection");
         let failure = match status {
-            429 => Failure::RateLimited,
+            429 => Disconnect::RateLimited,
             // 409: the previous connection is still being torn down; 5xx: server trouble.
-            409 | 500..=599 => Failure::Http,
+            409 | 500..=599 => Disconnect::Http,
             code => {
                 let detail = problems
                     .first()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use capture::backoff::Failure;
+use capture::backoff::Disconnect;
 use capture::message::classify_compliance;
 use capture::metrics::Stats;
 use capture::queue::{QueueConfig, queue};
@@ -157,8 +157,8 @@ async fn a_partition_forwards_each_event_once_across_reconnects_and_backfill() {
     assert_eq!(
         delays,
         vec![
-            (Failure::Disconnected, Duration::ZERO),
-            (Failure::Disconnected, Duration::ZERO),
+            (Disconnect::Disconnected, Duration::ZERO),
+            (Disconnect::Disconnected, Duration::ZERO),
         ]
     );
     let targets: Vec<String> = fake.seen().into_iter().map(|s| s.target).collect();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use capture::backoff::Failure;
+use capture::backoff::Disconnect;
 use capture::metrics::Stats;
 use capture::queue::{QueueConfig, queue};
 use capture::stream::{self, StreamConfig, StreamError};
@@ -180,17 +180,17 @@ async fn scripted_faults_forward_each_record_once_with_the_guides_delays() {
     assert_eq!(get(&s.connections), 8);
 
     let delays = s.delays();
-    let kinds: Vec<Failure> = delays.iter().map(|d| d.0).collect();
+    let kinds: Vec<Disconnect> = delays.iter().map(|d| d.0).collect();
     assert_eq!(
         kinds,
         vec![
-            Failure::Disconnected, // zero-length chunk
-            Failure::Disconnected, // operational-disconnect
-            Failure::Http,
-            Failure::Http,
-            Failure::RateLimited,
-            Failure::Disconnected, // stall
-            Failure::Disconnected, // socket dropped
+            Disconnect::Disconnected, // zero-length chunk
+            Disconnect::Disconnected, // operational-disconnect
+            Disconnect::Http,
+            Disconnect::Http,
+            Disconnect::RateLimited,
+            Disconnect::Disconnected, // stall
+            Disconnect::Disconnected, // socket dropped
         ]
     );
     // Each connection that delivered records resets the backoff: the drop after it is
@@ -374,7 +374,7 @@ async fn too_many_connections_payloads_double() {
         .collect();
     let fake = XFake::in_memory(TOKEN, script);
     let run = run(&fake, None, |c| c.max_backoff = Duration::from_secs(400)).await;
-    let delays: Vec<(Failure, u64)> = run
+    let delays: Vec<(Disconnect, u64)> = run
         .stats
         .delays()
         .iter()
@@ -383,10 +383,10 @@ async fn too_many_connections_payloads_double() {
     assert_eq!(
         delays,
         [
-            (Failure::RateLimited, 60),
-            (Failure::RateLimited, 120),
-            (Failure::RateLimited, 240),
-            (Failure::RateLimited, 400),
+            (Disconnect::RateLimited, 60),
+            (Disconnect::RateLimited, 120),
+            (Disconnect::RateLimited, 240),
+            (Disconnect::RateLimited, 400),
         ]
     );
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 pub use crate::events::batch_job::{BatchJobEvent, BatchTask, task_object};
-use crate::metrics::{Emit, Outcome, Subject};
+use crate::metrics::{Emit, ObjectOutcome, Subject};
 
 pub const SUCCEEDED: &str = "Succeeded";
 pub const TEMPORARY_FAILURE: &str = "TemporaryFailure";
@@ -112,7 +112,7 @@ struct Ran {
     code: &'static str,
     text: String,
     summary: ObjectSummary,
-    outcome: Outcome,
+    outcome: ObjectOutcome,
 }
 
 async fn run_task<S: ObjectStore>(
@@ -126,7 +126,7 @@ async fn run_task<S: ObjectStore>(
         code,
         text,
         summary: ObjectSummary::new(name),
-        outcome: Outcome::Failed,
+        outcome: ObjectOutcome::Failed,
     };
     let (bucket, key) = match task_object(schema, task) {
         Ok(object) => object,
@@ -153,8 +153,8 @@ async fn run_task<S: ObjectStore>(
         Ok(object) => object,
         Err(e) => {
             let outcome = match e {
-                SourceError::NotFound { .. } => Outcome::Missing,
-                SourceError::Unavailable { .. } => Outcome::Failed,
+                SourceError::NotFound { .. } => ObjectOutcome::Missing,
+                SourceError::Unavailable { .. } => ObjectOutcome::Failed,
             };
             return Ran {
                 outcome,
@@ -168,13 +168,13 @@ async fn run_task<S: ObjectStore>(
             code: SUCCEEDED,
             text: result_summary(&summary),
             summary,
-            outcome: Outcome::Indexed,
+            outcome: ObjectOutcome::Indexed,
         },
         Err(e) => Ran {
             code: pipeline_code(&e),
             text: e.to_string(),
             summary,
-            outcome: Outcome::Failed,
+            outcome: ObjectOutcome::Failed,
         },
     }
 }
@@ -363,7 +363,7 @@ mod tests {
             "{}",
             ran.text
         );
-        assert_eq!(ran.outcome, Outcome::Failed);
+        assert_eq!(ran.outcome, ObjectOutcome::Failed);
         assert_eq!(ran.summary.object, "s3://b/tweets/a.gz");
     }
 }

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use crate::event_error::EventError;
 use crate::events::{Found, Invocation, ObjectRef, Trigger};
-use crate::metrics::{self, Outcome, Subject};
+use crate::metrics::{self, ObjectOutcome, Subject};
 use crate::s3_key::decode_key;
 
 /// Time kept back from the invocation deadline to report a clean error before Lambda kills us:
@@ -184,7 +184,7 @@ impl<S: ObjectStore> Handler<S> {
                             for task in &job.tasks {
                                 let name = crate::batch_ops::task_object(&job.invocation_schema_version, task)
                                     .map_or_else(|_| task.s3_key.clone(), |(b, k)| format!("s3://{b}/{k}"));
-                                let failed = Subject::BackfillTask(Outcome::Failed);
+                                let failed = Subject::BackfillTask(ObjectOutcome::Failed);
                                 self.emit(&ObjectSummary::new(name), failed);
                             }
                             crate::batch_ops::fail_all(job, reason)
@@ -225,7 +225,7 @@ impl<S: ObjectStore> Handler<S> {
                 tracing::error!(object = %name, %reason, "object failed: the invocation will be retried");
                 self.emit(
                     &ObjectSummary::new(name.as_str()),
-                    Subject::Object(Outcome::Failed),
+                    Subject::Object(ObjectOutcome::Failed),
                 );
             }
             return Err(HandlerError::EnsureIndex {
@@ -257,13 +257,16 @@ impl<S: ObjectStore> Handler<S> {
                 tracing::error!(object = %name, bucket = %object.bucket, key = %object.key, "object not found (NoSuchKey): the invocation fails so that this is seen");
                 self.emit(
                     &ObjectSummary::new(name.clone()),
-                    Subject::Object(Outcome::Missing),
+                    Subject::Object(ObjectOutcome::Missing),
                 );
                 return Err(HandlerError::Missing(SourceError::NotFound { name }));
             }
             Err(e) => {
                 let name = format!("s3://{}/{}", object.bucket, object.key);
-                self.emit(&ObjectSummary::new(name), Subject::Object(Outcome::Failed));
+                self.emit(
+                    &ObjectSummary::new(name),
+                    Subject::Object(ObjectOutcome::Failed),
+                );
                 return Err(HandlerError::Source(e));
             }
         };
@@ -273,9 +276,9 @@ impl<S: ObjectStore> Handler<S> {
             .index_into(opened, deadline, &mut summary)
             .await;
         let outcome = if indexed.is_ok() {
-            Outcome::Indexed
+            ObjectOutcome::Indexed
         } else {
-            Outcome::Failed
+            ObjectOutcome::Failed
         };
         self.emit(&summary, Subject::Object(outcome));
         if let Err(e) = indexed {

@@ -28,7 +28,7 @@ pub const NAMESPACE: &str = "TweetIndexer";
 
 /// How one object (or task) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ObjectOutcome {
     Indexed,
     /// Not (fully) confirmed: the invocation or SQS message fails and is retried.
     Failed,
@@ -41,11 +41,11 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     /// An object named by an S3 notification (direct, or through SQS, SNS or EventBridge).
-    Object(Outcome),
+    Object(ObjectOutcome),
     /// A Kinesis batch; `failed`: answered with a record to retry from.
     KinesisBatch { failed: bool },
     /// An S3 Batch Operations task (a backfill).
-    BackfillTask(Outcome),
+    BackfillTask(ObjectOutcome),
 }
 
 /// Where a trigger's module hands a line's counts (the handler writes the line).
@@ -119,13 +119,13 @@ pub fn emf_line(
         Some(summary.control_messages),
         Some(summary.invalid_records),
         Some(summary.bytes_read),
-        object.map(|o| flag(o == Outcome::Indexed)),
-        object.map(|o| flag(o == Outcome::Failed)),
-        object.map(|o| flag(o == Outcome::Missing)),
+        object.map(|o| flag(o == ObjectOutcome::Indexed)),
+        object.map(|o| flag(o == ObjectOutcome::Failed)),
+        object.map(|o| flag(o == ObjectOutcome::Missing)),
         kinesis.map(|failed| flag(!failed)),
         kinesis.map(flag),
-        backfill.map(|o| flag(o == Outcome::Indexed)),
-        backfill.map(|o| flag(o != Outcome::Indexed)),
+        backfill.map(|o| flag(o == ObjectOutcome::Indexed)),
+        backfill.map(|o| flag(o != ObjectOutcome::Indexed)),
         lag.filter(|_| live),
         Some(summary.compliance_applied),
         Some(changed),
@@ -143,8 +143,8 @@ pub fn emf_line(
     }
     let (trigger, outcome) = match subject {
         Subject::Object(outcome) => ("s3", outcome),
-        Subject::KinesisBatch { failed: false } => ("kinesis", Outcome::Indexed),
-        Subject::KinesisBatch { failed: true } => ("kinesis", Outcome::Failed),
+        Subject::KinesisBatch { failed: false } => ("kinesis", ObjectOutcome::Indexed),
+        Subject::KinesisBatch { failed: true } => ("kinesis", ObjectOutcome::Failed),
         Subject::BackfillTask(outcome) => ("batch-operations", outcome),
     };
     line.property("FunctionName", function_name)
@@ -153,9 +153,9 @@ pub fn emf_line(
         .property(
             "outcome",
             match outcome {
-                Outcome::Indexed => "indexed",
-                Outcome::Failed => "failed",
-                Outcome::Missing => "missing",
+                ObjectOutcome::Indexed => "indexed",
+                ObjectOutcome::Failed => "failed",
+                ObjectOutcome::Missing => "missing",
             },
         );
     line.finish(now_ms)
@@ -229,9 +229,9 @@ mod tests {
         let summary = summary();
         // (outcome, ObjectsIndexed, ObjectsFailed, MissingObjects)
         for (outcome, ok, failed, missing) in [
-            (Outcome::Indexed, 1, 0, 0),
-            (Outcome::Failed, 0, 1, 0),
-            (Outcome::Missing, 0, 0, 1),
+            (ObjectOutcome::Indexed, 1, 0, 0),
+            (ObjectOutcome::Failed, 0, 1, 0),
+            (ObjectOutcome::Missing, 0, 0, 1),
         ] {
             let line = emf_line(&summary, Subject::Object(outcome), "fn", 1_500);
             assert_eq!(metric(&line, "ObjectsIndexed"), Some(ok), "{outcome:?}");
@@ -265,7 +265,7 @@ mod tests {
         }
         let no_tweet = emf_line(
             &ObjectSummary::new("x"),
-            Subject::Object(Outcome::Missing),
+            Subject::Object(ObjectOutcome::Missing),
             "fn",
             1,
         );
@@ -294,13 +294,13 @@ mod tests {
                 "kinesis",
             ),
             (
-                Subject::BackfillTask(Outcome::Indexed),
+                Subject::BackfillTask(ObjectOutcome::Indexed),
                 "BackfillTasksSucceeded",
                 "BackfillTasksFailed",
                 "batch-operations",
             ),
             (
-                Subject::BackfillTask(Outcome::Missing),
+                Subject::BackfillTask(ObjectOutcome::Missing),
                 "BackfillTasksFailed",
                 "BackfillTasksSucceeded",
                 "batch-operations",
@@ -335,7 +335,7 @@ mod tests {
         // A backfill's old tweets neither hide a silent feed nor count as lag.
         let backfill = emf_line(
             &summary,
-            Subject::BackfillTask(Outcome::Indexed),
+            Subject::BackfillTask(ObjectOutcome::Indexed),
             "fn",
             1_500,
         );

@@ -208,7 +208,7 @@ pub struct FetchError {
     pub bucket: String,
     pub key: String,
     pub message: String,
-    pub class: crate::exit::Class,
+    pub class: crate::class::Class,
 }
 
 /// Copies `s3://bucket/key` to `dest`, streamed (the ids never sit in memory whole).
@@ -236,9 +236,9 @@ pub async fn fetch_s3(
             let (message, class) = crate::sink::describe_sdk_error(&e);
             let class = match e.as_service_error() {
                 // The file is not there (yet): fixed on this side.
-                Some(s) if s.is_no_such_key() => crate::exit::Class::Usage,
+                Some(s) if s.is_no_such_key() => crate::class::Class::Usage,
                 // S3's own spelling, which the shared list (Firehose, Kinesis) lacks.
-                Some(s) if s.code() == Some("AccessDenied") => crate::exit::Class::Refused,
+                Some(s) if s.code() == Some("AccessDenied") => crate::class::Class::Refused,
                 _ => class,
             };
             fail(message, class)
@@ -246,7 +246,7 @@ pub async fn fetch_s3(
     let local = |e: std::io::Error| {
         fail(
             format!("{}: {e}", dest.display()),
-            crate::exit::Class::Usage,
+            crate::class::Class::Usage,
         )
     };
     let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
@@ -255,7 +255,7 @@ pub async fn fetch_s3(
     while let Some(chunk) = body.try_next().await.map_err(|e| {
         fail(
             format!("the object broke off: {e}"),
-            crate::exit::Class::Transient,
+            crate::class::Class::Transient,
         )
     })? {
         file.write_all(&chunk).await.map_err(local)?;

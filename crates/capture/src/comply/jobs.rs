@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 
-use crate::exit::Class;
+use crate::class::Class;
 use crate::message::Problem;
 use crate::stream::Token;
 
@@ -207,7 +207,7 @@ impl JobsError {
     pub fn class(&self) -> Class {
         match self {
             JobsError::Unreachable { class, .. } => *class,
-            JobsError::Refused { status, .. } => crate::exit::class_of_status(*status),
+            JobsError::Refused { status, .. } => crate::class::class_of_status(*status),
             JobsError::Body(_) => Class::Refused,
             JobsError::Request(_) => Class::Usage,
         }

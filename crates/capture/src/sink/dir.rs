@@ -23,9 +23,9 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tokio::time::Instant;
 
-use super::{SinkError, io_error};
+use super::error::{SinkError, io_error};
 use crate::metrics::Stats;
-use crate::stream::Record;
+use crate::record::Record;
 
 /// Close a file after this many uncompressed bytes...
 pub const ROTATE_BYTES: u64 = 64 * 1024 * 1024;

@@ -13,12 +13,13 @@ use std::time::Duration;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record as FirehoseRecord;
 
-use super::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, RETRY_START, SinkError, describe_sdk_error, judge_status,
-    plan_batches, retry_delay, split_refused,
+use super::aws::{
+    CALL_TIMEOUT, CONNECT_TIMEOUT, RETRY_START, describe_sdk_error, judge_status, plan_batches,
+    retry_delay, split_refused,
 };
+use super::error::SinkError;
 use crate::metrics::Stats;
-use crate::stream::Record;
+use crate::record::Record;
 
 pub const MAX_RECORDS_PER_CALL: usize = 500;
 pub const MAX_RECORD_BYTES: usize = 1000 * 1024;
