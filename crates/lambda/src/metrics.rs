@@ -204,7 +204,12 @@ mod tests {
 
     #[test]
     fn archive_counts_are_on_the_line_only_when_the_archive_wrote() {
-        let line = emf_line(&summary(), Subject::Object(ObjectOutcome::Indexed), "fn", 1_500);
+        let line = emf_line(
+            &summary(),
+            Subject::Object(ObjectOutcome::Indexed),
+            "fn",
+            1_500,
+        );
         for name in ["ArchivePuts", "ArchiveDeletes", "ArchiveUpdates"] {
             assert_eq!(metric(&line, name), None, "{name} without an archive");
         }

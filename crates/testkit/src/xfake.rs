@@ -27,6 +27,10 @@
 //! minutes (duplicates the client must tolerate), then its script.
 
 pub mod jobs;
+mod wire;
+
+pub use wire::{Reply, Seen, Step};
+use wire::{json_status, query_param};
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -38,73 +42,6 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// What one stream connection does.
-#[derive(Debug, Clone)]
-pub enum Reply {
-    /// 200 with a chunked body built from `steps`; gzip-encoded when `gzip`.
-    Stream { gzip: bool, steps: Vec<Step> },
-    /// Any other status with headers and a (JSON) body, then close.
-    Status {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
-}
-
-/// One step of a streamed body.
-#[derive(Debug, Clone)]
-pub enum Step {
-    /// These plain bytes, compressed when the reply is gzip (with a sync flush, as a
-    /// streaming server does), sent as `pieces` HTTP chunks cut at equal lengths of the
-    /// wire bytes (so a gzip block, a record or a UTF-8 character may be cut).
-    Send { plain: Vec<u8>, pieces: usize },
-    /// Send nothing for this long (virtual time under a paused tokio clock).
-    Sleep(Duration),
-    /// The zero-length chunk: the body ends cleanly.
-    End,
-    /// Drop the socket without ending the body.
-    Drop,
-}
-
-impl Step {
-    /// `text` as one chunk.
-    pub fn send(text: &str) -> Step {
-        Step::Send {
-            plain: text.as_bytes().to_vec(),
-            pieces: 1,
-        }
-    }
-
-    /// `text` as `pieces` chunks.
-    pub fn split(text: &str, pieces: usize) -> Step {
-        Step::Send {
-            plain: text.as_bytes().to_vec(),
-            pieces,
-        }
-    }
-
-    /// The `\r\n` keep-alive.
-    pub fn keep_alive() -> Step {
-        Step::send("\r\n")
-    }
-}
-
-/// A request the fake received (the token is not kept: only whether it matched).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    pub method: String,
-    /// Path and query, as sent.
-    pub target: String,
-    /// The request carried the expected bearer token.
-    pub authorized: bool,
-    /// The request carried an `Authorization` header at all.
-    pub has_authorization: bool,
-    pub accept_gzip: bool,
-    pub body: String,
-    /// It went to the storage origin (pre-signed URLs), not the API.
-    pub storage: bool,
-}
 
 /// An event line as X's compliance streams send it (without `\r\n`): `kind` with its
 /// `event_at` and `subject`, e.g. `compliance_line("delete", json!({"tweet": {"id": "1",
@@ -747,25 +684,6 @@ fn unauthorized() -> Reply {
         401,
         r#"{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}"#,
     )
-}
-
-fn json_status(status: u16, body: &str) -> Reply {
-    Reply::Status {
-        status,
-        headers: Vec::new(),
-        body: body.to_owned(),
-    }
-}
-
-/// The value of query parameter `name` in `target`, if present (no percent-decoding: the
-/// values the fake hands out need none).
-fn query_param<'a>(target: &'a str, name: &str) -> Option<&'a str> {
-    let query = target.split_once('?')?.1;
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// The rules endpoint: list (paginated), add (with `tag`), delete by id, `dry_run`. A rule

@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{Reply, Seen, json_status, query_param};
+use super::wire::{Reply, Seen, json_status, query_param};
 
 /// What the fake's jobs do.
 #[derive(Debug, Clone)]
