@@ -37,11 +37,8 @@ impl ObjectStore for Objects {
             return Err(SourceError::NotFound { name });
         };
         Ok(Object {
-            name,
-            size: Some(body.len() as u64),
-            body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
-            resumes: Default::default(),
             received_at: Some(1_764_417_600_000),
+            ..Object::in_memory(name, body)
         })
     }
 }

@@ -1,11 +1,12 @@
 //! End to end with real peers: moto S3 + osmem-server + the real handler and pipeline.
 //! Each test uses its own bucket and index, so they run in parallel against one server.
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -26,22 +27,10 @@ struct Env {
     metrics: Arc<Mutex<Vec<Value>>>,
 }
 
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .http_client(search_sink::https::aws_http_client())
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
 async fn setup(name: &str) -> Option<Env> {
     let osmem = testkit::peer("OSMEM_URL")?;
     let s3_url = testkit::peer("S3_ENDPOINT_URL")?;
-    let s3 = s3_client(&s3_url);
+    let s3 = common::moto_s3(&s3_url);
     let bucket = format!("e2e-{name}");
     s3.create_bucket()
         .bucket(&bucket)
@@ -182,15 +171,6 @@ fn context(remaining: Duration) -> Context {
     ctx
 }
 
-fn samples() -> Vec<Vec<u8>> {
-    let text =
-        std::fs::read(testkit::repo_root().join("tests/samples/captured.ndjson")).expect("samples");
-    text.split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
-        .collect()
-}
-
 /// Document ids the extractor finds in plain NDJSON records: the independent expectation.
 fn document_ids(records: &[Vec<u8>]) -> Vec<String> {
     let extractor = Extractor::new(ExtractorOptions::default());
@@ -227,7 +207,7 @@ async fn every_firehose_layout_in_one_multi_record_event() {
     let Some(env) = setup("layouts").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     let parts: Vec<&[Vec<u8>]> = records.chunks(records.len().div_ceil(4)).collect();
     assert_eq!(parts.len(), 4);
     let half = parts[3].len() / 2;
@@ -291,7 +271,7 @@ async fn the_same_event_three_times_leaves_the_same_documents() {
     let Some(env) = setup("redelivery").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     env.put("firehose/a.gz", gzip(&join(&records, b"\n"))).await;
     let event = env.event(&["firehose/a.gz"]);
     let mut counts = Vec::new();
@@ -311,7 +291,7 @@ async fn a_delete_notice_removes_an_earlier_tweet() {
     let Some(env) = setup("delete").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     let first = &records[0];
     let id = document_ids(std::slice::from_ref(first))
         .pop()
@@ -349,7 +329,7 @@ async fn a_bad_record_is_dead_lettered_to_s3_while_the_rest_is_indexed() {
     let Some(env) = setup("deadletter").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     let good = &records[..4];
     let mut body = join(&good[..2], b"\n");
     let bad_offset = body.len() as u64;
@@ -426,7 +406,7 @@ async fn a_missing_object_fails_the_invocation_and_is_counted() {
     assert_eq!(metrics[0]["outcome"], "missing");
 
     // Through SQS it is a failed message, the others go through.
-    let records = samples();
+    let records = common::samples();
     env.put("firehose/there", join(&records[..3], b"\n")).await;
     let message = |id: &str, keys: &[&str]| {
         json!({"messageId": id, "body": env.event(keys).to_string(), "eventSource": "aws:sqs",
@@ -451,7 +431,7 @@ async fn an_eventbridge_key_is_tried_as_given_then_percent_decoded() {
     let Some(env) = setup("eventbridge").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     env.put("firehose/a b%.ndjson", join(&records[..2], b"\n"))
         .await;
     env.put("firehose/plain.ndjson", join(&records[2..4], b"\n"))
@@ -504,7 +484,7 @@ async fn sqs_batches_report_only_the_failed_messages() {
     let Some(env) = setup("sqs").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     env.put("firehose/ok", join(&records[..5], b"\n")).await;
     let good = env.event(&["firehose/ok"]).to_string();
     let event = json!({"Records": [
@@ -525,7 +505,8 @@ async fn an_exhausted_deadline_fails_the_invocation() {
     let Some(env) = setup("deadline").await else {
         return;
     };
-    env.put("firehose/late", join(&samples(), b"\n")).await;
+    env.put("firehose/late", join(&common::samples(), b"\n"))
+        .await;
     // The deadline has already passed: nothing can be confirmed in time.
     let result = env
         .handler
@@ -549,7 +530,7 @@ async fn every_indexed_object_has_a_metrics_line_counting_new_documents_once() {
     let Some(env) = setup("emf").await else {
         return;
     };
-    let records = samples();
+    let records = common::samples();
     env.put("firehose/one", join(&records[..6], b"\n")).await;
     let ids = document_ids(&records[..6]);
     let unique = ids.iter().collect::<std::collections::HashSet<_>>().len() as u64;

@@ -24,13 +24,7 @@ impl ObjectStore for MemoryStore {
         let name = format!("s3://{bucket}/{key}");
         self.opened.lock().unwrap().push(name.clone());
         let body = br#"{"id":"5","text":"hi"}"#.to_vec();
-        Ok(Object {
-            name,
-            size: Some(body.len() as u64),
-            body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
-            resumes: Default::default(),
-            received_at: None,
-        })
+        Ok(Object::in_memory(name, body))
     }
 }
 

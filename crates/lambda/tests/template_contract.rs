@@ -291,13 +291,7 @@ impl ObjectStore for SampleStore {
 
 /// An object of `body`, read from memory.
 fn object(name: String, body: Vec<u8>) -> Object {
-    Object {
-        name,
-        size: Some(body.len() as u64),
-        body: pipeline::source::Body::stream(std::io::Cursor::new(body)),
-        resumes: Default::default(),
-        received_at: None,
-    }
+    Object::in_memory(name, body)
 }
 
 /// The EMF lines the handler writes for one S3 event naming an object that is indexed (into

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use lambda_runtime::Context;
 use pipeline::kpl::{self, UserRecord};
@@ -42,22 +41,10 @@ struct Options {
     follow: AuthorFilter,
 }
 
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .http_client(search_sink::https::aws_http_client())
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "e2e"))
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
 async fn setup(name: &str, options: Options) -> Option<Env> {
     let osmem = testkit::peer("OSMEM_URL")?;
     let s3_url = testkit::peer("S3_ENDPOINT_URL")?;
-    let s3 = s3_client(&s3_url);
+    let s3 = common::moto_s3(&s3_url);
     let bucket = format!("triggers-{name}");
     s3.create_bucket()
         .bucket(&bucket)

@@ -74,6 +74,20 @@ pub struct Object {
     pub received_at: Option<i64>,
 }
 
+impl Object {
+    /// An object whose bytes are already in memory (a test's object, a fake store's): its size
+    /// known, never resumed, `received_at` unknown (the time it is read).
+    pub fn in_memory(name: impl Into<String>, bytes: Vec<u8>) -> Object {
+        Object {
+            name: name.into(),
+            size: Some(bytes.len() as u64),
+            body: Body::stream(std::io::Cursor::new(bytes)),
+            resumes: Default::default(),
+            received_at: None,
+        }
+    }
+}
+
 /// Ranged GETs allowed per object after mid-body failures, before the read fails.
 pub const MAX_RESUMES: u32 = 3;
 

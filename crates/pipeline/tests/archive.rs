@@ -100,14 +100,7 @@ async fn index_lines(
     lines: &[String],
     within: Duration,
 ) -> (Result<(), PipelineError>, ObjectSummary) {
-    let bytes = lines.join("\n").into_bytes();
-    let object = Object {
-        name: name.into(),
-        size: Some(bytes.len() as u64),
-        body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
-        resumes: Default::default(),
-        received_at: None,
-    };
+    let object = Object::in_memory(name, lines.join("\n").into_bytes());
     let mut summary = ObjectSummary::new(name);
     let result = indexer
         .index_into(object, Instant::now() + within, &mut summary)

@@ -122,14 +122,7 @@ impl Env {
 
     /// Indexes `lines` as one object; its summary.
     async fn object(&self, name: &str, lines: &[String]) -> ObjectSummary {
-        let bytes = lines.join("\n").into_bytes();
-        let object = Object {
-            name: name.into(),
-            size: Some(bytes.len() as u64),
-            body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
-            resumes: Default::default(),
-            received_at: None,
-        };
+        let object = Object::in_memory(name, lines.join("\n").into_bytes());
         self.indexer
             .index(object, Instant::now() + Duration::from_secs(120))
             .await

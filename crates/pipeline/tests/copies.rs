@@ -27,13 +27,7 @@ async fn indexer(url: &str, index: &str) -> Indexer {
 }
 
 async fn load(indexer: &Indexer, name: &str, bytes: &[u8]) -> ObjectSummary {
-    let object = Object {
-        name: name.into(),
-        size: Some(bytes.len() as u64),
-        body: pipeline::source::Body::stream(std::io::Cursor::new(bytes.to_vec())),
-        resumes: Default::default(),
-        received_at: None,
-    };
+    let object = Object::in_memory(name, bytes.to_vec());
     indexer
         .index(object, Instant::now() + Duration::from_secs(60))
         .await

@@ -53,14 +53,7 @@ fn delete(id: &str) -> String {
 }
 
 fn object(name: &str, lines: &[String]) -> Object {
-    let bytes = lines.join("\n").into_bytes();
-    Object {
-        name: name.into(),
-        size: Some(bytes.len() as u64),
-        body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
-        resumes: Default::default(),
-        received_at: None,
-    }
+    Object::in_memory(name, lines.join("\n").into_bytes())
 }
 
 /// Twelve tweets, three in each month from 2023-11 to 2024-02.

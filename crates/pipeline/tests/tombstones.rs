@@ -107,14 +107,7 @@ async fn an_index_without_the_field_gets_it_and_tombstones_can_be_filtered() {
         r#"{{"delete":{{"status":{{"id":{0},"id_str":"{0}","user_id":1,"user_id_str":"1"}}}}}}"#,
         ids[1]
     ));
-    let bytes = lines.join("\n").into_bytes();
-    let object = Object {
-        name: "tombstones.ndjson".into(),
-        size: Some(bytes.len() as u64),
-        body: pipeline::source::Body::stream(std::io::Cursor::new(bytes)),
-        resumes: Default::default(),
-        received_at: None,
-    };
+    let object = Object::in_memory("tombstones.ndjson", lines.join("\n").into_bytes());
     let summary = indexer
         .index(object, Instant::now() + Duration::from_secs(30))
         .await
